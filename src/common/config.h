@@ -1,0 +1,37 @@
+/* config.h: swarmd.conf, an INI file; every key has a default. */
+#ifndef SWARM_CONFIG_H
+#define SWARM_CONFIG_H
+
+#include <sys/types.h>
+
+struct config {
+	/* [swarmd] */
+	char *socket;		/* control socket path */
+	char *statedir;		/* database, logs, work dirs */
+	mode_t socket_mode;	/* permission bits of the socket */
+	char *socket_group;	/* group owning the socket; "" keeps ours */
+	char *operator_group;	/* members may use operator verbs */
+	char *log_level;	/* debug, info, notice, warning, err */
+
+	/* [spawn] */
+	int max_agents;		/* agents running at once over all jobs */
+	int default_concurrency; /* a job's concurrency when it names none */
+	double abort_grace;	/* seconds between SIGTERM and SIGKILL */
+	double stop_grace;	/* the same when swarmd itself stops */
+	double heartbeat_flush;	/* seconds between last_seen flushes */
+
+	/* [store] */
+	char *synchronous;	/* SQLite synchronous pragma: full or normal */
+};
+
+void config_defaults(struct config *);
+void config_free(struct config *);
+
+/*
+ * Load FILE over the defaults.  A missing file is fine when MISSING_OK.
+ * Returns 0, or -1 with a one-line reason in ERR.
+ */
+int config_load(struct config *, const char *file, int missing_ok,
+    char *err, size_t errlen);
+
+#endif

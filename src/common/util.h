@@ -1,0 +1,33 @@
+/* util.h: allocation, time and parsing helpers shared by swarmd and swarmctl. */
+#ifndef SWARM_UTIL_H
+#define SWARM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xrealloc(void *, size_t);
+char *xstrdup(const char *);
+char *xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds: monotonic for deadlines, wall clock for records. */
+int64_t now_mono_ms(void);
+int64_t now_wall_ms(void);
+
+/* RFC 3339 UTC with milliseconds: "2026-11-23T12:00:00.123Z" (25 bytes). */
+#define TS_LEN 64
+char *ts_format(int64_t wall_ms, char buf[TS_LEN]);
+
+/* "30", "30s", "5m", "5h", "1d", "1.5s" -> seconds.  0 on success, -1 if bad. */
+int parse_duration(const char *, double *);
+
+/* Parse a decimal integer in [min, max].  0 on success, -1 if bad. */
+int parse_int(const char *, long long min, long long max, long long *);
+
+/* Constant-time comparison of two equal-length buffers. */
+int ct_equal(const void *, const void *, size_t);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * chunk.c: the chunk lifecycle as a table.  A chunk is queued, then
+ * running under one agent; the agent's end settles it.  Retries return a
+ * failed or aborted chunk to the queue, and an agent cut off by swarmd
+ * itself (a stop, a lost process) returns its chunk there too.  Anything not in the table is an
+ * illegal transition.
+ */
+#include <string.h>
+
+#include "swarmd.h"
+
+#define X CHUNK_INVALID
+
+static const int chunk_table[CHUNK_NSTATES][CHUNK_NINPUTS] = {
+	/* DISPATCH, EXIT_OK, EXIT_FAIL, ABORT, DROP, RETRY, INTERRUPT */
+	[CHUNK_QUEUED] = { CHUNK_RUNNING, X, X, X, CHUNK_ABORTED, X, X },
+	[CHUNK_RUNNING] = { X, CHUNK_DONE, CHUNK_FAILED, CHUNK_ABORTED, X, X,
+	    CHUNK_QUEUED },
+	[CHUNK_DONE] = { X, X, X, X, X, X, X },
+	[CHUNK_FAILED] = { X, X, X, X, X, CHUNK_QUEUED, X },
+	[CHUNK_ABORTED] = { X, X, X, X, X, CHUNK_QUEUED, X },
+};
+
+static const char *chunk_names[CHUNK_NSTATES] = {
+	"queued", "running", "done", "failed", "aborted",
+};
+
+int
+chunk_next(enum chunk_state s, enum chunk_input in)
+{
+	if ((int)s < 0 || s >= CHUNK_NSTATES || (int)in < 0 ||
+	    in >= CHUNK_NINPUTS)
+		return CHUNK_INVALID;
+	return chunk_table[s][in];
+}
+
+const char *
+chunk_state_name(enum chunk_state s)
+{
+	if ((int)s < 0 || s >= CHUNK_NSTATES)
+		return "invalid";
+	return chunk_names[s];
+}
+
+int
+chunk_state_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; i < CHUNK_NSTATES; i++) {
+		if (strcmp(chunk_names[i], name) == 0)
+			return i;
+	}
+	return CHUNK_INVALID;
+}

@@ -1,0 +1,401 @@
+/*
+ * server.c: the control socket.  Clients send one JSON request per line and
+ * get one response per line.  A request that must wait (recv --wait,
+ * events --follow) holds its connection's later lines until it answers.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "swarmd.h"
+
+/* A client that cannot keep up with its output is dropped past this. */
+#define MAX_OUTPUT (16 * 1024 * 1024)
+
+struct client {
+	struct bufferevent *bev;
+	pid_t pid;
+	uid_t uid;
+	int operator;
+	int busy;		/* a deferred request is outstanding */
+	int closing;		/* close once the output is flushed */
+	void (*release)(struct client *, void *);
+	void *release_arg;
+	TAILQ_ENTRY(client) entry;
+};
+static TAILQ_HEAD(, client) clients = TAILQ_HEAD_INITIALIZER(clients);
+static struct evconnlistener *listener;
+
+struct server srv;
+
+static void client_process(struct client *);
+
+static void
+client_free(struct client *c)
+{
+	void (*release)(struct client *, void *) = c->release;
+
+	c->release = NULL;
+	if (release != NULL)
+		release(c, c->release_arg);
+	TAILQ_REMOVE(&clients, c, entry);
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+int
+client_is_closing(struct client *c)
+{
+	return c->closing;
+}
+
+void
+client_set_release(struct client *c, void (*fn)(struct client *, void *),
+    void *arg)
+{
+	c->release = fn;
+	c->release_arg = arg;
+	c->busy = fn != NULL;
+}
+
+/* A deferred request has answered: go on with the client's next lines. */
+void
+client_resume(struct client *c)
+{
+	client_set_release(c, NULL, NULL);
+	if (!c->closing)
+		client_process(c);
+}
+
+int
+client_write_line(struct client *c, json_t *j)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char *s;
+
+	if (c->closing)
+		return -1;
+	if (evbuffer_get_length(out) > MAX_OUTPUT) {
+		log_warnx("client pid %d is not reading its output; dropped",
+		    (int)c->pid);
+		c->closing = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		return -1;
+	}
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		return -1;
+	evbuffer_add(out, s, strlen(s));
+	evbuffer_add(out, "\n", 1);
+	free(s);
+	return 0;
+}
+
+void
+client_reply(struct client *c, json_t *id, json_t *body)
+{
+	json_t *r = json_pack("{s:O, s:b}", "id", id != NULL ? id :
+	    json_null(), "ok", 1);
+
+	if (body != NULL)
+		json_object_update_missing(r, body);
+	client_write_line(c, r);
+	json_decref(r);
+}
+
+static void
+client_verror(struct client *c, json_t *id, const char *code, json_t *extra,
+    const char *fmt, va_list ap)
+{
+	char msg[1024];
+	json_t *r, *e;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+	if (extra != NULL)
+		json_object_update(e, extra);
+	r = json_pack("{s:O, s:b, s:o}", "id", id != NULL ? id : json_null(),
+	    "ok", 0, "error", e);
+	client_write_line(c, r);
+	json_decref(r);
+}
+
+void
+client_error(struct client *c, json_t *id, const char *code,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	client_verror(c, id, code, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+client_error_extra(struct client *c, json_t *id, const char *code,
+    json_t *extra, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	client_verror(c, id, code, extra, fmt, ap);
+	va_end(ap);
+}
+
+static void
+client_line(struct client *c, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *req;
+
+	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (req == NULL) {
+		client_error(c, NULL, SWARM_E_BAD_REQUEST, "not JSON: %s at "
+		    "column %d", jerr.text, jerr.column);
+		return;
+	}
+	verb_dispatch(c, c->operator, req);
+	json_decref(req);
+}
+
+/* Handle complete lines until one defers or the input runs dry. */
+static void
+client_process(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_ptr eol;
+	size_t len;
+	char *line;
+
+	while (!c->busy && !c->closing) {
+		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > SWARM_MAX_LINE)
+				goto too_large;
+			return;
+		}
+		if ((size_t)eol.pos > SWARM_MAX_LINE)
+			goto too_large;
+		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+		if (line == NULL)
+			return;
+		if (len > 0)
+			client_line(c, line, len);
+		free(line);
+	}
+	return;
+
+too_large:
+	client_error(c, NULL, SWARM_E_TOO_LARGE, "request line over %d bytes",
+	    SWARM_MAX_LINE);
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	client_process(arg);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) ==
+	    0)
+		client_free(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		client_free(arg);
+}
+
+/* Root, our own uid, or a member of the operator group. */
+static int
+peer_is_operator(int fd, const struct ucred *cr)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof groups;
+	size_t i;
+
+	if (cr->uid == 0 || cr->uid == srv.uid)
+		return 1;
+	if (srv.operator_gid == (gid_t)-1)
+		return 0;
+	if (cr->gid == srv.operator_gid)
+		return 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1)
+		return 0;
+	for (i = 0; i < len / sizeof groups[0]; i++) {
+		if (groups[i] == srv.operator_gid)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	struct client *c;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1) {
+		log_warnx("SO_PEERCRED: %s; connection refused",
+		    strerror(errno));
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->pid = cr.pid;
+	c->uid = cr.uid;
+	c->operator = peer_is_operator(fd, &cr);
+	c->bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: say so; libevent retries on the next event. */
+	log_warnx("accept: %s", strerror(errno));
+}
+
+/* Refuse to take over a socket another daemon still answers on. */
+static int
+socket_in_use(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, rc;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	close(fd);
+	return rc == 0;
+}
+
+static int
+socket_perms(const char *path, char *err, size_t errlen)
+{
+	struct group *gr;
+
+	if (chmod(path, srv.cfg.socket_mode) == -1) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (*srv.cfg.socket_group == '\0')
+		return 0;
+	if ((gr = getgrnam(srv.cfg.socket_group)) == NULL) {
+		snprintf(err, errlen, "socket_group %s: no such group",
+		    srv.cfg.socket_group);
+		return -1;
+	}
+	if (chown(path, (uid_t)-1, gr->gr_gid) == -1) {
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+server_listen(char *err, size_t errlen)
+{
+	const char *path = srv.cfg.socket;
+	struct sockaddr_un sun;
+	int fd;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		snprintf(err, errlen, "socket path too long: %s", path);
+		return -1;
+	}
+	if (socket_in_use(path)) {
+		snprintf(err, errlen, "%s: another swarmd is listening there",
+		    path);
+		return -1;
+	}
+	unlink(path);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (socket_perms(path, err, errlen) == -1 || listen(fd, 4096) == -1) {
+		if (*err == '\0')
+			snprintf(err, errlen, "listen: %s", strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	listener = evconnlistener_new(srv.base, on_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (listener == NULL) {
+		snprintf(err, errlen, "evconnlistener_new failed");
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(listener, on_accept_error);
+	log_info("listening on %s", path);
+	return 0;
+}
+
+void
+server_close(void)
+{
+	struct client *c;
+
+	if (listener != NULL) {
+		evconnlistener_free(listener);
+		listener = NULL;
+		unlink(srv.cfg.socket);
+	}
+	while ((c = TAILQ_FIRST(&clients)) != NULL)
+		client_free(c);
+}
+
+/* Stop accepting; the clients we have are served until the loop ends. */
+void
+server_stop_accepting(void)
+{
+	if (listener != NULL)
+		evconnlistener_disable(listener);
+}

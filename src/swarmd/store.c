@@ -1,0 +1,302 @@
+/*
+ * store.c: the state database.  One SQLite file in WAL mode; the schema
+ * carries a version (PRAGMA user_version) and moves forward through the
+ * migrations below, never back.  Statements are prepared once and cached.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swarmd.h"
+
+struct store store;
+
+/* Migration N takes the schema from version N to N + 1. */
+static const char *migrations[] = {
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL,"
+	"  spec TEXT NOT NULL,"
+	"  workdir TEXT NOT NULL,"
+	"  concurrency INTEGER NOT NULL,"
+	"  timeout INTEGER NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  paused INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL,"
+	"  finished INTEGER);"
+	"CREATE TABLE chunks ("
+	"  job INTEGER NOT NULL REFERENCES jobs(id),"
+	"  seq INTEGER NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  task TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  agent INTEGER,"
+	"  reason TEXT,"
+	"  output_file TEXT,"
+	"  updated INTEGER,"
+	"  PRIMARY KEY (job, seq),"
+	"  UNIQUE (job, id));"
+	"CREATE INDEX chunks_by_state ON chunks (job, state, seq);"
+	"CREATE TABLE agents ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  job INTEGER NOT NULL REFERENCES jobs(id),"
+	"  chunk TEXT NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  pid INTEGER,"
+	"  token_hash BLOB,"
+	"  started INTEGER,"
+	"  last_seen INTEGER,"
+	"  ended INTEGER,"
+	"  exit_code INTEGER,"
+	"  signal INTEGER,"
+	"  reason TEXT,"
+	"  abort_requested INTEGER NOT NULL DEFAULT 0,"
+	"  log TEXT);"
+	"CREATE INDEX agents_by_job ON agents (job, chunk);"
+	"CREATE INDEX agents_by_state ON agents (state);"
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  event TEXT NOT NULL,"
+	"  job INTEGER,"
+	"  chunk TEXT,"
+	"  agent INTEGER,"
+	"  attempt INTEGER,"
+	"  data TEXT);"
+	"CREATE INDEX events_by_job ON events (job, seq);"
+	"CREATE INDEX events_by_agent ON events (agent, event);"
+	"CREATE TABLE messages ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  agent INTEGER NOT NULL REFERENCES agents(id),"
+	"  ts INTEGER NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  text TEXT NOT NULL,"
+	"  delivered INTEGER);"
+	"CREATE INDEX messages_unread ON messages (agent, delivered, seq);"
+	"CREATE TABLE checkpoints ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  job INTEGER NOT NULL REFERENCES jobs(id),"
+	"  chunk TEXT NOT NULL,"
+	"  agent INTEGER NOT NULL REFERENCES agents(id),"
+	"  ts INTEGER NOT NULL,"
+	"  note TEXT,"
+	"  data BLOB,"
+	"  size INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX checkpoints_by_chunk ON checkpoints (job, chunk, seq);",
+};
+
+struct cached {
+	const char *sql;
+	sqlite3_stmt *st;
+};
+static struct cached *cache;
+static size_t ncache;
+
+static void
+store_die(const char *what)
+{
+	fatalx("store: %s: %s", what, sqlite3_errmsg(store.db));
+}
+
+void
+store_exec(const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(store.db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("store: %s", msg != NULL ? msg : "?");
+		sqlite3_free(msg);
+		fatalx("store: cannot run: %.60s", sql);
+	}
+}
+
+int
+store_schema_version(void)
+{
+	sqlite3_stmt *st = store_prepare("PRAGMA user_version");
+	int v = 0;
+
+	if (store_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return v;
+}
+
+static int
+store_migrate(char *err, size_t errlen)
+{
+	int v = store_schema_version();
+	char sql[64];
+
+	if (v > (int)nitems(migrations)) {
+		snprintf(err, errlen, "%s: schema version %d is newer than "
+		    "this swarmd (%zu)", store.path, v, nitems(migrations));
+		return -1;
+	}
+	for (; v < (int)nitems(migrations); v++) {
+		store_begin();
+		store_exec(migrations[v]);
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+		store_exec(sql);
+		store_commit();
+		log_info("store: schema migrated to version %d", v + 1);
+	}
+	return 0;
+}
+
+int
+store_open(const char *statedir, const char *synchronous, char *err,
+    size_t errlen)
+{
+	char sql[64];
+
+	store.path = xasprintf("%s/swarmd.db", statedir);
+	if (sqlite3_open_v2(store.path, &store.db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", store.path,
+		    sqlite3_errmsg(store.db));
+		return -1;
+	}
+	sqlite3_busy_timeout(store.db, 5000);
+	store_exec("PRAGMA journal_mode = WAL");
+	store_exec("PRAGMA foreign_keys = ON");
+	snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", synchronous);
+	store_exec(sql);
+	return store_migrate(err, errlen);
+}
+
+void
+store_close(void)
+{
+	size_t i;
+
+	for (i = 0; i < ncache; i++)
+		sqlite3_finalize(cache[i].st);
+	free(cache);
+	cache = NULL;
+	ncache = 0;
+	if (store.db != NULL)
+		sqlite3_close(store.db);
+	store.db = NULL;
+	free(store.path);
+	store.path = NULL;
+}
+
+/*
+ * Transactions nest: only the outermost begin and commit reach SQLite, so
+ * a helper that writes can be called alone or inside a larger change.
+ */
+static int depth;
+
+void
+store_begin(void)
+{
+	if (depth++ == 0)
+		store_exec("BEGIN IMMEDIATE");
+}
+
+void
+store_commit(void)
+{
+	if (depth > 0 && --depth == 0)
+		store_exec("COMMIT");
+}
+
+/* Abandons the whole outermost transaction. */
+void
+store_rollback(void)
+{
+	if (depth > 0) {
+		depth = 0;
+		store_exec("ROLLBACK");
+	}
+}
+
+/*
+ * Statements are cached by the address of their SQL text, which is always
+ * a string literal, so a lookup is a pointer comparison.
+ */
+sqlite3_stmt *
+store_prepare(const char *sql)
+{
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < ncache; i++) {
+		if (cache[i].sql == sql) {
+			sqlite3_reset(cache[i].st);
+			sqlite3_clear_bindings(cache[i].st);
+			return cache[i].st;
+		}
+	}
+	if (sqlite3_prepare_v3(store.db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+		&st, NULL) != SQLITE_OK)
+		store_die(sql);
+	cache = xrealloc(cache, (ncache + 1) * sizeof *cache);
+	cache[ncache].sql = sql;
+	cache[ncache].st = st;
+	ncache++;
+	return st;
+}
+
+int
+store_step(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_die(sqlite3_sql(st));
+	return rc;
+}
+
+void
+store_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+int64_t
+store_last_id(void)
+{
+	return sqlite3_last_insert_rowid(store.db);
+}
+
+json_t *
+json_ts(int64_t ms)
+{
+	char buf[TS_LEN];
+
+	return ms == 0 ? json_null() : json_string(ts_format(ms, buf));
+}
+
+json_t *
+store_col_ts(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_ts(sqlite3_column_int64(st, col));
+}
+
+json_t *
+store_col_int(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_integer(sqlite3_column_int64(st, col));
+}
+
+json_t *
+store_col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s == NULL ? json_null() : json_string((const char *)s);
+}

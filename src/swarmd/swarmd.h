@@ -1,0 +1,284 @@
+/*
+ * swarmd.h: the daemon's shared types and the functions each layer offers.
+ *
+ * Layers, bottom up: log, store (SQLite), event (the append-only event log
+ * and its followers), chunk and agent (lifecycles as tables), jobspec (job
+ * file validation), proc (process groups and signals), spawn, scheduler,
+ * server (the control socket) and verb-* (one table entry per verb).
+ */
+#ifndef SWARMD_H
+#define SWARMD_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "swarm-protocol.h"
+#include "config.h"
+#include "sha256.h"
+#include "util.h"
+
+struct client;
+
+/* glibc's sys/queue.h lacks the _SAFE iterators. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                        \
+	for ((var) = TAILQ_FIRST(head);                                    \
+	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);        \
+	     (var) = (tvar))
+#endif
+
+/* ---- log.c ---- */
+enum { LOG_P_ERR = 3, LOG_P_WARNING = 4, LOG_P_NOTICE = 5, LOG_P_INFO = 6,
+	LOG_P_DEBUG = 7 };
+void log_init(int foreground, const char *level);
+int log_set_level(const char *);
+void log_msg(int prio, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define log_err(...) log_msg(LOG_P_ERR, __VA_ARGS__)
+#define log_warnx(...) log_msg(LOG_P_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_P_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_P_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_P_DEBUG, __VA_ARGS__)
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- chunk.c: chunk lifecycle ---- */
+enum chunk_state { CHUNK_QUEUED, CHUNK_RUNNING, CHUNK_DONE, CHUNK_FAILED,
+	CHUNK_ABORTED, CHUNK_NSTATES, CHUNK_INVALID = -1 };
+enum chunk_input { CI_DISPATCH, CI_EXIT_OK, CI_EXIT_FAIL, CI_ABORT, CI_DROP,
+	CI_RETRY, CI_INTERRUPT, CHUNK_NINPUTS };
+int chunk_next(enum chunk_state, enum chunk_input);
+const char *chunk_state_name(enum chunk_state);
+int chunk_state_parse(const char *);
+int chunk_apply(int64_t job, const char *chunk, enum chunk_input,
+    const char *reason);
+
+/* ---- agent.c: agent lifecycle and the live-agent table ---- */
+enum agent_state { AGENT_STARTING, AGENT_RUNNING, AGENT_SUSPECT,
+	AGENT_EXITED, AGENT_KILLED, AGENT_NSTATES, AGENT_INVALID = -1 };
+enum agent_input { AI_SPAWNED, AI_SPAWN_FAILED, AI_SUSPECT, AI_CLEAR,
+	AI_EXIT, AI_KILLED, AGENT_NINPUTS };
+int agent_next(enum agent_state, enum agent_input);
+const char *agent_state_name(enum agent_state);
+
+struct waiter;
+
+struct agent {
+	int64_t id;		/* agent-N */
+	int64_t job;
+	char *chunk;
+	int attempt;
+	enum agent_state state;
+	pid_t pid;
+	int64_t started;	/* wall ms */
+	int64_t last_seen;	/* wall ms */
+	int seen_dirty;		/* last_seen not yet flushed */
+	uint8_t token_hash[SHA256_LEN];
+	char *log;		/* stdout and stderr */
+
+	int abort_requested;
+	char *abort_reason;
+	int timed_out;
+	int interrupted;	/* cut off by swarmd stopping */
+	int completed;		/* done recorded before the exit */
+	int timeout;		/* seconds, 0 none */
+	struct event *timeout_ev;
+	struct event *kill_ev;	/* SIGKILL after the grace period */
+
+	TAILQ_HEAD(, waiter) waiters; /* recv --wait clients */
+	TAILQ_ENTRY(agent) entry;
+};
+TAILQ_HEAD(agents, agent);
+extern struct agents live_agents;
+
+struct agent *agent_find(int64_t);
+int agent_parse_id(const char *, int64_t *);
+struct agent *agent_new(int64_t id, int64_t job, const char *chunk, int attempt);
+void agent_free(struct agent *);
+void agent_deliver(struct agent *); /* wake recv waiters */
+json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
+#define AGENT_COLUMNS "a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
+	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
+
+/* ---- store.c: the SQLite state database ---- */
+struct store {
+	sqlite3 *db;
+	char *path;
+};
+extern struct store store;
+int store_open(const char *statedir, const char *synchronous, char *err,
+    size_t errlen);
+void store_close(void);
+void store_begin(void);
+void store_commit(void);
+void store_rollback(void);
+sqlite3_stmt *store_prepare(const char *sql); /* cached, reset on return */
+void store_exec(const char *sql);
+int store_step(sqlite3_stmt *); /* SQLITE_ROW or SQLITE_DONE; dies else */
+void store_bind_text(sqlite3_stmt *, int, const char *);
+int64_t store_last_id(void);
+int store_schema_version(void);
+json_t *store_col_ts(sqlite3_stmt *, int);	/* NULL -> null */
+json_t *store_col_int(sqlite3_stmt *, int);
+json_t *store_col_text(sqlite3_stmt *, int);
+json_t *json_ts(int64_t wall_ms);		/* 0 -> null */
+
+/* ---- evlog.c: the append-only event log ---- */
+/* Append an event; EXTRA (may be NULL) is stolen and merged into it. */
+int64_t evlog_add(const char *name, int64_t job, const char *chunk,
+    int64_t agent, int attempt, json_t *extra);
+json_t *evlog_row_json(sqlite3_stmt *);
+void evlog_follow(struct client *, json_t *id, int64_t job);
+
+/* ---- jobspec.c: job file validation ---- */
+struct jobspec {
+	char *name;
+	json_t *command;	/* array of strings */
+	char *workdir;		/* NULL: a fresh dir under the state dir */
+	json_t *env;		/* object of strings */
+	int concurrency;
+	int timeout;
+	json_t *chunks;		/* array of {"id","task"} */
+};
+/* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
+int jobspec_parse(json_t *j, int default_concurrency, struct jobspec *,
+    json_t *problems);
+void jobspec_free(struct jobspec *);
+char *jobspec_expand(const char *tmpl, const char *task, const char *chunk,
+    const char *job, const char *agent);
+
+/* ---- proc.c: process groups ---- */
+int proc_signal_group(pid_t, int sig);
+int proc_group_alive(pid_t);
+
+/* ---- spawn.c ---- */
+struct spawn_req {
+	struct agent *agent;
+	const char *task;
+	char token[65];		/* hex; handed to the child, never stored */
+	char error[256];	/* why the spawn failed */
+};
+int spawn_agent(struct spawn_req *);
+
+/* ---- job.c and scheduler.c ---- */
+struct job {
+	int64_t id;
+	char *name;
+	json_t *spec;		/* the stored job document */
+	char *workdir;
+	int concurrency;
+	int timeout;
+	int paused;
+	int aborted;		/* abort asked: ends "aborted" */
+	int running;		/* live agents */
+	TAILQ_ENTRY(job) entry;
+};
+TAILQ_HEAD(jobs, job);
+extern struct jobs active_jobs;
+
+void scheduler_init(void);
+void scheduler_kick(void);	/* schedule soon, once per loop turn */
+struct job *job_find(int64_t);
+int job_parse_id(const char *, int64_t *);
+int64_t job_submit(struct jobspec *, char *err, size_t errlen);
+void job_load_all(void);
+void job_check_done(struct job *);
+int agent_abort(struct agent *, double grace, const char *reason);
+void scheduler_reap(void);
+void scheduler_flush_seen(void);
+int scheduler_live(void);
+void scheduler_stop(double grace);
+void scheduler_free(void);
+void job_free(struct job *);
+
+/* ---- server.c: the control socket ---- */
+struct server {
+	struct event_base *base;
+	struct config cfg;
+	char *config_path;
+	uid_t uid;
+	gid_t operator_gid;	/* (gid_t)-1 when no such group */
+	int shutting_down;
+};
+extern struct server srv;
+
+int server_listen(char *err, size_t errlen);
+void server_close(void);
+void client_reply(struct client *, json_t *id, json_t *body);
+void client_error(struct client *, json_t *id, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int client_write_line(struct client *, json_t *);
+void client_error_extra(struct client *, json_t *id, const char *code,
+    json_t *extra, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int client_is_closing(struct client *);
+void client_resume(struct client *);
+void server_stop_accepting(void);
+void client_set_release(struct client *, void (*)(struct client *, void *),
+    void *);
+
+/* ---- verb.c: the verb table ---- */
+#define V_OPERATOR 0x1	/* operators only */
+#define V_AGENT 0x2	/* an agent acting on itself: needs auth */
+#define V_ANY 0x4	/* anyone who can connect */
+
+enum arg_type { A_STRING, A_INT, A_NUMBER, A_BOOL, A_OBJECT, A_ANY };
+struct verb_arg {
+	const char *name;
+	enum arg_type type;
+	int required;
+};
+
+struct verb_ctx {
+	struct client *client;
+	json_t *id;
+	json_t *args;
+	struct agent *self;	/* V_AGENT verbs: the caller */
+	int operator;
+	json_t *reply;		/* members of the success reply */
+	const char *ecode;
+	char emsg[512];
+	json_t *edetail;	/* extra members of the error object */
+};
+
+enum verb_rc { VERB_OK, VERB_ERROR, VERB_DEFERRED };
+
+struct verb {
+	const char *name;
+	int flags;
+	const struct verb_arg *args;
+	enum verb_rc (*exec)(struct verb_ctx *);
+};
+
+void verb_dispatch(struct client *, int operator, json_t *req);
+enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+const char *arg_str(struct verb_ctx *, const char *);
+int arg_bool(struct verb_ctx *, const char *);
+double arg_num(struct verb_ctx *, const char *, double dflt);
+
+#define VERB_DECL(n) enum verb_rc verb_##n(struct verb_ctx *)
+VERB_DECL(hello);
+VERB_DECL(submit);
+VERB_DECL(jobs);
+VERB_DECL(show);
+VERB_DECL(pause);
+VERB_DECL(resume);
+VERB_DECL(pending);
+VERB_DECL(events);
+VERB_DECL(ps);
+VERB_DECL(abort);
+VERB_DECL(send);
+VERB_DECL(logs);
+VERB_DECL(heartbeat);
+VERB_DECL(recv);
+VERB_DECL(checkpoint);
+VERB_DECL(done);
+
+/* ---- swarmd.c ---- */
+int swarmd_main(int, char **);
+
+#endif

@@ -1,0 +1,401 @@
+/*
+ * verb-agent.c: the operator verbs about agents: ps, abort, send, logs.
+ */
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "swarmd.h"
+
+#define LOG_CHUNK (128 * 1024) /* escaped, still well under a line */
+#define LOG_POLL_MS 100
+
+enum verb_rc
+verb_ps(struct verb_ctx *ctx)
+{
+	static const char sql[] =
+	    "SELECT " AGENT_COLUMNS " FROM agents a "
+	    "WHERE (?1 = 0 OR a.job = ?1) AND (?2 OR a.state IN "
+	    "('starting', 'running', 'suspect')) ORDER BY a.id";
+	const char *name = arg_str(ctx, "job");
+	json_t *arr = json_array();
+	sqlite3_stmt *st;
+	int64_t job = 0;
+
+	if (name != NULL && job_parse_id(name, &job) == -1) {
+		json_decref(arr);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
+		    "\"%.128s\"", name);
+	}
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, job);
+	sqlite3_bind_int(st, 2, arg_bool(ctx, "all"));
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, agent_json(st));
+	sqlite3_reset(st);
+	json_object_set_new(ctx->reply, "agents", arr);
+	return VERB_OK;
+}
+
+/* The stored state of agent ID, or NULL when there is no such agent. */
+static char *
+agent_stored_state(int64_t id)
+{
+	static const char sql[] = "SELECT state FROM agents WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	char *s = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW)
+		s = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return s;
+}
+
+static void
+reply_names(struct verb_ctx *ctx, const char *key, json_t *names)
+{
+	json_object_set_new(ctx->reply, key, names);
+}
+
+static json_t *
+agent_name(int64_t id)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof buf, "agent-%lld", (long long)id);
+	return json_string(buf);
+}
+
+static enum verb_rc
+abort_agent(struct verb_ctx *ctx, int64_t id, double grace,
+    const char *reason)
+{
+	struct agent *a = agent_find(id);
+	char *state, *msg;
+
+	if (a == NULL || a->pid <= 0) {
+		if ((state = agent_stored_state(id)) == NULL)
+			return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such "
+			    "agent: agent-%lld", (long long)id);
+		msg = xasprintf("agent-%lld already ended (%s)", (long long)id,
+		    state);
+		json_object_set_new(ctx->reply, "message", json_string(msg));
+		reply_names(ctx, "aborted", json_array());
+		free(state);
+		free(msg);
+		return VERB_OK;
+	}
+	agent_abort(a, grace, reason);
+	reply_names(ctx, "aborted", json_pack("[o]", agent_name(id)));
+	msg = xasprintf("agent-%lld: abort requested; SIGTERM sent, SIGKILL "
+	    "after %g s", (long long)id, grace);
+	json_object_set_new(ctx->reply, "message", json_string(msg));
+	free(msg);
+	return VERB_OK;
+}
+
+/* Drop the queued chunks, then abort every live agent of the job. */
+static enum verb_rc
+abort_job(struct verb_ctx *ctx, struct job *j, double grace,
+    const char *reason)
+{
+	static const char sql[] = "UPDATE chunks SET state = ?, reason = ?, "
+				  "updated = ? WHERE job = ? AND state = ?";
+	json_t *names = json_array();
+	struct agent *a, *next;
+	sqlite3_stmt *st;
+	int64_t dropped;
+	char *msg;
+
+	j->aborted = 1;
+	store_begin();
+	st = store_prepare(sql);
+	sqlite3_bind_text(st, 1, chunk_state_name(chunk_next(CHUNK_QUEUED,
+	    CI_DROP)), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, "dropped: job aborted", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_wall_ms());
+	sqlite3_bind_int64(st, 4, j->id);
+	sqlite3_bind_text(st, 5, chunk_state_name(CHUNK_QUEUED), -1,
+	    SQLITE_STATIC);
+	store_step(st);
+	dropped = sqlite3_changes(store.db);
+	evlog_add("job_aborted", j->id, NULL, 0, 0, json_pack("{s:I, s:s*}",
+	    "dropped", (json_int_t)dropped, "reason", reason));
+	store_commit();
+	log_notice("job-%lld: abort requested; %lld queued chunks dropped",
+	    (long long)j->id, (long long)dropped);
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
+		if (a->job != j->id || a->pid <= 0)
+			continue;
+		json_array_append_new(names, agent_name(a->id));
+		agent_abort(a, grace, reason);
+	}
+	msg = xasprintf("job-%lld: %zu agents aborting, %lld queued chunks "
+	    "dropped", (long long)j->id, json_array_size(names),
+	    (long long)dropped);
+	reply_names(ctx, "aborted", names);
+	json_object_set_new(ctx->reply, "dropped", json_integer(dropped));
+	json_object_set_new(ctx->reply, "message", json_string(msg));
+	free(msg);
+	store_begin();
+	job_check_done(j);
+	store_commit();
+	return VERB_OK;
+}
+
+enum verb_rc
+verb_abort(struct verb_ctx *ctx)
+{
+	const char *target = arg_str(ctx, "target");
+	const char *reason = arg_str(ctx, "reason");
+	double grace = arg_num(ctx, "grace", srv.cfg.abort_grace);
+	struct job *j;
+	int64_t id;
+
+	if (agent_parse_id(target, &id) == 0)
+		return abort_agent(ctx, id, grace, reason);
+	if (job_parse_id(target, &id) == -1)
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent or "
+		    "job: \"%.128s\"", target);
+	if ((j = job_find(id)) == NULL) {
+		/* Not active: an ended job, or none at all. */
+		static const char sql[] = "SELECT state FROM jobs "
+					  "WHERE id = ?";
+		sqlite3_stmt *st = store_prepare(sql);
+		char *msg;
+
+		sqlite3_bind_int64(st, 1, id);
+		if (store_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such "
+			    "job: job-%lld", (long long)id);
+		}
+		msg = xasprintf("job-%lld already ended (%s)", (long long)id,
+		    sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+		json_object_set_new(ctx->reply, "message", json_string(msg));
+		reply_names(ctx, "aborted", json_array());
+		json_object_set_new(ctx->reply, "dropped", json_integer(0));
+		free(msg);
+		return VERB_OK;
+	}
+	return abort_job(ctx, j, grace, reason);
+}
+
+static void
+mailbox_put(struct agent *a, const char *text)
+{
+	static const char sql[] = "INSERT INTO messages (agent, ts, sender, "
+				  "text) VALUES (?, ?, 'operator', ?)";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int64(st, 1, a->id);
+	sqlite3_bind_int64(st, 2, now_wall_ms());
+	store_bind_text(st, 3, text);
+	store_step(st);
+	evlog_add("message_sent", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:I, s:s}", "message", (json_int_t)store_last_id(),
+	    "text", text));
+}
+
+enum verb_rc
+verb_send(struct verb_ctx *ctx)
+{
+	const char *target = arg_str(ctx, "target");
+	const char *text = arg_str(ctx, "text");
+	json_t *names = json_array();
+	struct agent *a, *next;
+	int64_t id, job = 0;
+	char *state;
+
+	if (agent_parse_id(target, &id) == 0) {
+		if ((a = agent_find(id)) == NULL || a->pid <= 0) {
+			json_decref(names);
+			if ((state = agent_stored_state(id)) == NULL)
+				return verb_fail(ctx, SWARM_E_NOT_FOUND, "no "
+				    "such agent: agent-%lld", (long long)id);
+			verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld has "
+			    "ended (%s); nothing was sent", (long long)id,
+			    state);
+			free(state);
+			return VERB_ERROR;
+		}
+	} else if (job_parse_id(target, &job) == -1 || job_find(job) == NULL) {
+		json_decref(names);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such running "
+		    "agent or job: \"%.128s\"", target);
+	}
+	store_begin();
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
+		if (a->pid <= 0 || (job != 0 ? a->job != job : a->id != id))
+			continue;
+		mailbox_put(a, text);
+		json_array_append_new(names, agent_name(a->id));
+	}
+	store_commit();
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
+		if (a->pid > 0 && (job != 0 ? a->job == job : a->id == id))
+			agent_deliver(a);
+	}
+	reply_names(ctx, "sent", names);
+	return VERB_OK;
+}
+
+/* Replace bytes that are not UTF-8 with '?', so any log fits in JSON. */
+static void
+utf8_scrub(unsigned char *s, size_t n)
+{
+	size_t i = 0, len, k;
+
+	while (i < n) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		len = (s[i] & 0xe0) == 0xc0 ? 2 : (s[i] & 0xf0) == 0xe0 ? 3 :
+		    (s[i] & 0xf8) == 0xf0 ? 4 : 0;
+		for (k = 1; len != 0 && k < len; k++) {
+			if (i + k >= n || (s[i + k] & 0xc0) != 0x80)
+				len = 0;
+		}
+		if (len == 0 || (len == 2 && s[i] < 0xc2)) {
+			s[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
+}
+
+struct log_wait {
+	struct client *client;
+	json_t *id;
+	int64_t agent;
+	char *path;
+	int64_t offset;
+	int64_t deadline;
+	struct event *timer;
+};
+
+/* Read up to LOG_CHUNK from OFFSET; sets *ENDED when the agent is gone. */
+static json_t *
+log_read(const char *path, int64_t agent, int64_t offset)
+{
+	unsigned char *buf = xmalloc(LOG_CHUNK);
+	ssize_t n = 0;
+	json_t *r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = pread(fd, buf, LOG_CHUNK, offset);
+		close(fd);
+	}
+	if (n < 0)
+		n = 0;
+	/* Keep a multibyte character whole for the next read. */
+	if (n == LOG_CHUNK) {
+		ssize_t k = n;
+
+		while (k > n - 4 && (buf[k - 1] & 0xc0) == 0x80)
+			k--;
+		if (k > 0 && buf[k - 1] >= 0xc0)
+			n = k - 1;
+	}
+	utf8_scrub(buf, (size_t)n);
+	r = json_pack("{s:s%, s:I, s:b}", "data", (const char *)buf,
+	    (size_t)n, "offset", (json_int_t)(offset + n), "ended",
+	    agent_find(agent) == NULL);
+	free(buf);
+	return r;
+}
+
+static void
+log_wait_free(struct log_wait *w)
+{
+	event_free(w->timer);
+	json_decref(w->id);
+	free(w->path);
+	free(w);
+}
+
+static void
+log_wait_release(struct client *c, void *arg)
+{
+	(void)c;
+	log_wait_free(arg);
+}
+
+static void
+on_log_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct log_wait *w = arg;
+	struct client *c = w->client;
+	struct stat sb;
+	json_t *r;
+
+	(void)fd;
+	(void)what;
+	if (stat(w->path, &sb) == 0 && sb.st_size <= w->offset &&
+	    agent_find(w->agent) != NULL && now_mono_ms() < w->deadline)
+		return;
+	r = log_read(w->path, w->agent, w->offset);
+	client_reply(c, w->id, r);
+	json_decref(r);
+	log_wait_free(w);
+	client_set_release(c, NULL, NULL);
+	client_resume(c);
+}
+
+enum verb_rc
+verb_logs(struct verb_ctx *ctx)
+{
+	static const char sql[] = "SELECT log FROM agents WHERE id = ?";
+	const char *name = arg_str(ctx, "agent");
+	json_t *off = json_object_get(ctx->args, "offset");
+	int64_t offset = off != NULL ? json_integer_value(off) : 0;
+	double wait = arg_num(ctx, "wait", 0);
+	struct timeval tv = { 0, LOG_POLL_MS * 1000 };
+	struct log_wait *w;
+	sqlite3_stmt *st;
+	struct stat sb;
+	char *path = NULL;
+	int64_t id;
+	json_t *r;
+
+	if (agent_parse_id(name, &id) == -1)
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent: "
+		    "\"%.128s\"", name);
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		path = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	if (path == NULL)
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent, or "
+		    "it never started: agent-%lld", (long long)id);
+	if (offset < 0)
+		offset = 0;
+	if (wait <= 0 || agent_find(id) == NULL ||
+	    (stat(path, &sb) == 0 && sb.st_size > offset)) {
+		r = log_read(path, id, offset);
+		json_object_update(ctx->reply, r);
+		json_decref(r);
+		free(path);
+		return VERB_OK;
+	}
+	w = xcalloc(1, sizeof *w);
+	w->client = ctx->client;
+	w->id = json_incref(ctx->id);
+	w->agent = id;
+	w->path = path;
+	w->offset = offset;
+	w->deadline = now_mono_ms() + (int64_t)(wait * 1000);
+	w->timer = event_new(srv.base, -1, EV_PERSIST, on_log_poll, w);
+	evtimer_add(w->timer, &tv);
+	client_set_release(ctx->client, log_wait_release, w);
+	return VERB_DEFERRED;
+}

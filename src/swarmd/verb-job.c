@@ -1,0 +1,436 @@
+/*
+ * verb-job.c: the operator verbs about jobs and chunks: submit, jobs,
+ * show, pause, resume, pending and events.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swarmd.h"
+
+#define JOB_COLUMNS                                                         \
+	"j.id, j.name, j.state, j.paused, j.created, "                      \
+	"count(c.seq), "                                                    \
+	"coalesce(sum(c.state = 'queued'), 0), "                            \
+	"coalesce(sum(c.state = 'running'), 0), "                           \
+	"coalesce(sum(c.state = 'done'), 0), "                              \
+	"coalesce(sum(c.state = 'failed'), 0), "                            \
+	"coalesce(sum(c.state = 'aborted'), 0), "                           \
+	"j.workdir, j.concurrency, j.timeout, j.spec "
+
+static json_t *
+job_row_json(sqlite3_stmt *st)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "job-%lld",
+	    (long long)sqlite3_column_int64(st, 0));
+	return json_pack("{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, "
+			 "s:I, s:I}}",
+	    "job", name, "name", store_col_text(st, 1), "state",
+	    store_col_text(st, 2), "paused", sqlite3_column_int(st, 3),
+	    "created", store_col_ts(st, 4), "total",
+	    (json_int_t)sqlite3_column_int64(st, 5), "counts", "queued",
+	    (json_int_t)sqlite3_column_int64(st, 6), "running",
+	    (json_int_t)sqlite3_column_int64(st, 7), "done",
+	    (json_int_t)sqlite3_column_int64(st, 8), "failed",
+	    (json_int_t)sqlite3_column_int64(st, 9), "aborted",
+	    (json_int_t)sqlite3_column_int64(st, 10));
+}
+
+enum verb_rc
+verb_submit(struct verb_ctx *ctx)
+{
+	json_t *problems = json_array();
+	struct jobspec js;
+	char err[256] = "";
+	char name[32];
+	int64_t id;
+
+	if (jobspec_parse(json_object_get(ctx->args, "job"),
+	    srv.cfg.default_concurrency, &js, problems) == -1) {
+		ctx->edetail = json_pack("{s:o}", "problems", problems);
+		return verb_fail(ctx, SWARM_E_INVALID_JOB, "the job has %zu "
+		    "problem%s; nothing was stored",
+		    json_array_size(problems),
+		    json_array_size(problems) == 1 ? "" : "s");
+	}
+	json_decref(problems);
+	json_object_set_new(ctx->reply, "chunks",
+	    json_integer((json_int_t)json_array_size(js.chunks)));
+	if (arg_bool(ctx, "dry_run")) {
+		json_object_set_new(ctx->reply, "dry_run", json_true());
+		json_object_set_new(ctx->reply, "concurrency",
+		    json_integer(js.concurrency));
+		jobspec_free(&js);
+		return VERB_OK;
+	}
+	id = job_submit(&js, err, sizeof err);
+	jobspec_free(&js);
+	if (id == 0)
+		return verb_fail(ctx, SWARM_E_INTERNAL, "%s", err);
+	snprintf(name, sizeof name, "job-%lld", (long long)id);
+	json_object_set_new(ctx->reply, "job", json_string(name));
+	return VERB_OK;
+}
+
+enum verb_rc
+verb_jobs(struct verb_ctx *ctx)
+{
+	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
+				  "LEFT JOIN chunks c ON c.job = j.id "
+				  "GROUP BY j.id ORDER BY j.id";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, job_row_json(st));
+	sqlite3_reset(st);
+	json_object_set_new(ctx->reply, "jobs", arr);
+	return VERB_OK;
+}
+
+static enum verb_rc
+show_agent(struct verb_ctx *ctx, int64_t id)
+{
+	static const char sql[] = "SELECT " AGENT_COLUMNS " FROM agents a "
+				  "WHERE a.id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent: "
+		    "agent-%lld", (long long)id);
+	}
+	json_object_set_new(ctx->reply, "agent", agent_json(st));
+	sqlite3_reset(st);
+	return VERB_OK;
+}
+
+static json_t *
+job_chunks(int64_t id)
+{
+	static const char sql[] = "SELECT id, state, agent, attempts, reason "
+				  "FROM chunks WHERE job = ? ORDER BY seq";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+	char agent[32];
+
+	sqlite3_bind_int64(st, 1, id);
+	while (store_step(st) == SQLITE_ROW) {
+		snprintf(agent, sizeof agent, "agent-%lld",
+		    (long long)sqlite3_column_int64(st, 2));
+		json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:i, "
+						     "s:o}",
+		    "id", store_col_text(st, 0), "state", store_col_text(st, 1),
+		    "agent", sqlite3_column_type(st, 2) == SQLITE_NULL ?
+		    json_null() : json_string(agent), "attempts",
+		    sqlite3_column_int(st, 3), "reason",
+		    store_col_text(st, 4)));
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+static enum verb_rc
+show_job(struct verb_ctx *ctx, int64_t id)
+{
+	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
+				  "LEFT JOIN chunks c ON c.job = j.id "
+				  "WHERE j.id = ? GROUP BY j.id";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *job, *spec;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
+		    "job-%lld", (long long)id);
+	}
+	job = job_row_json(st);
+	spec = json_loads((const char *)sqlite3_column_text(st, 14), 0, NULL);
+	json_object_set_new(job, "workdir", store_col_text(st, 11));
+	json_object_set_new(job, "concurrency", store_col_int(st, 12));
+	json_object_set_new(job, "timeout", store_col_int(st, 13));
+	json_object_set(job, "command", json_object_get(spec, "command"));
+	json_decref(spec);
+	sqlite3_reset(st);
+	json_object_set_new(job, "chunks", job_chunks(id));
+	json_object_set_new(ctx->reply, "job", job);
+	return VERB_OK;
+}
+
+static json_t *
+chunk_agents(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT " AGENT_COLUMNS " FROM agents a "
+				  "WHERE a.job = ? AND a.chunk = ? "
+				  "ORDER BY a.id";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, agent_json(st));
+	sqlite3_reset(st);
+	return arr;
+}
+
+static json_t *
+chunk_checkpoints(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT seq, ts, agent, note, size "
+				  "FROM checkpoints WHERE job = ? AND "
+				  "chunk = ? ORDER BY seq";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+	char agent[32];
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	while (store_step(st) == SQLITE_ROW) {
+		snprintf(agent, sizeof agent, "agent-%lld",
+		    (long long)sqlite3_column_int64(st, 2));
+		json_array_append_new(arr, json_pack("{s:I, s:o, s:s, s:o, "
+						     "s:I}",
+		    "seq", (json_int_t)sqlite3_column_int64(st, 0), "ts",
+		    store_col_ts(st, 1), "agent", agent, "note",
+		    store_col_text(st, 3), "size",
+		    (json_int_t)sqlite3_column_int64(st, 4)));
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+static enum verb_rc
+show_chunk(struct verb_ctx *ctx, int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT id, task, state, attempts, agent, "
+				  "reason FROM chunks WHERE job = ? AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	char jobname[32], agent[32];
+	json_t *o;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such chunk: "
+		    "job-%lld/%s", (long long)job, chunk);
+	}
+	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job);
+	snprintf(agent, sizeof agent, "agent-%lld",
+	    (long long)sqlite3_column_int64(st, 4));
+	o = json_pack("{s:s, s:o, s:o, s:o, s:i, s:o, s:o}", "job", jobname,
+	    "id", store_col_text(st, 0), "task", store_col_text(st, 1),
+	    "state", store_col_text(st, 2), "attempts",
+	    sqlite3_column_int(st, 3), "agent",
+	    sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
+	    json_string(agent), "reason", store_col_text(st, 5));
+	sqlite3_reset(st);
+	json_object_set_new(o, "agents", chunk_agents(job, chunk));
+	json_object_set_new(o, "checkpoints", chunk_checkpoints(job, chunk));
+	json_object_set_new(ctx->reply, "chunk", o);
+	return VERB_OK;
+}
+
+enum verb_rc
+verb_show(struct verb_ctx *ctx)
+{
+	const char *target = arg_str(ctx, "target");
+	const char *slash = strchr(target, '/');
+	int64_t id;
+	char *job;
+	int rc;
+
+	if (agent_parse_id(target, &id) == 0)
+		return show_agent(ctx, id);
+	if (slash == NULL) {
+		if (job_parse_id(target, &id) == 0)
+			return show_job(ctx, id);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent or "
+		    "job: \"%.128s\" (expected agent-N, job-N or job-N/CHUNK)",
+		    target);
+	}
+	job = xstrdup(target);
+	job[slash - target] = '\0';
+	rc = job_parse_id(job, &id);
+	free(job);
+	if (rc == -1)
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
+		    "\"%.128s\"", target);
+	return show_chunk(ctx, id, slash + 1);
+}
+
+/* Resolve "job-N" to an unfinished job, or fail the request. */
+static struct job *
+active_job(struct verb_ctx *ctx, const char *name)
+{
+	static const char sql[] = "SELECT state FROM jobs WHERE id = ?";
+	sqlite3_stmt *st;
+	struct job *j;
+	int64_t id;
+
+	if (job_parse_id(name, &id) == -1) {
+		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"",
+		    name);
+		return NULL;
+	}
+	if ((j = job_find(id)) != NULL)
+		return j;
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW)
+		verb_fail(ctx, SWARM_E_CONFLICT, "job-%lld has ended (%s)",
+		    (long long)id, sqlite3_column_text(st, 0));
+	else
+		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: job-%lld",
+		    (long long)id);
+	sqlite3_reset(st);
+	return NULL;
+}
+
+static enum verb_rc
+set_paused(struct verb_ctx *ctx, int paused)
+{
+	static const char sql[] = "UPDATE jobs SET paused = ? WHERE id = ?";
+	struct job *j = active_job(ctx, arg_str(ctx, "job"));
+	sqlite3_stmt *st;
+	char name[32];
+
+	if (j == NULL)
+		return VERB_ERROR;
+	if (j->paused != paused) {
+		store_begin();
+		st = store_prepare(sql);
+		sqlite3_bind_int(st, 1, paused);
+		sqlite3_bind_int64(st, 2, j->id);
+		store_step(st);
+		evlog_add(paused ? "job_paused" : "job_resumed", j->id, NULL, 0,
+		    0, NULL);
+		store_commit();
+		j->paused = paused;
+		log_info("job-%lld %s", (long long)j->id, paused ? "paused" :
+		    "resumed");
+		if (!paused)
+			scheduler_kick();
+	}
+	snprintf(name, sizeof name, "job-%lld", (long long)j->id);
+	json_object_set_new(ctx->reply, "job", json_string(name));
+	json_object_set_new(ctx->reply, "paused", json_boolean(paused));
+	return VERB_OK;
+}
+
+enum verb_rc
+verb_pause(struct verb_ctx *ctx)
+{
+	return set_paused(ctx, 1);
+}
+
+enum verb_rc
+verb_resume(struct verb_ctx *ctx)
+{
+	return set_paused(ctx, 0);
+}
+
+/* An optional "job" argument: 0 for none, -1 (request failed) if bad. */
+static int64_t
+opt_job(struct verb_ctx *ctx)
+{
+	static const char sql[] = "SELECT 1 FROM jobs WHERE id = ?";
+	const char *name = arg_str(ctx, "job");
+	sqlite3_stmt *st;
+	int64_t id;
+	int found;
+
+	if (name == NULL)
+		return 0;
+	if (job_parse_id(name, &id) == -1) {
+		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"",
+		    name);
+		return -1;
+	}
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, id);
+	found = store_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	if (!found) {
+		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: job-%lld",
+		    (long long)id);
+		return -1;
+	}
+	return id;
+}
+
+/* Dispatched and never completed: the set difference recovery builds on. */
+enum verb_rc
+verb_pending(struct verb_ctx *ctx)
+{
+	static const char sql[] =
+	    "SELECT DISTINCT d.job, d.chunk FROM events d "
+	    "WHERE d.event = 'subagent_dispatched' "
+	    "AND (?1 = 0 OR d.job = ?1) AND NOT EXISTS ("
+	    "  SELECT 1 FROM events c WHERE c.agent = d.agent "
+	    "  AND c.event = 'subagent_completed') "
+	    "ORDER BY d.job, d.seq";
+	int64_t job = opt_job(ctx);
+	json_t *arr = json_array();
+	sqlite3_stmt *st;
+	char *s;
+
+	if (job == -1) {
+		json_decref(arr);
+		return VERB_ERROR;
+	}
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW) {
+		s = xasprintf("job-%lld/%s",
+		    (long long)sqlite3_column_int64(st, 0),
+		    sqlite3_column_text(st, 1));
+		json_array_append_new(arr, json_string(s));
+		free(s);
+	}
+	sqlite3_reset(st);
+	json_object_set_new(ctx->reply, "pending", arr);
+	return VERB_OK;
+}
+
+enum verb_rc
+verb_events(struct verb_ctx *ctx)
+{
+	static const char after_sql[] =
+	    "SELECT seq, ts, event, job, chunk, agent, attempt, data "
+	    "FROM events WHERE (?1 = 0 OR job = ?1) AND seq > ?2 "
+	    "ORDER BY seq LIMIT ?3";
+	static const char last_sql[] =
+	    "SELECT * FROM (SELECT seq, ts, event, job, chunk, agent, "
+	    "attempt, data FROM events WHERE (?1 = 0 OR job = ?1) "
+	    "ORDER BY seq DESC LIMIT ?3) ORDER BY seq";
+	json_t *after = json_object_get(ctx->args, "after");
+	json_t *limit = json_object_get(ctx->args, "limit");
+	int64_t job = opt_job(ctx);
+	json_t *arr;
+	sqlite3_stmt *st;
+
+	if (job == -1)
+		return VERB_ERROR;
+	st = store_prepare(after != NULL ? after_sql : last_sql);
+	sqlite3_bind_int64(st, 1, job);
+	sqlite3_bind_int64(st, 2, after != NULL ? json_integer_value(after) :
+	    0);
+	sqlite3_bind_int64(st, 3, limit != NULL ? json_integer_value(limit) :
+	    100000);
+	arr = json_array();
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, evlog_row_json(st));
+	sqlite3_reset(st);
+	json_object_set_new(ctx->reply, "events", arr);
+	if (!arg_bool(ctx, "follow"))
+		return VERB_OK;
+	client_reply(ctx->client, ctx->id, ctx->reply);
+	evlog_follow(ctx->client, ctx->id, job);
+	return VERB_DEFERRED;
+}

@@ -1,0 +1,230 @@
+/*
+ * verb-self.c: the verbs an agent uses on itself: heartbeat, recv,
+ * checkpoint and done.  verb.c has already matched the caller's token to
+ * ctx->self.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swarmd.h"
+
+struct waiter {
+	struct client *client;
+	json_t *id;
+	struct agent *agent;
+	struct event *timer;
+	TAILQ_ENTRY(waiter) entry;
+};
+
+enum verb_rc
+verb_heartbeat(struct verb_ctx *ctx)
+{
+	struct agent *a = ctx->self;
+	const char *note = arg_str(ctx, "note");
+
+	a->last_seen = now_wall_ms();
+	a->seen_dirty = 1;
+	if (note != NULL) {
+		store_begin();
+		evlog_add("heartbeat", a->job, a->chunk, a->id, a->attempt,
+		    json_pack("{s:s}", "note", note));
+		store_commit();
+	}
+	return VERB_OK;
+}
+
+/* Take the agent's unread messages, oldest first, and mark them read. */
+static json_t *
+mailbox_take(struct agent *a)
+{
+	static const char get[] = "SELECT seq, ts, sender, text FROM messages "
+				  "WHERE agent = ? AND delivered IS NULL "
+				  "ORDER BY seq";
+	static const char mark[] = "UPDATE messages SET delivered = ? "
+				   "WHERE agent = ? AND delivered IS NULL "
+				   "AND seq <= ?";
+	sqlite3_stmt *st = store_prepare(get);
+	json_t *arr = json_array();
+	int64_t last = 0;
+
+	sqlite3_bind_int64(st, 1, a->id);
+	while (store_step(st) == SQLITE_ROW) {
+		last = sqlite3_column_int64(st, 0);
+		json_array_append_new(arr, json_pack("{s:I, s:o, s:o, s:o}",
+		    "seq", (json_int_t)last, "ts", store_col_ts(st, 1), "from",
+		    store_col_text(st, 2), "text", store_col_text(st, 3)));
+	}
+	sqlite3_reset(st);
+	if (last == 0)
+		return arr;
+	store_begin();
+	st = store_prepare(mark);
+	sqlite3_bind_int64(st, 1, now_wall_ms());
+	sqlite3_bind_int64(st, 2, a->id);
+	sqlite3_bind_int64(st, 3, last);
+	store_step(st);
+	evlog_add("message_delivered", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:I, s:I}", "count", (json_int_t)json_array_size(arr),
+	    "last", (json_int_t)last));
+	store_commit();
+	return arr;
+}
+
+static void
+waiter_free(struct waiter *w)
+{
+	TAILQ_REMOVE(&w->agent->waiters, w, entry);
+	event_free(w->timer);
+	json_decref(w->id);
+	free(w);
+}
+
+/* Answer a waiting recv with whatever is unread (possibly nothing). */
+static void
+waiter_answer(struct waiter *w)
+{
+	struct client *c = w->client;
+	json_t *r;
+
+	r = json_pack("{s:o}", "messages", mailbox_take(w->agent));
+	client_reply(c, w->id, r);
+	json_decref(r);
+	client_set_release(c, NULL, NULL);
+	waiter_free(w);
+	client_resume(c);
+}
+
+static void
+on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	waiter_answer(arg);
+}
+
+static void
+waiter_release(struct client *c, void *arg)
+{
+	(void)c;
+	waiter_free(arg);
+}
+
+/* New mail, or the agent ended: wake its waiting recv calls. */
+void
+agent_deliver(struct agent *a)
+{
+	struct waiter *w;
+
+	while ((w = TAILQ_FIRST(&a->waiters)) != NULL)
+		waiter_answer(w);
+}
+
+enum verb_rc
+verb_recv(struct verb_ctx *ctx)
+{
+	struct agent *a = ctx->self;
+	double wait = arg_num(ctx, "wait", 0);
+	struct timeval tv;
+	struct waiter *w;
+	json_t *msgs;
+
+	a->last_seen = now_wall_ms();
+	a->seen_dirty = 1;
+	msgs = mailbox_take(a);
+	if (json_array_size(msgs) > 0 || wait <= 0) {
+		json_object_set_new(ctx->reply, "messages", msgs);
+		return VERB_OK;
+	}
+	json_decref(msgs);
+	w = xcalloc(1, sizeof *w);
+	w->client = ctx->client;
+	w->id = json_incref(ctx->id);
+	w->agent = a;
+	w->timer = evtimer_new(srv.base, on_waiter_timeout, w);
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+	evtimer_add(w->timer, &tv);
+	TAILQ_INSERT_TAIL(&a->waiters, w, entry);
+	client_set_release(ctx->client, waiter_release, w);
+	return VERB_DEFERRED;
+}
+
+enum verb_rc
+verb_checkpoint(struct verb_ctx *ctx)
+{
+	static const char sql[] = "INSERT INTO checkpoints (job, chunk, agent, "
+				  "ts, note, data, size) "
+				  "VALUES (?, ?, ?, ?, ?, ?, ?)";
+	struct agent *a = ctx->self;
+	const char *note = arg_str(ctx, "note");
+	const char *data = arg_str(ctx, "data");
+	size_t size = data != NULL ? strlen(data) : 0;
+	sqlite3_stmt *st;
+	int64_t seq;
+
+	a->last_seen = now_wall_ms();
+	a->seen_dirty = 1;
+	store_begin();
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, a->job);
+	store_bind_text(st, 2, a->chunk);
+	sqlite3_bind_int64(st, 3, a->id);
+	sqlite3_bind_int64(st, 4, a->last_seen);
+	store_bind_text(st, 5, note);
+	if (data != NULL)
+		sqlite3_bind_blob(st, 6, data, (int)size, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)size);
+	store_step(st);
+	seq = store_last_id();
+	evlog_add("checkpoint", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:I, s:s*, s:I}", "checkpoint", (json_int_t)seq,
+	    "note", note, "size", (json_int_t)size));
+	store_commit();
+	json_object_set_new(ctx->reply, "checkpoint", json_integer(seq));
+	return VERB_OK;
+}
+
+/*
+ * The explicit rejoin: the completion is recorded now, before the
+ * process exits, and acknowledged only once it is durable.
+ */
+enum verb_rc
+verb_done(struct verb_ctx *ctx)
+{
+	static const char sql[] = "UPDATE chunks SET output_file = ? "
+				  "WHERE job = ? AND id = ?";
+	struct agent *a = ctx->self;
+	const char *summary = arg_str(ctx, "summary");
+	const char *result = arg_str(ctx, "result");
+	sqlite3_stmt *st;
+
+	if (a->completed)
+		return verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld has "
+		    "already reported done", (long long)a->id);
+	if (a->abort_requested)
+		return verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld is being "
+		    "aborted; its chunk will end aborted", (long long)a->id);
+	store_begin();
+	if (chunk_apply(a->job, a->chunk, CI_EXIT_OK, NULL) == -1) {
+		store_rollback();
+		return verb_fail(ctx, SWARM_E_CONFLICT, "chunk %s is not "
+		    "running", a->chunk);
+	}
+	st = store_prepare(sql);
+	store_bind_text(st, 1, result);
+	sqlite3_bind_int64(st, 2, a->job);
+	store_bind_text(st, 3, a->chunk);
+	store_step(st);
+	evlog_add("subagent_completed", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:b, s:s, s:s*, s:s}", "success", 1, "output_file",
+	    result != NULL ? result : a->log, "summary", summary, "via",
+	    "done"));
+	store_commit();
+	a->completed = 1;
+	a->last_seen = now_wall_ms();
+	a->seen_dirty = 1;
+	log_info("agent-%lld (job-%lld/%s) reported done", (long long)a->id,
+	    (long long)a->job, a->chunk);
+	return VERB_OK;
+}

@@ -1,0 +1,284 @@
+/*
+ * verb.c: the verb table and the checks every request passes before its
+ * verb runs: shape, verb, role, token and arguments.  Each verb's
+ * arguments are declared in its table entry, so a verb's exec function
+ * sees only well-typed, known members.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "swarmd.h"
+
+static const struct verb_arg no_args[] = { { NULL, A_ANY, 0 } };
+static const struct verb_arg hello_args[] = {
+	{ "version", A_INT, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg submit_args[] = {
+	{ "job", A_ANY, 1 }, { "dry_run", A_BOOL, 0 }, { "strict", A_BOOL, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg ps_args[] = {
+	{ "job", A_STRING, 0 }, { "all", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg target_args[] = {
+	{ "target", A_STRING, 1 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg abort_args[] = {
+	{ "target", A_STRING, 1 }, { "grace", A_NUMBER, 0 },
+	{ "reason", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg send_args[] = {
+	{ "target", A_STRING, 1 }, { "text", A_STRING, 1 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg job_args[] = {
+	{ "job", A_STRING, 1 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg optjob_args[] = {
+	{ "job", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg events_args[] = {
+	{ "job", A_STRING, 0 }, { "after", A_INT, 0 }, { "limit", A_INT, 0 },
+	{ "follow", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg logs_args[] = {
+	{ "agent", A_STRING, 1 }, { "offset", A_INT, 0 },
+	{ "wait", A_NUMBER, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg heartbeat_args[] = {
+	{ "note", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg recv_args[] = {
+	{ "wait", A_NUMBER, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg checkpoint_args[] = {
+	{ "note", A_STRING, 0 }, { "data", A_STRING, 0 },
+	{ "encoding", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg done_args[] = {
+	{ "summary", A_STRING, 0 }, { "result", A_STRING, 0 },
+	{ NULL, A_ANY, 0 } };
+
+/* One entry per verb. */
+static const struct verb verbs[] = {
+	{ "hello", V_ANY, hello_args, verb_hello },
+	{ "submit", V_OPERATOR, submit_args, verb_submit },
+	{ "ps", V_OPERATOR, ps_args, verb_ps },
+	{ "jobs", V_OPERATOR, no_args, verb_jobs },
+	{ "show", V_OPERATOR, target_args, verb_show },
+	{ "abort", V_OPERATOR, abort_args, verb_abort },
+	{ "send", V_OPERATOR, send_args, verb_send },
+	{ "pause", V_OPERATOR, job_args, verb_pause },
+	{ "resume", V_OPERATOR, job_args, verb_resume },
+	{ "events", V_OPERATOR, events_args, verb_events },
+	{ "pending", V_OPERATOR, optjob_args, verb_pending },
+	{ "logs", V_OPERATOR, logs_args, verb_logs },
+	{ "heartbeat", V_AGENT, heartbeat_args, verb_heartbeat },
+	{ "recv", V_AGENT, recv_args, verb_recv },
+	{ "checkpoint", V_AGENT, checkpoint_args, verb_checkpoint },
+	{ "done", V_AGENT, done_args, verb_done },
+};
+
+static const char *type_names[] = {
+	[A_STRING] = "a string", [A_INT] = "an integer",
+	[A_NUMBER] = "a number", [A_BOOL] = "a boolean",
+	[A_OBJECT] = "an object", [A_ANY] = "a value",
+};
+
+enum verb_rc
+verb_fail(struct verb_ctx *ctx, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	ctx->ecode = code;
+	va_start(ap, fmt);
+	vsnprintf(ctx->emsg, sizeof ctx->emsg, fmt, ap);
+	va_end(ap);
+	return VERB_ERROR;
+}
+
+static int
+type_ok(json_t *v, enum arg_type t)
+{
+	switch (t) {
+	case A_STRING:
+		return json_is_string(v);
+	case A_INT:
+		return json_is_integer(v);
+	case A_NUMBER:
+		return json_is_number(v) && json_number_value(v) >= 0;
+	case A_BOOL:
+		return json_is_boolean(v);
+	case A_OBJECT:
+		return json_is_object(v);
+	case A_ANY:
+		return 1;
+	}
+	return 0;
+}
+
+static int
+check_args(struct verb_ctx *ctx, const struct verb *v)
+{
+	const struct verb_arg *a;
+	const char *key;
+	json_t *val;
+
+	json_object_foreach(ctx->args, key, val) {
+		for (a = v->args; a->name != NULL; a++) {
+			if (strcmp(a->name, key) == 0)
+				break;
+		}
+		if (a->name == NULL) {
+			verb_fail(ctx, SWARM_E_BAD_ARGS, "%s: unknown "
+			    "argument \"%s\"", v->name, key);
+			return -1;
+		}
+		if (!type_ok(val, a->type)) {
+			verb_fail(ctx, SWARM_E_BAD_ARGS, "%s: argument \"%s\" "
+			    "must be %s%s", v->name, key, type_names[a->type],
+			    a->type == A_NUMBER ? " >= 0" : "");
+			return -1;
+		}
+	}
+	for (a = v->args; a->name != NULL; a++) {
+		if (a->required && json_object_get(ctx->args, a->name) ==
+		    NULL) {
+			verb_fail(ctx, SWARM_E_BAD_ARGS, "%s: argument \"%s\" "
+			    "is required", v->name, a->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The caller must hold the live agent's token; it then acts as that agent. */
+static int
+check_auth(struct verb_ctx *ctx, json_t *auth)
+{
+	const char *name = json_string_value(json_object_get(auth, "agent"));
+	const char *token = json_string_value(json_object_get(auth, "token"));
+	uint8_t hash[SHA256_LEN];
+	struct agent *a;
+	int64_t id;
+
+	if (!json_is_object(auth) || name == NULL || token == NULL) {
+		verb_fail(ctx, SWARM_E_UNAUTHORIZED, "agent verbs need auth "
+		    "{\"agent\", \"token\"} from the agent's environment");
+		return -1;
+	}
+	sha256(token, strlen(token), hash);
+	if (agent_parse_id(name, &id) == -1 || (a = agent_find(id)) == NULL ||
+	    a->pid <= 0 || !ct_equal(hash, a->token_hash, SHA256_LEN)) {
+		verb_fail(ctx, SWARM_E_UNAUTHORIZED, "token is not valid for "
+		    "a live agent named %s", name);
+		return -1;
+	}
+	ctx->self = a;
+	return 0;
+}
+
+static const struct verb *
+verb_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(verbs); i++) {
+		if (strcmp(verbs[i].name, name) == 0)
+			return &verbs[i];
+	}
+	return NULL;
+}
+
+static int
+check_request(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
+{
+	const char *key, *name;
+	json_t *val;
+
+	if (!json_is_object(req))
+		return verb_fail(ctx, SWARM_E_BAD_REQUEST, "a request is a "
+		    "JSON object"), -1;
+	json_object_foreach(req, key, val) {
+		if (strcmp(key, "id") != 0 && strcmp(key, "verb") != 0 &&
+		    strcmp(key, "args") != 0 && strcmp(key, "auth") != 0)
+			return verb_fail(ctx, SWARM_E_BAD_REQUEST, "unknown "
+			    "request member \"%s\"", key), -1;
+	}
+	if ((name = json_string_value(json_object_get(req, "verb"))) == NULL)
+		return verb_fail(ctx, SWARM_E_BAD_REQUEST, "\"verb\" must be "
+		    "a string"), -1;
+	if ((*vp = verb_find(name)) == NULL)
+		return verb_fail(ctx, SWARM_E_UNKNOWN_VERB, "no such verb: "
+		    "%.64s", name), -1;
+	if (ctx->args != NULL && !json_is_object(ctx->args))
+		return verb_fail(ctx, SWARM_E_BAD_REQUEST, "\"args\" must be "
+		    "an object"), -1;
+	if (((*vp)->flags & V_OPERATOR) && !ctx->operator)
+		return verb_fail(ctx, SWARM_E_FORBIDDEN, "%s is an operator "
+		    "verb: it needs root, uid %d or group %s", name,
+		    (int)srv.uid, srv.cfg.operator_group), -1;
+	if (((*vp)->flags & V_AGENT) &&
+	    check_auth(ctx, json_object_get(req, "auth")) == -1)
+		return -1;
+	return 0;
+}
+
+void
+verb_dispatch(struct client *c, int operator, json_t *req)
+{
+	struct verb_ctx ctx;
+	const struct verb *v;
+	json_t *id = json_object_get(req, "id");
+	enum verb_rc rc;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.client = c;
+	ctx.operator = operator;
+	ctx.id = id != NULL && (json_is_integer(id) || json_is_string(id)) ?
+	    id : json_null();
+	ctx.args = json_object_get(req, "args");
+	if (check_request(&ctx, req, &v) == 0) {
+		if (ctx.args == NULL)
+			ctx.args = json_object();
+		else
+			json_incref(ctx.args);
+		ctx.reply = json_object();
+		rc = check_args(&ctx, v) == 0 ? v->exec(&ctx) : VERB_ERROR;
+		json_decref(ctx.args);
+	} else
+		rc = VERB_ERROR;
+	if (rc == VERB_OK)
+		client_reply(c, ctx.id, ctx.reply);
+	else if (rc == VERB_ERROR)
+		client_error_extra(c, ctx.id, ctx.ecode, ctx.edetail, "%s",
+		    ctx.emsg);
+	json_decref(ctx.reply);
+	json_decref(ctx.edetail);
+}
+
+const char *
+arg_str(struct verb_ctx *ctx, const char *name)
+{
+	return json_string_value(json_object_get(ctx->args, name));
+}
+
+int
+arg_bool(struct verb_ctx *ctx, const char *name)
+{
+	return json_is_true(json_object_get(ctx->args, name));
+}
+
+double
+arg_num(struct verb_ctx *ctx, const char *name, double dflt)
+{
+	json_t *v = json_object_get(ctx->args, name);
+
+	return v != NULL ? json_number_value(v) : dflt;
+}
+
+enum verb_rc
+verb_hello(struct verb_ctx *ctx)
+{
+	json_t *v = json_object_get(ctx->args, "version");
+
+	if (v != NULL && json_integer_value(v) != SWARM_PROTOCOL_VERSION)
+		return verb_fail(ctx, SWARM_E_VERSION, "protocol version %lld "
+		    "is not supported; this swarmd speaks %d",
+		    (long long)json_integer_value(v), SWARM_PROTOCOL_VERSION);
+	json_object_set_new(ctx->reply, "version",
+	    json_integer(SWARM_PROTOCOL_VERSION));
+	json_object_set_new(ctx->reply, "server",
+	    json_string("swarmd " SWARM_VERSION));
+	json_object_set_new(ctx->reply, "operator",
+	    json_boolean(ctx->operator));
+	return VERB_OK;
+}
