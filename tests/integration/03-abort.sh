@@ -1,0 +1,54 @@
+#!/bin/bash
+# Abort records the request, leaves an "abort" message in the mailbox,
+# sends SIGTERM to the process group and SIGKILL after the grace period.
+. "$(dirname "$0")/lib.sh"
+start_daemon
+export HANG_PIDFILE="$T/pids"
+f=$(job_file hang '["'"$AGENTS"'/hang-agent"]' 1 '{"env":{"HANG_PIDFILE":"'"$T/pids"'"}}')
+job=$(swarmctl submit "$f")
+wait_until 20 test -s "$T/pids" || fail "agent did not start"
+out=$(swarmctl abort agent-1 --reason "test says stop") || fail "abort"
+assert_contains "$out" "agent-1"
+wait_until 20 chunk_is "$job/c0" aborted || fail "chunk not aborted"
+pid=$(head -n1 "$T/pids")
+wait_until 10 sh -c "! kill -0 $pid" || fail "agent pid $pid still alive"
+swarmctl events --job "$job" --json >"$T/ev"
+# The request is recorded before the completion.
+req=$(grep -n abort_requested "$T/ev" | cut -d: -f1)
+done_line=$(grep -n subagent_completed "$T/ev" | cut -d: -f1)
+[ -n "$req" ] && [ "$req" -lt "$done_line" ] || fail "abort_requested must precede the completion"
+grep subagent_completed "$T/ev" | json 'j["success"]' | grep -q false || fail "success false"
+assert_eq "$(swarmctl show agent-1 --json | json 'j["state"]')" killed
+assert_contains "$(swarmctl show agent-1 --json | json 'j["reason"]')" "test says stop"
+assert_eq "$(job_state "$job")" aborted "a job whose only chunk was aborted"
+# Aborting an agent that already ended says so and exits 0.
+out=$(swarmctl abort agent-1) || fail "second abort exit status"
+assert_contains "$out" "already ended"
+# An unknown agent is an error.
+swarmctl abort agent-99 2>"$T/err" && fail "abort of unknown agent succeeded"
+assert_contains "$(cat "$T/err")" "not_found"
+
+# An agent that ignores SIGTERM is killed after the grace period.
+: >"$T/pids"
+f=$(job_file stubborn '["'"$AGENTS"'/hang-agent","ignore-term"]' 1 '{"env":{"HANG_PIDFILE":"'"$T/pids"'"}}')
+job=$(swarmctl submit "$f")
+wait_until 20 test -s "$T/pids" || fail "stubborn agent did not start"
+pid=$(head -n1 "$T/pids")
+swarmctl abort agent-2 --grace 0.5 >/dev/null || fail "abort stubborn"
+wait_until 20 chunk_is "$job/c0" aborted || fail "stubborn chunk not aborted"
+kill -0 "$pid" 2>/dev/null && fail "stubborn agent survived SIGKILL"
+assert_eq "$(swarmctl show agent-2 --json | json 'j["signal"]')" 9 "killed by SIGKILL"
+
+# Aborting a job aborts its running agents and drops its queued chunks.
+: >"$T/pids"
+f=$(job_file many '["'"$AGENTS"'/hang-agent"]' 6 '{"concurrency":2,"env":{"HANG_PIDFILE":"'"$T/pids"'"}}')
+job=$(swarmctl submit "$f")
+wait_until 20 sh -c "[ \$(wc -l <'$T/pids') -ge 2 ]" || fail "two agents did not start"
+out=$(swarmctl abort "$job" --grace 5) || fail "abort job"
+assert_contains "$out" "4 queued chunks dropped"
+wait_until 20 job_is "$job" aborted || fail "job not aborted: $(job_state "$job")"
+assert_eq "$(count "$job" aborted)" 6 "all chunks aborted"
+assert_eq "$(swarmctl ps --job "$job" --json | json 'len(j)')" 0 "no live agents"
+# Mailbox of an aborted agent held the abort message: seen in events.
+swarmctl events --job job-1 --json | grep -q '"abort_requested"' || fail "abort event"
+ok

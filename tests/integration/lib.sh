@@ -1,0 +1,91 @@
+# lib.sh: the harness every integration test sources.  Each test owns a
+# private swarmd on its own socket and state directory, talks to it only
+# through swarmctl and the socket, waits by polling with a deadline, and
+# kills everything it started on exit.
+#
+# Environment (set by tests/meson.build): SWARMD, SWARMCTL, TOOLS.
+set -u
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-test.XXXXXX")
+SOCK="$T/swarmd.sock"
+STATE="$T/state"
+CONF="$T/swarmd.conf"
+export SWARM_SOCKET="$SOCK"
+export PATH="$(dirname "$SWARMCTL"):$PATH"
+AGENTS="$TOOLS/agents"
+DAEMON_PID=""
+: >"$CONF"
+
+fail() {
+	echo "FAIL: $*" >&2
+	[ -f "$T/swarmd.log" ] && { echo "--- swarmd log:" >&2; tail -n 40 "$T/swarmd.log" >&2; }
+	exit 1
+}
+
+# Stop the daemon (it stops its agents), then make sure nothing we
+# started survives: any process whose environment names our socket.
+cleanup() {
+	stop_daemon
+	for p in $(grep -l -s -a "SWARM_SOCKET=$SOCK" /proc/[0-9]*/environ | cut -d/ -f3); do
+		[ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# wait_until TIMEOUT_S CMD...: poll CMD until it succeeds or the deadline passes.
+wait_until() {
+	_limit=$1
+	shift
+	_end=$(( $(date +%s%N) / 1000000 + _limit * 1000 ))
+	until "$@" >/dev/null 2>&1; do
+		[ $(( $(date +%s%N) / 1000000 )) -lt $_end ] || return 1
+		sleep 0.02 # poll interval, bounded by the deadline above
+	done
+}
+
+start_daemon() {
+	"$SWARMD" -f -c "$CONF" -s "$SOCK" -d "$STATE" "$@" 2>>"$T/swarmd.log" &
+	DAEMON_PID=$!
+	wait_until 20 "$SWARMCTL" jobs || fail "swarmd did not come up"
+}
+
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	wait_until 30 sh -c "! kill -0 $DAEMON_PID" || kill -KILL "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=""
+}
+
+# jq-free JSON access: json EXPR reads stdin, prints the Python expression
+# EXPR evaluated with j bound to the parsed document.
+json() {
+	python3 -c 'import json,sys; j=json.load(sys.stdin); r=eval(sys.argv[1]); print(r if isinstance(r,str) else json.dumps(r))' "$1"
+}
+
+# job_file NAME COMMAND_JSON NCHUNKS [EXTRA_JSON]: write a job to $T/NAME.json.
+job_file() {
+	python3 - "$@" >"$T/$1.json" <<'PY'
+import json, sys
+name, cmd, n = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+job = {"name": name, "command": cmd,
+       "chunks": [{"id": "c%d" % i, "task": "task %d" % i} for i in range(n)]}
+if len(sys.argv) > 4:
+    job.update(json.loads(sys.argv[4]))
+print(json.dumps(job))
+PY
+	echo "$T/$1.json"
+}
+
+job_state() { "$SWARMCTL" show "$1" --json | json 'j["state"]'; }
+job_is() { [ "$(job_state "$1")" = "$2" ]; }
+chunk_state() { "$SWARMCTL" show "$1" --json | json 'j["state"]'; }
+chunk_is() { [ "$(chunk_state "$1")" = "$2" ]; }
+count() { "$SWARMCTL" show "$1" --json | json "j['counts']['$2']"; }
+
+assert_eq() { [ "$1" = "$2" ] || fail "${3:-} expected [$2], got [$1]"; }
+assert_contains() {
+	case $1 in *"$2"*) ;; *) fail "${3:-} [$1] does not contain [$2]" ;; esac
+}
+ok() { echo "ok: $(basename "$0")"; }

@@ -1,0 +1,29 @@
+#!/bin/sh
+# deps.sh: install the Debian 12 packages swarmd builds and tests with,
+# only those that are missing.  Sourced by demo.sh and test.sh.
+SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
+libsystemd-dev libjansson-dev libinih-dev libcmocka-dev python3 procps util-linux"
+
+swarm_deps() {
+	missing=""
+	for p in $SWARM_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "installing:$missing"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -q >/dev/null &&
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+			$missing >/dev/null
+}
+
+# swarm_build DIR [meson options...]: configure once, then build.
+swarm_build() {
+	dir=$1
+	shift
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null ||
+		return 1
+	ninja -C "$dir" >/dev/null
+}
