@@ -30,6 +30,7 @@ struct client {
 	int operator;
 	int busy;		/* a deferred request is outstanding */
 	int closing;		/* close once the output is flushed */
+	size_t scanned;		/* input bytes known to hold no newline */
 	void (*release)(struct client *, void *);
 	void *release_arg;
 	TAILQ_ENTRY(client) entry;
@@ -173,17 +174,21 @@ static void
 client_process(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct evbuffer_ptr eol;
+	struct evbuffer_ptr from, eol;
 	size_t len;
 	char *line;
 
 	while (!c->busy && !c->closing) {
-		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		/* Search only the new bytes: a long line arrives in pieces. */
+		evbuffer_ptr_set(in, &from, c->scanned, EVBUFFER_PTR_SET);
+		eol = evbuffer_search_eol(in, &from, NULL, EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
-			if (evbuffer_get_length(in) > SWARM_MAX_LINE)
+			c->scanned = evbuffer_get_length(in);
+			if (c->scanned > SWARM_MAX_LINE)
 				goto too_large;
 			return;
 		}
+		c->scanned = 0;
 		if ((size_t)eol.pos > SWARM_MAX_LINE)
 			goto too_large;
 		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
@@ -367,7 +372,7 @@ server_listen(char *err, size_t errlen)
 		return -1;
 	}
 	listener = evconnlistener_new(srv.base, on_accept, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (listener == NULL) {
 		snprintf(err, errlen, "evconnlistener_new failed");
 		close(fd);

@@ -94,7 +94,9 @@ type_ok(json_t *v, enum arg_type t)
 	case A_INT:
 		return json_is_integer(v);
 	case A_NUMBER:
-		return json_is_number(v) && json_number_value(v) >= 0;
+		/* Durations and waits: non-negative, at most a day. */
+		return json_is_number(v) && json_number_value(v) >= 0 &&
+		    json_number_value(v) <= 86400;
 	case A_BOOL:
 		return json_is_boolean(v);
 	case A_OBJECT:
@@ -125,7 +127,7 @@ check_args(struct verb_ctx *ctx, const struct verb *v)
 		if (!type_ok(val, a->type)) {
 			verb_fail(ctx, SWARM_E_BAD_ARGS, "%s: argument \"%s\" "
 			    "must be %s%s", v->name, key, type_names[a->type],
-			    a->type == A_NUMBER ? " >= 0" : "");
+			    a->type == A_NUMBER ? " from 0 to 86400" : "");
 			return -1;
 		}
 	}

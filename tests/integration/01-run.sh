@@ -22,7 +22,7 @@ max((lambda ev: [sum(d for t, d in ev[:i + 1]) for i in range(len(ev))])(
 swarmctl events --job "$job" --json >"$T/events"
 assert_eq "$(grep -c '"event": *"subagent_dispatched"' "$T/events")" 10 dispatched
 assert_eq "$(grep -c '"event": *"subagent_completed"' "$T/events")" 10 completed
-grep '"subagent_completed"' "$T/events" | json 'j["success"] is True and j["output_file"] is not None and j["agent"].startswith("agent-") and j["chunk_id"].startswith("c")' | grep -qv True && fail "completion fields"
+grep '"subagent_completed"' "$T/events" | jsonl 'j["success"] is True and j["output_file"] is not None and j["agent"].startswith("agent-") and j["chunk_id"].startswith("c")' | grep -qv '^true$' && fail "completion fields"
 assert_eq "$(swarmctl pending)" "" "pending after done"
 # agent names: agent-1 .. agent-10, each once
 assert_eq "$(swarmctl ps --all --json | json '",".join(sorted(a["agent"] for a in j))')" \

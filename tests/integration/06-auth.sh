@@ -42,7 +42,7 @@ SWARM_AGENT=agent-999 SWARM_TOKEN=$t1 swarmctl heartbeat 2>/dev/null && fail "un
 # Agent verbs outside an agent: a usage error.
 env -u SWARM_AGENT -u SWARM_TOKEN "$SWARMCTL" heartbeat 2>/dev/null; assert_eq $? 2 "heartbeat outside an agent"
 # Only the legitimate heartbeat left a trace.
-notes=$(swarmctl events --job "$job" --json | json 'j.get("note")' | grep -v -e None -e hanging)
+notes=$(swarmctl events --job "$job" --json | jsonl 'j.get("note")' | grep -v -e null -e hanging)
 assert_eq "$notes" "mine" "heartbeat notes"
 assert_eq "$(swarmctl events --job "$job" --json | grep -c '"checkpoint"')" 0 "no forged checkpoint"
 # A token is never stored or logged.

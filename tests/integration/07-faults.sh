@@ -27,7 +27,7 @@ f=$(job_file segv '["'"$AGENTS"'/crash-agent","segv"]' 1)
 job=$(swarmctl submit "$f")
 wait_until 20 job_is "$job" done || fail "segv job"
 assert_contains "$(swarmctl show "$job/c0" --json | json 'j["reason"]')" "signal 11"
-assert_eq "$(swarmctl events --job "$job" --json | grep subagent_completed | json 'j["signal"]')" 11
+assert_eq "$(swarmctl events --job "$job" --json | grep subagent_completed | jsonl 'j["signal"]')" 11
 
 # A hanging agent is stopped at its timeout and its chunk fails.
 f=$(job_file slow '["'"$AGENTS"'/hang-agent"]' 1 '{"timeout":1}')

@@ -64,6 +64,14 @@ json() {
 	python3 -c 'import json,sys; j=json.load(sys.stdin); r=eval(sys.argv[1]); print(r if isinstance(r,str) else json.dumps(r))' "$1"
 }
 
+# jsonl EXPR: the same for each line of a JSON-lines stream, one result a line.
+jsonl() {
+	python3 -c 'import json,sys
+for line in sys.stdin:
+    if line.strip():
+        j=json.loads(line); r=eval(sys.argv[1]); print(r if isinstance(r,str) else json.dumps(r))' "$1"
+}
+
 # job_file NAME COMMAND_JSON NCHUNKS [EXTRA_JSON]: write a job to $T/NAME.json.
 job_file() {
 	python3 - "$@" >"$T/$1.json" <<'PY'

@@ -1,0 +1,222 @@
+"""benchlib.py: the measuring half of bench/run.sh.
+
+run.sh owns the daemons and the processes; this file times things and
+does the arithmetic.  Waiting and reading results talk to the control
+socket directly (one connection, the cheap "jobs" verb), so that the
+harness costs the daemon as little as possible while it is measured:
+a swarmctl process per poll would steal CPU from a 2-core machine.
+What is measured goes through swarmctl exactly as a user would run it.
+
+  benchlib.py jobfile OUT NAME CONCURRENCY NCHUNKS CMD...
+  benchlib.py wait SOCKET JOB TIMEOUT_S [INTERVAL_S]   -> state done total
+  benchlib.py spawn SOCKET SWARMCTL JOBFILE TIMEOUT_S  -> seconds
+  benchlib.py shell CMD                                 -> seconds
+  benchlib.py rtt SOCKET N VERB [ARGS_JSON]             -> median ms
+  benchlib.py hyperfine JSONFILE                        -> median ms
+  benchlib.py table RESULTS_TSV RUNS                    -> the report
+"""
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+
+class Conn:
+    def __init__(self, path, timeout=30):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.buf = b""
+        self.id = 0
+
+    def raw_line(self):
+        while b"\n" not in self.buf:
+            d = self.s.recv(1 << 20)
+            if not d:
+                raise EOFError("swarmd closed the connection")
+            self.buf += d
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def send(self, verb, args=None):
+        self.id += 1
+        req = {"id": self.id, "verb": verb}
+        if args is not None:
+            req["args"] = args
+        self.s.sendall((json.dumps(req) + "\n").encode())
+
+    def call(self, verb, args=None):
+        self.send(verb, args)
+        r = json.loads(self.raw_line())
+        if not r.get("ok"):
+            raise RuntimeError("%s: %s" % (verb, r.get("error")))
+        return r
+
+
+def ts_ms(ts):
+    """RFC 3339 UTC with milliseconds -> epoch ms."""
+    d = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return d.replace(tzinfo=timezone.utc).timestamp() * 1000.0
+
+
+def job_summary(c, job):
+    for j in c.call("jobs")["jobs"]:
+        if j["job"] == job:
+            return j
+    raise RuntimeError("no such job: " + job)
+
+
+def wait_job(c, job, timeout, interval):
+    end = time.monotonic() + timeout
+    while True:
+        j = job_summary(c, job)
+        if j["state"] != "running":
+            return j
+        if time.monotonic() > end:
+            raise RuntimeError("%s still running after %g s: %s" %
+                               (job, timeout, json.dumps(j["counts"])))
+        time.sleep(interval)
+
+
+def cmd_jobfile(out, name, conc, n, *cmd):
+    job = {"name": name, "command": list(cmd), "concurrency": int(conc),
+           "chunks": [{"id": "c%d" % i, "task": "task %d" % i}
+                      for i in range(int(n))]}
+    with open(out, "w") as f:
+        json.dump(job, f)
+
+
+def cmd_wait(sock, job, timeout, interval="0.2"):
+    c = Conn(sock)
+    j = wait_job(c, job, float(timeout), float(interval))
+    print(j["state"], j["counts"]["done"], j["total"], json.dumps(j["counts"]))
+
+
+def cmd_spawn(sock, swarmctl, jobfile, timeout):
+    """Seconds from just before `swarmctl submit` to the job_done event.
+
+    The end is the daemon's own timestamp of job_done (ms resolution), so
+    the poll interval adds nothing to the figure; it only decides how soon
+    we notice.  Both clocks are this machine's CLOCK_REALTIME."""
+    c = Conn(sock)
+    t0 = time.time() * 1000.0
+    p = subprocess.run([swarmctl, "submit", jobfile], capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        raise RuntimeError("submit failed: %s" % p.stderr.strip())
+    job = p.stdout.split()[0]
+    j = wait_job(c, job, float(timeout), 0.05)
+    seen = time.time() * 1000.0
+    ev = c.call("events", {"job": job, "limit": 1})["events"][-1]
+    if ev["event"] != "job_done":
+        raise RuntimeError("last event of %s is %s" % (job, ev["event"]))
+    if j["counts"]["done"] != j["total"]:
+        raise RuntimeError("%s: not every chunk is done: %s" %
+                           (job, json.dumps(j["counts"])))
+    print("%s %.3f %.3f" % (job, (ts_ms(ev["ts"]) - t0) / 1000.0,
+                            (seen - t0) / 1000.0))
+
+
+def cmd_shell(cmd):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, shell=True, check=True)
+    print("%.3f" % (time.perf_counter() - t0))
+
+
+def cmd_rtt(sock, n, verb, args=None):
+    """Median ms of N round trips on one connection, response read whole
+    but not parsed: the daemon's side of a verb plus the socket."""
+    c = Conn(sock)
+    a = json.loads(args) if args else None
+    c.call(verb, a)
+    times = []
+    for _ in range(int(n)):
+        t0 = time.perf_counter()
+        c.send(verb, a)
+        c.raw_line()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    print("%.3f" % statistics.median(times))
+
+
+def cmd_hyperfine(path):
+    with open(path) as f:
+        r = json.load(f)["results"][0]
+    print("%.3f" % (r["median"] * 1000.0))
+
+
+# metric -> (label, unit, target, higher is better)
+METRICS = [
+    ("hb.heartbeat", "heartbeat round trips/s, 50 agents", "rt/s", 20000, 1),
+    ("hb.hello", "  cmp: hello (no auth), same 50 agents", "rt/s", None, 1),
+    ("hb.echo", "  cmp: echo server, same 50 agents", "rt/s", None, 1),
+    ("spawn.swarmd", "spawn+reap 1000 `true`, concurrency 200", "s", 3, 0),
+    ("spawn.observed", "  same, as seen by the poller (50 ms)", "s", None,
+     0),
+    ("spawn.xargs", "  cmp: seq 1000 | xargs -P 200 -n 1 true", "s", None,
+     0),
+    ("ps.all", "swarmctl ps --all (1000 ended agents)", "ms", 10, 0),
+    ("ps.live", "swarmctl ps (same state: 0 live)", "ms", 10, 0),
+    ("ps.jobs", "  cmp: swarmctl jobs (same state: 1 job)", "ms", None, 0),
+    ("ps.rtt_all", "  daemon side of ps --all (raw socket)", "ms", None, 0),
+    ("ps.live1000", "swarmctl ps (1000 live agents)", "ms", 10, 0),
+    ("ps.all_live1000", "swarmctl ps --all (1000 live agents)", "ms", 10,
+     0),
+    ("ps.rtt_live1000", "  daemon side of ps (1000 live, raw socket)", "ms",
+     None, 0),
+]
+
+
+def fmt(v, unit):
+    if unit == "rt/s":
+        return "{:,.0f}".format(v)
+    if unit == "s":
+        return "%.3f" % v
+    return "%.2f" % v
+
+
+def cmd_table(path, runs):
+    vals = {}
+    with open(path) as f:
+        for line in f:
+            m, _run, v = line.split("\t")[:3]
+            vals.setdefault(m, []).append(float(v))
+    rows = [("metric", "unit", "median", "min", "max", "n", "target",
+             "vs target")]
+    for key, label, unit, target, higher in METRICS:
+        if key not in vals:
+            continue
+        v = vals[key]
+        med = statistics.median(v)
+        if target is None:
+            tgt = ratio = ""
+        else:
+            tgt = ("%s %s" % (">=" if higher else "<=", fmt(target, unit)))
+            r = med / target if higher else target / med
+            ratio = "%.2fx %s" % (r, "MET" if r >= 1 else "MISSED")
+        rows.append((label, unit, fmt(med, unit), fmt(min(v), unit),
+                     fmt(max(v), unit), str(len(v)), tgt, ratio))
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w[k]) if k in (0, 1, 6, 7) else
+                        c.rjust(w[k]) for k, c in enumerate(r)).rstrip())
+        if i == 0:
+            print("  ".join("-" * x for x in w))
+    print("\nmedian, min and max are over %s runs; for the ps rows each run's "
+          "figure is itself the median of its invocations." % runs)
+
+
+if __name__ == "__main__":
+    cmds = {"jobfile": cmd_jobfile, "wait": cmd_wait, "spawn": cmd_spawn,
+            "shell": cmd_shell, "rtt": cmd_rtt, "hyperfine": cmd_hyperfine,
+            "table": cmd_table}
+    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
+        sys.exit(__doc__)
+    try:
+        cmds[sys.argv[1]](*sys.argv[2:])
+    except (RuntimeError, OSError, EOFError, subprocess.CalledProcessError) \
+            as e:
+        sys.exit("benchlib: %s" % e)

@@ -1,0 +1,335 @@
+/* format.c: human output for swarmctl: tables, times and JSON values. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "swarm-protocol.h"
+#include "util.h"
+#include "format.h"
+
+struct table {
+	size_t ncols;
+	size_t nrows;  /* rows, the header included */
+	size_t ncells; /* cells filled so far, over all rows */
+	char **cells;  /* nrows * ncols, row after row */
+	size_t *width; /* display width of each column */
+};
+
+/* Display width: UTF-8 continuation bytes take no column of their own. */
+static size_t
+text_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	}
+	return n;
+}
+
+char *
+format_clean(const char *s)
+{
+	char *out = xstrdup(s), *p;
+
+	/* No escape sequence from an agent's note may reach the terminal. */
+	for (p = out; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	return out;
+}
+
+struct table *
+format_table_new(const char *headers)
+{
+	struct table *t = xcalloc(1, sizeof *t);
+	char *copy = xstrdup(headers), *h, *last;
+
+	t->ncols = 1;
+	for (h = copy; *h != '\0'; h++)
+		t->ncols += *h == ' ';
+	t->width = xcalloc(t->ncols, sizeof *t->width);
+	format_table_row(t);
+	for (h = strtok_r(copy, " ", &last); h != NULL;
+	     h = strtok_r(NULL, " ", &last))
+		format_table_cell(t, h);
+	free(copy);
+	return t;
+}
+
+/* Cells a row left unfilled print as "-". */
+static void
+table_pad(struct table *t)
+{
+	while (t->ncells < t->nrows * t->ncols)
+		format_table_cell(t, NULL);
+}
+
+void
+format_table_row(struct table *t)
+{
+	table_pad(t);
+	t->nrows++;
+	t->cells = xrealloc(t->cells, t->nrows * t->ncols * sizeof *t->cells);
+}
+
+void
+format_table_cell(struct table *t, const char *s)
+{
+	size_t col = t->ncells % t->ncols, w;
+	char *cell;
+
+	if (t->ncells >= t->nrows * t->ncols)
+		return; /* more cells than columns: a caller's bug, drop it */
+	cell = format_clean(s != NULL && *s != '\0' ? s : "-");
+	if ((w = text_width(cell)) > t->width[col])
+		t->width[col] = w;
+	t->cells[t->ncells++] = cell;
+}
+
+void
+format_table_cellf(struct table *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		s = NULL;
+	va_end(ap);
+	format_table_cell(t, s);
+	free(s);
+}
+
+void
+format_table_json(struct table *t, json_t *v)
+{
+	char *s = format_value(v);
+
+	format_table_cell(t, s);
+	free(s);
+}
+
+void
+format_table_print(struct table *t, FILE *f)
+{
+	size_t r, c, pad;
+	const char *cell;
+
+	table_pad(t);
+	for (r = 0; r < t->nrows; r++) {
+		for (c = 0; c < t->ncols; c++) {
+			cell = t->cells[r * t->ncols + c];
+			fputs(cell, f);
+			if (c + 1 == t->ncols)
+				break; /* no trailing blanks */
+			pad = t->width[c] - text_width(cell) + 2;
+			fprintf(f, "%*s", (int)pad, "");
+		}
+		fputc('\n', f);
+	}
+}
+
+void
+format_table_free(struct table *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->ncells; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t->width);
+	free(t);
+}
+
+int
+format_parse_ts(const char *s, int64_t *ms)
+{
+	struct tm tm;
+	int frac = 0, n = 0;
+	time_t t;
+
+	memset(&tm, 0, sizeof tm);
+	if (s == NULL ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -1;
+	s += n;
+	if (*s == '.') {
+		int digits = 0;
+
+		/* Milliseconds; finer digits are read and dropped. */
+		for (s++; *s >= '0' && *s <= '9'; s++, digits++) {
+			if (digits < 3)
+				frac = frac * 10 + (*s - '0');
+		}
+		if (digits == 0)
+			return -1;
+		for (; digits < 3; digits++)
+			frac *= 10;
+	}
+	if (strcmp(s, "Z") != 0)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	*ms = (int64_t)t * 1000 + frac;
+	return 0;
+}
+
+char *
+format_age(int64_t ms, char buf[FORMAT_AGE_LEN])
+{
+	int64_t s = ms > 0 ? ms / 1000 : 0;
+
+	if (s < 60)
+		snprintf(buf, FORMAT_AGE_LEN, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, FORMAT_AGE_LEN, "%lldm%02llds",
+		         (long long)(s / 60), (long long)(s % 60));
+	else if (s < 86400)
+		snprintf(buf, FORMAT_AGE_LEN, "%lldh%02lldm",
+		         (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, FORMAT_AGE_LEN, "%lldd%02lldh",
+		         (long long)(s / 86400), (long long)(s % 86400 / 3600));
+	return buf;
+}
+
+char *
+format_ago(json_t *v, char buf[FORMAT_AGE_LEN])
+{
+	int64_t ms;
+	size_t len;
+
+	if (format_parse_ts(json_string_value(v), &ms) == -1)
+		return NULL;
+	len = strlen(format_age(now_wall_ms() - ms, buf));
+	snprintf(buf + len, FORMAT_AGE_LEN - len, " ago");
+	return buf;
+}
+
+/* An object of scalars as "k v, k v": the counts of a job. */
+static char *
+format_members(json_t *o)
+{
+	char *s = xstrdup(""), *next;
+	void *it;
+
+	for (it = json_object_iter(o); it != NULL;
+	     it = json_object_iter_next(o, it)) {
+		char *v = format_value(json_object_iter_value(it));
+
+		next = xasprintf("%s%s%s %s", s, *s != '\0' ? ", " : "",
+		                 json_object_iter_key(it), v);
+		free(v);
+		free(s);
+		s = next;
+	}
+	return s;
+}
+
+char *
+format_value(json_t *v)
+{
+	char *s;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return xstrdup(json_string_value(v));
+	case JSON_INTEGER:
+		return xasprintf("%" JSON_INTEGER_FORMAT,
+		                 json_integer_value(v));
+	case JSON_REAL:
+		return xasprintf("%g", json_real_value(v));
+	case JSON_TRUE:
+		return xstrdup("true");
+	case JSON_FALSE:
+		return xstrdup("false");
+	case JSON_OBJECT:
+		return format_members(v);
+	case JSON_ARRAY:
+		if ((s = json_dumps(v, JSON_COMPACT)) != NULL)
+			return s;
+		break;
+	case JSON_NULL:
+		break;
+	}
+	return xstrdup("-");
+}
+
+/* Arrays of objects are left to the caller: they print as tables. */
+static int
+object_is_shown(json_t *v)
+{
+	return !json_is_array(v) || !json_is_object(json_array_get(v, 0));
+}
+
+void
+format_object(FILE *f, json_t *o)
+{
+	char ago[FORMAT_AGE_LEN], *v, *clean;
+	size_t width = 0;
+	const char *key;
+	void *it;
+
+	for (it = json_object_iter(o); it != NULL;
+	     it = json_object_iter_next(o, it)) {
+		key = json_object_iter_key(it);
+		if (object_is_shown(json_object_iter_value(it)) &&
+		    strlen(key) > width)
+			width = strlen(key);
+	}
+	for (it = json_object_iter(o); it != NULL;
+	     it = json_object_iter_next(o, it)) {
+		json_t *m = json_object_iter_value(it);
+
+		key = json_object_iter_key(it);
+		if (!object_is_shown(m))
+			continue;
+		v = format_value(m);
+		clean = format_clean(*v != '\0' ? v : "-");
+		fprintf(f, "%s:%*s %s", key, (int)(width - strlen(key)), "",
+		        clean);
+		if (format_ago(m, ago) != NULL)
+			fprintf(f, " (%s)", ago);
+		fputc('\n', f);
+		free(clean);
+		free(v);
+	}
+}
+
+static void
+stdout_failed(void)
+{
+	if (errno == EPIPE)
+		exit(SWARM_EXIT_OK); /* the reader has all it wanted */
+	/* errno is 0 when an earlier, unbuffered write failed. */
+	fprintf(stderr, "swarmctl: stdout: %s\n",
+	        errno != 0 ? strerror(errno) : "write error");
+	exit(SWARM_EXIT_ERROR);
+}
+
+void
+format_flush(void)
+{
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		stdout_failed();
+}
+
+void
+format_write(const char *s, size_t len)
+{
+	errno = 0;
+	if (len > 0 && fwrite(s, 1, len, stdout) != len)
+		stdout_failed();
+}

@@ -1,0 +1,51 @@
+/* format.h: human output for swarmctl: tables, times and JSON values. */
+#ifndef SWARMCTL_FORMAT_H
+#define SWARMCTL_FORMAT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+/*
+ * A table: a header row, then rows of cells, printed with each column as
+ * wide as its widest cell and two spaces between columns.  The headers
+ * are given as one string, separated by single spaces.
+ */
+struct table;
+
+struct table *format_table_new(const char *);
+void format_table_row(struct table *);
+void format_table_cell(struct table *, const char *);
+void format_table_cellf(struct table *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+void format_table_json(struct table *, json_t *);
+void format_table_print(struct table *, FILE *);
+void format_table_free(struct table *);
+
+/* RFC 3339 UTC ("2026-11-23T12:00:00.123Z") to wall-clock ms. */
+int format_parse_ts(const char *, int64_t *);
+
+#define FORMAT_AGE_LEN 32
+/* 12s, 3m04s, 1h02m, 2d03h. */
+char *format_age(int64_t ms, char buf[FORMAT_AGE_LEN]);
+/* Time since the timestamp in V as "3s ago"; NULL if V is no timestamp. */
+char *format_ago(json_t *v, char buf[FORMAT_AGE_LEN]);
+
+/* A JSON scalar as text: strings bare, null as "-"; caller frees. */
+char *format_value(json_t *);
+/* "key: value" lines for every scalar member of O, keys aligned. */
+void format_object(FILE *, json_t *);
+
+/* Copy S with control characters replaced by '?'; caller frees. */
+char *format_clean(const char *);
+
+/*
+ * Flush stdout.  A reader that went away (EPIPE) ends swarmctl quietly;
+ * any other write error ends it with a message.
+ */
+void format_flush(void);
+/* Write raw bytes to stdout, failing the same way. */
+void format_write(const char *, size_t);
+
+#endif

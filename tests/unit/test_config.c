@@ -1,0 +1,322 @@
+/* test_config.c: swarmd.conf defaults, keys, values and errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "swarm-protocol.h"
+#include "config.h"
+
+struct fixture {
+	char path[256];
+	struct config cfg;
+	char err[1024];
+};
+
+static int
+setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct fixture *fx = calloc(1, sizeof *fx);
+	int fd;
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->path, sizeof fx->path, "%s/swarmd-conf-XXXXXX",
+	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	if ((fd = mkstemp(fx->path)) == -1) {
+		free(fx);
+		return -1;
+	}
+	close(fd);
+	config_defaults(&fx->cfg);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	unlink(fx->path);
+	config_free(&fx->cfg);
+	free(fx);
+	return 0;
+}
+
+/* Write TEXT as the config file and load it over the defaults. */
+static int
+load(struct fixture *fx, const char *text)
+{
+	FILE *f = fopen(fx->path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	fx->err[0] = '\0';
+	return config_load(&fx->cfg, fx->path, 0, fx->err, sizeof fx->err);
+}
+
+/* Load TEXT, expect failure with "<file>:<LINE>: <WANT>". */
+static void
+assert_load_error(struct fixture *fx, const char *text, int line,
+                  const char *want)
+{
+	char msg[1024];
+
+	if (line > 0)
+		snprintf(msg, sizeof msg, "%s:%d: %s", fx->path, line, want);
+	else
+		snprintf(msg, sizeof msg, "%s: %s", fx->path, want);
+	assert_int_equal(load(fx, text), -1);
+	assert_string_equal(fx->err, msg);
+}
+
+static void
+assert_defaults(const struct config *c)
+{
+	assert_string_equal(c->socket, SWARM_DEFAULT_SOCKET);
+	assert_string_equal(c->statedir, SWARM_DEFAULT_STATEDIR);
+	assert_int_equal(c->socket_mode, 0660);
+	assert_string_equal(c->socket_group, "");
+	assert_string_equal(c->operator_group, "swarm");
+	assert_string_equal(c->log_level, "info");
+	assert_int_equal(c->max_agents, 64);
+	assert_int_equal(c->default_concurrency, 4);
+	assert_true(c->abort_grace == 30);
+	assert_true(c->stop_grace == 10);
+	assert_true(c->heartbeat_flush == 5);
+	assert_string_equal(c->synchronous, "full");
+}
+
+static void
+test_defaults(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_defaults(&fx->cfg);
+}
+
+static void
+test_empty_file(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(load(fx, "# nothing\n\n[swarmd]\n"), 0);
+	assert_defaults(&fx->cfg);
+}
+
+static void
+test_every_key(void **state)
+{
+	struct fixture *fx = *state;
+	const char *text = "[swarmd]\n"
+	                   "socket = /tmp/x.sock\n"
+	                   "statedir = /tmp/state\n"
+	                   "socket_mode = 0600\n"
+	                   "socket_group = wheel\n"
+	                   "operator_group = ops\n"
+	                   "log_level = debug\n"
+	                   "[spawn]\n"
+	                   "max_agents = 8\n"
+	                   "default_concurrency = 2\n"
+	                   "abort_grace = 1m\n"
+	                   "stop_grace = 1.5s\n"
+	                   "heartbeat_flush = 2\n"
+	                   "[store]\n"
+	                   "synchronous = normal\n";
+
+	assert_int_equal(load(fx, text), 0);
+	assert_string_equal(fx->cfg.socket, "/tmp/x.sock");
+	assert_string_equal(fx->cfg.statedir, "/tmp/state");
+	assert_int_equal(fx->cfg.socket_mode, 0600);
+	assert_string_equal(fx->cfg.socket_group, "wheel");
+	assert_string_equal(fx->cfg.operator_group, "ops");
+	assert_string_equal(fx->cfg.log_level, "debug");
+	assert_int_equal(fx->cfg.max_agents, 8);
+	assert_int_equal(fx->cfg.default_concurrency, 2);
+	assert_true(fx->cfg.abort_grace == 60);
+	assert_true(fx->cfg.stop_grace == 1.5);
+	assert_true(fx->cfg.heartbeat_flush == 2);
+	assert_string_equal(fx->cfg.synchronous, "normal");
+}
+
+/* A key set twice keeps the last value (and frees the first). */
+static void
+test_key_twice(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(load(fx, "[swarmd]\nsocket = /a\nsocket = /b\n"), 0);
+	assert_string_equal(fx->cfg.socket, "/b");
+}
+
+static void
+test_boundary_values(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(load(fx, "[swarmd]\nsocket_mode = 777\n"
+	                          "[spawn]\nmax_agents = 100000\n"
+	                          "default_concurrency = 1\n"
+	                          "abort_grace = 1d\nstop_grace = 0\n"
+	                          "heartbeat_flush = 1h\n"),
+	                 0);
+	assert_int_equal(fx->cfg.socket_mode, 0777);
+	assert_int_equal(fx->cfg.max_agents, 100000);
+	assert_int_equal(fx->cfg.default_concurrency, 1);
+	assert_true(fx->cfg.abort_grace == 86400);
+	assert_true(fx->cfg.stop_grace == 0);
+	assert_true(fx->cfg.heartbeat_flush == 3600);
+}
+
+static void
+test_unknown_key(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_load_error(fx, "[swarmd]\nsocket = /x\nbogus = 1\n", 3,
+	                  "[swarmd] bogus: unknown key");
+	assert_non_null(strstr(fx->err, "unknown key"));
+}
+
+static void
+test_key_in_wrong_section(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_load_error(fx, "[spawn]\n\nsocket = /x\n", 3,
+	                  "[spawn] socket: unknown key");
+	assert_load_error(fx, "[nope]\nmax_agents = 1\n", 2,
+	                  "[nope] max_agents: unknown key");
+}
+
+static void
+test_bad_int(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_load_error(fx, "[spawn]\nmax_agents = ten\n", 2,
+	                  "[spawn] max_agents: bad value \"ten\"");
+	assert_load_error(fx, "[spawn]\nmax_agents = 0\n", 2,
+	                  "[spawn] max_agents: bad value \"0\"");
+	assert_load_error(fx, "[spawn]\ndefault_concurrency = 100001\n", 2,
+	                  "[spawn] default_concurrency: bad value \"100001\"");
+}
+
+static void
+test_bad_duration(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_load_error(fx, "[spawn]\nabort_grace = 5x\n", 2,
+	                  "[spawn] abort_grace: bad value \"5x\"");
+	assert_load_error(fx, "[spawn]\nstop_grace = -1\n", 2,
+	                  "[spawn] stop_grace: bad value \"-1\"");
+	assert_load_error(fx, "[spawn]\nabort_grace = 2d\n", 2,
+	                  "[spawn] abort_grace: bad value \"2d\"");
+	assert_load_error(fx, "[spawn]\nheartbeat_flush = 61m\n", 2,
+	                  "[spawn] heartbeat_flush: bad value \"61m\"");
+}
+
+static void
+test_bad_mode(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_load_error(fx, "[swarmd]\nsocket_mode = 0999\n", 2,
+	                  "[swarmd] socket_mode: bad value \"0999\"");
+	assert_load_error(fx, "[swarmd]\nsocket_mode = 01000\n", 2,
+	                  "[swarmd] socket_mode: bad value \"01000\"");
+	assert_load_error(fx, "[swarmd]\nsocket_mode = -1\n", 2,
+	                  "[swarmd] socket_mode: bad value \"-1\"");
+	assert_load_error(fx, "[swarmd]\nsocket_mode =\n", 2,
+	                  "[swarmd] socket_mode: bad value \"\"");
+}
+
+static void
+test_syntax_error(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_load_error(fx, "[swarmd]\nsocket = /x\nnot a key line\n", 3,
+	                  "syntax error");
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct fixture *fx = *state;
+	char want[1024];
+
+	unlink(fx->path);
+	assert_int_equal(
+	    config_load(&fx->cfg, fx->path, 1, fx->err, sizeof fx->err), 0);
+	assert_defaults(&fx->cfg);
+	assert_int_equal(
+	    config_load(&fx->cfg, fx->path, 0, fx->err, sizeof fx->err), -1);
+	snprintf(want, sizeof want, "%s: No such file or directory", fx->path);
+	assert_string_equal(fx->err, want);
+}
+
+static void
+test_synchronous(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(load(fx, "[store]\nsynchronous = extra\n"), 0);
+	assert_string_equal(fx->cfg.synchronous, "extra");
+	assert_int_equal(load(fx, "[store]\nsynchronous = full\n"), 0);
+	assert_load_error(
+	    fx, "[store]\nsynchronous = off\n", 0,
+	    "[store] synchronous: expected full, normal or extra");
+	assert_load_error(
+	    fx, "[store]\nsynchronous = FULL\n", 0,
+	    "[store] synchronous: expected full, normal or extra");
+}
+
+/* etc/swarmd.conf claims to show the defaults: hold it to that. */
+static void
+test_sample_is_defaults(void **state)
+{
+	const char *sample = getenv("SWARMD_SAMPLE_CONF");
+	struct fixture *fx = *state;
+
+	if (sample == NULL)
+		skip();
+	assert_int_equal(
+	    config_load(&fx->cfg, sample, 0, fx->err, sizeof fx->err), 0);
+	assert_defaults(&fx->cfg);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_defaults),
+	    T(test_empty_file),
+	    T(test_every_key),
+	    T(test_key_twice),
+	    T(test_boundary_values),
+	    T(test_unknown_key),
+	    T(test_key_in_wrong_section),
+	    T(test_bad_int),
+	    T(test_bad_duration),
+	    T(test_bad_mode),
+	    T(test_syntax_error),
+	    T(test_missing_file),
+	    T(test_synchronous),
+	    T(test_sample_is_defaults),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,228 @@
+/*
+ * test_lifecycle.c: the chunk and agent lifecycle tables.  Every legal
+ * transition is listed here once; every other (state, input) pair must be
+ * refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "swarmd.h"
+
+struct move {
+	int from, input, to;
+};
+
+static const struct move chunk_moves[] = {
+    {CHUNK_QUEUED, CI_DISPATCH, CHUNK_RUNNING},
+    {CHUNK_QUEUED, CI_DROP, CHUNK_ABORTED},
+    {CHUNK_RUNNING, CI_EXIT_OK, CHUNK_DONE},
+    {CHUNK_RUNNING, CI_EXIT_FAIL, CHUNK_FAILED},
+    {CHUNK_RUNNING, CI_ABORT, CHUNK_ABORTED},
+    {CHUNK_RUNNING, CI_INTERRUPT, CHUNK_QUEUED},
+    {CHUNK_FAILED, CI_RETRY, CHUNK_QUEUED},
+    {CHUNK_ABORTED, CI_RETRY, CHUNK_QUEUED},
+};
+
+static const struct move agent_moves[] = {
+    {AGENT_STARTING, AI_SPAWNED, AGENT_RUNNING},
+    {AGENT_STARTING, AI_SPAWN_FAILED, AGENT_EXITED},
+    {AGENT_STARTING, AI_EXIT, AGENT_EXITED},
+    {AGENT_STARTING, AI_KILLED, AGENT_KILLED},
+    {AGENT_RUNNING, AI_SUSPECT, AGENT_SUSPECT},
+    {AGENT_RUNNING, AI_EXIT, AGENT_EXITED},
+    {AGENT_RUNNING, AI_KILLED, AGENT_KILLED},
+    {AGENT_SUSPECT, AI_CLEAR, AGENT_RUNNING},
+    {AGENT_SUSPECT, AI_EXIT, AGENT_EXITED},
+    {AGENT_SUSPECT, AI_KILLED, AGENT_KILLED},
+};
+
+/* The listed target of (S, IN), or INVALID when the pair is not listed. */
+static int
+expected(const struct move *m, size_t n, int s, int in, int invalid)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (m[i].from == s && m[i].input == in)
+			return m[i].to;
+	}
+	return invalid;
+}
+
+static void
+test_chunk_table(void **state)
+{
+	int s, in, got, want;
+
+	(void)state;
+	for (s = 0; s < CHUNK_NSTATES; s++) {
+		for (in = 0; in < CHUNK_NINPUTS; in++) {
+			got = chunk_next(s, in);
+			want = expected(chunk_moves, nitems(chunk_moves), s, in,
+			                CHUNK_INVALID);
+			if (got != want)
+				fail_msg("chunk %s on input %d: got %d, "
+				         "want %d",
+				         chunk_state_name(s), in, got, want);
+		}
+	}
+}
+
+static void
+test_chunk_out_of_range(void **state)
+{
+	(void)state;
+	assert_int_equal(chunk_next(CHUNK_INVALID, CI_DISPATCH), CHUNK_INVALID);
+	assert_int_equal(chunk_next(CHUNK_NSTATES, CI_DISPATCH), CHUNK_INVALID);
+	assert_int_equal(chunk_next(CHUNK_NSTATES + 100, CI_RETRY),
+	                 CHUNK_INVALID);
+	assert_int_equal(chunk_next(CHUNK_QUEUED, (enum chunk_input) - 1),
+	                 CHUNK_INVALID);
+	assert_int_equal(chunk_next(CHUNK_QUEUED, CHUNK_NINPUTS),
+	                 CHUNK_INVALID);
+	assert_int_equal(chunk_next(CHUNK_FAILED, CHUNK_NINPUTS + 1),
+	                 CHUNK_INVALID);
+}
+
+/* Only done is final; every other state can still move. */
+static void
+test_chunk_terminal(void **state)
+{
+	int s, in, moves;
+
+	(void)state;
+	for (s = 0; s < CHUNK_NSTATES; s++) {
+		moves = 0;
+		for (in = 0; in < CHUNK_NINPUTS; in++)
+			moves += chunk_next(s, in) != CHUNK_INVALID;
+		assert_int_equal(moves == 0, s == CHUNK_DONE);
+	}
+}
+
+static void
+test_chunk_names(void **state)
+{
+	const char *names[] = {"queued", "running", "done", "failed",
+	                       "aborted"};
+	int s;
+
+	(void)state;
+	assert_int_equal(nitems(names), CHUNK_NSTATES);
+	for (s = 0; s < CHUNK_NSTATES; s++) {
+		assert_string_equal(chunk_state_name(s), names[s]);
+		assert_int_equal(chunk_state_parse(names[s]), s);
+	}
+	assert_string_equal(chunk_state_name(CHUNK_INVALID), "invalid");
+	assert_string_equal(chunk_state_name(CHUNK_NSTATES), "invalid");
+	assert_int_equal(chunk_state_parse("invalid"), CHUNK_INVALID);
+	assert_int_equal(chunk_state_parse(""), CHUNK_INVALID);
+	assert_int_equal(chunk_state_parse("Queued"), CHUNK_INVALID);
+	assert_int_equal(chunk_state_parse("done "), CHUNK_INVALID);
+}
+
+static void
+test_agent_table(void **state)
+{
+	int s, in, got, want;
+
+	(void)state;
+	for (s = 0; s < AGENT_NSTATES; s++) {
+		for (in = 0; in < AGENT_NINPUTS; in++) {
+			got = agent_next(s, in);
+			want = expected(agent_moves, nitems(agent_moves), s, in,
+			                AGENT_INVALID);
+			if (got != want)
+				fail_msg("agent %s on input %d: got %d, "
+				         "want %d",
+				         agent_state_name(s), in, got, want);
+		}
+	}
+}
+
+static void
+test_agent_out_of_range(void **state)
+{
+	(void)state;
+	assert_int_equal(agent_next(AGENT_INVALID, AI_EXIT), AGENT_INVALID);
+	assert_int_equal(agent_next(AGENT_NSTATES, AI_EXIT), AGENT_INVALID);
+	assert_int_equal(agent_next(AGENT_RUNNING, (enum agent_input) - 1),
+	                 AGENT_INVALID);
+	assert_int_equal(agent_next(AGENT_RUNNING, AGENT_NINPUTS),
+	                 AGENT_INVALID);
+}
+
+/* Exited and killed are final; the others can still move. */
+static void
+test_agent_terminal(void **state)
+{
+	int s, in, moves;
+
+	(void)state;
+	for (s = 0; s < AGENT_NSTATES; s++) {
+		moves = 0;
+		for (in = 0; in < AGENT_NINPUTS; in++)
+			moves += agent_next(s, in) != AGENT_INVALID;
+		assert_int_equal(moves == 0,
+		                 s == AGENT_EXITED || s == AGENT_KILLED);
+	}
+}
+
+static void
+test_agent_names(void **state)
+{
+	const char *names[] = {"starting", "running", "suspect", "exited",
+	                       "killed"};
+	int s;
+
+	(void)state;
+	assert_int_equal(nitems(names), AGENT_NSTATES);
+	for (s = 0; s < AGENT_NSTATES; s++)
+		assert_string_equal(agent_state_name(s), names[s]);
+	assert_string_equal(agent_state_name(AGENT_INVALID), "invalid");
+	assert_string_equal(agent_state_name(AGENT_NSTATES), "invalid");
+}
+
+static void
+test_agent_parse_id(void **state)
+{
+	int64_t id = -5;
+
+	(void)state;
+	assert_int_equal(agent_parse_id("agent-17", &id), 0);
+	assert_int_equal(id, 17);
+	assert_int_equal(agent_parse_id("agent-9223372036854775807", &id), 0);
+	assert_true(id == INT64_MAX);
+	id = -5;
+	assert_int_equal(agent_parse_id(NULL, &id), -1);
+	assert_int_equal(agent_parse_id("agent-", &id), -1);
+	assert_int_equal(agent_parse_id("agent-0", &id), -1);
+	assert_int_equal(agent_parse_id("agent--1", &id), -1);
+	assert_int_equal(agent_parse_id("agent-1x", &id), -1);
+	assert_int_equal(agent_parse_id("Agent-1", &id), -1);
+	assert_int_equal(agent_parse_id("job-1", &id), -1);
+	assert_int_equal(agent_parse_id("17", &id), -1);
+	assert_int_equal(id, -5);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_chunk_table),
+	    cmocka_unit_test(test_chunk_out_of_range),
+	    cmocka_unit_test(test_chunk_terminal),
+	    cmocka_unit_test(test_chunk_names),
+	    cmocka_unit_test(test_agent_table),
+	    cmocka_unit_test(test_agent_out_of_range),
+	    cmocka_unit_test(test_agent_terminal),
+	    cmocka_unit_test(test_agent_names),
+	    cmocka_unit_test(test_agent_parse_id),
+	};
+
+	return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
+}

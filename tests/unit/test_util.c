@@ -1,0 +1,166 @@
+/* test_util.c: parse_duration, parse_int, ts_format and ct_equal. */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+static void
+assert_duration(const char *s, double want)
+{
+	double got = -1;
+
+	if (parse_duration(s, &got) != 0)
+		fail_msg("parse_duration(\"%s\") failed", s);
+	if (got != want)
+		fail_msg("parse_duration(\"%s\") = %g, want %g", s, got, want);
+}
+
+static void
+assert_bad_duration(const char *s)
+{
+	double got = -7;
+
+	if (parse_duration(s, &got) != -1)
+		fail_msg("parse_duration(\"%s\") accepted", s ? s : "(null)");
+	assert_true(got == -7); /* untouched on failure */
+}
+
+static void
+test_duration_units(void **state)
+{
+	(void)state;
+	assert_duration("30", 30);
+	assert_duration("30s", 30);
+	assert_duration("5m", 300);
+	assert_duration("5h", 18000);
+	assert_duration("1d", 86400);
+	assert_duration("1.5s", 1.5);
+	assert_duration("0.5m", 30);
+	assert_duration("0", 0);
+}
+
+static void
+test_duration_rejects(void **state)
+{
+	(void)state;
+	assert_bad_duration(NULL);
+	assert_bad_duration("");
+	assert_bad_duration("-1");
+	assert_bad_duration("-1s");
+	assert_bad_duration("5x");
+	assert_bad_duration("abc");
+	assert_bad_duration("5 m");
+	assert_bad_duration("5ms");
+	assert_bad_duration("5ss");
+	assert_bad_duration("s");
+	assert_bad_duration("inf");
+	assert_bad_duration("nan");
+}
+
+static void
+assert_int(const char *s, long long min, long long max, long long want)
+{
+	long long got = want == 0 ? 1 : 0;
+
+	if (parse_int(s, min, max, &got) != 0)
+		fail_msg("parse_int(\"%s\", %lld, %lld) failed", s, min, max);
+	assert_true(got == want);
+}
+
+static void
+assert_bad_int(const char *s, long long min, long long max)
+{
+	long long got = 4242;
+
+	if (parse_int(s, min, max, &got) != -1)
+		fail_msg("parse_int(\"%s\", %lld, %lld) accepted", s ? s : "",
+		         min, max);
+	assert_true(got == 4242);
+}
+
+static void
+test_int_bounds(void **state)
+{
+	(void)state;
+	assert_int("0", 0, 10, 0);
+	assert_int("10", 0, 10, 10);
+	assert_int("-5", -5, 5, -5);
+	assert_bad_int("11", 0, 10);
+	assert_bad_int("-1", 0, 10);
+	assert_bad_int("-6", -5, 5);
+	assert_int("9223372036854775807", LLONG_MIN, LLONG_MAX, LLONG_MAX);
+	assert_int("-9223372036854775808", LLONG_MIN, LLONG_MAX, LLONG_MIN);
+	assert_bad_int("9223372036854775808", LLONG_MIN, LLONG_MAX);
+	assert_bad_int("-9223372036854775809", LLONG_MIN, LLONG_MAX);
+}
+
+static void
+test_int_junk(void **state)
+{
+	(void)state;
+	assert_bad_int(NULL, 0, 100);
+	assert_bad_int("", 0, 100);
+	assert_bad_int("abc", 0, 100);
+	assert_bad_int("12abc", 0, 100);
+	assert_bad_int("1.5", 0, 100);
+	assert_bad_int("5 ", 0, 100);
+	assert_bad_int("0x10", 0, 100);
+}
+
+static void
+assert_ts(int64_t ms, const char *want)
+{
+	char buf[TS_LEN];
+
+	assert_ptr_equal(ts_format(ms, buf), buf);
+	assert_string_equal(buf, want);
+}
+
+static void
+test_ts_format(void **state)
+{
+	(void)state;
+	assert_ts(0, "1970-01-01T00:00:00.000Z");
+	assert_ts(999, "1970-01-01T00:00:00.999Z");
+	assert_ts(1000, "1970-01-01T00:00:01.000Z");
+	assert_ts(1795000000123, "2026-11-18T11:06:40.123Z");
+	assert_ts(951782400000, "2000-02-29T00:00:00.000Z");
+	assert_ts(4102444799999, "2099-12-31T23:59:59.999Z");
+}
+
+static void
+test_ct_equal(void **state)
+{
+	const unsigned char a[] = {1, 2, 3, 4};
+	const unsigned char first[] = {0, 2, 3, 4};
+	const unsigned char last[] = {1, 2, 3, 0x84};
+
+	(void)state;
+	assert_true(ct_equal(a, a, sizeof a));
+	assert_true(ct_equal("same", "same", 4));
+	assert_false(ct_equal(a, first, sizeof a));
+	assert_false(ct_equal(a, last, sizeof a));
+	assert_true(ct_equal(a, last, 3)); /* only N bytes count */
+	assert_true(ct_equal(a, first, 0));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_duration_units),
+	    cmocka_unit_test(test_duration_rejects),
+	    cmocka_unit_test(test_int_bounds),
+	    cmocka_unit_test(test_int_junk),
+	    cmocka_unit_test(test_ts_format),
+	    cmocka_unit_test(test_ct_equal),
+	};
+
+	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
