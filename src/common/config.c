@@ -1,4 +1,5 @@
 /* config.c: read swarmd.conf with inih into struct config. */
+#include <sys/stat.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -42,6 +43,10 @@ static const struct key keys[] = {
 
 struct load_ctx {
 	struct config *cfg;
+	FILE *f;
+	int line;		/* of the text inih is handling now */
+	int too_long;		/* a line longer than inih reads whole */
+	int fail_line;		/* of the first key that failed */
 	char *err;
 	size_t errlen;
 	int failed;
@@ -132,42 +137,56 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 			continue;
 		if (set_key(ctx->cfg, &keys[i], value) == 0)
 			return 1;
-		snprintf(ctx->err, ctx->errlen, "[%s] %s: bad value \"%s\"",
-		    section, name, value);
+		snprintf(ctx->err, ctx->errlen, "%d: [%s] %s: bad value "
+		    "\"%s\"", ctx->line, section, name, value);
+		ctx->fail_line = ctx->line;
 		ctx->failed = 1;
 		return 0;
 	}
-	snprintf(ctx->err, ctx->errlen, "[%s] %s: unknown key", section, name);
+	snprintf(ctx->err, ctx->errlen, "%d: [%s] %s: unknown key", ctx->line,
+	    section, name);
+	ctx->fail_line = ctx->line;
 	ctx->failed = 1;
 	return 0;
 }
 
-int
-config_load(struct config *cfg, const char *file, int missing_ok, char *err,
-    size_t errlen)
+/* inih's reader, counting lines so an error names the right one. */
+static char *
+read_line(char *buf, int size, void *arg)
 {
-	struct load_ctx ctx = { cfg, err, errlen, 0 };
-	FILE *f;
-	int rc;
+	struct load_ctx *ctx = arg;
+	size_t n;
 
-	if ((f = fopen(file, "r")) == NULL) {
-		if (missing_ok && errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+	if (fgets(buf, size, ctx->f) == NULL)
+		return NULL;
+	n = strlen(buf);
+	if (n > 0 && buf[n - 1] == '\n')
+		ctx->line++;
+	else if (!feof(ctx->f) && !ctx->too_long)
+		ctx->too_long = ctx->line + 1;
+	return buf;
+}
+
+/* Values that parse but make no sense. */
+static int
+check_values(struct config *cfg, const char *file, char *err, size_t errlen)
+{
+	static const char *levels[] = { "err", "warning", "notice", "info",
+		"debug" };
+	size_t i;
+
+	for (i = 0; i < nitems(levels); i++) {
+		if (strcmp(cfg->log_level, levels[i]) == 0)
+			break;
+	}
+	if (i == nitems(levels)) {
+		snprintf(err, errlen, "%s: [swarmd] log_level: expected err, "
+		    "warning, notice, info or debug", file);
 		return -1;
 	}
-	rc = ini_parse_file(f, on_key, &ctx);
-	fclose(f);
-	if (ctx.failed) {
-		/* inih reports the line of the first failing handler call. */
-		char msg[256];
-
-		snprintf(msg, sizeof msg, "%s", err);
-		snprintf(err, errlen, "%s:%d: %s", file, rc, msg);
-		return -1;
-	}
-	if (rc != 0) {
-		snprintf(err, errlen, "%s:%d: syntax error", file, rc);
+	if (*cfg->socket != '/' || *cfg->statedir != '/') {
+		snprintf(err, errlen, "%s: [swarmd] socket and statedir must "
+		    "be absolute paths", file);
 		return -1;
 	}
 	if (strcmp(cfg->synchronous, "full") != 0 &&
@@ -178,4 +197,45 @@ config_load(struct config *cfg, const char *file, int missing_ok, char *err,
 		return -1;
 	}
 	return 0;
+}
+
+int
+config_load(struct config *cfg, const char *file, int missing_ok, char *err,
+    size_t errlen)
+{
+	struct load_ctx ctx = { cfg, NULL, 0, 0, 0, err, errlen, 0 };
+	struct stat sb;
+	int rc;
+
+	if ((ctx.f = fopen(file, "r")) == NULL) {
+		if (missing_ok && errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(ctx.f), &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", file);
+		fclose(ctx.f);
+		return -1;
+	}
+	rc = ini_parse_stream(read_line, &ctx, on_key, &ctx);
+	fclose(ctx.f);
+	if (ctx.too_long) {
+		snprintf(err, errlen, "%s:%d: line too long", file,
+		    ctx.too_long);
+		return -1;
+	}
+	/* inih returns the first bad line; report whichever came first. */
+	if (rc != 0 && (!ctx.failed || rc < ctx.fail_line)) {
+		snprintf(err, errlen, "%s:%d: syntax error", file, rc);
+		return -1;
+	}
+	if (ctx.failed) {
+		char msg[256];
+
+		snprintf(msg, sizeof msg, "%s", err);
+		snprintf(err, errlen, "%s:%s", file, msg);
+		return -1;
+	}
+	return check_values(cfg, file, err, errlen);
 }

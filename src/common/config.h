@@ -21,7 +21,7 @@ struct config {
 	double heartbeat_flush;	/* seconds between last_seen flushes */
 
 	/* [store] */
-	char *synchronous;	/* SQLite synchronous pragma: full or normal */
+	char *synchronous;	/* SQLite synchronous: full, normal, extra */
 };
 
 void config_defaults(struct config *);

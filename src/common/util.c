@@ -1,4 +1,5 @@
 /* util.c: allocation, time and parsing helpers. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -92,9 +93,12 @@ now_wall_ms(void)
 char *
 ts_format(int64_t ms, char buf[TS_LEN])
 {
-	time_t t = (time_t)(ms / 1000);
+	time_t t;
 	struct tm tm;
 
+	if (ms < 0)
+		ms = 0;
+	t = (time_t)(ms / 1000);
 	gmtime_r(&t, &tm);
 	snprintf(buf, TS_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
@@ -115,10 +119,13 @@ parse_duration(const char *s, double *out)
 	double v;
 	size_t i;
 
-	if (s == NULL || *s == '\0')
+	/* Plain decimal only: no sign, space, hex or exponent. */
+	if (s == NULL || strspn(s, "0123456789.") == 0 || *s == '.')
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);
+	if (end != s + strspn(s, "0123456789."))
+		return -1;
 	if (errno != 0 || end == s || !isfinite(v) || v < 0)
 		return -1;
 	for (i = 0; i < nitems(units); i++) {
@@ -136,7 +143,10 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	char *end;
 	long long v;
 
-	if (s == NULL || *s == '\0')
+	/* Digits with an optional '-': no space, '+' or leading zeros. */
+	if (s == NULL || *s == '\0' || (*s != '-' && !isdigit((unsigned char)*s)))
+		return -1;
+	if (s[*s == '-'] == '0' && s[(*s == '-') + 1] != '\0')
 		return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);

@@ -296,6 +296,59 @@ test_sample_is_defaults(void **state)
 	assert_defaults(&fx->cfg);
 }
 
+/* The first problem in the file is the one reported, with its line. */
+static void
+test_first_error_wins(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_load_error(fx, "[swarmd]\ngarbage line\n\nbogus = 1\n", 2,
+	                  "syntax error");
+	assert_load_error(fx, "[swarmd]\nbogus = 1\ngarbage line\n", 2,
+	                  "[swarmd] bogus: unknown key");
+}
+
+static void
+test_long_line(void **state)
+{
+	struct fixture *fx = *state;
+	char text[600];
+
+	snprintf(text, sizeof text, "[swarmd]\nstatedir = /%0400d\n", 0);
+	assert_load_error(fx, text, 2, "line too long");
+}
+
+static void
+test_not_a_file(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(config_load(&fx->cfg, "/", 0, fx->err,
+	                             sizeof fx->err), -1);
+	assert_string_equal(fx->err, "/: not a regular file");
+}
+
+static void
+test_nonsense_values(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_load_error(fx, "[swarmd]\nlog_level = verbose\n", 0,
+	                  "[swarmd] log_level: expected err, warning, "
+	                  "notice, info or debug");
+	config_free(&fx->cfg);
+	config_defaults(&fx->cfg);
+	assert_load_error(fx, "[swarmd]\nstatedir =\n", 0,
+	                  "[swarmd] socket and statedir must be absolute "
+	                  "paths");
+	assert_load_error(fx, "[spawn]\nmax_agents = +5\n", 2,
+	                  "[spawn] max_agents: bad value \"+5\"");
+	assert_load_error(fx, "[spawn]\nabort_grace = 0x10\n", 2,
+	                  "[spawn] abort_grace: bad value \"0x10\"");
+	assert_load_error(fx, "[spawn]\nabort_grace = 1e1\n", 2,
+	                  "[spawn] abort_grace: bad value \"1e1\"");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -316,6 +369,10 @@ main(void)
 	    T(test_missing_file),
 	    T(test_synchronous),
 	    T(test_sample_is_defaults),
+	    T(test_first_error_wins),
+	    T(test_long_line),
+	    T(test_not_a_file),
+	    T(test_nonsense_values),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -61,6 +61,11 @@ test_duration_rejects(void **state)
 	assert_bad_duration("s");
 	assert_bad_duration("inf");
 	assert_bad_duration("nan");
+	assert_bad_duration(" 5");
+	assert_bad_duration("0x10");
+	assert_bad_duration("1e1");
+	assert_bad_duration("-0");
+	assert_bad_duration(".5");
 }
 
 static void
@@ -111,6 +116,10 @@ test_int_junk(void **state)
 	assert_bad_int("1.5", 0, 100);
 	assert_bad_int("5 ", 0, 100);
 	assert_bad_int("0x10", 0, 100);
+	assert_bad_int(" 5", 0, 100);
+	assert_bad_int("+5", 0, 100);
+	assert_bad_int("05", 0, 100); /* agent-05 is not agent-5 */
+	assert_bad_int("-05", -100, 100);
 }
 
 static void
@@ -127,6 +136,7 @@ test_ts_format(void **state)
 {
 	(void)state;
 	assert_ts(0, "1970-01-01T00:00:00.000Z");
+	assert_ts(-1, "1970-01-01T00:00:00.000Z"); /* clamped, well formed */
 	assert_ts(999, "1970-01-01T00:00:00.999Z");
 	assert_ts(1000, "1970-01-01T00:00:01.000Z");
 	assert_ts(1795000000123, "2026-11-18T11:06:40.123Z");
