@@ -2,7 +2,7 @@
 # deps.sh: install the Debian 12 packages swarmd builds and tests with,
 # only those that are missing.  Sourced by demo.sh and test.sh.
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
-libsystemd-dev libjansson-dev libinih-dev libcmocka-dev python3 procps util-linux"
+libsystemd-dev libjansson-dev libinih-dev libcmocka-dev python3 procps util-linux groff-base"
 
 swarm_deps() {
 	missing=""
