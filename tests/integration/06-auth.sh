@@ -50,7 +50,7 @@ grep -r -q -a "$t1" "$STATE" "$T/swarmd.log" && fail "token found in state or lo
 swarmctl abort "$job" --grace 1 >/dev/null
 
 # With the default mode 0660 another uid cannot even connect: exit 69.
-stop_daemon
+stop_daemon || fail "stop"
 : >"$CONF"
 start_daemon
 as_nobody "$SWARMCTL" jobs 2>"$T/err"; assert_eq $? 69 "mode 0660 keeps others out"

@@ -29,7 +29,7 @@ wait_until 10 grep -q "keeping the running configuration" "$T/swarmd.log" || fai
 swarmctl jobs >/dev/null || fail "serving after bad reload"
 
 # Stop with an agent running: its chunk goes back to the queue.
-stop_daemon
+stop_daemon || fail "stop"
 grep -q "swarmd stopped" "$T/swarmd.log" || fail "clean stop"
 printf '[spawn]\nmax_agents = 8\n' >"$CONF"
 start_daemon

@@ -25,11 +25,14 @@ fail() {
 # Stop the daemon (it stops its agents), then make sure nothing we
 # started survives: any process whose environment names our socket.
 cleanup() {
-	stop_daemon
+	local rc=$?
+	trap - EXIT
+	stop_daemon || rc=1
 	for p in $(grep -l -s -a "SWARM_SOCKET=$SOCK" /proc/[0-9]*/environ | cut -d/ -f3); do
 		[ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null
 	done
 	rm -rf "$T"
+	exit $rc
 }
 trap cleanup EXIT
 
@@ -50,12 +53,20 @@ start_daemon() {
 	wait_until 20 "$SWARMCTL" jobs || fail "swarmd did not come up"
 }
 
+# A clean stop exits 0; under the sanitizers a leak or an error does not.
 stop_daemon() {
-	[ -n "$DAEMON_PID" ] || return 0
-	kill -TERM "$DAEMON_PID" 2>/dev/null
-	wait_until 30 sh -c "! kill -0 $DAEMON_PID" || kill -KILL "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID" 2>/dev/null
+	local pid=$DAEMON_PID rc
+	[ -n "$pid" ] || return 0
 	DAEMON_PID=""
+	kill -TERM "$pid" 2>/dev/null
+	wait_until 30 sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	if [ $rc -ne 0 ] || grep -q -e "runtime error:" -e "AddressSanitizer" "$T/swarmd.log"; then
+		echo "FAIL: swarmd exited with status $rc" >&2
+		tail -n 60 "$T/swarmd.log" >&2
+		return 1
+	fi
 }
 
 # jq-free JSON access: json EXPR reads stdin, prints the Python expression
