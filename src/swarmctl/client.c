@@ -138,8 +138,7 @@ client_read(struct client *c, json_t **out, char *err, size_t errlen)
 		c->scanned = c->len - c->start;
 		if (c->scanned > CLIENT_MAX_RESPONSE) {
 			snprintf(err, errlen,
-			         "a response line is over %d "
-			         "bytes",
+			         "a response line is over %d bytes",
 			         CLIENT_MAX_RESPONSE);
 			return CLIENT_GARBAGE;
 		}

@@ -170,7 +170,8 @@ cmd_list_group(FILE *f, int agent)
 	for (i = 0; i < nitems(cmd_table); i++) {
 		if (cmd_table[i].agent != agent)
 			continue;
-		fprintf(f, "  %s %s\n      %s\n", cmd_table[i].name,
+		fprintf(f, "  %s%s%s\n      %s\n", cmd_table[i].name,
+		        *cmd_table[i].usage != '\0' ? " " : "",
 		        cmd_table[i].usage, cmd_table[i].help);
 	}
 }
@@ -178,9 +179,9 @@ cmd_list_group(FILE *f, int agent)
 void
 cmd_list(FILE *f)
 {
-	fputs("verbs:\n", f);
+	fputs("\nverbs:\n", f);
 	cmd_list_group(f, 0);
-	fputs("agent verbs (inside an agent, from SWARM_AGENT and "
+	fputs("\nagent verbs (inside an agent, from SWARM_AGENT and "
 	      "SWARM_TOKEN):\n",
 	      f);
 	cmd_list_group(f, 1);
@@ -218,19 +219,25 @@ static int
 cmd_check_args(struct cmd_ctx *ctx)
 {
 	const struct cmd_entry *e = ctx->entry;
+	const char *u = e->usage;
 	int i;
 
-	if (ctx->argc < e->min_args)
-		return cmd_usage_error(ctx, "missing argument");
+	if (ctx->argc < e->min_args) {
+		/* Name it: positionals lead the usage, one word each. */
+		for (i = 0; i < ctx->argc; i++) {
+			u += strcspn(u, " ");
+			u += strspn(u, " ");
+		}
+		return cmd_usage_error(ctx, "missing %.*s",
+		                       (int)strcspn(u, " "), u);
+	}
 	if (e->max_args != -1 && ctx->argc > e->max_args)
 		return cmd_usage_error(ctx, "unexpected argument \"%s\"",
 		                       ctx->argv[e->max_args]);
 	for (i = 0; i < ctx->argc; i++) {
 		if (!is_utf8(ctx->argv[i]))
-			return cmd_usage_error(ctx,
-			                       "argument %d is not "
-			                       "valid UTF-8",
-			                       i + 1);
+			return cmd_usage_error(
+			    ctx, "argument %d is not valid UTF-8", i + 1);
 	}
 	return 0;
 }
@@ -884,10 +891,9 @@ cmd_abort(struct cmd_ctx *ctx)
 	args = json_pack("{s:s}", "target", ctx->argv[0]);
 	if (opt_seconds(ctx, "grace", args, "grace") == -1) {
 		json_decref(args);
-		return cmd_usage_error(ctx,
-		                       "bad --grace \"%s\": expected "
-		                       "seconds (30, 30s, 2m)",
-		                       opt_get(ctx, "grace"));
+		return cmd_usage_error(
+		    ctx, "bad --grace \"%s\": expected seconds (30, 30s, 2m)",
+		    opt_get(ctx, "grace"));
 	}
 	opt_to_arg(ctx, args, "reason", "reason");
 	if ((rc = cmd_call(ctx, "abort", args, &resp)) != 0)
@@ -1045,10 +1051,8 @@ cmd_events(struct cmd_ctx *ctx)
 	if (limit != NULL) {
 		if (parse_int(limit, 0, LLONG_MAX, &n) == -1) {
 			json_decref(args);
-			return cmd_usage_error(ctx,
-			                       "bad --limit \"%s\": "
-			                       "expected a number of events",
-			                       limit);
+			return cmd_usage_error(
+			    ctx, "bad --limit \"%s\": expected a count", limit);
 		}
 		json_object_set_new(args, "limit", json_integer(n));
 	}
@@ -1160,10 +1164,9 @@ cmd_recv(struct cmd_ctx *ctx)
 
 	if (opt_seconds(ctx, "wait", args, "wait") == -1) {
 		json_decref(args);
-		return cmd_usage_error(ctx,
-		                       "bad --wait \"%s\": expected "
-		                       "seconds (10, 10s, 1m)",
-		                       opt_get(ctx, "wait"));
+		return cmd_usage_error(
+		    ctx, "bad --wait \"%s\": expected seconds (10, 10s, 1m)",
+		    opt_get(ctx, "wait"));
 	}
 	if ((rc = cmd_call(ctx, "recv", args, &resp)) != 0)
 		return rc;
@@ -1312,8 +1315,7 @@ cmd_verb_help(FILE *f, const struct cmd_entry *e)
 {
 	cmd_usage(f, e);
 	fprintf(f, "%s%s\n", e->help,
-	        e->agent ? " (agent verb: needs "
-	                   "SWARM_AGENT and SWARM_TOKEN)"
+	        e->agent ? " (agent verb: needs SWARM_AGENT and SWARM_TOKEN)"
 	                 : "");
 }
 

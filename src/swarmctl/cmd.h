@@ -8,6 +8,7 @@
 
 #define CMD_MAXOPTS 4
 
+struct client;
 struct cmd_ctx;
 
 struct cmd_entry {

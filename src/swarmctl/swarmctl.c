@@ -23,11 +23,13 @@ static void
 usage(FILE *f)
 {
 	fputs(USAGE
+	      "\n"
 	      "options (also accepted after the verb):\n"
-	      "  -s, --socket SOCKET  swarmd's control socket (default: "
+	      "  -s, --socket SOCKET  swarmd's control socket; default: "
 	      "$" SWARM_ENV_SOCKET ",\n"
-	      "                       the socket key of swarmd.conf, "
-	      "or " SWARM_DEFAULT_SOCKET ")\n"
+	      "                       else the socket key of "
+	      "swarmd.conf,\n"
+	      "                       else " SWARM_DEFAULT_SOCKET "\n"
 	      "  --json               print JSON instead of tables\n"
 	      "  -h, --help           print this help, or a verb's usage\n"
 	      "  -V, --version        print swarmctl's version\n",
