@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "swarmd.h"
 
@@ -21,4 +23,34 @@ proc_group_alive(pid_t pgid)
 	if (pgid <= 1)
 		return 0;
 	return kill(-pgid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * The start time of PID in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or -1.  A pid with the start time we recorded is the
+ * process we started, not a stranger that inherited the number.
+ */
+long long
+proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	long long start = -1;
+	size_t n;
+	FILE *f;
+	int field;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip past it. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL && sscanf(p + 1, "%lld", &start) != 1)
+		start = -1;
+	return start;
 }

@@ -245,6 +245,30 @@ schedule_pick(struct dispatch **out)
 	return n;
 }
 
+/*
+ * Mail an operator sent to an earlier attempt of the chunk that was never
+ * read is about the chunk's work: it goes to the new attempt.
+ */
+static void
+mailbox_forward(struct agent *a)
+{
+	static const char sql[] = "UPDATE messages SET agent = ?1 "
+				  "WHERE delivered IS NULL AND "
+				  "sender = 'operator' AND agent IN "
+				  "(SELECT id FROM agents WHERE job = ?2 AND "
+				  "chunk = ?3 AND id != ?1)";
+	sqlite3_stmt *st = store_prepare(sql);
+	int n;
+
+	sqlite3_bind_int64(st, 1, a->id);
+	sqlite3_bind_int64(st, 2, a->job);
+	store_bind_text(st, 3, a->chunk);
+	store_step(st);
+	if ((n = sqlite3_changes(store.db)) > 0)
+		evlog_add("messages_forwarded", a->job, a->chunk, a->id,
+		    a->attempt, json_pack("{s:i}", "count", n));
+}
+
 /* Intent: the agent row, the chunk's move to running, the event. */
 static void
 schedule_record(struct dispatch *d, size_t n)
@@ -274,6 +298,8 @@ schedule_record(struct dispatch *d, size_t n)
 		chunk_apply(a->job, a->chunk, CI_DISPATCH, NULL);
 		evlog_add("subagent_dispatched", a->job, a->chunk, a->id,
 		    a->attempt, NULL);
+		if (a->attempt > 1)
+			mailbox_forward(a);
 	}
 	store_commit();
 }
@@ -284,19 +310,22 @@ schedule_started(struct dispatch *d)
 {
 	static const char sql[] = "UPDATE agents SET state = 'running', "
 				  "pid = ?, token_hash = ?, started = ?, "
-				  "last_seen = ?, log = ? WHERE id = ?";
+				  "last_seen = ?, log = ?, pid_start = ? "
+				  "WHERE id = ?";
 	struct agent *a = d->req.agent;
 	sqlite3_stmt *st = store_prepare(sql);
 	struct timeval tv;
 
 	a->state = agent_next(a->state, AI_SPAWNED);
 	a->started = a->last_seen = now_wall_ms();
+	a->pid_start = proc_start_time(a->pid);
 	sqlite3_bind_int(st, 1, a->pid);
 	sqlite3_bind_blob(st, 2, a->token_hash, SHA256_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, a->started);
 	sqlite3_bind_int64(st, 4, a->last_seen);
 	store_bind_text(st, 5, a->log);
-	sqlite3_bind_int64(st, 6, a->id);
+	sqlite3_bind_int64(st, 6, a->pid_start);
+	sqlite3_bind_int64(st, 7, a->id);
 	store_step(st);
 	evlog_add("subagent_started", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:i}", "pid", (int)a->pid));
@@ -484,37 +513,50 @@ on_flush(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Agents the store says were alive when the last swarmd stopped.  Until
- * re-adoption exists, each is recorded as lost and its chunk requeued:
- * it never completed, so running it again redoes nothing finished.
+ * re-adoption exists, each is recorded as lost and its chunk requeued: it
+ * never completed, so running it again redoes nothing finished.  One
+ * still running (the same pid and start time) is killed first, so two
+ * attempts of a chunk never run at once.
  */
 static void
 scheduler_recover(void)
 {
-	static const char sql[] = "SELECT id, job, chunk, attempt, state "
-				  "FROM agents WHERE state IN "
+	static const char sql[] = "SELECT id, job, chunk, attempt, pid, "
+				  "pid_start FROM agents WHERE state IN "
 				  "('starting', 'running', 'suspect')";
 	sqlite3_stmt *st = store_prepare(sql);
 	struct agent *a;
 	struct job *j;
 
-	store_begin();
 	while (store_step(st) == SQLITE_ROW) {
 		a = agent_new(sqlite3_column_int64(st, 0),
 		    sqlite3_column_int64(st, 1),
 		    (const char *)sqlite3_column_text(st, 2),
 		    sqlite3_column_int(st, 3));
 		a->state = AGENT_RUNNING;
+		a->pid = sqlite3_column_int(st, 4);
+		a->pid_start = sqlite3_column_type(st, 5) == SQLITE_NULL ? -2 :
+		    sqlite3_column_int64(st, 5);
 		nlive++;
 		if ((j = job_find(a->job)) != NULL)
 			j->running++;
 	}
 	sqlite3_reset(st);
+	store_begin();
 	while ((a = TAILQ_FIRST(&live_agents)) != NULL) {
+		int alive = a->pid > 0 && proc_start_time(a->pid) ==
+		    a->pid_start;
+
+		if (alive)
+			proc_signal_group(a->pid, SIGKILL);
 		log_warnx("agent-%lld (job-%lld/%s) was running when swarmd "
-		    "stopped; recorded as lost, chunk requeued",
-		    (long long)a->id, (long long)a->job, a->chunk);
-		agent_finish(a, AI_EXIT, CI_INTERRUPT, -1, 0,
-		    "lost: swarmd stopped while the agent ran");
+		    "stopped%s; chunk requeued", (long long)a->id,
+		    (long long)a->job, a->chunk, alive ?
+		    ", still alive, killed" : "");
+		agent_finish(a, alive ? AI_KILLED : AI_EXIT, CI_INTERRUPT, -1,
+		    alive ? SIGKILL : 0, alive ? "lost: swarmd stopped while "
+		    "the agent ran; its processes were killed" : "lost: swarmd "
+		    "stopped while the agent ran");
 	}
 	store_commit();
 }

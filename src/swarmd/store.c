@@ -86,6 +86,9 @@ static const char *migrations[] = {
 	"  data BLOB,"
 	"  size INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX checkpoints_by_chunk ON checkpoints (job, chunk, seq);",
+
+	/* 2: the process start time, so a pid is never mistaken for ours. */
+	"ALTER TABLE agents ADD COLUMN pid_start INTEGER;",
 };
 
 struct cached {

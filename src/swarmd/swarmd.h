@@ -74,6 +74,7 @@ struct agent {
 	int attempt;
 	enum agent_state state;
 	pid_t pid;
+	long long pid_start;	/* see proc_start_time() */
 	int64_t started;	/* wall ms */
 	int64_t last_seen;	/* wall ms */
 	int seen_dirty;		/* last_seen not yet flushed */
@@ -154,6 +155,7 @@ char *jobspec_expand(const char *tmpl, const char *task, const char *chunk,
 /* ---- proc.c: process groups ---- */
 int proc_signal_group(pid_t, int sig);
 int proc_group_alive(pid_t);
+long long proc_start_time(pid_t);
 
 /* ---- spawn.c ---- */
 struct spawn_req {
