@@ -150,6 +150,41 @@ verb_recv(struct verb_ctx *ctx)
 	return VERB_DEFERRED;
 }
 
+/* Decode base64 (RFC 4648, padded) into a new buffer; NULL if malformed. */
+static uint8_t *
+base64_decode(const char *in, size_t *outlen)
+{
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in), i, o = 0;
+	uint32_t acc = 0;
+	uint8_t *out;
+	const char *p;
+	int bits = 0, pad = 0;
+
+	if (n % 4 != 0)
+		return NULL;
+	out = xmalloc(n / 4 * 3 + 1);
+	for (i = 0; i < n; i++) {
+		if (in[i] == '=' && i >= n - 2) {
+			pad++;
+			continue;
+		}
+		if (pad > 0 || in[i] == '\0' ||
+		    (p = strchr(alpha, in[i])) == NULL) {
+			free(out);
+			return NULL;
+		}
+		acc = acc << 6 | (uint32_t)(p - alpha);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	*outlen = o;
+	return out;
+}
+
 enum verb_rc
 verb_checkpoint(struct verb_ctx *ctx)
 {
@@ -159,9 +194,19 @@ verb_checkpoint(struct verb_ctx *ctx)
 	struct agent *a = ctx->self;
 	const char *note = arg_str(ctx, "note");
 	const char *data = arg_str(ctx, "data");
+	const char *encoding = arg_str(ctx, "encoding");
 	size_t size = data != NULL ? strlen(data) : 0;
+	uint8_t *decoded = NULL;
 	sqlite3_stmt *st;
 	int64_t seq;
+
+	if (encoding != NULL && strcmp(encoding, "base64") != 0)
+		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: encoding "
+		    "must be \"base64\" or absent");
+	if (encoding != NULL && data != NULL &&
+	    (decoded = base64_decode(data, &size)) == NULL)
+		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: data is "
+		    "not valid base64");
 
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
@@ -173,7 +218,8 @@ verb_checkpoint(struct verb_ctx *ctx)
 	sqlite3_bind_int64(st, 4, a->last_seen);
 	store_bind_text(st, 5, note);
 	if (data != NULL)
-		sqlite3_bind_blob(st, 6, data, (int)size, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 6, decoded != NULL ? (void *)decoded :
+		    (void *)data, (int)size, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)size);
 	store_step(st);
 	seq = store_last_id();
@@ -181,6 +227,7 @@ verb_checkpoint(struct verb_ctx *ctx)
 	    json_pack("{s:I, s:s*, s:I}", "checkpoint", (json_int_t)seq,
 	    "note", note, "size", (json_int_t)size));
 	store_commit();
+	free(decoded);
 	json_object_set_new(ctx->reply, "checkpoint", json_integer(seq));
 	return VERB_OK;
 }
