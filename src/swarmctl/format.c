@@ -129,7 +129,8 @@ format_table_print(struct table *t, FILE *f)
 			if (c + 1 == t->ncols)
 				break; /* no trailing blanks */
 			pad = t->width[c] - text_width(cell) + 2;
-			fprintf(f, "%*s", (int)pad, "");
+			while (pad-- > 0)
+				putc(' ', f);
 		}
 		fputc('\n', f);
 	}
@@ -149,36 +150,61 @@ format_table_free(struct table *t)
 	free(t);
 }
 
+/* N decimal digits at S, or -1. */
+static int
+digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (; n > 0; n--, s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
+/*
+ * "2026-11-23T12:00:00.123Z" -> ms.  Read by position, not with sscanf:
+ * ps prints thousands of these.
+ */
 int
 format_parse_ts(const char *s, int64_t *ms)
 {
+	static const int at[6] = { 0, 5, 8, 11, 14, 17 };
+	static const int len[6] = { 4, 2, 2, 2, 2, 2 };
+	int v[6], frac = 0, digits_seen = 0, i;
 	struct tm tm;
-	int frac = 0, n = 0;
 	time_t t;
 
-	memset(&tm, 0, sizeof tm);
-	if (s == NULL ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+	if (s == NULL || strlen(s) < 20 || s[4] != '-' || s[7] != '-' ||
+	    s[10] != 'T' || s[13] != ':' || s[16] != ':')
 		return -1;
-	s += n;
+	for (i = 0; i < 6; i++) {
+		if ((v[i] = digits(s + at[i], len[i])) == -1)
+			return -1;
+	}
+	s += 19;
 	if (*s == '.') {
-		int digits = 0;
-
 		/* Milliseconds; finer digits are read and dropped. */
-		for (s++; *s >= '0' && *s <= '9'; s++, digits++) {
-			if (digits < 3)
+		for (s++; *s >= '0' && *s <= '9'; s++, digits_seen++) {
+			if (digits_seen < 3)
 				frac = frac * 10 + (*s - '0');
 		}
-		if (digits == 0)
+		if (digits_seen == 0)
 			return -1;
-		for (; digits < 3; digits++)
+		for (; digits_seen < 3; digits_seen++)
 			frac *= 10;
 	}
 	if (strcmp(s, "Z") != 0)
 		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = v[0] - 1900;
+	tm.tm_mon = v[1] - 1;
+	tm.tm_mday = v[2];
+	tm.tm_hour = v[3];
+	tm.tm_min = v[4];
+	tm.tm_sec = v[5];
 	if ((t = timegm(&tm)) == (time_t)-1)
 		return -1;
 	*ms = (int64_t)t * 1000 + frac;

@@ -29,6 +29,17 @@ static const char *agent_names[AGENT_NSTATES] = {
 
 struct agents live_agents = TAILQ_HEAD_INITIALIZER(live_agents);
 
+/* Live agents by id: every heartbeat and every ps row looks one up. */
+#define AGENT_BUCKETS 1024
+static LIST_HEAD(, agent) agent_hash[AGENT_BUCKETS];
+
+static void
+agent_hash_put(struct agent *a)
+{
+	LIST_INSERT_HEAD(&agent_hash[(uint64_t)a->id % AGENT_BUCKETS], a,
+	    hentry);
+}
+
 int
 agent_next(enum agent_state s, enum agent_input in)
 {
@@ -64,11 +75,20 @@ agent_find(int64_t id)
 {
 	struct agent *a;
 
-	TAILQ_FOREACH(a, &live_agents, entry) {
+	LIST_FOREACH(a, &agent_hash[(uint64_t)id % AGENT_BUCKETS], hentry) {
 		if (a->id == id)
 			return a;
 	}
 	return NULL;
+}
+
+/* An agent gets its number when its dispatch is stored. */
+void
+agent_set_id(struct agent *a, int64_t id)
+{
+	LIST_REMOVE(a, hentry);
+	a->id = id;
+	agent_hash_put(a);
 }
 
 struct agent *
@@ -83,6 +103,7 @@ agent_new(int64_t id, int64_t job, const char *chunk, int attempt)
 	a->state = AGENT_STARTING;
 	TAILQ_INIT(&a->waiters);
 	TAILQ_INSERT_TAIL(&live_agents, a, entry);
+	agent_hash_put(a);
 	return a;
 }
 
@@ -90,6 +111,7 @@ void
 agent_free(struct agent *a)
 {
 	TAILQ_REMOVE(&live_agents, a, entry);
+	LIST_REMOVE(a, hentry);
 	if (a->timeout_ev != NULL)
 		event_free(a->timeout_ev);
 	if (a->kill_ev != NULL)

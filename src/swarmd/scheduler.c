@@ -289,7 +289,7 @@ schedule_record(struct dispatch *d, size_t n)
 		store_bind_text(st, 2, a->chunk);
 		sqlite3_bind_int(st, 3, a->attempt);
 		store_step(st);
-		a->id = store_last_id();
+		agent_set_id(a, store_last_id());
 		st = store_prepare(upd);
 		sqlite3_bind_int64(st, 1, a->id);
 		sqlite3_bind_int64(st, 2, a->job);

@@ -92,11 +92,13 @@ struct agent {
 
 	TAILQ_HEAD(, waiter) waiters; /* recv --wait clients */
 	TAILQ_ENTRY(agent) entry;
+	LIST_ENTRY(agent) hentry;	/* agent_find's index */
 };
 TAILQ_HEAD(agents, agent);
 extern struct agents live_agents;
 
 struct agent *agent_find(int64_t);
+void agent_set_id(struct agent *, int64_t);
 int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(int64_t id, int64_t job, const char *chunk, int attempt);
 void agent_free(struct agent *);
