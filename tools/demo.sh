@@ -35,6 +35,7 @@ print(json.dumps({
     "env": {"PATH": top + "/build:/usr/local/bin:/usr/bin:/bin",
             "TMPDIR": scratch},
     "concurrency": 6,
+    "stagger": {"batch": 3, "interval": 2},
     "timeout": 60,
     "chunks": [{"id": "issue-%d" % (340 + i), "task": t}
                for i, t in enumerate(tasks)],

@@ -12,14 +12,14 @@
 #include "config.h"
 #include "util.h"
 
-enum key_type { K_STR, K_INT, K_DUR, K_MODE };
+enum key_type { K_STR, K_INT, K_DUR, K_MODE, K_NUM, K_COUNT };
 
 struct key {
 	const char *section;
 	const char *name;
 	enum key_type type;
 	size_t off;
-	long long min, max;
+	long long min, max;	/* K_NUM: in hundredths */
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -38,6 +38,20 @@ static const struct key keys[] = {
 	{ "spawn", "abort_grace", K_DUR, OFF(abort_grace), 0, 86400 },
 	{ "spawn", "stop_grace", K_DUR, OFF(stop_grace), 0, 86400 },
 	{ "spawn", "heartbeat_flush", K_DUR, OFF(heartbeat_flush), 0, 3600 },
+	{ "spawn", "stagger_batch", K_INT, OFF(stagger_batch), 1, 100000 },
+	{ "spawn", "stagger_interval", K_DUR, OFF(stagger_interval), 0, 86400 },
+	{ "spawn", "stagger_confirm_timeout", K_DUR,
+	    OFF(stagger_confirm_timeout), 1, 86400 },
+	{ "quota", "tokens_per_minute", K_COUNT, OFF(tokens_per_minute), 0,
+	    1000000000000LL },
+	{ "quota", "window", K_DUR, OFF(window), 1, 30 * 86400 },
+	{ "quota", "window_tokens", K_COUNT, OFF(window_tokens), 0,
+	    1000000000000000LL },
+	{ "quota", "daily_usd", K_NUM, OFF(daily_usd), 0, 100000000 },
+	{ "quota", "preflight_factor", K_NUM, OFF(preflight_factor), 1, 100 },
+	{ "quota", "pause_at", K_NUM, OFF(pause_at), 1, 100 },
+	{ "quota", "resume_at", K_NUM, OFF(resume_at), 0, 100 },
+	{ "quota", "reserve", K_NUM, OFF(reserve), 0, 99 },
 	{ "store", "synchronous", K_STR, OFF(synchronous), 0, 0 },
 };
 
@@ -74,6 +88,14 @@ config_defaults(struct config *cfg)
 	cfg->abort_grace = 30;
 	cfg->stop_grace = 10;
 	cfg->heartbeat_flush = 5;
+	cfg->stagger_batch = 4;
+	cfg->stagger_interval = 30;
+	cfg->stagger_confirm_timeout = 120;
+	cfg->window = 5 * 3600;
+	cfg->preflight_factor = 0.6;
+	cfg->pause_at = 0.80;
+	cfg->resume_at = 0.70;
+	cfg->reserve = 0.10;
 	cfg->synchronous = xstrdup("full");
 }
 
@@ -86,6 +108,9 @@ config_free(struct config *cfg)
 		if (keys[i].type == K_STR)
 			free(*(char **)((char *)cfg + keys[i].off));
 	}
+	for (i = 0; i < cfg->nprices; i++)
+		free(cfg->prices[i].model);
+	free(cfg->prices);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -111,6 +136,24 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 			return -1;
 		*(double *)slot = d;
 		return 0;
+	case K_NUM:
+		/* A plain number, or a percentage: "0.8" or "80%". */
+		errno = 0;
+		d = strtod(value, &end);
+		if (end != value && strcmp(end, "%") == 0)
+			d /= 100;
+		else if (end == value || *end != '\0')
+			return -1;
+		if (errno != 0 || !(d >= (double)k->min / 100) ||
+		    d > (double)k->max / 100)
+			return -1;
+		*(double *)slot = d;
+		return 0;
+	case K_COUNT:
+		if (parse_int(value, k->min, k->max, &n) == -1)
+			return -1;
+		*(long long *)slot = n;
+		return 0;
 	case K_MODE:
 		errno = 0;
 		n = strtoll(value, &end, 8);
@@ -123,6 +166,42 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 	return -1;
 }
 
+/* [prices] MODEL = input, output, cache write, cache read, in USD/Mtok. */
+static int
+set_price(struct config *cfg, const char *model, const char *value)
+{
+	struct price p;
+	const char *s = value;
+	char *end;
+	size_t i;
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		while (*s == ' ')
+			s++;
+		errno = 0;
+		p.usd[k] = strtod(s, &end);
+		if (end == s || errno != 0 || p.usd[k] < 0)
+			return -1;
+		for (s = end; *s == ' '; s++)
+			;
+		if (*s != (k < 3 ? ',' : '\0'))
+			return -1;
+		s++;
+	}
+	for (i = 0; i < cfg->nprices; i++) {
+		if (strcmp(cfg->prices[i].model, model) == 0) {
+			memcpy(cfg->prices[i].usd, p.usd, sizeof p.usd);
+			return 0;
+		}
+	}
+	cfg->prices = xrealloc(cfg->prices, (cfg->nprices + 1) *
+	    sizeof *cfg->prices);
+	p.model = xstrdup(model);
+	cfg->prices[cfg->nprices++] = p;
+	return 0;
+}
+
 static int
 on_key(void *arg, const char *section, const char *name, const char *value)
 {
@@ -131,6 +210,16 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 
 	if (ctx->failed)
 		return 0;
+	if (strcmp(section, "prices") == 0) {
+		if (set_price(ctx->cfg, name, value) == 0)
+			return 1;
+		snprintf(ctx->err, ctx->errlen, "%d: [prices] %s: expected "
+		    "four prices: input, output, cache write, cache read",
+		    ctx->line, name);
+		ctx->fail_line = ctx->line;
+		ctx->failed = 1;
+		return 0;
+	}
 	for (i = 0; i < nitems(keys); i++) {
 		if (strcmp(keys[i].section, section) != 0 ||
 		    strcmp(keys[i].name, name) != 0)
@@ -187,6 +276,11 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 	if (*cfg->socket != '/' || *cfg->statedir != '/') {
 		snprintf(err, errlen, "%s: [swarmd] socket and statedir must "
 		    "be absolute paths", file);
+		return -1;
+	}
+	if (cfg->resume_at > cfg->pause_at) {
+		snprintf(err, errlen, "%s: [quota] resume_at must not be above "
+		    "pause_at", file);
 		return -1;
 	}
 	if (strcmp(cfg->synchronous, "full") != 0 &&

@@ -20,6 +20,27 @@ struct config {
 	double stop_grace;	/* the same when swarmd itself stops */
 	double heartbeat_flush;	/* seconds between last_seen flushes */
 
+	int stagger_batch;	/* agents a job's ramp adds at a time */
+	double stagger_interval; /* seconds between ramp steps */
+	double stagger_confirm_timeout; /* a step must show life by then */
+
+	/* [quota]: 0 leaves a limit off */
+	long long tokens_per_minute; /* token bucket, continuous refill */
+	double window;		/* rolling window, seconds */
+	long long window_tokens; /* tokens allowed per rolling window */
+	double daily_usd;	/* spend per UTC day, from [prices] */
+	double preflight_factor; /* share of what remains a job may plan on */
+	double pause_at;	/* spawning stops at this share of a window */
+	double resume_at;	/* and resumes below this one */
+	double reserve;		/* share of the window kept out of caps */
+
+	/* [prices]: MODEL = input, output, cache write, cache read (USD/Mtok) */
+	struct price {
+		char *model;
+		double usd[4];
+	} *prices;
+	size_t nprices;
+
 	/* [store] */
 	char *synchronous;	/* SQLite synchronous: full, normal, extra */
 };

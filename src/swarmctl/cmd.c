@@ -40,6 +40,8 @@ static int cmd_logs(struct cmd_ctx *);
 static int cmd_heartbeat(struct cmd_ctx *);
 static int cmd_recv(struct cmd_ctx *);
 static int cmd_checkpoint(struct cmd_ctx *);
+static int cmd_report(struct cmd_ctx *);
+static int cmd_quota(struct cmd_ctx *);
 static int cmd_done(struct cmd_ctx *);
 static int cmd_help(struct cmd_ctx *);
 
@@ -109,6 +111,10 @@ static const struct cmd_entry cmd_table[] = {
      .max_args = 1,
      .opts = "follow",
      .exec = cmd_logs},
+    {.name = "quota",
+     .usage = "",
+     .help = "show the quota windows, the spawn state and top consumers",
+     .exec = cmd_quota},
     {.name = "heartbeat",
      .usage = "[--note TEXT]",
      .help = "tell swarmd this agent is alive",
@@ -133,6 +139,13 @@ static const struct cmd_entry cmd_table[] = {
      .agent = 1,
      .opts = "summary= result=",
      .exec = cmd_done},
+    {.name = "report",
+     .usage = "--input N --output N [--cache-read N] [--cache-creation N] "
+              "[--model M]",
+     .help = "report tokens this agent spent (counted by the quota meter)",
+     .agent = 1,
+     .opts = "input= output= cache-read= cache-creation= model=",
+     .exec = cmd_report},
     {.name = "help",
      .usage = "[VERB]",
      .help = "list the verbs, or show one verb's usage",
@@ -467,9 +480,14 @@ cmd_answer(struct cmd_ctx *ctx, json_int_t id, json_t **resp)
 		return rc;
 	/* An error may come with a null id: the request was unreadable. */
 	if (json_is_false(json_object_get(r, "ok"))) {
+		const char *code = json_string_value(json_object_get(
+		    json_object_get(r, "error"), "code"));
+
 		print_error(r);
 		json_decref(r);
-		return SWARM_EXIT_ERROR;
+		/* A policy refusal (submit --strict) is not a failure. */
+		return code != NULL && strcmp(code, SWARM_E_QUOTA) == 0 ?
+		    SWARM_EXIT_REFUSED : SWARM_EXIT_ERROR;
 	}
 	rid = json_object_get(r, "id");
 	if (!json_is_true(json_object_get(r, "ok")) || !json_is_integer(rid) ||
@@ -1375,4 +1393,122 @@ cmd_free(struct cmd_ctx *ctx)
 	ctx->client = NULL;
 	free(ctx->socket);
 	ctx->socket = NULL;
+}
+
+static int
+cmd_report(struct cmd_ctx *ctx)
+{
+	static const char *opts[][2] = {
+	    {"input", "input"},
+	    {"output", "output"},
+	    {"cache-read", "cache_read"},
+	    {"cache-creation", "cache_creation"},
+	};
+	json_t *args = json_object(), *resp;
+	const char *v;
+	long long n;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < nitems(opts); i++) {
+		if ((v = opt_get(ctx, opts[i][0])) == NULL)
+			continue;
+		if (parse_int(v, 0, 1000000000000LL, &n) == -1) {
+			json_decref(args);
+			return cmd_usage_error(ctx, "bad --%s \"%s\": expected "
+			                       "a token count", opts[i][0], v);
+		}
+		json_object_set_new(args, opts[i][1], json_integer(n));
+	}
+	if (json_object_size(args) == 0) {
+		json_decref(args);
+		return cmd_usage_error(ctx, "nothing to report");
+	}
+	opt_to_arg(ctx, args, "model", "model");
+	if ((rc = cmd_call(ctx, "report", args, &resp)) != 0)
+		return rc;
+	if (ctx->json)
+		print_reply(resp);
+	json_decref(resp);
+	return 0;
+}
+
+static void
+print_quota(json_t *q)
+{
+	json_t *w = json_object_get(q, "windows"), *top, *spawn, *sub;
+	char pct[32], refill[FORMAT_AGE_LEN];
+	struct table *t;
+	const char *type;
+	json_t *v;
+	size_t i;
+
+	t = format_table_new("WINDOW LIMIT USED PERCENT REFILL");
+	for (i = 0; i < json_array_size(w); i++) {
+		json_t *r = json_array_get(w, i);
+
+		format_table_row(t);
+		format_table_cell(t, member_str(r, "name"));
+		format_table_json(t, json_object_get(r, "limit"));
+		format_table_json(t, json_object_get(r, "used"));
+		snprintf(pct, sizeof pct, "%.1f%%",
+		         json_number_value(json_object_get(r, "percent")));
+		format_table_cell(t, pct);
+		format_table_cell(t, format_age((int64_t)(1000 * json_number_value(
+		                                    json_object_get(r, "refill_seconds"))),
+		                                refill));
+	}
+	if (json_array_size(w) == 0)
+		printf("no quota windows configured ([quota] in swarmd.conf)\n");
+	else
+		format_table_print(t, stdout);
+	format_table_free(t);
+	spawn = json_object_get(q, "spawn");
+	printf("spawn: %s", member_str(spawn, "state"));
+	if (json_is_string(json_object_get(spawn, "reason")))
+		printf(" (%s)", member_str(spawn, "reason"));
+	printf("\n");
+	sub = json_object_get(q, "subscription");
+	json_object_foreach(sub, type, v) printf(
+	    "subscription %s: %s, resets at %lld\n", type,
+	    member_str(v, "status"),
+	    (long long)json_integer_value(json_object_get(v, "resets_at")));
+	top = json_object_get(q, "top");
+	if (json_array_size(top) == 0)
+		return;
+	t = format_table_new("AGENT TOTAL INPUT OUTPUT CACHE_WRITE CACHE_READ "
+	                     "USD");
+	for (i = 0; i < json_array_size(top); i++) {
+		json_t *r = json_array_get(top, i);
+
+		format_table_row(t);
+		format_table_cell(t, member_str(r, "agent"));
+		format_table_json(t, json_object_get(r, "total"));
+		format_table_json(t, json_object_get(r, "input"));
+		format_table_json(t, json_object_get(r, "output"));
+		format_table_json(t, json_object_get(r, "cache_creation"));
+		format_table_json(t, json_object_get(r, "cache_read"));
+		snprintf(pct, sizeof pct, "%.4f",
+		         json_number_value(json_object_get(r, "usd")));
+		format_table_cell(t, pct);
+	}
+	printf("\ntop consumers in the window:\n");
+	format_table_print(t, stdout);
+	format_table_free(t);
+}
+
+static int
+cmd_quota(struct cmd_ctx *ctx)
+{
+	json_t *resp;
+	int rc;
+
+	if ((rc = cmd_call(ctx, "quota", json_object(), &resp)) != 0)
+		return rc;
+	if (ctx->json)
+		print_reply(resp);
+	else
+		print_quota(resp);
+	json_decref(resp);
+	return 0;
 }

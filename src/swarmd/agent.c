@@ -101,6 +101,7 @@ agent_new(int64_t id, int64_t job, const char *chunk, int attempt)
 	a->chunk = xstrdup(chunk);
 	a->attempt = attempt;
 	a->state = AGENT_STARTING;
+	a->out_wd = -1;
 	TAILQ_INIT(&a->waiters);
 	TAILQ_INSERT_TAIL(&live_agents, a, entry);
 	agent_hash_put(a);
@@ -119,6 +120,8 @@ agent_free(struct agent *a)
 	free(a->chunk);
 	free(a->log);
 	free(a->abort_reason);
+	free(a->model);
+	free(a->out_part);
 	free(a);
 }
 

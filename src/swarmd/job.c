@@ -50,6 +50,7 @@ job_cache(int64_t id, const char *name, json_t *spec, const char *workdir,
 	j->concurrency = concurrency;
 	j->timeout = timeout;
 	j->paused = paused;
+	stagger_start(j);
 	TAILQ_INSERT_TAIL(&active_jobs, j, entry);
 	return j;
 }
@@ -101,9 +102,13 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	int64_t id;
 
-	spec = json_pack("{s:s, s:O, s:O*, s:i, s:i}", "name", js->name,
-	    "command", js->command, "env", js->env, "concurrency",
-	    js->concurrency, "timeout", js->timeout);
+	spec = json_pack("{s:s, s:O, s:O*, s:i, s:i, s:O*, s:b}", "name",
+	    js->name, "command", js->command, "env", js->env, "concurrency",
+	    js->concurrency, "timeout", js->timeout, "stagger", js->stagger,
+	    "cap_signal", js->cap_signal);
+	if (js->per_agent_tokens > 0)
+		json_object_set_new(spec, "per_agent_tokens",
+		    json_integer(js->per_agent_tokens));
 	text = json_dumps(spec, JSON_COMPACT);
 	store_begin();
 	st = store_prepare(sql);

@@ -16,7 +16,9 @@
 
 static const char *job_members[] = {
 	"name", "command", "workdir", "env", "concurrency", "timeout", "chunks",
+	"per_agent_tokens", "stagger", "cap_signal",
 };
+static const char *stagger_members[] = { "batch", "interval" };
 static const char *chunk_members[] = { "id", "task" };
 
 static void
@@ -218,6 +220,51 @@ parse_chunks(json_t *j, struct jobspec *js, json_t *problems)
 	js->chunks = json_incref(chunks);
 }
 
+/* "stagger": {"batch": N, "interval": SECONDS}, both optional. */
+static void
+parse_stagger(json_t *j, struct jobspec *js, json_t *problems)
+{
+	json_t *s = json_object_get(j, "stagger"), *b, *i;
+
+	if (s == NULL)
+		return;
+	if (!json_is_object(s)) {
+		problem(problems, "stagger: expected an object");
+		return;
+	}
+	check_unknown(s, "stagger.", stagger_members, nitems(stagger_members),
+	    problems);
+	b = json_object_get(s, "batch");
+	i = json_object_get(s, "interval");
+	if (b != NULL && (!json_is_integer(b) || json_integer_value(b) < 1 ||
+	    json_integer_value(b) > 100000))
+		problem(problems, "stagger.batch: expected an integer from 1 "
+		    "to 100000");
+	if (i != NULL && (!json_is_number(i) || json_number_value(i) < 0 ||
+	    json_number_value(i) > 86400))
+		problem(problems, "stagger.interval: expected seconds from 0 "
+		    "to 86400");
+	js->stagger = json_incref(s);
+}
+
+static void
+parse_quota(json_t *j, struct jobspec *js, json_t *problems)
+{
+	json_t *per = json_object_get(j, "per_agent_tokens");
+	json_t *sig = json_object_get(j, "cap_signal");
+
+	if (per != NULL && (!json_is_integer(per) ||
+	    json_integer_value(per) < 1))
+		problem(problems, "per_agent_tokens: expected a positive "
+		    "integer");
+	else if (per != NULL)
+		js->per_agent_tokens = json_integer_value(per);
+	if (sig != NULL && !json_is_boolean(sig))
+		problem(problems, "cap_signal: expected true or false");
+	js->cap_signal = json_is_true(sig);
+	parse_stagger(j, js, problems);
+}
+
 int
 jobspec_parse(json_t *j, int default_concurrency, struct jobspec *js,
     json_t *problems)
@@ -247,6 +294,7 @@ jobspec_parse(json_t *j, int default_concurrency, struct jobspec *js,
 	    problems);
 	parse_int_member(j, "timeout", 0, 30 * 86400, &js->timeout, problems);
 	parse_chunks(j, js, problems);
+	parse_quota(j, js, problems);
 	if (json_array_size(problems) != 0) {
 		jobspec_free(js);
 		return -1;
@@ -262,6 +310,7 @@ jobspec_free(struct jobspec *js)
 	json_decref(js->command);
 	json_decref(js->env);
 	json_decref(js->chunks);
+	json_decref(js->stagger);
 	memset(js, 0, sizeof *js);
 }
 

@@ -73,10 +73,12 @@ agent_finish(struct agent *a, enum agent_input ain, enum chunk_input cin,
 				  "exit_code = ?, signal = ?, reason = ?, "
 				  "last_seen = ? WHERE id = ?";
 	struct job *j = job_find(a->job);
-	sqlite3_stmt *st = store_prepare(sql);
+	sqlite3_stmt *st;
 	int state = agent_next(a->state, ain);
 	json_t *ev;
 
+	output_unwatch(a);
+	st = store_prepare(sql);
 	if (state == AGENT_INVALID)
 		state = ain == AI_KILLED ? AGENT_KILLED : AGENT_EXITED;
 	sqlite3_bind_text(st, 1, agent_state_name(state), -1, SQLITE_STATIC);
@@ -216,8 +218,13 @@ schedule_pick(struct dispatch **out)
 	sqlite3_stmt *st;
 	int slots;
 
+	/* Past a quota window's pause_at no agent starts at all. */
+	if (!quota_spawn_open()) {
+		*out = NULL;
+		return 0;
+	}
 	TAILQ_FOREACH(j, &active_jobs, entry) {
-		slots = j->concurrency - j->running;
+		slots = stagger_allowed(j) - j->running;
 		if (slots > srv.cfg.max_agents - nlive - (int)n)
 			slots = srv.cfg.max_agents - nlive - (int)n;
 		if (j->paused || j->aborted || slots <= 0)
@@ -290,6 +297,8 @@ schedule_record(struct dispatch *d, size_t n)
 		sqlite3_bind_int(st, 3, a->attempt);
 		store_step(st);
 		agent_set_id(a, store_last_id());
+		if (job_find(a->job) != NULL)
+			stagger_spawned(job_find(a->job), a);
 		st = store_prepare(upd);
 		sqlite3_bind_int64(st, 1, a->id);
 		sqlite3_bind_int64(st, 2, a->job);
@@ -310,25 +319,32 @@ schedule_started(struct dispatch *d)
 {
 	static const char sql[] = "UPDATE agents SET state = 'running', "
 				  "pid = ?, token_hash = ?, started = ?, "
-				  "last_seen = ?, log = ?, pid_start = ? "
-				  "WHERE id = ?";
+				  "last_seen = ?, log = ?, pid_start = ?, "
+				  "token_cap = ? WHERE id = ?";
 	struct agent *a = d->req.agent;
+	struct job *j = job_find(a->job);
 	sqlite3_stmt *st = store_prepare(sql);
 	struct timeval tv;
 
 	a->state = agent_next(a->state, AI_SPAWNED);
 	a->started = a->last_seen = now_wall_ms();
 	a->pid_start = proc_start_time(a->pid);
+	a->cap = j != NULL ? quota_cap_for(j, j->running) : 0;
+	output_watch(a);
 	sqlite3_bind_int(st, 1, a->pid);
 	sqlite3_bind_blob(st, 2, a->token_hash, SHA256_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, a->started);
 	sqlite3_bind_int64(st, 4, a->last_seen);
 	store_bind_text(st, 5, a->log);
 	sqlite3_bind_int64(st, 6, a->pid_start);
-	sqlite3_bind_int64(st, 7, a->id);
+	if (a->cap > 0)
+		sqlite3_bind_int64(st, 7, a->cap);
+	sqlite3_bind_int64(st, 8, a->id);
 	store_step(st);
 	evlog_add("subagent_started", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:i}", "pid", (int)a->pid));
+	    a->cap > 0 ? json_pack("{s:i, s:I}", "pid", (int)a->pid,
+	    "token_cap", (json_int_t)a->cap) : json_pack("{s:i}", "pid",
+	    (int)a->pid));
 	log_info("agent-%lld started: job-%lld/%s attempt %d, pid %d",
 	    (long long)a->id, (long long)a->job, a->chunk, a->attempt,
 	    (int)a->pid);

@@ -89,6 +89,27 @@ static const char *migrations[] = {
 
 	/* 2: the process start time, so a pid is never mistaken for ours. */
 	"ALTER TABLE agents ADD COLUMN pid_start INTEGER;",
+
+	/* 3: the quota meter's records and each agent's cap. */
+	"CREATE TABLE usage ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  agent INTEGER,"
+	"  job INTEGER,"
+	"  chunk TEXT,"
+	"  model TEXT,"
+	"  source TEXT NOT NULL,"
+	"  message_id TEXT,"
+	"  input INTEGER NOT NULL DEFAULT 0,"
+	"  output INTEGER NOT NULL DEFAULT 0,"
+	"  cache_creation INTEGER NOT NULL DEFAULT 0,"
+	"  cache_read INTEGER NOT NULL DEFAULT 0,"
+	"  usd REAL NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX usage_by_message ON usage (agent, message_id) "
+	"  WHERE message_id IS NOT NULL;"
+	"CREATE INDEX usage_by_ts ON usage (ts);"
+	"CREATE INDEX usage_by_agent ON usage (agent);"
+	"ALTER TABLE agents ADD COLUMN token_cap INTEGER;",
 };
 
 struct cached {

@@ -88,6 +88,7 @@ reload(void)
 	srv.cfg = cfg;
 	log_set_level(srv.cfg.log_level);
 	resolve_operator_group();
+	quota_reload();
 	scheduler_kick();
 	log_notice("configuration reloaded: max_agents %d",
 	    srv.cfg.max_agents);
@@ -308,6 +309,9 @@ swarmd_main(int argc, char **argv)
 	if (store_open(srv.cfg.statedir, srv.cfg.synchronous, err,
 	    sizeof err) == -1)
 		fatalx("%s", err);
+	quota_init();
+	output_init();
+	stagger_init();
 	scheduler_init();
 	if (server_listen(err, sizeof err) == -1)
 		fatalx("%s", err);
@@ -319,6 +323,9 @@ swarmd_main(int argc, char **argv)
 	log_notice("swarmd stopped");
 	server_close();
 	scheduler_free();
+	stagger_free();
+	output_free();
+	quota_free();
 	store_close();
 	event_free(sig_term);
 	event_free(sig_int);

@@ -67,6 +67,14 @@ const char *agent_state_name(enum agent_state);
 
 struct waiter;
 
+/* Tokens by class, as the API reports them. */
+struct usage {
+	int64_t input;
+	int64_t output;
+	int64_t cache_creation;
+	int64_t cache_read;
+};
+
 struct agent {
 	int64_t id;		/* agent-N */
 	int64_t job;
@@ -89,6 +97,21 @@ struct agent {
 	int timeout;		/* seconds, 0 none */
 	struct event *timeout_ev;
 	struct event *kill_ev;	/* SIGKILL after the grace period */
+
+	/* The meter's view of this agent. */
+	struct usage use;	/* everything counted */
+	struct usage stream_use; /* counted from its stream-json output */
+	char *model;		/* of its latest API message */
+	int64_t cap;		/* tokens; 0 for none */
+	int cap_warned;
+	int alive;		/* showed life since it started */
+
+	/* Following its output (output.c). */
+	int out_wd;
+	int64_t out_offset;
+	char *out_part;		/* a line not yet ended */
+	size_t out_len;
+	int out_skip;		/* inside a line too long to keep */
 
 	TAILQ_HEAD(, waiter) waiters; /* recv --wait clients */
 	TAILQ_ENTRY(agent) entry;
@@ -130,6 +153,31 @@ json_t *store_col_int(sqlite3_stmt *, int);
 json_t *store_col_text(sqlite3_stmt *, int);
 json_t *json_ts(int64_t wall_ms);		/* 0 -> null */
 
+/* ---- quota.c: the shared quota meter ---- */
+struct job;
+void quota_init(void);
+void quota_reload(void);
+void quota_free(void);
+int quota_record(struct agent *, const char *model, const char *source,
+    const char *msgid, const struct usage *);
+void quota_subscription(const char *type, const char *status,
+    int64_t resets_at, json_t *utilization);
+int64_t usage_counted(const struct usage *);
+double quota_usd(const char *model, const struct usage *);
+int64_t quota_remaining(void);	/* -1: no token limit configured */
+int64_t quota_cap_for(struct job *, int running);
+int quota_spawn_open(void);
+const char *quota_pause_reason(void);
+json_t *quota_json(void);
+json_t *quota_agent_json(int64_t agent);
+
+/* ---- output.c: agents' output, followed as it is written ---- */
+void output_init(void);
+void output_free(void);
+void output_watch(struct agent *);
+void output_unwatch(struct agent *);
+void output_read(struct agent *);
+
 /* ---- evlog.c: the append-only event log ---- */
 /* Append an event; EXTRA (may be NULL) is stolen and merged into it. */
 int64_t evlog_add(const char *name, int64_t job, const char *chunk,
@@ -146,6 +194,9 @@ struct jobspec {
 	int concurrency;
 	int timeout;
 	json_t *chunks;		/* array of {"id","task"} */
+	int64_t per_agent_tokens; /* worst case per agent; 0 unknown */
+	json_t *stagger;	/* {"batch", "interval"} or NULL */
+	int cap_signal;		/* SIGUSR1 at 80% of the cap */
 };
 /* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
 int jobspec_parse(json_t *j, int default_concurrency, struct jobspec *,
@@ -179,6 +230,13 @@ struct job {
 	int paused;
 	int aborted;		/* abort asked: ends "aborted" */
 	int running;		/* live agents */
+
+	/* The ramp (stagger.c). */
+	int ramp_level;		/* agents it may run now */
+	int64_t ramp_step_at;	/* mono ms the current step began */
+	int64_t ramp_first;	/* first agent of the step; 0 none yet */
+	int ramp_halted;
+	char halt_reason[256];
 	TAILQ_ENTRY(job) entry;
 };
 TAILQ_HEAD(jobs, job);
@@ -198,6 +256,15 @@ int scheduler_live(void);
 void scheduler_stop(double grace);
 void scheduler_free(void);
 void job_free(struct job *);
+
+/* ---- stagger.c: the ramp of each job ---- */
+void stagger_init(void);
+void stagger_free(void);
+void stagger_start(struct job *);
+int stagger_allowed(struct job *);
+void stagger_spawned(struct job *, struct agent *);
+void stagger_check_all(void);
+json_t *stagger_json(struct job *);
 
 /* ---- server.c: the control socket ---- */
 struct server {
@@ -281,6 +348,8 @@ VERB_DECL(heartbeat);
 VERB_DECL(recv);
 VERB_DECL(checkpoint);
 VERB_DECL(done);
+VERB_DECL(report);
+VERB_DECL(quota);
 
 /* ---- swarmd.c ---- */
 int swarmd_main(int, char **);

@@ -424,3 +424,13 @@ verb_logs(struct verb_ctx *ctx)
 	client_set_release(ctx->client, log_wait_release, w);
 	return VERB_DEFERRED;
 }
+
+enum verb_rc
+verb_quota(struct verb_ctx *ctx)
+{
+	json_t *q = quota_json();
+
+	json_object_update(ctx->reply, q);
+	json_decref(q);
+	return VERB_OK;
+}

@@ -2,6 +2,7 @@
  * verb-job.c: the operator verbs about jobs and chunks: submit, jobs,
  * show, pause, resume, pending and events.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,80 @@ job_row_json(sqlite3_stmt *st)
 	    (json_int_t)sqlite3_column_int64(st, 10));
 }
 
+/*
+ * The pre-flight plan: how many agents the quota left can carry if each
+ * may use per_agent_tokens, how the ramp will bring them up, and how long
+ * the window needs to supply the whole job at its refill rate.
+ */
+static json_t *
+preflight_plan(struct jobspec *js, int64_t remaining, int64_t *safe)
+{
+	json_t *st = js->stagger;
+	double batch = json_is_integer(json_object_get(st, "batch")) ?
+	    (double)json_integer_value(json_object_get(st, "batch")) :
+	    srv.cfg.stagger_batch;
+	double interval = json_is_number(json_object_get(st, "interval")) ?
+	    json_number_value(json_object_get(st, "interval")) :
+	    srv.cfg.stagger_interval;
+	double rate = srv.cfg.tokens_per_minute > 0 ?
+	    (double)srv.cfg.tokens_per_minute / 60 :
+	    (double)srv.cfg.window_tokens / srv.cfg.window;
+	double need = (double)js->per_agent_tokens *
+	    (double)json_array_size(js->chunks);
+	int64_t fanout;
+	double steps;
+
+	*safe = (int64_t)((double)remaining / (double)js->per_agent_tokens *
+	    srv.cfg.preflight_factor);
+	fanout = *safe < js->concurrency ? *safe : js->concurrency;
+	steps = fanout > 0 ? ceil((double)fanout / batch) : 0;
+	return json_pack("{s:I, s:I, s:I, s:f, s:I, s:I, s:f, s:f, s:f}",
+	    "remaining_tokens", (json_int_t)remaining, "per_agent_tokens",
+	    (json_int_t)js->per_agent_tokens, "safe_fanout", (json_int_t)*safe,
+	    "preflight_factor", srv.cfg.preflight_factor, "concurrency",
+	    (json_int_t)fanout, "batches", (json_int_t)steps, "ramp_seconds",
+	    steps > 1 ? (steps - 1) * interval : 0, "need_tokens", need,
+	    "drain_seconds", need > (double)remaining && rate > 0 ?
+	    (need - (double)remaining) / rate : 0);
+}
+
+/* Cap the job's concurrency to what the quota can carry, or refuse. */
+static enum verb_rc
+preflight(struct verb_ctx *ctx, struct jobspec *js)
+{
+	int64_t remaining = quota_remaining(), safe;
+	json_t *plan;
+	char *msg;
+
+	if (js->per_agent_tokens <= 0 || remaining < 0)
+		return VERB_OK;
+	plan = preflight_plan(js, remaining, &safe);
+	json_object_set_new(ctx->reply, "plan", json_incref(plan));
+	if (js->concurrency <= safe) {
+		json_decref(plan);
+		return VERB_OK;
+	}
+	if (safe < 1 || arg_bool(ctx, "strict")) {
+		ctx->edetail = json_pack("{s:o}", "plan", plan);
+		return verb_fail(ctx, SWARM_E_QUOTA, "concurrency %d needs "
+		    "%lld tokens at %lld per agent; the quota left (%lld, of "
+		    "which a share of %g may be planned on) carries %lld",
+		    js->concurrency, (long long)js->per_agent_tokens *
+		    js->concurrency, (long long)js->per_agent_tokens,
+		    (long long)remaining, srv.cfg.preflight_factor,
+		    (long long)safe);
+	}
+	json_decref(plan);
+	msg = xasprintf("concurrency capped at %lld (asked %d): %lld tokens "
+	    "left, %lld per agent, preflight_factor %g", (long long)safe,
+	    js->concurrency, (long long)remaining,
+	    (long long)js->per_agent_tokens, srv.cfg.preflight_factor);
+	json_object_set_new(ctx->reply, "warnings", json_pack("[s]", msg));
+	free(msg);
+	js->concurrency = (int)safe;
+	return VERB_OK;
+}
+
 enum verb_rc
 verb_submit(struct verb_ctx *ctx)
 {
@@ -56,12 +131,16 @@ verb_submit(struct verb_ctx *ctx)
 		    json_array_size(problems) == 1 ? "" : "s");
 	}
 	json_decref(problems);
+	if (preflight(ctx, &js) != VERB_OK) {
+		jobspec_free(&js);
+		return VERB_ERROR;
+	}
 	json_object_set_new(ctx->reply, "chunks",
 	    json_integer((json_int_t)json_array_size(js.chunks)));
+	json_object_set_new(ctx->reply, "concurrency",
+	    json_integer(js.concurrency));
 	if (arg_bool(ctx, "dry_run")) {
 		json_object_set_new(ctx->reply, "dry_run", json_true());
-		json_object_set_new(ctx->reply, "concurrency",
-		    json_integer(js.concurrency));
 		jobspec_free(&js);
 		return VERB_OK;
 	}
@@ -105,6 +184,8 @@ show_agent(struct verb_ctx *ctx, int64_t id)
 	}
 	json_object_set_new(ctx->reply, "agent", agent_json(st));
 	sqlite3_reset(st);
+	json_object_set_new(json_object_get(ctx->reply, "agent"), "usage",
+	    quota_agent_json(id));
 	return VERB_OK;
 }
 
@@ -157,6 +238,8 @@ show_job(struct verb_ctx *ctx, int64_t id)
 	json_decref(spec);
 	sqlite3_reset(st);
 	json_object_set_new(job, "chunks", job_chunks(id));
+	if (job_find(id) != NULL)
+		json_object_set_new(job, "stagger", stagger_json(job_find(id)));
 	json_object_set_new(ctx->reply, "job", job);
 	return VERB_OK;
 }

@@ -25,6 +25,7 @@ verb_heartbeat(struct verb_ctx *ctx)
 
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
+	a->alive = 1;
 	if (note != NULL) {
 		store_begin();
 		evlog_add("heartbeat", a->job, a->chunk, a->id, a->attempt,
@@ -131,6 +132,7 @@ verb_recv(struct verb_ctx *ctx)
 
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
+	a->alive = 1;
 	msgs = mailbox_take(a);
 	if (json_array_size(msgs) > 0 || wait <= 0) {
 		json_object_set_new(ctx->reply, "messages", msgs);
@@ -210,6 +212,7 @@ verb_checkpoint(struct verb_ctx *ctx)
 
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
+	a->alive = 1;
 	store_begin();
 	st = store_prepare(sql);
 	sqlite3_bind_int64(st, 1, a->job);
@@ -269,9 +272,43 @@ verb_done(struct verb_ctx *ctx)
 	    "done"));
 	store_commit();
 	a->completed = 1;
+	a->alive = 1;
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
 	log_info("agent-%lld (job-%lld/%s) reported done", (long long)a->id,
 	    (long long)a->job, a->chunk);
+	return VERB_OK;
+}
+
+/* An agent's own account of tokens it spent outside its stream output. */
+enum verb_rc
+verb_report(struct verb_ctx *ctx)
+{
+	static const char *classes[] = { "input", "output", "cache_creation",
+		"cache_read" };
+	struct agent *a = ctx->self;
+	const char *model = arg_str(ctx, "model");
+	int64_t v[4];
+	struct usage u;
+	size_t i;
+
+	for (i = 0; i < nitems(classes); i++) {
+		json_t *n = json_object_get(ctx->args, classes[i]);
+
+		v[i] = n != NULL ? json_integer_value(n) : 0;
+		if (v[i] < 0 || v[i] > 1000000000000LL)
+			return verb_fail(ctx, SWARM_E_BAD_ARGS, "report: %s "
+			    "must be from 0 to 10^12", classes[i]);
+	}
+	u = (struct usage){ v[0], v[1], v[2], v[3] };
+	if (model != NULL) {
+		free(a->model);
+		a->model = xstrdup(model);
+	}
+	store_begin();
+	quota_record(a, a->model, "report", NULL, &u);
+	store_commit();
+	json_object_set_new(ctx->reply, "counted",
+	    json_integer(usage_counted(&u)));
 	return VERB_OK;
 }

@@ -43,6 +43,10 @@ static const struct verb_arg recv_args[] = {
 static const struct verb_arg checkpoint_args[] = {
 	{ "note", A_STRING, 0 }, { "data", A_STRING, 0 },
 	{ "encoding", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg report_args[] = {
+	{ "input", A_INT, 0 }, { "output", A_INT, 0 },
+	{ "cache_read", A_INT, 0 }, { "cache_creation", A_INT, 0 },
+	{ "model", A_STRING, 0 }, { NULL, A_ANY, 0 } };
 static const struct verb_arg done_args[] = {
 	{ "summary", A_STRING, 0 }, { "result", A_STRING, 0 },
 	{ NULL, A_ANY, 0 } };
@@ -65,6 +69,8 @@ static const struct verb verbs[] = {
 	{ "recv", V_AGENT, recv_args, verb_recv },
 	{ "checkpoint", V_AGENT, checkpoint_args, verb_checkpoint },
 	{ "done", V_AGENT, done_args, verb_done },
+	{ "report", V_AGENT, report_args, verb_report },
+	{ "quota", V_OPERATOR, no_args, verb_quota },
 };
 
 static const char *type_names[] = {

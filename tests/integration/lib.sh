@@ -14,7 +14,8 @@ export SWARM_SOCKET="$SOCK"
 export PATH="$(dirname "$SWARMCTL"):$PATH"
 AGENTS="$TOOLS/agents"
 DAEMON_PID=""
-: >"$CONF"
+# Tests ramp at once unless they test the stagger.
+printf '[spawn]\nstagger_batch = 1000\nstagger_interval = 0\n' >"$CONF"
 
 fail() {
 	echo "FAIL: $*" >&2

@@ -1,0 +1,604 @@
+/*
+ * quota.c: the shared quota meter.  Every usage record of every agent
+ * (its stream-json output, its own reports, later the proxy) lands here,
+ * attributed to agent, job, chunk and model, classes kept apart.  The
+ * meter keeps three views the account is limited by: a token bucket per
+ * minute, a rolling window, and spend per UTC day; any of them past
+ * pause_at stops new spawns until all are back under resume_at.
+ *
+ * Windows count input, output and cache-creation tokens.  Cache reads are
+ * recorded and priced but do not count, as the upstream input-token
+ * limits do not count them.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swarmd.h"
+
+struct slice {
+	int64_t ts;		/* wall ms */
+	int64_t tokens;
+};
+
+struct meter {
+	/* Rolling window: the slices inside it, oldest first. */
+	struct slice *ring;
+	size_t head, len, cap;
+	int64_t window_used;
+
+	/* Token bucket: what is available now, refilled continuously. */
+	double bucket;
+	int64_t bucket_at;	/* mono ms of the last refill */
+
+	/* Spend since UTC midnight. */
+	int64_t day;		/* days since the epoch */
+	double usd_today;
+
+	/* The account's own windows, from rate_limit_event lines. */
+	json_t *subscription;	/* {"five_hour": {status, resets_at}} */
+
+	int paused;
+	char reason[256];
+	struct event *tick;
+	struct event *after;	/* caps and the gate, after a batch */
+};
+
+static struct meter m;
+
+int64_t
+usage_counted(const struct usage *u)
+{
+	return u->input + u->output + u->cache_creation;
+}
+
+static const struct price *
+price_of(const char *model)
+{
+	size_t i;
+
+	for (i = 0; model != NULL && i < srv.cfg.nprices; i++) {
+		if (strcmp(srv.cfg.prices[i].model, model) == 0)
+			return &srv.cfg.prices[i];
+	}
+	return NULL;
+}
+
+double
+quota_usd(const char *model, const struct usage *u)
+{
+	const struct price *p = price_of(model);
+
+	if (p == NULL)
+		return 0;
+	return ((double)u->input * p->usd[0] + (double)u->output * p->usd[1] +
+		   (double)u->cache_creation * p->usd[2] +
+		   (double)u->cache_read * p->usd[3]) /
+	    1e6;
+}
+
+/* ---- the three views ---- */
+
+static void
+window_expire(int64_t now)
+{
+	int64_t horizon = now - (int64_t)(srv.cfg.window * 1000);
+
+	while (m.len > 0 && m.ring[m.head].ts <= horizon) {
+		m.window_used -= m.ring[m.head].tokens;
+		m.head = (m.head + 1) % m.cap;
+		m.len--;
+	}
+}
+
+static void
+window_add(int64_t ts, int64_t tokens)
+{
+	size_t i;
+
+	if (m.len == m.cap) {
+		struct slice *n = xcalloc(m.cap ? m.cap * 2 : 256, sizeof *n);
+
+		for (i = 0; i < m.len; i++)
+			n[i] = m.ring[(m.head + i) % m.cap];
+		free(m.ring);
+		m.ring = n;
+		m.head = 0;
+		m.cap = m.cap ? m.cap * 2 : 256;
+	}
+	m.ring[(m.head + m.len) % m.cap] = (struct slice){ ts, tokens };
+	m.len++;
+	m.window_used += tokens;
+}
+
+static void
+bucket_refill(void)
+{
+	int64_t now = now_mono_ms();
+	double cap = (double)srv.cfg.tokens_per_minute;
+
+	m.bucket += cap * (double)(now - m.bucket_at) / 60000.0;
+	if (m.bucket > cap)
+		m.bucket = cap;
+	m.bucket_at = now;
+}
+
+static void
+day_roll(int64_t now)
+{
+	int64_t day = now / 86400000;
+
+	if (day != m.day) {
+		m.day = day;
+		m.usd_today = 0;
+	}
+}
+
+/* Fill the views from the store: a restart forgets nothing spent. */
+static void
+meter_load(void)
+{
+	static const char sql[] = "SELECT ts, input + output + "
+				  "cache_creation, usd FROM usage "
+				  "WHERE ts > ? ORDER BY ts";
+	int64_t now = now_wall_ms(), since = now - (int64_t)(srv.cfg.window *
+	    1000), midnight = now - now % 86400000;
+	sqlite3_stmt *st = store_prepare(sql);
+	double refill = (double)srv.cfg.tokens_per_minute / 60000.0;
+
+	m.day = now / 86400000;
+	m.bucket = (double)srv.cfg.tokens_per_minute;
+	m.bucket_at = now_mono_ms();
+	sqlite3_bind_int64(st, 1, since < midnight ? since : midnight);
+	while (store_step(st) == SQLITE_ROW) {
+		int64_t ts = sqlite3_column_int64(st, 0);
+		int64_t tok = sqlite3_column_int64(st, 1);
+
+		if (ts > since)
+			window_add(ts, tok);
+		if (ts >= midnight)
+			m.usd_today += sqlite3_column_double(st, 2);
+		/* What the bucket has not yet earned back. */
+		if (now - ts < 60000)
+			m.bucket -= (double)tok - refill * (double)(now - ts);
+	}
+	sqlite3_reset(st);
+	if (m.bucket > (double)srv.cfg.tokens_per_minute)
+		m.bucket = (double)srv.cfg.tokens_per_minute;
+}
+
+/* ---- the views as numbers ---- */
+
+struct view {
+	const char *name;
+	double limit, used;	/* tokens or USD */
+	double refill_s;	/* until the use falls back by a slice */
+};
+
+static int
+meter_views(struct view v[4])
+{
+	int64_t now = now_wall_ms();
+	int n = 0;
+
+	window_expire(now);
+	bucket_refill();
+	day_roll(now);
+	if (srv.cfg.tokens_per_minute > 0) {
+		double cap = (double)srv.cfg.tokens_per_minute;
+
+		v[n++] = (struct view){ "tokens_per_minute", cap,
+			cap - m.bucket, (cap - m.bucket) / (cap / 60) };
+	}
+	if (srv.cfg.window_tokens > 0)
+		v[n++] = (struct view){ "window", (double)srv.cfg.window_tokens,
+			(double)m.window_used, m.len == 0 ? 0 :
+			(double)(m.ring[m.head].ts + (int64_t)(srv.cfg.window *
+			    1000) - now) / 1000 };
+	if (srv.cfg.daily_usd > 0)
+		v[n++] = (struct view){ "daily_usd", srv.cfg.daily_usd,
+			m.usd_today, (double)(86400000 - now % 86400000) /
+			    1000 };
+	return n;
+}
+
+/* Tokens the tightest token view still allows; -1 when none is set. */
+int64_t
+quota_remaining(void)
+{
+	struct view v[4];
+	int n = meter_views(v), i;
+	double best = -1;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i].name, "daily_usd") == 0)
+			continue;
+		if (best < 0 || v[i].limit - v[i].used < best)
+			best = v[i].limit - v[i].used;
+	}
+	return best < 0 ? -1 : best < 0.5 ? 0 : (int64_t)best;
+}
+
+/* The limit of the tightest token view, for caps and reserves. */
+static double
+tightest_limit(void)
+{
+	struct view v[4];
+	int n = meter_views(v), i;
+	double best = -1, left = -1;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i].name, "daily_usd") == 0)
+			continue;
+		if (left < 0 || v[i].limit - v[i].used < left) {
+			left = v[i].limit - v[i].used;
+			best = v[i].limit;
+		}
+	}
+	return best;
+}
+
+/* ---- the spawn gate ---- */
+
+static void
+gate_set(int paused, const char *reason, json_t *numbers)
+{
+	if (paused == m.paused) {
+		json_decref(numbers);
+		return;
+	}
+	m.paused = paused;
+	snprintf(m.reason, sizeof m.reason, "%s", reason);
+	store_begin();
+	evlog_add(paused ? "quota_paused" : "quota_resumed", 0, NULL, 0, 0,
+	    numbers);
+	store_commit();
+	if (paused)
+		log_notice("spawning paused: %s", reason);
+	else {
+		log_notice("spawning resumed: %s", reason);
+		scheduler_kick();
+	}
+}
+
+/* An account window the CLI says is exhausted pauses us until it resets. */
+static int
+subscription_blocked(char *why, size_t len)
+{
+	int64_t now = now_wall_ms() / 1000;
+	const char *type;
+	json_t *w;
+
+	json_object_foreach(m.subscription, type, w) {
+		const char *status = json_string_value(json_object_get(w,
+		    "status"));
+		json_int_t resets = json_integer_value(json_object_get(w,
+		    "resets_at"));
+
+		if (status != NULL && strcmp(status, "rejected") == 0 &&
+		    resets > now) {
+			snprintf(why, len, "%s window rejected until %lld",
+			    type, (long long)resets);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Pause past pause_at on any view; resume once all are under resume_at. */
+static void
+gate_evaluate(void)
+{
+	struct view v[4];
+	int n = meter_views(v), i, over = -1, under = 1;
+	char why[256];
+
+	for (i = 0; i < n; i++) {
+		double share = v[i].used / v[i].limit;
+
+		if (over < 0 && (share >= srv.cfg.pause_at ||
+		    (strcmp(v[i].name, "daily_usd") == 0 && share >= 1)))
+			over = i;
+		if (share >= srv.cfg.resume_at)
+			under = 0;
+	}
+	if (!m.paused && over >= 0) {
+		snprintf(why, sizeof why, "%s at %.1f%% (%.0f of %.0f), pause "
+		    "at %.0f%%", v[over].name, 100 * v[over].used /
+		    v[over].limit, v[over].used, v[over].limit,
+		    100 * srv.cfg.pause_at);
+		gate_set(1, why, json_pack("{s:s, s:f, s:f, s:f}", "window",
+		    v[over].name, "used", v[over].used, "limit",
+		    v[over].limit, "pause_at", srv.cfg.pause_at));
+	} else if (!m.paused && subscription_blocked(why, sizeof why))
+		gate_set(1, why, json_pack("{s:s, s:O}", "window",
+		    "subscription", "subscription", m.subscription));
+	else if (m.paused && under && !subscription_blocked(why, sizeof why))
+		gate_set(0, "every window under resume_at", json_pack("{s:f}",
+		    "resume_at", srv.cfg.resume_at));
+}
+
+int
+quota_spawn_open(void)
+{
+	return !m.paused;
+}
+
+const char *
+quota_pause_reason(void)
+{
+	return m.paused ? m.reason : NULL;
+}
+
+/* ---- per-agent caps ---- */
+
+/*
+ * The job's per_agent_tokens if it set one, else an equal share of what
+ * the tightest window has left above the reserve.  0 means no cap.
+ */
+int64_t
+quota_cap_for(struct job *j, int running)
+{
+	json_int_t per = json_integer_value(json_object_get(j->spec,
+	    "per_agent_tokens"));
+	int64_t left = quota_remaining();
+	double limit = tightest_limit();
+	double share;
+
+	if (per > 0)
+		return per;
+	if (left < 0 || limit <= 0)
+		return 0;
+	share = ((double)left - srv.cfg.reserve * limit) / (running > 0 ?
+	    running : 1);
+	return share < 1 ? 1 : (int64_t)share;
+}
+
+static void
+cap_check(struct agent *a)
+{
+	static const char msg[] = "INSERT INTO messages (agent, ts, sender, "
+				  "text) VALUES (?, ?, 'swarmd', ?)";
+	int64_t used = usage_counted(&a->use);
+	struct job *j;
+	sqlite3_stmt *st;
+	char *text;
+
+	if (a->cap <= 0 || a->pid <= 0 || a->abort_requested)
+		return;
+	if (used >= a->cap) {
+		store_begin();
+		evlog_add("cap_reached", a->job, a->chunk, a->id, a->attempt,
+		    json_pack("{s:I, s:I}", "used", (json_int_t)used, "cap",
+		    (json_int_t)a->cap));
+		store_commit();
+		agent_abort(a, srv.cfg.abort_grace, "token_cap");
+		return;
+	}
+	if (a->cap_warned || used * 5 < a->cap * 4)
+		return;
+	a->cap_warned = 1;
+	text = xasprintf("checkpoint: %lld of your %lld-token cap used; save "
+	    "your progress with swarmctl checkpoint", (long long)used,
+	    (long long)a->cap);
+	store_begin();
+	st = store_prepare(msg);
+	sqlite3_bind_int64(st, 1, a->id);
+	sqlite3_bind_int64(st, 2, now_wall_ms());
+	store_bind_text(st, 3, text);
+	store_step(st);
+	evlog_add("cap_warning", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:I, s:I}", "used", (json_int_t)used, "cap",
+	    (json_int_t)a->cap));
+	store_commit();
+	free(text);
+	agent_deliver(a);
+	j = job_find(a->job);
+	if (j != NULL && json_is_true(json_object_get(j->spec, "cap_signal")))
+		kill(a->pid, SIGUSR1);
+}
+
+/* After a batch of records: caps and the gate, outside its transaction. */
+static void
+on_after(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a, *next;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
+		cap_check(a);
+	gate_evaluate();
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	gate_evaluate();
+}
+
+/* ---- recording ---- */
+
+/*
+ * Record one usage record.  A record with a message id already seen for
+ * this agent is the same API message again and is not counted twice.
+ * Returns 1 when counted.  Runs inside the caller's transaction.
+ */
+int
+quota_record(struct agent *a, const char *model, const char *source,
+    const char *msgid, const struct usage *u)
+{
+	static const char sql[] =
+	    "INSERT OR IGNORE INTO usage (ts, agent, job, chunk, model, "
+	    "source, message_id, input, output, cache_creation, cache_read, "
+	    "usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t now = now_wall_ms(), tokens = usage_counted(u);
+	double usd = quota_usd(model, u);
+
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, a->id);
+	sqlite3_bind_int64(st, 3, a->job);
+	store_bind_text(st, 4, a->chunk);
+	store_bind_text(st, 5, model);
+	store_bind_text(st, 6, source);
+	store_bind_text(st, 7, msgid);
+	sqlite3_bind_int64(st, 8, u->input);
+	sqlite3_bind_int64(st, 9, u->output);
+	sqlite3_bind_int64(st, 10, u->cache_creation);
+	sqlite3_bind_int64(st, 11, u->cache_read);
+	sqlite3_bind_double(st, 12, usd);
+	store_step(st);
+	if (sqlite3_changes(store.db) == 0)
+		return 0;
+	a->use.input += u->input;
+	a->use.output += u->output;
+	a->use.cache_creation += u->cache_creation;
+	a->use.cache_read += u->cache_read;
+	a->last_seen = now;
+	a->seen_dirty = 1;
+	a->alive = 1;
+	window_expire(now);
+	window_add(now, tokens);
+	bucket_refill();
+	m.bucket -= (double)tokens;
+	day_roll(now);
+	m.usd_today += usd;
+	event_active(m.after, EV_TIMEOUT, 0);
+	return 1;
+}
+
+/* A rate_limit_event from the CLI: the account's own view of a window. */
+void
+quota_subscription(const char *type, const char *status, int64_t resets_at,
+    json_t *utilization)
+{
+	json_t *w = json_pack("{s:s, s:I, s:O*}", "status", status,
+	    "resets_at", (json_int_t)resets_at, "utilization", utilization);
+	json_t *old = json_object_get(m.subscription, type);
+
+	if (old == NULL || !json_equal(old, w)) {
+		store_begin();
+		evlog_add("rate_limit_event", 0, NULL, 0, 0, json_pack("{s:s, "
+		    "s:O}", "type", type, "window", w));
+		store_commit();
+	}
+	json_object_set_new(m.subscription, type, w);
+	event_active(m.after, EV_TIMEOUT, 0);
+}
+
+/* ---- reports ---- */
+
+static json_t *
+top_agents(void)
+{
+	static const char sql[] =
+	    "SELECT agent, sum(input), sum(output), sum(cache_creation), "
+	    "sum(cache_read), sum(usd), sum(input + output + cache_creation) "
+	    "AS t FROM usage WHERE ts > ? GROUP BY agent ORDER BY t DESC "
+	    "LIMIT 10";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+	char name[32];
+
+	sqlite3_bind_int64(st, 1, now_wall_ms() - (int64_t)(srv.cfg.window *
+	    1000));
+	while (store_step(st) == SQLITE_ROW) {
+		snprintf(name, sizeof name, "agent-%lld",
+		    (long long)sqlite3_column_int64(st, 0));
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, "
+						     "s:I, s:f, s:I}",
+		    "agent", name, "input",
+		    (json_int_t)sqlite3_column_int64(st, 1), "output",
+		    (json_int_t)sqlite3_column_int64(st, 2), "cache_creation",
+		    (json_int_t)sqlite3_column_int64(st, 3), "cache_read",
+		    (json_int_t)sqlite3_column_int64(st, 4), "usd",
+		    sqlite3_column_double(st, 5), "total",
+		    (json_int_t)sqlite3_column_int64(st, 6)));
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+json_t *
+quota_json(void)
+{
+	struct view v[4];
+	int n = meter_views(v), i;
+	json_t *windows = json_array();
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(windows, json_pack("{s:s, s:f, s:f, s:f, "
+							 "s:f}",
+		    "name", v[i].name, "limit", v[i].limit, "used", v[i].used,
+		    "percent", 100 * v[i].used / v[i].limit, "refill_seconds",
+		    v[i].refill_s > 0 ? v[i].refill_s : 0));
+	return json_pack("{s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:o}",
+	    "windows", windows, "spawn", "state", m.paused ? "paused" : "open",
+	    "reason", m.paused ? m.reason : NULL, "pause_at",
+	    srv.cfg.pause_at, "resume_at", srv.cfg.resume_at, "subscription",
+	    m.subscription, "top", top_agents());
+}
+
+/* An agent's usage by class, from the store (it may have ended). */
+json_t *
+quota_agent_json(int64_t agent)
+{
+	static const char sql[] =
+	    "SELECT coalesce(sum(input), 0), coalesce(sum(output), 0), "
+	    "coalesce(sum(cache_creation), 0), coalesce(sum(cache_read), 0), "
+	    "coalesce(sum(usd), 0), count(*) FROM usage WHERE agent = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *o;
+
+	sqlite3_bind_int64(st, 1, agent);
+	store_step(st);
+	o = json_pack("{s:I, s:I, s:I, s:I, s:f, s:I}", "input",
+	    (json_int_t)sqlite3_column_int64(st, 0), "output",
+	    (json_int_t)sqlite3_column_int64(st, 1), "cache_creation",
+	    (json_int_t)sqlite3_column_int64(st, 2), "cache_read",
+	    (json_int_t)sqlite3_column_int64(st, 3), "usd",
+	    sqlite3_column_double(st, 4), "records",
+	    (json_int_t)sqlite3_column_int64(st, 5));
+	sqlite3_reset(st);
+	return o;
+}
+
+void
+quota_init(void)
+{
+	struct timeval tv = { 1, 0 };
+
+	m.subscription = json_object();
+	meter_load();
+	m.after = event_new(srv.base, -1, 0, on_after, NULL);
+	m.tick = event_new(srv.base, -1, EV_PERSIST, on_tick, NULL);
+	evtimer_add(m.tick, &tv);
+	gate_evaluate();
+}
+
+/* SIGHUP: limits may have moved; the views keep their history. */
+void
+quota_reload(void)
+{
+	if (m.bucket > (double)srv.cfg.tokens_per_minute)
+		m.bucket = (double)srv.cfg.tokens_per_minute;
+	gate_evaluate();
+}
+
+void
+quota_free(void)
+{
+	if (m.tick != NULL)
+		event_free(m.tick);
+	if (m.after != NULL)
+		event_free(m.after);
+	json_decref(m.subscription);
+	free(m.ring);
+	memset(&m, 0, sizeof m);
+}
