@@ -482,12 +482,13 @@ cmd_answer(struct cmd_ctx *ctx, json_int_t id, json_t **resp)
 	if (json_is_false(json_object_get(r, "ok"))) {
 		const char *code = json_string_value(json_object_get(
 		    json_object_get(r, "error"), "code"));
+		/* A refusal by policy (submit --strict) has its own status. */
+		int status = code != NULL && strcmp(code, SWARM_E_QUOTA) == 0 ?
+		    SWARM_EXIT_REFUSED : SWARM_EXIT_ERROR;
 
 		print_error(r);
 		json_decref(r);
-		/* A policy refusal (submit --strict) is not a failure. */
-		return code != NULL && strcmp(code, SWARM_E_QUOTA) == 0 ?
-		    SWARM_EXIT_REFUSED : SWARM_EXIT_ERROR;
+		return status;
 	}
 	rid = json_object_get(r, "id");
 	if (!json_is_true(json_object_get(r, "ok")) || !json_is_integer(rid) ||

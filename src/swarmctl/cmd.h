@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#define CMD_MAXOPTS 4
+#define CMD_MAXOPTS 8
 
 struct client;
 struct cmd_ctx;
