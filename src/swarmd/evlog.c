@@ -3,6 +3,7 @@
  * job, chunk, agent, attempt and time; followers (events --follow) get
  * each new row as it is written.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,59 @@ evlog_fanout(int64_t seq, int64_t job)
 	json_decref(ev);
 }
 
+/* Events worth more than info in the journal. */
+static const struct {
+	const char *name;
+	int prio;
+} event_prios[] = {
+	{ "spawn_failed", LOG_P_WARNING }, { "timeout", LOG_P_WARNING },
+	{ "cap_reached", LOG_P_WARNING }, { "quota_paused", LOG_P_WARNING },
+	{ "rate_limit_event", LOG_P_WARNING },
+	{ "abort_requested", LOG_P_NOTICE }, { "job_aborted", LOG_P_NOTICE },
+	{ "cap_warning", LOG_P_NOTICE }, { "stagger_halted", LOG_P_NOTICE },
+};
+
+static int
+evlog_prio(const char *name, json_t *extra)
+{
+	size_t i;
+
+	if (json_is_false(json_object_get(extra, "success")))
+		return LOG_P_NOTICE; /* a chunk failed */
+	for (i = 0; i < nitems(event_prios); i++) {
+		if (strcmp(event_prios[i].name, name) == 0)
+			return event_prios[i].prio;
+	}
+	return LOG_P_INFO;
+}
+
+/* "subagent_started job-1/c7 agent-3 attempt 1: {...}" to the journal. */
+static void
+evlog_log(int prio, const char *name, int64_t job, const char *chunk,
+    int64_t agent, int attempt, const char *data)
+{
+	char *msg = NULL;
+	size_t len;
+	FILE *f;
+
+	if ((f = open_memstream(&msg, &len)) == NULL)
+		return;
+	fputs(name, f);
+	if (job != 0)
+		fprintf(f, " job-%lld", (long long)job);
+	if (chunk != NULL)
+		fprintf(f, "%s%s", job != 0 ? "/" : " ", chunk);
+	if (agent != 0)
+		fprintf(f, " agent-%lld", (long long)agent);
+	if (attempt != 0)
+		fprintf(f, " attempt %d", attempt);
+	if (data != NULL)
+		fprintf(f, ": %s", data);
+	if (fclose(f) == 0)
+		log_event(prio, name, job, chunk, agent, attempt, msg);
+	free(msg);
+}
+
 int64_t
 evlog_add(const char *name, int64_t job, const char *chunk, int64_t agent,
     int attempt, json_t *extra)
@@ -96,6 +150,7 @@ evlog_add(const char *name, int64_t job, const char *chunk, int64_t agent,
 	sqlite3_stmt *st = store_prepare(sql);
 	char *data = NULL;
 	int64_t seq;
+	int prio = evlog_prio(name, extra);
 
 	if (extra != NULL) {
 		data = json_dumps(extra, JSON_COMPACT);
@@ -113,9 +168,11 @@ evlog_add(const char *name, int64_t job, const char *chunk, int64_t agent,
 	store_bind_text(st, 7, data);
 	store_step(st);
 	sqlite3_reset(st);
-	free(data);
 	seq = store_last_id();
+	evlog_log(prio, name, job, chunk, agent, attempt, data);
+	free(data);
 	evlog_fanout(seq, job);
+	systemd_status_changed();
 	return seq;
 }
 

@@ -1,16 +1,28 @@
 /*
- * log.c: a line per significant event.  In the foreground each line goes
- * to stderr with a "<N>" priority prefix, the form journald and
- * systemd-cat understand.
+ * log.c: a line per significant event.  When stderr is journald's stream
+ * (or swarmd has detached and journald runs), each line is a journal
+ * record, and each recorded event carries SWARM_EVENT, SWARM_JOB,
+ * SWARM_CHUNK, SWARM_AGENT and SWARM_ATTEMPT fields to select it by.
+ * Otherwise each line goes to stderr with a "<N>" priority prefix, the
+ * form journald and systemd-cat understand.
  */
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 #include "swarmd.h"
 
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 static int log_level = LOG_P_INFO;
+static int log_journal;		/* records to journald, not lines to stderr */
 
 static const struct {
 	const char *name;
@@ -35,12 +47,38 @@ log_set_level(const char *name)
 	return -1;
 }
 
+/* systemd sets JOURNAL_STREAM to the device and inode of its stream. */
+static int
+log_stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (e == NULL || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return st.st_dev == dev && st.st_ino == ino;
+}
+
 void
 log_init(int foreground, const char *level)
 {
 	(void)foreground;
 	if (log_set_level(level) == -1)
 		log_level = LOG_P_INFO;
+	log_journal = log_stderr_is_journal();
+	/* Agents' stderr is their log file, not the journal. */
+	unsetenv("JOURNAL_STREAM");
+}
+
+/* Detached, stderr is /dev/null: use the journal if there is one. */
+void
+log_detached(void)
+{
+	if (access(JOURNAL_SOCKET, W_OK) == 0)
+		log_journal = 1;
 }
 
 static void
@@ -51,7 +89,11 @@ log_vmsg(int prio, const char *fmt, va_list ap)
 	if (prio > log_level)
 		return;
 	vsnprintf(line, sizeof line, fmt, ap);
-	fprintf(stderr, "<%d>%s\n", prio, line);
+	if (log_journal)
+		sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio,
+		    "SYSLOG_IDENTIFIER=swarmd", NULL);
+	else
+		fprintf(stderr, "<%d>%s\n", prio, line);
 }
 
 void
@@ -62,6 +104,49 @@ log_msg(int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(prio, fmt, ap);
 	va_end(ap);
+}
+
+static void
+iov_add(struct iovec *iov, int *n, char *field)
+{
+	iov[*n].iov_base = field;
+	iov[*n].iov_len = strlen(field);
+	(*n)++;
+}
+
+/*
+ * An event from the event log: MESSAGE plus a field for each of its ids
+ * (0 or NULL: none), so "journalctl SWARM_AGENT=agent-17" finds them all.
+ */
+void
+log_event(int prio, const char *event, int64_t job, const char *chunk,
+    int64_t agent, int attempt, const char *message)
+{
+	struct iovec iov[8];
+	int i, n = 0;
+
+	if (prio > log_level)
+		return;
+	if (!log_journal) {
+		fprintf(stderr, "<%d>%s\n", prio, message);
+		return;
+	}
+	iov_add(iov, &n, xasprintf("MESSAGE=%s", message));
+	iov_add(iov, &n, xasprintf("PRIORITY=%d", prio));
+	iov_add(iov, &n, xstrdup("SYSLOG_IDENTIFIER=swarmd"));
+	iov_add(iov, &n, xasprintf("SWARM_EVENT=%s", event));
+	if (job != 0)
+		iov_add(iov, &n, xasprintf("SWARM_JOB=job-%" PRId64, job));
+	if (chunk != NULL)
+		iov_add(iov, &n, xasprintf("SWARM_CHUNK=%s", chunk));
+	if (agent != 0)
+		iov_add(iov, &n, xasprintf("SWARM_AGENT=agent-%" PRId64,
+		    agent));
+	if (attempt != 0)
+		iov_add(iov, &n, xasprintf("SWARM_ATTEMPT=%d", attempt));
+	sd_journal_sendv(iov, n);
+	for (i = 0; i < n; i++)
+		free(iov[i].iov_base);
 }
 
 void

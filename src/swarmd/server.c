@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <errno.h>
 #include <grp.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct client {
 };
 static TAILQ_HEAD(, client) clients = TAILQ_HEAD_INITIALIZER(clients);
 static struct evconnlistener *listener;
+static int activated;		/* the socket came from systemd */
 
 struct server srv;
 
@@ -337,10 +339,10 @@ socket_perms(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int
-server_listen(char *err, size_t errlen)
+/* Bind and listen on PATH ourselves; the descriptor, or -1 with ERR. */
+static int
+server_bind(const char *path, char *err, size_t errlen)
 {
-	const char *path = srv.cfg.socket;
 	struct sockaddr_un sun;
 	int fd;
 
@@ -371,6 +373,48 @@ server_listen(char *err, size_t errlen)
 		unlink(path);
 		return -1;
 	}
+	return fd;
+}
+
+/* systemd's socket: its path is the one agents must be given. */
+static void
+server_adopt(int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof sun;
+	size_t n;
+	char *path;
+
+	activated = 1;
+	memset(&sun, 0, sizeof sun);
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1 ||
+	    len <= offsetof(struct sockaddr_un, sun_path) ||
+	    sun.sun_path[0] == '\0')
+		return; /* unnamed or abstract: keep the configured path */
+	n = len - offsetof(struct sockaddr_un, sun_path);
+	path = xasprintf("%.*s", (int)(n < sizeof sun.sun_path ? n :
+	    sizeof sun.sun_path), sun.sun_path);
+	if (strcmp(path, srv.cfg.socket) != 0) {
+		log_notice("socket activation: %s, not the configured %s",
+		    path, srv.cfg.socket);
+		free(srv.cfg.socket);
+		srv.cfg.socket = path;
+	} else
+		free(path);
+}
+
+/* Listen on the socket systemd passed us, or bind our own. */
+int
+server_listen(char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = systemd_listen_fd(err, errlen)) == -2)
+		return -1;
+	if (fd >= 0)
+		server_adopt(fd);
+	else if ((fd = server_bind(srv.cfg.socket, err, errlen)) == -1)
+		return -1;
 	listener = evconnlistener_new(srv.base, on_accept, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (listener == NULL) {
@@ -379,7 +423,8 @@ server_listen(char *err, size_t errlen)
 		return -1;
 	}
 	evconnlistener_set_error_cb(listener, on_accept_error);
-	log_info("listening on %s", path);
+	log_info("listening on %s%s", srv.cfg.socket, activated ?
+	    " (socket activation)" : "");
 	return 0;
 }
 
@@ -391,7 +436,8 @@ server_close(void)
 	if (listener != NULL) {
 		evconnlistener_free(listener);
 		listener = NULL;
-		unlink(srv.cfg.socket);
+		if (!activated) /* systemd's socket outlives us */
+			unlink(srv.cfg.socket);
 	}
 	while ((c = TAILQ_FIRST(&clients)) != NULL)
 		client_free(c);

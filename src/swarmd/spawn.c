@@ -62,7 +62,10 @@ token_new(struct spawn_req *req)
 	sha256(req->token, 64, req->agent->token_hash);
 }
 
-/* The daemon's environment, less SWARM_*, then the job's, then ours. */
+/*
+ * The daemon's environment, less SWARM_* and systemd's NOTIFY_SOCKET (the
+ * agents' messages would only be refused), then the job's, then ours.
+ */
 static void
 build_env(struct strv *env, struct job *job, struct spawn_req *req)
 {
@@ -74,7 +77,8 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 	for (e = environ; *e != NULL; e++) {
 		const char *eq = strchr(*e, '=');
 
-		if (strncmp(*e, "SWARM_", 6) == 0 || eq == NULL)
+		if (strncmp(*e, "SWARM_", 6) == 0 || eq == NULL ||
+		    strncmp(*e, "NOTIFY_SOCKET=", 14) == 0)
 			continue;
 		if (jenv != NULL && json_object_getn(jenv, *e,
 		    (size_t)(eq - *e)) != NULL)

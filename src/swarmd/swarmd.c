@@ -100,7 +100,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	(void)arg;
 	if (sig == SIGHUP) {
+		systemd_reloading();
 		reload();
+		systemd_ready();
 		return;
 	}
 	if (srv.shutting_down) {
@@ -115,6 +117,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	srv.shutting_down = 1;
 	log_notice("stopping: %d agents to stop (grace %g s)",
 	    scheduler_live(), srv.cfg.stop_grace);
+	systemd_stopping(scheduler_live());
 	server_stop_accepting();
 	scheduler_stop(srv.cfg.stop_grace);
 	if (scheduler_live() == 0)
@@ -210,6 +213,7 @@ daemon_ready(int notify)
 		dup2(fd, 2);
 		if (fd > 2)
 			close(fd);
+		log_detached();
 	}
 	if (write(notify, "", 1) != 1)
 		log_warnx("cannot tell the parent we are ready");
@@ -318,6 +322,7 @@ swarmd_main(int argc, char **argv)
 	log_notice("swarmd %s ready: state %s, socket %s", SWARM_VERSION,
 	    srv.cfg.statedir, srv.cfg.socket);
 	daemon_ready(notify);
+	systemd_ready();
 	event_base_dispatch(srv.base);
 
 	log_notice("swarmd stopped");
@@ -330,6 +335,7 @@ swarmd_main(int argc, char **argv)
 	event_free(sig_term);
 	event_free(sig_int);
 	event_free(sig_hup);
+	systemd_free();
 	event_base_free(srv.base);
 	config_free(&srv.cfg);
 	close(lockfd);

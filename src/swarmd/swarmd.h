@@ -45,6 +45,17 @@ void log_msg(int prio, const char *fmt, ...)
 #define log_info(...) log_msg(LOG_P_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_P_DEBUG, __VA_ARGS__)
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void log_detached(void);
+void log_event(int prio, const char *event, int64_t job, const char *chunk,
+    int64_t agent, int attempt, const char *message);
+
+/* ---- sd.c: systemd notification, watchdog, socket activation ---- */
+int systemd_listen_fd(char *err, size_t errlen); /* -1 none, -2 error */
+void systemd_ready(void);
+void systemd_reloading(void);
+void systemd_stopping(int agents);
+void systemd_status_changed(void);
+void systemd_free(void);
 
 /* ---- chunk.c: chunk lifecycle ---- */
 enum chunk_state { CHUNK_QUEUED, CHUNK_RUNNING, CHUNK_DONE, CHUNK_FAILED,
