@@ -12,7 +12,15 @@ swarm_build build
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-demo.XXXXXX")
 export SWARM_SOCKET="$scratch/swarmd.sock"
 export PATH="$top/build:$PATH"
-build/swarmd -f -s "$SWARM_SOCKET" -d "$scratch/state" 2>"$scratch/swarmd.log" &
+cat >"$scratch/swarmd.conf" <<'CONF'
+[quota]
+window = 5h
+window_tokens = 1000000
+[prices]
+claude-sonnet-4-5-20250929 = 3, 15, 3.75, 0.30
+CONF
+build/swarmd -f -c "$scratch/swarmd.conf" -s "$SWARM_SOCKET" -d "$scratch/state" \
+	2>"$scratch/swarmd.log" &
 daemon=$!
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; echo "scratch directory: $scratch"' EXIT INT TERM
 
@@ -56,5 +64,7 @@ echo "---- swarmctl jobs"
 swarmctl jobs
 echo "---- swarmctl show $job"
 swarmctl show "$job"
+echo "---- swarmctl quota"
+swarmctl quota
 echo "---- last events"
 swarmctl events --job "$job" --limit 8

@@ -1448,10 +1448,19 @@ print_quota(json_t *q)
 	for (i = 0; i < json_array_size(w); i++) {
 		json_t *r = json_array_get(w, i);
 
+		/* Tokens are whole; only the day's spend has cents. */
+		const char *name = member_str(r, "name");
+		const char *fmt = name != NULL && strcmp(name, "daily_usd") == 0 ?
+		                      "%.2f" : "%.0f";
+
 		format_table_row(t);
 		format_table_cell(t, member_str(r, "name"));
-		format_table_json(t, json_object_get(r, "limit"));
-		format_table_json(t, json_object_get(r, "used"));
+		snprintf(pct, sizeof pct, fmt,
+		         json_number_value(json_object_get(r, "limit")));
+		format_table_cell(t, pct);
+		snprintf(pct, sizeof pct, fmt,
+		         json_number_value(json_object_get(r, "used")));
+		format_table_cell(t, pct);
 		snprintf(pct, sizeof pct, "%.1f%%",
 		         json_number_value(json_object_get(r, "percent")));
 		format_table_cell(t, pct);
