@@ -46,7 +46,9 @@
 
 #define SWARM_DEFAULT_SOCKET "/run/swarmd/swarmd.sock"
 #define SWARM_DEFAULT_STATEDIR "/var/lib/swarmd"
+#ifndef SWARM_DEFAULT_CONFIG /* meson sets it from sysconfdir */
 #define SWARM_DEFAULT_CONFIG "/etc/swarmd/swarmd.conf"
+#endif
 
 /* swarmctl exit statuses. */
 #define SWARM_EXIT_OK 0

@@ -1,8 +1,11 @@
 #!/bin/sh
 # deps.sh: install the Debian 12 packages swarmd builds and tests with,
-# only those that are missing.  Sourced by demo.sh and test.sh.
+# only those that are missing.  Sourced by demo.sh and test.sh.  systemd,
+# mount and man-db are for tests/systemd (a booted systemd, systemd-analyze
+# verify with its man page check).
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
-libsystemd-dev libjansson-dev libinih-dev libcmocka-dev python3 procps util-linux groff-base"
+libsystemd-dev libjansson-dev libinih-dev libcmocka-dev python3 procps util-linux groff-base \
+systemd mount man-db"
 
 swarm_deps() {
 	missing=""

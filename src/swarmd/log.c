@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Our records' CODE_FILE and CODE_LINE would always name this file. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "swarmd.h"
