@@ -143,8 +143,12 @@ systemd_start_timers(void)
 void
 systemd_ready(void)
 {
-	if (!notifying && getenv("NOTIFY_SOCKET") == NULL)
+	if (!notifying && getenv("NOTIFY_SOCKET") == NULL) {
+		/* No one to ping: keep them from the agents all the same. */
+		unsetenv("WATCHDOG_USEC");
+		unsetenv("WATCHDOG_PID");
 		return;
+	}
 	if (!notifying) {
 		notifying = 1;
 		systemd_start_timers();

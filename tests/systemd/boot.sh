@@ -116,8 +116,10 @@ ct systemctl --failed --no-legend | grep . && echo "(units that failed in the co
 # --- Install, as a package would: files, the user, /run/swarmd, reload.
 tar -C "$T/stage" -cf - . | ct tar -C / -xf - --no-overwrite-dir ||
 	fail "copying the staged install into the container"
-ct systemd-sysusers || fail "systemd-sysusers"
-ct systemd-tmpfiles --create "$TMPFILESDIR/swarmd.conf" || fail "systemd-tmpfiles"
+# As the README says; by basename, so systemd must find them where installed.
+ct systemd-sysusers swarmd.conf || fail "systemd-sysusers"
+ct systemd-tmpfiles --create swarmd.conf || fail "systemd-tmpfiles"
+[ "$(ct stat -c '%U %G' /run/swarmd)" = "swarm swarm" ] || fail "/run/swarmd not made by tmpfiles.d"
 ct id swarm >/dev/null || fail "no swarm user after systemd-sysusers"
 # A short watchdog so the test need not wait 30 s.
 ct sh -c 'mkdir -p /etc/systemd/system/swarmd.service.d &&
