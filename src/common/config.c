@@ -52,6 +52,10 @@ static const struct key keys[] = {
 	{ "quota", "pause_at", K_NUM, OFF(pause_at), 1, 100 },
 	{ "quota", "resume_at", K_NUM, OFF(resume_at), 0, 100 },
 	{ "quota", "reserve", K_NUM, OFF(reserve), 0, 99 },
+	{ "retries", "transient", K_INT, OFF(retries_transient), 0, 100 },
+	{ "retries", "schema", K_INT, OFF(retries_schema), 0, 100 },
+	{ "retries", "backoff", K_DUR, OFF(backoff_base), 0, 86400 },
+	{ "retries", "backoff_max", K_DUR, OFF(backoff_max), 0, 86400 },
 	{ "store", "synchronous", K_STR, OFF(synchronous), 0, 0 },
 };
 
@@ -96,6 +100,10 @@ config_defaults(struct config *cfg)
 	cfg->pause_at = 0.80;
 	cfg->resume_at = 0.70;
 	cfg->reserve = 0.10;
+	cfg->retries_transient = 2;
+	cfg->retries_schema = 1;
+	cfg->backoff_base = 10;
+	cfg->backoff_max = 600;
 	cfg->synchronous = xstrdup("full");
 }
 

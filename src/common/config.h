@@ -34,6 +34,12 @@ struct config {
 	double resume_at;	/* and resumes below this one */
 	double reserve;		/* share of the window kept out of caps */
 
+	/* [retries] */
+	int retries_transient;	/* further attempts after transient failures */
+	int retries_schema;	/* after an invalid or missing result */
+	double backoff_base;	/* first retry within this, doubling */
+	double backoff_max;
+
 	/* [prices]: MODEL = input, output, cache write, cache read (USD/Mtok) */
 	struct price {
 		char *model;

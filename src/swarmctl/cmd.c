@@ -42,6 +42,9 @@ static int cmd_recv(struct cmd_ctx *);
 static int cmd_checkpoint(struct cmd_ctx *);
 static int cmd_report(struct cmd_ctx *);
 static int cmd_quota(struct cmd_ctx *);
+static int cmd_fail(struct cmd_ctx *);
+static int cmd_dead(struct cmd_ctx *);
+static int cmd_retry(struct cmd_ctx *);
 static int cmd_done(struct cmd_ctx *);
 static int cmd_help(struct cmd_ctx *);
 
@@ -115,6 +118,18 @@ static const struct cmd_entry cmd_table[] = {
      .usage = "",
      .help = "show the quota windows, the spawn state and top consumers",
      .exec = cmd_quota},
+    {.name = "dead",
+     .usage = "[--job JOB]",
+     .help = "list dead letters: chunks that failed for good, and why",
+     .opts = "job=",
+     .exec = cmd_dead},
+    {.name = "retry",
+     .usage = "JOB/CHUNK | --dead JOB",
+     .help = "requeue a failed, aborted or dead chunk, or every dead one",
+     .min_args = 1,
+     .max_args = 1,
+     .opts = "dead",
+     .exec = cmd_retry},
     {.name = "heartbeat",
      .usage = "[--note TEXT]",
      .help = "tell swarmd this agent is alive",
@@ -139,6 +154,12 @@ static const struct cmd_entry cmd_table[] = {
      .agent = 1,
      .opts = "summary= result=",
      .exec = cmd_done},
+    {.name = "fail",
+     .usage = "[--transient] [--reason TEXT]",
+     .help = "report this attempt failed (--transient: worth a retry)",
+     .agent = 1,
+     .opts = "transient reason=",
+     .exec = cmd_fail},
     {.name = "report",
      .usage = "--input N --output N [--cache-read N] [--cache-creation N] "
               "[--model M]",
@@ -745,13 +766,13 @@ cmd_ps(struct cmd_ctx *ctx)
 static void
 print_jobs(json_t *jobs)
 {
-	static const char *counts[] = {"queued", "running", "done", "failed",
-	                               "aborted"};
+	static const char *counts[] = {"queued",  "running", "done",
+	                               "failed",  "aborted", "dead"};
 	struct table *t;
 	size_t i, k;
 
 	t = format_table_new("JOB NAME STATE TOTAL QUEUED RUNNING DONE FAILED "
-	                     "ABORTED");
+	                     "ABORTED DEAD");
 	for (i = 0; i < json_array_size(jobs); i++) {
 		json_t *j = json_array_get(jobs, i);
 
@@ -1519,6 +1540,95 @@ cmd_quota(struct cmd_ctx *ctx)
 		print_reply(resp);
 	else
 		print_quota(resp);
+	json_decref(resp);
+	return 0;
+}
+
+static int
+cmd_fail(struct cmd_ctx *ctx)
+{
+	json_t *args = json_object(), *resp;
+	int rc;
+
+	if (opt_get(ctx, "transient") != NULL)
+		json_object_set_new(args, "transient", json_true());
+	opt_to_arg(ctx, args, "reason", "reason");
+	if ((rc = cmd_call(ctx, "fail", args, &resp)) != 0)
+		return rc;
+	if (ctx->json)
+		print_reply(resp);
+	json_decref(resp);
+	return 0;
+}
+
+static int
+cmd_dead(struct cmd_ctx *ctx)
+{
+	json_t *args = json_object(), *resp, *dead;
+	struct table *t;
+	size_t i, k;
+	int rc;
+
+	opt_to_arg(ctx, args, "job", "job");
+	if ((rc = cmd_call(ctx, "dead", args, &resp)) != 0)
+		return rc;
+	dead = json_object_get(resp, "dead");
+	if (ctx->json) {
+		print_json(dead);
+		json_decref(resp);
+		return 0;
+	}
+	t = format_table_new("CHUNK CLASS ATTEMPTS AGENT REASON");
+	for (i = 0; i < json_array_size(dead); i++) {
+		json_t *d = json_array_get(dead, i);
+
+		format_table_row(t);
+		format_table_cell(t, member_str(d, "chunk"));
+		format_table_cell(t, member_str(d, "class"));
+		format_table_json(t, json_object_get(d, "attempts"));
+		format_table_cell(t, member_str(d, "agent"));
+		format_table_cell(t, member_str(d, "reason"));
+	}
+	format_table_print(t, stdout);
+	format_table_free(t);
+	for (i = 0; i < json_array_size(dead); i++) {
+		json_t *d = json_array_get(dead, i);
+		json_t *lines = json_object_get(d, "last_output");
+
+		if (json_array_size(lines) == 0)
+			continue;
+		printf("\n%s, last output:\n", member_str(d, "chunk"));
+		for (k = 0; k < json_array_size(lines); k++) {
+			char *clean = format_clean(
+			    json_string_value(json_array_get(lines, k)));
+
+			printf("  %s\n", clean);
+			free(clean);
+		}
+	}
+	json_decref(resp);
+	return 0;
+}
+
+static int
+cmd_retry(struct cmd_ctx *ctx)
+{
+	json_t *args, *resp, *moved;
+	size_t i;
+	int rc;
+
+	args = json_pack("{s:s}", "target", ctx->argv[0]);
+	if (opt_get(ctx, "dead") != NULL)
+		json_object_set_new(args, "dead", json_true());
+	if ((rc = cmd_call(ctx, "retry", args, &resp)) != 0)
+		return rc;
+	moved = json_object_get(resp, "requeued");
+	if (ctx->json)
+		print_json(moved);
+	else
+		for (i = 0; i < json_array_size(moved); i++)
+			printf("requeued %s\n",
+			       json_string_value(json_array_get(moved, i)));
 	json_decref(resp);
 	return 0;
 }

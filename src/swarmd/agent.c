@@ -120,6 +120,7 @@ agent_free(struct agent *a)
 	free(a->chunk);
 	free(a->log);
 	free(a->abort_reason);
+	free(a->fail_reason);
 	free(a->model);
 	free(a->out_part);
 	free(a);

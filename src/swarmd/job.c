@@ -154,16 +154,18 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	return id;
 }
 
-/* Rebuild the cache of unfinished jobs from the store. */
-void
-job_load_all(void)
+/* Rebuild the cache of unfinished jobs (or of job ONLY) from the store. */
+static void
+job_load(int64_t only)
 {
 	static const char sql[] = "SELECT id, name, spec, workdir, "
 				  "concurrency, timeout, paused FROM jobs "
-				  "WHERE state = 'running' ORDER BY id";
+				  "WHERE state = 'running' AND (?1 = 0 OR "
+				  "id = ?1) ORDER BY id";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *spec;
 
+	sqlite3_bind_int64(st, 1, only);
 	while (store_step(st) == SQLITE_ROW) {
 		spec = json_loads((const char *)sqlite3_column_text(st, 2), 0,
 		    NULL);
@@ -179,6 +181,29 @@ job_load_all(void)
 		    sqlite3_column_int(st, 6));
 	}
 	sqlite3_reset(st);
+}
+
+void
+job_load_all(void)
+{
+	job_load(0);
+}
+
+/* An ended job gets work again (a retry): it runs again, same id. */
+struct job *
+job_reopen(int64_t id)
+{
+	static const char sql[] = "UPDATE jobs SET state = 'running', "
+				  "finished = NULL WHERE id = ?";
+	sqlite3_stmt *st;
+
+	if (job_find(id) != NULL)
+		return job_find(id);
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, id);
+	store_step(st);
+	job_load(id);
+	return job_find(id);
 }
 
 /* Count of J's chunks in state S. */
@@ -208,7 +233,7 @@ job_check_done(struct job *j)
 	static const char sql[] = "UPDATE jobs SET state = ?, finished = ? "
 				  "WHERE id = ?";
 	sqlite3_stmt *st;
-	int64_t done, failed, aborted;
+	int64_t done, failed, aborted, dead;
 
 	if (j->running > 0 || job_count(j->id, "queued") > 0 ||
 	    job_count(j->id, "running") > 0)
@@ -216,17 +241,19 @@ job_check_done(struct job *j)
 	done = job_count(j->id, "done");
 	failed = job_count(j->id, "failed");
 	aborted = job_count(j->id, "aborted");
+	dead = job_count(j->id, "dead");
 	st = store_prepare(sql);
 	sqlite3_bind_text(st, 1, j->aborted ? "aborted" : "done", -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now_wall_ms());
 	sqlite3_bind_int64(st, 3, j->id);
 	store_step(st);
-	evlog_add("job_done", j->id, NULL, 0, 0, json_pack("{s:I, s:I, s:I}",
-	    "done", (json_int_t)done, "failed", (json_int_t)failed, "aborted",
-	    (json_int_t)aborted));
-	log_info("job-%lld %s: %lld done, %lld failed, %lld aborted",
-	    (long long)j->id, j->aborted ? "aborted" : "done",
-	    (long long)done, (long long)failed, (long long)aborted);
+	evlog_add("job_done", j->id, NULL, 0, 0, json_pack("{s:I, s:I, s:I, "
+	    "s:I}", "done", (json_int_t)done, "failed", (json_int_t)failed,
+	    "aborted", (json_int_t)aborted, "dead", (json_int_t)dead));
+	log_info("job-%lld %s: %lld done, %lld failed, %lld aborted, %lld "
+	    "dead", (long long)j->id, j->aborted ? "aborted" : "done",
+	    (long long)done, (long long)failed, (long long)aborted,
+	    (long long)dead);
 	job_free(j);
 }

@@ -67,7 +67,7 @@ chunk_apply(int64_t job, const char *chunk, enum chunk_input in,
  */
 static void
 agent_finish(struct agent *a, enum agent_input ain, enum chunk_input cin,
-    int code, int sig, const char *reason)
+    enum fail_class cls, int code, int sig, const char *reason)
 {
 	static const char sql[] = "UPDATE agents SET state = ?, ended = ?, "
 				  "exit_code = ?, signal = ?, reason = ?, "
@@ -104,8 +104,13 @@ agent_finish(struct agent *a, enum agent_input ain, enum chunk_input cin,
 		    CI_EXIT_OK));
 		json_object_set_new(ev, "output_file", a->log != NULL ?
 		    json_string(a->log) : json_null());
+		if (cls != FAIL_NONE)
+			json_object_set_new(ev, "class",
+			    json_string(fail_class_name(cls)));
 		evlog_add("subagent_completed", a->job, a->chunk, a->id,
 		    a->attempt, ev);
+		if (cin == CI_EXIT_FAIL)
+			route_failure(a->job, a->chunk, cls, reason);
 	}
 	log_info("agent-%lld (job-%lld/%s) %s: %s", (long long)a->id,
 	    (long long)a->job, a->chunk, agent_state_name(state),
@@ -170,6 +175,14 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 int
 agent_abort(struct agent *a, double grace, const char *reason)
 {
+	return agent_abort_as(a, grace, reason, DISP_ABORT);
+}
+
+/* The same, with what the chunk becomes: aborted, requeued or dead. */
+int
+agent_abort_as(struct agent *a, double grace, const char *reason,
+    enum disposition disp)
+{
 	static const char upd[] = "UPDATE agents SET abort_requested = 1 "
 				  "WHERE id = ?";
 	static const char msg[] = "INSERT INTO messages (agent, ts, sender, "
@@ -197,6 +210,7 @@ agent_abort(struct agent *a, double grace, const char *reason)
 	store_commit();
 	free(text);
 	a->abort_requested = 1;
+	a->disposition = disp;
 	a->abort_reason = reason != NULL ? xstrdup(reason) : NULL;
 	log_notice("agent-%lld: abort requested%s%s", (long long)a->id,
 	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
@@ -210,7 +224,8 @@ static size_t
 schedule_pick(struct dispatch **out)
 {
 	static const char sql[] = "SELECT id, task, attempts FROM chunks "
-				  "WHERE job = ? AND state = 'queued' "
+				  "WHERE job = ? AND state = 'queued' AND "
+				  "(not_before IS NULL OR not_before <= ?) "
 				  "ORDER BY seq LIMIT ?";
 	struct dispatch *d = NULL;
 	size_t n = 0, cap = 0;
@@ -231,7 +246,8 @@ schedule_pick(struct dispatch **out)
 			continue;
 		st = store_prepare(sql);
 		sqlite3_bind_int64(st, 1, j->id);
-		sqlite3_bind_int(st, 2, slots);
+		sqlite3_bind_int64(st, 2, now_wall_ms());
+		sqlite3_bind_int(st, 3, slots);
 		while (store_step(st) == SQLITE_ROW) {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 16;
@@ -283,7 +299,8 @@ schedule_record(struct dispatch *d, size_t n)
 	static const char ins[] = "INSERT INTO agents (job, chunk, attempt, "
 				  "state) VALUES (?, ?, ?, 'starting')";
 	static const char upd[] = "UPDATE chunks SET attempts = attempts + 1, "
-				  "agent = ? WHERE job = ? AND id = ?";
+				  "agent = ?, not_before = NULL "
+				  "WHERE job = ? AND id = ?";
 	struct agent *a;
 	sqlite3_stmt *st;
 	size_t i;
@@ -356,6 +373,25 @@ schedule_started(struct dispatch *d)
 	}
 }
 
+/*
+ * Chunks waiting out a retry backoff: wake the scheduler when the first
+ * is due.  Asked on every pass, so a timer that fires a hair early, or a
+ * restart, never strands one.
+ */
+static void
+schedule_wake_delayed(void)
+{
+	static const char sql[] = "SELECT min(not_before) FROM chunks "
+				  "WHERE not_before IS NOT NULL AND "
+				  "state = 'queued'";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	if (store_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		route_wake_at(sqlite3_column_int64(st, 0) + 1);
+	sqlite3_reset(st);
+}
+
 static void
 schedule(evutil_socket_t fd, short what, void *arg)
 {
@@ -366,6 +402,7 @@ schedule(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	schedule_wake_delayed();
 	if ((n = schedule_pick(&d)) == 0)
 		return;
 	nlive += (int)n;
@@ -388,7 +425,8 @@ schedule(evutil_socket_t fd, short what, void *arg)
 			    d[i].req.agent->attempt, json_pack("{s:s}",
 			    "reason", d[i].req.error));
 			agent_finish(d[i].req.agent, AI_SPAWN_FAILED,
-			    CI_EXIT_FAIL, -1, 0, d[i].req.error);
+			    CI_EXIT_FAIL, FAIL_UNKNOWN, -1, 0,
+			    d[i].req.error);
 			failed = 1;
 		}
 		free(d[i].task);
@@ -415,9 +453,14 @@ agent_by_pid(pid_t pid)
 static void
 reap_one(struct agent *a, int status)
 {
-	char reason[128];
-	int code = -1, sig = 0;
+	static const enum chunk_input by_disposition[] = {
+		[DISP_ABORT] = CI_ABORT, [DISP_REQUEUE] = CI_REQUEUE,
+		[DISP_DEAD] = CI_DEADLETTER,
+	};
+	enum fail_class cls = FAIL_NONE;
 	enum chunk_input cin;
+	char reason[256];
+	int code = -1, sig = 0;
 
 	if (WIFEXITED(status)) {
 		code = WEXITSTATUS(status);
@@ -428,22 +471,31 @@ reap_one(struct agent *a, int status)
 		    sig, strsignal(sig));
 	}
 	if (a->interrupted) {
-		cin = CI_INTERRUPT;
+		cin = CI_REQUEUE;
 		snprintf(reason, sizeof reason, "interrupted: swarmd stopped");
 	} else if (a->abort_requested) {
-		cin = CI_ABORT;
+		cin = by_disposition[a->disposition];
 		snprintf(reason, sizeof reason, "aborted%s%s",
 		    a->abort_reason != NULL ? ": " : "",
 		    a->abort_reason != NULL ? a->abort_reason : "");
 	} else if (a->timed_out) {
 		cin = CI_EXIT_FAIL;
+		cls = FAIL_TRANSIENT;
 		snprintf(reason, sizeof reason, "timeout after %d s",
 		    a->timeout);
-	} else
-		cin = code == 0 ? CI_EXIT_OK : CI_EXIT_FAIL;
+	} else if (code == 0 && !a->fail_reported)
+		cin = CI_EXIT_OK;
+	else {
+		cin = CI_EXIT_FAIL;
+		/* A SIGKILL swarmd did not send is most likely the OOM killer. */
+		cls = a->fail_transient || sig == SIGKILL ? FAIL_TRANSIENT :
+		    FAIL_UNKNOWN;
+		if (a->fail_reported && a->fail_reason != NULL)
+			snprintf(reason, sizeof reason, "%s", a->fail_reason);
+	}
 	agent_finish(a, a->abort_requested || a->timed_out || a->interrupted ?
-	    AI_KILLED :
-	    AI_EXIT, cin, code, sig, cin == CI_EXIT_OK ? NULL : reason);
+	    AI_KILLED : AI_EXIT, cin, cls, code, sig,
+	    cin == CI_EXIT_OK ? NULL : reason);
 }
 
 /*
@@ -569,7 +621,8 @@ scheduler_recover(void)
 		    "stopped%s; chunk requeued", (long long)a->id,
 		    (long long)a->job, a->chunk, alive ?
 		    ", still alive, killed" : "");
-		agent_finish(a, alive ? AI_KILLED : AI_EXIT, CI_INTERRUPT, -1,
+		agent_finish(a, alive ? AI_KILLED : AI_EXIT, CI_REQUEUE,
+		    FAIL_NONE, -1,
 		    alive ? SIGKILL : 0, alive ? "lost: swarmd stopped while "
 		    "the agent ran; its processes were killed" : "lost: swarmd "
 		    "stopped while the agent ran");

@@ -110,6 +110,17 @@ static const char *migrations[] = {
 	"CREATE INDEX usage_by_ts ON usage (ts);"
 	"CREATE INDEX usage_by_agent ON usage (agent);"
 	"ALTER TABLE agents ADD COLUMN token_cap INTEGER;",
+
+	/* 4: failure routing. */
+	"ALTER TABLE chunks ADD COLUMN fail_class TEXT;"
+	"ALTER TABLE chunks ADD COLUMN not_before INTEGER;"
+	"ALTER TABLE chunks ADD COLUMN rejection TEXT;"
+	"ALTER TABLE chunks ADD COLUMN transient_failures INTEGER NOT NULL "
+	"  DEFAULT 0;"
+	"ALTER TABLE chunks ADD COLUMN schema_failures INTEGER NOT NULL "
+	"  DEFAULT 0;"
+	"CREATE INDEX chunks_delayed ON chunks (not_before) "
+	"  WHERE not_before IS NOT NULL;",
 };
 
 struct cached {

@@ -328,6 +328,7 @@ swarmd_main(int argc, char **argv)
 	log_notice("swarmd stopped");
 	server_close();
 	scheduler_free();
+	route_free();
 	stagger_free();
 	output_free();
 	quota_free();

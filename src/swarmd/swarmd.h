@@ -59,9 +59,16 @@ void systemd_free(void);
 
 /* ---- chunk.c: chunk lifecycle ---- */
 enum chunk_state { CHUNK_QUEUED, CHUNK_RUNNING, CHUNK_DONE, CHUNK_FAILED,
-	CHUNK_ABORTED, CHUNK_NSTATES, CHUNK_INVALID = -1 };
+	CHUNK_ABORTED, CHUNK_DEAD, CHUNK_NSTATES, CHUNK_INVALID = -1 };
 enum chunk_input { CI_DISPATCH, CI_EXIT_OK, CI_EXIT_FAIL, CI_ABORT, CI_DROP,
-	CI_RETRY, CI_INTERRUPT, CHUNK_NINPUTS };
+	CI_RETRY, CI_REQUEUE, CI_DEADLETTER, CHUNK_NINPUTS };
+
+/* Failure classes decide what follows a failed attempt. */
+enum fail_class { FAIL_NONE, FAIL_TRANSIENT, FAIL_SCHEMA, FAIL_UNKNOWN };
+const char *fail_class_name(enum fail_class);
+
+/* What an abort asked for leaves the chunk: aborted, queued or dead. */
+enum disposition { DISP_ABORT, DISP_REQUEUE, DISP_DEAD };
 int chunk_next(enum chunk_state, enum chunk_input);
 const char *chunk_state_name(enum chunk_state);
 int chunk_state_parse(const char *);
@@ -102,6 +109,10 @@ struct agent {
 
 	int abort_requested;
 	char *abort_reason;
+	enum disposition disposition; /* of the abort */
+	int fail_reported;	/* the agent said it failed (swarmctl fail) */
+	int fail_transient;	/* ... and that the failure is transient */
+	char *fail_reason;
 	int timed_out;
 	int interrupted;	/* cut off by swarmd stopping */
 	int completed;		/* done recorded before the exit */
@@ -259,14 +270,24 @@ struct job *job_find(int64_t);
 int job_parse_id(const char *, int64_t *);
 int64_t job_submit(struct jobspec *, char *err, size_t errlen);
 void job_load_all(void);
+struct job *job_reopen(int64_t);
 void job_check_done(struct job *);
 int agent_abort(struct agent *, double grace, const char *reason);
+int agent_abort_as(struct agent *, double grace, const char *reason,
+    enum disposition);
 void scheduler_reap(void);
 void scheduler_flush_seen(void);
 int scheduler_live(void);
 void scheduler_stop(double grace);
 void scheduler_free(void);
 void job_free(struct job *);
+
+/* ---- route.c: failure routing ---- */
+void route_failure(int64_t job, const char *chunk, enum fail_class,
+    const char *reason);
+double route_backoff(int n, double base, double max);
+void route_wake_at(int64_t due_wall_ms);
+void route_free(void);
 
 /* ---- stagger.c: the ramp of each job ---- */
 void stagger_init(void);
@@ -361,6 +382,9 @@ VERB_DECL(checkpoint);
 VERB_DECL(done);
 VERB_DECL(report);
 VERB_DECL(quota);
+VERB_DECL(failed);
+VERB_DECL(dead);
+VERB_DECL(retry);
 
 /* ---- swarmd.c ---- */
 int swarmd_main(int, char **);

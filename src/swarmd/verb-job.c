@@ -17,7 +17,8 @@
 	"coalesce(sum(c.state = 'done'), 0), "                              \
 	"coalesce(sum(c.state = 'failed'), 0), "                            \
 	"coalesce(sum(c.state = 'aborted'), 0), "                           \
-	"j.workdir, j.concurrency, j.timeout, j.spec "
+	"j.workdir, j.concurrency, j.timeout, j.spec, "                     \
+	"coalesce(sum(c.state = 'dead'), 0) "
 
 static json_t *
 job_row_json(sqlite3_stmt *st)
@@ -27,7 +28,7 @@ job_row_json(sqlite3_stmt *st)
 	snprintf(name, sizeof name, "job-%lld",
 	    (long long)sqlite3_column_int64(st, 0));
 	return json_pack("{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, "
-			 "s:I, s:I}}",
+			 "s:I, s:I, s:I}}",
 	    "job", name, "name", store_col_text(st, 1), "state",
 	    store_col_text(st, 2), "paused", sqlite3_column_int(st, 3),
 	    "created", store_col_ts(st, 4), "total",
@@ -36,7 +37,8 @@ job_row_json(sqlite3_stmt *st)
 	    (json_int_t)sqlite3_column_int64(st, 7), "done",
 	    (json_int_t)sqlite3_column_int64(st, 8), "failed",
 	    (json_int_t)sqlite3_column_int64(st, 9), "aborted",
-	    (json_int_t)sqlite3_column_int64(st, 10));
+	    (json_int_t)sqlite3_column_int64(st, 10), "dead",
+	    (json_int_t)sqlite3_column_int64(st, 15));
 }
 
 /*
@@ -516,4 +518,177 @@ verb_events(struct verb_ctx *ctx)
 	client_reply(ctx->client, ctx->id, ctx->reply);
 	evlog_follow(ctx->client, ctx->id, job);
 	return VERB_DEFERRED;
+}
+
+/* The last lines of an agent's log, for the dead-letter listing. */
+static json_t *
+log_tail(const char *path, int lines)
+{
+	json_t *arr = json_array();
+	char buf[8192], *p, *end;
+	ssize_t n = 0;
+	off_t size;
+	FILE *f;
+
+	if (path == NULL || (f = fopen(path, "re")) == NULL)
+		return arr;
+	fseeko(f, 0, SEEK_END);
+	size = ftello(f);
+	fseeko(f, size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 :
+	    0, SEEK_SET);
+	n = (ssize_t)fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n > 0 ? n : 0] = '\0';
+	/* Walk back over LINES newlines from the end. */
+	end = buf + strlen(buf);
+	if (end > buf && end[-1] == '\n')
+		*--end = '\0';
+	for (p = end; p > buf && lines > 0; p--) {
+		if (p[-1] == '\n' && --lines == 0)
+			break;
+	}
+	for (; p != NULL && *p != '\0'; p = end) {
+		json_t *line;
+
+		end = strchr(p, '\n');
+		line = json_stringn(p, end != NULL ? (size_t)(end - p) :
+		    strlen(p));
+		/* A line that is not UTF-8 cannot travel in JSON. */
+		json_array_append_new(arr, line != NULL ? line :
+		    json_string("(not UTF-8)"));
+		if (end != NULL)
+			end++;
+	}
+	return arr;
+}
+
+enum verb_rc
+verb_dead(struct verb_ctx *ctx)
+{
+	static const char sql[] =
+	    "SELECT c.job, c.id, c.fail_class, c.reason, c.attempts, c.agent, "
+	    "a.log FROM chunks c LEFT JOIN agents a ON a.id = c.agent "
+	    "WHERE c.state = 'dead' AND (?1 = 0 OR c.job = ?1) "
+	    "ORDER BY c.job, c.seq";
+	int64_t job = opt_job(ctx);
+	json_t *arr;
+	sqlite3_stmt *st;
+	char *name, agent[32];
+
+	if (job == -1)
+		return VERB_ERROR;
+	arr = json_array();
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW) {
+		name = xasprintf("job-%lld/%s",
+		    (long long)sqlite3_column_int64(st, 0),
+		    sqlite3_column_text(st, 1));
+		snprintf(agent, sizeof agent, "agent-%lld",
+		    (long long)sqlite3_column_int64(st, 5));
+		json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:i, "
+						     "s:s, s:o}",
+		    "chunk", name, "class", store_col_text(st, 2), "reason",
+		    store_col_text(st, 3), "attempts",
+		    sqlite3_column_int(st, 4), "agent", agent, "last_output",
+		    log_tail((const char *)sqlite3_column_text(st, 6), 5)));
+		free(name);
+	}
+	sqlite3_reset(st);
+	json_object_set_new(ctx->reply, "dead", arr);
+	return VERB_OK;
+}
+
+/* Requeue one chunk; the caller holds the transaction. 1 if it moved. */
+static int
+retry_chunk(int64_t job, const char *chunk)
+{
+	static const char reset[] = "UPDATE chunks SET not_before = NULL, "
+				    "transient_failures = 0, "
+				    "schema_failures = 0, rejection = NULL "
+				    "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st;
+
+	if (chunk_apply(job, chunk, CI_RETRY, NULL) == -1)
+		return 0;
+	st = store_prepare(reset);
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	store_step(st);
+	evlog_add("retry_requested", job, chunk, 0, 0, NULL);
+	return 1;
+}
+
+enum verb_rc
+verb_retry(struct verb_ctx *ctx)
+{
+	static const char dead[] = "SELECT id FROM chunks WHERE job = ? AND "
+				   "state = 'dead' ORDER BY seq";
+	static const char state[] = "SELECT state FROM chunks WHERE job = ? "
+				    "AND id = ?";
+	const char *target = arg_str(ctx, "target");
+	const char *slash = strchr(target, '/');
+	json_t *moved = json_array();
+	sqlite3_stmt *st;
+	char jobname[64];
+	int64_t id;
+	int rc;
+
+	snprintf(jobname, sizeof jobname, "%.*s", slash != NULL ?
+	    (int)(slash - target) : (int)strlen(target), target);
+	rc = job_parse_id(jobname, &id);
+	if (rc == -1 || (slash == NULL) != arg_bool(ctx, "dead")) {
+		json_decref(moved);
+		return verb_fail(ctx, rc == -1 ? SWARM_E_NOT_FOUND :
+		    SWARM_E_BAD_ARGS, "retry takes job-N/CHUNK, or --dead "
+		    "job-N; not \"%.128s\"", target);
+	}
+	store_begin();
+	if (slash != NULL) {
+		st = store_prepare(state);
+		sqlite3_bind_int64(st, 1, id);
+		store_bind_text(st, 2, slash + 1);
+		rc = store_step(st) == SQLITE_ROW;
+		sqlite3_reset(st);
+		if (!rc) {
+			store_rollback();
+			json_decref(moved);
+			return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such chunk: "
+			    "%.128s", target);
+		}
+		if (retry_chunk(id, slash + 1))
+			json_array_append_new(moved, json_string(target));
+	} else {
+		json_t *ids = json_array(), *v;
+		size_t i;
+
+		st = store_prepare(dead);
+		sqlite3_bind_int64(st, 1, id);
+		while (store_step(st) == SQLITE_ROW)
+			json_array_append_new(ids, store_col_text(st, 0));
+		sqlite3_reset(st);
+		json_array_foreach(ids, i, v) {
+			if (retry_chunk(id, json_string_value(v)))
+				json_array_append_new(moved, json_sprintf(
+				    "job-%lld/%s", (long long)id,
+				    json_string_value(v)));
+		}
+		json_decref(ids);
+	}
+	if (json_array_size(moved) > 0 && job_reopen(id) == NULL) {
+		store_rollback();
+		json_decref(moved);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
+		    "job-%lld", (long long)id);
+	}
+	store_commit();
+	if (json_array_size(moved) == 0) {
+		json_decref(moved);
+		return verb_fail(ctx, SWARM_E_CONFLICT, "nothing to retry in "
+		    "%.128s: only failed, aborted or dead chunks are retried",
+		    target);
+	}
+	scheduler_kick();
+	json_object_set_new(ctx->reply, "requeued", moved);
+	return VERB_OK;
 }

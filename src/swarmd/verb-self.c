@@ -312,3 +312,29 @@ verb_report(struct verb_ctx *ctx)
 	    json_integer(usage_counted(&u)));
 	return VERB_OK;
 }
+
+/*
+ * The agent reports that its attempt failed, and whether the failure is
+ * transient (worth a retry).  It takes effect when the agent exits.
+ */
+enum verb_rc
+verb_failed(struct verb_ctx *ctx)
+{
+	struct agent *a = ctx->self;
+	const char *reason = arg_str(ctx, "reason");
+
+	if (a->completed)
+		return verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld has "
+		    "already reported done", (long long)a->id);
+	a->fail_reported = 1;
+	a->fail_transient = arg_bool(ctx, "transient");
+	free(a->fail_reason);
+	a->fail_reason = reason != NULL ? xstrdup(reason) : NULL;
+	a->alive = 1;
+	store_begin();
+	evlog_add("failure_reported", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:b, s:s*}", "transient", a->fail_transient, "reason",
+	    reason));
+	store_commit();
+	return VERB_OK;
+}

@@ -47,6 +47,11 @@ static const struct verb_arg report_args[] = {
 	{ "input", A_INT, 0 }, { "output", A_INT, 0 },
 	{ "cache_read", A_INT, 0 }, { "cache_creation", A_INT, 0 },
 	{ "model", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg fail_args[] = {
+	{ "transient", A_BOOL, 0 }, { "reason", A_STRING, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg retry_args[] = {
+	{ "target", A_STRING, 1 }, { "dead", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
 static const struct verb_arg done_args[] = {
 	{ "summary", A_STRING, 0 }, { "result", A_STRING, 0 },
 	{ NULL, A_ANY, 0 } };
@@ -71,6 +76,9 @@ static const struct verb verbs[] = {
 	{ "done", V_AGENT, done_args, verb_done },
 	{ "report", V_AGENT, report_args, verb_report },
 	{ "quota", V_OPERATOR, no_args, verb_quota },
+	{ "fail", V_AGENT, fail_args, verb_failed },
+	{ "dead", V_OPERATOR, optjob_args, verb_dead },
+	{ "retry", V_OPERATOR, retry_args, verb_retry },
 };
 
 static const char *type_names[] = {

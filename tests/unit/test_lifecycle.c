@@ -23,7 +23,10 @@ static const struct move chunk_moves[] = {
     {CHUNK_RUNNING, CI_EXIT_OK, CHUNK_DONE},
     {CHUNK_RUNNING, CI_EXIT_FAIL, CHUNK_FAILED},
     {CHUNK_RUNNING, CI_ABORT, CHUNK_ABORTED},
-    {CHUNK_RUNNING, CI_INTERRUPT, CHUNK_QUEUED},
+    {CHUNK_RUNNING, CI_REQUEUE, CHUNK_QUEUED},
+    {CHUNK_RUNNING, CI_DEADLETTER, CHUNK_DEAD},
+    {CHUNK_FAILED, CI_DEADLETTER, CHUNK_DEAD},
+    {CHUNK_DEAD, CI_RETRY, CHUNK_QUEUED},
     {CHUNK_FAILED, CI_RETRY, CHUNK_QUEUED},
     {CHUNK_ABORTED, CI_RETRY, CHUNK_QUEUED},
 };
@@ -108,7 +111,7 @@ static void
 test_chunk_names(void **state)
 {
 	const char *names[] = {"queued", "running", "done", "failed",
-	                       "aborted"};
+	                       "aborted", "dead"};
 	int s;
 
 	(void)state;

@@ -1,0 +1,171 @@
+/*
+ * route.c: what follows a failed attempt, by failure class.
+ *
+ *   transient  a 429, 5xx or network error, a timeout, an OOM kill, or the
+ *              agent's own "swarmctl fail --transient": retried after an
+ *              exponential backoff with full jitter, up to
+ *              [retries] transient times
+ *   schema     the result file is missing or invalid: one fresh attempt
+ *              told why (SWARM_REJECTION), then the dead letters
+ *   unknown    anything else: the dead letters at once
+ *
+ * A dead chunk stays until an operator retries it.
+ */
+#include <sys/random.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swarmd.h"
+
+static struct event *wake_ev;
+static int64_t wake_at;		/* wall ms the timer is set for */
+
+static void
+on_retry_due(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	scheduler_kick();
+}
+
+/* Kick the scheduler when a delayed chunk becomes due: one timer, set for
+ * the earliest chunk asked about. */
+void
+route_wake_at(int64_t due_wall_ms)
+{
+	int64_t delay = due_wall_ms - now_wall_ms();
+	struct timeval tv;
+
+	if (wake_ev == NULL)
+		wake_ev = evtimer_new(srv.base, on_retry_due, NULL);
+	if (evtimer_pending(wake_ev, NULL) && wake_at <= due_wall_ms)
+		return;
+	if (delay < 0)
+		delay = 0;
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
+	wake_at = due_wall_ms;
+	evtimer_add(wake_ev, &tv);
+}
+
+void
+route_free(void)
+{
+	if (wake_ev != NULL)
+		event_free(wake_ev);
+	wake_ev = NULL;
+}
+
+/* Full jitter: uniform in [0, min(max, base * 2^(n-1))] seconds. */
+double
+route_backoff(int n, double base, double max)
+{
+	double cap = base * pow(2, n > 0 ? n - 1 : 0);
+	uint32_t r;
+
+	if (cap > max)
+		cap = max;
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		r = (uint32_t)now_mono_ms();
+	return cap * ((double)r / 4294967295.0);
+}
+
+static int
+bump(int64_t job, const char *chunk, const char *column_sql)
+{
+	sqlite3_stmt *st = store_prepare(column_sql);
+	int n = 0;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+static void
+requeue_later(int64_t job, const char *chunk, enum fail_class cls,
+    double delay, const char *rejection)
+{
+	static const char sql[] = "UPDATE chunks SET not_before = ?, "
+				  "fail_class = ?, rejection = ? "
+				  "WHERE job = ? AND id = ?";
+	int64_t due = now_wall_ms() + (int64_t)(delay * 1000);
+	sqlite3_stmt *st;
+
+	chunk_apply(job, chunk, CI_RETRY, NULL);
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, due);
+	sqlite3_bind_text(st, 2, fail_class_name(cls), -1, SQLITE_STATIC);
+	store_bind_text(st, 3, rejection);
+	sqlite3_bind_int64(st, 4, job);
+	store_bind_text(st, 5, chunk);
+	store_step(st);
+	evlog_add("retry_scheduled", job, chunk, 0, 0, json_pack("{s:s, s:f, "
+	    "s:o}", "class", fail_class_name(cls), "delay", delay, "not_before",
+	    json_ts(due)));
+	route_wake_at(due + 1);
+}
+
+static void
+dead_letter(int64_t job, const char *chunk, enum fail_class cls,
+    const char *reason)
+{
+	static const char sql[] = "UPDATE chunks SET fail_class = ? "
+				  "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st;
+
+	chunk_apply(job, chunk, CI_DEADLETTER, reason);
+	st = store_prepare(sql);
+	sqlite3_bind_text(st, 1, fail_class_name(cls), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, job);
+	store_bind_text(st, 3, chunk);
+	store_step(st);
+	evlog_add("dead_lettered", job, chunk, 0, 0, json_pack("{s:s, s:s*}",
+	    "class", fail_class_name(cls), "reason", reason));
+	log_notice("job-%lld/%s: dead letter (%s): %s", (long long)job, chunk,
+	    fail_class_name(cls), reason != NULL ? reason : "");
+}
+
+/*
+ * The chunk's attempt has just failed (state failed): retry it or send it
+ * to the dead letters.  Runs inside the caller's transaction.
+ */
+void
+route_failure(int64_t job, const char *chunk, enum fail_class cls,
+    const char *reason)
+{
+	static const char transient[] = "UPDATE chunks SET transient_failures "
+					"= transient_failures + 1 WHERE "
+					"job = ?1 AND id = ?2 RETURNING "
+					"transient_failures";
+	static const char schema[] = "UPDATE chunks SET schema_failures = "
+				     "schema_failures + 1 WHERE job = ?1 AND "
+				     "id = ?2 RETURNING schema_failures";
+	int n;
+
+	switch (cls) {
+	case FAIL_TRANSIENT:
+		n = bump(job, chunk, transient);
+		if (n <= srv.cfg.retries_transient) {
+			requeue_later(job, chunk, cls, route_backoff(n,
+			    srv.cfg.backoff_base, srv.cfg.backoff_max), NULL);
+			return;
+		}
+		break;
+	case FAIL_SCHEMA:
+		n = bump(job, chunk, schema);
+		if (n <= srv.cfg.retries_schema) {
+			requeue_later(job, chunk, cls, 0, reason);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	dead_letter(job, chunk, cls, reason);
+}
