@@ -121,6 +121,11 @@ static const char *migrations[] = {
 	"  DEFAULT 0;"
 	"CREATE INDEX chunks_delayed ON chunks (not_before) "
 	"  WHERE not_before IS NOT NULL;",
+
+	/* 5: the result contract and checkpoints kept by path. */
+	"ALTER TABLE agents ADD COLUMN result_path TEXT;"
+	"ALTER TABLE checkpoints ADD COLUMN path TEXT;"
+	"ALTER TABLE checkpoints ADD COLUMN sha256 TEXT;",
 };
 
 struct cached {
