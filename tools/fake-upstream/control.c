@@ -1,0 +1,125 @@
+/*
+ * control.c: the test's side door, outside the API and its limits.
+ *   GET  /_fake/stats    the counters
+ *   GET  /_fake/faults   the fault set, with what is left of each count
+ *   POST /_fake/faults   replace the fault set (faults not named: off)
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "fake-upstream.h"
+
+struct stats stats;
+
+void
+stats_status(int status)
+{
+	if (status >= 0 && (size_t)status < nitems(stats.status))
+		stats.status[status]++;
+}
+
+static void
+put(json_t *o, const char *key, uint64_t v)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+static json_t *
+stats_json(void)
+{
+	json_t *o = json_object(), *by = json_object(), *streams, *tokens;
+	char key[8];
+	size_t i;
+
+	for (i = 0; i < nitems(stats.status); i++) {
+		if (stats.status[i] == 0)
+			continue;
+		snprintf(key, sizeof key, "%zu", i);
+		put(by, key, stats.status[i]);
+	}
+	put(o, "requests", stats.requests);
+	put(o, "messages", stats.messages);
+	put(o, "count_tokens", stats.count_tokens);
+	put(o, "rate_limited", stats.rate_limited);
+	put(o, "injected", stats.injected);
+	json_object_set_new(o, "status", by);
+	streams = json_object();
+	put(streams, "started", stats.streams);
+	put(streams, "completed", stats.streams_done);
+	put(streams, "error_events", stats.stream_errors);
+	put(streams, "resets", stats.resets);
+	put(streams, "client_closed", stats.client_closed);
+	put(streams, "in_flight", reply_inflight());
+	json_object_set_new(o, "streams", streams);
+	tokens = json_object();
+	put(tokens, "input", (uint64_t)stats.tokens.input);
+	put(tokens, "cache_creation_input",
+	    (uint64_t)stats.tokens.cache_creation);
+	put(tokens, "cache_read_input", (uint64_t)stats.tokens.cache_read);
+	put(tokens, "output", (uint64_t)stats.tokens.output);
+	json_object_set_new(o, "tokens", tokens);
+	return o;
+}
+
+static void
+control_send(struct evhttp_request *req, int status, json_t *o)
+{
+	struct evbuffer *buf = evbuffer_new();
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	evbuffer_add_printf(buf, "%s\n", s);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	                  "content-type", "application/json");
+	evhttp_send_reply(req, status,
+	                  status == 200   ? "OK"
+	                  : status == 404 ? "Not Found"
+	                                  : "Bad Request",
+	                  buf);
+	evbuffer_free(buf);
+	free(s);
+	json_decref(o);
+}
+
+static void
+control_faults(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	char err[256];
+	json_error_t je;
+	json_t *o;
+
+	o = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "",
+	               len, 0, &je);
+	if (o == NULL) {
+		control_send(req, 400, json_pack("{s:s}", "error", je.text));
+		return;
+	}
+	if (faults_parse(o, cfg.faults, err, sizeof err) == -1) {
+		control_send(req, 400, json_pack("{s:s}", "error", err));
+		json_decref(o);
+		return;
+	}
+	json_decref(o);
+	control_send(req, 200, faults_json(cfg.faults));
+}
+
+void
+control_handle(struct evhttp_request *req, const char *path)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	if (strcmp(path, "/_fake/stats") == 0 && cmd == EVHTTP_REQ_GET)
+		control_send(req, 200, stats_json());
+	else if (strcmp(path, "/_fake/faults") == 0 && cmd == EVHTTP_REQ_GET)
+		control_send(req, 200, faults_json(cfg.faults));
+	else if (strcmp(path, "/_fake/faults") == 0 && cmd == EVHTTP_REQ_POST)
+		control_faults(req);
+	else
+		control_send(
+		    req, 404,
+		    json_pack("{s:s}", "error", "no such control endpoint"));
+}

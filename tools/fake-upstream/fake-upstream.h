@@ -1,0 +1,150 @@
+/*
+ * fake-upstream.h: a stand-in for the Anthropic Messages API, faithful
+ * enough to test a metering proxy and real clients against.
+ *
+ * Files: main.c (options, loop, routing), config.c (the config file and
+ * the fault set), count.c (token counting, prompt cache, the reply a
+ * request gets), api.c (POST /v1/messages and count_tokens), reply.c
+ * (sending a reply: delayed, streamed as SSE, cut by a fault), ratelimit.c
+ * (token buckets and their headers), control.c (/_fake/ endpoints and the
+ * counters).
+ */
+#ifndef FAKE_UPSTREAM_H
+#define FAKE_UPSTREAM_H
+
+#include <sys/queue.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- ratelimit.c ---- */
+enum rl_kind { RL_REQUESTS, RL_TOKENS, RL_INPUT, RL_OUTPUT, RL_N };
+void ratelimit_init(const double limit[RL_N]);
+int ratelimit_admit(const double cost[RL_N], long *retry_after,
+                    enum rl_kind *refused);
+void ratelimit_headers(struct evkeyvalq *);
+const char *ratelimit_name(enum rl_kind);
+
+/* ---- config.c ---- */
+enum fault_kind {
+	FAULT_FAIL,
+	FAULT_STREAM_ERROR,
+	FAULT_SLOW,
+	FAULT_RESET,
+	FAULT_N
+};
+struct fault {
+	long count;       /* requests left to affect: -1 all, 0 none */
+	long status;      /* fail: the status to answer */
+	long retry_after; /* fail: seconds for retry-after, 0 none */
+	long after;       /* stream_error, reset: deltas sent first */
+	long delay_ms;    /* slow_first_byte */
+	char type[64];    /* stream_error: the error's type */
+};
+
+struct config {
+	char listen[256];
+	char *api_key;         /* NULL: any key will do */
+	int require_version;   /* anthropic-version is required */
+	double limit[RL_N];    /* per minute */
+	long gap_ms;           /* between stream events */
+	long delta_bytes;      /* at most this much text per delta */
+	int delta_input_usage; /* message_delta repeats the input usage */
+	char *reply;           /* NULL: echo the prompt */
+	int tool_use;          /* answer with a tool_use when tools exist */
+	int cache;             /* simulate prompt caching */
+	uint64_t seed;         /* ids; 0: from the clock */
+	long max_body;
+	struct fault faults[FAULT_N];
+};
+extern struct config cfg;
+void config_defaults(void);
+int config_load(const char *, char *, size_t);
+void config_free(void);
+int faults_parse(json_t *, struct fault *, char *, size_t);
+json_t *faults_json(const struct fault *);
+const struct fault *fault_take(enum fault_kind);
+
+#define CACHE_BREAKPOINTS 4
+
+/* ---- count.c (the counting rule is in its header comment) ---- */
+struct usage {
+	long input;
+	long cache_creation;
+	long cache_read;
+	long output;
+};
+struct plan {
+	char id[40];
+	char *model;
+	char *text;      /* the text block */
+	char *tool_name; /* NULL: no tool_use block */
+	char tool_id[40];
+	char *tool_input; /* compact JSON */
+	const char *stop_reason;
+	struct usage usage;
+	uint64_t cache_keys[CACHE_BREAKPOINTS]; /* prefixes to cache */
+};
+long count_total(json_t *);
+void count_input(json_t *, struct usage *, uint64_t *);
+void cache_remember(const uint64_t *);
+void id_seed(uint64_t);
+void id_make(char *, size_t, const char *, size_t);
+
+/* ---- plan.c ---- */
+void plan_make(json_t *, struct plan *);
+void plan_free(struct plan *);
+size_t utf8_cut(const char *, size_t, size_t);
+
+/* ---- api.c ---- */
+void api_messages(struct evhttp_request *);
+void api_count_tokens(struct evhttp_request *);
+void api_not_found(struct evhttp_request *);
+void api_error(struct evhttp_request *, int, const char *, const char *);
+void api_send_json(struct evhttp_request *, int, json_t *);
+
+/* ---- reply.c ---- */
+struct reply_faults {
+	long delay_ms;    /* before the first byte */
+	long reset_after; /* -1: no reset */
+	long error_after; /* -1: no error event */
+	char error_type[64];
+};
+void reply_start(struct evhttp_request *, struct plan *, int stream,
+                 const struct reply_faults *);
+void reply_shutdown(void);
+size_t reply_inflight(void);
+
+/* ---- control.c ---- */
+struct stats {
+	uint64_t requests; /* on the API's paths */
+	uint64_t messages;
+	uint64_t count_tokens;
+	uint64_t rate_limited;
+	uint64_t injected; /* answered by the fail fault */
+	uint64_t streams;
+	uint64_t streams_done;  /* reached message_stop */
+	uint64_t stream_errors; /* ended by an error event */
+	uint64_t resets;
+	uint64_t client_closed;
+	uint64_t status[600];
+	struct usage tokens; /* as told to clients */
+};
+extern struct stats stats;
+void stats_status(int);
+void control_handle(struct evhttp_request *, const char *);
+
+/* ---- main.c ---- */
+extern struct event_base *base;
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
