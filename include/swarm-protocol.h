@@ -33,6 +33,7 @@
 #define SWARM_E_FORBIDDEN "forbidden"	    /* peer may not use this verb */
 #define SWARM_E_INVALID_JOB "invalid_job"   /* job file failed validation */
 #define SWARM_E_CONFLICT "conflict"	    /* not possible in this state */
+#define SWARM_E_INVALID_RESULT "invalid_result" /* result fails its schema */
 #define SWARM_E_QUOTA "quota"		    /* refused to stay within quota */
 #define SWARM_E_INTERNAL "internal"	    /* the daemon failed */
 

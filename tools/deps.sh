@@ -5,7 +5,7 @@
 # verify with its man page check).
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
 libsystemd-dev libjansson-dev libinih-dev libcmocka-dev python3 procps util-linux groff-base \
-systemd mount man-db"
+systemd mount man-db curl"
 
 swarm_deps() {
 	missing=""
@@ -20,6 +20,18 @@ swarm_deps() {
 	$sudo apt-get update -q >/dev/null &&
 		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
 			$missing >/dev/null
+}
+
+# The real Claude Code CLI, for the tests that run it against the fake
+# upstream.  Skipped (and those tests skip) where npm is missing.
+CLAUDE_CODE_VERSION=2.1.197
+swarm_claude() {
+	command -v claude >/dev/null 2>&1 && return 0
+	command -v npm >/dev/null 2>&1 || return 0
+	echo "installing @anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
+	npm install -g --silent --no-fund --no-audit \
+		"@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null 2>&1 ||
+		echo "could not install Claude Code; its tests will skip"
 }
 
 # swarm_build DIR [meson options...]: configure once, then build.

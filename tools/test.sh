@@ -7,6 +7,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 . tools/deps.sh
 swarm_deps
+swarm_claude
 if [ "${SANITIZE:-0}" = 1 ]; then
 	dir=build-asan
 	swarm_build "$dir" -Db_sanitize=address,undefined -Db_lundef=false

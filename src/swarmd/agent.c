@@ -119,6 +119,7 @@ agent_free(struct agent *a)
 		event_free(a->kill_ev);
 	free(a->chunk);
 	free(a->log);
+	free(a->result_path);
 	free(a->abort_reason);
 	free(a->fail_reason);
 	free(a->model);

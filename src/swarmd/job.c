@@ -102,10 +102,10 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	int64_t id;
 
-	spec = json_pack("{s:s, s:O, s:O*, s:i, s:i, s:O*, s:b}", "name",
-	    js->name, "command", js->command, "env", js->env, "concurrency",
-	    js->concurrency, "timeout", js->timeout, "stagger", js->stagger,
-	    "cap_signal", js->cap_signal);
+	spec = json_pack("{s:s, s:O, s:O*, s:i, s:i, s:O*, s:b, s:O*}",
+	    "name", js->name, "command", js->command, "env", js->env,
+	    "concurrency", js->concurrency, "timeout", js->timeout, "stagger",
+	    js->stagger, "cap_signal", js->cap_signal, "result", js->result);
 	if (js->per_agent_tokens > 0)
 		json_object_set_new(spec, "per_agent_tokens",
 		    json_integer(js->per_agent_tokens));

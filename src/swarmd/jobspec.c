@@ -16,8 +16,9 @@
 
 static const char *job_members[] = {
 	"name", "command", "workdir", "env", "concurrency", "timeout", "chunks",
-	"per_agent_tokens", "stagger", "cap_signal",
+	"per_agent_tokens", "stagger", "cap_signal", "result",
 };
+static const char *result_members[] = { "path", "schema" };
 static const char *stagger_members[] = { "batch", "interval" };
 static const char *chunk_members[] = { "id", "task" };
 
@@ -247,6 +248,30 @@ parse_stagger(json_t *j, struct jobspec *js, json_t *problems)
 	js->stagger = json_incref(s);
 }
 
+/* "result": {"path": RELATIVE, "schema": {...}}, both optional. */
+static void
+parse_result(json_t *j, struct jobspec *js, json_t *problems)
+{
+	json_t *r = json_object_get(j, "result"), *p, *schema;
+
+	if (r == NULL)
+		return;
+	if (!json_is_object(r)) {
+		problem(problems, "result: expected an object");
+		return;
+	}
+	check_unknown(r, "result.", result_members, nitems(result_members),
+	    problems);
+	p = json_object_get(r, "path");
+	if (p != NULL && (!json_is_string(p) || *json_string_value(p) == '\0'
+	    || *json_string_value(p) == '/'))
+		problem(problems, "result.path: expected a path relative to "
+		    "the workdir");
+	if ((schema = json_object_get(r, "schema")) != NULL)
+		result_schema_check(schema, "result.schema", problems);
+	js->result = json_incref(r);
+}
+
 static void
 parse_quota(json_t *j, struct jobspec *js, json_t *problems)
 {
@@ -295,6 +320,7 @@ jobspec_parse(json_t *j, int default_concurrency, struct jobspec *js,
 	parse_int_member(j, "timeout", 0, 30 * 86400, &js->timeout, problems);
 	parse_chunks(j, js, problems);
 	parse_quota(j, js, problems);
+	parse_result(j, js, problems);
 	if (json_array_size(problems) != 0) {
 		jobspec_free(js);
 		return -1;
@@ -311,6 +337,7 @@ jobspec_free(struct jobspec *js)
 	json_decref(js->env);
 	json_decref(js->chunks);
 	json_decref(js->stagger);
+	json_decref(js->result);
 	memset(js, 0, sizeof *js);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "swarmd.h"
 
@@ -61,6 +62,28 @@ chunk_apply(int64_t job, const char *chunk, enum chunk_input in,
 	return next;
 }
 
+/* What a completion points at: the result if there is one, else the log. */
+const char *
+agent_output_file(struct agent *a)
+{
+	if (a->result_path != NULL && access(a->result_path, F_OK) == 0)
+		return a->result_path;
+	return a->log;
+}
+
+void
+chunk_set_output(int64_t job, const char *chunk, const char *path)
+{
+	static const char sql[] = "UPDATE chunks SET output_file = ? "
+				  "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	store_bind_text(st, 1, path);
+	sqlite3_bind_int64(st, 2, job);
+	store_bind_text(st, 3, chunk);
+	store_step(st);
+}
+
 /*
  * Record an agent's end: its row, its chunk's state and the completion
  * event, in the caller's transaction.  Frees the agent.
@@ -99,11 +122,15 @@ agent_finish(struct agent *a, enum agent_input ain, enum chunk_input cin,
 		evlog_add("subagent_exited", a->job, a->chunk, a->id,
 		    a->attempt, ev);
 	else {
+		const char *out = agent_output_file(a);
+
 		chunk_apply(a->job, a->chunk, cin, reason);
+		if (cin == CI_EXIT_OK)
+			chunk_set_output(a->job, a->chunk, out);
 		json_object_set_new(ev, "success", json_boolean(cin ==
 		    CI_EXIT_OK));
-		json_object_set_new(ev, "output_file", a->log != NULL ?
-		    json_string(a->log) : json_null());
+		json_object_set_new(ev, "output_file", out != NULL ?
+		    json_string(out) : json_null());
 		if (cls != FAIL_NONE)
 			json_object_set_new(ev, "class",
 			    json_string(fail_class_name(cls)));
@@ -301,7 +328,10 @@ schedule_record(struct dispatch *d, size_t n)
 	static const char upd[] = "UPDATE chunks SET attempts = attempts + 1, "
 				  "agent = ?, not_before = NULL "
 				  "WHERE job = ? AND id = ?";
+	static const char res[] = "UPDATE agents SET result_path = ? "
+				  "WHERE id = ?";
 	struct agent *a;
+	struct job *j;
 	sqlite3_stmt *st;
 	size_t i;
 
@@ -314,8 +344,20 @@ schedule_record(struct dispatch *d, size_t n)
 		sqlite3_bind_int(st, 3, a->attempt);
 		store_step(st);
 		agent_set_id(a, store_last_id());
-		if (job_find(a->job) != NULL)
-			stagger_spawned(job_find(a->job), a);
+		if ((j = job_find(a->job)) != NULL) {
+			stagger_spawned(j, a);
+			a->result_path = result_path_for(j, a);
+		}
+		st = store_prepare(res);
+		store_bind_text(st, 1, a->result_path);
+		sqlite3_bind_int64(st, 2, a->id);
+		store_step(st);
+		if (a->attempt > 1) {
+			d[i].req.checkpoint = checkpoint_resume_file(a->job,
+			    a->chunk);
+			d[i].req.rejection = checkpoint_rejection(a->job,
+			    a->chunk);
+		}
 		st = store_prepare(upd);
 		sqlite3_bind_int64(st, 1, a->id);
 		sqlite3_bind_int64(st, 2, a->job);
@@ -430,6 +472,8 @@ schedule(evutil_socket_t fd, short what, void *arg)
 			failed = 1;
 		}
 		free(d[i].task);
+		free(d[i].req.checkpoint);
+		free(d[i].req.rejection);
 	}
 	store_commit();
 	free(d);
@@ -483,8 +527,16 @@ reap_one(struct agent *a, int status)
 		cls = FAIL_TRANSIENT;
 		snprintf(reason, sizeof reason, "timeout after %d s",
 		    a->timeout);
-	} else if (code == 0 && !a->fail_reported)
-		cin = CI_EXIT_OK;
+	} else if (code == 0 && !a->fail_reported) {
+		/* Exit 0 is done only with the result the job asked for. */
+		if (result_settle(a, job_find(a->job), a->result_path, reason,
+		    sizeof reason) == 0)
+			cin = CI_EXIT_OK;
+		else {
+			cin = CI_EXIT_FAIL;
+			cls = FAIL_SCHEMA;
+		}
+	}
 	else {
 		cin = CI_EXIT_FAIL;
 		/* A SIGKILL swarmd did not send is most likely the OOM killer. */

@@ -94,6 +94,15 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 	strv_add(env, xasprintf(SWARM_ENV_CHUNK "=%s", a->chunk));
 	strv_add(env, xasprintf(SWARM_ENV_TOKEN "=%s", req->token));
 	strv_add(env, xasprintf(SWARM_ENV_ATTEMPT "=%d", a->attempt));
+	if (a->result_path != NULL)
+		strv_add(env, xasprintf("SWARM_RESULT=%s", a->result_path));
+	if (req->checkpoint != NULL) {
+		strv_add(env, xasprintf("SWARM_CHECKPOINT=%s",
+		    req->checkpoint));
+		strv_add(env, xstrdup("SWARM_RESUME=1"));
+	}
+	if (req->rejection != NULL)
+		strv_add(env, xasprintf("SWARM_REJECTION=%s", req->rejection));
 }
 
 static void

@@ -74,6 +74,7 @@ const char *chunk_state_name(enum chunk_state);
 int chunk_state_parse(const char *);
 int chunk_apply(int64_t job, const char *chunk, enum chunk_input,
     const char *reason);
+void chunk_set_output(int64_t job, const char *chunk, const char *path);
 
 /* ---- agent.c: agent lifecycle and the live-agent table ---- */
 enum agent_state { AGENT_STARTING, AGENT_RUNNING, AGENT_SUSPECT,
@@ -106,6 +107,7 @@ struct agent {
 	int seen_dirty;		/* last_seen not yet flushed */
 	uint8_t token_hash[SHA256_LEN];
 	char *log;		/* stdout and stderr */
+	char *result_path;	/* where its result is expected (SWARM_RESULT) */
 
 	int abort_requested;
 	char *abort_reason;
@@ -148,6 +150,7 @@ int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(int64_t id, int64_t job, const char *chunk, int attempt);
 void agent_free(struct agent *);
 void agent_deliver(struct agent *); /* wake recv waiters */
+const char *agent_output_file(struct agent *);
 json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
 #define AGENT_COLUMNS "a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
 	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
@@ -219,6 +222,7 @@ struct jobspec {
 	int64_t per_agent_tokens; /* worst case per agent; 0 unknown */
 	json_t *stagger;	/* {"batch", "interval"} or NULL */
 	int cap_signal;		/* SIGUSR1 at 80% of the cap */
+	json_t *result;		/* {"path", "schema"} or NULL */
 };
 /* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
 int jobspec_parse(json_t *j, int default_concurrency, struct jobspec *,
@@ -236,6 +240,8 @@ long long proc_start_time(pid_t);
 struct spawn_req {
 	struct agent *agent;
 	const char *task;
+	char *checkpoint;	/* SWARM_CHECKPOINT, or NULL */
+	char *rejection;	/* SWARM_REJECTION, or NULL */
 	char token[65];		/* hex; handed to the child, never stored */
 	char error[256];	/* why the spawn failed */
 };
@@ -281,6 +287,17 @@ int scheduler_live(void);
 void scheduler_stop(double grace);
 void scheduler_free(void);
 void job_free(struct job *);
+
+/* ---- result.c: the result contract ---- */
+void result_schema_check(json_t *schema, const char *path, json_t *problems);
+int result_check(const char *path, json_t *schema, char *reason, size_t len);
+char *result_path_for(struct job *, struct agent *);
+int result_settle(struct agent *, struct job *, const char *path,
+    char *reason, size_t len);
+
+/* ---- checkpoint.c ---- */
+char *checkpoint_resume_file(int64_t job, const char *chunk);
+char *checkpoint_rejection(int64_t job, const char *chunk);
 
 /* ---- route.c: failure routing ---- */
 void route_failure(int64_t job, const char *chunk, enum fail_class,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "swarmd.h"
 
@@ -236,18 +237,19 @@ verb_checkpoint(struct verb_ctx *ctx)
 }
 
 /*
- * The explicit rejoin: the completion is recorded now, before the
- * process exits, and acknowledged only once it is durable.
+ * The explicit rejoin: the result is validated, the completion recorded,
+ * and only then acknowledged.  A result that fails its contract is
+ * refused with the reasons and nothing is recorded: the agent may fix it
+ * and call done again.
  */
 enum verb_rc
 verb_done(struct verb_ctx *ctx)
 {
-	static const char sql[] = "UPDATE chunks SET output_file = ? "
-				  "WHERE job = ? AND id = ?";
 	struct agent *a = ctx->self;
 	const char *summary = arg_str(ctx, "summary");
 	const char *result = arg_str(ctx, "result");
-	sqlite3_stmt *st;
+	const char *path = result != NULL ? result : a->result_path;
+	char reason[1024];
 
 	if (a->completed)
 		return verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld has "
@@ -255,21 +257,21 @@ verb_done(struct verb_ctx *ctx)
 	if (a->abort_requested)
 		return verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld is being "
 		    "aborted; its chunk will end aborted", (long long)a->id);
+	if (result_settle(a, job_find(a->job), path, reason, sizeof reason) ==
+	    -1)
+		return verb_fail(ctx, SWARM_E_INVALID_RESULT, "%s", reason);
+	if (result == NULL || access(result, F_OK) == -1)
+		path = agent_output_file(a);
 	store_begin();
 	if (chunk_apply(a->job, a->chunk, CI_EXIT_OK, NULL) == -1) {
 		store_rollback();
 		return verb_fail(ctx, SWARM_E_CONFLICT, "chunk %s is not "
 		    "running", a->chunk);
 	}
-	st = store_prepare(sql);
-	store_bind_text(st, 1, result);
-	sqlite3_bind_int64(st, 2, a->job);
-	store_bind_text(st, 3, a->chunk);
-	store_step(st);
+	chunk_set_output(a->job, a->chunk, path);
 	evlog_add("subagent_completed", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:b, s:s, s:s*, s:s}", "success", 1, "output_file",
-	    result != NULL ? result : a->log, "summary", summary, "via",
-	    "done"));
+	    json_pack("{s:b, s:s*, s:s*, s:s}", "success", 1, "output_file",
+	    path, "summary", summary, "via", "done"));
 	store_commit();
 	a->completed = 1;
 	a->alive = 1;
