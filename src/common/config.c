@@ -12,7 +12,7 @@
 #include "config.h"
 #include "util.h"
 
-enum key_type { K_STR, K_INT, K_DUR, K_MODE, K_NUM, K_COUNT };
+enum key_type { K_STR, K_INT, K_DUR, K_MODE, K_NUM, K_COUNT, K_BOOL };
 
 struct key {
 	const char *section;
@@ -38,6 +38,7 @@ static const struct key keys[] = {
 	{ "spawn", "abort_grace", K_DUR, OFF(abort_grace), 0, 86400 },
 	{ "spawn", "stop_grace", K_DUR, OFF(stop_grace), 0, 86400 },
 	{ "spawn", "heartbeat_flush", K_DUR, OFF(heartbeat_flush), 0, 3600 },
+	{ "spawn", "stop_agents", K_BOOL, OFF(stop_agents), 0, 1 },
 	{ "spawn", "stagger_batch", K_INT, OFF(stagger_batch), 1, 100000 },
 	{ "spawn", "stagger_interval", K_DUR, OFF(stagger_interval), 0, 86400 },
 	{ "spawn", "stagger_confirm_timeout", K_DUR,
@@ -161,6 +162,15 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 		if (parse_int(value, k->min, k->max, &n) == -1)
 			return -1;
 		*(long long *)slot = n;
+		return 0;
+	case K_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+			*(int *)slot = 1;
+		else if (strcmp(value, "no") == 0 ||
+		    strcmp(value, "false") == 0)
+			*(int *)slot = 0;
+		else
+			return -1;
 		return 0;
 	case K_MODE:
 		errno = 0;

@@ -18,6 +18,7 @@ struct config {
 	int default_concurrency; /* a job's concurrency when it names none */
 	double abort_grace;	/* seconds between SIGTERM and SIGKILL */
 	double stop_grace;	/* the same when swarmd itself stops */
+	int stop_agents;	/* stop agents with swarmd, or leave them */
 	double heartbeat_flush;	/* seconds between last_seen flushes */
 
 	int stagger_batch;	/* agents a job's ramp adds at a time */

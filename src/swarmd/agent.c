@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "swarmd.h"
 
@@ -117,6 +118,10 @@ agent_free(struct agent *a)
 		event_free(a->timeout_ev);
 	if (a->kill_ev != NULL)
 		event_free(a->kill_ev);
+	if (a->pidfd_ev != NULL)
+		event_free(a->pidfd_ev);
+	if (a->pidfd > 0)
+		close(a->pidfd);
 	free(a->chunk);
 	free(a->log);
 	free(a->result_path);

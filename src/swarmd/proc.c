@@ -27,7 +27,7 @@ proc_group_alive(pid_t pgid)
 
 /*
  * The start time of PID in clock ticks since boot (field 22 of
- * /proc/PID/stat), or -1.  A pid with the start time we recorded is the
+ * /proc/PID/stat), or -1 if there is no such live process.  A pid with the start time we recorded is the
  * process we started, not a stranger that inherited the number.
  */
 long long
@@ -47,6 +47,9 @@ proc_start_time(pid_t pid)
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: skip past it. */
 	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	/* A zombie has ended: only its parent has yet to notice. */
+	if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
 		return -1;
 	for (field = 2; field < 22 && p != NULL; field++)
 		p = strchr(p + 1, ' ');

@@ -17,6 +17,8 @@
 static struct event *kick_ev, *sigchld_ev, *flush_ev;
 static int nlive;
 
+static void on_timeout(evutil_socket_t, short, void *);
+
 struct dispatch {
 	struct spawn_req req;
 	char *task;
@@ -88,7 +90,7 @@ chunk_set_output(int64_t job, const char *chunk, const char *path)
  * Record an agent's end: its row, its chunk's state and the completion
  * event, in the caller's transaction.  Frees the agent.
  */
-static void
+void
 agent_finish(struct agent *a, enum agent_input ain, enum chunk_input cin,
     enum fail_class cls, int code, int sig, const char *reason)
 {
@@ -179,6 +181,22 @@ agent_terminate(struct agent *a, double grace)
 	tv.tv_sec = (time_t)grace;
 	tv.tv_usec = (suseconds_t)((grace - (double)tv.tv_sec) * 1e6);
 	evtimer_add(a->kill_ev, &tv);
+}
+
+void
+agent_arm_timeout(struct agent *a, int64_t elapsed_ms)
+{
+	int64_t left = (int64_t)a->timeout * 1000 - elapsed_ms;
+	struct timeval tv;
+
+	if (a->timeout <= 0)
+		return;
+	if (left < 0)
+		left = 0;
+	a->timeout_ev = evtimer_new(srv.base, on_timeout, a);
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	evtimer_add(a->timeout_ev, &tv);
 }
 
 static void
@@ -383,7 +401,6 @@ schedule_started(struct dispatch *d)
 	struct agent *a = d->req.agent;
 	struct job *j = job_find(a->job);
 	sqlite3_stmt *st = store_prepare(sql);
-	struct timeval tv;
 
 	a->state = agent_next(a->state, AI_SPAWNED);
 	a->started = a->last_seen = now_wall_ms();
@@ -407,12 +424,7 @@ schedule_started(struct dispatch *d)
 	log_info("agent-%lld started: job-%lld/%s attempt %d, pid %d",
 	    (long long)a->id, (long long)a->job, a->chunk, a->attempt,
 	    (int)a->pid);
-	if (a->timeout > 0) {
-		a->timeout_ev = evtimer_new(srv.base, on_timeout, a);
-		tv.tv_sec = a->timeout;
-		tv.tv_usec = 0;
-		evtimer_add(a->timeout_ev, &tv);
-	}
+	agent_arm_timeout(a, 0);
 }
 
 /*
@@ -631,57 +643,6 @@ on_flush(evutil_socket_t fd, short what, void *arg)
 	scheduler_flush_seen();
 }
 
-/*
- * Agents the store says were alive when the last swarmd stopped.  Until
- * re-adoption exists, each is recorded as lost and its chunk requeued: it
- * never completed, so running it again redoes nothing finished.  One
- * still running (the same pid and start time) is killed first, so two
- * attempts of a chunk never run at once.
- */
-static void
-scheduler_recover(void)
-{
-	static const char sql[] = "SELECT id, job, chunk, attempt, pid, "
-				  "pid_start FROM agents WHERE state IN "
-				  "('starting', 'running', 'suspect')";
-	sqlite3_stmt *st = store_prepare(sql);
-	struct agent *a;
-	struct job *j;
-
-	while (store_step(st) == SQLITE_ROW) {
-		a = agent_new(sqlite3_column_int64(st, 0),
-		    sqlite3_column_int64(st, 1),
-		    (const char *)sqlite3_column_text(st, 2),
-		    sqlite3_column_int(st, 3));
-		a->state = AGENT_RUNNING;
-		a->pid = sqlite3_column_int(st, 4);
-		a->pid_start = sqlite3_column_type(st, 5) == SQLITE_NULL ? -2 :
-		    sqlite3_column_int64(st, 5);
-		nlive++;
-		if ((j = job_find(a->job)) != NULL)
-			j->running++;
-	}
-	sqlite3_reset(st);
-	store_begin();
-	while ((a = TAILQ_FIRST(&live_agents)) != NULL) {
-		int alive = a->pid > 0 && proc_start_time(a->pid) ==
-		    a->pid_start;
-
-		if (alive)
-			proc_signal_group(a->pid, SIGKILL);
-		log_warnx("agent-%lld (job-%lld/%s) was running when swarmd "
-		    "stopped%s; chunk requeued", (long long)a->id,
-		    (long long)a->job, a->chunk, alive ?
-		    ", still alive, killed" : "");
-		agent_finish(a, alive ? AI_KILLED : AI_EXIT, CI_REQUEUE,
-		    FAIL_NONE, -1,
-		    alive ? SIGKILL : 0, alive ? "lost: swarmd stopped while "
-		    "the agent ran; its processes were killed" : "lost: swarmd "
-		    "stopped while the agent ran");
-	}
-	store_commit();
-}
-
 void
 scheduler_init(void)
 {
@@ -697,20 +658,30 @@ scheduler_init(void)
 		tv.tv_sec = 1;
 	evtimer_add(flush_ev, &tv);
 	job_load_all();
-	scheduler_recover();
+	recover_agents();
 	scheduler_kick();
 }
 
 /*
- * Stop: every agent is cut off (its chunk goes back to the queue), told
- * with SIGTERM, and killed after GRACE.  The caller leaves the loop when
- * scheduler_live() reaches zero.
+ * Stop.  By default agents outlive swarmd: they go on working and the
+ * next start re-adopts them, so a restart costs nothing in flight.  With
+ * [spawn] stop_agents each is cut off (its chunk goes back to the queue),
+ * told with SIGTERM and killed after GRACE; the caller leaves the loop
+ * when scheduler_live() reaches zero.
  */
 void
 scheduler_stop(double grace)
 {
-	struct agent *a;
+	struct agent *a, *next;
 
+	if (!srv.cfg.stop_agents) {
+		log_notice("leaving %d agents running; the next start "
+		    "re-adopts them", nlive);
+		TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
+			output_unwatch(a);
+		nlive = 0;
+		return;
+	}
 	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (a->pid <= 0)
 			continue;
@@ -723,6 +694,17 @@ int
 scheduler_live(void)
 {
 	return nlive;
+}
+
+/* An agent recovery re-adopted counts as running again. */
+void
+scheduler_adopted(struct agent *a)
+{
+	struct job *j = job_find(a->job);
+
+	nlive++;
+	if (j != NULL)
+		j->running++;
 }
 
 void

@@ -33,7 +33,7 @@ struct client;
 #endif
 
 /* ---- log.c ---- */
-enum { LOG_P_ERR = 3, LOG_P_WARNING = 4, LOG_P_NOTICE = 5, LOG_P_INFO = 6,
+enum { LOG_P_ALERT = 1, LOG_P_ERR = 3, LOG_P_WARNING = 4, LOG_P_NOTICE = 5, LOG_P_INFO = 6,
 	LOG_P_DEBUG = 7 };
 void log_init(int foreground, const char *level);
 int log_set_level(const char *);
@@ -121,11 +121,16 @@ struct agent {
 	int timeout;		/* seconds, 0 none */
 	struct event *timeout_ev;
 	struct event *kill_ev;	/* SIGKILL after the grace period */
+	int pidfd;		/* a re-adopted agent: not our child */
+	struct event *pidfd_ev;
 
 	/* The meter's view of this agent. */
 	struct usage use;	/* everything counted */
 	struct usage stream_use; /* counted from its stream-json output */
 	char *model;		/* of its latest API message */
+	int64_t last_msg_context; /* input + cache tokens of that message */
+	int64_t last_output;	/* wall ms it last wrote output */
+	struct watch *wd;	/* the watchdog's view (watchdog.c) */
 	int64_t cap;		/* tokens; 0 for none */
 	int cap_warned;
 	int alive;		/* showed life since it started */
@@ -285,6 +290,12 @@ void scheduler_reap(void);
 void scheduler_flush_seen(void);
 int scheduler_live(void);
 void scheduler_stop(double grace);
+void scheduler_adopted(struct agent *);
+void agent_finish(struct agent *, enum agent_input, enum chunk_input,
+    enum fail_class, int code, int sig, const char *reason);
+void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
+void recover_agents(void);
+int recover_result_ok(struct agent *, char *reason, size_t len);
 void scheduler_free(void);
 void job_free(struct job *);
 
@@ -298,6 +309,51 @@ int result_settle(struct agent *, struct job *, const char *path,
 /* ---- checkpoint.c ---- */
 char *checkpoint_resume_file(int64_t job, const char *chunk);
 char *checkpoint_rejection(int64_t job, const char *chunk);
+
+/* ---- watchdog.c: tier 1, and carrying out verdicts ---- */
+struct watch;
+void watchdog_init(void);
+void watchdog_reload(void);
+void watchdog_free(void);
+void watchdog_started(struct agent *);	/* rlimits, cgroup */
+void watchdog_agent_free(struct agent *);
+int64_t watchdog_context_window(const char *model);
+int watchdog_act(struct agent *, const char *action, const char *message,
+    const char *why);
+
+/* ---- triage.c: tier 2, the triage hook ---- */
+struct verdict {
+	char *state;	/* working|stalled|zombie|confused|context_exhausted */
+	char *action;	/* continue|nudge|restart|handoff|kill|escalate */
+	char *message;	/* for nudge; may be NULL otherwise */
+	char *reason;
+};
+struct triage;
+/* The hook's answer: V, or NULL with FAILURE; INFO is the run's record. */
+typedef void (*triage_cb)(void *arg, const struct verdict *v,
+    const char *failure, json_t *info);
+int verdict_parse(const char *buf, size_t len, struct verdict *,
+    char *err, size_t errlen);
+void verdict_free(struct verdict *);
+json_t *verdict_json(const struct verdict *);
+json_t *triage_document(struct agent *, json_t *tier1, json_t *history);
+struct triage *triage_start(const char *hook, json_t *doc, double timeout,
+    triage_cb, void *arg);
+void triage_cancel(struct triage *);
+int triage_reaped(pid_t, int status);
+void triage_free_all(void);
+
+/* ---- escalate.c: tier 3, the human ---- */
+void escalate_init(void);
+void escalate_free(void);
+int64_t escalate_open(struct agent *, const char *state, const char *summary,
+    json_t *evidence, json_t *tried, json_t *verdict);
+int escalate_close(int64_t id, const char *action, const char *note,
+    const char *outcome);
+int64_t escalate_open_for(int64_t agent);
+json_t *escalate_get(int64_t id);
+json_t *escalate_list(int all);
+int escalate_parse_id(const char *, int64_t *);
 
 /* ---- route.c: failure routing ---- */
 void route_failure(int64_t job, const char *chunk, enum fail_class,
@@ -402,6 +458,8 @@ VERB_DECL(quota);
 VERB_DECL(failed);
 VERB_DECL(dead);
 VERB_DECL(retry);
+VERB_DECL(escalations);
+VERB_DECL(resolve);
 
 /* ---- swarmd.c ---- */
 int swarmd_main(int, char **);

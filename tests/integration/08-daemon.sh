@@ -28,7 +28,11 @@ kill -HUP "$DAEMON_PID"
 wait_until 10 grep -q "keeping the running configuration" "$T/swarmd.log" || fail "bad reload"
 swarmctl jobs >/dev/null || fail "serving after bad reload"
 
-# Stop with an agent running: its chunk goes back to the queue.
+# With stop_agents, a stop ends the agents and their chunks go back to
+# the queue (by default they outlive swarmd: see 11-restart.sh).
+printf '[spawn]\nmax_agents = 1\nstop_agents = yes\n' >"$CONF"
+kill -HUP "$DAEMON_PID"
+wait_until 10 sh -c "[ \$(grep -c 'configuration reloaded' '$T/swarmd.log') -ge 2 ]" || fail "reload stop_agents"
 stop_daemon || fail "stop"
 grep -q "swarmd stopped" "$T/swarmd.log" || fail "clean stop"
 printf '[spawn]\nmax_agents = 8\n' >"$CONF"

@@ -1,46 +1,73 @@
 #!/bin/bash
-# kill -9 of swarmd loses nothing recorded: on restart every agent that was
-# running is found, killed if still alive, and its chunk requeued; unread
-# messages survive and reach the chunk's next attempt; finished chunks are
-# never run again.
+# kill -9 of swarmd loses nothing: agents still running are re-adopted and
+# go on under the new daemon (their mail, tokens and exits intact); an
+# agent that ended while swarmd was down with a valid result is recovered
+# without a new dispatch; one that ended without a result is requeued and
+# its next attempt resumes from its latest checkpoint.
 . "$(dirname "$0")/lib.sh"
 start_daemon
-# Attempt 1 of each chunk hangs without reading mail; later attempts read
-# their mail into a file and finish.
 cat >"$T/agent.sh" <<'A'
 #!/bin/sh
-echo "$SWARM_CHUNK $SWARM_AGENT $SWARM_ATTEMPT" >>"$RUNS"
-if [ "$SWARM_ATTEMPT" = 1 ] && [ "$SWARM_CHUNK" != c0 ]; then
-	echo $$ >>"$PIDS"
-	exec sleep 3600
-fi
-swarmctl recv >>"$MAIL.$SWARM_CHUNK"
+echo "$SWARM_CHUNK $SWARM_AGENT $SWARM_ATTEMPT" >>"$T/runs"
+echo "$SWARM_CHUNK $$" >>"$T/pids"
+case "$SWARM_CHUNK" in
+r0)	echo '{"verdict": "ok"}' >"$SWARM_RESULT"
+	exec sleep 3600 ;;
+r1)	if [ -n "$SWARM_RESUME" ]; then
+		cp "$SWARM_CHECKPOINT" "$T/resumed.r1"
+		echo '{"verdict": "resumed"}' >"$SWARM_RESULT"
+		exit 0
+	fi
+	echo "halfway through r1" >"$T/ckpt.r1"
+	swarmctl checkpoint --note half --file "$T/ckpt.r1"
+	exec sleep 3600 ;;
+*)	swarmctl checkpoint --note "started $SWARM_CHUNK"
+	while [ ! -f "$T/go" ]; do sleep 0.05; done
+	swarmctl recv >>"$T/mail.$SWARM_CHUNK" || exit 1
+	echo '{"verdict": "done"}' >"$SWARM_RESULT" ;;
+esac
 A
 chmod +x "$T/agent.sh"
-f=$(job_file crash '["'"$T"'/agent.sh"]' 3 '{"concurrency":3,"env":{"RUNS":"'"$T/runs"'","PIDS":"'"$T/pids"'","MAIL":"'"$T/mail"'"}}')
-job=$(swarmctl submit "$f")
-wait_until 20 chunk_is "$job/c0" done || fail "c0 did not finish"
-wait_until 20 sh -c "[ \$(wc -l <'$T/pids' 2>/dev/null || echo 0) -ge 2 ]" || fail "hangers did not start"
-swarmctl send "$(swarmctl show "$job/c1" --json | json 'j["agent"]')" "remember the flaky test" >/dev/null || fail send
-kill -KILL "$DAEMON_PID"
-wait "$DAEMON_PID" 2>/dev/null
-DAEMON_PID=""
-# The orphans still run until the new daemon finds them.
-for p in $(cat "$T/pids"); do kill -0 "$p" || fail "orphan $p died with the daemon"; done
+env='{"env":{"T":"'"$T"'"},"concurrency":4}'
+fa=$(job_file adopt '["'"$T"'/agent.sh"]' 2 "$env")
+ja=$(swarmctl submit "$fa")
+cat >"$T/rec.json" <<J
+{"name": "recover", "command": ["$T/agent.sh"], "env": {"T": "$T"},
+ "result": {"schema": {"type": "object", "required": ["verdict"]}},
+ "chunks": [{"id": "r0", "task": "x"}, {"id": "r1", "task": "y"}]}
+J
+jr=$(swarmctl submit "$T/rec.json")
+wait_until 20 sh -c "[ \$(swarmctl events --json | grep -c '\"checkpoint\"') -ge 3 ]" || fail "checkpoints"
+wait_until 20 sh -c "[ \$(wc -l <'$T/pids') -ge 4 ]" || fail "agents did not start"
+a0=$(swarmctl show "$ja/c0" --json | json 'j["agent"]')
+swarmctl send "$a0" "mail sent before the crash" >/dev/null || fail send
+kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
+# While swarmd is down, r0 and r1 die; the adopt agents go on.
+for c in r0 r1; do kill -KILL "$(grep "^$c " "$T/pids" | cut -d' ' -f2)"; done
 start_daemon
-for p in $(cat "$T/pids"); do
-	wait_until 10 sh -c "! kill -0 $p" || fail "orphan $p still alive after recovery"
-done
-wait_until 20 job_is "$job" done || fail "job did not finish after restart"
-assert_eq "$(count "$job" done)" 3 "all done"
-# c0 finished before the crash and never ran again; c1, c2 ran twice.
-assert_eq "$(grep -c '^c0 ' "$T/runs")" 1 "c0 runs"
-assert_eq "$(grep -c '^c1 ' "$T/runs")" 2 "c1 runs"
-assert_eq "$(swarmctl show "$job/c1" --json | json 'j["attempts"]')" 2 "c1 attempts"
-assert_contains "$(swarmctl show agent-2 --json | json 'j["reason"]')" "lost: swarmd stopped"
-# The message sent to attempt 1 reached attempt 2.
-grep -q "remember the flaky test" "$T/mail.c1" || fail "message lost across the restart"
-swarmctl events --job "$job" --json | grep -q '"messages_forwarded"' || fail "forward event"
-# Every dispatch has exactly one completion: nothing pending.
-assert_eq "$(swarmctl pending)" "" "pending after recovery"
+assert_eq "$(swarmctl events --json | grep -c '"subagent_readopted"')" 2 "re-adopted"
+assert_eq "$(swarmctl ps --job "$ja" --json | json '[a["state"] for a in j]')" '["running", "running"]'
+wait_until 20 chunk_is "$jr/r1" done || fail "r1 not rerun"
+assert_eq "$(swarmctl show "$jr/r0" --json | json '[j["state"], j["attempts"]]')" '["done", 1]' "r0 recovered in place"
+swarmctl events --job "$jr" --json | grep '"recovered"' | grep -q '"r0"' || fail "recovered event"
+assert_eq "$(cat "$T/resumed.r1")" "halfway through r1" "resumed from the checkpoint"
+assert_eq "$(swarmctl show "$jr/r1" --json | json 'j["attempts"]')" 2 "r1 attempts"
+# The re-adopted agents still hold valid tokens; their exits are seen.
+touch "$T/go"
+wait_until 20 job_is "$ja" done || fail "adopted agents did not finish"
+assert_eq "$(count "$ja" done)" 2 "adopted chunks done"
+grep -q "mail sent before the crash" "$T/mail.c0" || fail "mail lost across the crash"
+assert_eq "$(grep -c '^c0 ' "$T/runs")" 1 "c0 ran once"
+assert_eq "$(grep -c '^r0 ' "$T/runs")" 1 "r0 ran once"
+assert_eq "$(swarmctl show "$ja/c0" --json | json 'j["attempts"]')" 1
+assert_eq "$(swarmctl pending)" "" "nothing pending"
+# An ordinary stop leaves agents running too, and they are re-adopted.
+f=$(job_file again '["sh","-c","while [ ! -f '"$T"'/go2 ]; do sleep 0.05; done"]' 1)
+j3=$(swarmctl submit "$f")
+wait_until 20 sh -c "swarmctl ps --job $j3 --json | grep -q running" || fail "again not running"
+stop_daemon || fail stop
+start_daemon
+assert_eq "$(swarmctl ps --job "$j3" --json | json 'len(j)')" 1 "re-adopted after a clean stop"
+touch "$T/go2"
+wait_until 20 job_is "$j3" done || fail "again did not finish"
 ok
