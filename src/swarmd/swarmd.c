@@ -24,12 +24,14 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: swarmd [-fhV] [-c FILE] [-s SOCKET] [-d STATEDIR]\n"
+		   "       swarmd --check STATEDIR\n"
 		   "  -f           stay in the foreground, log to stderr\n"
 		   "  -c FILE      configuration (default %s)\n"
 		   "  -s SOCKET    control socket (overrides [swarmd] socket)\n"
 		   "  -d STATEDIR  state directory (overrides [swarmd] "
 		   "statedir)\n"
-		   "  -V           print the version and exit\n",
+		   "  -V           print the version and exit\n"
+		   "  --check DIR  verify the state database in DIR and exit\n",
 	    SWARM_DEFAULT_CONFIG);
 }
 
@@ -249,6 +251,13 @@ parse_args(int argc, char **argv, int *foreground, int *explicit_path)
 	int ch;
 
 	srv.config_path = SWARM_DEFAULT_CONFIG;
+	if (argc >= 2 && strcmp(argv[1], "--check") == 0) {
+		if (argc != 3) {
+			usage(stderr);
+			exit(2);
+		}
+		exit(check_statedir(argv[2]));
+	}
 	while ((ch = getopt(argc, argv, "fc:s:d:hV")) != -1) {
 		switch (ch) {
 		case 'f':

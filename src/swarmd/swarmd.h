@@ -461,6 +461,9 @@ VERB_DECL(retry);
 VERB_DECL(escalations);
 VERB_DECL(resolve);
 
+/* ---- check.c ---- */
+int check_statedir(const char *);
+
 /* ---- swarmd.c ---- */
 int swarmd_main(int, char **);
 
