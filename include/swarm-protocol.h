@@ -21,6 +21,8 @@
 
 #define SWARM_PROTOCOL_VERSION 1
 #define SWARM_MAX_LINE (1024 * 1024)
+/* Checkpoint files larger than this travel by path and hash. */
+#define SWARM_CHECKPOINT_INLINE (512 * 1024)
 
 /* Error codes, the "code" member of an error object. */
 #define SWARM_E_BAD_REQUEST "bad_request"   /* not JSON, not an object */

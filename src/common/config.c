@@ -58,6 +58,8 @@ static const struct key keys[] = {
 	{ "retries", "backoff", K_DUR, OFF(backoff_base), 0, 86400 },
 	{ "retries", "backoff_max", K_DUR, OFF(backoff_max), 0, 86400 },
 	{ "store", "synchronous", K_STR, OFF(synchronous), 0, 0 },
+	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
+	    SWARM_MAX_LINE / 4 * 3 },
 };
 
 struct load_ctx {
@@ -101,6 +103,7 @@ config_defaults(struct config *cfg)
 	cfg->pause_at = 0.80;
 	cfg->resume_at = 0.70;
 	cfg->reserve = 0.10;
+	cfg->checkpoint_max = SWARM_CHECKPOINT_INLINE;
 	cfg->retries_transient = 2;
 	cfg->retries_schema = 1;
 	cfg->backoff_base = 10;

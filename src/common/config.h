@@ -49,6 +49,7 @@ struct config {
 	size_t nprices;
 
 	/* [store] */
+	long long checkpoint_max; /* bytes kept inline; larger go by path */
 	char *synchronous;	/* SQLite synchronous: full, normal, extra */
 };
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "swarm-protocol.h"
+#include "sha256.h"
 #include "util.h"
 #include "client.h"
 #include "cmd.h"
@@ -1253,6 +1254,28 @@ base64_encode(const unsigned char *in, size_t len)
 	return out;
 }
 
+/* A large checkpoint stays where it is: swarmd keeps its path and hash. */
+static void
+checkpoint_by_path(const char *path, const char *buf, size_t len,
+                   json_t *args)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t digest[SHA256_LEN];
+	char text[2 * SHA256_LEN + 1], *abs = realpath(path, NULL);
+	size_t i;
+
+	sha256(buf, len, digest);
+	for (i = 0; i < SHA256_LEN; i++) {
+		text[2 * i] = hex[digest[i] >> 4];
+		text[2 * i + 1] = hex[digest[i] & 15];
+	}
+	text[2 * SHA256_LEN] = '\0';
+	json_object_set_new(args, "path", json_string(abs != NULL ? abs : path));
+	json_object_set_new(args, "sha256", json_string(text));
+	json_object_set_new(args, "size", json_integer((json_int_t)len));
+	free(abs);
+}
+
 /* The file as "data": text as it is, anything else in base64. */
 static int
 checkpoint_data(struct cmd_ctx *ctx, const char *path, json_t *args)
@@ -1265,6 +1288,11 @@ checkpoint_data(struct cmd_ctx *ctx, const char *path, json_t *args)
 		fprintf(stderr, "swarmctl: %s: %s: %s\n", ctx->entry->name,
 		        path, strerror(errno));
 		return SWARM_EXIT_ERROR;
+	}
+	if (len > SWARM_CHECKPOINT_INLINE) {
+		checkpoint_by_path(path, buf, len, args);
+		free(buf);
+		return 0;
 	}
 	/* A NUL is valid UTF-8 but would end the text at the daemon. */
 	if (memchr(buf, '\0', len) == NULL)

@@ -3,6 +3,7 @@
  * checkpoint and done.  verb.c has already matched the caller's token to
  * ctx->self.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,21 +189,68 @@ base64_decode(const char *in, size_t *outlen)
 	return out;
 }
 
+/* A checkpoint kept by path: the file must be there and match its hash. */
+static int
+checkpoint_file_ok(struct verb_ctx *ctx, const char *path, const char *hex,
+    size_t *size)
+{
+	uint8_t digest[SHA256_LEN];
+	char text[2 * SHA256_LEN + 1];
+	size_t i;
+	FILE *f;
+	char *buf;
+	long n;
+
+	if (*path != '/' || hex == NULL || strlen(hex) != 2 * SHA256_LEN) {
+		verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: a path must be "
+		    "absolute and come with its sha256");
+		return -1;
+	}
+	if ((f = fopen(path, "re")) == NULL) {
+		verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = xmalloc(n > 0 ? (size_t)n : 1);
+	*size = n > 0 ? fread(buf, 1, (size_t)n, f) : 0;
+	fclose(f);
+	sha256(buf, *size, digest);
+	free(buf);
+	for (i = 0; i < SHA256_LEN; i++)
+		snprintf(text + 2 * i, 3, "%02x", digest[i]);
+	if (strcmp(text, hex) != 0) {
+		verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: %s does not "
+		    "match its sha256", path);
+		return -1;
+	}
+	return 0;
+}
+
 enum verb_rc
 verb_checkpoint(struct verb_ctx *ctx)
 {
 	static const char sql[] = "INSERT INTO checkpoints (job, chunk, agent, "
-				  "ts, note, data, size) "
-				  "VALUES (?, ?, ?, ?, ?, ?, ?)";
+				  "ts, note, data, size, path, sha256) "
+				  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	struct agent *a = ctx->self;
 	const char *note = arg_str(ctx, "note");
 	const char *data = arg_str(ctx, "data");
 	const char *encoding = arg_str(ctx, "encoding");
+	const char *path = arg_str(ctx, "path");
+	const char *hex = arg_str(ctx, "sha256");
 	size_t size = data != NULL ? strlen(data) : 0;
 	uint8_t *decoded = NULL;
 	sqlite3_stmt *st;
 	int64_t seq;
 
+	if (path != NULL && data != NULL)
+		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: data or "
+		    "path, not both");
+	if (path != NULL && checkpoint_file_ok(ctx, path, hex, &size) == -1)
+		return VERB_ERROR;
 	if (encoding != NULL && strcmp(encoding, "base64") != 0)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: encoding "
 		    "must be \"base64\" or absent");
@@ -210,7 +258,12 @@ verb_checkpoint(struct verb_ctx *ctx)
 	    (decoded = base64_decode(data, &size)) == NULL)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: data is "
 		    "not valid base64");
-
+	if (path == NULL && size > (size_t)srv.cfg.checkpoint_max) {
+		free(decoded);
+		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: %zu bytes "
+		    "is over [store] checkpoint_max (%lld); send it by path",
+		    size, srv.cfg.checkpoint_max);
+	}
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
 	a->alive = 1;
@@ -225,11 +278,13 @@ verb_checkpoint(struct verb_ctx *ctx)
 		sqlite3_bind_blob(st, 6, decoded != NULL ? (void *)decoded :
 		    (void *)data, (int)size, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)size);
+	store_bind_text(st, 8, path);
+	store_bind_text(st, 9, path != NULL ? hex : NULL);
 	store_step(st);
 	seq = store_last_id();
 	evlog_add("checkpoint", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:I, s:s*, s:I}", "checkpoint", (json_int_t)seq,
-	    "note", note, "size", (json_int_t)size));
+	    json_pack("{s:I, s:s*, s:I, s:s*}", "checkpoint", (json_int_t)seq,
+	    "note", note, "size", (json_int_t)size, "path", path));
 	store_commit();
 	free(decoded);
 	json_object_set_new(ctx->reply, "checkpoint", json_integer(seq));

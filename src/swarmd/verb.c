@@ -42,7 +42,8 @@ static const struct verb_arg recv_args[] = {
 	{ "wait", A_NUMBER, 0 }, { NULL, A_ANY, 0 } };
 static const struct verb_arg checkpoint_args[] = {
 	{ "note", A_STRING, 0 }, { "data", A_STRING, 0 },
-	{ "encoding", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+	{ "encoding", A_STRING, 0 }, { "path", A_STRING, 0 },
+	{ "sha256", A_STRING, 0 }, { "size", A_INT, 0 }, { NULL, A_ANY, 0 } };
 static const struct verb_arg report_args[] = {
 	{ "input", A_INT, 0 }, { "output", A_INT, 0 },
 	{ "cache_read", A_INT, 0 }, { "cache_creation", A_INT, 0 },
