@@ -13,6 +13,9 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-demo.XXXXXX")
 export SWARM_SOCKET="$scratch/swarmd.sock"
 export PATH="$top/build:$PATH"
 cat >"$scratch/swarmd.conf" <<'CONF'
+[spawn]
+# The demo's agents end with it (by default they outlive swarmd).
+stop_agents = yes
 [quota]
 window = 5h
 window_tokens = 1000000
