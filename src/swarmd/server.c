@@ -32,11 +32,15 @@ struct client {
 	int busy;		/* a deferred request is outstanding */
 	int closing;		/* close once the output is flushed */
 	size_t scanned;		/* input bytes known to hold no newline */
+	struct evbuffer *held;	/* replies waiting for the group commit */
+	int is_held;
+	TAILQ_ENTRY(client) held_entry;
 	void (*release)(struct client *, void *);
 	void *release_arg;
 	TAILQ_ENTRY(client) entry;
 };
 static TAILQ_HEAD(, client) clients = TAILQ_HEAD_INITIALIZER(clients);
+static TAILQ_HEAD(, client) held = TAILQ_HEAD_INITIALIZER(held);
 static struct evconnlistener *listener;
 static int activated;		/* the socket came from systemd */
 
@@ -53,6 +57,10 @@ client_free(struct client *c)
 	if (release != NULL)
 		release(c, c->release_arg);
 	TAILQ_REMOVE(&clients, c, entry);
+	if (c->is_held)
+		TAILQ_REMOVE(&held, c, held_entry);
+	if (c->held != NULL)
+		evbuffer_free(c->held);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -98,10 +106,33 @@ client_write_line(struct client *c, json_t *j)
 	}
 	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
 		return -1;
+	/* Not a word about work the group commit has yet to make durable. */
+	if (store_pending()) {
+		if (c->held == NULL)
+			c->held = evbuffer_new();
+		if (!c->is_held) {
+			TAILQ_INSERT_TAIL(&held, c, held_entry);
+			c->is_held = 1;
+		}
+		out = c->held;
+	}
 	evbuffer_add(out, s, strlen(s));
 	evbuffer_add(out, "\n", 1);
 	free(s);
 	return 0;
+}
+
+/* The group commit is durable: send what waited for it. */
+void
+server_release_held(void)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&held)) != NULL) {
+		TAILQ_REMOVE(&held, c, held_entry);
+		c->is_held = 0;
+		evbuffer_add_buffer(bufferevent_get_output(c->bev), c->held);
+	}
 }
 
 void

@@ -173,6 +173,8 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
 	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
 	posix_spawn_file_actions_addchdir_np(&fa, job->workdir);
+	/* Nothing of ours past stdio, close-on-exec or not. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	rc = posix_spawn(&pid, path, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

@@ -12,6 +12,10 @@
 
 struct store store;
 
+static int depth;		/* of nested store_begin() calls */
+static int pending;		/* grouped work not yet committed */
+static struct event *flush_ev;
+
 /* Migration N takes the schema from version N to N + 1. */
 static const char *migrations[] = {
 	"CREATE TABLE jobs ("
@@ -215,6 +219,10 @@ store_close(void)
 {
 	size_t i;
 
+	store_flush();
+	if (flush_ev != NULL)
+		event_free(flush_ev);
+	flush_ev = NULL;
 	for (i = 0; i < ncache; i++)
 		sqlite3_finalize(cache[i].st);
 	free(cache);
@@ -230,29 +238,93 @@ store_close(void)
 /*
  * Transactions nest: only the outermost begin and commit reach SQLite, so
  * a helper that writes can be called alone or inside a larger change.
+ *
+ * Group commit: a request whose only act is its reply (a heartbeat note,
+ * a checkpoint, a usage report) commits with store_commit_grouped().  The
+ * transaction stays open for the other requests of this turn of the event
+ * loop and is committed once, at its end, by store_flush(); their replies
+ * wait until then (server.c), so nothing is acknowledged before it is
+ * durable.  One fsync then covers many requests.  Any plain store_begin()
+ * commits pending grouped work first: intent that precedes an act (a
+ * spawn, a signal) is never held back.
  */
-static int depth;
+
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	store_flush();
+}
+
+int
+store_pending(void)
+{
+	return pending;
+}
+
+void
+store_flush(void)
+{
+	if (!pending || depth > 0)
+		return;
+	pending = 0;
+	store_exec("COMMIT");
+	server_release_held();
+}
 
 void
 store_begin(void)
 {
+	if (depth == 0)
+		store_flush();
 	if (depth++ == 0)
+		store_exec("BEGIN IMMEDIATE");
+}
+
+/* Join the open group if there is one. */
+void
+store_begin_grouped(void)
+{
+	if (depth++ == 0 && !pending)
 		store_exec("BEGIN IMMEDIATE");
 }
 
 void
 store_commit(void)
 {
-	if (depth > 0 && --depth == 0)
+	if (depth > 0 && --depth == 0) {
+		pending = 0;
 		store_exec("COMMIT");
+		server_release_held();
+	}
 }
 
-/* Abandons the whole outermost transaction. */
+void
+store_commit_grouped(void)
+{
+	if (depth > 0 && --depth == 0) {
+		pending = 1;
+		if (flush_ev == NULL) {
+			flush_ev = event_new(srv.base, -1, 0, on_flush, NULL);
+			/* The lowest priority: after this turn's requests. */
+			event_priority_set(flush_ev, STORE_FLUSH_PRIORITY);
+		}
+		event_active(flush_ev, EV_TIMEOUT, 0);
+	}
+}
+
+/*
+ * Abandons the whole outermost transaction.  Never inside a group: that
+ * would drop other requests' work whose replies are waiting.
+ */
 void
 store_rollback(void)
 {
 	if (depth > 0) {
 		depth = 0;
+		pending = 0;
 		store_exec("ROLLBACK");
 	}
 }

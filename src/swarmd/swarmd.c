@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "swarmd.h"
@@ -146,6 +147,27 @@ make_dirs(char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A swarmd killed in the middle of starting an agent leaves that child
+ * holding a copy of the lock until its exec a moment later: wait a little
+ * before calling the state directory taken.
+ */
+static int
+lock_wait(int fd)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
 /* One swarmd per state directory; the lock lives as long as we do. */
 static int
 lock_statedir(char *err, size_t errlen)
@@ -161,7 +183,7 @@ lock_statedir(char *err, size_t errlen)
 		free(path);
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	if (lock_wait(fd) == -1) {
 		n = pread(fd, buf, sizeof buf - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
@@ -316,7 +338,8 @@ swarmd_main(int argc, char **argv)
 			dprintf(lockfd, "%d\n", (int)getpid());
 	}
 	raise_fd_limit();
-	if ((srv.base = event_base_new()) == NULL)
+	if ((srv.base = event_base_new()) == NULL ||
+	    event_base_priority_init(srv.base, STORE_PRIORITIES) == -1)
 		fatalx("event_base_new failed");
 	setup_signals();
 	if (store_open(srv.cfg.statedir, srv.cfg.synchronous, err,

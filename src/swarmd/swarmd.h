@@ -172,6 +172,13 @@ void store_close(void);
 void store_begin(void);
 void store_commit(void);
 void store_rollback(void);
+void store_begin_grouped(void);
+void store_commit_grouped(void);
+void store_flush(void);
+int store_pending(void);
+/* Event priorities: requests and timers first, the group commit last. */
+#define STORE_PRIORITIES 3
+#define STORE_FLUSH_PRIORITY 2
 sqlite3_stmt *store_prepare(const char *sql); /* cached, reset on return */
 void store_exec(const char *sql);
 int store_step(sqlite3_stmt *); /* SQLITE_ROW or SQLITE_DONE; dies else */
@@ -393,6 +400,7 @@ void client_error_extra(struct client *, json_t *id, const char *code,
 int client_is_closing(struct client *);
 void client_resume(struct client *);
 void server_stop_accepting(void);
+void server_release_held(void);
 void client_set_release(struct client *, void (*)(struct client *, void *),
     void *);
 

@@ -29,10 +29,10 @@ verb_heartbeat(struct verb_ctx *ctx)
 	a->seen_dirty = 1;
 	a->alive = 1;
 	if (note != NULL) {
-		store_begin();
+		store_begin_grouped();
 		evlog_add("heartbeat", a->job, a->chunk, a->id, a->attempt,
 		    json_pack("{s:s}", "note", note));
-		store_commit();
+		store_commit_grouped();
 	}
 	return VERB_OK;
 }
@@ -61,7 +61,7 @@ mailbox_take(struct agent *a)
 	sqlite3_reset(st);
 	if (last == 0)
 		return arr;
-	store_begin();
+	store_begin_grouped();
 	st = store_prepare(mark);
 	sqlite3_bind_int64(st, 1, now_wall_ms());
 	sqlite3_bind_int64(st, 2, a->id);
@@ -70,7 +70,7 @@ mailbox_take(struct agent *a)
 	evlog_add("message_delivered", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:I, s:I}", "count", (json_int_t)json_array_size(arr),
 	    "last", (json_int_t)last));
-	store_commit();
+	store_commit_grouped();
 	return arr;
 }
 
@@ -267,7 +267,7 @@ verb_checkpoint(struct verb_ctx *ctx)
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
 	a->alive = 1;
-	store_begin();
+	store_begin_grouped();
 	st = store_prepare(sql);
 	sqlite3_bind_int64(st, 1, a->job);
 	store_bind_text(st, 2, a->chunk);
@@ -285,7 +285,7 @@ verb_checkpoint(struct verb_ctx *ctx)
 	evlog_add("checkpoint", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:I, s:s*, s:I, s:s*}", "checkpoint", (json_int_t)seq,
 	    "note", note, "size", (json_int_t)size, "path", path));
-	store_commit();
+	store_commit_grouped();
 	free(decoded);
 	json_object_set_new(ctx->reply, "checkpoint", json_integer(seq));
 	return VERB_OK;
@@ -317,9 +317,10 @@ verb_done(struct verb_ctx *ctx)
 		return verb_fail(ctx, SWARM_E_INVALID_RESULT, "%s", reason);
 	if (result == NULL || access(result, F_OK) == -1)
 		path = agent_output_file(a);
-	store_begin();
+	store_begin_grouped();
 	if (chunk_apply(a->job, a->chunk, CI_EXIT_OK, NULL) == -1) {
-		store_rollback();
+		/* Nothing was written; others' grouped work stays. */
+		store_commit_grouped();
 		return verb_fail(ctx, SWARM_E_CONFLICT, "chunk %s is not "
 		    "running", a->chunk);
 	}
@@ -327,7 +328,7 @@ verb_done(struct verb_ctx *ctx)
 	evlog_add("subagent_completed", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:b, s:s*, s:s*, s:s}", "success", 1, "output_file",
 	    path, "summary", summary, "via", "done"));
-	store_commit();
+	store_commit_grouped();
 	a->completed = 1;
 	a->alive = 1;
 	a->last_seen = now_wall_ms();
@@ -362,9 +363,9 @@ verb_report(struct verb_ctx *ctx)
 		free(a->model);
 		a->model = xstrdup(model);
 	}
-	store_begin();
+	store_begin_grouped();
 	quota_record(a, a->model, "report", NULL, &u);
-	store_commit();
+	store_commit_grouped();
 	json_object_set_new(ctx->reply, "counted",
 	    json_integer(usage_counted(&u)));
 	return VERB_OK;
@@ -388,10 +389,10 @@ verb_failed(struct verb_ctx *ctx)
 	free(a->fail_reason);
 	a->fail_reason = reason != NULL ? xstrdup(reason) : NULL;
 	a->alive = 1;
-	store_begin();
+	store_begin_grouped();
 	evlog_add("failure_reported", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:b, s:s*}", "transient", a->fail_transient, "reason",
 	    reason));
-	store_commit();
+	store_commit_grouped();
 	return VERB_OK;
 }

@@ -53,7 +53,9 @@ for round in $(seq 1 25); do
 	# Often an agent that has checkpointed dies with the daemon.
 	if [ $(( $(rnd) % 3 )) != 0 ]; then
 		victim=$(grep '^CKPT' "$T/runs" | tail -n 6 | shuf -n 1 | cut -d' ' -f3)
-		[ -n "$victim" ] && kill -KILL "$victim" 2>/dev/null
+		# Only if that pid is still one of our agents, not a reused one.
+		[ -n "$victim" ] && grep -qa "SWARM_SOCKET=$SOCK" "/proc/$victim/environ" 2>/dev/null &&
+			kill -KILL "$victim" 2>/dev/null
 	fi
 	start_daemon
 done

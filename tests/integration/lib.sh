@@ -52,6 +52,7 @@ start_daemon() {
 	"$SWARMD" -f -c "$CONF" -s "$SOCK" -d "$STATE" "$@" 2>>"$T/swarmd.log" &
 	DAEMON_PID=$!
 	wait_until 20 "$SWARMCTL" jobs || fail "swarmd did not come up"
+	kill -0 "$DAEMON_PID" 2>/dev/null || fail "swarmd $DAEMON_PID exited; another answered"
 }
 
 # A clean stop exits 0; under the sanitizers a leak or an error does not.
