@@ -18,6 +18,8 @@
  *
  *   --verb heartbeat   (default) an agent verb, authenticated by the token
  *   --verb hello       no auth: the cheapest verb, for comparison
+ *   --verb note        a heartbeat with a note: each one is an event row
+ *                      made durable before its reply (events/s)
  *   --echo SOCKET      talk to bench/echo-server at SOCKET instead of swarmd
  *                      (the request line is the heartbeat line; any line
  *                      back counts): the ceiling for one request, one
@@ -50,7 +52,7 @@ now_ms(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: hb-client [--verb heartbeat|hello] "
+	fprintf(stderr, "usage: hb-client [--verb heartbeat|hello|note] "
 			"[--echo SOCKET] START_MS DURATION_S OUTFILE\n");
 	exit(2);
 }
@@ -176,7 +178,8 @@ main(int argc, char **argv)
 	    parse_ll(argv[i + 1], 1, &duration) == -1)
 		usage();
 	outfile = argv[i + 2];
-	if (strcmp(verb, "heartbeat") != 0 && strcmp(verb, "hello") != 0)
+	if (strcmp(verb, "heartbeat") != 0 && strcmp(verb, "hello") != 0 &&
+	    strcmp(verb, "note") != 0)
 		usage();
 
 	sock = echo != NULL ? echo : getenv("SWARM_SOCKET");
@@ -193,8 +196,9 @@ main(int argc, char **argv)
 			return 2;
 		}
 		n = snprintf(req, sizeof req, "{\"id\":1,\"verb\":\"heartbeat\","
-		    "\"auth\":{\"agent\":\"%s\",\"token\":\"%s\"}}\n", agent,
-		    token);
+		    "%s\"auth\":{\"agent\":\"%s\",\"token\":\"%s\"}}\n",
+		    strcmp(verb, "note") == 0 ?
+		    "\"args\":{\"note\":\"benchmark step\"}," : "", agent, token);
 	}
 	if (sock == NULL || n < 0 || (size_t)n >= sizeof req) {
 		fprintf(stderr, "hb-client: no socket (SWARM_SOCKET), or "
