@@ -129,7 +129,7 @@ config_free(struct config *cfg)
 static int
 set_key(struct config *cfg, const struct key *k, const char *value)
 {
-	char *slot = (char *)cfg + k->off;
+	void *slot = (char *)cfg + k->off;
 	long long n;
 	double d;
 	char *end;

@@ -1491,6 +1491,7 @@ print_quota(json_t *q)
 	struct table *t;
 	const char *type;
 	json_t *v;
+	void *it;
 	size_t i;
 
 	t = format_table_new("WINDOW LIMIT USED PERCENT REFILL");
@@ -1528,10 +1529,15 @@ print_quota(json_t *q)
 		printf(" (%s)", member_str(spawn, "reason"));
 	printf("\n");
 	sub = json_object_get(q, "subscription");
-	json_object_foreach(sub, type, v) printf(
-	    "subscription %s: %s, resets at %lld\n", type,
-	    member_str(v, "status"),
-	    (long long)json_integer_value(json_object_get(v, "resets_at")));
+	for (it = json_object_iter(sub); it != NULL;
+	     it = json_object_iter_next(sub, it)) {
+		type = json_object_iter_key(it);
+		v = json_object_iter_value(it);
+		printf("subscription %s: %s, resets at %lld\n", type,
+		       member_str(v, "status"),
+		       (long long)json_integer_value(
+		           json_object_get(v, "resets_at")));
+	}
 	top = json_object_get(q, "top");
 	if (json_array_size(top) == 0)
 		return;
