@@ -12,7 +12,8 @@
 #include "config.h"
 #include "util.h"
 
-enum key_type { K_STR, K_INT, K_DUR, K_MODE, K_NUM, K_COUNT, K_BOOL };
+enum key_type { K_STR, K_INT, K_DUR, K_MODE, K_NUM, K_COUNT, K_SIZE,
+    K_BOOL };
 
 struct key {
 	const char *section;
@@ -60,6 +61,29 @@ static const struct key keys[] = {
 	{ "store", "synchronous", K_STR, OFF(synchronous), 0, 0 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
+	{ "watchdog", "heartbeat_timeout", K_DUR, OFF(heartbeat_timeout), 0,
+	    7 * 86400 },
+	{ "watchdog", "no_progress_timeout", K_DUR, OFF(no_progress_timeout),
+	    0, 7 * 86400 },
+	{ "watchdog", "triage_hook", K_STR, OFF(triage_hook), 0, 0 },
+	{ "watchdog", "triage_timeout", K_DUR, OFF(triage_timeout), 0, 86400 },
+	{ "watchdog", "handoff_timeout", K_DUR, OFF(handoff_timeout), 0,
+	    86400 },
+	{ "watchdog", "escalation_webhook", K_STR, OFF(escalation_webhook), 0,
+	    0 },
+	{ "watchdog", "renotify", K_DUR, OFF(renotify), 0, 30 * 86400 },
+	{ "watchdog", "context_threshold", K_NUM, OFF(context_threshold), 1,
+	    100 },
+	{ "watchdog", "context_window", K_COUNT, OFF(context_window), 1,
+	    1000000000LL },
+	{ "watchdog", "rlimit_as", K_SIZE, OFF(rlimit_as), 0, 1LL << 50 },
+	{ "watchdog", "rlimit_cpu", K_DUR, OFF(rlimit_cpu), 0, 365 * 86400 },
+	{ "watchdog", "rlimit_nproc", K_COUNT, OFF(rlimit_nproc), 0,
+	    4194304 },
+	{ "watchdog", "cgroup_memory_max", K_SIZE, OFF(cgroup_memory_max), 0,
+	    1LL << 50 },
+	{ "watchdog", "cgroup_pids_max", K_COUNT, OFF(cgroup_pids_max), 0,
+	    4194304 },
 };
 
 struct load_ctx {
@@ -109,6 +133,15 @@ config_defaults(struct config *cfg)
 	cfg->backoff_base = 10;
 	cfg->backoff_max = 600;
 	cfg->synchronous = xstrdup("full");
+	cfg->heartbeat_timeout = 180;
+	cfg->no_progress_timeout = 600;
+	cfg->triage_hook = xstrdup("");
+	cfg->triage_timeout = 60;
+	cfg->handoff_timeout = 120;
+	cfg->escalation_webhook = xstrdup("");
+	cfg->renotify = 4 * 3600;
+	cfg->context_threshold = 0.80;
+	cfg->context_window = 200000;
 }
 
 void
@@ -123,6 +156,9 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nprices; i++)
 		free(cfg->prices[i].model);
 	free(cfg->prices);
+	for (i = 0; i < cfg->nmodels; i++)
+		free(cfg->models[i].model);
+	free(cfg->models);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -175,6 +211,11 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 		else
 			return -1;
 		return 0;
+	case K_SIZE:
+		if (parse_size(value, k->max, &n) == -1)
+			return -1;
+		*(long long *)slot = n;
+		return 0;
 	case K_MODE:
 		errno = 0;
 		n = strtoll(value, &end, 8);
@@ -223,6 +264,28 @@ set_price(struct config *cfg, const char *model, const char *value)
 	return 0;
 }
 
+/* [models] MODEL = its context window in tokens. */
+static int
+set_model(struct config *cfg, const char *model, const char *value)
+{
+	long long n;
+	size_t i;
+
+	if (parse_int(value, 1, 1000000000LL, &n) == -1)
+		return -1;
+	for (i = 0; i < cfg->nmodels; i++) {
+		if (strcmp(cfg->models[i].model, model) == 0) {
+			cfg->models[i].tokens = n;
+			return 0;
+		}
+	}
+	cfg->models = xrealloc(cfg->models, (cfg->nmodels + 1) *
+	    sizeof *cfg->models);
+	cfg->models[cfg->nmodels].model = xstrdup(model);
+	cfg->models[cfg->nmodels++].tokens = n;
+	return 0;
+}
+
 static int
 on_key(void *arg, const char *section, const char *name, const char *value)
 {
@@ -231,6 +294,15 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 
 	if (ctx->failed)
 		return 0;
+	if (strcmp(section, "models") == 0) {
+		if (set_model(ctx->cfg, name, value) == 0)
+			return 1;
+		snprintf(ctx->err, ctx->errlen, "%d: [models] %s: expected a "
+		    "context window in tokens", ctx->line, name);
+		ctx->fail_line = ctx->line;
+		ctx->failed = 1;
+		return 0;
+	}
 	if (strcmp(section, "prices") == 0) {
 		if (set_price(ctx->cfg, name, value) == 0)
 			return 1;
@@ -302,6 +374,13 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 	if (cfg->resume_at > cfg->pause_at) {
 		snprintf(err, errlen, "%s: [quota] resume_at must not be above "
 		    "pause_at", file);
+		return -1;
+	}
+	if (*cfg->escalation_webhook != '\0' &&
+	    strncmp(cfg->escalation_webhook, "http://", 7) != 0 &&
+	    strncmp(cfg->escalation_webhook, "https://", 8) != 0) {
+		snprintf(err, errlen, "%s: [watchdog] escalation_webhook: "
+		    "expected an http:// or https:// URL", file);
 		return -1;
 	}
 	if (strcmp(cfg->synchronous, "full") != 0 &&

@@ -41,6 +41,29 @@ struct config {
 	double backoff_base;	/* first retry within this, doubling */
 	double backoff_max;
 
+	/* [watchdog]: a timeout or limit of 0 is off */
+	double heartbeat_timeout; /* silent this long: suspect (stalled) */
+	double no_progress_timeout; /* tokens without progress: zombie */
+	char *triage_hook;	/* command for tier 2; "" escalates */
+	double triage_timeout;	/* the hook's time to answer */
+	double handoff_timeout;	/* an asked-for checkpoint's time to come */
+	char *escalation_webhook; /* URL for escalations; "" none */
+	double renotify;	/* open escalations notify again after this */
+	double context_threshold; /* share of the context window: exhausted */
+	long long context_window; /* tokens, models [models] does not list */
+	long long rlimit_as;	/* bytes of address space per agent */
+	double rlimit_cpu;	/* CPU seconds per agent */
+	long long rlimit_nproc;	/* processes of the agent's user */
+	long long cgroup_memory_max; /* bytes, with a delegated cgroup */
+	long long cgroup_pids_max;
+
+	/* [models]: MODEL = context window in tokens */
+	struct model_window {
+		char *model;
+		long long tokens;
+	} *models;
+	size_t nmodels;
+
 	/* [prices]: MODEL = input, output, cache write, cache read (USD/Mtok) */
 	struct price {
 		char *model;

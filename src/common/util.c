@@ -181,6 +181,32 @@ parse_int(const char *s, long long min, long long max, long long *out)
 }
 
 int
+parse_size(const char *s, long long max, long long *out)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	long long v;
+	char digits[32];
+	size_t n;
+	int shift = 0;
+
+	if (s == NULL || (n = strspn(s, "0123456789")) == 0 ||
+	    n >= sizeof digits)
+		return -1;
+	if (s[n] != '\0') {
+		if (s[n + 1] != '\0' || (u = strchr(units, s[n])) == NULL)
+			return -1;
+		shift = 10 * (int)(u - units + 1);
+	}
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	if (parse_int(digits, 0, max, &v) == -1 || v > (max >> shift))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+int
 ct_equal(const void *a, const void *b, size_t n)
 {
 	const unsigned char *x = a, *y = b;

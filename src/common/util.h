@@ -27,6 +27,9 @@ int parse_duration(const char *, double *);
 /* Parse a decimal integer in [min, max].  0 on success, -1 if bad. */
 int parse_int(const char *, long long min, long long max, long long *);
 
+/* "512", "64K", "512M", "4G", "1T" (powers of 1024) -> bytes in [0, max]. */
+int parse_size(const char *, long long max, long long *);
+
 /* Constant-time comparison of two equal-length buffers. */
 int ct_equal(const void *, const void *, size_t);
 

@@ -94,6 +94,19 @@ assert_defaults(const struct config *c)
 	assert_true(c->stop_grace == 10);
 	assert_true(c->heartbeat_flush == 5);
 	assert_string_equal(c->synchronous, "full");
+	assert_true(c->heartbeat_timeout == 180);
+	assert_true(c->no_progress_timeout == 600);
+	assert_string_equal(c->triage_hook, "");
+	assert_true(c->triage_timeout == 60);
+	assert_true(c->handoff_timeout == 120);
+	assert_string_equal(c->escalation_webhook, "");
+	assert_true(c->renotify == 4 * 3600);
+	assert_true(c->context_threshold == 0.80);
+	assert_true(c->context_window == 200000);
+	assert_true(c->rlimit_as == 0 && c->rlimit_cpu == 0 &&
+	            c->rlimit_nproc == 0);
+	assert_true(c->cgroup_memory_max == 0 && c->cgroup_pids_max == 0);
+	assert_int_equal(c->nmodels, 0);
 }
 
 static void
@@ -296,6 +309,67 @@ test_sample_is_defaults(void **state)
 	assert_defaults(&fx->cfg);
 }
 
+static void
+test_watchdog(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(load(fx, "[watchdog]\n"
+	                          "heartbeat_timeout = 1\n"
+	                          "no_progress_timeout = 10m\n"
+	                          "triage_hook = /usr/bin/hook --fast\n"
+	                          "triage_timeout = 1.5s\n"
+	                          "handoff_timeout = 0\n"
+	                          "escalation_webhook = https://h.example/x\n"
+	                          "renotify = 1h\n"
+	                          "context_threshold = 90%\n"
+	                          "context_window = 1000000\n"
+	                          "rlimit_as = 4G\n"
+	                          "rlimit_cpu = 1h\n"
+	                          "rlimit_nproc = 512\n"
+	                          "cgroup_memory_max = 512M\n"
+	                          "cgroup_pids_max = 64\n"
+	                          "[models]\n"
+	                          "claude-sonnet-4-5 = 200000\n"
+	                          "claude-opus-4-1 = 100000\n"
+	                          "claude-sonnet-4-5 = 1000000\n"),
+	                 0);
+	assert_true(fx->cfg.heartbeat_timeout == 1);
+	assert_true(fx->cfg.no_progress_timeout == 600);
+	assert_string_equal(fx->cfg.triage_hook, "/usr/bin/hook --fast");
+	assert_true(fx->cfg.triage_timeout == 1.5);
+	assert_true(fx->cfg.handoff_timeout == 0);
+	assert_string_equal(fx->cfg.escalation_webhook, "https://h.example/x");
+	assert_true(fx->cfg.renotify == 3600);
+	assert_true(fx->cfg.context_threshold == 0.90);
+	assert_true(fx->cfg.context_window == 1000000);
+	assert_true(fx->cfg.rlimit_as == 4LL << 30);
+	assert_true(fx->cfg.rlimit_cpu == 3600);
+	assert_true(fx->cfg.rlimit_nproc == 512);
+	assert_true(fx->cfg.cgroup_memory_max == 512LL << 20);
+	assert_true(fx->cfg.cgroup_pids_max == 64);
+	/* A model named twice keeps the last window. */
+	assert_int_equal(fx->cfg.nmodels, 2);
+	assert_string_equal(fx->cfg.models[0].model, "claude-sonnet-4-5");
+	assert_true(fx->cfg.models[0].tokens == 1000000);
+	assert_true(fx->cfg.models[1].tokens == 100000);
+	assert_load_error(fx, "[watchdog]\ncontext_threshold = 0\n", 2,
+	                  "[watchdog] context_threshold: bad value \"0\"");
+	assert_load_error(fx, "[watchdog]\ncontext_threshold = 1.5\n", 2,
+	                  "[watchdog] context_threshold: bad value \"1.5\"");
+	assert_load_error(fx, "[watchdog]\nrlimit_as = 4GB\n", 2,
+	                  "[watchdog] rlimit_as: bad value \"4GB\"");
+	assert_load_error(fx, "[models]\nclaude = lots\n", 2,
+	                  "[models] claude: expected a context window in "
+	                  "tokens");
+	assert_load_error(fx, "[models]\nclaude = 0\n", 2,
+	                  "[models] claude: expected a context window in "
+	                  "tokens");
+	assert_load_error(fx, "[watchdog]\nescalation_webhook = "
+	                  "ftp://h/x\n", 0, "[watchdog] escalation_webhook: "
+	                  "expected an http:// or https:// URL");
+}
+
 /* The first problem in the file is the one reported, with its line. */
 static void
 test_first_error_wins(void **state)
@@ -368,6 +442,7 @@ main(void)
 	    T(test_syntax_error),
 	    T(test_missing_file),
 	    T(test_synchronous),
+	    T(test_watchdog),
 	    T(test_sample_is_defaults),
 	    T(test_first_error_wins),
 	    T(test_long_line),

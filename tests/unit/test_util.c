@@ -1,4 +1,4 @@
-/* test_util.c: parse_duration, parse_int, ts_format and ct_equal. */
+/* test_util.c: parse_duration, parse_int, parse_size, ts_format, ct_equal. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,6 +123,40 @@ test_int_junk(void **state)
 }
 
 static void
+test_size(void **state)
+{
+	long long n = -1;
+
+	(void)state;
+	assert_int_equal(parse_size("0", 100, &n), 0);
+	assert_true(n == 0);
+	assert_int_equal(parse_size("512", 1000, &n), 0);
+	assert_true(n == 512);
+	assert_int_equal(parse_size("64K", 1LL << 40, &n), 0);
+	assert_true(n == 64 * 1024);
+	assert_int_equal(parse_size("512M", 1LL << 40, &n), 0);
+	assert_true(n == 512LL << 20);
+	assert_int_equal(parse_size("4G", 1LL << 40, &n), 0);
+	assert_true(n == 4LL << 30);
+	assert_int_equal(parse_size("1T", 1LL << 40, &n), 0);
+	assert_true(n == 1LL << 40);
+	n = -1;
+	assert_int_equal(parse_size("2T", 1LL << 40, &n), -1);
+	assert_int_equal(parse_size("1025", 1024, &n), -1);
+	assert_int_equal(parse_size("", 100, &n), -1);
+	assert_int_equal(parse_size(NULL, 100, &n), -1);
+	assert_int_equal(parse_size("4g", 1LL << 40, &n), -1);
+	assert_int_equal(parse_size("4GB", 1LL << 40, &n), -1);
+	assert_int_equal(parse_size("G", 1LL << 40, &n), -1);
+	assert_int_equal(parse_size("-1", 100, &n), -1);
+	assert_int_equal(parse_size("1.5G", 1LL << 40, &n), -1);
+	assert_int_equal(parse_size("04K", 1LL << 40, &n), -1);
+	assert_int_equal(parse_size("99999999999999999999", 1LL << 62, &n),
+	                 -1);
+	assert_true(n == -1);
+}
+
+static void
 assert_ts(int64_t ms, const char *want)
 {
 	char buf[TS_LEN];
@@ -168,6 +202,7 @@ main(void)
 	    cmocka_unit_test(test_duration_rejects),
 	    cmocka_unit_test(test_int_bounds),
 	    cmocka_unit_test(test_int_junk),
+	    cmocka_unit_test(test_size),
 	    cmocka_unit_test(test_ts_format),
 	    cmocka_unit_test(test_ct_equal),
 	};
