@@ -130,6 +130,29 @@ static const char *migrations[] = {
 	"ALTER TABLE agents ADD COLUMN result_path TEXT;"
 	"ALTER TABLE checkpoints ADD COLUMN path TEXT;"
 	"ALTER TABLE checkpoints ADD COLUMN sha256 TEXT;",
+
+	/* 6: the watchdog's escalations to a person. */
+	"CREATE TABLE escalations ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  job INTEGER,"
+	"  chunk TEXT,"
+	"  agent INTEGER,"
+	"  attempt INTEGER,"
+	"  state TEXT NOT NULL,"
+	"  summary TEXT NOT NULL,"
+	"  evidence TEXT,"
+	"  tried TEXT,"
+	"  verdict TEXT,"
+	"  status TEXT NOT NULL,"
+	"  notified INTEGER,"
+	"  notifications INTEGER NOT NULL DEFAULT 0,"
+	"  resolved INTEGER,"
+	"  action TEXT,"
+	"  note TEXT,"
+	"  outcome TEXT);"
+	"CREATE INDEX escalations_open ON escalations (status, notified);"
+	"CREATE INDEX escalations_by_agent ON escalations (agent, status);",
 };
 
 struct cached {
