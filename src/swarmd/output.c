@@ -227,6 +227,8 @@ output_watch(struct agent *a)
 	if (a->out_wd == -1)
 		log_warnx("inotify on %s: %s; its usage is read at exit",
 		    a->log, strerror(errno));
+	/* It ran before the watch existed: what it wrote then has no event. */
+	output_read(a);
 }
 
 /* The agent has ended: read the rest, stop watching. */
