@@ -4,7 +4,7 @@
 # mount and man-db are for tests/systemd (a booted systemd, systemd-analyze
 # verify with its man page check).
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
-libsystemd-dev libjansson-dev libinih-dev libcmocka-dev python3 procps util-linux groff-base \
+libsystemd-dev libjansson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev python3 procps util-linux groff-base \
 systemd mount man-db curl"
 
 swarm_deps() {

@@ -97,6 +97,9 @@ static const struct {
 	{ "rate_limit_event", LOG_P_WARNING },
 	{ "abort_requested", LOG_P_NOTICE }, { "job_aborted", LOG_P_NOTICE },
 	{ "cap_warning", LOG_P_NOTICE }, { "stagger_halted", LOG_P_NOTICE },
+	{ "escalated", LOG_P_ALERT }, { "escalation_renotified", LOG_P_ALERT },
+	{ "triage_failed", LOG_P_WARNING }, { "watchdog_suspect", LOG_P_NOTICE },
+	{ "resource_limit", LOG_P_WARNING },
 };
 
 static int

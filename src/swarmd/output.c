@@ -60,6 +60,8 @@ on_assistant(struct agent *a, json_t *line)
 		a->model = xstrdup(model);
 	}
 	usage_from(usage, &u);
+	/* What the request carried: the watchdog's context measure. */
+	a->last_msg_context = u.input + u.cache_creation + u.cache_read;
 	if (quota_record(a, a->model, "stream", id, &u)) {
 		a->stream_use.input += u.input;
 		a->stream_use.output += u.output;
@@ -155,6 +157,7 @@ output_read(struct agent *a)
 	while ((n = pread(fd, buf, READ_CHUNK, a->out_offset)) > 0) {
 		a->out_offset += n;
 		a->alive = 1;
+		a->last_output = now_wall_ms();
 		for (p = buf; (nl = memchr(p, '\n', (size_t)(buf + n - p)));
 		     p = nl + 1) {
 			if (a->out_len > 0 || a->out_skip) {

@@ -425,6 +425,7 @@ schedule_started(struct dispatch *d)
 	    (long long)a->id, (long long)a->job, a->chunk, a->attempt,
 	    (int)a->pid);
 	agent_arm_timeout(a, 0);
+	watchdog_started(a);
 }
 
 /*
@@ -582,8 +583,12 @@ scheduler_reap(void)
 		a = agent_by_pid(si.si_pid);
 		if (a != NULL)
 			proc_signal_group(si.si_pid, SIGKILL);
-		if (waitpid(si.si_pid, &status, 0) == -1 || a == NULL)
+		if (waitpid(si.si_pid, &status, 0) == -1)
 			continue;
+		if (a == NULL) {
+			triage_reaped(si.si_pid, status); /* a triage hook */
+			continue;
+		}
 		if (!began) {
 			store_begin();
 			began = 1;

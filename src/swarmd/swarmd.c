@@ -92,6 +92,7 @@ reload(void)
 	log_set_level(srv.cfg.log_level);
 	resolve_operator_group();
 	quota_reload();
+	watchdog_reload();
 	scheduler_kick();
 	log_notice("configuration reloaded: max_agents %d",
 	    srv.cfg.max_agents);
@@ -349,6 +350,7 @@ swarmd_main(int argc, char **argv)
 	output_init();
 	stagger_init();
 	scheduler_init();
+	watchdog_init();
 	if (server_listen(err, sizeof err) == -1)
 		fatalx("%s", err);
 	log_notice("swarmd %s ready: state %s, socket %s", SWARM_VERSION,
@@ -359,6 +361,7 @@ swarmd_main(int argc, char **argv)
 
 	log_notice("swarmd stopped");
 	server_close();
+	watchdog_free();
 	scheduler_free();
 	route_free();
 	stagger_free();

@@ -343,7 +343,7 @@ int verdict_parse(const char *buf, size_t len, struct verdict *,
     char *err, size_t errlen);
 void verdict_free(struct verdict *);
 json_t *verdict_json(const struct verdict *);
-json_t *triage_document(struct agent *, json_t *tier1, json_t *history);
+json_t *triage_document(struct agent *, json_t *tier1);
 struct triage *triage_start(const char *hook, json_t *doc, double timeout,
     triage_cb, void *arg);
 void triage_cancel(struct triage *);

@@ -53,6 +53,11 @@ static const struct verb_arg fail_args[] = {
 	{ NULL, A_ANY, 0 } };
 static const struct verb_arg retry_args[] = {
 	{ "target", A_STRING, 1 }, { "dead", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg escalations_args[] = {
+	{ "all", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg resolve_args[] = {
+	{ "target", A_STRING, 1 }, { "action", A_STRING, 1 },
+	{ "note", A_STRING, 0 }, { NULL, A_ANY, 0 } };
 static const struct verb_arg done_args[] = {
 	{ "summary", A_STRING, 0 }, { "result", A_STRING, 0 },
 	{ NULL, A_ANY, 0 } };
@@ -80,6 +85,8 @@ static const struct verb verbs[] = {
 	{ "fail", V_AGENT, fail_args, verb_failed },
 	{ "dead", V_OPERATOR, optjob_args, verb_dead },
 	{ "retry", V_OPERATOR, retry_args, verb_retry },
+	{ "escalations", V_OPERATOR, escalations_args, verb_escalations },
+	{ "resolve", V_OPERATOR, resolve_args, verb_resolve },
 };
 
 static const char *type_names[] = {
