@@ -48,6 +48,8 @@ static int cmd_dead(struct cmd_ctx *);
 static int cmd_retry(struct cmd_ctx *);
 static int cmd_done(struct cmd_ctx *);
 static int cmd_help(struct cmd_ctx *);
+static int cmd_escalations(struct cmd_ctx *);
+static int cmd_resolve(struct cmd_ctx *);
 
 static const struct cmd_entry cmd_table[] = {
     {.name = "submit",
@@ -131,6 +133,18 @@ static const struct cmd_entry cmd_table[] = {
      .max_args = 1,
      .opts = "dead",
      .exec = cmd_retry},
+    {.name = "escalations",
+     .usage = "[--all]",
+     .help = "list open escalations from the watchdog; --all: closed too",
+     .opts = "all",
+     .exec = cmd_escalations},
+    {.name = "resolve",
+     .usage = "ESCALATION --action restart|kill|continue [--note TEXT]",
+     .help = "close an escalation and carry out the action on its agent",
+     .min_args = 1,
+     .max_args = 1,
+     .opts = "action= note=",
+     .exec = cmd_resolve},
     {.name = "heartbeat",
      .usage = "[--note TEXT]",
      .help = "tell swarmd this agent is alive",
@@ -1663,6 +1677,74 @@ cmd_retry(struct cmd_ctx *ctx)
 		for (i = 0; i < json_array_size(moved); i++)
 			printf("requeued %s\n",
 			       json_string_value(json_array_get(moved, i)));
+	json_decref(resp);
+	return 0;
+}
+
+static void
+print_escalations(json_t *escs)
+{
+	char buf[FORMAT_AGE_LEN];
+	struct table *t;
+	size_t i;
+
+	t = format_table_new("ESCALATION AGENT CHUNK STATE STATUS AGE SUMMARY");
+	for (i = 0; i < json_array_size(escs); i++) {
+		json_t *e = json_array_get(escs, i);
+		char *chunk = xasprintf("%s/%s", member_str(e, "job"),
+		                        member_str(e, "chunk"));
+
+		format_table_row(t);
+		format_table_cell(t, member_str(e, "escalation"));
+		format_table_cell(t, member_str(e, "agent"));
+		format_table_cell(t, chunk);
+		format_table_cell(t, member_str(e, "state"));
+		format_table_cell(t, member_str(e, "status"));
+		format_table_cell(t, format_ago(json_object_get(e, "ts"), buf));
+		format_table_cell(t, member_str(e, "summary"));
+		free(chunk);
+	}
+	format_table_print(t, stdout);
+	format_table_free(t);
+}
+
+static int
+cmd_escalations(struct cmd_ctx *ctx)
+{
+	json_t *args = json_object(), *resp;
+	int rc;
+
+	if (opt_get(ctx, "all") != NULL)
+		json_object_set_new(args, "all", json_true());
+	if ((rc = cmd_call(ctx, "escalations", args, &resp)) != 0)
+		return rc;
+	if (ctx->json)
+		print_json(json_object_get(resp, "escalations"));
+	else
+		print_escalations(json_object_get(resp, "escalations"));
+	json_decref(resp);
+	return 0;
+}
+
+static int
+cmd_resolve(struct cmd_ctx *ctx)
+{
+	const char *action = opt_get(ctx, "action");
+	json_t *args, *resp;
+	int rc;
+
+	if (action == NULL)
+		return cmd_usage_error(ctx, "missing --action");
+	args = json_pack("{s:s, s:s}", "target", ctx->argv[0], "action",
+	                 action);
+	opt_to_arg(ctx, args, "note", "note");
+	if ((rc = cmd_call(ctx, "resolve", args, &resp)) != 0)
+		return rc;
+	if (ctx->json)
+		print_reply(resp);
+	else
+		printf("%s resolved: %s\n", member_str(resp, "escalation"),
+		       member_str(resp, "outcome"));
 	json_decref(resp);
 	return 0;
 }
