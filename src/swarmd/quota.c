@@ -358,11 +358,8 @@ quota_cap_for(struct job *j, int running)
 static void
 cap_check(struct agent *a)
 {
-	static const char msg[] = "INSERT INTO messages (agent, ts, sender, "
-				  "text) VALUES (?, ?, 'swarmd', ?)";
 	int64_t used = usage_counted(&a->use);
 	struct job *j;
-	sqlite3_stmt *st;
 	char *text;
 
 	if (a->cap <= 0 || a->pid <= 0 || a->abort_requested)
@@ -383,11 +380,7 @@ cap_check(struct agent *a)
 	    "your progress with swarmctl checkpoint", (long long)used,
 	    (long long)a->cap);
 	store_begin();
-	st = store_prepare(msg);
-	sqlite3_bind_int64(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, now_wall_ms());
-	store_bind_text(st, 3, text);
-	store_step(st);
+	mailbox_put(a, "swarmd", text);
 	evlog_add("cap_warning", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:I, s:I}", "used", (json_int_t)used, "cap",
 	    (json_int_t)a->cap));

@@ -230,8 +230,6 @@ agent_abort_as(struct agent *a, double grace, const char *reason,
 {
 	static const char upd[] = "UPDATE agents SET abort_requested = 1 "
 				  "WHERE id = ?";
-	static const char msg[] = "INSERT INTO messages (agent, ts, sender, "
-				  "text) VALUES (?, ?, 'swarmd', ?)";
 	sqlite3_stmt *st;
 	char *text;
 
@@ -245,11 +243,7 @@ agent_abort_as(struct agent *a, double grace, const char *reason,
 	st = store_prepare(upd);
 	sqlite3_bind_int64(st, 1, a->id);
 	store_step(st);
-	st = store_prepare(msg);
-	sqlite3_bind_int64(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, now_wall_ms());
-	store_bind_text(st, 3, text);
-	store_step(st);
+	mailbox_put(a, "swarmd", text);
 	evlog_add("abort_requested", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:s*, s:f}", "reason", reason, "grace", grace));
 	store_commit();

@@ -155,6 +155,7 @@ int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(int64_t id, int64_t job, const char *chunk, int attempt);
 void agent_free(struct agent *);
 void agent_deliver(struct agent *); /* wake recv waiters */
+void mailbox_put(struct agent *, const char *sender, const char *text);
 const char *agent_output_file(struct agent *);
 json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
 #define AGENT_COLUMNS "a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \

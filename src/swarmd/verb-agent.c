@@ -212,22 +212,6 @@ verb_abort(struct verb_ctx *ctx)
 	return abort_job(ctx, j, grace, reason);
 }
 
-static void
-mailbox_put(struct agent *a, const char *text)
-{
-	static const char sql[] = "INSERT INTO messages (agent, ts, sender, "
-				  "text) VALUES (?, ?, 'operator', ?)";
-	sqlite3_stmt *st = store_prepare(sql);
-
-	sqlite3_bind_int64(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, now_wall_ms());
-	store_bind_text(st, 3, text);
-	store_step(st);
-	evlog_add("message_sent", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:I, s:s}", "message", (json_int_t)store_last_id(),
-	    "text", text));
-}
-
 enum verb_rc
 verb_send(struct verb_ctx *ctx)
 {
@@ -259,7 +243,7 @@ verb_send(struct verb_ctx *ctx)
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
 		if (a->pid <= 0 || (job != 0 ? a->job != job : a->id != id))
 			continue;
-		mailbox_put(a, text);
+		mailbox_put(a, "operator", text);
 		json_array_append_new(names, agent_name(a->id));
 	}
 	store_commit();

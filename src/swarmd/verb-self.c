@@ -37,6 +37,28 @@ verb_heartbeat(struct verb_ctx *ctx)
 	return VERB_OK;
 }
 
+/*
+ * Leave TEXT in the agent's mailbox, from SENDER ("operator" or
+ * "swarmd"), in the caller's transaction; the caller wakes its readers
+ * (agent_deliver) once it is committed.
+ */
+void
+mailbox_put(struct agent *a, const char *sender, const char *text)
+{
+	static const char sql[] = "INSERT INTO messages (agent, ts, sender, "
+				  "text) VALUES (?, ?, ?, ?)";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int64(st, 1, a->id);
+	sqlite3_bind_int64(st, 2, now_wall_ms());
+	sqlite3_bind_text(st, 3, sender, -1, SQLITE_STATIC);
+	store_bind_text(st, 4, text);
+	store_step(st);
+	evlog_add("message_sent", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:I, s:s, s:s}", "message", (json_int_t)store_last_id(),
+	    "from", sender, "text", text));
+}
+
 /* Take the agent's unread messages, oldest first, and mark them read. */
 static json_t *
 mailbox_take(struct agent *a)

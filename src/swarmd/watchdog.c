@@ -153,19 +153,6 @@ watch_transition(struct agent *a, enum agent_input in)
 	store_step(st);
 }
 
-static void
-mail(struct agent *a, const char *text)
-{
-	static const char sql[] = "INSERT INTO messages (agent, ts, sender, "
-				  "text) VALUES (?, ?, 'swarmd', ?)";
-	sqlite3_stmt *st = store_prepare(sql);
-
-	sqlite3_bind_int64(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, now_wall_ms());
-	store_bind_text(st, 3, text);
-	store_step(st);
-}
-
 int64_t
 watchdog_context_window(const char *model)
 {
@@ -524,7 +511,7 @@ watchdog_act(struct agent *a, const char *action, const char *message,
 			watch_clear(a, why);
 	} else if (strcmp(action, "nudge") == 0) {
 		store_begin();
-		mail(a, message != NULL ? message : "swarmd: are you still "
+		mailbox_put(a, "swarmd", message != NULL ? message : "swarmd: are you still "
 		    "working? report with swarmctl heartbeat --note");
 		store_commit();
 		agent_deliver(a);
@@ -543,7 +530,7 @@ watchdog_act(struct agent *a, const char *action, const char *message,
 		    "swarmctl checkpoint: the chunk restarts from it",
 		    message != NULL ? message : "your context is nearly full");
 		store_begin();
-		mail(a, text);
+		mailbox_put(a, "swarmd", text);
 		evlog_add("handoff_requested", a->job, a->chunk, a->id,
 		    a->attempt, json_pack("{s:I, s:f}", "after_checkpoint",
 		    (json_int_t)w->handoff_seq, "timeout",
