@@ -148,26 +148,38 @@ resolve(const char *name, struct job *job)
 	return NULL;
 }
 
+/*
+ * What every child of swarmd starts with: a process group of its own, no
+ * blocked signals, and every signal at its default action (swarmd ignores
+ * SIGPIPE and handles others, and both would otherwise be inherited).
+ */
+void
+spawn_attr_init(posix_spawnattr_t *attr)
+{
+	sigset_t none, dflt;
+
+	sigemptyset(&none);
+	sigfillset(&dflt);
+	sigdelset(&dflt, SIGKILL);
+	sigdelset(&dflt, SIGSTOP);
+	posix_spawnattr_init(attr);
+	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(attr, 0);
+	posix_spawnattr_setsigmask(attr, &none);
+	posix_spawnattr_setsigdefault(attr, &dflt);
+}
+
 static int
 spawn_exec(struct spawn_req *req, struct job *job, const char *path,
     char **argv, char **envp, int logfd)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, dflt;
 	pid_t pid;
 	int rc;
 
-	sigemptyset(&none);
-	sigfillset(&dflt);
-	sigdelset(&dflt, SIGKILL);
-	sigdelset(&dflt, SIGSTOP);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dflt);
+	spawn_attr_init(&attr);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, logfd, 1);

@@ -11,6 +11,7 @@
 
 #include <sys/queue.h>
 #include <sys/types.h>
+#include <spawn.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -259,6 +260,7 @@ struct spawn_req {
 	char error[256];	/* why the spawn failed */
 };
 int spawn_agent(struct spawn_req *);
+void spawn_attr_init(posix_spawnattr_t *);
 
 /* ---- job.c and scheduler.c ---- */
 struct job {
