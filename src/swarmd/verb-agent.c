@@ -39,15 +39,26 @@ ps_row(sqlite3_stmt *st)
 	return o;
 }
 
+/*
+ * Four statements rather than one with optional filters: SQLite plans a
+ * statement once, and "(?1 = 0 OR job = ?1)" would make every listing a
+ * scan of all agents ever run.  Each of these uses an index.
+ */
+#define PS_COLUMNS "SELECT a.id, a.job, a.chunk, a.attempt, a.state, " \
+	"a.pid, a.started, a.last_seen, a.ended FROM agents a "
+#define PS_LIVE "a.state IN ('starting', 'running', 'suspect') "
+
 enum verb_rc
 verb_ps(struct verb_ctx *ctx)
 {
-	static const char sql[] =
-	    "SELECT a.id, a.job, a.chunk, a.attempt, a.state, a.pid, "
-	    "a.started, a.last_seen, a.ended FROM agents a "
-	    "WHERE (?1 = 0 OR a.job = ?1) AND (?2 OR a.state IN "
-	    "('starting', 'running', 'suspect')) ORDER BY a.id";
+	static const char live[] = PS_COLUMNS "WHERE " PS_LIVE "ORDER BY a.id";
+	static const char all[] = PS_COLUMNS "ORDER BY a.id";
+	static const char job_live[] = PS_COLUMNS "WHERE a.job = ?1 AND "
+	    PS_LIVE "ORDER BY a.id";
+	static const char job_all[] = PS_COLUMNS "WHERE a.job = ?1 "
+	    "ORDER BY a.id";
 	const char *name = arg_str(ctx, "job");
+	int every = arg_bool(ctx, "all");
 	json_t *arr;
 	sqlite3_stmt *st;
 	int64_t job = 0;
@@ -56,9 +67,11 @@ verb_ps(struct verb_ctx *ctx)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
 		    "\"%.128s\"", name);
 	arr = json_array();
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, job);
-	sqlite3_bind_int(st, 2, arg_bool(ctx, "all"));
+	if (name != NULL) {
+		st = store_prepare(every ? job_all : job_live);
+		sqlite3_bind_int64(st, 1, job);
+	} else
+		st = store_prepare(every ? all : live);
 	while (store_step(st) == SQLITE_ROW)
 		json_array_append_new(arr, ps_row(st));
 	sqlite3_reset(st);
