@@ -10,9 +10,9 @@ What is measured goes through swarmctl exactly as a user would run it.
   benchlib.py jobfile OUT NAME CONCURRENCY NCHUNKS CMD...
   benchlib.py wait SOCKET JOB TIMEOUT_S [INTERVAL_S]   -> state done total
   benchlib.py spawn SOCKET SWARMCTL JOBFILE TIMEOUT_S  -> seconds
+  benchlib.py history SOCKET SWARMCTL JOBFILE NJOBS TIMEOUT_S -> seconds
   benchlib.py shell CMD                                 -> seconds
-  benchlib.py rtt SOCKET N VERB [ARGS_JSON]             -> median ms
-  benchlib.py hyperfine JSONFILE                        -> median ms
+  benchlib.py hyperfine JSONFILE                -> median ms, CPU ms
   benchlib.py table RESULTS_TSV RUNS                    -> the report
 """
 import json
@@ -121,52 +121,102 @@ def cmd_spawn(sock, swarmctl, jobfile, timeout):
                             (seen - t0) / 1000.0))
 
 
+def cmd_history(sock, swarmctl, jobfile, njobs, timeout):
+    """Submit JOBFILE NJOBS times at once and wait for every job to end:
+    seconds from the first submit to the last job_done."""
+    c = Conn(sock)
+    t0 = time.time() * 1000.0
+    jobs = []
+    for _ in range(int(njobs)):
+        p = subprocess.run([swarmctl, "submit", jobfile],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("submit failed: %s" % p.stderr.strip())
+        jobs.append(p.stdout.split()[0])
+    end = time.monotonic() + float(timeout)
+    while True:
+        mine = [j for j in c.call("jobs")["jobs"] if j["job"] in jobs]
+        if all(j["state"] != "running" for j in mine):
+            break
+        if time.monotonic() > end:
+            raise RuntimeError("jobs still running after %s s" % timeout)
+        time.sleep(0.5)
+    if any(j["counts"]["done"] != j["total"] for j in mine):
+        raise RuntimeError("not every chunk is done")
+    last = max(ts_ms(c.call("events", {"job": j, "limit": 1})["events"][-1]
+                     ["ts"]) for j in jobs)
+    print("%.3f" % ((last - t0) / 1000.0))
+
+
 def cmd_shell(cmd):
     t0 = time.perf_counter()
     subprocess.run(cmd, shell=True, check=True)
     print("%.3f" % (time.perf_counter() - t0))
 
 
-def cmd_rtt(sock, n, verb, args=None):
-    """Median ms of N round trips on one connection, response read whole
-    but not parsed: the daemon's side of a verb plus the socket."""
-    c = Conn(sock)
-    a = json.loads(args) if args else None
-    c.call(verb, a)
-    times = []
-    for _ in range(int(n)):
-        t0 = time.perf_counter()
-        c.send(verb, a)
-        c.raw_line()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    print("%.3f" % statistics.median(times))
-
-
 def cmd_hyperfine(path):
+    """Median wall ms, and the mean CPU ms (user + system) of the command."""
     with open(path) as f:
         r = json.load(f)["results"][0]
-    print("%.3f" % (r["median"] * 1000.0))
+    print("%.3f %.3f" % (r["median"] * 1000.0,
+                         (r["user"] + r["system"]) * 1000.0))
 
 
 # metric -> (label, unit, target, higher is better)
 METRICS = [
     ("hb.heartbeat", "heartbeat round trips/s, 50 agents", "rt/s", 20000, 1),
+    ("hb.heartbeat.cpu", "  swarmd busy during the window", "% CPU", None,
+     1),
     ("hb.hello", "  cmp: hello (no auth), same 50 agents", "rt/s", None, 1),
+    ("hb.hello.cpu", "  swarmd busy during the window", "% CPU", None, 1),
     ("hb.echo", "  cmp: echo server, same 50 agents", "rt/s", None, 1),
+    ("hb.echo.cpu", "  echo server busy during the window", "% CPU", None,
+     1),
     ("spawn.swarmd", "spawn+reap 1000 `true`, concurrency 200", "s", 3, 0),
     ("spawn.observed", "  same, as seen by the poller (50 ms)", "s", None,
      0),
+    ("spawn.cpu", "  swarmd CPU time used meanwhile", "s", None, 0),
+    ("spawn.ramp", "  cmp: same job, default ramp (stagger_batch 4)", "s",
+     None, 0),
     ("spawn.xargs", "  cmp: seq 1000 | xargs -P 200 -n 1 true", "s", None,
      0),
     ("ps.all", "swarmctl ps --all (1000 ended agents)", "ms", 10, 0),
+    ("ps.all.cpu", "  swarmd CPU per call", "ms", None, 0),
+    ("ps.all.client", "  swarmctl CPU per call (user+sys)", "ms", None,
+     0),
     ("ps.live", "swarmctl ps (same state: 0 live)", "ms", 10, 0),
+    ("ps.live.cpu", "  swarmd CPU per call", "ms", None, 0),
+    ("ps.live.client", "  swarmctl CPU per call (user+sys)", "ms", None,
+     0),
     ("ps.jobs", "  cmp: swarmctl jobs (same state: 1 job)", "ms", None, 0),
-    ("ps.rtt_all", "  daemon side of ps --all (raw socket)", "ms", None, 0),
+    ("ps.jobs.cpu", "  swarmd CPU per call", "ms", None, 0),
+    ("ps.jobs.client", "  swarmctl CPU per call (user+sys)", "ms", None,
+     0),
+    ("hist.spawn", "history: 100 jobs x 1000 `true`, all at once", "s",
+     None, 0),
+    ("ps.hist", "swarmctl ps (100,000 ended agents, 0 live)", "ms", 10, 0),
+    ("ps.hist.cpu", "  swarmd CPU per call", "ms", None, 0),
+    ("ps.hist.client", "  swarmctl CPU per call (user+sys)", "ms", None,
+     0),
+    ("ps.hist_jobs", "  cmp: swarmctl jobs (same state: 100 jobs)", "ms",
+     None, 0),
+    ("ps.hist_jobs.cpu", "  swarmd CPU per call", "ms", None, 0),
+    ("ps.hist_jobs.client", "  swarmctl CPU per call (user+sys)", "ms", None,
+     0),
     ("ps.live1000", "swarmctl ps (1000 live agents)", "ms", 10, 0),
+    ("ps.live1000.cpu", "  swarmd CPU per call", "ms", None, 0),
+    ("ps.live1000.client", "  swarmctl CPU per call (user+sys)", "ms", None,
+     0),
     ("ps.all_live1000", "swarmctl ps --all (1000 live agents)", "ms", 10,
      0),
-    ("ps.rtt_live1000", "  daemon side of ps (1000 live, raw socket)", "ms",
+    ("ps.all_live1000.cpu", "  swarmd CPU per call", "ms", None, 0),
+    ("ps.all_live1000.client", "  swarmctl CPU per call (user+sys)", "ms", None,
+     0),
+    ("ps.jobs_live1000", "  cmp: swarmctl jobs (1000 live, 1 job)", "ms",
      None, 0),
+    ("ps.jobs_live1000.cpu", "  swarmd CPU per call", "ms", None, 0),
+    ("ps.jobs_live1000.client", "  swarmctl CPU per call (user+sys)", "ms", None,
+     0),
 ]
 
 
@@ -175,6 +225,8 @@ def fmt(v, unit):
         return "{:,.0f}".format(v)
     if unit == "s":
         return "%.3f" % v
+    if unit == "% CPU":
+        return "%.0f" % v
     return "%.2f" % v
 
 
@@ -211,7 +263,7 @@ def cmd_table(path, runs):
 
 if __name__ == "__main__":
     cmds = {"jobfile": cmd_jobfile, "wait": cmd_wait, "spawn": cmd_spawn,
-            "shell": cmd_shell, "rtt": cmd_rtt, "hyperfine": cmd_hyperfine,
+            "history": cmd_history, "shell": cmd_shell, "hyperfine": cmd_hyperfine,
             "table": cmd_table}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)

@@ -20,7 +20,9 @@ usage: bench/run.sh [-n RUNS] [-b BUILDDIR] [-w SECONDS] [-t TESTS] [-k] [-o FIL
   -b BUILDDIR  meson build directory (default: \$BUILD, else /tmp/bench-build);
                set up with --buildtype=release when it does not exist yet
   -w SECONDS   length of the heartbeat measuring window (default 5)
-  -t TESTS     comma-separated subset of hb,spawn,ps (default: all three)
+  -t TESTS     comma-separated subset of hb,spawn,ps (default: all three),
+               or history: ps with 100,000 ended agents in the state (about
+               a minute to build; not in the default set)
   -k           keep the scratch directory (daemon logs, job files, raw results)
   -o FILE      also write the raw per-run results (metric, run, value) to FILE
 EOF
@@ -49,12 +51,14 @@ case $RUNS$WINDOW in *[!0-9]*) usage >&2; exit 2 ;; esac
 want() { case ",$TESTS," in *",$1,"*) return 0 ;; esac; return 1; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)	# before we add any
 LIB="$ROOT/bench/benchlib.py"
 HB_AGENTS=50		# concurrent heartbeat clients
 HB_LEAD_MS=2000		# the window opens this long after submit
 SPAWN_N=1000		# agents of the spawn job
 SPAWN_CONC=200
 PS_RUNS=50		# swarmctl invocations per ps figure
+HIST_JOBS=100		# -t history: jobs of SPAWN_N agents in the state
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "run.sh: $*"; exit 1; }
@@ -69,10 +73,18 @@ ninja -C "$BUILD" >&2 || die "build failed in $BUILD"
 SWARMD="$BUILD/swarmd"
 SWARMCTL="$BUILD/swarmctl"
 [ -x "$SWARMD" ] && [ -x "$SWARMCTL" ] || die "no swarmd/swarmctl in $BUILD"
+# The ramp (stagger_*) exists from 5b0050e on; older daemons refuse the key.
+HAVE_RAMP=0
+grep -q -a stagger_batch "$SWARMD" && HAVE_RAMP=1
 BUILDTYPE=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
     python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)
 [ "$BUILDTYPE" = release ] ||
     say "run.sh: warning: $BUILD is a ${BUILDTYPE:-unknown} build, not release"
+
+# BENCH_REV names the revision when ROOT is an export, not a checkout.
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "${BENCH_REV:-unknown}")
+[ -n "$(git -C "$ROOT" status --porcelain -- src include meson.build 2>/dev/null)" ] &&
+    REV="$REV + uncommitted changes"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-bench.XXXXXX") || die "mktemp failed"
 RESULTS="$T/results.tsv"
@@ -129,14 +141,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_daemon NAME: a fresh daemon on $T/NAME; sets SWARM_SOCKET and DIR.
+# start_daemon NAME [ramp]: a fresh daemon on $T/NAME; sets SWARM_SOCKET
+# and DIR.  Up to 1,000 agents at once, and no ramp (each job starts at
+# its full concurrency) unless "ramp" asks for the default one: the
+# targets are about concurrency 50 and 200, which the default ramp
+# (stagger_batch 4, growing every stagger_interval) reaches only after
+# minutes.
 start_daemon() {
 	DIR="$T/$1"
 	mkdir -p "$DIR/state"
-	cat >"$DIR/swarmd.conf" <<-EOF
-	[spawn]
-	max_agents = 1000
-	EOF
+	{
+		echo "[spawn]"
+		echo "max_agents = 1000"
+		[ "$HAVE_RAMP" = 1 ] && [ "${2:-}" != ramp ] &&
+		    echo "stagger_batch = 1000"
+	} >"$DIR/swarmd.conf"
 	export SWARM_SOCKET="$DIR/swarmd.sock"
 	"$SWARMD" -f -c "$DIR/swarmd.conf" -s "$SWARM_SOCKET" -d "$DIR/state" \
 	    2>"$DIR/swarmd.log" &
@@ -150,14 +169,58 @@ start_daemon() {
 	die "swarmd did not come up on $SWARM_SOCKET"
 }
 
+# quiet: wait (up to 5 minutes) until the machine is at least 90% idle
+# over 3 s, so that a benchmark does not start on top of someone else's
+# build or test run; it cannot notice one that starts later, so compare
+# the min-max spread and the load averages printed at the end.
+quiet() {
+	local i a b u n s id w q sq st rest busy=100
+	for i in $(seq 100); do
+		read -r _ u n s id w q sq st rest </proc/stat
+		a=$(( u + n + s + id + w + q + sq + st )) b=$id
+		sleep 3
+		read -r _ u n s id w q sq st rest </proc/stat
+		busy=$(( 100 - (id - b) * 100 / (u + n + s + id + w + q + sq + st - a) ))
+		[ "$busy" -le 10 ] && return 0
+		[ "$i" = 1 ] && say "run.sh: the machine is $busy% busy; waiting for it to calm down"
+	done
+	say "run.sh: warning: still $busy% busy after 5 minutes; measuring anyway"
+}
+
+# Other people's work on the machine skews every figure here.  CPU time
+# the whole machine spent busy, less what this script and everything it
+# started used (all of it is reaped, so it ends up in our children's
+# times), is what others used.  phase_begin/phase_end record it per phase.
+HZ=$(getconf CLK_TCK)
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+our_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{ print $12 + $13 + $14 + $15 }'; }
+phase_begin() { PB_BUSY=$(busy_ticks) PB_OURS=$(our_ticks) PB_T=$(date +%s%N); }
+phase_end() {
+	local other=$(( $(busy_ticks) - PB_BUSY - ($(our_ticks) - PB_OURS) ))
+	local ns=$(( $(date +%s%N) - PB_T ))
+	[ "$other" -lt 0 ] && other=0
+	FOREIGN="${FOREIGN:+$FOREIGN, }$1 $(( other * 1000000000 / HZ * 100 / ns / $(nproc) ))%"
+}
+
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+
+# cpu_ns PID: the CPU time PID (one thread) has used so far, in ns.
+cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat"; }
+
+# sleep_until MS: sleep until the wall clock reads MS (epoch ms).
+sleep_until() {
+	local d=$(( $1 - $(now_ms) ))
+	[ "$d" -gt 0 ] && sleep "$(( d / 1000 )).$(printf %03d $(( d % 1000 )))"
+	return 0
+}
 
 lib() { python3 "$LIB" "$@"; }
 
 # ---- a. heartbeat ----
 # hb_once MODE RUN: one job of 50 hb-clients; records round trips/s.
 hb_once() {
-	local mode=$1 run=$2 out="$DIR/hb-$1-$2" start jf job counts sum
+	local mode=$1 run=$2 out="$DIR/hb-$1-$2" start jf job counts sum server
+	local c0 c1 t0 t1 busy
 	local -a extra=()
 	case $mode in
 	hello) extra=(--verb hello) ;;
@@ -170,8 +233,14 @@ hb_once() {
 	    "$HB_CLIENT" "${extra[@]}" "$start" "$WINDOW" "$out/{chunk}" ||
 	    die "cannot write $jf"
 	job=$("$SWARMCTL" submit "$jf") || die "submit $jf failed"
-	# Stay off the CPU until the window has closed.
-	sleep "$(python3 -c "print(max(0, ($start + $WINDOW * 1000 - $(now_ms)) / 1000 + 0.2))")"
+	# Stay off the CPU until the window has closed, but for reading how
+	# busy the server was in its middle (all but 100 ms at either end).
+	[ "$mode" = echo ] && server=$ECHO_PID || server=$DAEMON_PID
+	sleep_until $(( start + 100 ))
+	c0=$(cpu_ns "$server") t0=$(date +%s%N)
+	sleep_until $(( start + WINDOW * 1000 - 100 ))
+	c1=$(cpu_ns "$server") t1=$(date +%s%N)
+	sleep_until $(( start + WINDOW * 1000 + 200 ))
 	counts=$(lib wait "$SWARM_SOCKET" "$job" 60) || die "$job did not end"
 	case $counts in
 	"done $HB_AGENTS $HB_AGENTS "*) ;;
@@ -184,11 +253,15 @@ hb_once() {
 	[ "$2" -le 100 ] ||
 	    say "run.sh: warning: $job: a client began its window $2 ms late"
 	sum=$1
+	busy=$(( (c1 - c0) * 100 / (t1 - t0) ))
 	record "hb.$mode" "$run" "$(( sum / WINDOW ))"
-	say "  hb $mode run $run: $sum round trips in $WINDOW s = $(( sum / WINDOW ))/s"
+	record "hb.$mode.cpu" "$run" "$busy"
+	say "  hb $mode run $run: $sum round trips in $WINDOW s = $(( sum / WINDOW ))/s; server busy $busy% of a CPU"
 }
 
 if want hb; then
+	quiet
+	phase_begin
 	say "== heartbeat: $HB_AGENTS agents, ${WINDOW}s window, $RUNS runs"
 	start_daemon hb
 	"$ECHO_SERVER" "$T/echo.sock" &
@@ -202,17 +275,35 @@ if want hb; then
 	wait "$ECHO_PID" 2>/dev/null
 	ECHO_PID=""
 	stop_daemon
+	phase_end hb
 fi
 
 # ---- b. spawn, and c. ps on the state it leaves ----
-# hyperfine_ms NAME CMD...: median ms of PS_RUNS invocations.
-hyperfine_ms() {
+# timed METRIC RUN CMD...: records METRIC, the median ms of PS_RUNS
+# invocations (after 5 unmeasured); METRIC.client, the command's own CPU
+# time (user + system, mean; hyperfine only); and METRIC.cpu, the daemon's
+# CPU time per invocation (warm-ups included) from /proc/PID/schedstat.
+# CPU times are the figures to trust when others share the machine.
+timed() {
+	local metric=$1 run=$2 c0 ms
+	shift 2
+	c0=$(cpu_ns "$DAEMON_PID")
+	ms=$(invocations "$metric" "$@") || die "timing $* failed"
+	set -- $ms
+	record "$metric" "$run" "$1"
+	[ -n "${2:-}" ] && record "$metric.client" "$run" "$2"
+	record "$metric.cpu" "$run" "$(python3 -c "print('%.3f' % (($(cpu_ns "$DAEMON_PID") - $c0) / 1e6 / ($PS_RUNS + 5)))")"
+}
+
+# invocations NAME CMD...: median ms of PS_RUNS runs of CMD and their mean
+# CPU ms with hyperfine; the median alone from a timing loop without it.
+invocations() {
 	local name=$1
 	shift
 	if command -v hyperfine >/dev/null; then
 		hyperfine -N --warmup 5 --runs "$PS_RUNS" --output=pipe \
 		    --export-json "$DIR/$name.json" -- "$*" >/dev/null 2>&1 ||
-		    die "hyperfine $* failed"
+		    return 1
 		lib hyperfine "$DIR/$name.json"
 	else
 		python3 - "$PS_RUNS" "$@" <<-'PY'
@@ -231,28 +322,44 @@ hyperfine_ms() {
 }
 
 if want spawn || want ps; then
+	quiet
+	phase_begin
 	say "== spawn: $SPAWN_N agents of \`true\` at concurrency $SPAWN_CONC," \
 	    "then ps on that state; $RUNS runs"
 	for run in $(seq "$RUNS"); do
 		start_daemon "spawn-$run"
 		jf="$DIR/spawn.json"
 		lib jobfile "$jf" spawn "$SPAWN_CONC" "$SPAWN_N" true
-		set -- $(lib spawn "$SWARM_SOCKET" "$SWARMCTL" "$jf" 120) ||
+		c0=$(cpu_ns "$DAEMON_PID")
+		out=$(lib spawn "$SWARM_SOCKET" "$SWARMCTL" "$jf" 120) ||
 		    die "spawn run $run failed"
+		set -- $out
+		cpu=$(python3 -c "print('%.3f' % (($(cpu_ns "$DAEMON_PID") - $c0) / 1e9))")
 		record spawn.swarmd "$run" "$2"
 		record spawn.observed "$run" "$3"
-		say "  spawn run $run: $1 done ${2}s after submit (seen at ${3}s)"
+		record spawn.cpu "$run" "$cpu"
+		say "  spawn run $run: $1 done ${2}s after submit (seen at ${3}s);" \
+		    "swarmd used ${cpu}s of CPU"
 		if want ps; then
 			n=$("$SWARMCTL" --json ps --all | python3 -c \
 			    'import json,sys; print(len(json.load(sys.stdin)))')
 			[ "$n" = "$SPAWN_N" ] || die "ps --all lists $n agents"
-			record ps.all "$run" "$(hyperfine_ms ps-all "$SWARMCTL" ps --all)"
-			record ps.live "$run" "$(hyperfine_ms ps "$SWARMCTL" ps)"
-			record ps.jobs "$run" "$(hyperfine_ms jobs "$SWARMCTL" jobs)"
-			record ps.rtt_all "$run" "$(lib rtt "$SWARM_SOCKET" \
-			    "$PS_RUNS" ps '{"all": true}')"
+			timed ps.all "$run" "$SWARMCTL" ps --all
+			timed ps.live "$run" "$SWARMCTL" ps
+			timed ps.jobs "$run" "$SWARMCTL" jobs
 		fi
 		stop_daemon
+		if want spawn && [ "$HAVE_RAMP" = 1 ]; then
+			start_daemon "ramp-$run" ramp
+			jf="$DIR/spawn.json"
+			lib jobfile "$jf" spawn "$SPAWN_CONC" "$SPAWN_N" true
+			out=$(lib spawn "$SWARM_SOCKET" "$SWARMCTL" "$jf" 600) ||
+			    die "spawn run $run (default ramp) failed"
+			set -- $out
+			record spawn.ramp "$run" "$2"
+			say "  spawn run $run with the default ramp: ${2}s"
+			stop_daemon
+		fi
 		if want spawn; then
 			t=$(lib shell "seq $SPAWN_N | xargs -P $SPAWN_CONC -n 1 true") ||
 			    die "xargs failed"
@@ -260,9 +367,12 @@ if want spawn || want ps; then
 			say "  xargs run $run: ${t}s"
 		fi
 	done
+	phase_end spawn
 fi
 
 if want ps; then
+	quiet
+	phase_begin
 	say "== ps with $SPAWN_N live agents (\`sleep\`); $RUNS runs"
 	for run in $(seq "$RUNS"); do
 		start_daemon "live-$run"
@@ -276,18 +386,40 @@ if want ps; then
 			sleep 0.1
 		done
 		[ "$n" = "$SPAWN_N" ] || die "only $n of $SPAWN_N agents running"
-		record ps.live1000 "$run" "$(hyperfine_ms ps-live "$SWARMCTL" ps)"
-		record ps.all_live1000 "$run" \
-		    "$(hyperfine_ms ps-all-live "$SWARMCTL" ps --all)"
-		record ps.rtt_live1000 "$run" "$(lib rtt "$SWARM_SOCKET" \
-		    "$PS_RUNS" ps)"
+		timed ps.live1000 "$run" "$SWARMCTL" ps
+		timed ps.all_live1000 "$run" "$SWARMCTL" ps --all
+		timed ps.jobs_live1000 "$run" "$SWARMCTL" jobs
 		say "  live run $run: measured; stopping $SPAWN_N agents"
 		stop_daemon
 	done
+	phase_end live
+fi
+
+# ---- d. (not in the default set) ps on a long history ----
+if want history; then
+	quiet
+	phase_begin
+	say "== ps with $(( HIST_JOBS * SPAWN_N )) ended agents in the state; $RUNS runs"
+	start_daemon history
+	jf="$DIR/history.json"
+	lib jobfile "$jf" history "$SPAWN_CONC" "$SPAWN_N" true
+	t=$(lib history "$SWARM_SOCKET" "$SWARMCTL" "$jf" "$HIST_JOBS" 1200) ||
+	    die "building the history failed"
+	record hist.spawn 1 "$t"
+	say "  $(( HIST_JOBS * SPAWN_N )) agents ran and ended in ${t}s"
+	for run in $(seq "$RUNS"); do
+		timed ps.hist "$run" "$SWARMCTL" ps
+		timed ps.hist_jobs "$run" "$SWARMCTL" jobs
+	done
+	stop_daemon
+	phase_end history
 fi
 
 [ -n "$RAWOUT" ] && cp "$RESULTS" "$RAWOUT"
 echo
-echo "swarmd benchmarks: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs," \
-    "build $BUILD (${BUILDTYPE:-unknown}), $RUNS runs"
+echo "swarmd benchmarks: $(date -u +%Y-%m-%dT%H:%M:%SZ), revision $REV"
+echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1))," \
+    "kernel $(uname -r); load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "build: $BUILD (${BUILDTYPE:-unknown}); $RUNS runs"
+echo "CPU used by other processes, % of the machine, per phase: ${FOREIGN:-none measured}"
 lib table "$RESULTS" "$RUNS"
