@@ -59,6 +59,11 @@ static const struct key keys[] = {
 	{ "retries", "backoff", K_DUR, OFF(backoff_base), 0, 86400 },
 	{ "retries", "backoff_max", K_DUR, OFF(backoff_max), 0, 86400 },
 	{ "store", "synchronous", K_STR, OFF(synchronous), 0, 0 },
+	{ "proxy", "listen", K_STR, OFF(proxy_listen), 0, 0 },
+	{ "proxy", "upstream", K_STR, OFF(proxy_upstream), 0, 0 },
+	{ "proxy", "openai_upstream", K_STR, OFF(proxy_openai_upstream), 0,
+	    0 },
+	{ "proxy", "max_hold", K_DUR, OFF(proxy_max_hold), 0, 86400 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
 	{ "watchdog", "heartbeat_timeout", K_DUR, OFF(heartbeat_timeout), 0,
@@ -133,6 +138,10 @@ config_defaults(struct config *cfg)
 	cfg->backoff_base = 10;
 	cfg->backoff_max = 600;
 	cfg->synchronous = xstrdup("full");
+	cfg->proxy_listen = xstrdup("");
+	cfg->proxy_upstream = xstrdup("https://api.anthropic.com");
+	cfg->proxy_openai_upstream = xstrdup("https://api.openai.com");
+	cfg->proxy_max_hold = 30;
 	cfg->heartbeat_timeout = 180;
 	cfg->no_progress_timeout = 600;
 	cfg->triage_hook = xstrdup("");
@@ -349,6 +358,31 @@ read_line(char *buf, int size, void *arg)
 	return buf;
 }
 
+static int
+url_ok(const char *s)
+{
+	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+/*
+ * The proxy's address: IPv4 loopback only, as agents' API keys cross it
+ * in the clear and the path token is all that tells agents apart.
+ */
+static int
+listen_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || strncmp(s, "127.", 4) != 0)
+		return 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return errno == 0 && end != colon + 1 && *end == '\0' && port >= 0 &&
+	    port <= 65535;
+}
+
 /* Values that parse but make no sense. */
 static int
 check_values(struct config *cfg, const char *file, char *err, size_t errlen)
@@ -381,6 +415,17 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 	    strncmp(cfg->escalation_webhook, "https://", 8) != 0) {
 		snprintf(err, errlen, "%s: [watchdog] escalation_webhook: "
 		    "expected an http:// or https:// URL", file);
+		return -1;
+	}
+	if (!url_ok(cfg->proxy_upstream) ||
+	    !url_ok(cfg->proxy_openai_upstream)) {
+		snprintf(err, errlen, "%s: [proxy] upstream and openai_upstream "
+		    "must be http:// or https:// URLs", file);
+		return -1;
+	}
+	if (*cfg->proxy_listen != '\0' && !listen_ok(cfg->proxy_listen)) {
+		snprintf(err, errlen, "%s: [proxy] listen: expected "
+		    "127.0.0.1:PORT (loopback only)", file);
 		return -1;
 	}
 	if (strcmp(cfg->synchronous, "full") != 0 &&

@@ -74,6 +74,12 @@ struct config {
 	/* [store] */
 	long long checkpoint_max; /* bytes kept inline; larger go by path */
 	char *synchronous;	/* SQLite synchronous: full, normal, extra */
+
+	/* [proxy]: agents reach the model APIs through swarmd */
+	char *proxy_listen;	/* 127.0.0.1:PORT; "" leaves the proxy off */
+	char *proxy_upstream;	/* the Anthropic API */
+	char *proxy_openai_upstream; /* an OpenAI-compatible API */
+	double proxy_max_hold;	/* longest a request waits out a backoff */
 };
 
 void config_defaults(struct config *);

@@ -1552,6 +1552,34 @@ print_quota(json_t *q)
 		       (long long)json_integer_value(
 		           json_object_get(v, "resets_at")));
 	}
+	/* The upstream's own view, as its rate-limit headers last said. */
+	sub = json_object_get(q, "upstream");
+	for (it = json_object_iter(sub); it != NULL;
+	     it = json_object_iter_next(sub, it)) {
+		json_t *lim, *rem;
+		const char *kinds[] = { "requests", "tokens", "input-tokens",
+		                        "output-tokens" };
+		char key[64];
+		size_t k;
+
+		type = json_object_iter_key(it);
+		v = json_object_iter_value(it);
+		for (k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+			snprintf(key, sizeof key, "%s-limit", kinds[k]);
+			lim = json_object_get(v, key);
+			snprintf(key, sizeof key, "%s-remaining", kinds[k]);
+			rem = json_object_get(v, key);
+			if (!json_is_integer(lim) || !json_is_integer(rem))
+				continue;
+			snprintf(key, sizeof key, "%s-reset", kinds[k]);
+			printf("upstream %s %s: %lld of %lld left, reset %s\n",
+			       type, kinds[k],
+			       (long long)json_integer_value(rem),
+			       (long long)json_integer_value(lim),
+			       json_is_string(json_object_get(v, key)) ?
+			       member_str(v, key) : "-");
+		}
+	}
 	top = json_object_get(q, "top");
 	if (json_array_size(top) == 0)
 		return;

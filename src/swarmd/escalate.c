@@ -34,8 +34,7 @@ struct post {
 };
 static LIST_HEAD(, post) posts = LIST_HEAD_INITIALIZER(posts);
 
-static CURLM *multi;
-static struct event *curl_timer, *renotify_ev;
+static struct event *renotify_ev;
 
 /* ---- records ---- */
 
@@ -145,7 +144,7 @@ post_free(struct post *p)
 {
 	LIST_REMOVE(p, entry);
 	if (p->easy != NULL) {
-		curl_multi_remove_handle(multi, p->easy);
+		curlev_remove(p->easy);
 		curl_easy_cleanup(p->easy);
 	}
 	curl_slist_free_all(p->headers);
@@ -195,11 +194,17 @@ esc_event(int64_t id, const char *name, json_t *extra)
 
 /* A POST ended: an event either way; a retry after a backoff if it failed. */
 static void
-post_done(struct post *p, CURLcode rc, long status)
+post_done(void *easy, int code, void *arg)
 {
-	int ok = rc == CURLE_OK && status >= 200 && status < 300;
+	struct post *p = arg;
+	CURLcode rc = (CURLcode)code;
+	long status = 0;
+	int ok;
 	struct timeval tv = { 0, 0 };
 	json_t *ev;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	ok = rc == CURLE_OK && status >= 200 && status < 300;
 
 	/* "try": an event's "attempt" is the agent's. */
 	ev = json_pack("{s:o, s:s, s:i, s:b}", "escalation",
@@ -211,7 +216,6 @@ post_done(struct post *p, CURLcode rc, long status)
 		json_object_set_new(ev, "error",
 		    json_string(curl_easy_strerror(rc)));
 	esc_event(p->esc, "escalation_notified", ev);
-	curl_multi_remove_handle(multi, p->easy);
 	curl_easy_cleanup(p->easy);
 	p->easy = NULL;
 	if (ok || p->attempt >= WEBHOOK_TRIES) {
@@ -228,113 +232,12 @@ post_done(struct post *p, CURLcode rc, long status)
 	evtimer_add(p->retry_ev, &tv);
 }
 
-static void
-curl_check_done(void)
-{
-	struct post *p;
-	CURLMsg *msg;
-	long status;
-	int left;
-
-	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		status = 0;
-		p = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
-		    &status);
-		if (p != NULL)
-			post_done(p, msg->data.result, status);
-	}
-}
-
-static void
-on_curl_event(evutil_socket_t fd, short what, void *arg)
-{
-	int running, flags = 0;
-
-	(void)arg;
-	if (what & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(multi, fd, flags, &running);
-	curl_check_done();
-}
-
-static void
-on_curl_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	int running;
-
-	(void)fd;
-	(void)what;
-	(void)arg;
-	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	curl_check_done();
-}
-
-/* libcurl says which of its sockets to watch, and for what. */
-static int
-curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct event *ev = socketp;
-	short kind = EV_PERSIST;
-
-	(void)e;
-	(void)userp;
-	if (ev != NULL)
-		event_free(ev);
-	if (what == CURL_POLL_REMOVE) {
-		curl_multi_assign(multi, s, NULL);
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	ev = event_new(srv.base, s, kind, on_curl_event, NULL);
-	event_add(ev, NULL);
-	curl_multi_assign(multi, s, ev);
-	return 0;
-}
-
-static int
-curl_timer_set(CURLM *m, long ms, void *userp)
-{
-	struct timeval tv;
-
-	(void)m;
-	(void)userp;
-	if (ms < 0) {
-		evtimer_del(curl_timer);
-		return 0;
-	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = ms % 1000 * 1000;
-	evtimer_add(curl_timer, &tv);
-	return 0;
-}
-
 static size_t
 discard(char *ptr, size_t size, size_t n, void *arg)
 {
 	(void)ptr;
 	(void)arg;
 	return size * n;
-}
-
-static void
-curl_setup(void)
-{
-	if (multi != NULL)
-		return;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	multi = curl_multi_init();
-	curl_timer = evtimer_new(srv.base, on_curl_timeout, NULL);
-	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, curl_socket);
-	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, curl_timer_set);
 }
 
 static void
@@ -353,8 +256,7 @@ post_start(struct post *p)
 	curl_easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(p->easy, CURLOPT_USERAGENT, "swarmd/" SWARM_VERSION);
 	curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(p->easy, CURLOPT_PRIVATE, p);
-	curl_multi_add_handle(multi, p->easy);
+	curlev_add(p->easy, post_done, p);
 }
 
 static const char *
@@ -423,7 +325,6 @@ notify(int64_t id, int again)
 	if (*srv.cfg.escalation_webhook == '\0' || (e = escalate_get(id)) ==
 	    NULL)
 		return;
-	curl_setup();
 	p = xcalloc(1, sizeof *p);
 	p->esc = id;
 	p->body = webhook_body(e, again);
@@ -595,14 +496,7 @@ escalate_free(void)
 {
 	while (!LIST_EMPTY(&posts))
 		post_free(LIST_FIRST(&posts));
-	if (multi != NULL) {
-		curl_multi_cleanup(multi);
-		curl_global_cleanup();
-	}
-	multi = NULL;
-	if (curl_timer != NULL)
-		event_free(curl_timer);
 	if (renotify_ev != NULL)
 		event_free(renotify_ev);
-	curl_timer = renotify_ev = NULL;
+	renotify_ev = NULL;
 }

@@ -82,7 +82,8 @@ on_result(struct agent *a, json_t *line)
 	json_t *usage = json_object_get(line, "usage");
 	struct usage total, d;
 
-	if (!json_is_object(usage))
+	/* The proxy saw every request itself: nothing is left to settle. */
+	if (!json_is_object(usage) || a->proxied)
 		return;
 	usage_from(usage, &total);
 	d.input = total.input - a->stream_use.input;

@@ -38,6 +38,8 @@ struct meter {
 
 	/* The account's own windows, from rate_limit_event lines. */
 	json_t *subscription;	/* {"five_hour": {status, resets_at}} */
+	json_t *upstream;	/* {"anthropic": {"requests-limit": N, ...}} */
+	char *proxy_listen;	/* the proxy's bound address, or NULL */
 
 	int paused;
 	char reason[256];
@@ -417,9 +419,83 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- recording ---- */
 
+/* Count U (may be negative: a correction) into the agent and the views. */
+static void
+meter_add(struct agent *a, const struct usage *u, double usd, int64_t now)
+{
+	a->use.input += u->input;
+	a->use.output += u->output;
+	a->use.cache_creation += u->cache_creation;
+	a->use.cache_read += u->cache_read;
+	a->last_seen = now;
+	a->seen_dirty = 1;
+	a->alive = 1;
+	window_expire(now);
+	window_add(now, usage_counted(u));
+	bucket_refill();
+	m.bucket -= (double)usage_counted(u);
+	day_roll(now);
+	m.usd_today += usd;
+	event_active(m.after, EV_TIMEOUT, 0);
+}
+
+/*
+ * A proxy record for a message already counted from the agent's output:
+ * the proxy saw the response itself, so its figures replace the others
+ * and the totals move by the difference.  Returns 1 when replaced.
+ */
+static int
+record_replace(struct agent *a, const char *model, const char *msgid,
+    const struct usage *u, int64_t now)
+{
+	static const char sel[] =
+	    "SELECT rowid, source, input, output, cache_creation, cache_read, "
+	    "usd FROM usage WHERE agent = ? AND message_id = ?";
+	static const char upd[] =
+	    "UPDATE usage SET source = 'proxy', model = ?, input = ?, "
+	    "output = ?, cache_creation = ?, cache_read = ?, usd = ? "
+	    "WHERE rowid = ?";
+	sqlite3_stmt *st = store_prepare(sel);
+	struct usage d = { 0, 0, 0, 0 };
+	const char *source;
+	int64_t rowid = 0;
+	double usd = quota_usd(model, u), old_usd = 0;
+
+	sqlite3_bind_int64(st, 1, a->id);
+	store_bind_text(st, 2, msgid);
+	if (store_step(st) == SQLITE_ROW) {
+		source = (const char *)sqlite3_column_text(st, 1);
+		if (source == NULL || strcmp(source, "proxy") != 0) {
+			rowid = sqlite3_column_int64(st, 0);
+			d.input = u->input - sqlite3_column_int64(st, 2);
+			d.output = u->output - sqlite3_column_int64(st, 3);
+			d.cache_creation = u->cache_creation -
+			    sqlite3_column_int64(st, 4);
+			d.cache_read = u->cache_read -
+			    sqlite3_column_int64(st, 5);
+			old_usd = sqlite3_column_double(st, 6);
+		}
+	}
+	sqlite3_reset(st);
+	if (rowid == 0)
+		return 0;
+	st = store_prepare(upd);
+	store_bind_text(st, 1, model);
+	sqlite3_bind_int64(st, 2, u->input);
+	sqlite3_bind_int64(st, 3, u->output);
+	sqlite3_bind_int64(st, 4, u->cache_creation);
+	sqlite3_bind_int64(st, 5, u->cache_read);
+	sqlite3_bind_double(st, 6, usd);
+	sqlite3_bind_int64(st, 7, rowid);
+	store_step(st);
+	meter_add(a, &d, usd - old_usd, now);
+	return 1;
+}
+
 /*
  * Record one usage record.  A record with a message id already seen for
- * this agent is the same API message again and is not counted twice.
+ * this agent is the same API message again and is not counted twice,
+ * except that the proxy's figures replace those of the agent's output.
  * Returns 1 when counted.  Runs inside the caller's transaction.
  */
 int
@@ -431,7 +507,7 @@ quota_record(struct agent *a, const char *model, const char *source,
 	    "source, message_id, input, output, cache_creation, cache_read, "
 	    "usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	sqlite3_stmt *st = store_prepare(sql);
-	int64_t now = now_wall_ms(), tokens = usage_counted(u);
+	int64_t now = now_wall_ms();
 	double usd = quota_usd(model, u);
 
 	sqlite3_bind_int64(st, 1, now);
@@ -447,23 +523,41 @@ quota_record(struct agent *a, const char *model, const char *source,
 	sqlite3_bind_int64(st, 11, u->cache_read);
 	sqlite3_bind_double(st, 12, usd);
 	store_step(st);
-	if (sqlite3_changes(store.db) == 0)
+	if (sqlite3_changes(store.db) == 0) {
+		if (msgid != NULL && strcmp(source, "proxy") == 0)
+			return record_replace(a, model, msgid, u, now);
 		return 0;
-	a->use.input += u->input;
-	a->use.output += u->output;
-	a->use.cache_creation += u->cache_creation;
-	a->use.cache_read += u->cache_read;
-	a->last_seen = now;
-	a->seen_dirty = 1;
-	a->alive = 1;
-	window_expire(now);
-	window_add(now, tokens);
-	bucket_refill();
-	m.bucket -= (double)tokens;
-	day_roll(now);
-	m.usd_today += usd;
-	event_active(m.after, EV_TIMEOUT, 0);
+	}
+	meter_add(a, u, usd, now);
 	return 1;
+}
+
+/*
+ * What the upstream says of its own limits (anthropic-ratelimit-* and
+ * x-ratelimit-* headers), kept as the last values seen under UPSTREAM.
+ */
+void
+quota_upstream(const char *upstream, const char *name, const char *value)
+{
+	json_t *o = json_object_get(m.upstream, upstream);
+	long long n;
+
+	if (o == NULL) {
+		o = json_object();
+		json_object_set_new(m.upstream, upstream, o);
+	}
+	if (parse_int(value, 0, INT64_MAX, &n) == 0)
+		json_object_set_new(o, name, json_integer(n));
+	else
+		json_object_set_new(o, name, json_string(value));
+}
+
+/* Where the proxy listens, for swarmctl quota and the tests. */
+void
+quota_proxy_listen(const char *addr)
+{
+	free(m.proxy_listen);
+	m.proxy_listen = addr != NULL ? xstrdup(addr) : NULL;
 }
 
 /* A rate_limit_event from the CLI: the account's own view of a window. */
@@ -531,11 +625,12 @@ quota_json(void)
 		    "name", v[i].name, "limit", v[i].limit, "used", v[i].used,
 		    "percent", 100 * v[i].used / v[i].limit, "refill_seconds",
 		    v[i].refill_s > 0 ? v[i].refill_s : 0));
-	return json_pack("{s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:o}",
-	    "windows", windows, "spawn", "state", m.paused ? "paused" : "open",
-	    "reason", m.paused ? m.reason : NULL, "pause_at",
+	return json_pack("{s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:O, s:s*, "
+	    "s:o}", "windows", windows, "spawn", "state", m.paused ? "paused" :
+	    "open", "reason", m.paused ? m.reason : NULL, "pause_at",
 	    srv.cfg.pause_at, "resume_at", srv.cfg.resume_at, "subscription",
-	    m.subscription, "top", top_agents());
+	    m.subscription, "upstream", m.upstream, "proxy", m.proxy_listen,
+	    "top", top_agents());
 }
 
 /* An agent's usage by class, from the store (it may have ended). */
@@ -568,6 +663,7 @@ quota_init(void)
 	struct timeval tv = { 1, 0 };
 
 	m.subscription = json_object();
+	m.upstream = json_object();
 	meter_load();
 	m.after = event_new(srv.base, -1, 0, on_after, NULL);
 	m.tick = event_new(srv.base, -1, EV_PERSIST, on_tick, NULL);
@@ -592,6 +688,8 @@ quota_free(void)
 	if (m.after != NULL)
 		event_free(m.after);
 	json_decref(m.subscription);
+	json_decref(m.upstream);
+	free(m.proxy_listen);
 	free(m.ring);
 	memset(&m, 0, sizeof m);
 }

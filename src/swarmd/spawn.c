@@ -62,6 +62,15 @@ token_new(struct spawn_req *req)
 	sha256(req->token, 64, req->agent->token_hash);
 }
 
+/* With the proxy on, these are ours: an agent must not go around it. */
+static int
+base_url_var(const char *s)
+{
+	return strncmp(s, "ANTHROPIC_BASE_URL", 18) == 0 && (s[18] == '=' ||
+	    s[18] == '\0') ? 1 : strncmp(s, "OPENAI_BASE_URL", 15) == 0 &&
+	    (s[15] == '=' || s[15] == '\0');
+}
+
 /*
  * The daemon's environment, less SWARM_* and systemd's NOTIFY_SOCKET (the
  * agents' messages would only be refused), then the job's, then ours.
@@ -71,7 +80,7 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 {
 	struct agent *a = req->agent;
 	json_t *jenv = json_object_get(job->spec, "env"), *v;
-	const char *key;
+	const char *key, *proxy = proxy_address();
 	char **e;
 
 	for (e = environ; *e != NULL; e++) {
@@ -80,13 +89,25 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 		if (strncmp(*e, "SWARM_", 6) == 0 || eq == NULL ||
 		    strncmp(*e, "NOTIFY_SOCKET=", 14) == 0)
 			continue;
+		if (proxy != NULL && base_url_var(*e))
+			continue;
 		if (jenv != NULL && json_object_getn(jenv, *e,
 		    (size_t)(eq - *e)) != NULL)
 			continue;
 		strv_add(env, xstrdup(*e));
 	}
-	json_object_foreach(jenv, key, v)
-		strv_add(env, xasprintf("%s=%s", key, json_string_value(v)));
+	json_object_foreach(jenv, key, v) {
+		if (proxy == NULL || !base_url_var(key))
+			strv_add(env, xasprintf("%s=%s", key,
+			    json_string_value(v)));
+	}
+	/* The proxy tells agents apart by the token in the path. */
+	if (proxy != NULL) {
+		strv_add(env, xasprintf("ANTHROPIC_BASE_URL=http://%s/a/%s",
+		    proxy, req->token));
+		strv_add(env, xasprintf("OPENAI_BASE_URL=http://%s/a/%s/v1",
+		    proxy, req->token));
+	}
 	strv_add(env, xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket));
 	strv_add(env, xasprintf(SWARM_ENV_AGENT "=agent-%lld",
 	    (long long)a->id));

@@ -347,6 +347,9 @@ swarmd_main(int argc, char **argv)
 	    sizeof err) == -1)
 		fatalx("%s", err);
 	quota_init();
+	/* Before any agent starts: their environment names it. */
+	if (proxy_init(err, sizeof err) == -1)
+		fatalx("%s", err);
 	output_init();
 	stagger_init();
 	scheduler_init();
@@ -361,7 +364,9 @@ swarmd_main(int argc, char **argv)
 
 	log_notice("swarmd stopped");
 	server_close();
+	proxy_free();
 	watchdog_free();
+	curlev_free();
 	scheduler_free();
 	route_free();
 	stagger_free();

@@ -135,6 +135,7 @@ struct agent {
 	int64_t cap;		/* tokens; 0 for none */
 	int cap_warned;
 	int alive;		/* showed life since it started */
+	int proxied;		/* its API calls go through the proxy */
 
 	/* Following its output (output.c). */
 	int out_wd;
@@ -199,6 +200,9 @@ void quota_reload(void);
 void quota_free(void);
 int quota_record(struct agent *, const char *model, const char *source,
     const char *msgid, const struct usage *);
+void quota_upstream(const char *upstream, const char *name,
+    const char *value);
+void quota_proxy_listen(const char *addr);
 void quota_subscription(const char *type, const char *status,
     int64_t resets_at, json_t *utilization);
 int64_t usage_counted(const struct usage *);
@@ -352,6 +356,17 @@ struct triage *triage_start(const char *hook, json_t *doc, double timeout,
 void triage_cancel(struct triage *);
 int triage_reaped(pid_t, int status);
 void triage_free_all(void);
+
+/* ---- curlev.c: libcurl's multi interface on the event loop ---- */
+typedef void (*curlev_done_cb)(void *easy, int curlcode, void *arg);
+void curlev_add(void *easy, curlev_done_cb, void *arg);
+void curlev_remove(void *easy);
+void curlev_free(void);
+
+/* ---- proxy.c: the metering proxy ---- */
+int proxy_init(char *err, size_t errlen);
+void proxy_free(void);
+const char *proxy_address(void);	/* 127.0.0.1:PORT, or NULL when off */
 
 /* ---- escalate.c: tier 3, the human ---- */
 void escalate_init(void);

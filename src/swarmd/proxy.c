@@ -1,0 +1,651 @@
+/*
+ * proxy.c: the metering proxy.  Agents reach the model APIs through
+ * swarmd: ANTHROPIC_BASE_URL (and OPENAI_BASE_URL) point here, at a path
+ * carrying the agent's token, so every request is attributed as it
+ * happens and one place decides when to back off.  Requests go upstream
+ * through libcurl on the event loop (curlev.c); server-sent events are
+ * passed on as they arrive and read on the way for their usage.
+ *
+ * The agent's API key headers are forwarded untouched and never logged
+ * or stored: nothing here prints a header.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "swarmd.h"
+
+#define PROXY_MAX_BODY (32 * 1024 * 1024)
+#define PROXY_CONNECT_TIMEOUT 10L	/* seconds to reach upstream */
+
+/* One upstream API and its shared backoff. */
+struct upstream {
+	const char *name;
+	int64_t hold_until;	/* mono ms; new requests wait until then */
+	struct event *release;
+	TAILQ_HEAD(, preq) held;
+};
+
+enum { UP_ANTHROPIC, UP_OPENAI, UP_N };
+static struct upstream ups[UP_N];
+
+/* One request on its way through. */
+struct preq {
+	struct evhttp_request *req;	/* NULL once the client is gone */
+	struct evhttp_connection *evcon;
+	int64_t agent;
+	struct upstream *up;
+	char *url;
+	char *body;
+	size_t body_len;
+	struct curl_slist *headers;
+	CURL *easy;
+	int held;
+
+	/* The response. */
+	int status;
+	int headers_done;
+	int sse;
+	int replying;		/* evhttp_send_reply_start was called */
+	int retry_after;	/* seconds, 0 none */
+	struct evbuffer *resp;	/* a non-streaming body, sent whole */
+	struct evbuffer *lines;	/* SSE not yet split into lines */
+
+	/* What it used. */
+	char *msgid;
+	char *model;
+	struct usage use;
+	int seen_usage;
+	int complete;
+	TAILQ_ENTRY(preq) entry;
+};
+
+static struct evhttp *http;
+static char *base_addr;		/* 127.0.0.1:PORT as bound */
+
+static void preq_start(struct preq *);
+
+const char *
+proxy_address(void)
+{
+	return base_addr;
+}
+
+/* An answer in the Anthropic error shape, which every SDK understands. */
+static void
+reply_error(struct evhttp_request *req, int status, const char *type,
+    const char *message, int retry_after)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evbuffer *b = evbuffer_new();
+	json_t *j = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
+	    "type", type, "message", message);
+	char *s = json_dumps(j, JSON_COMPACT), num[32];
+
+	evbuffer_add(b, s, strlen(s));
+	evhttp_add_header(out, "Content-Type", "application/json");
+	if (retry_after > 0) {
+		snprintf(num, sizeof num, "%d", retry_after);
+		evhttp_add_header(out, "retry-after", num);
+	}
+	evhttp_send_reply(req, status, NULL, b);
+	evbuffer_free(b);
+	free(s);
+	json_decref(j);
+}
+
+static void
+preq_free(struct preq *p)
+{
+	if (p->held)
+		TAILQ_REMOVE(&p->up->held, p, entry);
+	if (p->easy != NULL) {
+		curlev_remove(p->easy);
+		curl_easy_cleanup(p->easy);
+	}
+	if (p->req != NULL)
+		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+	curl_slist_free_all(p->headers);
+	if (p->resp != NULL)
+		evbuffer_free(p->resp);
+	if (p->lines != NULL)
+		evbuffer_free(p->lines);
+	free(p->url);
+	free(p->body);
+	free(p->msgid);
+	free(p->model);
+	free(p);
+}
+
+/* ---- metering ---- */
+
+static void
+usage_take(json_t *o, const char *key, int64_t *slot)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		*slot = json_integer_value(v);
+}
+
+static void
+set_str(char **slot, json_t *v)
+{
+	if (!json_is_string(v))
+		return;
+	free(*slot);
+	*slot = xstrdup(json_string_value(v));
+}
+
+/*
+ * One JSON document of the response: a whole message, an SSE event or an
+ * OpenAI chunk.  message_delta usage is cumulative, so each replaces
+ * what came before, input fields included when it repeats them.
+ */
+static void
+meter_doc(struct preq *p, json_t *j)
+{
+	const char *type = json_string_value(json_object_get(j, "type"));
+	const char *object = json_string_value(json_object_get(j, "object"));
+	json_t *msg, *u;
+
+	if (type != NULL && strcmp(type, "message_start") == 0) {
+		msg = json_object_get(j, "message");
+		set_str(&p->msgid, json_object_get(msg, "id"));
+		set_str(&p->model, json_object_get(msg, "model"));
+		u = json_object_get(msg, "usage");
+	} else if (type != NULL && strcmp(type, "message_delta") == 0)
+		u = json_object_get(j, "usage");
+	else if (type != NULL && strcmp(type, "message_stop") == 0) {
+		p->complete = 1;
+		return;
+	} else if (type != NULL && strcmp(type, "message") == 0) {
+		set_str(&p->msgid, json_object_get(j, "id"));
+		set_str(&p->model, json_object_get(j, "model"));
+		u = json_object_get(j, "usage");
+		p->complete = 1;
+	} else if (object != NULL && strncmp(object, "chat.completion",
+	    15) == 0) {
+		int64_t cached = 0;
+
+		set_str(&p->msgid, json_object_get(j, "id"));
+		set_str(&p->model, json_object_get(j, "model"));
+		if (strcmp(object, "chat.completion") == 0)
+			p->complete = 1;
+		u = json_object_get(j, "usage");
+		if (!json_is_object(u))
+			return;
+		usage_take(u, "prompt_tokens", &p->use.input);
+		usage_take(u, "completion_tokens", &p->use.output);
+		usage_take(json_object_get(u, "prompt_tokens_details"),
+		    "cached_tokens", &cached);
+		/* OpenAI counts cached tokens inside prompt_tokens. */
+		p->use.cache_read = cached;
+		p->use.input -= cached < p->use.input ? cached : p->use.input;
+		p->seen_usage = 1;
+		p->complete = 1;
+		return;
+	} else
+		return;
+	if (!json_is_object(u))
+		return;
+	usage_take(u, "input_tokens", &p->use.input);
+	usage_take(u, "output_tokens", &p->use.output);
+	usage_take(u, "cache_creation_input_tokens", &p->use.cache_creation);
+	usage_take(u, "cache_read_input_tokens", &p->use.cache_read);
+	p->seen_usage = 1;
+}
+
+static void
+meter_line(struct preq *p, const char *line, size_t len)
+{
+	json_t *j;
+
+	if (len < 5 || strncmp(line, "data:", 5) != 0)
+		return;
+	line += 5;
+	len -= 5;
+	while (len > 0 && *line == ' ') {
+		line++;
+		len--;
+	}
+	if ((j = json_loadb(line, len, 0, NULL)) == NULL)
+		return;		/* "[DONE]" and the like */
+	meter_doc(p, j);
+	json_decref(j);
+}
+
+static void
+meter_sse(struct preq *p, const char *buf, size_t len)
+{
+	size_t n;
+	char *line;
+
+	evbuffer_add(p->lines, buf, len);
+	while ((line = evbuffer_readln(p->lines, &n,
+	    EVBUFFER_EOL_CRLF)) != NULL) {
+		meter_line(p, line, n);
+		free(line);
+	}
+}
+
+/* Count what the response used; a cut stream counts what it showed. */
+static void
+meter_record(struct preq *p)
+{
+	struct agent *a = agent_find(p->agent);
+
+	if (!p->seen_usage)
+		return;
+	if (a == NULL) {
+		log_warnx("proxy: agent-%lld is gone; its last response "
+		    "(%s) is not metered", (long long)p->agent,
+		    p->msgid != NULL ? p->msgid : "no id");
+		return;
+	}
+	if (p->model != NULL) {
+		free(a->model);
+		a->model = xstrdup(p->model);
+	}
+	store_begin();
+	quota_record(a, p->model, "proxy", p->msgid, &p->use);
+	if (!p->complete)
+		evlog_add("proxy_incomplete", a->job, a->chunk, a->id,
+		    a->attempt, json_pack("{s:s*, s:s, s:I, s:I}",
+		    "message_id", p->msgid, "upstream", p->up->name, "input",
+		    (json_int_t)p->use.input, "output",
+		    (json_int_t)p->use.output));
+	store_commit();
+}
+
+/* ---- the shared backoff ---- */
+
+static void
+on_release(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *up = arg;
+	struct preq *p;
+
+	(void)fd;
+	(void)what;
+	while ((p = TAILQ_FIRST(&up->held)) != NULL) {
+		TAILQ_REMOVE(&up->held, p, entry);
+		p->held = 0;
+		preq_start(p);
+	}
+}
+
+/*
+ * Upstream said to wait: every agent's new requests wait with it, so one
+ * 429 does not become thirty.  The jitter spreads the release a little
+ * past the hint, as each SDK would have done on its own.
+ */
+static void
+hold_set(struct upstream *up, int retry_after)
+{
+	int64_t now = now_mono_ms(), jitter, until;
+	struct timeval tv;
+
+	jitter = retry_after * 100 > 1000 ? 1000 : retry_after * 100;
+	until = now + (int64_t)retry_after * 1000 +
+	    (jitter > 0 ? random() % jitter : 0);
+	if (until <= up->hold_until)
+		return;
+	up->hold_until = until;
+	tv.tv_sec = (until - now) / 1000;
+	tv.tv_usec = (until - now) % 1000 * 1000;
+	evtimer_add(up->release, &tv);
+	store_begin();
+	evlog_add("proxy_hold", 0, NULL, 0, 0, json_pack("{s:s, s:i}",
+	    "upstream", up->name, "retry_after", retry_after));
+	store_commit();
+	log_notice("proxy: %s asked to wait %d s; holding new requests",
+	    up->name, retry_after);
+}
+
+/* ---- the response, as libcurl delivers it ---- */
+
+static int
+hop_by_hop(const char *name)
+{
+	static const char *names[] = { "connection", "keep-alive",
+		"proxy-authenticate", "proxy-authorization", "proxy-connection",
+		"te", "trailer", "transfer-encoding", "upgrade", "host",
+		"content-length", "expect", "accept-encoding" };
+	size_t i;
+
+	for (i = 0; i < nitems(names); i++) {
+		if (strcasecmp(name, names[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+response_header(struct preq *p, char *name, char *value)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
+
+	if (strcasecmp(name, "retry-after") == 0)
+		p->retry_after = atoi(value);
+	if (strncasecmp(name, "anthropic-ratelimit-", 20) == 0)
+		quota_upstream(p->up->name, name + 20, value);
+	else if (strncasecmp(name, "x-ratelimit-", 12) == 0)
+		quota_upstream(p->up->name, name + 12, value);
+	if (strcasecmp(name, "content-type") == 0 &&
+	    strncasecmp(value, "text/event-stream", 17) == 0)
+		p->sse = 1;
+	if (!hop_by_hop(name))
+		evhttp_add_header(out, name, value);
+}
+
+static size_t
+on_header(char *buf, size_t size, size_t n, void *arg)
+{
+	struct preq *p = arg;
+	size_t len = size * n;
+	char *line, *colon, *value;
+
+	if (p->req == NULL)
+		return 0;
+	line = xmalloc(len + 1);
+	memcpy(line, buf, len);
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		/* A new block: after a 1xx, only the last one counts. */
+		evhttp_clear_headers(evhttp_request_get_output_headers(p->req));
+		p->sse = 0;
+		p->retry_after = 0;
+		value = strchr(line, ' ');
+		p->status = value != NULL ? atoi(value + 1) : 502;
+	} else if (*line == '\0') {
+		if (p->status >= 200)
+			p->headers_done = 1;
+		if (p->headers_done && p->sse) {
+			evhttp_send_reply_start(p->req, p->status, NULL);
+			p->replying = 1;
+		}
+	} else if ((colon = strchr(line, ':')) != NULL) {
+		*colon = '\0';
+		value = colon + 1;
+		value += strspn(value, " \t");
+		response_header(p, line, value);
+	}
+	free(line);
+	return len;
+}
+
+static size_t
+on_body(char *buf, size_t size, size_t n, void *arg)
+{
+	struct preq *p = arg;
+	size_t len = size * n;
+	struct evbuffer *chunk;
+
+	if (p->req == NULL)
+		return 0;
+	if (!p->replying) {
+		evbuffer_add(p->resp, buf, len);
+		return len;
+	}
+	meter_sse(p, buf, len);
+	chunk = evbuffer_new();
+	evbuffer_add(chunk, buf, len);
+	evhttp_send_reply_chunk(p->req, chunk);
+	evbuffer_free(chunk);
+	return len;
+}
+
+static void
+preq_done(void *easy, int code, void *arg)
+{
+	struct preq *p = arg;
+	size_t len;
+	json_t *j;
+	char msg[256];
+
+	curl_easy_cleanup(easy);
+	p->easy = NULL;
+	evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+	if (p->replying)
+		evhttp_send_reply_end(p->req);
+	else if (code != CURLE_OK && !p->headers_done) {
+		snprintf(msg, sizeof msg, "swarmd: upstream %s: %s",
+		    p->up->name, curl_easy_strerror((CURLcode)code));
+		reply_error(p->req, 502, "api_error", msg, 0);
+	} else {
+		len = evbuffer_get_length(p->resp);
+		j = json_loadb((const char *)evbuffer_pullup(p->resp, -1),
+		    len, 0, NULL);
+		if (json_is_object(j) && p->status / 100 == 2)
+			meter_doc(p, j);
+		json_decref(j);
+		evhttp_send_reply(p->req, p->status, NULL, p->resp);
+	}
+	p->req = NULL;
+	if ((p->status == 429 || p->status == 529) && p->retry_after > 0)
+		hold_set(p->up, p->retry_after);
+	meter_record(p);
+	preq_free(p);
+}
+
+/* The client went away: stop the transfer, count what it saw. */
+static void
+on_client_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct preq *p = arg;
+
+	(void)evcon;
+	p->req = NULL;
+	if (p->easy != NULL)
+		meter_record(p);
+	preq_free(p);
+}
+
+static void
+preq_start(struct preq *p)
+{
+	CURL *e = curl_easy_init();
+
+	p->easy = e;
+	curl_easy_setopt(e, CURLOPT_URL, p->url);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)p->body_len);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->body);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, p);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, PROXY_CONNECT_TIMEOUT);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curlev_add(e, preq_done, p);
+}
+
+/* ---- requests from agents ---- */
+
+static struct agent *
+agent_by_token(const char *token)
+{
+	uint8_t h[SHA256_LEN];
+	struct agent *a;
+
+	sha256(token, 64, h);
+	TAILQ_FOREACH(a, &live_agents, entry) {
+		if (memcmp(a->token_hash, h, sizeof h) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* The request's headers, less those that belong to one connection. */
+static struct curl_slist *
+request_headers(struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct curl_slist *l = NULL;
+	struct evkeyval *h;
+	char *s;
+
+	TAILQ_FOREACH(h, in, next) {
+		if (hop_by_hop(h->key))
+			continue;
+		s = xasprintf("%s: %s", h->key, h->value);
+		l = curl_slist_append(l, s);
+		free(s);
+	}
+	/* No 100-continue round trip, and no compression we cannot meter. */
+	l = curl_slist_append(l, "Expect:");
+	return l;
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	const char *uri = evhttp_request_get_uri(req), *rest;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct upstream *up;
+	struct agent *a;
+	struct preq *p;
+	char token[65];
+	size_t plen;
+	int64_t wait;
+
+	(void)arg;
+	if (strncmp(uri, "/a/", 3) != 0 || strlen(uri + 3) < 64 ||
+	    (uri[67] != '/' && uri[67] != '\0')) {
+		reply_error(req, 404, "not_found_error", "swarmd: no such path",
+		    0);
+		return;
+	}
+	memcpy(token, uri + 3, 64);
+	token[64] = '\0';
+	if ((a = agent_by_token(token)) == NULL) {
+		reply_error(req, 401, "authentication_error",
+		    "swarmd: unknown agent token", 0);
+		return;
+	}
+	rest = uri + 67;
+	plen = strcspn(rest, "?");
+	if ((plen == 12 && strncmp(rest, "/v1/messages", plen) == 0) ||
+	    (plen == 25 && strncmp(rest, "/v1/messages/count_tokens",
+	    plen) == 0))
+		up = &ups[UP_ANTHROPIC];
+	else if (plen == 20 && strncmp(rest, "/v1/chat/completions",
+	    plen) == 0)
+		up = &ups[UP_OPENAI];
+	else {
+		reply_error(req, 404, "not_found_error", "swarmd: no such path",
+		    0);
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		reply_error(req, 405, "invalid_request_error",
+		    "swarmd: only POST is proxied", 0);
+		return;
+	}
+	a->proxied = 1;
+	a->last_seen = now_wall_ms();
+	a->seen_dirty = 1;
+	wait = up->hold_until - now_mono_ms();
+	if (wait > (int64_t)(srv.cfg.proxy_max_hold * 1000)) {
+		reply_error(req, 429, "rate_limit_error", "swarmd: upstream "
+		    "asked to wait; retry after the hint", (int)((wait + 999) /
+		    1000));
+		return;
+	}
+	p = xcalloc(1, sizeof *p);
+	p->req = req;
+	p->evcon = evhttp_request_get_connection(req);
+	p->agent = a->id;
+	p->up = up;
+	p->url = xasprintf("%s%s", up == &ups[UP_OPENAI] ?
+	    srv.cfg.proxy_openai_upstream : srv.cfg.proxy_upstream, rest);
+	p->body_len = evbuffer_get_length(in);
+	p->body = xmalloc(p->body_len + 1);
+	evbuffer_remove(in, p->body, p->body_len);
+	p->body[p->body_len] = '\0';
+	p->headers = request_headers(req);
+	p->resp = evbuffer_new();
+	p->lines = evbuffer_new();
+	evhttp_connection_set_closecb(p->evcon, on_client_close, p);
+	if (wait > 0) {
+		p->held = 1;
+		TAILQ_INSERT_TAIL(&up->held, p, entry);
+	} else
+		preq_start(p);
+}
+
+/* Listen when [proxy] listen is set; port 0 picks one (see quota). */
+int
+proxy_init(char *err, size_t errlen)
+{
+	struct evhttp_bound_socket *bs;
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof sin;
+	char *host, *colon;
+	int i, port;
+
+	ups[UP_ANTHROPIC].name = "anthropic";
+	ups[UP_OPENAI].name = "openai";
+	for (i = 0; i < UP_N; i++) {
+		TAILQ_INIT(&ups[i].held);
+		ups[i].release = evtimer_new(srv.base, on_release, &ups[i]);
+	}
+	if (*srv.cfg.proxy_listen == '\0')
+		return 0;
+	host = xstrdup(srv.cfg.proxy_listen);
+	colon = strrchr(host, ':');
+	*colon = '\0';
+	port = atoi(colon + 1);
+	http = evhttp_new(srv.base);
+	evhttp_set_max_body_size(http, PROXY_MAX_BODY);
+	evhttp_set_gencb(http, on_request, NULL);
+	if ((bs = evhttp_bind_socket_with_handle(http, host,
+	    (uint16_t)port)) == NULL) {
+		snprintf(err, errlen, "[proxy] listen %s: cannot bind",
+		    srv.cfg.proxy_listen);
+		free(host);
+		return -1;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(bs),
+	    (struct sockaddr *)&sin, &slen) == 0)
+		port = ntohs(sin.sin_port);
+	base_addr = xasprintf("%s:%d", host, port);
+	free(host);
+	quota_proxy_listen(base_addr);
+	log_notice("proxy listening on %s", base_addr);
+	return 0;
+}
+
+void
+proxy_free(void)
+{
+	struct preq *p;
+	int i;
+
+	for (i = 0; i < UP_N; i++) {
+		while ((p = TAILQ_FIRST(&ups[i].held)) != NULL)
+			preq_free(p);
+		if (ups[i].release != NULL)
+			event_free(ups[i].release);
+		ups[i].release = NULL;
+	}
+	if (http != NULL)
+		evhttp_free(http);
+	http = NULL;
+	free(base_addr);
+	base_addr = NULL;
+}
