@@ -116,6 +116,16 @@ else
 	echo "note: claude not installed; the real-client part is skipped"
 fi
 
+# A stream cut midway (an error event, no message_stop) meters what it
+# showed and says so.
+before=$(tokens)
+curl -sS -o /dev/null -d '{"stream_error": {"after": 2}}' "$UP/_fake/faults"
+ejob=$(run cut "stream e1")
+grep -q '^event: error' "$T/e1.b" || fail "error event passed on"
+served=$(python3 -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print(json.dumps([y-x for x,y in zip(a,b)]))' "$before" "$(tokens)")
+assert_eq "$(usage_of "$ejob/c0")" "$served" "cut stream metered as seen"
+swarmctl events --json | grep -q '"proxy_incomplete"' || fail "no proxy_incomplete event"
+
 # A 529 with retry-after passes back and holds the next request.
 curl -sS -o /dev/null -d '{"fail": {"status": 529, "count": 1, "retry_after": 2}}' "$UP/_fake/faults"
 run hold "plain f1" "plain f2" >/dev/null
