@@ -89,11 +89,17 @@ client_resume(struct client *c)
 		client_process(c);
 }
 
+/* jansson writes straight into the output buffer: no copy of a big reply. */
+static int
+dump_to_evbuffer(const char *buf, size_t len, void *arg)
+{
+	return evbuffer_add(arg, buf, len);
+}
+
 int
 client_write_line(struct client *c, json_t *j)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	char *s;
 
 	if (c->closing)
 		return -1;
@@ -104,8 +110,6 @@ client_write_line(struct client *c, json_t *j)
 		bufferevent_disable(c->bev, EV_READ);
 		return -1;
 	}
-	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
-		return -1;
 	/* Not a word about work the group commit has yet to make durable. */
 	if (store_pending()) {
 		if (c->held == NULL)
@@ -116,9 +120,9 @@ client_write_line(struct client *c, json_t *j)
 		}
 		out = c->held;
 	}
-	evbuffer_add(out, s, strlen(s));
+	if (json_dump_callback(j, dump_to_evbuffer, out, JSON_COMPACT) == -1)
+		return -1;
 	evbuffer_add(out, "\n", 1);
-	free(s);
 	return 0;
 }
 
