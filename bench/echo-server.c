@@ -79,8 +79,8 @@ main(int argc, char **argv)
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lfd == -1 || bind(lfd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
 	    listen(lfd, 4096) == -1) {
-		fprintf(stderr, "echo-server: %s: %s\n", argv[1],
-		    strerror(errno));
+		fprintf(
+		    stderr, "echo-server: %s: %s\n", argv[1], strerror(errno));
 		return 1;
 	}
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
@@ -101,8 +101,9 @@ main(int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			fd = evs[i].data.fd;
 			if (fd == lfd) {
-				while ((fd = accept4(lfd, NULL, NULL,
-				    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+				while (
+				    (fd = accept4(lfd, NULL, NULL,
+				         SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
 					ev.events = EPOLLIN;
 					ev.data.fd = fd;
 					epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);

@@ -52,8 +52,9 @@ now_ms(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: hb-client [--verb heartbeat|hello|note] "
-			"[--echo SOCKET] START_MS DURATION_S OUTFILE\n");
+	fprintf(stderr,
+	    "usage: hb-client [--verb heartbeat|hello|note] "
+	    "[--echo SOCKET] START_MS DURATION_S OUTFILE\n");
 	exit(2);
 }
 
@@ -121,16 +122,17 @@ read_line(int fd, char *buf, size_t cap)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fprintf(stderr, "hb-client: read: %s\n", n == 0 ?
-			    "connection closed" : strerror(errno));
+			fprintf(stderr, "hb-client: read: %s\n",
+			    n == 0 ? "connection closed" : strerror(errno));
 			return -1;
 		}
 		have += (size_t)n;
 		buf[have] = '\0';
 		if ((nl = memchr(buf, '\n', have)) != NULL) {
 			if (nl != buf + have - 1) {
-				fprintf(stderr, "hb-client: more than one line "
-						"in answer to one request\n");
+				fprintf(stderr,
+				    "hb-client: more than one line "
+				    "in answer to one request\n");
 				return -1;
 			}
 			*nl = '\0';
@@ -190,29 +192,34 @@ main(int argc, char **argv)
 		    "{\"id\":1,\"verb\":\"hello\",\"args\":{\"version\":1}}\n");
 	else {
 		if (agent == NULL || token == NULL) {
-			fprintf(stderr, "hb-client: SWARM_AGENT and "
-					"SWARM_TOKEN must be set (run me as "
-					"a swarmd agent)\n");
+			fprintf(stderr,
+			    "hb-client: SWARM_AGENT and "
+			    "SWARM_TOKEN must be set (run me as "
+			    "a swarmd agent)\n");
 			return 2;
 		}
-		n = snprintf(req, sizeof req, "{\"id\":1,\"verb\":\"heartbeat\","
+		n = snprintf(req, sizeof req,
+		    "{\"id\":1,\"verb\":\"heartbeat\","
 		    "%s\"auth\":{\"agent\":\"%s\",\"token\":\"%s\"}}\n",
 		    strcmp(verb, "note") == 0 ?
-		    "\"args\":{\"note\":\"benchmark step\"}," : "", agent, token);
+		        "\"args\":{\"note\":\"benchmark step\"}," :
+		        "",
+		    agent, token);
 	}
 	if (sock == NULL || n < 0 || (size_t)n >= sizeof req) {
-		fprintf(stderr, "hb-client: no socket (SWARM_SOCKET), or "
-				"the request does not fit\n");
+		fprintf(stderr,
+		    "hb-client: no socket (SWARM_SOCKET), or "
+		    "the request does not fit\n");
 		return 2;
 	}
 	reqlen = (size_t)n;
-	if ((resp = malloc(RESP_MAX)) == NULL || (fd = connect_unix(sock)) ==
-	    -1)
+	if ((resp = malloc(RESP_MAX)) == NULL ||
+	    (fd = connect_unix(sock)) == -1)
 		return 1;
 
 	/* One round trip before the window: the token works, the peer answers. */
-	if (send_all(fd, req, reqlen) == -1 || read_line(fd, resp,
-	    RESP_MAX) == -1) {
+	if (send_all(fd, req, reqlen) == -1 ||
+	    read_line(fd, resp, RESP_MAX) == -1) {
 		rc = 1;
 		goto out;
 	}
@@ -226,15 +233,15 @@ main(int argc, char **argv)
 	end = (int64_t)start + (int64_t)duration * 1000;
 	ts.tv_sec = (time_t)(start / 1000);
 	ts.tv_nsec = (long)(start % 1000) * 1000000L;
-	while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) ==
-	    EINTR)
+	while (
+	    clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 	if ((t = now_ms()) > start + 1)
 		late = t - start;
 	for (;;) {
 		if (send_all(fd, req, reqlen) == -1) {
-			fprintf(stderr, "hb-client: send: %s\n",
-			    strerror(errno));
+			fprintf(
+			    stderr, "hb-client: send: %s\n", strerror(errno));
 			rc = 1;
 			break;
 		}
@@ -246,8 +253,8 @@ main(int argc, char **argv)
 		if (t >= end)
 			break;
 		if (echo == NULL && strstr(resp, "\"ok\":true") == NULL) {
-			fprintf(stderr, "hb-client: %s refused: %s\n", verb,
-			    resp);
+			fprintf(
+			    stderr, "hb-client: %s refused: %s\n", verb, resp);
 			errors++;
 			rc = 1;
 			break;
@@ -259,14 +266,14 @@ out:
 	close(fd);
 	free(resp);
 	if ((f = fopen(outfile, "w")) == NULL) {
-		fprintf(stderr, "hb-client: %s: %s\n", outfile,
-		    strerror(errno));
+		fprintf(
+		    stderr, "hb-client: %s: %s\n", outfile, strerror(errno));
 		return 1;
 	}
 	fprintf(f, "%lld %lld %lld\n", count, late, errors);
 	if (fclose(f) == EOF) {
-		fprintf(stderr, "hb-client: %s: %s\n", outfile,
-		    strerror(errno));
+		fprintf(
+		    stderr, "hb-client: %s: %s\n", outfile, strerror(errno));
 		return 1;
 	}
 	return rc;

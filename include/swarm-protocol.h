@@ -27,17 +27,17 @@
 /* Error codes, the "code" member of an error object. */
 #define SWARM_E_BAD_REQUEST "bad_request"   /* not JSON, not an object */
 #define SWARM_E_UNKNOWN_VERB "unknown_verb" /* no such verb */
-#define SWARM_E_BAD_ARGS "bad_args"	    /* unknown field, wrong type */
-#define SWARM_E_TOO_LARGE "too_large"	    /* line over SWARM_MAX_LINE */
-#define SWARM_E_VERSION "version"	    /* unsupported protocol version */
-#define SWARM_E_NOT_FOUND "not_found"	    /* unknown agent/job/chunk */
+#define SWARM_E_BAD_ARGS "bad_args"         /* unknown field, wrong type */
+#define SWARM_E_TOO_LARGE "too_large"       /* line over SWARM_MAX_LINE */
+#define SWARM_E_VERSION "version"           /* unsupported protocol version */
+#define SWARM_E_NOT_FOUND "not_found"       /* unknown agent/job/chunk */
 #define SWARM_E_UNAUTHORIZED "unauthorized" /* bad or missing agent token */
-#define SWARM_E_FORBIDDEN "forbidden"	    /* peer may not use this verb */
+#define SWARM_E_FORBIDDEN "forbidden"       /* peer may not use this verb */
 #define SWARM_E_INVALID_JOB "invalid_job"   /* job file failed validation */
-#define SWARM_E_CONFLICT "conflict"	    /* not possible in this state */
+#define SWARM_E_CONFLICT "conflict"         /* not possible in this state */
 #define SWARM_E_INVALID_RESULT "invalid_result" /* result fails its schema */
-#define SWARM_E_QUOTA "quota"		    /* refused to stay within quota */
-#define SWARM_E_INTERNAL "internal"	    /* the daemon failed */
+#define SWARM_E_QUOTA "quota"       /* refused to stay within quota */
+#define SWARM_E_INTERNAL "internal" /* the daemon failed */
 
 /* Environment handed to every agent. */
 #define SWARM_ENV_SOCKET "SWARM_SOCKET"
@@ -55,9 +55,9 @@
 
 /* swarmctl exit statuses. */
 #define SWARM_EXIT_OK 0
-#define SWARM_EXIT_ERROR 1	 /* the daemon answered with an error */
-#define SWARM_EXIT_USAGE 2	 /* bad command line */
-#define SWARM_EXIT_REFUSED 3	 /* refused by policy (submit --strict) */
+#define SWARM_EXIT_ERROR 1        /* the daemon answered with an error */
+#define SWARM_EXIT_USAGE 2        /* bad command line */
+#define SWARM_EXIT_REFUSED 3      /* refused by policy (submit --strict) */
 #define SWARM_EXIT_UNAVAILABLE 69 /* the daemon could not be reached */
 
 #endif

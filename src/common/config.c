@@ -12,15 +12,14 @@
 #include "config.h"
 #include "util.h"
 
-enum key_type { K_STR, K_INT, K_DUR, K_MODE, K_NUM, K_COUNT, K_SIZE,
-    K_BOOL };
+enum key_type { K_STR, K_INT, K_DUR, K_MODE, K_NUM, K_COUNT, K_SIZE, K_BOOL };
 
 struct key {
 	const char *section;
 	const char *name;
 	enum key_type type;
 	size_t off;
-	long long min, max;	/* K_NUM: in hundredths */
+	long long min, max; /* K_NUM: in hundredths */
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -61,15 +60,14 @@ static const struct key keys[] = {
 	{ "store", "synchronous", K_STR, OFF(synchronous), 0, 0 },
 	{ "proxy", "listen", K_STR, OFF(proxy_listen), 0, 0 },
 	{ "proxy", "upstream", K_STR, OFF(proxy_upstream), 0, 0 },
-	{ "proxy", "openai_upstream", K_STR, OFF(proxy_openai_upstream), 0,
-	    0 },
+	{ "proxy", "openai_upstream", K_STR, OFF(proxy_openai_upstream), 0, 0 },
 	{ "proxy", "max_hold", K_DUR, OFF(proxy_max_hold), 0, 86400 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
 	{ "watchdog", "heartbeat_timeout", K_DUR, OFF(heartbeat_timeout), 0,
 	    7 * 86400 },
-	{ "watchdog", "no_progress_timeout", K_DUR, OFF(no_progress_timeout),
-	    0, 7 * 86400 },
+	{ "watchdog", "no_progress_timeout", K_DUR, OFF(no_progress_timeout), 0,
+	    7 * 86400 },
 	{ "watchdog", "triage_hook", K_STR, OFF(triage_hook), 0, 0 },
 	{ "watchdog", "triage_timeout", K_DUR, OFF(triage_timeout), 0, 86400 },
 	{ "watchdog", "handoff_timeout", K_DUR, OFF(handoff_timeout), 0,
@@ -83,8 +81,7 @@ static const struct key keys[] = {
 	    1000000000LL },
 	{ "watchdog", "rlimit_as", K_SIZE, OFF(rlimit_as), 0, 1LL << 50 },
 	{ "watchdog", "rlimit_cpu", K_DUR, OFF(rlimit_cpu), 0, 365 * 86400 },
-	{ "watchdog", "rlimit_nproc", K_COUNT, OFF(rlimit_nproc), 0,
-	    4194304 },
+	{ "watchdog", "rlimit_nproc", K_COUNT, OFF(rlimit_nproc), 0, 4194304 },
 	{ "watchdog", "cgroup_memory_max", K_SIZE, OFF(cgroup_memory_max), 0,
 	    1LL << 50 },
 	{ "watchdog", "cgroup_pids_max", K_COUNT, OFF(cgroup_pids_max), 0,
@@ -94,9 +91,9 @@ static const struct key keys[] = {
 struct load_ctx {
 	struct config *cfg;
 	FILE *f;
-	int line;		/* of the text inih is handling now */
-	int too_long;		/* a line longer than inih reads whole */
-	int fail_line;		/* of the first key that failed */
+	int line;      /* of the text inih is handling now */
+	int too_long;  /* a line longer than inih reads whole */
+	int fail_line; /* of the first key that failed */
 	char *err;
 	size_t errlen;
 	int failed;
@@ -266,8 +263,8 @@ set_price(struct config *cfg, const char *model, const char *value)
 			return 0;
 		}
 	}
-	cfg->prices = xrealloc(cfg->prices, (cfg->nprices + 1) *
-	    sizeof *cfg->prices);
+	cfg->prices =
+	    xrealloc(cfg->prices, (cfg->nprices + 1) * sizeof *cfg->prices);
 	p.model = xstrdup(model);
 	cfg->prices[cfg->nprices++] = p;
 	return 0;
@@ -288,8 +285,8 @@ set_model(struct config *cfg, const char *model, const char *value)
 			return 0;
 		}
 	}
-	cfg->models = xrealloc(cfg->models, (cfg->nmodels + 1) *
-	    sizeof *cfg->models);
+	cfg->models =
+	    xrealloc(cfg->models, (cfg->nmodels + 1) * sizeof *cfg->models);
 	cfg->models[cfg->nmodels].model = xstrdup(model);
 	cfg->models[cfg->nmodels++].tokens = n;
 	return 0;
@@ -306,8 +303,10 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 	if (strcmp(section, "models") == 0) {
 		if (set_model(ctx->cfg, name, value) == 0)
 			return 1;
-		snprintf(ctx->err, ctx->errlen, "%d: [models] %s: expected a "
-		    "context window in tokens", ctx->line, name);
+		snprintf(ctx->err, ctx->errlen,
+		    "%d: [models] %s: expected a "
+		    "context window in tokens",
+		    ctx->line, name);
 		ctx->fail_line = ctx->line;
 		ctx->failed = 1;
 		return 0;
@@ -315,7 +314,8 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 	if (strcmp(section, "prices") == 0) {
 		if (set_price(ctx->cfg, name, value) == 0)
 			return 1;
-		snprintf(ctx->err, ctx->errlen, "%d: [prices] %s: expected "
+		snprintf(ctx->err, ctx->errlen,
+		    "%d: [prices] %s: expected "
 		    "four prices: input, output, cache write, cache read",
 		    ctx->line, name);
 		ctx->fail_line = ctx->line;
@@ -328,8 +328,10 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 			continue;
 		if (set_key(ctx->cfg, &keys[i], value) == 0)
 			return 1;
-		snprintf(ctx->err, ctx->errlen, "%d: [%s] %s: bad value "
-		    "\"%s\"", ctx->line, section, name, value);
+		snprintf(ctx->err, ctx->errlen,
+		    "%d: [%s] %s: bad value "
+		    "\"%s\"",
+		    ctx->line, section, name, value);
 		ctx->fail_line = ctx->line;
 		ctx->failed = 1;
 		return 0;
@@ -396,43 +398,57 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 			break;
 	}
 	if (i == nitems(levels)) {
-		snprintf(err, errlen, "%s: [swarmd] log_level: expected err, "
-		    "warning, notice, info or debug", file);
+		snprintf(err, errlen,
+		    "%s: [swarmd] log_level: expected err, "
+		    "warning, notice, info or debug",
+		    file);
 		return -1;
 	}
 	if (*cfg->socket != '/' || *cfg->statedir != '/') {
-		snprintf(err, errlen, "%s: [swarmd] socket and statedir must "
-		    "be absolute paths", file);
+		snprintf(err, errlen,
+		    "%s: [swarmd] socket and statedir must "
+		    "be absolute paths",
+		    file);
 		return -1;
 	}
 	if (cfg->resume_at > cfg->pause_at) {
-		snprintf(err, errlen, "%s: [quota] resume_at must not be above "
-		    "pause_at", file);
+		snprintf(err, errlen,
+		    "%s: [quota] resume_at must not be above "
+		    "pause_at",
+		    file);
 		return -1;
 	}
 	if (*cfg->escalation_webhook != '\0' &&
 	    strncmp(cfg->escalation_webhook, "http://", 7) != 0 &&
 	    strncmp(cfg->escalation_webhook, "https://", 8) != 0) {
-		snprintf(err, errlen, "%s: [watchdog] escalation_webhook: "
-		    "expected an http:// or https:// URL", file);
+		snprintf(err, errlen,
+		    "%s: [watchdog] escalation_webhook: "
+		    "expected an http:// or https:// URL",
+		    file);
 		return -1;
 	}
 	if (!url_ok(cfg->proxy_upstream) ||
 	    !url_ok(cfg->proxy_openai_upstream)) {
-		snprintf(err, errlen, "%s: [proxy] upstream and openai_upstream "
-		    "must be http:// or https:// URLs", file);
+		snprintf(err, errlen,
+		    "%s: [proxy] upstream and openai_upstream "
+		    "must be http:// or https:// URLs",
+		    file);
 		return -1;
 	}
 	if (*cfg->proxy_listen != '\0' && !listen_ok(cfg->proxy_listen)) {
-		snprintf(err, errlen, "%s: [proxy] listen: expected "
-		    "127.0.0.1:PORT (loopback only)", file);
+		snprintf(err, errlen,
+		    "%s: [proxy] listen: expected "
+		    "127.0.0.1:PORT (loopback only)",
+		    file);
 		return -1;
 	}
 	if (strcmp(cfg->synchronous, "full") != 0 &&
 	    strcmp(cfg->synchronous, "normal") != 0 &&
 	    strcmp(cfg->synchronous, "extra") != 0) {
-		snprintf(err, errlen, "%s: [store] synchronous: expected full, "
-		    "normal or extra", file);
+		snprintf(err, errlen,
+		    "%s: [store] synchronous: expected full, "
+		    "normal or extra",
+		    file);
 		return -1;
 	}
 	return 0;
@@ -460,8 +476,8 @@ config_load(struct config *cfg, const char *file, int missing_ok, char *err,
 	rc = ini_parse_stream(read_line, &ctx, on_key, &ctx);
 	fclose(ctx.f);
 	if (ctx.too_long) {
-		snprintf(err, errlen, "%s:%d: line too long", file,
-		    ctx.too_long);
+		snprintf(
+		    err, errlen, "%s:%d: line too long", file, ctx.too_long);
 		return -1;
 	}
 	/* inih returns the first bad line; report whichever came first. */

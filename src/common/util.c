@@ -137,7 +137,11 @@ parse_duration(const char *s, double *out)
 		const char *suffix;
 		double scale;
 	} units[] = {
-		{ "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 },
+		{ "", 1 },
+		{ "s", 1 },
+		{ "m", 60 },
+		{ "h", 3600 },
+		{ "d", 86400 },
 	};
 	char *end;
 	double v;
@@ -168,7 +172,8 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	long long v;
 
 	/* Digits with an optional '-': no space, '+' or leading zeros. */
-	if (s == NULL || *s == '\0' || (*s != '-' && !isdigit((unsigned char)*s)))
+	if (s == NULL || *s == '\0' ||
+	    (*s != '-' && !isdigit((unsigned char)*s)))
 		return -1;
 	if (s[*s == '-'] == '0' && s[(*s == '-') + 1] != '\0')
 		return -1;

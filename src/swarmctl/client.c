@@ -88,8 +88,8 @@ client_send(struct client *c, json_t *req)
 
 /* Parse the line at start, LEN bytes, and move past its newline. */
 static enum client_status
-client_take(struct client *c, size_t len, json_t **out, char *err,
-            size_t errlen)
+client_take(
+    struct client *c, size_t len, json_t **out, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *j;
@@ -131,15 +131,15 @@ client_read(struct client *c, json_t **out, char *err, size_t errlen)
 	*out = NULL;
 	for (;;) {
 		char *nl = memchr(c->buf + c->start + c->scanned, '\n',
-		                  c->len - c->start - c->scanned);
+		    c->len - c->start - c->scanned);
 		if (nl != NULL)
 			return client_take(c, (size_t)(nl - c->buf) - c->start,
-			                   out, err, errlen);
+			    out, err, errlen);
 		c->scanned = c->len - c->start;
 		if (c->scanned > CLIENT_MAX_RESPONSE) {
 			snprintf(err, errlen,
-			         "a response line is over %d bytes",
-			         CLIENT_MAX_RESPONSE);
+			    "a response line is over %d bytes",
+			    CLIENT_MAX_RESPONSE);
 			return CLIENT_GARBAGE;
 		}
 		client_room(c);

@@ -25,8 +25,8 @@ struct client *client_connect(const char *path);
 /* Send one request line; -1 with errno (E2BIG: over SWARM_MAX_LINE). */
 int client_send(struct client *, json_t *);
 /* Read the next line as a JSON object into *OUT. */
-enum client_status client_read(struct client *, json_t **out, char *err,
-                               size_t errlen);
+enum client_status client_read(
+    struct client *, json_t **out, char *err, size_t errlen);
 void client_close(struct client *);
 
 #endif

@@ -52,142 +52,146 @@ static int cmd_escalations(struct cmd_ctx *);
 static int cmd_resolve(struct cmd_ctx *);
 
 static const struct cmd_entry cmd_table[] = {
-    {.name = "submit",
-     .usage = "FILE|- [--dry-run] [--strict]",
-     .help = "submit a job file (- reads stdin); prints the job id",
-     .min_args = 1,
-     .max_args = 1,
-     .opts = "dry-run strict",
-     .exec = cmd_submit},
-    {.name = "ps",
-     .usage = "[--job JOB] [--all]",
-     .help = "list live agents; --all lists ended ones too",
-     .opts = "job= all",
-     .exec = cmd_ps},
-    {.name = "jobs",
-     .usage = "",
-     .help = "list jobs with their chunks counted by state",
-     .exec = cmd_jobs},
-    {.name = "show",
-     .usage = "agent-N|job-N|job-N/CHUNK",
-     .help = "show one agent, job or chunk",
-     .min_args = 1,
-     .max_args = 1,
-     .exec = cmd_show},
-    {.name = "abort",
-     .usage = "TARGET [--grace SECONDS] [--reason TEXT]",
-     .help = "abort an agent, or a job and its queued chunks",
-     .min_args = 1,
-     .max_args = 1,
-     .opts = "grace= reason=",
-     .exec = cmd_abort},
-    {.name = "send",
-     .usage = "TARGET TEXT...",
-     .help = "leave a message for an agent, or every running agent "
-             "of a job",
-     .min_args = 2,
-     .max_args = -1,
-     .exec = cmd_send},
-    {.name = "pause",
-     .usage = "JOB",
-     .help = "start no more chunks of a job",
-     .min_args = 1,
-     .max_args = 1,
-     .exec = cmd_pause},
-    {.name = "resume",
-     .usage = "JOB",
-     .help = "start a paused job's chunks again",
-     .min_args = 1,
-     .max_args = 1,
-     .exec = cmd_pause},
-    {.name = "events",
-     .usage = "[--job JOB] [--follow] [--limit N]",
-     .help = "print the event log; --follow keeps printing",
-     .opts = "job= follow limit=",
-     .exec = cmd_events},
-    {.name = "pending",
-     .usage = "[--job JOB]",
-     .help = "list chunks dispatched and never completed",
-     .opts = "job=",
-     .exec = cmd_pending},
-    {.name = "logs",
-     .usage = "AGENT [--follow]",
-     .help = "print an agent's output; --follow until it ends",
-     .min_args = 1,
-     .max_args = 1,
-     .opts = "follow",
-     .exec = cmd_logs},
-    {.name = "quota",
-     .usage = "",
-     .help = "show the quota windows, the spawn state and top consumers",
-     .exec = cmd_quota},
-    {.name = "dead",
-     .usage = "[--job JOB]",
-     .help = "list dead letters: chunks that failed for good, and why",
-     .opts = "job=",
-     .exec = cmd_dead},
-    {.name = "retry",
-     .usage = "JOB/CHUNK | --dead JOB",
-     .help = "requeue a failed, aborted or dead chunk, or every dead one",
-     .min_args = 1,
-     .max_args = 1,
-     .opts = "dead",
-     .exec = cmd_retry},
-    {.name = "escalations",
-     .usage = "[--all]",
-     .help = "list open escalations from the watchdog; --all: closed too",
-     .opts = "all",
-     .exec = cmd_escalations},
-    {.name = "resolve",
-     .usage = "ESCALATION --action restart|kill|continue [--note TEXT]",
-     .help = "close an escalation and carry out the action on its agent",
-     .min_args = 1,
-     .max_args = 1,
-     .opts = "action= note=",
-     .exec = cmd_resolve},
-    {.name = "heartbeat",
-     .usage = "[--note TEXT]",
-     .help = "tell swarmd this agent is alive",
-     .agent = 1,
-     .opts = "note=",
-     .exec = cmd_heartbeat},
-    {.name = "recv",
-     .usage = "[--wait SECONDS]",
-     .help = "print this agent's unread messages, oldest first",
-     .agent = 1,
-     .opts = "wait=",
-     .exec = cmd_recv},
-    {.name = "checkpoint",
-     .usage = "[--note TEXT] [--file PATH]",
-     .help = "record a checkpoint of this agent's work",
-     .agent = 1,
-     .opts = "note= file=",
-     .exec = cmd_checkpoint},
-    {.name = "done",
-     .usage = "[--summary TEXT] [--result PATH]",
-     .help = "report this agent's chunk done",
-     .agent = 1,
-     .opts = "summary= result=",
-     .exec = cmd_done},
-    {.name = "fail",
-     .usage = "[--transient] [--reason TEXT]",
-     .help = "report this attempt failed (--transient: worth a retry)",
-     .agent = 1,
-     .opts = "transient reason=",
-     .exec = cmd_fail},
-    {.name = "report",
-     .usage = "--input N --output N [--cache-read N] [--cache-creation N] "
-              "[--model M]",
-     .help = "report tokens this agent spent (counted by the quota meter)",
-     .agent = 1,
-     .opts = "input= output= cache-read= cache-creation= model=",
-     .exec = cmd_report},
-    {.name = "help",
-     .usage = "[VERB]",
-     .help = "list the verbs, or show one verb's usage",
-     .local = 1,
-     .max_args = 1,
-     .exec = cmd_help},
+	{ .name = "submit",
+	    .usage = "FILE|- [--dry-run] [--strict]",
+	    .help = "submit a job file (- reads stdin); prints the job id",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .opts = "dry-run strict",
+	    .exec = cmd_submit },
+	{ .name = "ps",
+	    .usage = "[--job JOB] [--all]",
+	    .help = "list live agents; --all lists ended ones too",
+	    .opts = "job= all",
+	    .exec = cmd_ps },
+	{ .name = "jobs",
+	    .usage = "",
+	    .help = "list jobs with their chunks counted by state",
+	    .exec = cmd_jobs },
+	{ .name = "show",
+	    .usage = "agent-N|job-N|job-N/CHUNK",
+	    .help = "show one agent, job or chunk",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .exec = cmd_show },
+	{ .name = "abort",
+	    .usage = "TARGET [--grace SECONDS] [--reason TEXT]",
+	    .help = "abort an agent, or a job and its queued chunks",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .opts = "grace= reason=",
+	    .exec = cmd_abort },
+	{ .name = "send",
+	    .usage = "TARGET TEXT...",
+	    .help = "leave a message for an agent, or every running agent "
+	            "of a job",
+	    .min_args = 2,
+	    .max_args = -1,
+	    .exec = cmd_send },
+	{ .name = "pause",
+	    .usage = "JOB",
+	    .help = "start no more chunks of a job",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .exec = cmd_pause },
+	{ .name = "resume",
+	    .usage = "JOB",
+	    .help = "start a paused job's chunks again",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .exec = cmd_pause },
+	{ .name = "events",
+	    .usage = "[--job JOB] [--follow] [--limit N]",
+	    .help = "print the event log; --follow keeps printing",
+	    .opts = "job= follow limit=",
+	    .exec = cmd_events },
+	{ .name = "pending",
+	    .usage = "[--job JOB]",
+	    .help = "list chunks dispatched and never completed",
+	    .opts = "job=",
+	    .exec = cmd_pending },
+	{ .name = "logs",
+	    .usage = "AGENT [--follow]",
+	    .help = "print an agent's output; --follow until it ends",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .opts = "follow",
+	    .exec = cmd_logs },
+	{ .name = "quota",
+	    .usage = "",
+	    .help = "show the quota windows, the spawn state and top consumers",
+	    .exec = cmd_quota },
+	{ .name = "dead",
+	    .usage = "[--job JOB]",
+	    .help = "list dead letters: chunks that failed for good, and why",
+	    .opts = "job=",
+	    .exec = cmd_dead },
+	{ .name = "retry",
+	    .usage = "JOB/CHUNK | --dead JOB",
+	    .help =
+	        "requeue a failed, aborted or dead chunk, or every dead one",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .opts = "dead",
+	    .exec = cmd_retry },
+	{ .name = "escalations",
+	    .usage = "[--all]",
+	    .help =
+	        "list open escalations from the watchdog; --all: closed too",
+	    .opts = "all",
+	    .exec = cmd_escalations },
+	{ .name = "resolve",
+	    .usage = "ESCALATION --action restart|kill|continue [--note TEXT]",
+	    .help = "close an escalation and carry out the action on its agent",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .opts = "action= note=",
+	    .exec = cmd_resolve },
+	{ .name = "heartbeat",
+	    .usage = "[--note TEXT]",
+	    .help = "tell swarmd this agent is alive",
+	    .agent = 1,
+	    .opts = "note=",
+	    .exec = cmd_heartbeat },
+	{ .name = "recv",
+	    .usage = "[--wait SECONDS]",
+	    .help = "print this agent's unread messages, oldest first",
+	    .agent = 1,
+	    .opts = "wait=",
+	    .exec = cmd_recv },
+	{ .name = "checkpoint",
+	    .usage = "[--note TEXT] [--file PATH]",
+	    .help = "record a checkpoint of this agent's work",
+	    .agent = 1,
+	    .opts = "note= file=",
+	    .exec = cmd_checkpoint },
+	{ .name = "done",
+	    .usage = "[--summary TEXT] [--result PATH]",
+	    .help = "report this agent's chunk done",
+	    .agent = 1,
+	    .opts = "summary= result=",
+	    .exec = cmd_done },
+	{ .name = "fail",
+	    .usage = "[--transient] [--reason TEXT]",
+	    .help = "report this attempt failed (--transient: worth a retry)",
+	    .agent = 1,
+	    .opts = "transient reason=",
+	    .exec = cmd_fail },
+	{ .name = "report",
+	    .usage =
+	        "--input N --output N [--cache-read N] [--cache-creation N] "
+	        "[--model M]",
+	    .help =
+	        "report tokens this agent spent (counted by the quota meter)",
+	    .agent = 1,
+	    .opts = "input= output= cache-read= cache-creation= model=",
+	    .exec = cmd_report },
+	{ .name = "help",
+	    .usage = "[VERB]",
+	    .help = "list the verbs, or show one verb's usage",
+	    .local = 1,
+	    .max_args = 1,
+	    .exec = cmd_help },
 };
 
 enum { OPT_JSON = 256, OPT_VERB = 512 };
@@ -208,7 +212,7 @@ void
 cmd_usage(FILE *f, const struct cmd_entry *e)
 {
 	fprintf(f, "usage: swarmctl %s%s%s\n", e->name,
-	        *e->usage != '\0' ? " " : "", e->usage);
+	    *e->usage != '\0' ? " " : "", e->usage);
 }
 
 static void
@@ -220,8 +224,8 @@ cmd_list_group(FILE *f, int agent)
 		if (cmd_table[i].agent != agent)
 			continue;
 		fprintf(f, "  %s%s%s\n      %s\n", cmd_table[i].name,
-		        *cmd_table[i].usage != '\0' ? " " : "",
-		        cmd_table[i].usage, cmd_table[i].help);
+		    *cmd_table[i].usage != '\0' ? " " : "", cmd_table[i].usage,
+		    cmd_table[i].help);
 	}
 }
 
@@ -232,7 +236,7 @@ cmd_list(FILE *f)
 	cmd_list_group(f, 0);
 	fputs("\nagent verbs (inside an agent, from SWARM_AGENT and "
 	      "SWARM_TOKEN):\n",
-	      f);
+	    f);
 	cmd_list_group(f, 1);
 }
 
@@ -277,12 +281,12 @@ cmd_check_args(struct cmd_ctx *ctx)
 			u += strcspn(u, " ");
 			u += strspn(u, " ");
 		}
-		return cmd_usage_error(ctx, "missing %.*s",
-		                       (int)strcspn(u, " "), u);
+		return cmd_usage_error(
+		    ctx, "missing %.*s", (int)strcspn(u, " "), u);
 	}
 	if (e->max_args != -1 && ctx->argc > e->max_args)
-		return cmd_usage_error(ctx, "unexpected argument \"%s\"",
-		                       ctx->argv[e->max_args]);
+		return cmd_usage_error(
+		    ctx, "unexpected argument \"%s\"", ctx->argv[e->max_args]);
 	for (i = 0; i < ctx->argc; i++) {
 		if (!is_utf8(ctx->argv[i]))
 			return cmd_usage_error(
@@ -305,13 +309,13 @@ cmd_options(char *spec, struct option *lopts)
 		if (eq != NULL)
 			*eq = '\0';
 		lopts[n] =
-		    (struct option){name, eq != NULL, NULL, OPT_VERB + n};
+		    (struct option){ name, eq != NULL, NULL, OPT_VERB + n };
 		n++;
 	}
-	lopts[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
-	lopts[n++] = (struct option){"socket", required_argument, NULL, 's'};
-	lopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
-	lopts[n] = (struct option){NULL, 0, NULL, 0};
+	lopts[n++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
+	lopts[n++] = (struct option){ "socket", required_argument, NULL, 's' };
+	lopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lopts[n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
 int
@@ -322,7 +326,7 @@ cmd_parse(struct cmd_ctx *ctx, int argc, char **argv)
 	int ch, i;
 
 	snprintf(spec, sizeof spec, "%s",
-	         ctx->entry->opts != NULL ? ctx->entry->opts : "");
+	    ctx->entry->opts != NULL ? ctx->entry->opts : "");
 	cmd_options(spec, lopts);
 	optind = 0; /* glibc: start afresh on this argv */
 	opterr = 0;
@@ -339,20 +343,19 @@ cmd_parse(struct cmd_ctx *ctx, int argc, char **argv)
 			ctx->help = 1;
 			break;
 		case ':':
-			return cmd_usage_error(ctx, "%s needs a value",
-			                       argv[optind - 1]);
+			return cmd_usage_error(
+			    ctx, "%s needs a value", argv[optind - 1]);
 		case '?':
 			if (optopt > 0 && optopt < 256)
-				return cmd_usage_error(ctx, "bad option -%c",
-				                       optopt);
-			return cmd_usage_error(ctx, "bad option %s",
-			                       argv[optind - 1]);
+				return cmd_usage_error(
+				    ctx, "bad option -%c", optopt);
+			return cmd_usage_error(
+			    ctx, "bad option %s", argv[optind - 1]);
 		default:
 			i = ch - OPT_VERB;
 			if (optarg != NULL && !is_utf8(optarg))
 				return cmd_usage_error(ctx,
-				                       "--%s: not valid UTF-8",
-				                       lopts[i].name);
+				    "--%s: not valid UTF-8", lopts[i].name);
 			ctx->opt[i] = optarg != NULL ? optarg : "";
 			break;
 		}
@@ -391,8 +394,8 @@ opt_to_arg(struct cmd_ctx *ctx, json_t *args, const char *name, const char *key)
 
 /* A duration option as seconds; -1 if bad, 0 if absent. */
 static int
-opt_seconds(struct cmd_ctx *ctx, const char *name, json_t *args,
-            const char *key)
+opt_seconds(
+    struct cmd_ctx *ctx, const char *name, json_t *args, const char *key)
 {
 	const char *v = opt_get(ctx, name);
 	double d;
@@ -451,8 +454,8 @@ print_error(json_t *resp)
 	char *clean = format_clean(msg != NULL ? msg : "(no message)");
 	size_t i;
 
-	fprintf(stderr, "swarmctl: %s: %s\n", code != NULL ? code : "error",
-	        clean);
+	fprintf(
+	    stderr, "swarmctl: %s: %s\n", code != NULL ? code : "error", clean);
 	free(clean);
 	if (code == NULL || strcmp(code, SWARM_E_INVALID_JOB) != 0)
 		return;
@@ -471,7 +474,7 @@ static int
 cmd_unreachable(struct cmd_ctx *ctx, int error)
 {
 	fprintf(stderr, "swarmctl: cannot reach swarmd at %s: %s\n",
-	        ctx->socket, strerror(error));
+	    ctx->socket, strerror(error));
 	return SWARM_EXIT_UNAVAILABLE;
 }
 
@@ -507,20 +510,21 @@ cmd_answer(struct cmd_ctx *ctx, json_int_t id, json_t **resp)
 
 	if ((rc = cmd_read(ctx, &r)) == -1) {
 		fprintf(stderr,
-		        "swarmctl: swarmd at %s closed the connection "
-		        "before answering\n",
-		        ctx->socket);
+		    "swarmctl: swarmd at %s closed the connection "
+		    "before answering\n",
+		    ctx->socket);
 		return SWARM_EXIT_UNAVAILABLE;
 	}
 	if (rc != 0)
 		return rc;
 	/* An error may come with a null id: the request was unreadable. */
 	if (json_is_false(json_object_get(r, "ok"))) {
-		const char *code = json_string_value(json_object_get(
-		    json_object_get(r, "error"), "code"));
+		const char *code = json_string_value(
+		    json_object_get(json_object_get(r, "error"), "code"));
 		/* A refusal by policy (submit --strict) has its own status. */
 		int status = code != NULL && strcmp(code, SWARM_E_QUOTA) == 0 ?
-		    SWARM_EXIT_REFUSED : SWARM_EXIT_ERROR;
+		    SWARM_EXIT_REFUSED :
+		    SWARM_EXIT_ERROR;
 
 		print_error(r);
 		json_decref(r);
@@ -530,9 +534,9 @@ cmd_answer(struct cmd_ctx *ctx, json_int_t id, json_t **resp)
 	if (!json_is_true(json_object_get(r, "ok")) || !json_is_integer(rid) ||
 	    json_integer_value(rid) != id) {
 		fprintf(stderr,
-		        "swarmctl: bad response from swarmd: not an "
-		        "answer to request %" JSON_INTEGER_FORMAT "\n",
-		        id);
+		    "swarmctl: bad response from swarmd: not an "
+		    "answer to request %" JSON_INTEGER_FORMAT "\n",
+		    id);
 		json_decref(r);
 		return SWARM_EXIT_ERROR;
 	}
@@ -552,15 +556,15 @@ cmd_request(struct cmd_ctx *ctx, const char *verb, json_t *args, json_t **resp)
 	    json_pack("{s:I, s:s, s:o}", "id", id, "verb", verb, "args", args);
 	if (ctx->entry->agent && strcmp(verb, "hello") != 0)
 		json_object_set_new(req, "auth",
-		                    json_pack("{s:s, s:s}", "agent", ctx->agent,
-		                              "token", ctx->token));
+		    json_pack("{s:s, s:s}", "agent", ctx->agent, "token",
+		        ctx->token));
 	rc = client_send(ctx->client, req);
 	json_decref(req);
 	if (rc == -1 && errno == E2BIG) {
 		fprintf(stderr,
-		        "swarmctl: %s: the request is over the "
-		        "protocol's limit of %d bytes\n",
-		        ctx->entry->name, SWARM_MAX_LINE);
+		    "swarmctl: %s: the request is over the "
+		    "protocol's limit of %d bytes\n",
+		    ctx->entry->name, SWARM_MAX_LINE);
 		return SWARM_EXIT_ERROR;
 	}
 	if (rc == -1)
@@ -579,17 +583,16 @@ cmd_connect(struct cmd_ctx *ctx)
 		return cmd_unreachable(ctx, errno);
 	ctx->next_id = 0; /* hello is request 0, the verb's request 1 */
 	rc = cmd_request(ctx, "hello",
-	                 json_pack("{s:i}", "version", SWARM_PROTOCOL_VERSION),
-	                 &resp);
+	    json_pack("{s:i}", "version", SWARM_PROTOCOL_VERSION), &resp);
 	if (rc != 0)
 		return rc;
 	v = json_object_get(resp, "version");
 	if (!json_is_integer(v) ||
 	    json_integer_value(v) != SWARM_PROTOCOL_VERSION) {
 		fprintf(stderr,
-		        "swarmctl: swarmd at %s speaks another "
-		        "protocol version; this swarmctl speaks %d\n",
-		        ctx->socket, SWARM_PROTOCOL_VERSION);
+		    "swarmctl: swarmd at %s speaks another "
+		    "protocol version; this swarmctl speaks %d\n",
+		    ctx->socket, SWARM_PROTOCOL_VERSION);
 		json_decref(resp);
 		return SWARM_EXIT_ERROR;
 	}
@@ -670,12 +673,12 @@ load_job(const char *path, json_t **job)
 	 * Any value: the daemon says what a job must be.  Duplicate keys
 	 * are refused here, as the daemon refuses them in a request.
 	 */
-	*job = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-	                  &jerr);
+	*job = json_loadb(
+	    buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	free(buf);
 	if (*job == NULL) {
 		fprintf(stderr, "swarmctl: %s:%d:%d: %s\n", name, jerr.line,
-		        jerr.column, jerr.text);
+		    jerr.column, jerr.text);
 		return SWARM_EXIT_ERROR;
 	}
 	return 0;
@@ -704,7 +707,7 @@ cmd_submit(struct cmd_ctx *ctx)
 
 		if (json_is_string(w))
 			fprintf(stderr, "swarmctl: warning: %s\n",
-			        json_string_value(w));
+			    json_string_value(w));
 	}
 	if (ctx->json)
 		print_reply(resp);
@@ -713,7 +716,7 @@ cmd_submit(struct cmd_ctx *ctx)
 	else
 		printf("valid: %" JSON_INTEGER_FORMAT " chunks; nothing was "
 		       "stored (dry run)\n",
-		       json_integer_value(json_object_get(resp, "chunks")));
+		    json_integer_value(json_object_get(resp, "chunks")));
 	json_decref(resp);
 	return 0;
 }
@@ -781,8 +784,8 @@ cmd_ps(struct cmd_ctx *ctx)
 static void
 print_jobs(json_t *jobs)
 {
-	static const char *counts[] = {"queued",  "running", "done",
-	                               "failed",  "aborted", "dead"};
+	static const char *counts[] = { "queued", "running", "done", "failed",
+		"aborted", "dead" };
 	struct table *t;
 	size_t i, k;
 
@@ -890,8 +893,8 @@ cmd_show(struct cmd_ctx *ctx)
 	json_t *resp, *o;
 	int rc;
 
-	rc = cmd_call(ctx, "show", json_pack("{s:s}", "target", ctx->argv[0]),
-	              &resp);
+	rc = cmd_call(
+	    ctx, "show", json_pack("{s:s}", "target", ctx->argv[0]), &resp);
 	if (rc != 0)
 		return rc;
 	if ((o = json_object_get(resp, "agent")) != NULL) {
@@ -927,8 +930,8 @@ join_names(json_t *names)
 
 		if (!json_is_string(n))
 			continue;
-		next = xasprintf("%s%s%s", s, *s != '\0' ? ", " : "",
-		                 json_string_value(n));
+		next = xasprintf(
+		    "%s%s%s", s, *s != '\0' ? ", " : "", json_string_value(n));
 		free(s);
 		s = next;
 	}
@@ -946,8 +949,8 @@ cmd_abort(struct cmd_ctx *ctx)
 	args = json_pack("{s:s}", "target", ctx->argv[0]);
 	if (opt_seconds(ctx, "grace", args, "grace") == -1) {
 		json_decref(args);
-		return cmd_usage_error(
-		    ctx, "bad --grace \"%s\": expected seconds (30, 30s, 2m)",
+		return cmd_usage_error(ctx,
+		    "bad --grace \"%s\": expected seconds (30, 30s, 2m)",
 		    opt_get(ctx, "grace"));
 	}
 	opt_to_arg(ctx, args, "reason", "reason");
@@ -978,8 +981,7 @@ cmd_send(struct cmd_ctx *ctx)
 		free(text);
 		text = next;
 	}
-	rc = cmd_call(
-	    ctx, "send",
+	rc = cmd_call(ctx, "send",
 	    json_pack("{s:s, s:s}", "target", ctx->argv[0], "text", text),
 	    &resp);
 	free(text);
@@ -1008,18 +1010,17 @@ cmd_pause(struct cmd_ctx *ctx)
 	int rc;
 
 	rc = cmd_call(ctx, ctx->entry->name,
-	              json_pack("{s:s}", "job", ctx->argv[0]), &resp);
+	    json_pack("{s:s}", "job", ctx->argv[0]), &resp);
 	if (rc != 0)
 		return rc;
 	if (ctx->json)
 		print_reply(resp);
 	else
 		printf("%s %s\n",
-		       member_str(resp, "job") != NULL ? member_str(resp, "job")
-		                                       : ctx->argv[0],
-		       json_is_true(json_object_get(resp, "paused"))
-		           ? "paused"
-		           : "resumed");
+		    member_str(resp, "job") != NULL ? member_str(resp, "job") :
+		                                      ctx->argv[0],
+		    json_is_true(json_object_get(resp, "paused")) ? "paused" :
+		                                                    "resumed");
 	json_decref(resp);
 	return 0;
 }
@@ -1028,17 +1029,15 @@ cmd_pause(struct cmd_ctx *ctx)
 static void
 print_event(json_t *ev)
 {
-	static const char *extra[] = {"success", "exit_code", "signal",
-	                              "reason",  "note",      "summary",
-	                              "text",    "dropped"};
+	static const char *extra[] = { "success", "exit_code", "signal",
+		"reason", "note", "summary", "text", "dropped" };
 	const char *job = member_str(ev, "job");
 	const char *chunk = member_str(ev, "chunk_id");
 	const char *agent = member_str(ev, "agent");
 	char *head, *clean, *v;
 	size_t i;
 
-	head = xasprintf(
-	    "%s %-18s %s%s%s %s",
+	head = xasprintf("%s %-18s %s%s%s %s",
 	    member_str(ev, "ts") != NULL ? member_str(ev, "ts") : "-",
 	    member_str(ev, "event") != NULL ? member_str(ev, "event") : "-",
 	    job != NULL ? job : "-", chunk != NULL ? "/" : "",
@@ -1152,7 +1151,7 @@ cmd_pending(struct cmd_ctx *ctx)
 /* One logs request from OFFSET; *NEXT is where the next one starts. */
 static int
 logs_once(struct cmd_ctx *ctx, json_int_t offset, int wait, json_int_t *next,
-          int *more)
+    int *more)
 {
 	json_t *args, *resp, *data, *off;
 	size_t len;
@@ -1174,7 +1173,7 @@ logs_once(struct cmd_ctx *ctx, json_int_t offset, int wait, json_int_t *next,
 	*next = json_integer_value(off);
 	/* Done once the agent ended and its log has nothing more. */
 	*more = json_is_integer(off) &&
-	        (len > 0 || !json_is_true(json_object_get(resp, "ended")));
+	    (len > 0 || !json_is_true(json_object_get(resp, "ended")));
 	json_decref(resp);
 	return 0;
 }
@@ -1219,8 +1218,8 @@ cmd_recv(struct cmd_ctx *ctx)
 
 	if (opt_seconds(ctx, "wait", args, "wait") == -1) {
 		json_decref(args);
-		return cmd_usage_error(
-		    ctx, "bad --wait \"%s\": expected seconds (10, 10s, 1m)",
+		return cmd_usage_error(ctx,
+		    "bad --wait \"%s\": expected seconds (10, 10s, 1m)",
 		    opt_get(ctx, "wait"));
 	}
 	if ((rc = cmd_call(ctx, "recv", args, &resp)) != 0)
@@ -1270,8 +1269,7 @@ base64_encode(const unsigned char *in, size_t len)
 
 /* A large checkpoint stays where it is: swarmd keeps its path and hash. */
 static void
-checkpoint_by_path(const char *path, const char *buf, size_t len,
-                   json_t *args)
+checkpoint_by_path(const char *path, const char *buf, size_t len, json_t *args)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t digest[SHA256_LEN];
@@ -1284,7 +1282,8 @@ checkpoint_by_path(const char *path, const char *buf, size_t len,
 		text[2 * i + 1] = hex[digest[i] & 15];
 	}
 	text[2 * SHA256_LEN] = '\0';
-	json_object_set_new(args, "path", json_string(abs != NULL ? abs : path));
+	json_object_set_new(
+	    args, "path", json_string(abs != NULL ? abs : path));
 	json_object_set_new(args, "sha256", json_string(text));
 	json_object_set_new(args, "size", json_integer((json_int_t)len));
 	free(abs);
@@ -1300,7 +1299,7 @@ checkpoint_data(struct cmd_ctx *ctx, const char *path, json_t *args)
 
 	if (read_file(path, CMD_MAX_FILE, &buf, &len) == -1) {
 		fprintf(stderr, "swarmctl: %s: %s: %s\n", ctx->entry->name,
-		        path, strerror(errno));
+		    path, strerror(errno));
 		return SWARM_EXIT_ERROR;
 	}
 	if (len > SWARM_CHECKPOINT_INLINE) {
@@ -1354,8 +1353,8 @@ absolute_path(const char *path)
 	d = xstrdup(path);
 	b = xstrdup(path);
 	if ((dir = realpath(dirname(d), NULL)) != NULL)
-		abs = xasprintf("%s/%s", strcmp(dir, "/") != 0 ? dir : "",
-		                basename(b));
+		abs = xasprintf(
+		    "%s/%s", strcmp(dir, "/") != 0 ? dir : "", basename(b));
 	free(dir);
 	free(d);
 	free(b);
@@ -1375,8 +1374,8 @@ cmd_done(struct cmd_ctx *ctx)
 
 		if ((abs = absolute_path(result)) == NULL || !is_utf8(abs)) {
 			fprintf(stderr, "swarmctl: done: %s: %s\n", result,
-			        abs == NULL ? strerror(errno)
-			                    : "path is not valid UTF-8");
+			    abs == NULL ? strerror(errno) :
+			                  "path is not valid UTF-8");
 			free(abs);
 			json_decref(args);
 			return SWARM_EXIT_ERROR;
@@ -1397,8 +1396,7 @@ cmd_verb_help(FILE *f, const struct cmd_entry *e)
 {
 	cmd_usage(f, e);
 	fprintf(f, "%s%s\n", e->help,
-	        e->agent ? " (agent verb: needs SWARM_AGENT and SWARM_TOKEN)"
-	                 : "");
+	    e->agent ? " (agent verb: needs SWARM_AGENT and SWARM_TOKEN)" : "");
 }
 
 static int
@@ -1408,13 +1406,13 @@ cmd_help(struct cmd_ctx *ctx)
 
 	if (ctx->argc == 0) {
 		fputs("usage: swarmctl [-s SOCKET] [--json] VERB [ARGS]\n",
-		      stdout);
+		    stdout);
 		cmd_list(stdout);
 		return 0;
 	}
 	if ((e = cmd_find(ctx->argv[0])) == NULL)
-		return cmd_usage_error(ctx, "unknown verb \"%s\"",
-		                       ctx->argv[0]);
+		return cmd_usage_error(
+		    ctx, "unknown verb \"%s\"", ctx->argv[0]);
 	cmd_verb_help(stdout, e);
 	return 0;
 }
@@ -1434,16 +1432,16 @@ cmd_exec(struct cmd_ctx *ctx)
 		if (ctx->agent == NULL || *ctx->agent == '\0' ||
 		    ctx->token == NULL || *ctx->token == '\0') {
 			fprintf(stderr,
-			        "swarmctl: %s: not inside an agent "
-			        "(SWARM_AGENT/SWARM_TOKEN unset)\n",
-			        e->name);
+			    "swarmctl: %s: not inside an agent "
+			    "(SWARM_AGENT/SWARM_TOKEN unset)\n",
+			    e->name);
 			return SWARM_EXIT_USAGE;
 		}
 		if (!is_utf8(ctx->agent) || !is_utf8(ctx->token)) {
 			fprintf(stderr,
-			        "swarmctl: %s: SWARM_AGENT or "
-			        "SWARM_TOKEN is not valid UTF-8\n",
-			        e->name);
+			    "swarmctl: %s: SWARM_AGENT or "
+			    "SWARM_TOKEN is not valid UTF-8\n",
+			    e->name);
 			return SWARM_EXIT_USAGE;
 		}
 	}
@@ -1463,10 +1461,10 @@ static int
 cmd_report(struct cmd_ctx *ctx)
 {
 	static const char *opts[][2] = {
-	    {"input", "input"},
-	    {"output", "output"},
-	    {"cache-read", "cache_read"},
-	    {"cache-creation", "cache_creation"},
+		{ "input", "input" },
+		{ "output", "output" },
+		{ "cache-read", "cache_read" },
+		{ "cache-creation", "cache_creation" },
 	};
 	json_t *args = json_object(), *resp;
 	const char *v;
@@ -1479,8 +1477,10 @@ cmd_report(struct cmd_ctx *ctx)
 			continue;
 		if (parse_int(v, 0, 1000000000000LL, &n) == -1) {
 			json_decref(args);
-			return cmd_usage_error(ctx, "bad --%s \"%s\": expected "
-			                       "a token count", opts[i][0], v);
+			return cmd_usage_error(ctx,
+			    "bad --%s \"%s\": expected "
+			    "a token count",
+			    opts[i][0], v);
 		}
 		json_object_set_new(args, opts[i][1], json_integer(n));
 	}
@@ -1514,26 +1514,30 @@ print_quota(json_t *q)
 
 		/* Tokens are whole; only the day's spend has cents. */
 		const char *name = member_str(r, "name");
-		const char *fmt = name != NULL && strcmp(name, "daily_usd") == 0 ?
-		                      "%.2f" : "%.0f";
+		const char *fmt =
+		    name != NULL && strcmp(name, "daily_usd") == 0 ? "%.2f" :
+		                                                     "%.0f";
 
 		format_table_row(t);
 		format_table_cell(t, member_str(r, "name"));
 		snprintf(pct, sizeof pct, fmt,
-		         json_number_value(json_object_get(r, "limit")));
+		    json_number_value(json_object_get(r, "limit")));
 		format_table_cell(t, pct);
 		snprintf(pct, sizeof pct, fmt,
-		         json_number_value(json_object_get(r, "used")));
+		    json_number_value(json_object_get(r, "used")));
 		format_table_cell(t, pct);
 		snprintf(pct, sizeof pct, "%.1f%%",
-		         json_number_value(json_object_get(r, "percent")));
+		    json_number_value(json_object_get(r, "percent")));
 		format_table_cell(t, pct);
-		format_table_cell(t, format_age((int64_t)(1000 * json_number_value(
-		                                    json_object_get(r, "refill_seconds"))),
-		                                refill));
+		format_table_cell(t,
+		    format_age((int64_t)(1000 *
+		                   json_number_value(
+		                       json_object_get(r, "refill_seconds"))),
+		        refill));
 	}
 	if (json_array_size(w) == 0)
-		printf("no quota windows configured ([quota] in swarmd.conf)\n");
+		printf(
+		    "no quota windows configured ([quota] in swarmd.conf)\n");
 	else
 		format_table_print(t, stdout);
 	format_table_free(t);
@@ -1548,9 +1552,9 @@ print_quota(json_t *q)
 		type = json_object_iter_key(it);
 		v = json_object_iter_value(it);
 		printf("subscription %s: %s, resets at %lld\n", type,
-		       member_str(v, "status"),
-		       (long long)json_integer_value(
-		           json_object_get(v, "resets_at")));
+		    member_str(v, "status"),
+		    (long long)json_integer_value(
+		        json_object_get(v, "resets_at")));
 	}
 	/* The upstream's own view, as its rate-limit headers last said. */
 	sub = json_object_get(q, "upstream");
@@ -1558,7 +1562,7 @@ print_quota(json_t *q)
 	     it = json_object_iter_next(sub, it)) {
 		json_t *lim, *rem;
 		const char *kinds[] = { "requests", "tokens", "input-tokens",
-		                        "output-tokens" };
+			"output-tokens" };
 		char key[64];
 		size_t k;
 
@@ -1573,11 +1577,11 @@ print_quota(json_t *q)
 				continue;
 			snprintf(key, sizeof key, "%s-reset", kinds[k]);
 			printf("upstream %s %s: %lld of %lld left, reset %s\n",
-			       type, kinds[k],
-			       (long long)json_integer_value(rem),
-			       (long long)json_integer_value(lim),
-			       json_is_string(json_object_get(v, key)) ?
-			       member_str(v, key) : "-");
+			    type, kinds[k], (long long)json_integer_value(rem),
+			    (long long)json_integer_value(lim),
+			    json_is_string(json_object_get(v, key)) ?
+			        member_str(v, key) :
+			        "-");
 		}
 	}
 	top = json_object_get(q, "top");
@@ -1596,7 +1600,7 @@ print_quota(json_t *q)
 		format_table_json(t, json_object_get(r, "cache_creation"));
 		format_table_json(t, json_object_get(r, "cache_read"));
 		snprintf(pct, sizeof pct, "%.4f",
-		         json_number_value(json_object_get(r, "usd")));
+		    json_number_value(json_object_get(r, "usd")));
 		format_table_cell(t, pct);
 	}
 	printf("\ntop consumers in the window:\n");
@@ -1704,7 +1708,7 @@ cmd_retry(struct cmd_ctx *ctx)
 	else
 		for (i = 0; i < json_array_size(moved); i++)
 			printf("requeued %s\n",
-			       json_string_value(json_array_get(moved, i)));
+			    json_string_value(json_array_get(moved, i)));
 	json_decref(resp);
 	return 0;
 }
@@ -1719,8 +1723,8 @@ print_escalations(json_t *escs)
 	t = format_table_new("ESCALATION AGENT CHUNK STATE STATUS AGE SUMMARY");
 	for (i = 0; i < json_array_size(escs); i++) {
 		json_t *e = json_array_get(escs, i);
-		char *chunk = xasprintf("%s/%s", member_str(e, "job"),
-		                        member_str(e, "chunk"));
+		char *chunk = xasprintf(
+		    "%s/%s", member_str(e, "job"), member_str(e, "chunk"));
 
 		format_table_row(t);
 		format_table_cell(t, member_str(e, "escalation"));
@@ -1763,8 +1767,8 @@ cmd_resolve(struct cmd_ctx *ctx)
 
 	if (action == NULL)
 		return cmd_usage_error(ctx, "missing --action");
-	args = json_pack("{s:s, s:s}", "target", ctx->argv[0], "action",
-	                 action);
+	args =
+	    json_pack("{s:s, s:s}", "target", ctx->argv[0], "action", action);
 	opt_to_arg(ctx, args, "note", "note");
 	if ((rc = cmd_call(ctx, "resolve", args, &resp)) != 0)
 		return rc;
@@ -1772,7 +1776,7 @@ cmd_resolve(struct cmd_ctx *ctx)
 		print_reply(resp);
 	else
 		printf("%s resolved: %s\n", member_str(resp, "escalation"),
-		       member_str(resp, "outcome"));
+		    member_str(resp, "outcome"));
 	json_decref(resp);
 	return 0;
 }

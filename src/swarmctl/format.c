@@ -220,13 +220,13 @@ format_age(int64_t ms, char buf[FORMAT_AGE_LEN])
 		snprintf(buf, FORMAT_AGE_LEN, "%llds", (long long)s);
 	else if (s < 3600)
 		snprintf(buf, FORMAT_AGE_LEN, "%lldm%02llds",
-		         (long long)(s / 60), (long long)(s % 60));
+		    (long long)(s / 60), (long long)(s % 60));
 	else if (s < 86400)
 		snprintf(buf, FORMAT_AGE_LEN, "%lldh%02lldm",
-		         (long long)(s / 3600), (long long)(s % 3600 / 60));
+		    (long long)(s / 3600), (long long)(s % 3600 / 60));
 	else
 		snprintf(buf, FORMAT_AGE_LEN, "%lldd%02lldh",
-		         (long long)(s / 86400), (long long)(s % 86400 / 3600));
+		    (long long)(s / 86400), (long long)(s % 86400 / 3600));
 	return buf;
 }
 
@@ -255,7 +255,7 @@ format_members(json_t *o)
 		char *v = format_value(json_object_iter_value(it));
 
 		next = xasprintf("%s%s%s %s", s, *s != '\0' ? ", " : "",
-		                 json_object_iter_key(it), v);
+		    json_object_iter_key(it), v);
 		free(v);
 		free(s);
 		s = next;
@@ -272,8 +272,8 @@ format_value(json_t *v)
 	case JSON_STRING:
 		return xstrdup(json_string_value(v));
 	case JSON_INTEGER:
-		return xasprintf("%" JSON_INTEGER_FORMAT,
-		                 json_integer_value(v));
+		return xasprintf(
+		    "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 	case JSON_REAL:
 		return xasprintf("%g", json_real_value(v));
 	case JSON_TRUE:
@@ -323,8 +323,8 @@ format_object(FILE *f, json_t *o)
 			continue;
 		v = format_value(m);
 		clean = format_clean(*v != '\0' ? v : "-");
-		fprintf(f, "%s:%*s %s", key, (int)(width - strlen(key)), "",
-		        clean);
+		fprintf(
+		    f, "%s:%*s %s", key, (int)(width - strlen(key)), "", clean);
 		if (format_ago(m, ago) != NULL)
 			fprintf(f, " (%s)", ago);
 		fputc('\n', f);
@@ -340,7 +340,7 @@ stdout_failed(void)
 		exit(SWARM_EXIT_OK); /* the reader has all it wanted */
 	/* errno is 0 when an earlier, unbuffered write failed. */
 	fprintf(stderr, "swarmctl: stdout: %s\n",
-	        errno != 0 ? strerror(errno) : "write error");
+	    errno != 0 ? strerror(errno) : "write error");
 	exit(SWARM_EXIT_ERROR);
 }
 

@@ -23,17 +23,17 @@ static void
 usage(FILE *f)
 {
 	fputs(USAGE
-	      "\n"
-	      "options (also accepted after the verb):\n"
-	      "  -s, --socket SOCKET  swarmd's control socket; default: "
-	      "$" SWARM_ENV_SOCKET ",\n"
-	      "                       else the socket key of "
-	      "swarmd.conf,\n"
-	      "                       else " SWARM_DEFAULT_SOCKET "\n"
-	      "  --json               print JSON instead of tables\n"
-	      "  -h, --help           print this help, or a verb's usage\n"
-	      "  -V, --version        print swarmctl's version\n",
-	      f);
+	    "\n"
+	    "options (also accepted after the verb):\n"
+	    "  -s, --socket SOCKET  swarmd's control socket; default: "
+	    "$" SWARM_ENV_SOCKET ",\n"
+	    "                       else the socket key of "
+	    "swarmd.conf,\n"
+	    "                       else " SWARM_DEFAULT_SOCKET "\n"
+	    "  --json               print JSON instead of tables\n"
+	    "  -h, --help           print this help, or a verb's usage\n"
+	    "  -V, --version        print swarmctl's version\n",
+	    f);
 	cmd_list(f);
 }
 
@@ -73,7 +73,7 @@ socket_path(void)
 	config_defaults(&cfg);
 	if (config_load(&cfg, file, 1, err, sizeof err) == -1) {
 		fprintf(stderr, "swarmctl: %s; using %s\n", err,
-		        SWARM_DEFAULT_SOCKET);
+		    SWARM_DEFAULT_SOCKET);
 		config_free(&cfg);
 		return xstrdup(SWARM_DEFAULT_SOCKET);
 	}
@@ -86,11 +86,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct cmd_ctx ctx;
 	int ch, rc;
@@ -116,12 +116,12 @@ main(int argc, char **argv)
 			return SWARM_EXIT_OK;
 		case 'V':
 			printf("swarmctl %s (protocol %d)\n", SWARM_VERSION,
-			       SWARM_PROTOCOL_VERSION);
+			    SWARM_PROTOCOL_VERSION);
 			format_flush();
 			return SWARM_EXIT_OK;
 		case ':':
-			return usage_error("%s needs a value",
-			                   argv[optind - 1]);
+			return usage_error(
+			    "%s needs a value", argv[optind - 1]);
 		default:
 			if (optopt > 0 && optopt < 256)
 				return usage_error("bad option -%c", optopt);

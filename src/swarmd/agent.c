@@ -25,7 +25,11 @@ static const int agent_table[AGENT_NSTATES][AGENT_NINPUTS] = {
 };
 
 static const char *agent_names[AGENT_NSTATES] = {
-	"starting", "running", "suspect", "exited", "killed",
+	"starting",
+	"running",
+	"suspect",
+	"exited",
+	"killed",
 };
 
 struct agents live_agents = TAILQ_HEAD_INITIALIZER(live_agents);
@@ -37,8 +41,8 @@ static LIST_HEAD(, agent) agent_hash[AGENT_BUCKETS];
 static void
 agent_hash_put(struct agent *a)
 {
-	LIST_INSERT_HEAD(&agent_hash[(uint64_t)a->id % AGENT_BUCKETS], a,
-	    hentry);
+	LIST_INSERT_HEAD(
+	    &agent_hash[(uint64_t)a->id % AGENT_BUCKETS], a, hentry);
 }
 
 int
@@ -76,7 +80,8 @@ agent_find(int64_t id)
 {
 	struct agent *a;
 
-	LIST_FOREACH(a, &agent_hash[(uint64_t)id % AGENT_BUCKETS], hentry) {
+	LIST_FOREACH(a, &agent_hash[(uint64_t)id % AGENT_BUCKETS], hentry)
+	{
 		if (a->id == id)
 			return a;
 	}
@@ -145,12 +150,13 @@ agent_json(sqlite3_stmt *st)
 	snprintf(job, sizeof job, "job-%lld",
 	    (long long)sqlite3_column_int64(st, 1));
 	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-			 "s:o, s:o, s:o}",
-	    "agent", name, "job", job, "chunk", store_col_text(st, 2), "attempt",
-	    store_col_int(st, 3), "state", store_col_text(st, 4), "pid", store_col_int(st, 5),
-	    "started", store_col_ts(st, 6), "last_seen",
+	                 "s:o, s:o, s:o}",
+	    "agent", name, "job", job, "chunk", store_col_text(st, 2),
+	    "attempt", store_col_int(st, 3), "state", store_col_text(st, 4),
+	    "pid", store_col_int(st, 5), "started", store_col_ts(st, 6),
+	    "last_seen",
 	    live != NULL ? json_ts(live->last_seen) : store_col_ts(st, 7),
-	    "ended", store_col_ts(st, 8), "exit_code", store_col_int(st, 9), "signal",
-	    store_col_int(st, 10), "reason", store_col_text(st, 11), "log",
-	    store_col_text(st, 12));
+	    "ended", store_col_ts(st, 8), "exit_code", store_col_int(st, 9),
+	    "signal", store_col_int(st, 10), "reason", store_col_text(st, 11),
+	    "log", store_col_text(st, 12));
 }

@@ -15,7 +15,7 @@
 
 struct rule {
 	const char *what;
-	const char *sql;	/* each row is one inconsistency */
+	const char *sql; /* each row is one inconsistency */
 };
 
 static const struct rule rules[] = {

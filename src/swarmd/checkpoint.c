@@ -36,9 +36,9 @@ char *
 checkpoint_resume_file(int64_t job, const char *chunk)
 {
 	static const char sql[] = "SELECT data, path FROM checkpoints "
-				  "WHERE job = ? AND chunk = ? "
-				  "AND (data IS NOT NULL OR path IS NOT NULL) "
-				  "ORDER BY seq DESC LIMIT 1";
+	                          "WHERE job = ? AND chunk = ? "
+	                          "AND (data IS NOT NULL OR path IS NOT NULL) "
+	                          "ORDER BY seq DESC LIMIT 1";
 	sqlite3_stmt *st = store_prepare(sql);
 	char *dir, *path, *out = NULL;
 
@@ -69,7 +69,7 @@ char *
 checkpoint_rejection(int64_t job, const char *chunk)
 {
 	static const char sql[] = "SELECT rejection FROM chunks "
-				  "WHERE job = ? AND id = ?";
+	                          "WHERE job = ? AND id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 	char *out = NULL;
 

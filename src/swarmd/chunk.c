@@ -25,18 +25,26 @@ static const int chunk_table[CHUNK_NSTATES][CHUNK_NINPUTS] = {
 };
 
 static const char *chunk_names[CHUNK_NSTATES] = {
-	"queued", "running", "done", "failed", "aborted", "dead",
+	"queued",
+	"running",
+	"done",
+	"failed",
+	"aborted",
+	"dead",
 };
 
 static const char *fail_names[] = {
-	"none", "transient", "schema", "unknown",
+	"none",
+	"transient",
+	"schema",
+	"unknown",
 };
 
 const char *
 fail_class_name(enum fail_class c)
 {
 	return (int)c >= 0 && (size_t)c < nitems(fail_names) ? fail_names[c] :
-	    "unknown";
+	                                                       "unknown";
 }
 
 int

@@ -127,8 +127,8 @@ curlev_add(CURL *e, curlev_done_cb done, void *arg)
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		multi = curl_multi_init();
 		timer = evtimer_new(srv.base, on_timeout, NULL);
-		curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION,
-		    curlev_socket);
+		curl_multi_setopt(
+		    multi, CURLMOPT_SOCKETFUNCTION, curlev_socket);
 		curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, curlev_timer);
 	}
 	r->done = done;

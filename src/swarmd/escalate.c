@@ -16,10 +16,11 @@
 
 #include "swarmd.h"
 
-#define WEBHOOK_TRIES 6		/* 1 + 5 retries: 1, 2, 4, 8, 16 s apart */
-#define WEBHOOK_TIMEOUT 10L	/* seconds for one POST */
+#define WEBHOOK_TRIES 6     /* 1 + 5 retries: 1, 2, 4, 8, 16 s apart */
+#define WEBHOOK_TIMEOUT 10L /* seconds for one POST */
 
-#define ESC_COLUMNS "id, ts, job, chunk, agent, attempt, state, summary, " \
+#define ESC_COLUMNS \
+	"id, ts, job, chunk, agent, attempt, state, summary, " \
 	"evidence, tried, verdict, status, notified, notifications, " \
 	"resolved, action, note, outcome"
 
@@ -76,7 +77,7 @@ static json_t *
 escalation_json(sqlite3_stmt *st)
 {
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-	    "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	                 "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "escalation", col_name(st, 0, "esc-"), "ts", store_col_ts(st, 1),
 	    "job", col_name(st, 2, "job-"), "chunk", store_col_text(st, 3),
 	    "agent", col_name(st, 4, "agent-"), "attempt", store_col_int(st, 5),
@@ -92,7 +93,7 @@ json_t *
 escalate_get(int64_t id)
 {
 	static const char sql[] = "SELECT " ESC_COLUMNS " FROM escalations "
-				  "WHERE id = ?";
+	                          "WHERE id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *e = NULL;
 
@@ -107,7 +108,7 @@ json_t *
 escalate_list(int all)
 {
 	static const char sql[] = "SELECT " ESC_COLUMNS " FROM escalations "
-				  "WHERE ? OR status = 'open' ORDER BY id";
+	                          "WHERE ? OR status = 'open' ORDER BY id";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *arr = json_array();
 
@@ -123,7 +124,7 @@ int64_t
 escalate_open_for(int64_t agent)
 {
 	static const char sql[] = "SELECT max(id) FROM escalations "
-				  "WHERE agent = ? AND status = 'open'";
+	                          "WHERE agent = ? AND status = 'open'";
 	sqlite3_stmt *st = store_prepare(sql);
 	int64_t id = 0;
 
@@ -160,7 +161,7 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (*srv.cfg.escalation_webhook == '\0')
-		post_free(arg);	/* unset by a reload */
+		post_free(arg); /* unset by a reload */
 	else
 		post_start(arg);
 }
@@ -170,7 +171,7 @@ static void
 esc_event(int64_t id, const char *name, json_t *extra)
 {
 	static const char sql[] = "SELECT job, chunk, agent, attempt FROM "
-				  "escalations WHERE id = ?";
+	                          "escalations WHERE id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 	char *chunk = NULL;
 	int64_t job = 0, agent = 0;
@@ -180,8 +181,8 @@ esc_event(int64_t id, const char *name, json_t *extra)
 	if (store_step(st) == SQLITE_ROW) {
 		job = sqlite3_column_int64(st, 0);
 		if (sqlite3_column_text(st, 1) != NULL)
-			chunk = xstrdup((const char *)sqlite3_column_text(st,
-			    1));
+			chunk =
+			    xstrdup((const char *)sqlite3_column_text(st, 1));
 		agent = sqlite3_column_int64(st, 2);
 		attempt = sqlite3_column_int(st, 3);
 	}
@@ -213,16 +214,17 @@ post_done(void *easy, int code, void *arg)
 	if (status > 0)
 		json_object_set_new(ev, "status", json_integer(status));
 	if (rc != CURLE_OK)
-		json_object_set_new(ev, "error",
-		    json_string(curl_easy_strerror(rc)));
+		json_object_set_new(
+		    ev, "error", json_string(curl_easy_strerror(rc)));
 	esc_event(p->esc, "escalation_notified", ev);
 	curl_easy_cleanup(p->easy);
 	p->easy = NULL;
 	if (ok || p->attempt >= WEBHOOK_TRIES) {
 		if (!ok)
-			log_warnx("esc-%lld: webhook failed %d times; giving up "
-			    "until the next renotify", (long long)p->esc,
-			    p->attempt);
+			log_warnx(
+			    "esc-%lld: webhook failed %d times; giving up "
+			    "until the next renotify",
+			    (long long)p->esc, p->attempt);
 		post_free(p);
 		return;
 	}
@@ -246,8 +248,8 @@ post_start(struct post *p)
 	p->attempt++;
 	p->easy = curl_easy_init();
 	if (p->headers == NULL)
-		p->headers = curl_slist_append(NULL,
-		    "Content-Type: application/json");
+		p->headers =
+		    curl_slist_append(NULL, "Content-Type: application/json");
 	curl_easy_setopt(p->easy, CURLOPT_URL, srv.cfg.escalation_webhook);
 	curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->headers);
 	curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->body);
@@ -274,12 +276,14 @@ tried_text(FILE *f, json_t *tried)
 	json_t *t, *v;
 	size_t i;
 
-	json_array_foreach(tried, i, t) {
+	json_array_foreach(tried, i, t)
+	{
 		v = json_object_get(t, "verdict");
 		if (json_is_object(v))
 			fprintf(f, " Triage said %s: %s.", str(v, "action"),
 			    json_is_string(json_object_get(v, "reason")) ?
-			    str(v, "reason") : str(v, "state"));
+			        str(v, "reason") :
+			        str(v, "state"));
 		else if (json_is_string(json_object_get(t, "failure")))
 			fprintf(f, " The triage hook failed: %s.",
 			    str(t, "failure"));
@@ -303,8 +307,10 @@ webhook_body(json_t *e, int again)
 	    (long long)json_integer_value(json_object_get(e, "attempt")),
 	    str(e, "state"), str(e, "summary"));
 	tried_text(f, json_object_get(e, "tried"));
-	fprintf(f, " Resolve: swarmctl resolve %s --action "
-	    "restart|kill|continue", str(e, "escalation"));
+	fprintf(f,
+	    " Resolve: swarmctl resolve %s --action "
+	    "restart|kill|continue",
+	    str(e, "escalation"));
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -322,8 +328,8 @@ notify(int64_t id, int again)
 	struct post *p;
 	json_t *e;
 
-	if (*srv.cfg.escalation_webhook == '\0' || (e = escalate_get(id)) ==
-	    NULL)
+	if (*srv.cfg.escalation_webhook == '\0' ||
+	    (e = escalate_get(id)) == NULL)
 		return;
 	p = xcalloc(1, sizeof *p);
 	p->esc = id;
@@ -348,10 +354,10 @@ escalate_open(struct agent *a, const char *state, const char *summary,
     json_t *evidence, json_t *tried, json_t *verdict)
 {
 	static const char sql[] = "INSERT INTO escalations (ts, job, chunk, "
-				  "agent, attempt, state, summary, evidence, "
-				  "tried, verdict, status, notified, "
-				  "notifications) VALUES (?1, ?2, ?3, ?4, ?5, "
-				  "?6, ?7, ?8, ?9, ?10, 'open', ?1, 1)";
+	                          "agent, attempt, state, summary, evidence, "
+	                          "tried, verdict, status, notified, "
+	                          "notifications) VALUES (?1, ?2, ?3, ?4, ?5, "
+	                          "?6, ?7, ?8, ?9, ?10, 'open', ?1, 1)";
 	sqlite3_stmt *st = store_prepare(sql);
 	char *ev = json_dumps(evidence, JSON_COMPACT);
 	char *tr = json_dumps(tried, JSON_COMPACT);
@@ -373,9 +379,9 @@ escalate_open(struct agent *a, const char *state, const char *summary,
 	id = store_last_id();
 	evlog_add("escalated", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:o, s:s, s:s, s:o, s:o, s:o}", "escalation",
-	    json_sprintf("esc-%lld", (long long)id), "state", state, "summary",
-	    summary, "evidence", evidence, "tried", tried, "verdict",
-	    verdict != NULL ? verdict : json_null()));
+	        json_sprintf("esc-%lld", (long long)id), "state", state,
+	        "summary", summary, "evidence", evidence, "tried", tried,
+	        "verdict", verdict != NULL ? verdict : json_null()));
 	store_commit();
 	free(ev);
 	free(tr);
@@ -387,13 +393,14 @@ escalate_open(struct agent *a, const char *state, const char *summary,
 
 /* Close an open escalation.  -1 when it is not open. */
 int
-escalate_close(int64_t id, const char *action, const char *note,
-    const char *outcome)
+escalate_close(
+    int64_t id, const char *action, const char *note, const char *outcome)
 {
-	static const char sql[] = "UPDATE escalations SET status = 'resolved', "
-				  "resolved = ?, action = ?, note = ?, "
-				  "outcome = ? WHERE id = ? AND status = 'open' "
-				  "RETURNING job, chunk, agent, attempt";
+	static const char sql[] =
+	    "UPDATE escalations SET status = 'resolved', "
+	    "resolved = ?, action = ?, note = ?, "
+	    "outcome = ? WHERE id = ? AND status = 'open' "
+	    "RETURNING job, chunk, agent, attempt";
 	sqlite3_stmt *st = store_prepare(sql);
 	int found;
 
@@ -408,8 +415,8 @@ escalate_close(int64_t id, const char *action, const char *note,
 		    (const char *)sqlite3_column_text(st, 1),
 		    sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3),
 		    json_pack("{s:o, s:s, s:s*, s:s*}", "escalation",
-		    json_sprintf("esc-%lld", (long long)id), "action", action,
-		    "note", note, "outcome", outcome));
+		        json_sprintf("esc-%lld", (long long)id), "action",
+		        action, "note", note, "outcome", outcome));
 	sqlite3_reset(st);
 	store_commit();
 	renotify_arm();
@@ -420,10 +427,10 @@ static void
 on_renotify(evutil_socket_t fd, short what, void *arg)
 {
 	static const char due[] = "UPDATE escalations SET notified = ?1, "
-				  "notifications = notifications + 1 "
-				  "WHERE status = 'open' AND notified <= ?2 "
-				  "RETURNING id, job, chunk, agent, attempt, "
-				  "notifications";
+	                          "notifications = notifications + 1 "
+	                          "WHERE status = 'open' AND notified <= ?2 "
+	                          "RETURNING id, job, chunk, agent, attempt, "
+	                          "notifications";
 	int64_t now = now_wall_ms(), *ids = NULL;
 	size_t n = 0, i;
 	sqlite3_stmt *st;
@@ -441,9 +448,9 @@ on_renotify(evutil_socket_t fd, short what, void *arg)
 		evlog_add("escalation_renotified", sqlite3_column_int64(st, 1),
 		    (const char *)sqlite3_column_text(st, 2),
 		    sqlite3_column_int64(st, 3), sqlite3_column_int(st, 4),
-		    json_pack("{s:o, s:i}", "escalation", json_sprintf(
-		    "esc-%lld", (long long)ids[n - 1]), "notifications",
-		    sqlite3_column_int(st, 5)));
+		    json_pack("{s:o, s:i}", "escalation",
+		        json_sprintf("esc-%lld", (long long)ids[n - 1]),
+		        "notifications", sqlite3_column_int(st, 5)));
 	}
 	sqlite3_reset(st);
 	store_commit();
@@ -458,7 +465,7 @@ static void
 renotify_arm(void)
 {
 	static const char sql[] = "SELECT min(notified) FROM escalations "
-				  "WHERE status = 'open'";
+	                          "WHERE status = 'open'";
 	sqlite3_stmt *st;
 	struct timeval tv;
 	int64_t delay = -1;

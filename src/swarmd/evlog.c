@@ -12,7 +12,7 @@
 struct follower {
 	struct client *client;
 	json_t *id;
-	int64_t job;		/* 0: all jobs */
+	int64_t job; /* 0: all jobs */
 	TAILQ_ENTRY(follower) entry;
 };
 static TAILQ_HEAD(, follower) followers = TAILQ_HEAD_INITIALIZER(followers);
@@ -20,8 +20,8 @@ static TAILQ_HEAD(, follower) followers = TAILQ_HEAD_INITIALIZER(followers);
 #define EVENT_COLUMNS "seq, ts, event, job, chunk, agent, attempt, data"
 
 static void
-name_id(json_t *o, const char *key, const char *prefix, sqlite3_stmt *st,
-    int col)
+name_id(
+    json_t *o, const char *key, const char *prefix, sqlite3_stmt *st, int col)
 {
 	char buf[48];
 
@@ -42,9 +42,8 @@ evlog_row_json(sqlite3_stmt *st)
 	json_t *o, *extra;
 
 	o = json_pack("{s:I, s:o, s:s}", "seq",
-	    (json_int_t)sqlite3_column_int64(st, 0), "ts",
-	    store_col_ts(st, 1), "event",
-	    (const char *)sqlite3_column_text(st, 2));
+	    (json_int_t)sqlite3_column_int64(st, 0), "ts", store_col_ts(st, 1),
+	    "event", (const char *)sqlite3_column_text(st, 2));
 	name_id(o, "job", "job-", st, 3);
 	json_object_set_new(o, "chunk_id", store_col_text(st, 4));
 	name_id(o, "agent", "agent-", st, 5);
@@ -59,8 +58,8 @@ evlog_row_json(sqlite3_stmt *st)
 static void
 evlog_fanout(int64_t seq, int64_t job)
 {
-	static const char sql[] = "SELECT " EVENT_COLUMNS
-				  " FROM events WHERE seq = ?";
+	static const char sql[] =
+	    "SELECT " EVENT_COLUMNS " FROM events WHERE seq = ?";
 	struct follower *f, *next;
 	sqlite3_stmt *st;
 	json_t *ev;
@@ -75,7 +74,8 @@ evlog_fanout(int64_t seq, int64_t job)
 	}
 	ev = evlog_row_json(st);
 	sqlite3_reset(st);
-	TAILQ_FOREACH_SAFE(f, &followers, entry, next) {
+	TAILQ_FOREACH_SAFE(f, &followers, entry, next)
+	{
 		json_t *line;
 
 		if (f->job != 0 && f->job != job)
@@ -92,13 +92,19 @@ static const struct {
 	const char *name;
 	int prio;
 } event_prios[] = {
-	{ "spawn_failed", LOG_P_WARNING }, { "timeout", LOG_P_WARNING },
-	{ "cap_reached", LOG_P_WARNING }, { "quota_paused", LOG_P_WARNING },
+	{ "spawn_failed", LOG_P_WARNING },
+	{ "timeout", LOG_P_WARNING },
+	{ "cap_reached", LOG_P_WARNING },
+	{ "quota_paused", LOG_P_WARNING },
 	{ "rate_limit_event", LOG_P_WARNING },
-	{ "abort_requested", LOG_P_NOTICE }, { "job_aborted", LOG_P_NOTICE },
-	{ "cap_warning", LOG_P_NOTICE }, { "stagger_halted", LOG_P_NOTICE },
-	{ "escalated", LOG_P_ALERT }, { "escalation_renotified", LOG_P_ALERT },
-	{ "triage_failed", LOG_P_WARNING }, { "watchdog_suspect", LOG_P_NOTICE },
+	{ "abort_requested", LOG_P_NOTICE },
+	{ "job_aborted", LOG_P_NOTICE },
+	{ "cap_warning", LOG_P_NOTICE },
+	{ "stagger_halted", LOG_P_NOTICE },
+	{ "escalated", LOG_P_ALERT },
+	{ "escalation_renotified", LOG_P_ALERT },
+	{ "triage_failed", LOG_P_WARNING },
+	{ "watchdog_suspect", LOG_P_NOTICE },
 	{ "resource_limit", LOG_P_WARNING },
 };
 
@@ -148,8 +154,8 @@ evlog_add(const char *name, int64_t job, const char *chunk, int64_t agent,
     int attempt, json_t *extra)
 {
 	static const char sql[] = "INSERT INTO events (ts, event, job, chunk, "
-				  "agent, attempt, data) "
-				  "VALUES (?, ?, ?, ?, ?, ?, ?)";
+	                          "agent, attempt, data) "
+	                          "VALUES (?, ?, ?, ?, ?, ?, ?)";
 	sqlite3_stmt *st = store_prepare(sql);
 	char *data = NULL;
 	int64_t seq;

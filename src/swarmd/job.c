@@ -17,7 +17,8 @@ job_find(int64_t id)
 {
 	struct job *j;
 
-	TAILQ_FOREACH(j, &active_jobs, entry) {
+	TAILQ_FOREACH(j, &active_jobs, entry)
+	{
 		if (j->id == id)
 			return j;
 	}
@@ -69,21 +70,22 @@ static void
 job_store_chunks(int64_t id, json_t *chunks)
 {
 	static const char sql[] = "INSERT INTO chunks (job, seq, id, task, "
-				  "state, updated) VALUES (?, ?, ?, ?, "
-				  "'queued', ?)";
+	                          "state, updated) VALUES (?, ?, ?, ?, "
+	                          "'queued', ?)";
 	sqlite3_stmt *st;
 	int64_t now = now_wall_ms();
 	json_t *c;
 	size_t i;
 
-	json_array_foreach(chunks, i, c) {
+	json_array_foreach(chunks, i, c)
+	{
 		st = store_prepare(sql);
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-		store_bind_text(st, 3, json_string_value(json_object_get(c,
-		    "id")));
-		store_bind_text(st, 4, json_string_value(json_object_get(c,
-		    "task")));
+		store_bind_text(
+		    st, 3, json_string_value(json_object_get(c, "id")));
+		store_bind_text(
+		    st, 4, json_string_value(json_object_get(c, "task")));
 		sqlite3_bind_int64(st, 5, now);
 		store_step(st);
 	}
@@ -94,18 +96,18 @@ int64_t
 job_submit(struct jobspec *js, char *err, size_t errlen)
 {
 	static const char sql[] = "INSERT INTO jobs (name, spec, workdir, "
-				  "concurrency, timeout, state, created) "
-				  "VALUES (?, ?, ?, ?, ?, 'running', ?)";
+	                          "concurrency, timeout, state, created) "
+	                          "VALUES (?, ?, ?, ?, ?, 'running', ?)";
 	static const char upd[] = "UPDATE jobs SET workdir = ? WHERE id = ?";
 	json_t *spec;
 	char *text, *workdir;
 	sqlite3_stmt *st;
 	int64_t id;
 
-	spec = json_pack("{s:s, s:O, s:O*, s:i, s:i, s:O*, s:b, s:O*}",
-	    "name", js->name, "command", js->command, "env", js->env,
-	    "concurrency", js->concurrency, "timeout", js->timeout, "stagger",
-	    js->stagger, "cap_signal", js->cap_signal, "result", js->result);
+	spec = json_pack("{s:s, s:O, s:O*, s:i, s:i, s:O*, s:b, s:O*}", "name",
+	    js->name, "command", js->command, "env", js->env, "concurrency",
+	    js->concurrency, "timeout", js->timeout, "stagger", js->stagger,
+	    "cap_signal", js->cap_signal, "result", js->result);
 	if (js->per_agent_tokens > 0)
 		json_object_set_new(spec, "per_agent_tokens",
 		    json_integer(js->per_agent_tokens));
@@ -124,11 +126,11 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	if (js->workdir != NULL)
 		workdir = xstrdup(js->workdir);
 	else {
-		workdir = xasprintf("%s/work/job-%lld", srv.cfg.statedir,
-		    (long long)id);
+		workdir = xasprintf(
+		    "%s/work/job-%lld", srv.cfg.statedir, (long long)id);
 		if (mkdir(workdir, 0750) == -1 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: %s", workdir,
-			    strerror(errno));
+			snprintf(
+			    err, errlen, "%s: %s", workdir, strerror(errno));
 			store_rollback();
 			free(workdir);
 			json_decref(spec);
@@ -140,15 +142,14 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 		store_step(st);
 	}
 	job_store_chunks(id, js->chunks);
-	evlog_add("job_submitted", id, NULL, 0, 0, json_pack("{s:s, s:I}",
-	    "name", js->name, "chunks", (json_int_t)json_array_size(
-	    js->chunks)));
+	evlog_add("job_submitted", id, NULL, 0, 0,
+	    json_pack("{s:s, s:I}", "name", js->name, "chunks",
+	        (json_int_t)json_array_size(js->chunks)));
 	store_commit();
 	log_info("job-%lld submitted: \"%s\", %zu chunks, concurrency %d",
 	    (long long)id, js->name, json_array_size(js->chunks),
 	    js->concurrency);
-	job_cache(id, js->name, spec, workdir, js->concurrency, js->timeout,
-	    0);
+	job_cache(id, js->name, spec, workdir, js->concurrency, js->timeout, 0);
 	free(workdir);
 	scheduler_kick();
 	return id;
@@ -159,16 +160,16 @@ static void
 job_load(int64_t only)
 {
 	static const char sql[] = "SELECT id, name, spec, workdir, "
-				  "concurrency, timeout, paused FROM jobs "
-				  "WHERE state = 'running' AND (?1 = 0 OR "
-				  "id = ?1) ORDER BY id";
+	                          "concurrency, timeout, paused FROM jobs "
+	                          "WHERE state = 'running' AND (?1 = 0 OR "
+	                          "id = ?1) ORDER BY id";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *spec;
 
 	sqlite3_bind_int64(st, 1, only);
 	while (store_step(st) == SQLITE_ROW) {
-		spec = json_loads((const char *)sqlite3_column_text(st, 2), 0,
-		    NULL);
+		spec = json_loads(
+		    (const char *)sqlite3_column_text(st, 2), 0, NULL);
 		if (spec == NULL) {
 			log_err("job-%lld: stored spec is not JSON; skipped",
 			    (long long)sqlite3_column_int64(st, 0));
@@ -194,7 +195,7 @@ struct job *
 job_reopen(int64_t id)
 {
 	static const char sql[] = "UPDATE jobs SET state = 'running', "
-				  "finished = NULL WHERE id = ?";
+	                          "finished = NULL WHERE id = ?";
 	sqlite3_stmt *st;
 
 	if (job_find(id) != NULL)
@@ -211,7 +212,7 @@ static int64_t
 job_count(int64_t id, const char *state)
 {
 	static const char sql[] = "SELECT count(*) FROM chunks "
-				  "WHERE job = ? AND state = ?";
+	                          "WHERE job = ? AND state = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 	int64_t n;
 
@@ -231,7 +232,7 @@ void
 job_check_done(struct job *j)
 {
 	static const char sql[] = "UPDATE jobs SET state = ?, finished = ? "
-				  "WHERE id = ?";
+	                          "WHERE id = ?";
 	sqlite3_stmt *st;
 	int64_t done, failed, aborted, dead;
 
@@ -243,17 +244,19 @@ job_check_done(struct job *j)
 	aborted = job_count(j->id, "aborted");
 	dead = job_count(j->id, "dead");
 	st = store_prepare(sql);
-	sqlite3_bind_text(st, 1, j->aborted ? "aborted" : "done", -1,
-	    SQLITE_STATIC);
+	sqlite3_bind_text(
+	    st, 1, j->aborted ? "aborted" : "done", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now_wall_ms());
 	sqlite3_bind_int64(st, 3, j->id);
 	store_step(st);
-	evlog_add("job_done", j->id, NULL, 0, 0, json_pack("{s:I, s:I, s:I, "
-	    "s:I}", "done", (json_int_t)done, "failed", (json_int_t)failed,
-	    "aborted", (json_int_t)aborted, "dead", (json_int_t)dead));
+	evlog_add("job_done", j->id, NULL, 0, 0,
+	    json_pack("{s:I, s:I, s:I, "
+	              "s:I}",
+	        "done", (json_int_t)done, "failed", (json_int_t)failed,
+	        "aborted", (json_int_t)aborted, "dead", (json_int_t)dead));
 	log_info("job-%lld %s: %lld done, %lld failed, %lld aborted, %lld "
-	    "dead", (long long)j->id, j->aborted ? "aborted" : "done",
-	    (long long)done, (long long)failed, (long long)aborted,
-	    (long long)dead);
+	         "dead",
+	    (long long)j->id, j->aborted ? "aborted" : "done", (long long)done,
+	    (long long)failed, (long long)aborted, (long long)dead);
 	job_free(j);
 }

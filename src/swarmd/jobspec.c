@@ -15,8 +15,17 @@
 #define MAX_CHUNKS 1000000
 
 static const char *job_members[] = {
-	"name", "command", "workdir", "env", "concurrency", "timeout", "chunks",
-	"per_agent_tokens", "stagger", "cap_signal", "result",
+	"name",
+	"command",
+	"workdir",
+	"env",
+	"concurrency",
+	"timeout",
+	"chunks",
+	"per_agent_tokens",
+	"stagger",
+	"cap_signal",
+	"result",
 };
 static const char *result_members[] = { "path", "schema" };
 static const char *stagger_members[] = { "batch", "interval" };
@@ -57,7 +66,8 @@ check_unknown(json_t *o, const char *prefix, const char **names, size_t n,
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(o, key, v) {
+	json_object_foreach(o, key, v)
+	{
 		if (!known(key, names, n))
 			problem(problems, "%s%s: unknown field", prefix, key);
 	}
@@ -70,8 +80,9 @@ chunk_id_ok(const char *s)
 
 	if (n == 0 || n > MAX_CHUNK_ID)
 		return 0;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			 "0123456789._:-") == n;
+	return strspn(s,
+	           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	           "0123456789._:-") == n;
 }
 
 static void
@@ -102,11 +113,13 @@ parse_command(json_t *j, struct jobspec *js, json_t *problems)
 		return;
 	}
 	if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
-		problem(problems, "command: expected a non-empty array of "
+		problem(problems,
+		    "command: expected a non-empty array of "
 		    "strings");
 		return;
 	}
-	json_array_foreach(cmd, i, v) {
+	json_array_foreach(cmd, i, v)
+	{
 		if (!json_is_string(v))
 			problem(problems, "command[%zu]: expected a string", i);
 	}
@@ -131,8 +144,10 @@ parse_workdir(json_t *j, struct jobspec *js, json_t *problems)
 	}
 	s = json_string_value(v);
 	if (*s != '/')
-		problem(problems, "workdir: must be an absolute path, not "
-		    "\"%s\"", s);
+		problem(problems,
+		    "workdir: must be an absolute path, not "
+		    "\"%s\"",
+		    s);
 	else if (stat(s, &sb) == -1 || !S_ISDIR(sb.st_mode))
 		problem(problems, "workdir: no such directory \"%s\"", s);
 	else
@@ -151,12 +166,15 @@ parse_env(json_t *j, struct jobspec *js, json_t *problems)
 		problem(problems, "env: expected an object of strings");
 		return;
 	}
-	json_object_foreach(env, key, v) {
+	json_object_foreach(env, key, v)
+	{
 		if (*key == '\0' || strchr(key, '=') != NULL)
 			problem(problems, "env: bad variable name \"%s\"", key);
 		else if (strncmp(key, "SWARM_", 6) == 0)
-			problem(problems, "env.%s: SWARM_ variables are set by "
-			    "swarmd", key);
+			problem(problems,
+			    "env.%s: SWARM_ variables are set by "
+			    "swarmd",
+			    key);
 		else if (!json_is_string(v))
 			problem(problems, "env.%s: expected a string", key);
 	}
@@ -174,8 +192,8 @@ parse_chunk(json_t *c, size_t i, json_t *seen, json_t *problems)
 		return;
 	}
 	snprintf(prefix, sizeof prefix, "chunks[%zu].", i);
-	check_unknown(c, prefix, chunk_members, nitems(chunk_members),
-	    problems);
+	check_unknown(
+	    c, prefix, chunk_members, nitems(chunk_members), problems);
 	id = json_object_get(c, "id");
 	task = json_object_get(c, "task");
 	if (id == NULL)
@@ -183,8 +201,10 @@ parse_chunk(json_t *c, size_t i, json_t *seen, json_t *problems)
 	else if (!json_is_string(id))
 		problem(problems, "chunks[%zu].id: expected a string", i);
 	else if (!chunk_id_ok(json_string_value(id)))
-		problem(problems, "chunks[%zu].id: \"%s\" is not 1-%d of "
-		    "[A-Za-z0-9._:-]", i, json_string_value(id), MAX_CHUNK_ID);
+		problem(problems,
+		    "chunks[%zu].id: \"%s\" is not 1-%d of "
+		    "[A-Za-z0-9._:-]",
+		    i, json_string_value(id), MAX_CHUNK_ID);
 	else if (json_object_get(seen, json_string_value(id)) != NULL)
 		problem(problems, "chunks[%zu].id: duplicate \"%s\"", i,
 		    json_string_value(id));
@@ -215,8 +235,7 @@ parse_chunks(json_t *j, struct jobspec *js, json_t *problems)
 		return;
 	}
 	seen = json_object();
-	json_array_foreach(chunks, i, c)
-		parse_chunk(c, i, seen, problems);
+	json_array_foreach(chunks, i, c) parse_chunk(c, i, seen, problems);
 	json_decref(seen);
 	js->chunks = json_incref(chunks);
 }
@@ -233,17 +252,21 @@ parse_stagger(json_t *j, struct jobspec *js, json_t *problems)
 		problem(problems, "stagger: expected an object");
 		return;
 	}
-	check_unknown(s, "stagger.", stagger_members, nitems(stagger_members),
-	    problems);
+	check_unknown(
+	    s, "stagger.", stagger_members, nitems(stagger_members), problems);
 	b = json_object_get(s, "batch");
 	i = json_object_get(s, "interval");
-	if (b != NULL && (!json_is_integer(b) || json_integer_value(b) < 1 ||
-	    json_integer_value(b) > 100000))
-		problem(problems, "stagger.batch: expected an integer from 1 "
+	if (b != NULL &&
+	    (!json_is_integer(b) || json_integer_value(b) < 1 ||
+	        json_integer_value(b) > 100000))
+		problem(problems,
+		    "stagger.batch: expected an integer from 1 "
 		    "to 100000");
-	if (i != NULL && (!json_is_number(i) || json_number_value(i) < 0 ||
-	    json_number_value(i) > 86400))
-		problem(problems, "stagger.interval: expected seconds from 0 "
+	if (i != NULL &&
+	    (!json_is_number(i) || json_number_value(i) < 0 ||
+	        json_number_value(i) > 86400))
+		problem(problems,
+		    "stagger.interval: expected seconds from 0 "
 		    "to 86400");
 	js->stagger = json_incref(s);
 }
@@ -260,12 +283,14 @@ parse_result(json_t *j, struct jobspec *js, json_t *problems)
 		problem(problems, "result: expected an object");
 		return;
 	}
-	check_unknown(r, "result.", result_members, nitems(result_members),
-	    problems);
+	check_unknown(
+	    r, "result.", result_members, nitems(result_members), problems);
 	p = json_object_get(r, "path");
-	if (p != NULL && (!json_is_string(p) || *json_string_value(p) == '\0'
-	    || *json_string_value(p) == '/'))
-		problem(problems, "result.path: expected a path relative to "
+	if (p != NULL &&
+	    (!json_is_string(p) || *json_string_value(p) == '\0' ||
+	        *json_string_value(p) == '/'))
+		problem(problems,
+		    "result.path: expected a path relative to "
 		    "the workdir");
 	if ((schema = json_object_get(r, "schema")) != NULL)
 		result_schema_check(schema, "result.schema", problems);
@@ -278,9 +303,10 @@ parse_quota(json_t *j, struct jobspec *js, json_t *problems)
 	json_t *per = json_object_get(j, "per_agent_tokens");
 	json_t *sig = json_object_get(j, "cap_signal");
 
-	if (per != NULL && (!json_is_integer(per) ||
-	    json_integer_value(per) < 1))
-		problem(problems, "per_agent_tokens: expected a positive "
+	if (per != NULL &&
+	    (!json_is_integer(per) || json_integer_value(per) < 1))
+		problem(problems,
+		    "per_agent_tokens: expected a positive "
 		    "integer");
 	else if (per != NULL)
 		js->per_agent_tokens = json_integer_value(per);
@@ -291,8 +317,8 @@ parse_quota(json_t *j, struct jobspec *js, json_t *problems)
 }
 
 int
-jobspec_parse(json_t *j, int default_concurrency, struct jobspec *js,
-    json_t *problems)
+jobspec_parse(
+    json_t *j, int default_concurrency, struct jobspec *js, json_t *problems)
 {
 	json_t *name;
 
@@ -315,8 +341,8 @@ jobspec_parse(json_t *j, int default_concurrency, struct jobspec *js,
 	parse_command(j, js, problems);
 	parse_workdir(j, js, problems);
 	parse_env(j, js, problems);
-	parse_int_member(j, "concurrency", 1, 100000, &js->concurrency,
-	    problems);
+	parse_int_member(
+	    j, "concurrency", 1, 100000, &js->concurrency, problems);
 	parse_int_member(j, "timeout", 0, 30 * 86400, &js->timeout, problems);
 	parse_chunks(j, js, problems);
 	parse_quota(j, js, problems);
@@ -350,8 +376,10 @@ jobspec_expand(const char *tmpl, const char *task, const char *chunk,
 		const char *key;
 		const char *value;
 	} subst[] = {
-		{ "{task}", task }, { "{chunk}", chunk },
-		{ "{job}", job }, { "{agent}", agent },
+		{ "{task}", task },
+		{ "{chunk}", chunk },
+		{ "{job}", job },
+		{ "{agent}", agent },
 	};
 	size_t len = 0, cap = strlen(tmpl) + 1, i, n;
 	char *out = xmalloc(cap);
@@ -361,7 +389,8 @@ jobspec_expand(const char *tmpl, const char *task, const char *chunk,
 		add = NULL;
 		n = 1;
 		for (i = 0; i < nitems(subst); i++) {
-			if (strncmp(p, subst[i].key, strlen(subst[i].key)) == 0) {
+			if (strncmp(p, subst[i].key, strlen(subst[i].key)) ==
+			    0) {
 				add = subst[i].value;
 				n = strlen(subst[i].key);
 				break;

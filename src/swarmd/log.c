@@ -24,14 +24,16 @@
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static int log_level = LOG_P_INFO;
-static int log_journal;		/* records to journald, not lines to stderr */
+static int log_journal; /* records to journald, not lines to stderr */
 
 static const struct {
 	const char *name;
 	int prio;
 } levels[] = {
-	{ "err", LOG_P_ERR }, { "warning", LOG_P_WARNING },
-	{ "notice", LOG_P_NOTICE }, { "info", LOG_P_INFO },
+	{ "err", LOG_P_ERR },
+	{ "warning", LOG_P_WARNING },
+	{ "notice", LOG_P_NOTICE },
+	{ "info", LOG_P_INFO },
 	{ "debug", LOG_P_DEBUG },
 };
 
@@ -142,8 +144,8 @@ log_event(int prio, const char *event, int64_t job, const char *chunk,
 	if (chunk != NULL)
 		iov_add(iov, &n, xasprintf("SWARM_CHUNK=%s", chunk));
 	if (agent != 0)
-		iov_add(iov, &n, xasprintf("SWARM_AGENT=agent-%" PRId64,
-		    agent));
+		iov_add(
+		    iov, &n, xasprintf("SWARM_AGENT=agent-%" PRId64, agent));
 	if (attempt != 0)
 		iov_add(iov, &n, xasprintf("SWARM_ATTEMPT=%d", attempt));
 	sd_journal_sendv(iov, n);

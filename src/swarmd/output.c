@@ -32,7 +32,8 @@ member_int(json_t *o, const char *key)
 	json_t *v = json_object_get(o, key);
 
 	return json_is_integer(v) && json_integer_value(v) > 0 ?
-	    json_integer_value(v) : 0;
+	    json_integer_value(v) :
+	    0;
 }
 
 static void
@@ -111,8 +112,8 @@ on_rate_limit(json_t *line)
 	resets = json_object_get(info, "resetsAt");
 	if (type == NULL || status == NULL)
 		return;
-	quota_subscription(type, status, json_is_number(resets) ?
-	    (int64_t)json_number_value(resets) : 0,
+	quota_subscription(type, status,
+	    json_is_number(resets) ? (int64_t)json_number_value(resets) : 0,
 	    json_object_get(info, "utilization"));
 }
 
@@ -150,8 +151,7 @@ output_read(struct agent *a)
 	ssize_t n;
 	int fd;
 
-	if (a->log == NULL ||
-	    (fd = open(a->log, O_RDONLY | O_CLOEXEC)) == -1)
+	if (a->log == NULL || (fd = open(a->log, O_RDONLY | O_CLOEXEC)) == -1)
 		return;
 	buf = xmalloc(READ_CHUNK);
 	store_begin();
@@ -162,14 +162,15 @@ output_read(struct agent *a)
 		for (p = buf; (nl = memchr(p, '\n', (size_t)(buf + n - p)));
 		     p = nl + 1) {
 			if (a->out_len > 0 || a->out_skip) {
-				if (!a->out_skip && a->out_len + (size_t)(nl -
-				    p) <= MAX_LINE_KEEP) {
+				if (!a->out_skip &&
+				    a->out_len + (size_t)(nl - p) <=
+				        MAX_LINE_KEEP) {
 					a->out_part = xrealloc(a->out_part,
 					    a->out_len + (size_t)(nl - p));
 					memcpy(a->out_part + a->out_len, p,
 					    (size_t)(nl - p));
-					output_line(a, a->out_part, a->out_len +
-					    (size_t)(nl - p));
+					output_line(a, a->out_part,
+					    a->out_len + (size_t)(nl - p));
 				}
 				a->out_len = 0;
 				a->out_skip = 0;
@@ -184,8 +185,8 @@ output_read(struct agent *a)
 				a->out_skip = 1;
 				a->out_len = 0;
 			} else {
-				a->out_part = xrealloc(a->out_part,
-				    a->out_len + rest);
+				a->out_part =
+				    xrealloc(a->out_part, a->out_len + rest);
 				memcpy(a->out_part + a->out_len, p, rest);
 				a->out_len += rest;
 			}
@@ -199,8 +200,8 @@ output_read(struct agent *a)
 static void
 on_inotify(evutil_socket_t fd, short what, void *arg)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct
-	    inotify_event))));
+	char buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ie;
 	struct agent *a;
 	ssize_t n;
@@ -211,7 +212,8 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 	while ((n = read(fd, buf, sizeof buf)) > 0) {
 		for (p = buf; p < buf + n; p += sizeof *ie + ie->len) {
 			ie = (const struct inotify_event *)p;
-			TAILQ_FOREACH(a, &live_agents, entry) {
+			TAILQ_FOREACH(a, &live_agents, entry)
+			{
 				if (a->out_wd == ie->wd) {
 					output_read(a);
 					break;

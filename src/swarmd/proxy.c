@@ -25,12 +25,12 @@
 #include "swarmd.h"
 
 #define PROXY_MAX_BODY (32 * 1024 * 1024)
-#define PROXY_CONNECT_TIMEOUT 10L	/* seconds to reach upstream */
+#define PROXY_CONNECT_TIMEOUT 10L /* seconds to reach upstream */
 
 /* One upstream API and its shared backoff. */
 struct upstream {
 	const char *name;
-	int64_t hold_until;	/* mono ms; new requests wait until then */
+	int64_t hold_until; /* mono ms; new requests wait until then */
 	struct event *release;
 	TAILQ_HEAD(, preq) held;
 };
@@ -40,7 +40,7 @@ static struct upstream ups[UP_N];
 
 /* One request on its way through. */
 struct preq {
-	struct evhttp_request *req;	/* NULL once the client is gone */
+	struct evhttp_request *req; /* NULL once the client is gone */
 	struct evhttp_connection *evcon;
 	int64_t agent;
 	struct upstream *up;
@@ -55,10 +55,10 @@ struct preq {
 	int status;
 	int headers_done;
 	int sse;
-	int replying;		/* evhttp_send_reply_start was called */
-	int retry_after;	/* seconds, 0 none */
-	struct evbuffer *resp;	/* a non-streaming body, sent whole */
-	struct evbuffer *lines;	/* SSE not yet split into lines */
+	int replying;           /* evhttp_send_reply_start was called */
+	int retry_after;        /* seconds, 0 none */
+	struct evbuffer *resp;  /* a non-streaming body, sent whole */
+	struct evbuffer *lines; /* SSE not yet split into lines */
 
 	/* What it used. */
 	char *msgid;
@@ -70,7 +70,7 @@ struct preq {
 };
 
 static struct evhttp *http;
-static char *base_addr;		/* 127.0.0.1:PORT as bound */
+static char *base_addr; /* 127.0.0.1:PORT as bound */
 
 static void preq_start(struct preq *);
 
@@ -173,8 +173,8 @@ meter_doc(struct preq *p, json_t *j)
 		set_str(&p->model, json_object_get(j, "model"));
 		u = json_object_get(j, "usage");
 		p->complete = 1;
-	} else if (object != NULL && strncmp(object, "chat.completion",
-	    15) == 0) {
+	} else if (object != NULL &&
+	    strncmp(object, "chat.completion", 15) == 0) {
 		int64_t cached = 0;
 
 		set_str(&p->msgid, json_object_get(j, "id"));
@@ -219,7 +219,7 @@ meter_line(struct preq *p, const char *line, size_t len)
 		len--;
 	}
 	if ((j = json_loadb(line, len, 0, NULL)) == NULL)
-		return;		/* "[DONE]" and the like */
+		return; /* "[DONE]" and the like */
 	meter_doc(p, j);
 	json_decref(j);
 }
@@ -231,8 +231,8 @@ meter_sse(struct preq *p, const char *buf, size_t len)
 	char *line;
 
 	evbuffer_add(p->lines, buf, len);
-	while ((line = evbuffer_readln(p->lines, &n,
-	    EVBUFFER_EOL_CRLF)) != NULL) {
+	while (
+	    (line = evbuffer_readln(p->lines, &n, EVBUFFER_EOL_CRLF)) != NULL) {
 		meter_line(p, line, n);
 		free(line);
 	}
@@ -248,8 +248,8 @@ meter_record(struct preq *p)
 		return;
 	if (a == NULL) {
 		log_warnx("proxy: agent-%lld is gone; its last response "
-		    "(%s) is not metered", (long long)p->agent,
-		    p->msgid != NULL ? p->msgid : "no id");
+		          "(%s) is not metered",
+		    (long long)p->agent, p->msgid != NULL ? p->msgid : "no id");
 		return;
 	}
 	if (p->model != NULL) {
@@ -260,10 +260,11 @@ meter_record(struct preq *p)
 	quota_record(a, p->model, "proxy", p->msgid, &p->use);
 	if (!p->complete)
 		evlog_add("proxy_incomplete", a->job, a->chunk, a->id,
-		    a->attempt, json_pack("{s:s*, s:s, s:I, s:I}",
-		    "message_id", p->msgid, "upstream", p->up->name, "input",
-		    (json_int_t)p->use.input, "output",
-		    (json_int_t)p->use.output));
+		    a->attempt,
+		    json_pack("{s:s*, s:s, s:I, s:I}", "message_id", p->msgid,
+		        "upstream", p->up->name, "input",
+		        (json_int_t)p->use.input, "output",
+		        (json_int_t)p->use.output));
 	store_commit();
 }
 
@@ -305,8 +306,9 @@ hold_set(struct upstream *up, int retry_after)
 	tv.tv_usec = (until - now) % 1000 * 1000;
 	evtimer_add(up->release, &tv);
 	store_begin();
-	evlog_add("proxy_hold", 0, NULL, 0, 0, json_pack("{s:s, s:i}",
-	    "upstream", up->name, "retry_after", retry_after));
+	evlog_add("proxy_hold", 0, NULL, 0, 0,
+	    json_pack("{s:s, s:i}", "upstream", up->name, "retry_after",
+	        retry_after));
 	store_commit();
 	log_notice("proxy: %s asked to wait %d s; holding new requests",
 	    up->name, retry_after);
@@ -425,8 +427,8 @@ preq_done(void *easy, int code, void *arg)
 		reply_error(p->req, 502, "api_error", msg, 0);
 	} else {
 		len = evbuffer_get_length(p->resp);
-		j = json_loadb((const char *)evbuffer_pullup(p->resp, -1),
-		    len, 0, NULL);
+		j = json_loadb(
+		    (const char *)evbuffer_pullup(p->resp, -1), len, 0, NULL);
 		if (json_is_object(j) && p->status / 100 == 2)
 			meter_doc(p, j);
 		json_decref(j);
@@ -460,8 +462,8 @@ preq_start(struct preq *p)
 	p->easy = e;
 	curl_easy_setopt(e, CURLOPT_URL, p->url);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)p->body_len);
+	curl_easy_setopt(
+	    e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->body);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -483,7 +485,8 @@ agent_by_token(const char *token)
 	struct agent *a;
 
 	sha256(token, 64, h);
-	TAILQ_FOREACH(a, &live_agents, entry) {
+	TAILQ_FOREACH(a, &live_agents, entry)
+	{
 		if (memcmp(a->token_hash, h, sizeof h) == 0)
 			return a;
 	}
@@ -499,7 +502,8 @@ request_headers(struct evhttp_request *req)
 	struct evkeyval *h;
 	char *s;
 
-	TAILQ_FOREACH(h, in, next) {
+	TAILQ_FOREACH(h, in, next)
+	{
 		if (hop_by_hop(h->key))
 			continue;
 		s = xasprintf("%s: %s", h->key, h->value);
@@ -526,8 +530,8 @@ on_request(struct evhttp_request *req, void *arg)
 	(void)arg;
 	if (strncmp(uri, "/a/", 3) != 0 || strlen(uri + 3) < 64 ||
 	    (uri[67] != '/' && uri[67] != '\0')) {
-		reply_error(req, 404, "not_found_error", "swarmd: no such path",
-		    0);
+		reply_error(
+		    req, 404, "not_found_error", "swarmd: no such path", 0);
 		return;
 	}
 	memcpy(token, uri + 3, 64);
@@ -540,15 +544,14 @@ on_request(struct evhttp_request *req, void *arg)
 	rest = uri + 67;
 	plen = strcspn(rest, "?");
 	if ((plen == 12 && strncmp(rest, "/v1/messages", plen) == 0) ||
-	    (plen == 25 && strncmp(rest, "/v1/messages/count_tokens",
-	    plen) == 0))
+	    (plen == 25 &&
+	        strncmp(rest, "/v1/messages/count_tokens", plen) == 0))
 		up = &ups[UP_ANTHROPIC];
-	else if (plen == 20 && strncmp(rest, "/v1/chat/completions",
-	    plen) == 0)
+	else if (plen == 20 && strncmp(rest, "/v1/chat/completions", plen) == 0)
 		up = &ups[UP_OPENAI];
 	else {
-		reply_error(req, 404, "not_found_error", "swarmd: no such path",
-		    0);
+		reply_error(
+		    req, 404, "not_found_error", "swarmd: no such path", 0);
 		return;
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -561,9 +564,10 @@ on_request(struct evhttp_request *req, void *arg)
 	a->seen_dirty = 1;
 	wait = up->hold_until - now_mono_ms();
 	if (wait > (int64_t)(srv.cfg.proxy_max_hold * 1000)) {
-		reply_error(req, 429, "rate_limit_error", "swarmd: upstream "
-		    "asked to wait; retry after the hint", (int)((wait + 999) /
-		    1000));
+		reply_error(req, 429, "rate_limit_error",
+		    "swarmd: upstream "
+		    "asked to wait; retry after the hint",
+		    (int)((wait + 999) / 1000));
 		return;
 	}
 	p = xcalloc(1, sizeof *p);
@@ -571,8 +575,10 @@ on_request(struct evhttp_request *req, void *arg)
 	p->evcon = evhttp_request_get_connection(req);
 	p->agent = a->id;
 	p->up = up;
-	p->url = xasprintf("%s%s", up == &ups[UP_OPENAI] ?
-	    srv.cfg.proxy_openai_upstream : srv.cfg.proxy_upstream, rest);
+	p->url = xasprintf("%s%s",
+	    up == &ups[UP_OPENAI] ? srv.cfg.proxy_openai_upstream :
+	                            srv.cfg.proxy_upstream,
+	    rest);
 	p->body_len = evbuffer_get_length(in);
 	p->body = xmalloc(p->body_len + 1);
 	evbuffer_remove(in, p->body, p->body_len);
@@ -613,15 +619,15 @@ proxy_init(char *err, size_t errlen)
 	http = evhttp_new(srv.base);
 	evhttp_set_max_body_size(http, PROXY_MAX_BODY);
 	evhttp_set_gencb(http, on_request, NULL);
-	if ((bs = evhttp_bind_socket_with_handle(http, host,
-	    (uint16_t)port)) == NULL) {
+	if ((bs = evhttp_bind_socket_with_handle(http, host, (uint16_t)port)) ==
+	    NULL) {
 		snprintf(err, errlen, "[proxy] listen %s: cannot bind",
 		    srv.cfg.proxy_listen);
 		free(host);
 		return -1;
 	}
-	if (getsockname(evhttp_bound_socket_get_fd(bs),
-	    (struct sockaddr *)&sin, &slen) == 0)
+	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin,
+	        &slen) == 0)
 		port = ntohs(sin.sin_port);
 	base_addr = xasprintf("%s:%d", host, port);
 	free(host);

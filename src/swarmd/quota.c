@@ -18,7 +18,7 @@
 #include "swarmd.h"
 
 struct slice {
-	int64_t ts;		/* wall ms */
+	int64_t ts; /* wall ms */
 	int64_t tokens;
 };
 
@@ -30,21 +30,21 @@ struct meter {
 
 	/* Token bucket: what is available now, refilled continuously. */
 	double bucket;
-	int64_t bucket_at;	/* mono ms of the last refill */
+	int64_t bucket_at; /* mono ms of the last refill */
 
 	/* Spend since UTC midnight. */
-	int64_t day;		/* days since the epoch */
+	int64_t day; /* days since the epoch */
 	double usd_today;
 
 	/* The account's own windows, from rate_limit_event lines. */
-	json_t *subscription;	/* {"five_hour": {status, resets_at}} */
-	json_t *upstream;	/* {"anthropic": {"requests-limit": N, ...}} */
-	char *proxy_listen;	/* the proxy's bound address, or NULL */
+	json_t *subscription; /* {"five_hour": {status, resets_at}} */
+	json_t *upstream;     /* {"anthropic": {"requests-limit": N, ...}} */
+	char *proxy_listen;   /* the proxy's bound address, or NULL */
 
 	int paused;
 	char reason[256];
 	struct event *tick;
-	struct event *after;	/* caps and the gate, after a batch */
+	struct event *after; /* caps and the gate, after a batch */
 };
 
 static struct meter m;
@@ -75,8 +75,8 @@ quota_usd(const char *model, const struct usage *u)
 	if (p == NULL)
 		return 0;
 	return ((double)u->input * p->usd[0] + (double)u->output * p->usd[1] +
-		   (double)u->cache_creation * p->usd[2] +
-		   (double)u->cache_read * p->usd[3]) /
+	           (double)u->cache_creation * p->usd[2] +
+	           (double)u->cache_read * p->usd[3]) /
 	    1e6;
 }
 
@@ -142,10 +142,11 @@ static void
 meter_load(void)
 {
 	static const char sql[] = "SELECT ts, input + output + "
-				  "cache_creation, usd FROM usage "
-				  "WHERE ts > ? ORDER BY ts";
-	int64_t now = now_wall_ms(), since = now - (int64_t)(srv.cfg.window *
-	    1000), midnight = now - now % 86400000;
+	                          "cache_creation, usd FROM usage "
+	                          "WHERE ts > ? ORDER BY ts";
+	int64_t now = now_wall_ms(),
+	        since = now - (int64_t)(srv.cfg.window * 1000),
+	        midnight = now - now % 86400000;
 	sqlite3_stmt *st = store_prepare(sql);
 	double refill = (double)srv.cfg.tokens_per_minute / 60000.0;
 
@@ -174,8 +175,8 @@ meter_load(void)
 
 struct view {
 	const char *name;
-	double limit, used;	/* tokens or USD */
-	double refill_s;	/* until the use falls back by a slice */
+	double limit, used; /* tokens or USD */
+	double refill_s;    /* until the use falls back by a slice */
 };
 
 static int
@@ -195,13 +196,16 @@ meter_views(struct view v[4])
 	}
 	if (srv.cfg.window_tokens > 0)
 		v[n++] = (struct view){ "window", (double)srv.cfg.window_tokens,
-			(double)m.window_used, m.len == 0 ? 0 :
-			(double)(m.ring[m.head].ts + (int64_t)(srv.cfg.window *
-			    1000) - now) / 1000 };
+			(double)m.window_used,
+			m.len == 0 ?
+			    0 :
+			    (double)(m.ring[m.head].ts +
+			        (int64_t)(srv.cfg.window * 1000) - now) /
+			        1000 };
 	if (srv.cfg.daily_usd > 0)
-		v[n++] = (struct view){ "daily_usd", srv.cfg.daily_usd,
-			m.usd_today, (double)(86400000 - now % 86400000) /
-			    1000 };
+		v[n++] =
+		    (struct view){ "daily_usd", srv.cfg.daily_usd, m.usd_today,
+			    (double)(86400000 - now % 86400000) / 1000 };
 	return n;
 }
 
@@ -253,8 +257,8 @@ gate_set(int paused, const char *reason, json_t *numbers)
 	m.paused = paused;
 	snprintf(m.reason, sizeof m.reason, "%s", reason);
 	store_begin();
-	evlog_add(paused ? "quota_paused" : "quota_resumed", 0, NULL, 0, 0,
-	    numbers);
+	evlog_add(
+	    paused ? "quota_paused" : "quota_resumed", 0, NULL, 0, 0, numbers);
 	store_commit();
 	if (paused)
 		log_notice("spawning paused: %s", reason);
@@ -272,11 +276,12 @@ subscription_blocked(char *why, size_t len)
 	const char *type;
 	json_t *w;
 
-	json_object_foreach(m.subscription, type, w) {
-		const char *status = json_string_value(json_object_get(w,
-		    "status"));
-		json_int_t resets = json_integer_value(json_object_get(w,
-		    "resets_at"));
+	json_object_foreach(m.subscription, type, w)
+	{
+		const char *status =
+		    json_string_value(json_object_get(w, "status"));
+		json_int_t resets =
+		    json_integer_value(json_object_get(w, "resets_at"));
 
 		if (status != NULL && strcmp(status, "rejected") == 0 &&
 		    resets > now) {
@@ -299,26 +304,30 @@ gate_evaluate(void)
 	for (i = 0; i < n; i++) {
 		double share = v[i].used / v[i].limit;
 
-		if (over < 0 && (share >= srv.cfg.pause_at ||
-		    (strcmp(v[i].name, "daily_usd") == 0 && share >= 1)))
+		if (over < 0 &&
+		    (share >= srv.cfg.pause_at ||
+		        (strcmp(v[i].name, "daily_usd") == 0 && share >= 1)))
 			over = i;
 		if (share >= srv.cfg.resume_at)
 			under = 0;
 	}
 	if (!m.paused && over >= 0) {
-		snprintf(why, sizeof why, "%s at %.1f%% (%.0f of %.0f), pause "
-		    "at %.0f%%", v[over].name, 100 * v[over].used /
-		    v[over].limit, v[over].used, v[over].limit,
-		    100 * srv.cfg.pause_at);
-		gate_set(1, why, json_pack("{s:s, s:f, s:f, s:f}", "window",
-		    v[over].name, "used", v[over].used, "limit",
-		    v[over].limit, "pause_at", srv.cfg.pause_at));
+		snprintf(why, sizeof why,
+		    "%s at %.1f%% (%.0f of %.0f), pause "
+		    "at %.0f%%",
+		    v[over].name, 100 * v[over].used / v[over].limit,
+		    v[over].used, v[over].limit, 100 * srv.cfg.pause_at);
+		gate_set(1, why,
+		    json_pack("{s:s, s:f, s:f, s:f}", "window", v[over].name,
+		        "used", v[over].used, "limit", v[over].limit,
+		        "pause_at", srv.cfg.pause_at));
 	} else if (!m.paused && subscription_blocked(why, sizeof why))
-		gate_set(1, why, json_pack("{s:s, s:O}", "window",
-		    "subscription", "subscription", m.subscription));
+		gate_set(1, why,
+		    json_pack("{s:s, s:O}", "window", "subscription",
+		        "subscription", m.subscription));
 	else if (m.paused && under && !subscription_blocked(why, sizeof why))
-		gate_set(0, "every window under resume_at", json_pack("{s:f}",
-		    "resume_at", srv.cfg.resume_at));
+		gate_set(0, "every window under resume_at",
+		    json_pack("{s:f}", "resume_at", srv.cfg.resume_at));
 }
 
 int
@@ -342,8 +351,8 @@ quota_pause_reason(void)
 int64_t
 quota_cap_for(struct job *j, int running)
 {
-	json_int_t per = json_integer_value(json_object_get(j->spec,
-	    "per_agent_tokens"));
+	json_int_t per =
+	    json_integer_value(json_object_get(j->spec, "per_agent_tokens"));
 	int64_t left = quota_remaining();
 	double limit = tightest_limit();
 	double share;
@@ -352,8 +361,8 @@ quota_cap_for(struct job *j, int running)
 		return per;
 	if (left < 0 || limit <= 0)
 		return 0;
-	share = ((double)left - srv.cfg.reserve * limit) / (running > 0 ?
-	    running : 1);
+	share = ((double)left - srv.cfg.reserve * limit) /
+	    (running > 0 ? running : 1);
 	return share < 1 ? 1 : (int64_t)share;
 }
 
@@ -370,7 +379,7 @@ cap_check(struct agent *a)
 		store_begin();
 		evlog_add("cap_reached", a->job, a->chunk, a->id, a->attempt,
 		    json_pack("{s:I, s:I}", "used", (json_int_t)used, "cap",
-		    (json_int_t)a->cap));
+		        (json_int_t)a->cap));
 		store_commit();
 		agent_abort(a, srv.cfg.abort_grace, "token_cap");
 		return;
@@ -379,13 +388,13 @@ cap_check(struct agent *a)
 		return;
 	a->cap_warned = 1;
 	text = xasprintf("checkpoint: %lld of your %lld-token cap used; save "
-	    "your progress with swarmctl checkpoint", (long long)used,
-	    (long long)a->cap);
+	                 "your progress with swarmctl checkpoint",
+	    (long long)used, (long long)a->cap);
 	store_begin();
 	mailbox_put(a, "swarmd", text);
 	evlog_add("cap_warning", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:I, s:I}", "used", (json_int_t)used, "cap",
-	    (json_int_t)a->cap));
+	        (json_int_t)a->cap));
 	store_commit();
 	free(text);
 	agent_deliver(a);
@@ -404,7 +413,7 @@ on_after(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-		cap_check(a);
+	cap_check(a);
 	gate_evaluate();
 }
 
@@ -469,10 +478,10 @@ record_replace(struct agent *a, const char *model, const char *msgid,
 			rowid = sqlite3_column_int64(st, 0);
 			d.input = u->input - sqlite3_column_int64(st, 2);
 			d.output = u->output - sqlite3_column_int64(st, 3);
-			d.cache_creation = u->cache_creation -
-			    sqlite3_column_int64(st, 4);
-			d.cache_read = u->cache_read -
-			    sqlite3_column_int64(st, 5);
+			d.cache_creation =
+			    u->cache_creation - sqlite3_column_int64(st, 4);
+			d.cache_read =
+			    u->cache_read - sqlite3_column_int64(st, 5);
 			old_usd = sqlite3_column_double(st, 6);
 		}
 	}
@@ -565,14 +574,16 @@ void
 quota_subscription(const char *type, const char *status, int64_t resets_at,
     json_t *utilization)
 {
-	json_t *w = json_pack("{s:s, s:I, s:O*}", "status", status,
-	    "resets_at", (json_int_t)resets_at, "utilization", utilization);
+	json_t *w = json_pack("{s:s, s:I, s:O*}", "status", status, "resets_at",
+	    (json_int_t)resets_at, "utilization", utilization);
 	json_t *old = json_object_get(m.subscription, type);
 
 	if (old == NULL || !json_equal(old, w)) {
 		store_begin();
-		evlog_add("rate_limit_event", 0, NULL, 0, 0, json_pack("{s:s, "
-		    "s:O}", "type", type, "window", w));
+		evlog_add("rate_limit_event", 0, NULL, 0, 0,
+		    json_pack("{s:s, "
+		              "s:O}",
+		        "type", type, "window", w));
 		store_commit();
 	}
 	json_object_set_new(m.subscription, type, w);
@@ -593,20 +604,22 @@ top_agents(void)
 	json_t *arr = json_array();
 	char name[32];
 
-	sqlite3_bind_int64(st, 1, now_wall_ms() - (int64_t)(srv.cfg.window *
-	    1000));
+	sqlite3_bind_int64(
+	    st, 1, now_wall_ms() - (int64_t)(srv.cfg.window * 1000));
 	while (store_step(st) == SQLITE_ROW) {
 		snprintf(name, sizeof name, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 0));
-		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, "
-						     "s:I, s:f, s:I}",
-		    "agent", name, "input",
-		    (json_int_t)sqlite3_column_int64(st, 1), "output",
-		    (json_int_t)sqlite3_column_int64(st, 2), "cache_creation",
-		    (json_int_t)sqlite3_column_int64(st, 3), "cache_read",
-		    (json_int_t)sqlite3_column_int64(st, 4), "usd",
-		    sqlite3_column_double(st, 5), "total",
-		    (json_int_t)sqlite3_column_int64(st, 6)));
+		json_array_append_new(arr,
+		    json_pack("{s:s, s:I, s:I, s:I, "
+		              "s:I, s:f, s:I}",
+		        "agent", name, "input",
+		        (json_int_t)sqlite3_column_int64(st, 1), "output",
+		        (json_int_t)sqlite3_column_int64(st, 2),
+		        "cache_creation",
+		        (json_int_t)sqlite3_column_int64(st, 3), "cache_read",
+		        (json_int_t)sqlite3_column_int64(st, 4), "usd",
+		        sqlite3_column_double(st, 5), "total",
+		        (json_int_t)sqlite3_column_int64(st, 6)));
 	}
 	sqlite3_reset(st);
 	return arr;
@@ -620,17 +633,20 @@ quota_json(void)
 	json_t *windows = json_array();
 
 	for (i = 0; i < n; i++)
-		json_array_append_new(windows, json_pack("{s:s, s:f, s:f, s:f, "
-							 "s:f}",
-		    "name", v[i].name, "limit", v[i].limit, "used", v[i].used,
-		    "percent", 100 * v[i].used / v[i].limit, "refill_seconds",
-		    v[i].refill_s > 0 ? v[i].refill_s : 0));
+		json_array_append_new(windows,
+		    json_pack("{s:s, s:f, s:f, s:f, "
+		              "s:f}",
+		        "name", v[i].name, "limit", v[i].limit, "used",
+		        v[i].used, "percent", 100 * v[i].used / v[i].limit,
+		        "refill_seconds",
+		        v[i].refill_s > 0 ? v[i].refill_s : 0));
 	return json_pack("{s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:O, s:s*, "
-	    "s:o}", "windows", windows, "spawn", "state", m.paused ? "paused" :
-	    "open", "reason", m.paused ? m.reason : NULL, "pause_at",
-	    srv.cfg.pause_at, "resume_at", srv.cfg.resume_at, "subscription",
-	    m.subscription, "upstream", m.upstream, "proxy", m.proxy_listen,
-	    "top", top_agents());
+	                 "s:o}",
+	    "windows", windows, "spawn", "state", m.paused ? "paused" : "open",
+	    "reason", m.paused ? m.reason : NULL, "pause_at", srv.cfg.pause_at,
+	    "resume_at", srv.cfg.resume_at, "subscription", m.subscription,
+	    "upstream", m.upstream, "proxy", m.proxy_listen, "top",
+	    top_agents());
 }
 
 /* An agent's usage by class, from the store (it may have ended). */

@@ -23,29 +23,31 @@
 
 #include "swarmd.h"
 
-#define AGENT_ROW "id, job, chunk, attempt, pid, pid_start, token_hash, " \
+#define AGENT_ROW \
+	"id, job, chunk, attempt, pid, pid_start, token_hash, " \
 	"log, result_path, started, last_seen, token_cap"
 
 static struct agent *
 agent_from_row(sqlite3_stmt *st)
 {
-	struct agent *a = agent_new(sqlite3_column_int64(st, 0),
-	    sqlite3_column_int64(st, 1),
-	    (const char *)sqlite3_column_text(st, 2),
-	    sqlite3_column_int(st, 3));
+	struct agent *a =
+	    agent_new(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+	        (const char *)sqlite3_column_text(st, 2),
+	        sqlite3_column_int(st, 3));
 	const void *hash = sqlite3_column_blob(st, 6);
 
 	a->state = AGENT_RUNNING;
 	a->pid = sqlite3_column_int(st, 4);
-	a->pid_start = sqlite3_column_type(st, 5) == SQLITE_NULL ? -2 :
+	a->pid_start = sqlite3_column_type(st, 5) == SQLITE_NULL ?
+	    -2 :
 	    sqlite3_column_int64(st, 5);
 	if (hash != NULL && sqlite3_column_bytes(st, 6) == SHA256_LEN)
 		memcpy(a->token_hash, hash, SHA256_LEN);
 	if (sqlite3_column_type(st, 7) != SQLITE_NULL)
 		a->log = xstrdup((const char *)sqlite3_column_text(st, 7));
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
-		a->result_path = xstrdup((const char *)sqlite3_column_text(st,
-		    8));
+		a->result_path =
+		    xstrdup((const char *)sqlite3_column_text(st, 8));
 	a->started = sqlite3_column_int64(st, 9);
 	a->last_seen = sqlite3_column_int64(st, 10);
 	a->cap = sqlite3_column_int64(st, 11);
@@ -57,7 +59,7 @@ static int
 chunk_state(struct agent *a)
 {
 	static const char sql[] = "SELECT state FROM chunks "
-				  "WHERE job = ? AND id = ?";
+	                          "WHERE job = ? AND id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 	int s = CHUNK_INVALID;
 
@@ -82,7 +84,8 @@ usage_restore(struct agent *a)
 	sqlite3_bind_int64(st, 1, a->id);
 	while (store_step(st) == SQLITE_ROW) {
 		struct usage u = { sqlite3_column_int64(st, 1),
-			sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+			sqlite3_column_int64(st, 2),
+			sqlite3_column_int64(st, 3),
 			sqlite3_column_int64(st, 4) };
 
 		if (sqlite3_column_int(st, 0))
@@ -112,11 +115,13 @@ on_adopted_exit(evutil_socket_t fd, short what, void *arg)
 	if (a->completed)
 		agent_finish(a, AI_EXIT, CI_EXIT_OK, FAIL_NONE, -1, 0, NULL);
 	else if (a->abort_requested || a->interrupted)
-		agent_finish(a, AI_KILLED, a->interrupted ? CI_REQUEUE :
-		    a->disposition == DISP_REQUEUE ? CI_REQUEUE :
-		    a->disposition == DISP_DEAD ? CI_DEADLETTER : CI_ABORT,
-		    FAIL_NONE, -1, 0, a->abort_reason != NULL ?
-		    a->abort_reason : "aborted");
+		agent_finish(a, AI_KILLED,
+		    a->interrupted                     ? CI_REQUEUE :
+		        a->disposition == DISP_REQUEUE ? CI_REQUEUE :
+		        a->disposition == DISP_DEAD    ? CI_DEADLETTER :
+		                                         CI_ABORT,
+		    FAIL_NONE, -1, 0,
+		    a->abort_reason != NULL ? a->abort_reason : "aborted");
 	else if (a->timed_out)
 		agent_finish(a, AI_KILLED, CI_EXIT_FAIL, FAIL_TRANSIENT, -1, 0,
 		    "timeout");
@@ -157,8 +162,8 @@ readopt(struct agent *a)
 	evlog_add("subagent_readopted", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:i}", "pid", (int)a->pid));
 	log_notice("agent-%lld (job-%lld/%s) still running as pid %d: "
-	    "re-adopted", (long long)a->id, (long long)a->job, a->chunk,
-	    (int)a->pid);
+	           "re-adopted",
+	    (long long)a->id, (long long)a->job, a->chunk, (int)a->pid);
 	return 0;
 }
 
@@ -192,12 +197,12 @@ inspect_gone(struct agent *a)
 		evlog_add("recovered", a->job, a->chunk, a->id, a->attempt,
 		    json_pack("{s:s}", "output_file", a->result_path));
 		log_notice("agent-%lld (job-%lld/%s) ended while swarmd was "
-		    "down, leaving a valid result: recovered", (long long)a->id,
-		    (long long)a->job, a->chunk);
+		           "down, leaving a valid result: recovered",
+		    (long long)a->id, (long long)a->job, a->chunk);
 		agent_finish(a, AI_EXIT, CI_EXIT_OK, FAIL_NONE, -1, 0, NULL);
 	} else {
 		log_warnx("agent-%lld (job-%lld/%s) ended while swarmd was "
-		    "down, with no valid result; chunk requeued",
+		          "down, with no valid result; chunk requeued",
 		    (long long)a->id, (long long)a->job, a->chunk);
 		agent_finish(a, AI_EXIT, CI_REQUEUE, FAIL_NONE, -1, 0,
 		    "lost: ended while swarmd was down");
@@ -208,8 +213,8 @@ void
 recover_agents(void)
 {
 	static const char sql[] = "SELECT " AGENT_ROW " FROM agents WHERE "
-				  "state IN ('starting', 'running', "
-				  "'suspect') ORDER BY id";
+	                          "state IN ('starting', 'running', "
+	                          "'suspect') ORDER BY id";
 	sqlite3_stmt *st = store_prepare(sql);
 	struct agent *a, *next;
 
@@ -217,7 +222,8 @@ recover_agents(void)
 		agent_from_row(st);
 	sqlite3_reset(st);
 	store_begin();
-	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
+	{
 		if (a->pid > 0 && a->pid_start >= 0 &&
 		    proc_start_time(a->pid) == a->pid_start && readopt(a) == 0)
 			continue;

@@ -29,11 +29,24 @@
 #define MAX_ERRORS 20
 
 static const char *keywords[] = {
-	"type", "required", "properties", "items", "minItems", "enum",
-	"$schema", "title", "description",
+	"type",
+	"required",
+	"properties",
+	"items",
+	"minItems",
+	"enum",
+	"$schema",
+	"title",
+	"description",
 };
 static const char *types[] = {
-	"object", "array", "string", "number", "integer", "boolean", "null",
+	"object",
+	"array",
+	"string",
+	"number",
+	"integer",
+	"boolean",
+	"null",
 };
 
 static void
@@ -72,20 +85,25 @@ result_schema_check(json_t *schema, const char *path, json_t *problems)
 		err(problems, path, "%s", "expected a schema object");
 		return;
 	}
-	json_object_foreach(schema, key, v) {
+	json_object_foreach(schema, key, v)
+	{
 		if (!known(key, keywords, nitems(keywords)))
-			json_array_append_new(problems, json_sprintf("%s.%s: "
-			    "unsupported schema keyword", path, key));
+			json_array_append_new(problems,
+			    json_sprintf("%s.%s: "
+			                 "unsupported schema keyword",
+			        path, key));
 	}
 	if ((t = json_object_get(schema, "type")) != NULL) {
 		json_t *list = json_is_array(t) ? t : NULL;
 
-		if (list == NULL && !(json_is_string(t) && known(
-		    json_string_value(t), types, nitems(types))))
+		if (list == NULL &&
+		    !(json_is_string(t) &&
+		        known(json_string_value(t), types, nitems(types))))
 			err(problems, path, "%s", "type: not a known type");
-		json_array_foreach(list, i, v) {
-			if (!json_is_string(v) || !known(json_string_value(v),
-			    types, nitems(types)))
+		json_array_foreach(list, i, v)
+		{
+			if (!json_is_string(v) ||
+			    !known(json_string_value(v), types, nitems(types)))
 				err(problems, path, "%s",
 				    "type: not a known type");
 		}
@@ -105,9 +123,11 @@ result_schema_check(json_t *schema, const char *path, json_t *problems)
 	}
 	if ((v = json_object_get(schema, "properties")) != NULL) {
 		if (!json_is_object(v))
-			err(problems, path, "%s", "properties: expected an "
+			err(problems, path, "%s",
+			    "properties: expected an "
 			    "object");
-		json_object_foreach(v, key, t) {
+		json_object_foreach(v, key, t)
+		{
 			sub = xasprintf("%s.properties.%s", path, key);
 			result_schema_check(t, sub, problems);
 			free(sub);
@@ -141,7 +161,8 @@ type_ok(json_t *v, json_t *t)
 
 	if (json_is_string(t))
 		return type_is(v, json_string_value(t));
-	json_array_foreach(t, i, e) {
+	json_array_foreach(t, i, e)
+	{
 		if (type_is(v, json_string_value(e)))
 			return 1;
 	}
@@ -159,13 +180,15 @@ validate_object(json_t *schema, json_t *v, const char *path, json_t *errors)
 	char *sub;
 	size_t i;
 
-	json_array_foreach(req, i, e) {
+	json_array_foreach(req, i, e)
+	{
 		if (json_is_string(e) &&
 		    json_object_get(v, json_string_value(e)) == NULL)
 			err(errors, path, "missing required member \"%s\"",
 			    json_string_value(e));
 	}
-	json_object_foreach(props, key, e) {
+	json_object_foreach(props, key, e)
+	{
 		json_t *m = json_object_get(v, key);
 
 		if (m == NULL)
@@ -184,15 +207,16 @@ validate_array(json_t *schema, json_t *v, const char *path, json_t *errors)
 	char *sub, n[32];
 	size_t i;
 
-	if (min != NULL && json_array_size(v) < (size_t)json_integer_value(min))
-	{
-		snprintf(n, sizeof n, "%lld",
-		    (long long)json_integer_value(min));
+	if (min != NULL &&
+	    json_array_size(v) < (size_t)json_integer_value(min)) {
+		snprintf(
+		    n, sizeof n, "%lld", (long long)json_integer_value(min));
 		err(errors, path, "fewer than %s items", n);
 	}
 	if (items == NULL)
 		return;
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		sub = xasprintf("%s[%zu]", path, i);
 		validate(items, e, sub, errors);
 		free(sub);
@@ -215,8 +239,7 @@ validate(json_t *schema, json_t *v, const char *path, json_t *errors)
 		return;
 	}
 	if (en != NULL) {
-		json_array_foreach(en, i, e)
-			found |= json_equal(e, v);
+		json_array_foreach(en, i, e) found |= json_equal(e, v);
 		if (!found)
 			err(errors, path, "%s", "not one of the enum values");
 	}
@@ -250,12 +273,15 @@ result_check(const char *path, json_t *schema, char *reason, size_t len)
 		json_decref(errors);
 		return 0;
 	}
-	off = (size_t)snprintf(reason, len, "result %s does not match its "
-	    "schema:", path);
-	json_array_foreach(errors, i, e) {
+	off = (size_t)snprintf(reason, len,
+	    "result %s does not match its "
+	    "schema:",
+	    path);
+	json_array_foreach(errors, i, e)
+	{
 		if (off < len)
-			off += (size_t)snprintf(reason + off, len - off, "%s %s",
-			    i ? ";" : "", json_string_value(e));
+			off += (size_t)snprintf(reason + off, len - off,
+			    "%s %s", i ? ";" : "", json_string_value(e));
 	}
 	json_decref(errors);
 	return -1;
@@ -288,8 +314,8 @@ mkdirs(const char *path)
 char *
 result_path_for(struct job *j, struct agent *a)
 {
-	const char *tmpl = json_string_value(json_object_get(json_object_get(
-	    j->spec, "result"), "path"));
+	const char *tmpl = json_string_value(
+	    json_object_get(json_object_get(j->spec, "result"), "path"));
 	char jobname[32], agentname[32], *rel, *path;
 
 	snprintf(jobname, sizeof jobname, "job-%lld", (long long)j->id);
@@ -312,20 +338,20 @@ result_path_for(struct job *j, struct agent *a)
  * JSON matching the schema; without one anything goes.  0 when accepted.
  */
 int
-result_settle(struct agent *a, struct job *j, const char *path, char *reason,
-    size_t len)
+result_settle(
+    struct agent *a, struct job *j, const char *path, char *reason, size_t len)
 {
-	json_t *contract = j != NULL ? json_object_get(j->spec, "result") :
-	    NULL;
+	json_t *contract =
+	    j != NULL ? json_object_get(j->spec, "result") : NULL;
 
 	(void)a;
 	if (contract == NULL)
 		return 0;
 	if (path == NULL || access(path, F_OK) == -1) {
-		snprintf(reason, len, "no result at %s", path != NULL ? path :
-		    "(none)");
+		snprintf(reason, len, "no result at %s",
+		    path != NULL ? path : "(none)");
 		return -1;
 	}
-	return result_check(path, json_object_get(contract, "schema"), reason,
-	    len);
+	return result_check(
+	    path, json_object_get(contract, "schema"), reason, len);
 }

@@ -20,7 +20,7 @@
 #include "swarmd.h"
 
 static struct event *wake_ev;
-static int64_t wake_at;		/* wall ms the timer is set for */
+static int64_t wake_at; /* wall ms the timer is set for */
 
 static void
 on_retry_due(evutil_socket_t fd, short what, void *arg)
@@ -88,12 +88,12 @@ bump(int64_t job, const char *chunk, const char *column_sql)
 }
 
 static void
-requeue_later(int64_t job, const char *chunk, enum fail_class cls,
-    double delay, const char *rejection)
+requeue_later(int64_t job, const char *chunk, enum fail_class cls, double delay,
+    const char *rejection)
 {
 	static const char sql[] = "UPDATE chunks SET not_before = ?, "
-				  "fail_class = ?, rejection = ? "
-				  "WHERE job = ? AND id = ?";
+	                          "fail_class = ?, rejection = ? "
+	                          "WHERE job = ? AND id = ?";
 	int64_t due = now_wall_ms() + (int64_t)(delay * 1000);
 	sqlite3_stmt *st;
 
@@ -105,18 +105,20 @@ requeue_later(int64_t job, const char *chunk, enum fail_class cls,
 	sqlite3_bind_int64(st, 4, job);
 	store_bind_text(st, 5, chunk);
 	store_step(st);
-	evlog_add("retry_scheduled", job, chunk, 0, 0, json_pack("{s:s, s:f, "
-	    "s:o}", "class", fail_class_name(cls), "delay", delay, "not_before",
-	    json_ts(due)));
+	evlog_add("retry_scheduled", job, chunk, 0, 0,
+	    json_pack("{s:s, s:f, "
+	              "s:o}",
+	        "class", fail_class_name(cls), "delay", delay, "not_before",
+	        json_ts(due)));
 	route_wake_at(due + 1);
 }
 
 static void
-dead_letter(int64_t job, const char *chunk, enum fail_class cls,
-    const char *reason)
+dead_letter(
+    int64_t job, const char *chunk, enum fail_class cls, const char *reason)
 {
 	static const char sql[] = "UPDATE chunks SET fail_class = ? "
-				  "WHERE job = ? AND id = ?";
+	                          "WHERE job = ? AND id = ?";
 	sqlite3_stmt *st;
 
 	chunk_apply(job, chunk, CI_DEADLETTER, reason);
@@ -125,8 +127,9 @@ dead_letter(int64_t job, const char *chunk, enum fail_class cls,
 	sqlite3_bind_int64(st, 2, job);
 	store_bind_text(st, 3, chunk);
 	store_step(st);
-	evlog_add("dead_lettered", job, chunk, 0, 0, json_pack("{s:s, s:s*}",
-	    "class", fail_class_name(cls), "reason", reason));
+	evlog_add("dead_lettered", job, chunk, 0, 0,
+	    json_pack("{s:s, s:s*}", "class", fail_class_name(cls), "reason",
+	        reason));
 	log_notice("job-%lld/%s: dead letter (%s): %s", (long long)job, chunk,
 	    fail_class_name(cls), reason != NULL ? reason : "");
 }
@@ -136,24 +139,26 @@ dead_letter(int64_t job, const char *chunk, enum fail_class cls,
  * to the dead letters.  Runs inside the caller's transaction.
  */
 void
-route_failure(int64_t job, const char *chunk, enum fail_class cls,
-    const char *reason)
+route_failure(
+    int64_t job, const char *chunk, enum fail_class cls, const char *reason)
 {
 	static const char transient[] = "UPDATE chunks SET transient_failures "
-					"= transient_failures + 1 WHERE "
-					"job = ?1 AND id = ?2 RETURNING "
-					"transient_failures";
+	                                "= transient_failures + 1 WHERE "
+	                                "job = ?1 AND id = ?2 RETURNING "
+	                                "transient_failures";
 	static const char schema[] = "UPDATE chunks SET schema_failures = "
-				     "schema_failures + 1 WHERE job = ?1 AND "
-				     "id = ?2 RETURNING schema_failures";
+	                             "schema_failures + 1 WHERE job = ?1 AND "
+	                             "id = ?2 RETURNING schema_failures";
 	int n;
 
 	switch (cls) {
 	case FAIL_TRANSIENT:
 		n = bump(job, chunk, transient);
 		if (n <= srv.cfg.retries_transient) {
-			requeue_later(job, chunk, cls, route_backoff(n,
-			    srv.cfg.backoff_base, srv.cfg.backoff_max), NULL);
+			requeue_later(job, chunk, cls,
+			    route_backoff(
+			        n, srv.cfg.backoff_base, srv.cfg.backoff_max),
+			    NULL);
 			return;
 		}
 		break;

@@ -33,21 +33,21 @@ scheduler_kick(void)
 
 /* Move a chunk through its table; an illegal move is logged, not made. */
 int
-chunk_apply(int64_t job, const char *chunk, enum chunk_input in,
-    const char *reason)
+chunk_apply(
+    int64_t job, const char *chunk, enum chunk_input in, const char *reason)
 {
 	static const char get[] = "SELECT state FROM chunks "
-				  "WHERE job = ? AND id = ?";
+	                          "WHERE job = ? AND id = ?";
 	static const char set[] = "UPDATE chunks SET state = ?, reason = ?, "
-				  "updated = ? WHERE job = ? AND id = ?";
+	                          "updated = ? WHERE job = ? AND id = ?";
 	sqlite3_stmt *st = store_prepare(get);
 	int cur = CHUNK_INVALID, next;
 
 	sqlite3_bind_int64(st, 1, job);
 	store_bind_text(st, 2, chunk);
 	if (store_step(st) == SQLITE_ROW)
-		cur = chunk_state_parse((const char *)sqlite3_column_text(st,
-		    0));
+		cur =
+		    chunk_state_parse((const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
 	if ((next = chunk_next(cur, in)) == CHUNK_INVALID) {
 		log_warnx("job-%lld/%s: no transition from %s on input %d",
@@ -77,7 +77,7 @@ void
 chunk_set_output(int64_t job, const char *chunk, const char *path)
 {
 	static const char sql[] = "UPDATE chunks SET output_file = ? "
-				  "WHERE job = ? AND id = ?";
+	                          "WHERE job = ? AND id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	store_bind_text(st, 1, path);
@@ -95,8 +95,8 @@ agent_finish(struct agent *a, enum agent_input ain, enum chunk_input cin,
     enum fail_class cls, int code, int sig, const char *reason)
 {
 	static const char sql[] = "UPDATE agents SET state = ?, ended = ?, "
-				  "exit_code = ?, signal = ?, reason = ?, "
-				  "last_seen = ? WHERE id = ?";
+	                          "exit_code = ?, signal = ?, reason = ?, "
+	                          "last_seen = ? WHERE id = ?";
 	struct job *j = job_find(a->job);
 	sqlite3_stmt *st;
 	int state = agent_next(a->state, ain);
@@ -121,21 +121,21 @@ agent_finish(struct agent *a, enum agent_input ain, enum chunk_input cin,
 	    code >= 0 ? json_integer(code) : json_null(), "signal",
 	    sig > 0 ? json_integer(sig) : json_null(), "reason", reason);
 	if (a->completed)
-		evlog_add("subagent_exited", a->job, a->chunk, a->id,
-		    a->attempt, ev);
+		evlog_add(
+		    "subagent_exited", a->job, a->chunk, a->id, a->attempt, ev);
 	else {
 		const char *out = agent_output_file(a);
 
 		chunk_apply(a->job, a->chunk, cin, reason);
 		if (cin == CI_EXIT_OK)
 			chunk_set_output(a->job, a->chunk, out);
-		json_object_set_new(ev, "success", json_boolean(cin ==
-		    CI_EXIT_OK));
-		json_object_set_new(ev, "output_file", out != NULL ?
-		    json_string(out) : json_null());
+		json_object_set_new(
+		    ev, "success", json_boolean(cin == CI_EXIT_OK));
+		json_object_set_new(ev, "output_file",
+		    out != NULL ? json_string(out) : json_null());
 		if (cls != FAIL_NONE)
-			json_object_set_new(ev, "class",
-			    json_string(fail_class_name(cls)));
+			json_object_set_new(
+			    ev, "class", json_string(fail_class_name(cls)));
 		evlog_add("subagent_completed", a->job, a->chunk, a->id,
 		    a->attempt, ev);
 		if (cin == CI_EXIT_FAIL)
@@ -164,7 +164,8 @@ on_kill(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (proc_group_alive(a->pid)) {
 		log_notice("agent-%lld: still alive after the grace period; "
-		    "SIGKILL", (long long)a->id);
+		           "SIGKILL",
+		    (long long)a->id);
 		proc_signal_group(a->pid, SIGKILL);
 	}
 }
@@ -225,11 +226,11 @@ agent_abort(struct agent *a, double grace, const char *reason)
 
 /* The same, with what the chunk becomes: aborted, requeued or dead. */
 int
-agent_abort_as(struct agent *a, double grace, const char *reason,
-    enum disposition disp)
+agent_abort_as(
+    struct agent *a, double grace, const char *reason, enum disposition disp)
 {
 	static const char upd[] = "UPDATE agents SET abort_requested = 1 "
-				  "WHERE id = ?";
+	                          "WHERE id = ?";
 	sqlite3_stmt *st;
 	char *text;
 
@@ -263,9 +264,9 @@ static size_t
 schedule_pick(struct dispatch **out)
 {
 	static const char sql[] = "SELECT id, task, attempts FROM chunks "
-				  "WHERE job = ? AND state = 'queued' AND "
-				  "(not_before IS NULL OR not_before <= ?) "
-				  "ORDER BY seq LIMIT ?";
+	                          "WHERE job = ? AND state = 'queued' AND "
+	                          "(not_before IS NULL OR not_before <= ?) "
+	                          "ORDER BY seq LIMIT ?";
 	struct dispatch *d = NULL;
 	size_t n = 0, cap = 0;
 	struct job *j;
@@ -277,7 +278,8 @@ schedule_pick(struct dispatch **out)
 		*out = NULL;
 		return 0;
 	}
-	TAILQ_FOREACH(j, &active_jobs, entry) {
+	TAILQ_FOREACH(j, &active_jobs, entry)
+	{
 		slots = stagger_allowed(j) - j->running;
 		if (slots > srv.cfg.max_agents - nlive - (int)n)
 			slots = srv.cfg.max_agents - nlive - (int)n;
@@ -296,8 +298,8 @@ schedule_pick(struct dispatch **out)
 			d[n].req.agent = agent_new(0, j->id,
 			    (const char *)sqlite3_column_text(st, 0),
 			    sqlite3_column_int(st, 2) + 1);
-			d[n].task = xstrdup((const char *)sqlite3_column_text(st,
-			    1));
+			d[n].task =
+			    xstrdup((const char *)sqlite3_column_text(st, 1));
 			j->running++;
 			n++;
 		}
@@ -315,10 +317,10 @@ static void
 mailbox_forward(struct agent *a)
 {
 	static const char sql[] = "UPDATE messages SET agent = ?1 "
-				  "WHERE delivered IS NULL AND "
-				  "sender = 'operator' AND agent IN "
-				  "(SELECT id FROM agents WHERE job = ?2 AND "
-				  "chunk = ?3 AND id != ?1)";
+	                          "WHERE delivered IS NULL AND "
+	                          "sender = 'operator' AND agent IN "
+	                          "(SELECT id FROM agents WHERE job = ?2 AND "
+	                          "chunk = ?3 AND id != ?1)";
 	sqlite3_stmt *st = store_prepare(sql);
 	int n;
 
@@ -336,12 +338,12 @@ static void
 schedule_record(struct dispatch *d, size_t n)
 {
 	static const char ins[] = "INSERT INTO agents (job, chunk, attempt, "
-				  "state) VALUES (?, ?, ?, 'starting')";
+	                          "state) VALUES (?, ?, ?, 'starting')";
 	static const char upd[] = "UPDATE chunks SET attempts = attempts + 1, "
-				  "agent = ?, not_before = NULL "
-				  "WHERE job = ? AND id = ?";
+	                          "agent = ?, not_before = NULL "
+	                          "WHERE job = ? AND id = ?";
 	static const char res[] = "UPDATE agents SET result_path = ? "
-				  "WHERE id = ?";
+	                          "WHERE id = ?";
 	struct agent *a;
 	struct job *j;
 	sqlite3_stmt *st;
@@ -365,10 +367,10 @@ schedule_record(struct dispatch *d, size_t n)
 		sqlite3_bind_int64(st, 2, a->id);
 		store_step(st);
 		if (a->attempt > 1) {
-			d[i].req.checkpoint = checkpoint_resume_file(a->job,
-			    a->chunk);
-			d[i].req.rejection = checkpoint_rejection(a->job,
-			    a->chunk);
+			d[i].req.checkpoint =
+			    checkpoint_resume_file(a->job, a->chunk);
+			d[i].req.rejection =
+			    checkpoint_rejection(a->job, a->chunk);
 		}
 		st = store_prepare(upd);
 		sqlite3_bind_int64(st, 1, a->id);
@@ -389,9 +391,9 @@ static void
 schedule_started(struct dispatch *d)
 {
 	static const char sql[] = "UPDATE agents SET state = 'running', "
-				  "pid = ?, token_hash = ?, started = ?, "
-				  "last_seen = ?, log = ?, pid_start = ?, "
-				  "token_cap = ? WHERE id = ?";
+	                          "pid = ?, token_hash = ?, started = ?, "
+	                          "last_seen = ?, log = ?, pid_start = ?, "
+	                          "token_cap = ? WHERE id = ?";
 	struct agent *a = d->req.agent;
 	struct job *j = job_find(a->job);
 	sqlite3_stmt *st = store_prepare(sql);
@@ -413,8 +415,8 @@ schedule_started(struct dispatch *d)
 	store_step(st);
 	evlog_add("subagent_started", a->job, a->chunk, a->id, a->attempt,
 	    a->cap > 0 ? json_pack("{s:i, s:I}", "pid", (int)a->pid,
-	    "token_cap", (json_int_t)a->cap) : json_pack("{s:i}", "pid",
-	    (int)a->pid));
+	                     "token_cap", (json_int_t)a->cap) :
+	                 json_pack("{s:i}", "pid", (int)a->pid));
 	log_info("agent-%lld started: job-%lld/%s attempt %d, pid %d",
 	    (long long)a->id, (long long)a->job, a->chunk, a->attempt,
 	    (int)a->pid);
@@ -431,8 +433,8 @@ static void
 schedule_wake_delayed(void)
 {
 	static const char sql[] = "SELECT min(not_before) FROM chunks "
-				  "WHERE not_before IS NOT NULL AND "
-				  "state = 'queued'";
+	                          "WHERE not_before IS NOT NULL AND "
+	                          "state = 'queued'";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	if (store_step(st) == SQLITE_ROW &&
@@ -471,11 +473,10 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		else {
 			evlog_add("spawn_failed", d[i].req.agent->job,
 			    d[i].req.agent->chunk, d[i].req.agent->id,
-			    d[i].req.agent->attempt, json_pack("{s:s}",
-			    "reason", d[i].req.error));
+			    d[i].req.agent->attempt,
+			    json_pack("{s:s}", "reason", d[i].req.error));
 			agent_finish(d[i].req.agent, AI_SPAWN_FAILED,
-			    CI_EXIT_FAIL, FAIL_UNKNOWN, -1, 0,
-			    d[i].req.error);
+			    CI_EXIT_FAIL, FAIL_UNKNOWN, -1, 0, d[i].req.error);
 			failed = 1;
 		}
 		free(d[i].task);
@@ -493,7 +494,8 @@ agent_by_pid(pid_t pid)
 {
 	struct agent *a;
 
-	TAILQ_FOREACH(a, &live_agents, entry) {
+	TAILQ_FOREACH(a, &live_agents, entry)
+	{
 		if (a->pid == pid)
 			return a;
 	}
@@ -505,7 +507,8 @@ static void
 reap_one(struct agent *a, int status)
 {
 	static const enum chunk_input by_disposition[] = {
-		[DISP_ABORT] = CI_ABORT, [DISP_REQUEUE] = CI_REQUEUE,
+		[DISP_ABORT] = CI_ABORT,
+		[DISP_REQUEUE] = CI_REQUEUE,
 		[DISP_DEAD] = CI_DEADLETTER,
 	};
 	enum fail_class cls = FAIL_NONE;
@@ -518,8 +521,8 @@ reap_one(struct agent *a, int status)
 		snprintf(reason, sizeof reason, "exit status %d", code);
 	} else {
 		sig = WTERMSIG(status);
-		snprintf(reason, sizeof reason, "killed by signal %d (%s)",
-		    sig, strsignal(sig));
+		snprintf(reason, sizeof reason, "killed by signal %d (%s)", sig,
+		    strsignal(sig));
 	}
 	if (a->interrupted) {
 		cin = CI_REQUEUE;
@@ -532,29 +535,29 @@ reap_one(struct agent *a, int status)
 	} else if (a->timed_out) {
 		cin = CI_EXIT_FAIL;
 		cls = FAIL_TRANSIENT;
-		snprintf(reason, sizeof reason, "timeout after %d s",
-		    a->timeout);
+		snprintf(
+		    reason, sizeof reason, "timeout after %d s", a->timeout);
 	} else if (code == 0 && !a->fail_reported) {
 		/* Exit 0 is done only with the result the job asked for. */
 		if (result_settle(a, job_find(a->job), a->result_path, reason,
-		    sizeof reason) == 0)
+		        sizeof reason) == 0)
 			cin = CI_EXIT_OK;
 		else {
 			cin = CI_EXIT_FAIL;
 			cls = FAIL_SCHEMA;
 		}
-	}
-	else {
+	} else {
 		cin = CI_EXIT_FAIL;
 		/* A SIGKILL swarmd did not send is most likely the OOM killer. */
 		cls = a->fail_transient || sig == SIGKILL ? FAIL_TRANSIENT :
-		    FAIL_UNKNOWN;
+		                                            FAIL_UNKNOWN;
 		if (a->fail_reported && a->fail_reason != NULL)
 			snprintf(reason, sizeof reason, "%s", a->fail_reason);
 	}
-	agent_finish(a, a->abort_requested || a->timed_out || a->interrupted ?
-	    AI_KILLED : AI_EXIT, cin, cls, code, sig,
-	    cin == CI_EXIT_OK ? NULL : reason);
+	agent_finish(a,
+	    a->abort_requested || a->timed_out || a->interrupted ? AI_KILLED :
+	                                                           AI_EXIT,
+	    cin, cls, code, sig, cin == CI_EXIT_OK ? NULL : reason);
 }
 
 /*
@@ -611,12 +614,13 @@ void
 scheduler_flush_seen(void)
 {
 	static const char sql[] = "UPDATE agents SET last_seen = ? "
-				  "WHERE id = ?";
+	                          "WHERE id = ?";
 	struct agent *a;
 	sqlite3_stmt *st;
 	int began = 0;
 
-	TAILQ_FOREACH(a, &live_agents, entry) {
+	TAILQ_FOREACH(a, &live_agents, entry)
+	{
 		if (!a->seen_dirty)
 			continue;
 		if (!began) {
@@ -675,13 +679,15 @@ scheduler_stop(double grace)
 
 	if (!srv.cfg.stop_agents) {
 		log_notice("leaving %d agents running; the next start "
-		    "re-adopts them", nlive);
+		           "re-adopts them",
+		    nlive);
 		TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-			output_unwatch(a);
+		output_unwatch(a);
 		nlive = 0;
 		return;
 	}
-	TAILQ_FOREACH(a, &live_agents, entry) {
+	TAILQ_FOREACH(a, &live_agents, entry)
+	{
 		if (a->pid <= 0)
 			continue;
 		a->interrupted = 1;

@@ -20,7 +20,7 @@
 #define STATUS_INTERVAL_MS 1000
 
 static struct event *watchdog_ev, *status_ev;
-static int notifying;		/* NOTIFY_SOCKET was set */
+static int notifying; /* NOTIFY_SOCKET was set */
 static int status_dirty = 1;
 static char status_sent[128];
 
@@ -40,13 +40,17 @@ systemd_listen_fd(char *err, size_t errlen)
 		return -1;
 	}
 	if (n > 1) {
-		snprintf(err, errlen, "socket activation: %d sockets passed, "
-		    "expected one", n);
+		snprintf(err, errlen,
+		    "socket activation: %d sockets passed, "
+		    "expected one",
+		    n);
 		return -2;
 	}
 	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
-		snprintf(err, errlen, "socket activation: fd %d is not a "
-		    "listening Unix stream socket", fd);
+		snprintf(err, errlen,
+		    "socket activation: fd %d is not a "
+		    "listening Unix stream socket",
+		    fd);
 		return -2;
 	}
 	/* systemd hands it over blocking and inheritable. */
@@ -64,8 +68,8 @@ static void
 systemd_status_text(char *buf, size_t len)
 {
 	static const char sql[] = "SELECT coalesce(sum(state = 'queued'), 0), "
-				  "coalesce(sum(state = 'done'), 0) "
-				  "FROM chunks";
+	                          "coalesce(sum(state = 'done'), 0) "
+	                          "FROM chunks";
 	sqlite3_stmt *st = store_prepare(sql);
 	long long queued = 0, done = 0;
 

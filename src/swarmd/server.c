@@ -29,10 +29,10 @@ struct client {
 	pid_t pid;
 	uid_t uid;
 	int operator;
-	int busy;		/* a deferred request is outstanding */
-	int closing;		/* close once the output is flushed */
-	size_t scanned;		/* input bytes known to hold no newline */
-	struct evbuffer *held;	/* replies waiting for the group commit */
+	int busy;              /* a deferred request is outstanding */
+	int closing;           /* close once the output is flushed */
+	size_t scanned;        /* input bytes known to hold no newline */
+	struct evbuffer *held; /* replies waiting for the group commit */
 	int is_held;
 	TAILQ_ENTRY(client) held_entry;
 	void (*release)(struct client *, void *);
@@ -42,7 +42,7 @@ struct client {
 static TAILQ_HEAD(, client) clients = TAILQ_HEAD_INITIALIZER(clients);
 static TAILQ_HEAD(, client) held = TAILQ_HEAD_INITIALIZER(held);
 static struct evconnlistener *listener;
-static int activated;		/* the socket came from systemd */
+static int activated; /* the socket came from systemd */
 
 struct server srv;
 
@@ -72,8 +72,8 @@ client_is_closing(struct client *c)
 }
 
 void
-client_set_release(struct client *c, void (*fn)(struct client *, void *),
-    void *arg)
+client_set_release(
+    struct client *c, void (*fn)(struct client *, void *), void *arg)
 {
 	c->release = fn;
 	c->release_arg = arg;
@@ -142,8 +142,8 @@ server_release_held(void)
 void
 client_reply(struct client *c, json_t *id, json_t *body)
 {
-	json_t *r = json_pack("{s:O, s:b}", "id", id != NULL ? id :
-	    json_null(), "ok", 1);
+	json_t *r = json_pack(
+	    "{s:O, s:b}", "id", id != NULL ? id : json_null(), "ok", 1);
 
 	if (body != NULL)
 		json_object_update_missing(r, body);
@@ -169,8 +169,8 @@ client_verror(struct client *c, json_t *id, const char *code, json_t *extra,
 }
 
 void
-client_error(struct client *c, json_t *id, const char *code,
-    const char *fmt, ...)
+client_error(
+    struct client *c, json_t *id, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -198,8 +198,10 @@ client_line(struct client *c, const char *line, size_t len)
 
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (req == NULL) {
-		client_error(c, NULL, SWARM_E_BAD_REQUEST, "not JSON: %s at "
-		    "column %d", jerr.text, jerr.column);
+		client_error(c, NULL, SWARM_E_BAD_REQUEST,
+		    "not JSON: %s at "
+		    "column %d",
+		    jerr.text, jerr.column);
 		return;
 	}
 	verb_dispatch(c, c->operator, req);
@@ -256,8 +258,7 @@ on_write(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) ==
-	    0)
+	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		client_free(c);
 }
 
@@ -305,15 +306,15 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)salen;
 	(void)arg;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1) {
-		log_warnx("SO_PEERCRED: %s; connection refused",
-		    strerror(errno));
+		log_warnx(
+		    "SO_PEERCRED: %s; connection refused", strerror(errno));
 		close(fd);
 		return;
 	}
 	c = xcalloc(1, sizeof *c);
 	c->pid = cr.pid;
 	c->uid = cr.uid;
-	c->operator = peer_is_operator(fd, &cr);
+	c->operator= peer_is_operator(fd, &cr);
 	c->bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		close(fd);
@@ -386,8 +387,8 @@ server_bind(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if (socket_in_use(path)) {
-		snprintf(err, errlen, "%s: another swarmd is listening there",
-		    path);
+		snprintf(
+		    err, errlen, "%s: another swarmd is listening there", path);
 		return -1;
 	}
 	unlink(path);
@@ -427,11 +428,12 @@ server_adopt(int fd)
 	    sun.sun_path[0] == '\0')
 		return; /* unnamed or abstract: keep the configured path */
 	n = len - offsetof(struct sockaddr_un, sun_path);
-	path = xasprintf("%.*s", (int)(n < sizeof sun.sun_path ? n :
-	    sizeof sun.sun_path), sun.sun_path);
+	path = xasprintf("%.*s",
+	    (int)(n < sizeof sun.sun_path ? n : sizeof sun.sun_path),
+	    sun.sun_path);
 	if (strcmp(path, srv.cfg.socket) != 0) {
-		log_notice("socket activation: %s, not the configured %s",
-		    path, srv.cfg.socket);
+		log_notice("socket activation: %s, not the configured %s", path,
+		    srv.cfg.socket);
 		free(srv.cfg.socket);
 		srv.cfg.socket = path;
 	} else
@@ -458,8 +460,8 @@ server_listen(char *err, size_t errlen)
 		return -1;
 	}
 	evconnlistener_set_error_cb(listener, on_accept_error);
-	log_info("listening on %s%s", srv.cfg.socket, activated ?
-	    " (socket activation)" : "");
+	log_info("listening on %s%s", srv.cfg.socket,
+	    activated ? " (socket activation)" : "");
 	return 0;
 }
 

@@ -66,9 +66,11 @@ token_new(struct spawn_req *req)
 static int
 base_url_var(const char *s)
 {
-	return strncmp(s, "ANTHROPIC_BASE_URL", 18) == 0 && (s[18] == '=' ||
-	    s[18] == '\0') ? 1 : strncmp(s, "OPENAI_BASE_URL", 15) == 0 &&
-	    (s[15] == '=' || s[15] == '\0');
+	return strncmp(s, "ANTHROPIC_BASE_URL", 18) == 0 &&
+	        (s[18] == '=' || s[18] == '\0') ?
+	    1 :
+	    strncmp(s, "OPENAI_BASE_URL", 15) == 0 &&
+	        (s[15] == '=' || s[15] == '\0');
 }
 
 /*
@@ -91,26 +93,29 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 			continue;
 		if (proxy != NULL && base_url_var(*e))
 			continue;
-		if (jenv != NULL && json_object_getn(jenv, *e,
-		    (size_t)(eq - *e)) != NULL)
+		if (jenv != NULL &&
+		    json_object_getn(jenv, *e, (size_t)(eq - *e)) != NULL)
 			continue;
 		strv_add(env, xstrdup(*e));
 	}
-	json_object_foreach(jenv, key, v) {
+	json_object_foreach(jenv, key, v)
+	{
 		if (proxy == NULL || !base_url_var(key))
-			strv_add(env, xasprintf("%s=%s", key,
-			    json_string_value(v)));
+			strv_add(
+			    env, xasprintf("%s=%s", key, json_string_value(v)));
 	}
 	/* The proxy tells agents apart by the token in the path. */
 	if (proxy != NULL) {
-		strv_add(env, xasprintf("ANTHROPIC_BASE_URL=http://%s/a/%s",
-		    proxy, req->token));
-		strv_add(env, xasprintf("OPENAI_BASE_URL=http://%s/a/%s/v1",
-		    proxy, req->token));
+		strv_add(env,
+		    xasprintf("ANTHROPIC_BASE_URL=http://%s/a/%s", proxy,
+		        req->token));
+		strv_add(env,
+		    xasprintf("OPENAI_BASE_URL=http://%s/a/%s/v1", proxy,
+		        req->token));
 	}
 	strv_add(env, xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket));
-	strv_add(env, xasprintf(SWARM_ENV_AGENT "=agent-%lld",
-	    (long long)a->id));
+	strv_add(
+	    env, xasprintf(SWARM_ENV_AGENT "=agent-%lld", (long long)a->id));
 	strv_add(env, xasprintf(SWARM_ENV_JOB "=job-%lld", (long long)a->job));
 	strv_add(env, xasprintf(SWARM_ENV_CHUNK "=%s", a->chunk));
 	strv_add(env, xasprintf(SWARM_ENV_TOKEN "=%s", req->token));
@@ -118,8 +123,8 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 	if (a->result_path != NULL)
 		strv_add(env, xasprintf("SWARM_RESULT=%s", a->result_path));
 	if (req->checkpoint != NULL) {
-		strv_add(env, xasprintf("SWARM_CHECKPOINT=%s",
-		    req->checkpoint));
+		strv_add(
+		    env, xasprintf("SWARM_CHECKPOINT=%s", req->checkpoint));
 		strv_add(env, xstrdup("SWARM_RESUME=1"));
 	}
 	if (req->rejection != NULL)
@@ -136,9 +141,9 @@ build_argv(struct strv *argv, struct job *job, struct spawn_req *req)
 	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job->id);
 	snprintf(agentname, sizeof agentname, "agent-%lld",
 	    (long long)req->agent->id);
-	json_array_foreach(cmd, i, v)
-		strv_add(argv, jobspec_expand(json_string_value(v), req->task,
-		    req->agent->chunk, jobname, agentname));
+	json_array_foreach(cmd, i, v) strv_add(argv,
+	    jobspec_expand(json_string_value(v), req->task, req->agent->chunk,
+	        jobname, agentname));
 }
 
 /* Find a bare command name in the PATH the agent will have. */
@@ -184,8 +189,9 @@ spawn_attr_init(posix_spawnattr_t *attr)
 	sigdelset(&dflt, SIGKILL);
 	sigdelset(&dflt, SIGSTOP);
 	posix_spawnattr_init(attr);
-	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setflags(attr,
+	    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+	        POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setpgroup(attr, 0);
 	posix_spawnattr_setsigmask(attr, &none);
 	posix_spawnattr_setsigdefault(attr, &dflt);
@@ -212,8 +218,10 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {
-		snprintf(req->error, sizeof req->error, "cannot run \"%s\" in "
-		    "%s: %s", argv[0], job->workdir, strerror(rc));
+		snprintf(req->error, sizeof req->error,
+		    "cannot run \"%s\" in "
+		    "%s: %s",
+		    argv[0], job->workdir, strerror(rc));
 		return -1;
 	}
 	req->agent->pid = pid;
@@ -235,8 +243,8 @@ spawn_agent(struct spawn_req *req)
 		return -1;
 	}
 	token_new(req);
-	a->log = xasprintf("%s/logs/agent-%lld.log", srv.cfg.statedir,
-	    (long long)a->id);
+	a->log = xasprintf(
+	    "%s/logs/agent-%lld.log", srv.cfg.statedir, (long long)a->id);
 	logfd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (logfd == -1) {
 		snprintf(req->error, sizeof req->error, "%s: %s", a->log,
@@ -245,8 +253,10 @@ spawn_agent(struct spawn_req *req)
 	}
 	build_argv(&argv, job, req);
 	if ((path = resolve(argv.v[0], job)) == NULL)
-		snprintf(req->error, sizeof req->error, "command not found: "
-		    "\"%s\"", argv.v[0]);
+		snprintf(req->error, sizeof req->error,
+		    "command not found: "
+		    "\"%s\"",
+		    argv.v[0]);
 	else {
 		build_env(&env, job, req);
 		rc = spawn_exec(req, job, path, argv.v, env.v, logfd);

@@ -30,7 +30,7 @@ stagger_interval(struct job *j)
 	json_t *v = json_object_get(s, "interval");
 
 	return json_is_number(v) ? json_number_value(v) :
-	    srv.cfg.stagger_interval;
+	                           srv.cfg.stagger_interval;
 }
 
 void
@@ -66,13 +66,16 @@ step_silent(struct job *j, char *names, size_t len)
 	size_t off = 0;
 
 	names[0] = '\0';
-	TAILQ_FOREACH(a, &live_agents, entry) {
+	TAILQ_FOREACH(a, &live_agents, entry)
+	{
 		if (a->job != j->id || a->id < j->ramp_first || a->alive ||
 		    a->pid <= 0)
 			continue;
 		if (off < len)
-			off += (size_t)snprintf(names + off, len - off, "%s"
-			    "agent-%lld", n ? ", " : "", (long long)a->id);
+			off += (size_t)snprintf(names + off, len - off,
+			    "%s"
+			    "agent-%lld",
+			    n ? ", " : "", (long long)a->id);
 		n++;
 	}
 	return n;
@@ -87,28 +90,34 @@ stagger_check(struct job *j, int64_t now)
 	if (j->ramp_level >= j->concurrency || j->ramp_first == 0)
 		return;
 	silent = step_silent(j, names, sizeof names);
-	if (silent == 0 && now - j->ramp_step_at >=
-	    (int64_t)(stagger_interval(j) * 1000)) {
+	if (silent == 0 &&
+	    now - j->ramp_step_at >= (int64_t)(stagger_interval(j) * 1000)) {
 		j->ramp_level += stagger_batch(j);
 		j->ramp_step_at = now;
 		j->ramp_first = 0;
 		store_begin();
 		evlog_add(j->ramp_halted ? "stagger_resumed" : "stagger_step",
-		    j->id, NULL, 0, 0, json_pack("{s:i, s:i}", "allowed",
-		    stagger_allowed(j), "concurrency", j->concurrency));
+		    j->id, NULL, 0, 0,
+		    json_pack("{s:i, s:i}", "allowed", stagger_allowed(j),
+		        "concurrency", j->concurrency));
 		store_commit();
 		j->ramp_halted = 0;
 		j->halt_reason[0] = '\0';
 		scheduler_kick();
-	} else if (silent > 0 && !j->ramp_halted && now - j->ramp_step_at >
-	    (int64_t)(srv.cfg.stagger_confirm_timeout * 1000)) {
+	} else if (silent > 0 && !j->ramp_halted &&
+	    now - j->ramp_step_at >
+	        (int64_t)(srv.cfg.stagger_confirm_timeout * 1000)) {
 		j->ramp_halted = 1;
-		snprintf(j->halt_reason, sizeof j->halt_reason, "%s showed no "
-		    "life within %g s", names, srv.cfg.stagger_confirm_timeout);
+		snprintf(j->halt_reason, sizeof j->halt_reason,
+		    "%s showed no "
+		    "life within %g s",
+		    names, srv.cfg.stagger_confirm_timeout);
 		store_begin();
-		evlog_add("stagger_halted", j->id, NULL, 0, 0, json_pack("{s:s, "
-		    "s:i}", "reason", j->halt_reason, "allowed",
-		    stagger_allowed(j)));
+		evlog_add("stagger_halted", j->id, NULL, 0, 0,
+		    json_pack("{s:s, "
+		              "s:i}",
+		        "reason", j->halt_reason, "allowed",
+		        stagger_allowed(j)));
 		store_commit();
 		log_warnx("job-%lld: ramp halted at %d agents: %s",
 		    (long long)j->id, stagger_allowed(j), j->halt_reason);
@@ -122,7 +131,7 @@ stagger_check_all(void)
 	struct job *j, *next;
 
 	TAILQ_FOREACH_SAFE(j, &active_jobs, entry, next)
-		stagger_check(j, now);
+	stagger_check(j, now);
 }
 
 static void

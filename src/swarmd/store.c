@@ -12,8 +12,8 @@
 
 struct store store;
 
-static int depth;		/* of nested store_begin() calls */
-static int pending;		/* grouped work not yet committed */
+static int depth;   /* of nested store_begin() calls */
+static int pending; /* grouped work not yet committed */
 static struct event *flush_ev;
 
 /* Migration N takes the schema from version N to N + 1. */
@@ -199,8 +199,10 @@ store_migrate(char *err, size_t errlen)
 	char sql[64];
 
 	if (v > (int)nitems(migrations)) {
-		snprintf(err, errlen, "%s: schema version %d is newer than "
-		    "this swarmd (%zu)", store.path, v, nitems(migrations));
+		snprintf(err, errlen,
+		    "%s: schema version %d is newer than "
+		    "this swarmd (%zu)",
+		    store.path, v, nitems(migrations));
 		return -1;
 	}
 	for (; v < (int)nitems(migrations); v++) {
@@ -215,16 +217,16 @@ store_migrate(char *err, size_t errlen)
 }
 
 int
-store_open(const char *statedir, const char *synchronous, char *err,
-    size_t errlen)
+store_open(
+    const char *statedir, const char *synchronous, char *err, size_t errlen)
 {
 	char sql[64];
 
 	store.path = xasprintf("%s/swarmd.db", statedir);
 	if (sqlite3_open_v2(store.path, &store.db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		    SQLITE_OPEN_NOMUTEX,
-		NULL) != SQLITE_OK) {
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	            SQLITE_OPEN_NOMUTEX,
+	        NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", store.path,
 		    sqlite3_errmsg(store.db));
 		return -1;
@@ -370,7 +372,7 @@ store_prepare(const char *sql)
 		}
 	}
 	if (sqlite3_prepare_v3(store.db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-		&st, NULL) != SQLITE_OK)
+	        &st, NULL) != SQLITE_OK)
 		store_die(sql);
 	cache = xrealloc(cache, (ncache + 1) * sizeof *cache);
 	cache[ncache].sql = sql;

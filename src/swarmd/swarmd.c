@@ -24,15 +24,16 @@ static char *opt_socket, *opt_statedir;
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: swarmd [-fhV] [-c FILE] [-s SOCKET] [-d STATEDIR]\n"
-		   "       swarmd --check STATEDIR\n"
-		   "  -f           stay in the foreground, log to stderr\n"
-		   "  -c FILE      configuration (default %s)\n"
-		   "  -s SOCKET    control socket (overrides [swarmd] socket)\n"
-		   "  -d STATEDIR  state directory (overrides [swarmd] "
-		   "statedir)\n"
-		   "  -V           print the version and exit\n"
-		   "  --check DIR  verify the state database in DIR and exit\n",
+	fprintf(f,
+	    "usage: swarmd [-fhV] [-c FILE] [-s SOCKET] [-d STATEDIR]\n"
+	    "       swarmd --check STATEDIR\n"
+	    "  -f           stay in the foreground, log to stderr\n"
+	    "  -c FILE      configuration (default %s)\n"
+	    "  -s SOCKET    control socket (overrides [swarmd] socket)\n"
+	    "  -d STATEDIR  state directory (overrides [swarmd] "
+	    "statedir)\n"
+	    "  -V           print the version and exit\n"
+	    "  --check DIR  verify the state database in DIR and exit\n",
 	    SWARM_DEFAULT_CONFIG);
 }
 
@@ -43,8 +44,8 @@ load_config(struct config *cfg, int explicit_path)
 	char err[512];
 
 	config_defaults(cfg);
-	if (config_load(cfg, srv.config_path, !explicit_path, err,
-	    sizeof err) == -1) {
+	if (config_load(
+	        cfg, srv.config_path, !explicit_path, err, sizeof err) == -1) {
 		log_err("%s", err);
 		config_free(cfg);
 		return -1;
@@ -94,8 +95,7 @@ reload(void)
 	quota_reload();
 	watchdog_reload();
 	scheduler_kick();
-	log_notice("configuration reloaded: max_agents %d",
-	    srv.cfg.max_agents);
+	log_notice("configuration reloaded: max_agents %d", srv.cfg.max_agents);
 }
 
 static void
@@ -114,13 +114,13 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 		log_notice("second stop signal: killing agents now");
 		TAILQ_FOREACH(a, &live_agents, entry)
-			proc_signal_group(a->pid, SIGKILL);
+		proc_signal_group(a->pid, SIGKILL);
 		event_base_loopexit(srv.base, NULL);
 		return;
 	}
 	srv.shutting_down = 1;
-	log_notice("stopping: %d agents to stop (grace %g s)",
-	    scheduler_live(), srv.cfg.stop_grace);
+	log_notice("stopping: %d agents to stop (grace %g s)", scheduler_live(),
+	    srv.cfg.stop_grace);
 	systemd_stopping(scheduler_live());
 	server_stop_accepting();
 	scheduler_stop(srv.cfg.stop_grace);
@@ -138,8 +138,8 @@ make_dirs(char *err, size_t errlen)
 	for (i = 0; i < nitems(sub); i++) {
 		p = xasprintf("%s%s", srv.cfg.statedir, sub[i]);
 		if (mkdir(p, 0750) == -1 && errno != EEXIST) {
-			snprintf(err, errlen, "mkdir %s: %s", p,
-			    strerror(errno));
+			snprintf(
+			    err, errlen, "mkdir %s: %s", p, strerror(errno));
 			free(p);
 			return -1;
 		}
@@ -188,8 +188,10 @@ lock_statedir(char *err, size_t errlen)
 		n = pread(fd, buf, sizeof buf - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
-		snprintf(err, errlen, "state directory %s is in use by another "
-		    "swarmd (pid %s)", srv.cfg.statedir, *buf ? buf : "?");
+		snprintf(err, errlen,
+		    "state directory %s is in use by another "
+		    "swarmd (pid %s)",
+		    srv.cfg.statedir, *buf ? buf : "?");
 		close(fd);
 		free(path);
 		return -1;
@@ -343,8 +345,8 @@ swarmd_main(int argc, char **argv)
 	    event_base_priority_init(srv.base, STORE_PRIORITIES) == -1)
 		fatalx("event_base_new failed");
 	setup_signals();
-	if (store_open(srv.cfg.statedir, srv.cfg.synchronous, err,
-	    sizeof err) == -1)
+	if (store_open(
+	        srv.cfg.statedir, srv.cfg.synchronous, err, sizeof err) == -1)
 		fatalx("%s", err);
 	quota_init();
 	/* Before any agent starts: their environment names it. */

@@ -27,15 +27,21 @@ struct client;
 
 /* glibc's sys/queue.h lacks the _SAFE iterators. */
 #ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                        \
-	for ((var) = TAILQ_FIRST(head);                                    \
-	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);        \
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar) \
+	for ((var) = TAILQ_FIRST(head); \
+	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1); \
 	     (var) = (tvar))
 #endif
 
 /* ---- log.c ---- */
-enum { LOG_P_ALERT = 1, LOG_P_ERR = 3, LOG_P_WARNING = 4, LOG_P_NOTICE = 5, LOG_P_INFO = 6,
-	LOG_P_DEBUG = 7 };
+enum {
+	LOG_P_ALERT = 1,
+	LOG_P_ERR = 3,
+	LOG_P_WARNING = 4,
+	LOG_P_NOTICE = 5,
+	LOG_P_INFO = 6,
+	LOG_P_DEBUG = 7
+};
 void log_init(int foreground, const char *level);
 int log_set_level(const char *);
 void log_msg(int prio, const char *fmt, ...)
@@ -45,7 +51,8 @@ void log_msg(int prio, const char *fmt, ...)
 #define log_notice(...) log_msg(LOG_P_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_P_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_P_DEBUG, __VA_ARGS__)
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 void log_detached(void);
 void log_event(int prio, const char *event, int64_t job, const char *chunk,
     int64_t agent, int attempt, const char *message);
@@ -59,10 +66,27 @@ void systemd_status_changed(void);
 void systemd_free(void);
 
 /* ---- chunk.c: chunk lifecycle ---- */
-enum chunk_state { CHUNK_QUEUED, CHUNK_RUNNING, CHUNK_DONE, CHUNK_FAILED,
-	CHUNK_ABORTED, CHUNK_DEAD, CHUNK_NSTATES, CHUNK_INVALID = -1 };
-enum chunk_input { CI_DISPATCH, CI_EXIT_OK, CI_EXIT_FAIL, CI_ABORT, CI_DROP,
-	CI_RETRY, CI_REQUEUE, CI_DEADLETTER, CHUNK_NINPUTS };
+enum chunk_state {
+	CHUNK_QUEUED,
+	CHUNK_RUNNING,
+	CHUNK_DONE,
+	CHUNK_FAILED,
+	CHUNK_ABORTED,
+	CHUNK_DEAD,
+	CHUNK_NSTATES,
+	CHUNK_INVALID = -1
+};
+enum chunk_input {
+	CI_DISPATCH,
+	CI_EXIT_OK,
+	CI_EXIT_FAIL,
+	CI_ABORT,
+	CI_DROP,
+	CI_RETRY,
+	CI_REQUEUE,
+	CI_DEADLETTER,
+	CHUNK_NINPUTS
+};
 
 /* Failure classes decide what follows a failed attempt. */
 enum fail_class { FAIL_NONE, FAIL_TRANSIENT, FAIL_SCHEMA, FAIL_UNKNOWN };
@@ -73,15 +97,29 @@ enum disposition { DISP_ABORT, DISP_REQUEUE, DISP_DEAD };
 int chunk_next(enum chunk_state, enum chunk_input);
 const char *chunk_state_name(enum chunk_state);
 int chunk_state_parse(const char *);
-int chunk_apply(int64_t job, const char *chunk, enum chunk_input,
-    const char *reason);
+int chunk_apply(
+    int64_t job, const char *chunk, enum chunk_input, const char *reason);
 void chunk_set_output(int64_t job, const char *chunk, const char *path);
 
 /* ---- agent.c: agent lifecycle and the live-agent table ---- */
-enum agent_state { AGENT_STARTING, AGENT_RUNNING, AGENT_SUSPECT,
-	AGENT_EXITED, AGENT_KILLED, AGENT_NSTATES, AGENT_INVALID = -1 };
-enum agent_input { AI_SPAWNED, AI_SPAWN_FAILED, AI_SUSPECT, AI_CLEAR,
-	AI_EXIT, AI_KILLED, AGENT_NINPUTS };
+enum agent_state {
+	AGENT_STARTING,
+	AGENT_RUNNING,
+	AGENT_SUSPECT,
+	AGENT_EXITED,
+	AGENT_KILLED,
+	AGENT_NSTATES,
+	AGENT_INVALID = -1
+};
+enum agent_input {
+	AI_SPAWNED,
+	AI_SPAWN_FAILED,
+	AI_SUSPECT,
+	AI_CLEAR,
+	AI_EXIT,
+	AI_KILLED,
+	AGENT_NINPUTS
+};
 int agent_next(enum agent_state, enum agent_input);
 const char *agent_state_name(enum agent_state);
 
@@ -96,57 +134,57 @@ struct usage {
 };
 
 struct agent {
-	int64_t id;		/* agent-N */
+	int64_t id; /* agent-N */
 	int64_t job;
 	char *chunk;
 	int attempt;
 	enum agent_state state;
 	pid_t pid;
-	long long pid_start;	/* see proc_start_time() */
-	int64_t started;	/* wall ms */
-	int64_t last_seen;	/* wall ms */
-	int seen_dirty;		/* last_seen not yet flushed */
+	long long pid_start; /* see proc_start_time() */
+	int64_t started;     /* wall ms */
+	int64_t last_seen;   /* wall ms */
+	int seen_dirty;      /* last_seen not yet flushed */
 	uint8_t token_hash[SHA256_LEN];
-	char *log;		/* stdout and stderr */
-	char *result_path;	/* where its result is expected (SWARM_RESULT) */
+	char *log;         /* stdout and stderr */
+	char *result_path; /* where its result is expected (SWARM_RESULT) */
 
 	int abort_requested;
 	char *abort_reason;
 	enum disposition disposition; /* of the abort */
-	int fail_reported;	/* the agent said it failed (swarmctl fail) */
-	int fail_transient;	/* ... and that the failure is transient */
+	int fail_reported;  /* the agent said it failed (swarmctl fail) */
+	int fail_transient; /* ... and that the failure is transient */
 	char *fail_reason;
 	int timed_out;
-	int interrupted;	/* cut off by swarmd stopping */
-	int completed;		/* done recorded before the exit */
-	int timeout;		/* seconds, 0 none */
+	int interrupted; /* cut off by swarmd stopping */
+	int completed;   /* done recorded before the exit */
+	int timeout;     /* seconds, 0 none */
 	struct event *timeout_ev;
-	struct event *kill_ev;	/* SIGKILL after the grace period */
-	int pidfd;		/* a re-adopted agent: not our child */
+	struct event *kill_ev; /* SIGKILL after the grace period */
+	int pidfd;             /* a re-adopted agent: not our child */
 	struct event *pidfd_ev;
 
 	/* The meter's view of this agent. */
-	struct usage use;	/* everything counted */
-	struct usage stream_use; /* counted from its stream-json output */
-	char *model;		/* of its latest API message */
+	struct usage use;         /* everything counted */
+	struct usage stream_use;  /* counted from its stream-json output */
+	char *model;              /* of its latest API message */
 	int64_t last_msg_context; /* input + cache tokens of that message */
-	int64_t last_output;	/* wall ms it last wrote output */
-	struct watch *wd;	/* the watchdog's view (watchdog.c) */
-	int64_t cap;		/* tokens; 0 for none */
+	int64_t last_output;      /* wall ms it last wrote output */
+	struct watch *wd;         /* the watchdog's view (watchdog.c) */
+	int64_t cap;              /* tokens; 0 for none */
 	int cap_warned;
-	int alive;		/* showed life since it started */
-	int proxied;		/* its API calls go through the proxy */
+	int alive;   /* showed life since it started */
+	int proxied; /* its API calls go through the proxy */
 
 	/* Following its output (output.c). */
 	int out_wd;
 	int64_t out_offset;
-	char *out_part;		/* a line not yet ended */
+	char *out_part; /* a line not yet ended */
 	size_t out_len;
-	int out_skip;		/* inside a line too long to keep */
+	int out_skip; /* inside a line too long to keep */
 
 	TAILQ_HEAD(, waiter) waiters; /* recv --wait clients */
 	TAILQ_ENTRY(agent) entry;
-	LIST_ENTRY(agent) hentry;	/* agent_find's index */
+	LIST_ENTRY(agent) hentry; /* agent_find's index */
 };
 TAILQ_HEAD(agents, agent);
 extern struct agents live_agents;
@@ -154,13 +192,15 @@ extern struct agents live_agents;
 struct agent *agent_find(int64_t);
 void agent_set_id(struct agent *, int64_t);
 int agent_parse_id(const char *, int64_t *);
-struct agent *agent_new(int64_t id, int64_t job, const char *chunk, int attempt);
+struct agent *agent_new(
+    int64_t id, int64_t job, const char *chunk, int attempt);
 void agent_free(struct agent *);
 void agent_deliver(struct agent *); /* wake recv waiters */
 void mailbox_put(struct agent *, const char *sender, const char *text);
 const char *agent_output_file(struct agent *);
 json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
-#define AGENT_COLUMNS "a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
+#define AGENT_COLUMNS \
+	"a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
 	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
 
 /* ---- store.c: the SQLite state database ---- */
@@ -169,8 +209,8 @@ struct store {
 	char *path;
 };
 extern struct store store;
-int store_open(const char *statedir, const char *synchronous, char *err,
-    size_t errlen);
+int store_open(
+    const char *statedir, const char *synchronous, char *err, size_t errlen);
 void store_close(void);
 void store_begin(void);
 void store_commit(void);
@@ -188,10 +228,10 @@ int store_step(sqlite3_stmt *); /* SQLITE_ROW or SQLITE_DONE; dies else */
 void store_bind_text(sqlite3_stmt *, int, const char *);
 int64_t store_last_id(void);
 int store_schema_version(void);
-json_t *store_col_ts(sqlite3_stmt *, int);	/* NULL -> null */
+json_t *store_col_ts(sqlite3_stmt *, int); /* NULL -> null */
 json_t *store_col_int(sqlite3_stmt *, int);
 json_t *store_col_text(sqlite3_stmt *, int);
-json_t *json_ts(int64_t wall_ms);		/* 0 -> null */
+json_t *json_ts(int64_t wall_ms); /* 0 -> null */
 
 /* ---- quota.c: the shared quota meter ---- */
 struct job;
@@ -200,14 +240,13 @@ void quota_reload(void);
 void quota_free(void);
 int quota_record(struct agent *, const char *model, const char *source,
     const char *msgid, const struct usage *);
-void quota_upstream(const char *upstream, const char *name,
-    const char *value);
+void quota_upstream(const char *upstream, const char *name, const char *value);
 void quota_proxy_listen(const char *addr);
-void quota_subscription(const char *type, const char *status,
-    int64_t resets_at, json_t *utilization);
+void quota_subscription(const char *type, const char *status, int64_t resets_at,
+    json_t *utilization);
 int64_t usage_counted(const struct usage *);
 double quota_usd(const char *model, const struct usage *);
-int64_t quota_remaining(void);	/* -1: no token limit configured */
+int64_t quota_remaining(void); /* -1: no token limit configured */
 int64_t quota_cap_for(struct job *, int running);
 int quota_spawn_open(void);
 const char *quota_pause_reason(void);
@@ -231,20 +270,20 @@ void evlog_follow(struct client *, json_t *id, int64_t job);
 /* ---- jobspec.c: job file validation ---- */
 struct jobspec {
 	char *name;
-	json_t *command;	/* array of strings */
-	char *workdir;		/* NULL: a fresh dir under the state dir */
-	json_t *env;		/* object of strings */
+	json_t *command; /* array of strings */
+	char *workdir;   /* NULL: a fresh dir under the state dir */
+	json_t *env;     /* object of strings */
 	int concurrency;
 	int timeout;
-	json_t *chunks;		/* array of {"id","task"} */
+	json_t *chunks;           /* array of {"id","task"} */
 	int64_t per_agent_tokens; /* worst case per agent; 0 unknown */
-	json_t *stagger;	/* {"batch", "interval"} or NULL */
-	int cap_signal;		/* SIGUSR1 at 80% of the cap */
-	json_t *result;		/* {"path", "schema"} or NULL */
+	json_t *stagger;          /* {"batch", "interval"} or NULL */
+	int cap_signal;           /* SIGUSR1 at 80% of the cap */
+	json_t *result;           /* {"path", "schema"} or NULL */
 };
 /* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
-int jobspec_parse(json_t *j, int default_concurrency, struct jobspec *,
-    json_t *problems);
+int jobspec_parse(
+    json_t *j, int default_concurrency, struct jobspec *, json_t *problems);
 void jobspec_free(struct jobspec *);
 char *jobspec_expand(const char *tmpl, const char *task, const char *chunk,
     const char *job, const char *agent);
@@ -258,10 +297,10 @@ long long proc_start_time(pid_t);
 struct spawn_req {
 	struct agent *agent;
 	const char *task;
-	char *checkpoint;	/* SWARM_CHECKPOINT, or NULL */
-	char *rejection;	/* SWARM_REJECTION, or NULL */
-	char token[65];		/* hex; handed to the child, never stored */
-	char error[256];	/* why the spawn failed */
+	char *checkpoint; /* SWARM_CHECKPOINT, or NULL */
+	char *rejection;  /* SWARM_REJECTION, or NULL */
+	char token[65];   /* hex; handed to the child, never stored */
+	char error[256];  /* why the spawn failed */
 };
 int spawn_agent(struct spawn_req *);
 void spawn_attr_init(posix_spawnattr_t *);
@@ -270,18 +309,18 @@ void spawn_attr_init(posix_spawnattr_t *);
 struct job {
 	int64_t id;
 	char *name;
-	json_t *spec;		/* the stored job document */
+	json_t *spec; /* the stored job document */
 	char *workdir;
 	int concurrency;
 	int timeout;
 	int paused;
-	int aborted;		/* abort asked: ends "aborted" */
-	int running;		/* live agents */
+	int aborted; /* abort asked: ends "aborted" */
+	int running; /* live agents */
 
 	/* The ramp (stagger.c). */
-	int ramp_level;		/* agents it may run now */
-	int64_t ramp_step_at;	/* mono ms the current step began */
-	int64_t ramp_first;	/* first agent of the step; 0 none yet */
+	int ramp_level;       /* agents it may run now */
+	int64_t ramp_step_at; /* mono ms the current step began */
+	int64_t ramp_first;   /* first agent of the step; 0 none yet */
 	int ramp_halted;
 	char halt_reason[256];
 	TAILQ_ENTRY(job) entry;
@@ -290,7 +329,7 @@ TAILQ_HEAD(jobs, job);
 extern struct jobs active_jobs;
 
 void scheduler_init(void);
-void scheduler_kick(void);	/* schedule soon, once per loop turn */
+void scheduler_kick(void); /* schedule soon, once per loop turn */
 struct job *job_find(int64_t);
 int job_parse_id(const char *, int64_t *);
 int64_t job_submit(struct jobspec *, char *err, size_t errlen);
@@ -298,8 +337,8 @@ void job_load_all(void);
 struct job *job_reopen(int64_t);
 void job_check_done(struct job *);
 int agent_abort(struct agent *, double grace, const char *reason);
-int agent_abort_as(struct agent *, double grace, const char *reason,
-    enum disposition);
+int agent_abort_as(
+    struct agent *, double grace, const char *reason, enum disposition);
 void scheduler_reap(void);
 void scheduler_flush_seen(void);
 int scheduler_live(void);
@@ -317,8 +356,8 @@ void job_free(struct job *);
 void result_schema_check(json_t *schema, const char *path, json_t *problems);
 int result_check(const char *path, json_t *schema, char *reason, size_t len);
 char *result_path_for(struct job *, struct agent *);
-int result_settle(struct agent *, struct job *, const char *path,
-    char *reason, size_t len);
+int result_settle(
+    struct agent *, struct job *, const char *path, char *reason, size_t len);
 
 /* ---- checkpoint.c ---- */
 char *checkpoint_resume_file(int64_t job, const char *chunk);
@@ -329,30 +368,30 @@ struct watch;
 void watchdog_init(void);
 void watchdog_reload(void);
 void watchdog_free(void);
-void watchdog_started(struct agent *);	/* rlimits, cgroup */
+void watchdog_started(struct agent *); /* rlimits, cgroup */
 void watchdog_agent_free(struct agent *);
 int64_t watchdog_context_window(const char *model);
-int watchdog_act(struct agent *, const char *action, const char *message,
-    const char *why);
+int watchdog_act(
+    struct agent *, const char *action, const char *message, const char *why);
 
 /* ---- triage.c: tier 2, the triage hook ---- */
 struct verdict {
-	char *state;	/* working|stalled|zombie|confused|context_exhausted */
-	char *action;	/* continue|nudge|restart|handoff|kill|escalate */
-	char *message;	/* for nudge; may be NULL otherwise */
+	char *state;   /* working|stalled|zombie|confused|context_exhausted */
+	char *action;  /* continue|nudge|restart|handoff|kill|escalate */
+	char *message; /* for nudge; may be NULL otherwise */
 	char *reason;
 };
 struct triage;
 /* The hook's answer: V, or NULL with FAILURE; INFO is the run's record. */
-typedef void (*triage_cb)(void *arg, const struct verdict *v,
-    const char *failure, json_t *info);
-int verdict_parse(const char *buf, size_t len, struct verdict *,
-    char *err, size_t errlen);
+typedef void (*triage_cb)(
+    void *arg, const struct verdict *v, const char *failure, json_t *info);
+int verdict_parse(
+    const char *buf, size_t len, struct verdict *, char *err, size_t errlen);
 void verdict_free(struct verdict *);
 json_t *verdict_json(const struct verdict *);
 json_t *triage_document(struct agent *, json_t *tier1);
-struct triage *triage_start(const char *hook, json_t *doc, double timeout,
-    triage_cb, void *arg);
+struct triage *triage_start(
+    const char *hook, json_t *doc, double timeout, triage_cb, void *arg);
 void triage_cancel(struct triage *);
 int triage_reaped(pid_t, int status);
 void triage_free_all(void);
@@ -366,23 +405,23 @@ void curlev_free(void);
 /* ---- proxy.c: the metering proxy ---- */
 int proxy_init(char *err, size_t errlen);
 void proxy_free(void);
-const char *proxy_address(void);	/* 127.0.0.1:PORT, or NULL when off */
+const char *proxy_address(void); /* 127.0.0.1:PORT, or NULL when off */
 
 /* ---- escalate.c: tier 3, the human ---- */
 void escalate_init(void);
 void escalate_free(void);
 int64_t escalate_open(struct agent *, const char *state, const char *summary,
     json_t *evidence, json_t *tried, json_t *verdict);
-int escalate_close(int64_t id, const char *action, const char *note,
-    const char *outcome);
+int escalate_close(
+    int64_t id, const char *action, const char *note, const char *outcome);
 int64_t escalate_open_for(int64_t agent);
 json_t *escalate_get(int64_t id);
 json_t *escalate_list(int all);
 int escalate_parse_id(const char *, int64_t *);
 
 /* ---- route.c: failure routing ---- */
-void route_failure(int64_t job, const char *chunk, enum fail_class,
-    const char *reason);
+void route_failure(
+    int64_t job, const char *chunk, enum fail_class, const char *reason);
 double route_backoff(int n, double base, double max);
 void route_wake_at(int64_t due_wall_ms);
 void route_free(void);
@@ -402,7 +441,7 @@ struct server {
 	struct config cfg;
 	char *config_path;
 	uid_t uid;
-	gid_t operator_gid;	/* (gid_t)-1 when no such group */
+	gid_t operator_gid; /* (gid_t)-1 when no such group */
 	int shutting_down;
 };
 extern struct server srv;
@@ -419,13 +458,13 @@ int client_is_closing(struct client *);
 void client_resume(struct client *);
 void server_stop_accepting(void);
 void server_release_held(void);
-void client_set_release(struct client *, void (*)(struct client *, void *),
-    void *);
+void client_set_release(
+    struct client *, void (*)(struct client *, void *), void *);
 
 /* ---- verb.c: the verb table ---- */
-#define V_OPERATOR 0x1	/* operators only */
-#define V_AGENT 0x2	/* an agent acting on itself: needs auth */
-#define V_ANY 0x4	/* anyone who can connect */
+#define V_OPERATOR 0x1 /* operators only */
+#define V_AGENT 0x2    /* an agent acting on itself: needs auth */
+#define V_ANY 0x4      /* anyone who can connect */
 
 enum arg_type { A_STRING, A_INT, A_NUMBER, A_BOOL, A_OBJECT, A_ANY };
 struct verb_arg {
@@ -438,12 +477,12 @@ struct verb_ctx {
 	struct client *client;
 	json_t *id;
 	json_t *args;
-	struct agent *self;	/* V_AGENT verbs: the caller */
+	struct agent *self; /* V_AGENT verbs: the caller */
 	int operator;
-	json_t *reply;		/* members of the success reply */
+	json_t *reply; /* members of the success reply */
 	const char *ecode;
 	char emsg[512];
-	json_t *edetail;	/* extra members of the error object */
+	json_t *edetail; /* extra members of the error object */
 };
 
 enum verb_rc { VERB_OK, VERB_ERROR, VERB_DEFERRED };
@@ -455,7 +494,7 @@ struct verb {
 	enum verb_rc (*exec)(struct verb_ctx *);
 };
 
-void verb_dispatch(struct client *, int operator, json_t *req);
+void verb_dispatch(struct client *, int operator, json_t * req);
 enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 const char *arg_str(struct verb_ctx *, const char *);

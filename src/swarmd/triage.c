@@ -26,10 +26,10 @@
 
 #include "swarmd.h"
 
-#define VERDICT_MAX (64 * 1024)	/* more stdout than this is no verdict */
+#define VERDICT_MAX (64 * 1024) /* more stdout than this is no verdict */
 #define MESSAGE_MAX 4096
 #define REASON_MAX 1024
-#define STDERR_KEEP 1024	/* the end of the hook's stderr */
+#define STDERR_KEEP 1024 /* the end of the hook's stderr */
 #define TAIL_LINES 200
 #define TAIL_BYTES (256 * 1024)
 
@@ -37,18 +37,18 @@ extern char **environ;
 
 struct triage {
 	pid_t pid;
-	int in, out, err;	/* our ends of its pipes; -1 once closed */
+	int in, out, err; /* our ends of its pipes; -1 once closed */
 	struct event *in_ev, *out_ev, *err_ev, *timer, *done_ev;
 	char *doc;
 	size_t doclen, docoff;
 	char *obuf;
 	size_t olen;
-	int over;		/* stdout overflowed VERDICT_MAX */
+	int over; /* stdout overflowed VERDICT_MAX */
 	char ebuf[STDERR_KEEP];
 	size_t elen;
 	int reaped, status, timed_out;
-	char failure[256];	/* why it could not run */
-	int64_t started;	/* mono ms */
+	char failure[256]; /* why it could not run */
+	int64_t started;   /* mono ms */
 	double timeout;
 	char *hook;
 	triage_cb cb;
@@ -84,53 +84,67 @@ verdict_check(json_t *j, char *err, size_t errlen)
 
 	if (!json_is_object(j))
 		return snprintf(err, errlen, "not a JSON object"), -1;
-	json_object_foreach(j, key, v) {
+	json_object_foreach(j, key, v)
+	{
 		if (strcmp(key, "state") && strcmp(key, "action") &&
 		    strcmp(key, "message") && strcmp(key, "reason"))
 			return snprintf(err, errlen, "unknown member \"%.64s\"",
-			    key), -1;
+			           key),
+			       -1;
 		if (!json_is_string(v))
-			return snprintf(err, errlen, "\"%s\" must be a string",
-			    key), -1;
+			return snprintf(
+			           err, errlen, "\"%s\" must be a string", key),
+			       -1;
 	}
 	state = json_string_value(json_object_get(j, "state"));
 	action = json_string_value(json_object_get(j, "action"));
 	msg = json_string_value(json_object_get(j, "message"));
-	if (state == NULL || !one_of(state, verdict_states,
-	    nitems(verdict_states)))
-		return snprintf(err, errlen, "\"state\" must be one of working, "
-		    "stalled, zombie, confused, context_exhausted"), -1;
-	if (action == NULL || !one_of(action, verdict_actions,
-	    nitems(verdict_actions)))
-		return snprintf(err, errlen, "\"action\" must be one of "
-		    "continue, nudge, restart, handoff, kill, escalate"), -1;
+	if (state == NULL ||
+	    !one_of(state, verdict_states, nitems(verdict_states)))
+		return snprintf(err, errlen,
+		           "\"state\" must be one of working, "
+		           "stalled, zombie, confused, context_exhausted"),
+		       -1;
+	if (action == NULL ||
+	    !one_of(action, verdict_actions, nitems(verdict_actions)))
+		return snprintf(err, errlen,
+		           "\"action\" must be one of "
+		           "continue, nudge, restart, handoff, kill, escalate"),
+		       -1;
 	if (strcmp(action, "nudge") == 0 && (msg == NULL || *msg == '\0'))
 		return snprintf(err, errlen, "a nudge needs a \"message\""), -1;
 	if (msg != NULL && strlen(msg) > MESSAGE_MAX)
-		return snprintf(err, errlen, "\"message\" is longer than %d "
-		    "bytes", MESSAGE_MAX), -1;
+		return snprintf(err, errlen,
+		           "\"message\" is longer than %d "
+		           "bytes",
+		           MESSAGE_MAX),
+		       -1;
 	if (json_string_length(json_object_get(j, "reason")) > REASON_MAX)
-		return snprintf(err, errlen, "\"reason\" is longer than %d "
-		    "bytes", REASON_MAX), -1;
+		return snprintf(err, errlen,
+		           "\"reason\" is longer than %d "
+		           "bytes",
+		           REASON_MAX),
+		       -1;
 	return 0;
 }
 
 /* One JSON object, nothing else but white space around it. */
 int
-verdict_parse(const char *buf, size_t len, struct verdict *v, char *err,
-    size_t errlen)
+verdict_parse(
+    const char *buf, size_t len, struct verdict *v, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *j, *m;
 
 	memset(v, 0, sizeof *v);
 	if (len > VERDICT_MAX)
-		return snprintf(err, errlen, "longer than %d bytes",
-		    VERDICT_MAX), -1;
-	if ((j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) ==
-	    NULL)
-		return snprintf(err, errlen, "not one JSON object: %s",
-		    jerr.text), -1;
+		return snprintf(
+		           err, errlen, "longer than %d bytes", VERDICT_MAX),
+		       -1;
+	if ((j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+		return snprintf(
+		           err, errlen, "not one JSON object: %s", jerr.text),
+		       -1;
 	if (verdict_check(j, err, errlen) == -1) {
 		json_decref(j);
 		return -1;
@@ -158,8 +172,8 @@ verdict_free(struct verdict *v)
 json_t *
 verdict_json(const struct verdict *v)
 {
-	return json_pack("{s:s, s:s, s:s*, s:s*}", "state", v->state,
-	    "action", v->action, "message", v->message, "reason", v->reason);
+	return json_pack("{s:s, s:s, s:s*, s:s*}", "state", v->state, "action",
+	    v->action, "message", v->message, "reason", v->reason);
 }
 
 /* ---- the document ---- */
@@ -176,8 +190,8 @@ line_json(const char *p, size_t n)
 		return s;
 	copy = xmalloc(n + 1);
 	for (i = 0; i < n; i++)
-		copy[i] = (unsigned char)p[i] < 0x80 && p[i] != '\0' ? p[i] :
-		    '?';
+		copy[i] =
+		    (unsigned char)p[i] < 0x80 && p[i] != '\0' ? p[i] : '?';
 	s = json_stringn(copy, n);
 	free(copy);
 	return s;
@@ -210,8 +224,8 @@ log_tail(const char *path, int lines)
 		p--;
 	}
 	/* Started mid-file: the first line is a fragment. */
-	if (p == buf && from > 0 && (nl = memchr(p, '\n', (size_t)(end -
-	    p))) != NULL)
+	if (p == buf && from > 0 &&
+	    (nl = memchr(p, '\n', (size_t)(end - p))) != NULL)
 		p = nl + 1;
 	for (; p < end; p = nl + 1) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
@@ -226,8 +240,8 @@ static json_t *
 recent_heartbeats(struct agent *a)
 {
 	static const char sql[] = "SELECT ts, data FROM events WHERE agent = ? "
-				  "AND event = 'heartbeat' ORDER BY seq DESC "
-				  "LIMIT 20";
+	                          "AND event = 'heartbeat' ORDER BY seq DESC "
+	                          "LIMIT 20";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *arr = json_array(), *data;
 	const char *text;
@@ -236,9 +250,9 @@ recent_heartbeats(struct agent *a)
 	while (store_step(st) == SQLITE_ROW) {
 		text = (const char *)sqlite3_column_text(st, 1);
 		data = text != NULL ? json_loads(text, 0, NULL) : NULL;
-		json_array_insert_new(arr, 0, json_pack("{s:o, s:O*}", "ts",
-		    store_col_ts(st, 0), "note", json_object_get(data,
-		    "note")));
+		json_array_insert_new(arr, 0,
+		    json_pack("{s:o, s:O*}", "ts", store_col_ts(st, 0), "note",
+		        json_object_get(data, "note")));
 		json_decref(data);
 	}
 	sqlite3_reset(st);
@@ -249,8 +263,8 @@ static json_t *
 recent_checkpoints(struct agent *a)
 {
 	static const char sql[] = "SELECT seq, ts, agent, note, size FROM "
-				  "checkpoints WHERE job = ? AND chunk = ? "
-				  "ORDER BY seq DESC LIMIT 10";
+	                          "checkpoints WHERE job = ? AND chunk = ? "
+	                          "ORDER BY seq DESC LIMIT 10";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *arr = json_array();
 	char name[32];
@@ -260,11 +274,13 @@ recent_checkpoints(struct agent *a)
 	while (store_step(st) == SQLITE_ROW) {
 		snprintf(name, sizeof name, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 2));
-		json_array_insert_new(arr, 0, json_pack("{s:I, s:o, s:s, s:o, "
-		    "s:I}", "checkpoint", (json_int_t)sqlite3_column_int64(st,
-		    0), "ts", store_col_ts(st, 1), "agent", name, "note",
-		    store_col_text(st, 3), "size",
-		    (json_int_t)sqlite3_column_int64(st, 4)));
+		json_array_insert_new(arr, 0,
+		    json_pack("{s:I, s:o, s:s, s:o, "
+		              "s:I}",
+		        "checkpoint", (json_int_t)sqlite3_column_int64(st, 0),
+		        "ts", store_col_ts(st, 1), "agent", name, "note",
+		        store_col_text(st, 3), "size",
+		        (json_int_t)sqlite3_column_int64(st, 4)));
 	}
 	sqlite3_reset(st);
 	return arr;
@@ -275,20 +291,21 @@ static json_t *
 usage_trend(struct agent *a)
 {
 	static const char sql[] = "SELECT (?1 - ts) / 60000 AS m, "
-				  "sum(input + output + cache_creation), "
-				  "sum(cache_read) FROM usage WHERE agent = ?2 "
-				  "AND ts > ?1 - 600000 GROUP BY m "
-				  "ORDER BY m DESC";
+	                          "sum(input + output + cache_creation), "
+	                          "sum(cache_read) FROM usage WHERE agent = ?2 "
+	                          "AND ts > ?1 - 600000 GROUP BY m "
+	                          "ORDER BY m DESC";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *per = json_array();
 
 	sqlite3_bind_int64(st, 1, now_wall_ms());
 	sqlite3_bind_int64(st, 2, a->id);
 	while (store_step(st) == SQLITE_ROW)
-		json_array_append_new(per, json_pack("{s:I, s:I, s:I}",
-		    "minutes_ago", (json_int_t)sqlite3_column_int64(st, 0),
-		    "tokens", (json_int_t)sqlite3_column_int64(st, 1),
-		    "cache_read", (json_int_t)sqlite3_column_int64(st, 2)));
+		json_array_append_new(per,
+		    json_pack("{s:I, s:I, s:I}", "minutes_ago",
+		        (json_int_t)sqlite3_column_int64(st, 0), "tokens",
+		        (json_int_t)sqlite3_column_int64(st, 1), "cache_read",
+		        (json_int_t)sqlite3_column_int64(st, 2)));
 	sqlite3_reset(st);
 	return json_pack("{s:{s:I, s:I, s:I, s:I}, s:o}", "total", "input",
 	    (json_int_t)a->use.input, "output", (json_int_t)a->use.output,
@@ -301,8 +318,8 @@ static json_t *
 chunk_verdicts(struct agent *a)
 {
 	static const char sql[] = "SELECT ts, agent, attempt, data FROM events "
-				  "WHERE job = ? AND chunk = ? AND event = "
-				  "'triage_verdict' ORDER BY seq DESC LIMIT 20";
+	                          "WHERE job = ? AND chunk = ? AND event = "
+	                          "'triage_verdict' ORDER BY seq DESC LIMIT 20";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *arr = json_array(), *data;
 	const char *text;
@@ -330,7 +347,7 @@ static json_t *
 chunk_task(struct agent *a)
 {
 	static const char sql[] = "SELECT task FROM chunks WHERE job = ? AND "
-				  "id = ?";
+	                          "id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *task = json_null();
 
@@ -353,15 +370,15 @@ triage_document(struct agent *a, json_t *tier1)
 	snprintf(name, sizeof name, "agent-%lld", (long long)a->id);
 	snprintf(job, sizeof job, "job-%lld", (long long)a->job);
 	return json_pack("{s:i, s:{s:s, s:s, s:s, s:i, s:f, s:i, s:s, s:s*, "
-	    "s:s*, s:o}, s:O, s:o, s:o, s:o, s:o, s:o, s:o}", "version", 1,
-	    "agent", "id", name, "job", job, "chunk", a->chunk, "attempt",
-	    a->attempt, "age", (double)(now_wall_ms() - a->started) / 1000,
-	    "pid", (int)a->pid, "state", agent_state_name(a->state), "model",
-	    a->model, "log", a->log, "last_seen", json_ts(a->last_seen),
-	    "tier1", tier1, "task", chunk_task(a), "output", log_tail(a->log,
-	    TAIL_LINES), "heartbeats", recent_heartbeats(a), "checkpoints",
-	    recent_checkpoints(a), "usage", usage_trend(a), "verdicts",
-	    chunk_verdicts(a));
+	                 "s:s*, s:o}, s:O, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "version", 1, "agent", "id", name, "job", job, "chunk", a->chunk,
+	    "attempt", a->attempt, "age",
+	    (double)(now_wall_ms() - a->started) / 1000, "pid", (int)a->pid,
+	    "state", agent_state_name(a->state), "model", a->model, "log",
+	    a->log, "last_seen", json_ts(a->last_seen), "tier1", tier1, "task",
+	    chunk_task(a), "output", log_tail(a->log, TAIL_LINES), "heartbeats",
+	    recent_heartbeats(a), "checkpoints", recent_checkpoints(a), "usage",
+	    usage_trend(a), "verdicts", chunk_verdicts(a));
 }
 
 /* ---- running the hook ---- */
@@ -400,7 +417,7 @@ on_stdin(evutil_socket_t fd, short what, void *arg)
 		if (n == -1 && errno == EAGAIN)
 			return;
 		if (n <= 0)
-			break;	/* EPIPE: it stopped reading; fine */
+			break; /* EPIPE: it stopped reading; fine */
 		t->docoff += (size_t)n;
 	}
 	fd_close(&t->in, &t->in_ev);
@@ -441,8 +458,8 @@ on_stderr(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while ((n = read(fd, buf, sizeof buf)) > 0) {
 		if ((size_t)n >= sizeof t->ebuf) {
-			memcpy(t->ebuf, buf + n - sizeof t->ebuf,
-			    sizeof t->ebuf);
+			memcpy(
+			    t->ebuf, buf + n - sizeof t->ebuf, sizeof t->ebuf);
 			t->elen = sizeof t->ebuf;
 			continue;
 		}
@@ -539,8 +556,10 @@ hook_spawn(struct triage *t, int pin[2], int pout[2], int perr[2])
 	posix_spawnattr_destroy(&attr);
 	strv_free(env);
 	if (rc != 0)
-		snprintf(t->failure, sizeof t->failure, "cannot run /bin/sh: "
-		    "%s", strerror(rc));
+		snprintf(t->failure, sizeof t->failure,
+		    "cannot run /bin/sh: "
+		    "%s",
+		    strerror(rc));
 	return rc == 0 ? 0 : -1;
 }
 
@@ -557,20 +576,20 @@ triage_watch(struct triage *t)
 {
 	struct timeval tv;
 
-	t->in_ev = event_new(srv.base, t->in, EV_WRITE | EV_PERSIST, on_stdin,
-	    t);
-	t->out_ev = event_new(srv.base, t->out, EV_READ | EV_PERSIST,
-	    on_stdout, t);
-	t->err_ev = event_new(srv.base, t->err, EV_READ | EV_PERSIST,
-	    on_stderr, t);
+	t->in_ev =
+	    event_new(srv.base, t->in, EV_WRITE | EV_PERSIST, on_stdin, t);
+	t->out_ev =
+	    event_new(srv.base, t->out, EV_READ | EV_PERSIST, on_stdout, t);
+	t->err_ev =
+	    event_new(srv.base, t->err, EV_READ | EV_PERSIST, on_stderr, t);
 	event_add(t->in_ev, NULL);
 	event_add(t->out_ev, NULL);
 	event_add(t->err_ev, NULL);
 	if (t->timeout > 0) {
 		t->timer = evtimer_new(srv.base, on_timer, t);
 		tv.tv_sec = (time_t)t->timeout;
-		tv.tv_usec = (suseconds_t)((t->timeout - (double)tv.tv_sec) *
-		    1e6);
+		tv.tv_usec =
+		    (suseconds_t)((t->timeout - (double)tv.tv_sec) * 1e6);
 		evtimer_add(t->timer, &tv);
 	}
 }
@@ -580,8 +599,8 @@ triage_watch(struct triage *t)
  * from the loop: never from here, even when the hook cannot start.
  */
 struct triage *
-triage_start(const char *hook, json_t *doc, double timeout, triage_cb cb,
-    void *arg)
+triage_start(
+    const char *hook, json_t *doc, double timeout, triage_cb cb, void *arg)
 {
 	struct triage *t = xcalloc(1, sizeof *t);
 	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
@@ -601,8 +620,8 @@ triage_start(const char *hook, json_t *doc, double timeout, triage_cb cb,
 	LIST_INSERT_HEAD(&triages, t, entry);
 	if (pipe_ours(pin, 1) == -1 || pipe_ours(pout, 0) == -1 ||
 	    pipe_ours(perr, 0) == -1)
-		snprintf(t->failure, sizeof t->failure, "pipe: %s",
-		    strerror(errno));
+		snprintf(
+		    t->failure, sizeof t->failure, "pipe: %s", strerror(errno));
 	else if (hook_spawn(t, pin, pout, perr) == 0) {
 		t->in = pin[1];
 		t->out = pout[0];
@@ -649,8 +668,7 @@ triage_outcome(struct triage *t, char *why, size_t len)
 	else if (t->timed_out)
 		snprintf(why, len, "timeout after %g s", t->timeout);
 	else if (WIFSIGNALED(t->status))
-		snprintf(why, len, "killed by signal %d",
-		    WTERMSIG(t->status));
+		snprintf(why, len, "killed by signal %d", WTERMSIG(t->status));
 	else if (WEXITSTATUS(t->status) != 0)
 		snprintf(why, len, "exit status %d", WEXITSTATUS(t->status));
 	else if (t->over)
@@ -668,17 +686,18 @@ triage_finish(struct triage *t)
 	void *arg;
 
 	triage_outcome(t, why, sizeof why);
-	if (*why == '\0' && verdict_parse(t->obuf != NULL ? t->obuf : "",
-	    t->olen, &v, err, sizeof err) == -1)
+	if (*why == '\0' &&
+	    verdict_parse(t->obuf != NULL ? t->obuf : "", t->olen, &v, err,
+	        sizeof err) == -1)
 		snprintf(why, sizeof why, "invalid verdict: %s", err);
 	info = json_pack("{s:s, s:I}", "hook", t->hook, "duration_ms",
 	    (json_int_t)(now_mono_ms() - t->started));
 	if (t->elen > 0)
-		json_object_set_new(info, "stderr", line_json(t->ebuf,
-		    t->elen));
+		json_object_set_new(
+		    info, "stderr", line_json(t->ebuf, t->elen));
 	if (*why != '\0' && t->olen > 0)
-		json_object_set_new(info, "stdout", line_json(t->obuf,
-		    t->olen > 512 ? 512 : t->olen));
+		json_object_set_new(info, "stdout",
+		    line_json(t->obuf, t->olen > 512 ? 512 : t->olen));
 	cb = t->cb;
 	arg = t->arg;
 	triage_release(t);
@@ -696,7 +715,8 @@ triage_reaped(pid_t pid, int status)
 {
 	struct triage *t;
 
-	LIST_FOREACH(t, &triages, entry) {
+	LIST_FOREACH(t, &triages, entry)
+	{
 		if (t->pid == pid && !t->reaped) {
 			t->reaped = 1;
 			t->status = status;

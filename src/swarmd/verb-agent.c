@@ -33,8 +33,8 @@ ps_row(sqlite3_stmt *st)
 	json_object_set_new(o, "state", store_col_text(st, 4));
 	json_object_set_new(o, "pid", store_col_int(st, 5));
 	json_object_set_new(o, "started", store_col_ts(st, 6));
-	json_object_set_new(o, "last_seen", live != NULL ?
-	    json_ts(live->last_seen) : store_col_ts(st, 7));
+	json_object_set_new(o, "last_seen",
+	    live != NULL ? json_ts(live->last_seen) : store_col_ts(st, 7));
 	json_object_set_new(o, "ended", store_col_ts(st, 8));
 	return o;
 }
@@ -44,7 +44,8 @@ ps_row(sqlite3_stmt *st)
  * statement once, and "(?1 = 0 OR job = ?1)" would make every listing a
  * scan of all agents ever run.  Each of these uses an index.
  */
-#define PS_COLUMNS "SELECT a.id, a.job, a.chunk, a.attempt, a.state, " \
+#define PS_COLUMNS \
+	"SELECT a.id, a.job, a.chunk, a.attempt, a.state, " \
 	"a.pid, a.started, a.last_seen, a.ended FROM agents a "
 #define PS_LIVE "a.state IN ('starting', 'running', 'suspect') "
 
@@ -53,10 +54,10 @@ verb_ps(struct verb_ctx *ctx)
 {
 	static const char live[] = PS_COLUMNS "WHERE " PS_LIVE "ORDER BY a.id";
 	static const char all[] = PS_COLUMNS "ORDER BY a.id";
-	static const char job_live[] = PS_COLUMNS "WHERE a.job = ?1 AND "
-	    PS_LIVE "ORDER BY a.id";
+	static const char job_live[] =
+	    PS_COLUMNS "WHERE a.job = ?1 AND " PS_LIVE "ORDER BY a.id";
 	static const char job_all[] = PS_COLUMNS "WHERE a.job = ?1 "
-	    "ORDER BY a.id";
+	                                         "ORDER BY a.id";
 	const char *name = arg_str(ctx, "job");
 	int every = arg_bool(ctx, "all");
 	json_t *arr;
@@ -64,8 +65,10 @@ verb_ps(struct verb_ctx *ctx)
 	int64_t job = 0;
 
 	if (name != NULL && job_parse_id(name, &job) == -1)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
-		    "\"%.128s\"", name);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such job: "
+		    "\"%.128s\"",
+		    name);
 	arr = json_array();
 	if (name != NULL) {
 		st = store_prepare(every ? job_all : job_live);
@@ -110,18 +113,19 @@ agent_name(int64_t id)
 }
 
 static enum verb_rc
-abort_agent(struct verb_ctx *ctx, int64_t id, double grace,
-    const char *reason)
+abort_agent(struct verb_ctx *ctx, int64_t id, double grace, const char *reason)
 {
 	struct agent *a = agent_find(id);
 	char *state, *msg;
 
 	if (a == NULL || a->pid <= 0) {
 		if ((state = agent_stored_state(id)) == NULL)
-			return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such "
-			    "agent: agent-%lld", (long long)id);
-		msg = xasprintf("agent-%lld already ended (%s)", (long long)id,
-		    state);
+			return verb_fail(ctx, SWARM_E_NOT_FOUND,
+			    "no such "
+			    "agent: agent-%lld",
+			    (long long)id);
+		msg = xasprintf(
+		    "agent-%lld already ended (%s)", (long long)id, state);
 		json_object_set_new(ctx->reply, "message", json_string(msg));
 		reply_names(ctx, "aborted", json_array());
 		free(state);
@@ -131,7 +135,8 @@ abort_agent(struct verb_ctx *ctx, int64_t id, double grace,
 	agent_abort(a, grace, reason);
 	reply_names(ctx, "aborted", json_pack("[o]", agent_name(id)));
 	msg = xasprintf("agent-%lld: abort requested; SIGTERM sent, SIGKILL "
-	    "after %g s", (long long)id, grace);
+	                "after %g s",
+	    (long long)id, grace);
 	json_object_set_new(ctx->reply, "message", json_string(msg));
 	free(msg);
 	return VERB_OK;
@@ -139,11 +144,10 @@ abort_agent(struct verb_ctx *ctx, int64_t id, double grace,
 
 /* Drop the queued chunks, then abort every live agent of the job. */
 static enum verb_rc
-abort_job(struct verb_ctx *ctx, struct job *j, double grace,
-    const char *reason)
+abort_job(struct verb_ctx *ctx, struct job *j, double grace, const char *reason)
 {
 	static const char sql[] = "UPDATE chunks SET state = ?, reason = ?, "
-				  "updated = ? WHERE job = ? AND state = ?";
+	                          "updated = ? WHERE job = ? AND state = ?";
 	json_t *names = json_array();
 	struct agent *a, *next;
 	sqlite3_stmt *st;
@@ -153,29 +157,32 @@ abort_job(struct verb_ctx *ctx, struct job *j, double grace,
 	j->aborted = 1;
 	store_begin();
 	st = store_prepare(sql);
-	sqlite3_bind_text(st, 1, chunk_state_name(chunk_next(CHUNK_QUEUED,
-	    CI_DROP)), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1,
+	    chunk_state_name(chunk_next(CHUNK_QUEUED, CI_DROP)), -1,
+	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, "dropped: job aborted", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now_wall_ms());
 	sqlite3_bind_int64(st, 4, j->id);
-	sqlite3_bind_text(st, 5, chunk_state_name(CHUNK_QUEUED), -1,
-	    SQLITE_STATIC);
+	sqlite3_bind_text(
+	    st, 5, chunk_state_name(CHUNK_QUEUED), -1, SQLITE_STATIC);
 	store_step(st);
 	dropped = sqlite3_changes(store.db);
-	evlog_add("job_aborted", j->id, NULL, 0, 0, json_pack("{s:I, s:s*}",
-	    "dropped", (json_int_t)dropped, "reason", reason));
+	evlog_add("job_aborted", j->id, NULL, 0, 0,
+	    json_pack("{s:I, s:s*}", "dropped", (json_int_t)dropped, "reason",
+	        reason));
 	store_commit();
 	log_notice("job-%lld: abort requested; %lld queued chunks dropped",
 	    (long long)j->id, (long long)dropped);
-	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
+	{
 		if (a->job != j->id || a->pid <= 0)
 			continue;
 		json_array_append_new(names, agent_name(a->id));
 		agent_abort(a, grace, reason);
 	}
 	msg = xasprintf("job-%lld: %zu agents aborting, %lld queued chunks "
-	    "dropped", (long long)j->id, json_array_size(names),
-	    (long long)dropped);
+	                "dropped",
+	    (long long)j->id, json_array_size(names), (long long)dropped);
 	reply_names(ctx, "aborted", names);
 	json_object_set_new(ctx->reply, "dropped", json_integer(dropped));
 	json_object_set_new(ctx->reply, "message", json_string(msg));
@@ -198,20 +205,24 @@ verb_abort(struct verb_ctx *ctx)
 	if (agent_parse_id(target, &id) == 0)
 		return abort_agent(ctx, id, grace, reason);
 	if (job_parse_id(target, &id) == -1)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent or "
-		    "job: \"%.128s\"", target);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such agent or "
+		    "job: \"%.128s\"",
+		    target);
 	if ((j = job_find(id)) == NULL) {
 		/* Not active: an ended job, or none at all. */
 		static const char sql[] = "SELECT state FROM jobs "
-					  "WHERE id = ?";
+		                          "WHERE id = ?";
 		sqlite3_stmt *st = store_prepare(sql);
 		char *msg;
 
 		sqlite3_bind_int64(st, 1, id);
 		if (store_step(st) != SQLITE_ROW) {
 			sqlite3_reset(st);
-			return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such "
-			    "job: job-%lld", (long long)id);
+			return verb_fail(ctx, SWARM_E_NOT_FOUND,
+			    "no such "
+			    "job: job-%lld",
+			    (long long)id);
 		}
 		msg = xasprintf("job-%lld already ended (%s)", (long long)id,
 		    sqlite3_column_text(st, 0));
@@ -239,28 +250,35 @@ verb_send(struct verb_ctx *ctx)
 		if ((a = agent_find(id)) == NULL || a->pid <= 0) {
 			json_decref(names);
 			if ((state = agent_stored_state(id)) == NULL)
-				return verb_fail(ctx, SWARM_E_NOT_FOUND, "no "
-				    "such agent: agent-%lld", (long long)id);
-			verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld has "
-			    "ended (%s); nothing was sent", (long long)id,
-			    state);
+				return verb_fail(ctx, SWARM_E_NOT_FOUND,
+				    "no "
+				    "such agent: agent-%lld",
+				    (long long)id);
+			verb_fail(ctx, SWARM_E_CONFLICT,
+			    "agent-%lld has "
+			    "ended (%s); nothing was sent",
+			    (long long)id, state);
 			free(state);
 			return VERB_ERROR;
 		}
 	} else if (job_parse_id(target, &job) == -1 || job_find(job) == NULL) {
 		json_decref(names);
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such running "
-		    "agent or job: \"%.128s\"", target);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such running "
+		    "agent or job: \"%.128s\"",
+		    target);
 	}
 	store_begin();
-	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
+	{
 		if (a->pid <= 0 || (job != 0 ? a->job != job : a->id != id))
 			continue;
 		mailbox_put(a, "operator", text);
 		json_array_append_new(names, agent_name(a->id));
 	}
 	store_commit();
-	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
+	{
 		if (a->pid > 0 && (job != 0 ? a->job == job : a->id == id))
 			agent_deliver(a);
 	}
@@ -279,8 +297,10 @@ utf8_scrub(unsigned char *s, size_t n)
 			i++;
 			continue;
 		}
-		len = (s[i] & 0xe0) == 0xc0 ? 2 : (s[i] & 0xf0) == 0xe0 ? 3 :
-		    (s[i] & 0xf8) == 0xf0 ? 4 : 0;
+		len = (s[i] & 0xe0) == 0xc0 ? 2 :
+		    (s[i] & 0xf0) == 0xe0   ? 3 :
+		    (s[i] & 0xf8) == 0xf0   ? 4 :
+		                              0;
 		for (k = 1; len != 0 && k < len; k++) {
 			if (i + k >= n || (s[i + k] & 0xc0) != 0x80)
 				len = 0;
@@ -328,8 +348,8 @@ log_read(const char *path, int64_t agent, int64_t offset)
 			n = k - 1;
 	}
 	utf8_scrub(buf, (size_t)n);
-	r = json_pack("{s:s%, s:I, s:b}", "data", (const char *)buf,
-	    (size_t)n, "offset", (json_int_t)(offset + n), "ended",
+	r = json_pack("{s:s%, s:I, s:b}", "data", (const char *)buf, (size_t)n,
+	    "offset", (json_int_t)(offset + n), "ended",
 	    agent_find(agent) == NULL);
 	free(buf);
 	return r;
@@ -389,16 +409,20 @@ verb_logs(struct verb_ctx *ctx)
 	json_t *r;
 
 	if (agent_parse_id(name, &id) == -1)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent: "
-		    "\"%.128s\"", name);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such agent: "
+		    "\"%.128s\"",
+		    name);
 	st = store_prepare(sql);
 	sqlite3_bind_int64(st, 1, id);
 	if (store_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
 		path = xstrdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
 	if (path == NULL)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent, or "
-		    "it never started: agent-%lld", (long long)id);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such agent, or "
+		    "it never started: agent-%lld",
+		    (long long)id);
 	if (offset < 0)
 		offset = 0;
 	if (wait <= 0 || agent_find(id) == NULL ||

@@ -9,15 +9,15 @@
 
 #include "swarmd.h"
 
-#define JOB_COLUMNS                                                         \
-	"j.id, j.name, j.state, j.paused, j.created, "                      \
-	"count(c.seq), "                                                    \
-	"coalesce(sum(c.state = 'queued'), 0), "                            \
-	"coalesce(sum(c.state = 'running'), 0), "                           \
-	"coalesce(sum(c.state = 'done'), 0), "                              \
-	"coalesce(sum(c.state = 'failed'), 0), "                            \
-	"coalesce(sum(c.state = 'aborted'), 0), "                           \
-	"j.workdir, j.concurrency, j.timeout, j.spec, "                     \
+#define JOB_COLUMNS \
+	"j.id, j.name, j.state, j.paused, j.created, " \
+	"count(c.seq), " \
+	"coalesce(sum(c.state = 'queued'), 0), " \
+	"coalesce(sum(c.state = 'running'), 0), " \
+	"coalesce(sum(c.state = 'done'), 0), " \
+	"coalesce(sum(c.state = 'failed'), 0), " \
+	"coalesce(sum(c.state = 'aborted'), 0), " \
+	"j.workdir, j.concurrency, j.timeout, j.spec, " \
 	"coalesce(sum(c.state = 'dead'), 0) "
 
 static json_t *
@@ -28,7 +28,7 @@ job_row_json(sqlite3_stmt *st)
 	snprintf(name, sizeof name, "job-%lld",
 	    (long long)sqlite3_column_int64(st, 0));
 	return json_pack("{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, "
-			 "s:I, s:I, s:I}}",
+	                 "s:I, s:I, s:I}}",
 	    "job", name, "name", store_col_text(st, 1), "state",
 	    store_col_text(st, 2), "paused", sqlite3_column_int(st, 3),
 	    "created", store_col_ts(st, 4), "total",
@@ -59,8 +59,8 @@ preflight_plan(struct jobspec *js, int64_t remaining, int64_t *safe)
 	double rate = srv.cfg.tokens_per_minute > 0 ?
 	    (double)srv.cfg.tokens_per_minute / 60 :
 	    (double)srv.cfg.window_tokens / srv.cfg.window;
-	double need = (double)js->per_agent_tokens *
-	    (double)json_array_size(js->chunks);
+	double need =
+	    (double)js->per_agent_tokens * (double)json_array_size(js->chunks);
 	int64_t fanout;
 	double steps;
 
@@ -74,8 +74,10 @@ preflight_plan(struct jobspec *js, int64_t remaining, int64_t *safe)
 	    "preflight_factor", srv.cfg.preflight_factor, "concurrency",
 	    (json_int_t)fanout, "batches", (json_int_t)steps, "ramp_seconds",
 	    steps > 1 ? (steps - 1) * interval : 0, "need_tokens", need,
-	    "drain_seconds", need > (double)remaining && rate > 0 ?
-	    (need - (double)remaining) / rate : 0);
+	    "drain_seconds",
+	    need > (double)remaining && rate > 0 ?
+	        (need - (double)remaining) / rate :
+	        0);
 }
 
 /* Cap the job's concurrency to what the quota can carry, or refuse. */
@@ -96,18 +98,19 @@ preflight(struct verb_ctx *ctx, struct jobspec *js)
 	}
 	if (safe < 1 || arg_bool(ctx, "strict")) {
 		ctx->edetail = json_pack("{s:o}", "plan", plan);
-		return verb_fail(ctx, SWARM_E_QUOTA, "concurrency %d needs "
+		return verb_fail(ctx, SWARM_E_QUOTA,
+		    "concurrency %d needs "
 		    "%lld tokens at %lld per agent; the quota left (%lld, of "
 		    "which a share of %g may be planned on) carries %lld",
-		    js->concurrency, (long long)js->per_agent_tokens *
-		    js->concurrency, (long long)js->per_agent_tokens,
-		    (long long)remaining, srv.cfg.preflight_factor,
-		    (long long)safe);
+		    js->concurrency,
+		    (long long)js->per_agent_tokens * js->concurrency,
+		    (long long)js->per_agent_tokens, (long long)remaining,
+		    srv.cfg.preflight_factor, (long long)safe);
 	}
 	json_decref(plan);
 	msg = xasprintf("concurrency capped at %lld (asked %d): %lld tokens "
-	    "left, %lld per agent, preflight_factor %g", (long long)safe,
-	    js->concurrency, (long long)remaining,
+	                "left, %lld per agent, preflight_factor %g",
+	    (long long)safe, js->concurrency, (long long)remaining,
 	    (long long)js->per_agent_tokens, srv.cfg.preflight_factor);
 	json_object_set_new(ctx->reply, "warnings", json_pack("[s]", msg));
 	free(msg);
@@ -125,9 +128,10 @@ verb_submit(struct verb_ctx *ctx)
 	int64_t id;
 
 	if (jobspec_parse(json_object_get(ctx->args, "job"),
-	    srv.cfg.default_concurrency, &js, problems) == -1) {
+	        srv.cfg.default_concurrency, &js, problems) == -1) {
 		ctx->edetail = json_pack("{s:o}", "problems", problems);
-		return verb_fail(ctx, SWARM_E_INVALID_JOB, "the job has %zu "
+		return verb_fail(ctx, SWARM_E_INVALID_JOB,
+		    "the job has %zu "
 		    "problem%s; nothing was stored",
 		    json_array_size(problems),
 		    json_array_size(problems) == 1 ? "" : "s");
@@ -139,8 +143,8 @@ verb_submit(struct verb_ctx *ctx)
 	}
 	json_object_set_new(ctx->reply, "chunks",
 	    json_integer((json_int_t)json_array_size(js.chunks)));
-	json_object_set_new(ctx->reply, "concurrency",
-	    json_integer(js.concurrency));
+	json_object_set_new(
+	    ctx->reply, "concurrency", json_integer(js.concurrency));
 	if (arg_bool(ctx, "dry_run")) {
 		json_object_set_new(ctx->reply, "dry_run", json_true());
 		jobspec_free(&js);
@@ -159,8 +163,8 @@ enum verb_rc
 verb_jobs(struct verb_ctx *ctx)
 {
 	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
-				  "LEFT JOIN chunks c ON c.job = j.id "
-				  "GROUP BY j.id ORDER BY j.id";
+	                          "LEFT JOIN chunks c ON c.job = j.id "
+	                          "GROUP BY j.id ORDER BY j.id";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *arr = json_array();
 
@@ -175,14 +179,16 @@ static enum verb_rc
 show_agent(struct verb_ctx *ctx, int64_t id)
 {
 	static const char sql[] = "SELECT " AGENT_COLUMNS " FROM agents a "
-				  "WHERE a.id = ?";
+	                          "WHERE a.id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_int64(st, 1, id);
 	if (store_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent: "
-		    "agent-%lld", (long long)id);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such agent: "
+		    "agent-%lld",
+		    (long long)id);
 	}
 	json_object_set_new(ctx->reply, "agent", agent_json(st));
 	sqlite3_reset(st);
@@ -195,7 +201,7 @@ static json_t *
 job_chunks(int64_t id)
 {
 	static const char sql[] = "SELECT id, state, agent, attempts, reason "
-				  "FROM chunks WHERE job = ? ORDER BY seq";
+	                          "FROM chunks WHERE job = ? ORDER BY seq";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *arr = json_array();
 	char agent[32];
@@ -204,13 +210,16 @@ job_chunks(int64_t id)
 	while (store_step(st) == SQLITE_ROW) {
 		snprintf(agent, sizeof agent, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 2));
-		json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:i, "
-						     "s:o}",
-		    "id", store_col_text(st, 0), "state", store_col_text(st, 1),
-		    "agent", sqlite3_column_type(st, 2) == SQLITE_NULL ?
-		    json_null() : json_string(agent), "attempts",
-		    sqlite3_column_int(st, 3), "reason",
-		    store_col_text(st, 4)));
+		json_array_append_new(arr,
+		    json_pack("{s:o, s:o, s:o, s:i, "
+		              "s:o}",
+		        "id", store_col_text(st, 0), "state",
+		        store_col_text(st, 1), "agent",
+		        sqlite3_column_type(st, 2) == SQLITE_NULL ?
+		            json_null() :
+		            json_string(agent),
+		        "attempts", sqlite3_column_int(st, 3), "reason",
+		        store_col_text(st, 4)));
 	}
 	sqlite3_reset(st);
 	return arr;
@@ -220,16 +229,18 @@ static enum verb_rc
 show_job(struct verb_ctx *ctx, int64_t id)
 {
 	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
-				  "LEFT JOIN chunks c ON c.job = j.id "
-				  "WHERE j.id = ? GROUP BY j.id";
+	                          "LEFT JOIN chunks c ON c.job = j.id "
+	                          "WHERE j.id = ? GROUP BY j.id";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *job, *spec;
 
 	sqlite3_bind_int64(st, 1, id);
 	if (store_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
-		    "job-%lld", (long long)id);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such job: "
+		    "job-%lld",
+		    (long long)id);
 	}
 	job = job_row_json(st);
 	spec = json_loads((const char *)sqlite3_column_text(st, 14), 0, NULL);
@@ -250,8 +261,8 @@ static json_t *
 chunk_agents(int64_t job, const char *chunk)
 {
 	static const char sql[] = "SELECT " AGENT_COLUMNS " FROM agents a "
-				  "WHERE a.job = ? AND a.chunk = ? "
-				  "ORDER BY a.id";
+	                          "WHERE a.job = ? AND a.chunk = ? "
+	                          "ORDER BY a.id";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *arr = json_array();
 
@@ -267,8 +278,8 @@ static json_t *
 chunk_checkpoints(int64_t job, const char *chunk)
 {
 	static const char sql[] = "SELECT seq, ts, agent, note, size "
-				  "FROM checkpoints WHERE job = ? AND "
-				  "chunk = ? ORDER BY seq";
+	                          "FROM checkpoints WHERE job = ? AND "
+	                          "chunk = ? ORDER BY seq";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *arr = json_array();
 	char agent[32];
@@ -278,12 +289,13 @@ chunk_checkpoints(int64_t job, const char *chunk)
 	while (store_step(st) == SQLITE_ROW) {
 		snprintf(agent, sizeof agent, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 2));
-		json_array_append_new(arr, json_pack("{s:I, s:o, s:s, s:o, "
-						     "s:I}",
-		    "seq", (json_int_t)sqlite3_column_int64(st, 0), "ts",
-		    store_col_ts(st, 1), "agent", agent, "note",
-		    store_col_text(st, 3), "size",
-		    (json_int_t)sqlite3_column_int64(st, 4)));
+		json_array_append_new(arr,
+		    json_pack("{s:I, s:o, s:s, s:o, "
+		              "s:I}",
+		        "seq", (json_int_t)sqlite3_column_int64(st, 0), "ts",
+		        store_col_ts(st, 1), "agent", agent, "note",
+		        store_col_text(st, 3), "size",
+		        (json_int_t)sqlite3_column_int64(st, 4)));
 	}
 	sqlite3_reset(st);
 	return arr;
@@ -293,7 +305,7 @@ static enum verb_rc
 show_chunk(struct verb_ctx *ctx, int64_t job, const char *chunk)
 {
 	static const char sql[] = "SELECT id, task, state, attempts, agent, "
-				  "reason FROM chunks WHERE job = ? AND id = ?";
+	                          "reason FROM chunks WHERE job = ? AND id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 	char jobname[32], agent[32];
 	json_t *o;
@@ -302,18 +314,21 @@ show_chunk(struct verb_ctx *ctx, int64_t job, const char *chunk)
 	store_bind_text(st, 2, chunk);
 	if (store_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such chunk: "
-		    "job-%lld/%s", (long long)job, chunk);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such chunk: "
+		    "job-%lld/%s",
+		    (long long)job, chunk);
 	}
 	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job);
 	snprintf(agent, sizeof agent, "agent-%lld",
 	    (long long)sqlite3_column_int64(st, 4));
 	o = json_pack("{s:s, s:o, s:o, s:o, s:i, s:o, s:o}", "job", jobname,
-	    "id", store_col_text(st, 0), "task", store_col_text(st, 1),
-	    "state", store_col_text(st, 2), "attempts",
-	    sqlite3_column_int(st, 3), "agent",
+	    "id", store_col_text(st, 0), "task", store_col_text(st, 1), "state",
+	    store_col_text(st, 2), "attempts", sqlite3_column_int(st, 3),
+	    "agent",
 	    sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
-	    json_string(agent), "reason", store_col_text(st, 5));
+	                                                json_string(agent),
+	    "reason", store_col_text(st, 5));
 	sqlite3_reset(st);
 	json_object_set_new(o, "agents", chunk_agents(job, chunk));
 	json_object_set_new(o, "checkpoints", chunk_checkpoints(job, chunk));
@@ -335,7 +350,8 @@ verb_show(struct verb_ctx *ctx)
 	if (slash == NULL) {
 		if (job_parse_id(target, &id) == 0)
 			return show_job(ctx, id);
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent or "
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such agent or "
 		    "job: \"%.128s\" (expected agent-N, job-N or job-N/CHUNK)",
 		    target);
 	}
@@ -344,8 +360,10 @@ verb_show(struct verb_ctx *ctx)
 	rc = job_parse_id(job, &id);
 	free(job);
 	if (rc == -1)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
-		    "\"%.128s\"", target);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such job: "
+		    "\"%.128s\"",
+		    target);
 	return show_chunk(ctx, id, slash + 1);
 }
 
@@ -359,8 +377,8 @@ active_job(struct verb_ctx *ctx, const char *name)
 	int64_t id;
 
 	if (job_parse_id(name, &id) == -1) {
-		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"",
-		    name);
+		verb_fail(
+		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", name);
 		return NULL;
 	}
 	if ((j = job_find(id)) != NULL)
@@ -397,8 +415,8 @@ set_paused(struct verb_ctx *ctx, int paused)
 		    0, NULL);
 		store_commit();
 		j->paused = paused;
-		log_info("job-%lld %s", (long long)j->id, paused ? "paused" :
-		    "resumed");
+		log_info("job-%lld %s", (long long)j->id,
+		    paused ? "paused" : "resumed");
 		if (!paused)
 			scheduler_kick();
 	}
@@ -433,8 +451,8 @@ opt_job(struct verb_ctx *ctx)
 	if (name == NULL)
 		return 0;
 	if (job_parse_id(name, &id) == -1) {
-		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"",
-		    name);
+		verb_fail(
+		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", name);
 		return -1;
 	}
 	st = store_prepare(sql);
@@ -504,10 +522,10 @@ verb_events(struct verb_ctx *ctx)
 		return VERB_ERROR;
 	st = store_prepare(after != NULL ? after_sql : last_sql);
 	sqlite3_bind_int64(st, 1, job);
-	sqlite3_bind_int64(st, 2, after != NULL ? json_integer_value(after) :
-	    0);
-	sqlite3_bind_int64(st, 3, limit != NULL ? json_integer_value(limit) :
-	    100000);
+	sqlite3_bind_int64(
+	    st, 2, after != NULL ? json_integer_value(after) : 0);
+	sqlite3_bind_int64(
+	    st, 3, limit != NULL ? json_integer_value(limit) : 100000);
 	arr = json_array();
 	while (store_step(st) == SQLITE_ROW)
 		json_array_append_new(arr, evlog_row_json(st));
@@ -534,8 +552,9 @@ log_tail(const char *path, int lines)
 		return arr;
 	fseeko(f, 0, SEEK_END);
 	size = ftello(f);
-	fseeko(f, size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 :
-	    0, SEEK_SET);
+	fseeko(f,
+	    size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0,
+	    SEEK_SET);
 	n = (ssize_t)fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
 	buf[n > 0 ? n : 0] = '\0';
@@ -551,11 +570,11 @@ log_tail(const char *path, int lines)
 		json_t *line;
 
 		end = strchr(p, '\n');
-		line = json_stringn(p, end != NULL ? (size_t)(end - p) :
-		    strlen(p));
+		line = json_stringn(
+		    p, end != NULL ? (size_t)(end - p) : strlen(p));
 		/* A line that is not UTF-8 cannot travel in JSON. */
-		json_array_append_new(arr, line != NULL ? line :
-		    json_string("(not UTF-8)"));
+		json_array_append_new(
+		    arr, line != NULL ? line : json_string("(not UTF-8)"));
 		if (end != NULL)
 			end++;
 	}
@@ -586,12 +605,14 @@ verb_dead(struct verb_ctx *ctx)
 		    sqlite3_column_text(st, 1));
 		snprintf(agent, sizeof agent, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 5));
-		json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:i, "
-						     "s:s, s:o}",
-		    "chunk", name, "class", store_col_text(st, 2), "reason",
-		    store_col_text(st, 3), "attempts",
-		    sqlite3_column_int(st, 4), "agent", agent, "last_output",
-		    log_tail((const char *)sqlite3_column_text(st, 6), 5)));
+		json_array_append_new(arr,
+		    json_pack("{s:s, s:o, s:o, s:i, "
+		              "s:s, s:o}",
+		        "chunk", name, "class", store_col_text(st, 2), "reason",
+		        store_col_text(st, 3), "attempts",
+		        sqlite3_column_int(st, 4), "agent", agent,
+		        "last_output",
+		        log_tail((const char *)sqlite3_column_text(st, 6), 5)));
 		free(name);
 	}
 	sqlite3_reset(st);
@@ -604,9 +625,9 @@ static int
 retry_chunk(int64_t job, const char *chunk)
 {
 	static const char reset[] = "UPDATE chunks SET not_before = NULL, "
-				    "transient_failures = 0, "
-				    "schema_failures = 0, rejection = NULL "
-				    "WHERE job = ? AND id = ?";
+	                            "transient_failures = 0, "
+	                            "schema_failures = 0, rejection = NULL "
+	                            "WHERE job = ? AND id = ?";
 	sqlite3_stmt *st;
 
 	if (chunk_apply(job, chunk, CI_RETRY, NULL) == -1)
@@ -623,9 +644,9 @@ enum verb_rc
 verb_retry(struct verb_ctx *ctx)
 {
 	static const char dead[] = "SELECT id FROM chunks WHERE job = ? AND "
-				   "state = 'dead' ORDER BY seq";
+	                           "state = 'dead' ORDER BY seq";
 	static const char state[] = "SELECT state FROM chunks WHERE job = ? "
-				    "AND id = ?";
+	                            "AND id = ?";
 	const char *target = arg_str(ctx, "target");
 	const char *slash = strchr(target, '/');
 	json_t *moved = json_array();
@@ -634,14 +655,17 @@ verb_retry(struct verb_ctx *ctx)
 	int64_t id;
 	int rc;
 
-	snprintf(jobname, sizeof jobname, "%.*s", slash != NULL ?
-	    (int)(slash - target) : (int)strlen(target), target);
+	snprintf(jobname, sizeof jobname, "%.*s",
+	    slash != NULL ? (int)(slash - target) : (int)strlen(target),
+	    target);
 	rc = job_parse_id(jobname, &id);
 	if (rc == -1 || (slash == NULL) != arg_bool(ctx, "dead")) {
 		json_decref(moved);
-		return verb_fail(ctx, rc == -1 ? SWARM_E_NOT_FOUND :
-		    SWARM_E_BAD_ARGS, "retry takes job-N/CHUNK, or --dead "
-		    "job-N; not \"%.128s\"", target);
+		return verb_fail(ctx,
+		    rc == -1 ? SWARM_E_NOT_FOUND : SWARM_E_BAD_ARGS,
+		    "retry takes job-N/CHUNK, or --dead "
+		    "job-N; not \"%.128s\"",
+		    target);
 	}
 	store_begin();
 	if (slash != NULL) {
@@ -653,8 +677,10 @@ verb_retry(struct verb_ctx *ctx)
 		if (!rc) {
 			store_rollback();
 			json_decref(moved);
-			return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such chunk: "
-			    "%.128s", target);
+			return verb_fail(ctx, SWARM_E_NOT_FOUND,
+			    "no such chunk: "
+			    "%.128s",
+			    target);
 		}
 		if (retry_chunk(id, slash + 1))
 			json_array_append_new(moved, json_string(target));
@@ -667,24 +693,28 @@ verb_retry(struct verb_ctx *ctx)
 		while (store_step(st) == SQLITE_ROW)
 			json_array_append_new(ids, store_col_text(st, 0));
 		sqlite3_reset(st);
-		json_array_foreach(ids, i, v) {
+		json_array_foreach(ids, i, v)
+		{
 			if (retry_chunk(id, json_string_value(v)))
-				json_array_append_new(moved, json_sprintf(
-				    "job-%lld/%s", (long long)id,
-				    json_string_value(v)));
+				json_array_append_new(moved,
+				    json_sprintf("job-%lld/%s", (long long)id,
+				        json_string_value(v)));
 		}
 		json_decref(ids);
 	}
 	if (json_array_size(moved) > 0 && job_reopen(id) == NULL) {
 		store_rollback();
 		json_decref(moved);
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: "
-		    "job-%lld", (long long)id);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such job: "
+		    "job-%lld",
+		    (long long)id);
 	}
 	store_commit();
 	if (json_array_size(moved) == 0) {
 		json_decref(moved);
-		return verb_fail(ctx, SWARM_E_CONFLICT, "nothing to retry in "
+		return verb_fail(ctx, SWARM_E_CONFLICT,
+		    "nothing to retry in "
 		    "%.128s: only failed, aborted or dead chunks are retried",
 		    target);
 	}

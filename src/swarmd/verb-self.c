@@ -46,7 +46,7 @@ void
 mailbox_put(struct agent *a, const char *sender, const char *text)
 {
 	static const char sql[] = "INSERT INTO messages (agent, ts, sender, "
-				  "text) VALUES (?, ?, ?, ?)";
+	                          "text) VALUES (?, ?, ?, ?)";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_int64(st, 1, a->id);
@@ -56,7 +56,7 @@ mailbox_put(struct agent *a, const char *sender, const char *text)
 	store_step(st);
 	evlog_add("message_sent", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:I, s:s, s:s}", "message", (json_int_t)store_last_id(),
-	    "from", sender, "text", text));
+	        "from", sender, "text", text));
 }
 
 /* Take the agent's unread messages, oldest first, and mark them read. */
@@ -64,11 +64,11 @@ static json_t *
 mailbox_take(struct agent *a)
 {
 	static const char get[] = "SELECT seq, ts, sender, text FROM messages "
-				  "WHERE agent = ? AND delivered IS NULL "
-				  "ORDER BY seq";
+	                          "WHERE agent = ? AND delivered IS NULL "
+	                          "ORDER BY seq";
 	static const char mark[] = "UPDATE messages SET delivered = ? "
-				   "WHERE agent = ? AND delivered IS NULL "
-				   "AND seq <= ?";
+	                           "WHERE agent = ? AND delivered IS NULL "
+	                           "AND seq <= ?";
 	sqlite3_stmt *st = store_prepare(get);
 	json_t *arr = json_array();
 	int64_t last = 0;
@@ -76,9 +76,10 @@ mailbox_take(struct agent *a)
 	sqlite3_bind_int64(st, 1, a->id);
 	while (store_step(st) == SQLITE_ROW) {
 		last = sqlite3_column_int64(st, 0);
-		json_array_append_new(arr, json_pack("{s:I, s:o, s:o, s:o}",
-		    "seq", (json_int_t)last, "ts", store_col_ts(st, 1), "from",
-		    store_col_text(st, 2), "text", store_col_text(st, 3)));
+		json_array_append_new(arr,
+		    json_pack("{s:I, s:o, s:o, s:o}", "seq", (json_int_t)last,
+		        "ts", store_col_ts(st, 1), "from",
+		        store_col_text(st, 2), "text", store_col_text(st, 3)));
 	}
 	sqlite3_reset(st);
 	if (last == 0)
@@ -91,7 +92,7 @@ mailbox_take(struct agent *a)
 	store_step(st);
 	evlog_add("message_delivered", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:I, s:I}", "count", (json_int_t)json_array_size(arr),
-	    "last", (json_int_t)last));
+	        "last", (json_int_t)last));
 	store_commit_grouped();
 	return arr;
 }
@@ -181,7 +182,7 @@ static uint8_t *
 base64_decode(const char *in, size_t *outlen)
 {
 	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	                            "abcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t n = strlen(in), i, o = 0;
 	uint32_t acc = 0;
 	uint8_t *out;
@@ -213,8 +214,8 @@ base64_decode(const char *in, size_t *outlen)
 
 /* A checkpoint kept by path: the file must be there and match its hash. */
 static int
-checkpoint_file_ok(struct verb_ctx *ctx, const char *path, const char *hex,
-    size_t *size)
+checkpoint_file_ok(
+    struct verb_ctx *ctx, const char *path, const char *hex, size_t *size)
 {
 	uint8_t digest[SHA256_LEN];
 	char text[2 * SHA256_LEN + 1];
@@ -224,7 +225,8 @@ checkpoint_file_ok(struct verb_ctx *ctx, const char *path, const char *hex,
 	long n;
 
 	if (*path != '/' || hex == NULL || strlen(hex) != 2 * SHA256_LEN) {
-		verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: a path must be "
+		verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "checkpoint: a path must be "
 		    "absolute and come with its sha256");
 		return -1;
 	}
@@ -244,8 +246,10 @@ checkpoint_file_ok(struct verb_ctx *ctx, const char *path, const char *hex,
 	for (i = 0; i < SHA256_LEN; i++)
 		snprintf(text + 2 * i, 3, "%02x", digest[i]);
 	if (strcmp(text, hex) != 0) {
-		verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: %s does not "
-		    "match its sha256", path);
+		verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "checkpoint: %s does not "
+		    "match its sha256",
+		    path);
 		return -1;
 	}
 	return 0;
@@ -255,8 +259,8 @@ enum verb_rc
 verb_checkpoint(struct verb_ctx *ctx)
 {
 	static const char sql[] = "INSERT INTO checkpoints (job, chunk, agent, "
-				  "ts, note, data, size, path, sha256) "
-				  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	                          "ts, note, data, size, path, sha256) "
+	                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	struct agent *a = ctx->self;
 	const char *note = arg_str(ctx, "note");
 	const char *data = arg_str(ctx, "data");
@@ -269,20 +273,24 @@ verb_checkpoint(struct verb_ctx *ctx)
 	int64_t seq;
 
 	if (path != NULL && data != NULL)
-		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: data or "
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "checkpoint: data or "
 		    "path, not both");
 	if (path != NULL && checkpoint_file_ok(ctx, path, hex, &size) == -1)
 		return VERB_ERROR;
 	if (encoding != NULL && strcmp(encoding, "base64") != 0)
-		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: encoding "
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "checkpoint: encoding "
 		    "must be \"base64\" or absent");
 	if (encoding != NULL && data != NULL &&
 	    (decoded = base64_decode(data, &size)) == NULL)
-		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: data is "
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "checkpoint: data is "
 		    "not valid base64");
 	if (path == NULL && size > (size_t)srv.cfg.checkpoint_max) {
 		free(decoded);
-		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: %zu bytes "
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "checkpoint: %zu bytes "
 		    "is over [store] checkpoint_max (%lld); send it by path",
 		    size, srv.cfg.checkpoint_max);
 	}
@@ -297,8 +305,9 @@ verb_checkpoint(struct verb_ctx *ctx)
 	sqlite3_bind_int64(st, 4, a->last_seen);
 	store_bind_text(st, 5, note);
 	if (data != NULL)
-		sqlite3_bind_blob(st, 6, decoded != NULL ? (void *)decoded :
-		    (void *)data, (int)size, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 6,
+		    decoded != NULL ? (void *)decoded : (void *)data, (int)size,
+		    SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)size);
 	store_bind_text(st, 8, path);
 	store_bind_text(st, 9, path != NULL ? hex : NULL);
@@ -306,7 +315,7 @@ verb_checkpoint(struct verb_ctx *ctx)
 	seq = store_last_id();
 	evlog_add("checkpoint", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:I, s:s*, s:I, s:s*}", "checkpoint", (json_int_t)seq,
-	    "note", note, "size", (json_int_t)size, "path", path));
+	        "note", note, "size", (json_int_t)size, "path", path));
 	store_commit_grouped();
 	free(decoded);
 	json_object_set_new(ctx->reply, "checkpoint", json_integer(seq));
@@ -329,11 +338,15 @@ verb_done(struct verb_ctx *ctx)
 	char reason[1024];
 
 	if (a->completed)
-		return verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld has "
-		    "already reported done", (long long)a->id);
+		return verb_fail(ctx, SWARM_E_CONFLICT,
+		    "agent-%lld has "
+		    "already reported done",
+		    (long long)a->id);
 	if (a->abort_requested)
-		return verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld is being "
-		    "aborted; its chunk will end aborted", (long long)a->id);
+		return verb_fail(ctx, SWARM_E_CONFLICT,
+		    "agent-%lld is being "
+		    "aborted; its chunk will end aborted",
+		    (long long)a->id);
 	if (result_settle(a, job_find(a->job), path, reason, sizeof reason) ==
 	    -1)
 		return verb_fail(ctx, SWARM_E_INVALID_RESULT, "%s", reason);
@@ -343,13 +356,15 @@ verb_done(struct verb_ctx *ctx)
 	if (chunk_apply(a->job, a->chunk, CI_EXIT_OK, NULL) == -1) {
 		/* Nothing was written; others' grouped work stays. */
 		store_commit_grouped();
-		return verb_fail(ctx, SWARM_E_CONFLICT, "chunk %s is not "
-		    "running", a->chunk);
+		return verb_fail(ctx, SWARM_E_CONFLICT,
+		    "chunk %s is not "
+		    "running",
+		    a->chunk);
 	}
 	chunk_set_output(a->job, a->chunk, path);
 	evlog_add("subagent_completed", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:b, s:s*, s:s*, s:s}", "success", 1, "output_file",
-	    path, "summary", summary, "via", "done"));
+	        path, "summary", summary, "via", "done"));
 	store_commit_grouped();
 	a->completed = 1;
 	a->alive = 1;
@@ -377,8 +392,10 @@ verb_report(struct verb_ctx *ctx)
 
 		v[i] = n != NULL ? json_integer_value(n) : 0;
 		if (v[i] < 0 || v[i] > 1000000000000LL)
-			return verb_fail(ctx, SWARM_E_BAD_ARGS, "report: %s "
-			    "must be from 0 to 10^12", classes[i]);
+			return verb_fail(ctx, SWARM_E_BAD_ARGS,
+			    "report: %s "
+			    "must be from 0 to 10^12",
+			    classes[i]);
 	}
 	u = (struct usage){ v[0], v[1], v[2], v[3] };
 	if (model != NULL) {
@@ -388,8 +405,8 @@ verb_report(struct verb_ctx *ctx)
 	store_begin_grouped();
 	quota_record(a, a->model, "report", NULL, &u);
 	store_commit_grouped();
-	json_object_set_new(ctx->reply, "counted",
-	    json_integer(usage_counted(&u)));
+	json_object_set_new(
+	    ctx->reply, "counted", json_integer(usage_counted(&u)));
 	return VERB_OK;
 }
 
@@ -404,8 +421,10 @@ verb_failed(struct verb_ctx *ctx)
 	const char *reason = arg_str(ctx, "reason");
 
 	if (a->completed)
-		return verb_fail(ctx, SWARM_E_CONFLICT, "agent-%lld has "
-		    "already reported done", (long long)a->id);
+		return verb_fail(ctx, SWARM_E_CONFLICT,
+		    "agent-%lld has "
+		    "already reported done",
+		    (long long)a->id);
 	a->fail_reported = 1;
 	a->fail_transient = arg_bool(ctx, "transient");
 	free(a->fail_reason);
@@ -414,7 +433,7 @@ verb_failed(struct verb_ctx *ctx)
 	store_begin_grouped();
 	evlog_add("failure_reported", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:b, s:s*}", "transient", a->fail_transient, "reason",
-	    reason));
+	        reason));
 	store_commit_grouped();
 	return VERB_OK;
 }

@@ -10,8 +10,8 @@
 enum verb_rc
 verb_escalations(struct verb_ctx *ctx)
 {
-	json_object_set_new(ctx->reply, "escalations",
-	    escalate_list(arg_bool(ctx, "all")));
+	json_object_set_new(
+	    ctx->reply, "escalations", escalate_list(arg_bool(ctx, "all")));
 	return VERB_OK;
 }
 
@@ -22,9 +22,10 @@ resolve_agent(json_t *e)
 	int64_t id;
 	struct agent *a;
 
-	if (agent_parse_id(json_string_value(json_object_get(e, "agent")),
-	    &id) == -1 || (a = agent_find(id)) == NULL || a->pid <= 0 ||
-	    a->abort_requested || a->completed)
+	if (agent_parse_id(
+	        json_string_value(json_object_get(e, "agent")), &id) == -1 ||
+	    (a = agent_find(id)) == NULL || a->pid <= 0 || a->abort_requested ||
+	    a->completed)
 		return NULL;
 	return a;
 }
@@ -43,25 +44,31 @@ verb_resolve(struct verb_ctx *ctx)
 
 	if (escalate_parse_id(target, &id) == -1 ||
 	    (e = escalate_get(id)) == NULL)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such escalation: "
-		    "\"%.128s\"", target);
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such escalation: "
+		    "\"%.128s\"",
+		    target);
 	agent = json_string_value(json_object_get(e, "agent"));
 	if (strcmp(json_string_value(json_object_get(e, "status")), "open")) {
 		json_decref(e);
-		return verb_fail(ctx, SWARM_E_CONFLICT, "%s is resolved "
-		    "already", target);
+		return verb_fail(ctx, SWARM_E_CONFLICT,
+		    "%s is resolved "
+		    "already",
+		    target);
 	}
 	if (strcmp(action, "restart") && strcmp(action, "kill") &&
 	    strcmp(action, "continue")) {
 		json_decref(e);
-		return verb_fail(ctx, SWARM_E_BAD_ARGS, "resolve: --action "
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "resolve: --action "
 		    "must be restart, kill or continue");
 	}
 	if ((a = resolve_agent(e)) == NULL && strcmp(action, "continue")) {
-		verb_fail(ctx, SWARM_E_CONFLICT, "%s has ended or is being "
+		verb_fail(ctx, SWARM_E_CONFLICT,
+		    "%s has ended or is being "
 		    "aborted: nothing to %s; close %s with --action continue "
-		    "(swarmctl retry runs a chunk again)", agent, action,
-		    target);
+		    "(swarmctl retry runs a chunk again)",
+		    agent, action, target);
 		json_decref(e);
 		return VERB_ERROR;
 	}
@@ -71,8 +78,10 @@ verb_resolve(struct verb_ctx *ctx)
 		snprintf(outcome, sizeof outcome, "%s back to running", agent);
 	else
 		snprintf(outcome, sizeof outcome, "%s aborted; its chunk %s",
-		    agent, strcmp(action, "kill") == 0 ? "goes to the dead "
-		    "letters" : "runs again");
+		    agent,
+		    strcmp(action, "kill") == 0 ? "goes to the dead "
+		                                  "letters" :
+		                                  "runs again");
 	/* Closed first: the agent's recovery would close it otherwise. */
 	escalate_close(id, action, note, outcome);
 	snprintf(why, sizeof why, "operator resolved %s", target);
@@ -80,8 +89,8 @@ verb_resolve(struct verb_ctx *ctx)
 		watchdog_act(a, action, NULL, why);
 	json_object_set_new(ctx->reply, "escalation", json_string(target));
 	json_object_set_new(ctx->reply, "action", json_string(action));
-	json_object_set_new(ctx->reply, "agent", json_incref(
-	    json_object_get(e, "agent")));
+	json_object_set_new(
+	    ctx->reply, "agent", json_incref(json_object_get(e, "agent")));
 	json_object_set_new(ctx->reply, "outcome", json_string(outcome));
 	json_decref(e);
 	return VERB_OK;

@@ -11,56 +11,51 @@
 #include "swarmd.h"
 
 static const struct verb_arg no_args[] = { { NULL, A_ANY, 0 } };
-static const struct verb_arg hello_args[] = {
-	{ "version", A_INT, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg submit_args[] = {
-	{ "job", A_ANY, 1 }, { "dry_run", A_BOOL, 0 }, { "strict", A_BOOL, 0 },
+static const struct verb_arg hello_args[] = { { "version", A_INT, 0 },
 	{ NULL, A_ANY, 0 } };
-static const struct verb_arg ps_args[] = {
-	{ "job", A_STRING, 0 }, { "all", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg target_args[] = {
-	{ "target", A_STRING, 1 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg abort_args[] = {
-	{ "target", A_STRING, 1 }, { "grace", A_NUMBER, 0 },
-	{ "reason", A_STRING, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg send_args[] = {
-	{ "target", A_STRING, 1 }, { "text", A_STRING, 1 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg job_args[] = {
-	{ "job", A_STRING, 1 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg optjob_args[] = {
-	{ "job", A_STRING, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg events_args[] = {
-	{ "job", A_STRING, 0 }, { "after", A_INT, 0 }, { "limit", A_INT, 0 },
-	{ "follow", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg logs_args[] = {
-	{ "agent", A_STRING, 1 }, { "offset", A_INT, 0 },
-	{ "wait", A_NUMBER, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg heartbeat_args[] = {
-	{ "note", A_STRING, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg recv_args[] = {
-	{ "wait", A_NUMBER, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg checkpoint_args[] = {
-	{ "note", A_STRING, 0 }, { "data", A_STRING, 0 },
-	{ "encoding", A_STRING, 0 }, { "path", A_STRING, 0 },
-	{ "sha256", A_STRING, 0 }, { "size", A_INT, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg report_args[] = {
-	{ "input", A_INT, 0 }, { "output", A_INT, 0 },
-	{ "cache_read", A_INT, 0 }, { "cache_creation", A_INT, 0 },
-	{ "model", A_STRING, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg fail_args[] = {
-	{ "transient", A_BOOL, 0 }, { "reason", A_STRING, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg retry_args[] = {
-	{ "target", A_STRING, 1 }, { "dead", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg escalations_args[] = {
+static const struct verb_arg submit_args[] = { { "job", A_ANY, 1 },
+	{ "dry_run", A_BOOL, 0 }, { "strict", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg ps_args[] = { { "job", A_STRING, 0 },
 	{ "all", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg resolve_args[] = {
-	{ "target", A_STRING, 1 }, { "action", A_STRING, 1 },
-	{ "note", A_STRING, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg done_args[] = {
-	{ "summary", A_STRING, 0 }, { "result", A_STRING, 0 },
+static const struct verb_arg target_args[] = { { "target", A_STRING, 1 },
 	{ NULL, A_ANY, 0 } };
+static const struct verb_arg abort_args[] = { { "target", A_STRING, 1 },
+	{ "grace", A_NUMBER, 0 }, { "reason", A_STRING, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg send_args[] = { { "target", A_STRING, 1 },
+	{ "text", A_STRING, 1 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg job_args[] = { { "job", A_STRING, 1 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg optjob_args[] = { { "job", A_STRING, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg events_args[] = { { "job", A_STRING, 0 },
+	{ "after", A_INT, 0 }, { "limit", A_INT, 0 }, { "follow", A_BOOL, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg logs_args[] = { { "agent", A_STRING, 1 },
+	{ "offset", A_INT, 0 }, { "wait", A_NUMBER, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg heartbeat_args[] = { { "note", A_STRING, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg recv_args[] = { { "wait", A_NUMBER, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg checkpoint_args[] = { { "note", A_STRING, 0 },
+	{ "data", A_STRING, 0 }, { "encoding", A_STRING, 0 },
+	{ "path", A_STRING, 0 }, { "sha256", A_STRING, 0 },
+	{ "size", A_INT, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg report_args[] = { { "input", A_INT, 0 },
+	{ "output", A_INT, 0 }, { "cache_read", A_INT, 0 },
+	{ "cache_creation", A_INT, 0 }, { "model", A_STRING, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg fail_args[] = { { "transient", A_BOOL, 0 },
+	{ "reason", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg retry_args[] = { { "target", A_STRING, 1 },
+	{ "dead", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
+static const struct verb_arg escalations_args[] = { { "all", A_BOOL, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg resolve_args[] = { { "target", A_STRING, 1 },
+	{ "action", A_STRING, 1 }, { "note", A_STRING, 0 },
+	{ NULL, A_ANY, 0 } };
+static const struct verb_arg done_args[] = { { "summary", A_STRING, 0 },
+	{ "result", A_STRING, 0 }, { NULL, A_ANY, 0 } };
 
 /* One entry per verb. */
 static const struct verb verbs[] = {
@@ -90,9 +85,12 @@ static const struct verb verbs[] = {
 };
 
 static const char *type_names[] = {
-	[A_STRING] = "a string", [A_INT] = "an integer",
-	[A_NUMBER] = "a number", [A_BOOL] = "a boolean",
-	[A_OBJECT] = "an object", [A_ANY] = "a value",
+	[A_STRING] = "a string",
+	[A_INT] = "an integer",
+	[A_NUMBER] = "a number",
+	[A_BOOL] = "a boolean",
+	[A_OBJECT] = "an object",
+	[A_ANY] = "a value",
 };
 
 enum verb_rc
@@ -136,28 +134,35 @@ check_args(struct verb_ctx *ctx, const struct verb *v)
 	const char *key;
 	json_t *val;
 
-	json_object_foreach(ctx->args, key, val) {
+	json_object_foreach(ctx->args, key, val)
+	{
 		for (a = v->args; a->name != NULL; a++) {
 			if (strcmp(a->name, key) == 0)
 				break;
 		}
 		if (a->name == NULL) {
-			verb_fail(ctx, SWARM_E_BAD_ARGS, "%s: unknown "
-			    "argument \"%s\"", v->name, key);
+			verb_fail(ctx, SWARM_E_BAD_ARGS,
+			    "%s: unknown "
+			    "argument \"%s\"",
+			    v->name, key);
 			return -1;
 		}
 		if (!type_ok(val, a->type)) {
-			verb_fail(ctx, SWARM_E_BAD_ARGS, "%s: argument \"%s\" "
-			    "must be %s%s", v->name, key, type_names[a->type],
+			verb_fail(ctx, SWARM_E_BAD_ARGS,
+			    "%s: argument \"%s\" "
+			    "must be %s%s",
+			    v->name, key, type_names[a->type],
 			    a->type == A_NUMBER ? " from 0 to 86400" : "");
 			return -1;
 		}
 	}
 	for (a = v->args; a->name != NULL; a++) {
-		if (a->required && json_object_get(ctx->args, a->name) ==
-		    NULL) {
-			verb_fail(ctx, SWARM_E_BAD_ARGS, "%s: argument \"%s\" "
-			    "is required", v->name, a->name);
+		if (a->required &&
+		    json_object_get(ctx->args, a->name) == NULL) {
+			verb_fail(ctx, SWARM_E_BAD_ARGS,
+			    "%s: argument \"%s\" "
+			    "is required",
+			    v->name, a->name);
 			return -1;
 		}
 	}
@@ -175,15 +180,18 @@ check_auth(struct verb_ctx *ctx, json_t *auth)
 	int64_t id;
 
 	if (!json_is_object(auth) || name == NULL || token == NULL) {
-		verb_fail(ctx, SWARM_E_UNAUTHORIZED, "agent verbs need auth "
+		verb_fail(ctx, SWARM_E_UNAUTHORIZED,
+		    "agent verbs need auth "
 		    "{\"agent\", \"token\"} from the agent's environment");
 		return -1;
 	}
 	sha256(token, strlen(token), hash);
 	if (agent_parse_id(name, &id) == -1 || (a = agent_find(id)) == NULL ||
 	    a->pid <= 0 || !ct_equal(hash, a->token_hash, SHA256_LEN)) {
-		verb_fail(ctx, SWARM_E_UNAUTHORIZED, "token is not valid for "
-		    "a live agent named %s", name);
+		verb_fail(ctx, SWARM_E_UNAUTHORIZED,
+		    "token is not valid for "
+		    "a live agent named %s",
+		    name);
 		return -1;
 	}
 	ctx->self = a;
@@ -209,27 +217,42 @@ check_request(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
 	json_t *val;
 
 	if (!json_is_object(req))
-		return verb_fail(ctx, SWARM_E_BAD_REQUEST, "a request is a "
-		    "JSON object"), -1;
-	json_object_foreach(req, key, val) {
+		return verb_fail(ctx, SWARM_E_BAD_REQUEST,
+		           "a request is a "
+		           "JSON object"),
+		       -1;
+	json_object_foreach(req, key, val)
+	{
 		if (strcmp(key, "id") != 0 && strcmp(key, "verb") != 0 &&
 		    strcmp(key, "args") != 0 && strcmp(key, "auth") != 0)
-			return verb_fail(ctx, SWARM_E_BAD_REQUEST, "unknown "
-			    "request member \"%s\"", key), -1;
+			return verb_fail(ctx, SWARM_E_BAD_REQUEST,
+			           "unknown "
+			           "request member \"%s\"",
+			           key),
+			       -1;
 	}
 	if ((name = json_string_value(json_object_get(req, "verb"))) == NULL)
-		return verb_fail(ctx, SWARM_E_BAD_REQUEST, "\"verb\" must be "
-		    "a string"), -1;
+		return verb_fail(ctx, SWARM_E_BAD_REQUEST,
+		           "\"verb\" must be "
+		           "a string"),
+		       -1;
 	if ((*vp = verb_find(name)) == NULL)
-		return verb_fail(ctx, SWARM_E_UNKNOWN_VERB, "no such verb: "
-		    "%.64s", name), -1;
+		return verb_fail(ctx, SWARM_E_UNKNOWN_VERB,
+		           "no such verb: "
+		           "%.64s",
+		           name),
+		       -1;
 	if (ctx->args != NULL && !json_is_object(ctx->args))
-		return verb_fail(ctx, SWARM_E_BAD_REQUEST, "\"args\" must be "
-		    "an object"), -1;
+		return verb_fail(ctx, SWARM_E_BAD_REQUEST,
+		           "\"args\" must be "
+		           "an object"),
+		       -1;
 	if (((*vp)->flags & V_OPERATOR) && !ctx->operator)
-		return verb_fail(ctx, SWARM_E_FORBIDDEN, "%s is an operator "
-		    "verb: it needs root, uid %d or group %s", name,
-		    (int)srv.uid, srv.cfg.operator_group), -1;
+		return verb_fail(ctx, SWARM_E_FORBIDDEN,
+		           "%s is an operator "
+		           "verb: it needs root, uid %d or group %s",
+		           name, (int)srv.uid, srv.cfg.operator_group),
+		       -1;
 	if (((*vp)->flags & V_AGENT) &&
 	    check_auth(ctx, json_object_get(req, "auth")) == -1)
 		return -1;
@@ -237,7 +260,7 @@ check_request(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
 }
 
 void
-verb_dispatch(struct client *c, int operator, json_t *req)
+verb_dispatch(struct client *c, int operator, json_t * req)
 {
 	struct verb_ctx ctx;
 	const struct verb *v;
@@ -246,9 +269,10 @@ verb_dispatch(struct client *c, int operator, json_t *req)
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.client = c;
-	ctx.operator = operator;
+	ctx.operator= operator;
 	ctx.id = id != NULL && (json_is_integer(id) || json_is_string(id)) ?
-	    id : json_null();
+	    id :
+	    json_null();
 	ctx.args = json_object_get(req, "args");
 	if (check_request(&ctx, req, &v) == 0) {
 		if (ctx.args == NULL)
@@ -263,8 +287,8 @@ verb_dispatch(struct client *c, int operator, json_t *req)
 	if (rc == VERB_OK)
 		client_reply(c, ctx.id, ctx.reply);
 	else if (rc == VERB_ERROR)
-		client_error_extra(c, ctx.id, ctx.ecode, ctx.edetail, "%s",
-		    ctx.emsg);
+		client_error_extra(
+		    c, ctx.id, ctx.ecode, ctx.edetail, "%s", ctx.emsg);
 	json_decref(ctx.reply);
 	json_decref(ctx.edetail);
 }
@@ -295,14 +319,15 @@ verb_hello(struct verb_ctx *ctx)
 	json_t *v = json_object_get(ctx->args, "version");
 
 	if (v != NULL && json_integer_value(v) != SWARM_PROTOCOL_VERSION)
-		return verb_fail(ctx, SWARM_E_VERSION, "protocol version %lld "
+		return verb_fail(ctx, SWARM_E_VERSION,
+		    "protocol version %lld "
 		    "is not supported; this swarmd speaks %d",
 		    (long long)json_integer_value(v), SWARM_PROTOCOL_VERSION);
-	json_object_set_new(ctx->reply, "version",
-	    json_integer(SWARM_PROTOCOL_VERSION));
-	json_object_set_new(ctx->reply, "server",
-	    json_string("swarmd " SWARM_VERSION));
-	json_object_set_new(ctx->reply, "operator",
-	    json_boolean(ctx->operator));
+	json_object_set_new(
+	    ctx->reply, "version", json_integer(SWARM_PROTOCOL_VERSION));
+	json_object_set_new(
+	    ctx->reply, "server", json_string("swarmd " SWARM_VERSION));
+	json_object_set_new(
+	    ctx->reply, "operator", json_boolean(ctx->operator));
 	return VERB_OK;
 }

@@ -33,35 +33,35 @@
 #include "swarmd.h"
 
 enum phase {
-	W_WATCH,	/* running, under the rules */
-	W_TRIAGE,	/* suspect, the hook is deciding */
-	W_HANDOFF,	/* asked for a checkpoint before a restart */
-	W_ESCALATED,	/* suspect, waiting for a person */
-	W_DONE,		/* being restarted or killed */
+	W_WATCH,     /* running, under the rules */
+	W_TRIAGE,    /* suspect, the hook is deciding */
+	W_HANDOFF,   /* asked for a checkpoint before a restart */
+	W_ESCALATED, /* suspect, waiting for a person */
+	W_DONE,      /* being restarted or killed */
 };
 
 struct watch {
 	enum phase phase;
-	char reason[24];	/* what tier 1 saw */
-	char summary[256];	/* the same in a sentence */
-	json_t *tier1;		/* its evidence */
-	json_t *verdict;	/* the latest verdict, or NULL */
-	int64_t since;		/* wall ms the phase began */
-	int64_t window_from;	/* silence counts from here at the earliest */
-	int64_t use;		/* tokens at the last tick */
-	int64_t last_rise;	/* wall ms usage last rose */
-	int64_t rise_from;	/* first rise after the latest progress; 0 */
-	int64_t progress_at;	/* latest progress mark seen (wall ms) */
-	int64_t seen;		/* last_seen at the last look */
+	char reason[24];     /* what tier 1 saw */
+	char summary[256];   /* the same in a sentence */
+	json_t *tier1;       /* its evidence */
+	json_t *verdict;     /* the latest verdict, or NULL */
+	int64_t since;       /* wall ms the phase began */
+	int64_t window_from; /* silence counts from here at the earliest */
+	int64_t use;         /* tokens at the last tick */
+	int64_t last_rise;   /* wall ms usage last rose */
+	int64_t rise_from;   /* first rise after the latest progress; 0 */
+	int64_t progress_at; /* latest progress mark seen (wall ms) */
+	int64_t seen;        /* last_seen at the last look */
 	int context_asked;
 	struct triage *triage;
-	int64_t handoff_seq;	/* the chunk's latest checkpoint when asked */
-	int64_t deadline;	/* of the handoff, wall ms */
-	char *cgroup;		/* the agent's cgroup directory, or NULL */
+	int64_t handoff_seq; /* the chunk's latest checkpoint when asked */
+	int64_t deadline;    /* of the handoff, wall ms */
+	char *cgroup;        /* the agent's cgroup directory, or NULL */
 };
 
 static struct event *tick_ev;
-static char *cg_base;		/* our delegated cgroup v2, or NULL */
+static char *cg_base; /* our delegated cgroup v2, or NULL */
 static int cg_tried;
 
 static void watch_escalate(struct agent *, json_t *tried);
@@ -108,8 +108,8 @@ static int64_t
 progress_latest(struct agent *a)
 {
 	static const char sql[] = "SELECT max(ts) FROM events WHERE agent = ? "
-				  "AND event IN ('heartbeat', 'checkpoint', "
-				  "'subagent_completed')";
+	                          "AND event IN ('heartbeat', 'checkpoint', "
+	                          "'subagent_completed')";
 	sqlite3_stmt *st = store_prepare(sql);
 	int64_t ts = 0;
 
@@ -124,7 +124,7 @@ static int64_t
 checkpoint_latest(struct agent *a)
 {
 	static const char sql[] = "SELECT max(seq) FROM checkpoints "
-				  "WHERE job = ? AND chunk = ?";
+	                          "WHERE job = ? AND chunk = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 	int64_t seq = 0;
 
@@ -164,8 +164,8 @@ watchdog_context_window(const char *model)
 		len = strlen(srv.cfg.models[i].model);
 		if (strcmp(srv.cfg.models[i].model, model) == 0)
 			return srv.cfg.models[i].tokens;
-		if (len > best && strncmp(srv.cfg.models[i].model, model,
-		    len) == 0) {
+		if (len > best &&
+		    strncmp(srv.cfg.models[i].model, model, len) == 0) {
 			best = len;
 			tokens = srv.cfg.models[i].tokens;
 		}
@@ -175,17 +175,15 @@ watchdog_context_window(const char *model)
 
 /* ---- tier 1 ---- */
 
-static void on_verdict(void *, const struct verdict *, const char *,
-    json_t *);
+static void on_verdict(void *, const struct verdict *, const char *, json_t *);
 
 /* Soft anomaly: suspect, then the hook or a person. */
-static void
-watch_suspect(struct agent *a, const char *reason, json_t *evidence,
+static void watch_suspect(struct agent *a, const char *reason, json_t *evidence,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-watch_suspect(struct agent *a, const char *reason, json_t *evidence,
-    const char *fmt, ...)
+watch_suspect(
+    struct agent *a, const char *reason, json_t *evidence, const char *fmt, ...)
 {
 	struct watch *w = a->wd;
 	va_list ap;
@@ -213,12 +211,12 @@ watch_suspect(struct agent *a, const char *reason, json_t *evidence,
 	watch_phase(w, W_TRIAGE);
 	store_begin();
 	evlog_add("triage_started", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:s, s:s}", "reason", reason, "hook",
-	    srv.cfg.triage_hook));
+	    json_pack(
+	        "{s:s, s:s}", "reason", reason, "hook", srv.cfg.triage_hook));
 	store_commit();
-	w->triage = triage_start(srv.cfg.triage_hook, triage_document(a,
-	    evidence), srv.cfg.triage_timeout, on_verdict,
-	    (void *)(intptr_t)a->id);
+	w->triage =
+	    triage_start(srv.cfg.triage_hook, triage_document(a, evidence),
+	        srv.cfg.triage_timeout, on_verdict, (void *)(intptr_t)a->id);
 }
 
 /* Back to running with a fresh window: life, a verdict, or a person. */
@@ -283,12 +281,14 @@ rule_stalled(struct agent *a, struct watch *w, int64_t now)
 
 	if (hbt <= 0 || silent < hbt)
 		return 0;
-	watch_suspect(a, "stalled", json_pack("{s:I, s:f, s:o, s:o, s:I}",
-	    "silent_ms", (json_int_t)(now - life), "heartbeat_timeout", hbt,
-	    "last_seen",
-	    json_ts(a->last_seen), "last_output", json_ts(a->last_output),
-	    "tokens", (json_int_t)w->use), "no heartbeat, output or usage "
-	    "for %.0f s (heartbeat_timeout %.0f s)", silent, hbt);
+	watch_suspect(a, "stalled",
+	    json_pack("{s:I, s:f, s:o, s:o, s:I}", "silent_ms",
+	        (json_int_t)(now - life), "heartbeat_timeout", hbt, "last_seen",
+	        json_ts(a->last_seen), "last_output", json_ts(a->last_output),
+	        "tokens", (json_int_t)w->use),
+	    "no heartbeat, output or usage "
+	    "for %.0f s (heartbeat_timeout %.0f s)",
+	    silent, hbt);
 	return 1;
 }
 
@@ -310,13 +310,15 @@ rule_zombie(struct agent *a, struct watch *w, int64_t now)
 		w->rise_from = 0;
 		return 0;
 	}
-	watch_suspect(a, "zombie", json_pack("{s:I, s:f, s:I, s:o, s:o}",
-	    "flowing_ms", (json_int_t)(now - w->rise_from),
-	    "no_progress_timeout", npt, "tokens",
-	    (json_int_t)w->use, "last_progress", json_ts(w->progress_at),
-	    "last_usage", json_ts(w->last_rise)), "tokens flowing for %.0f s "
+	watch_suspect(a, "zombie",
+	    json_pack("{s:I, s:f, s:I, s:o, s:o}", "flowing_ms",
+	        (json_int_t)(now - w->rise_from), "no_progress_timeout", npt,
+	        "tokens", (json_int_t)w->use, "last_progress",
+	        json_ts(w->progress_at), "last_usage", json_ts(w->last_rise)),
+	    "tokens flowing for %.0f s "
 	    "with no heartbeat note, checkpoint or result "
-	    "(no_progress_timeout %.0f s)", flowing, npt);
+	    "(no_progress_timeout %.0f s)",
+	    flowing, npt);
 	return 1;
 }
 
@@ -332,19 +334,23 @@ rule_context(struct agent *a, struct watch *w)
 	if (share < srv.cfg.context_threshold)
 		return 0;
 	w->context_asked = 1;
-	watch_suspect(a, "context_exhausted", json_pack("{s:I, s:I, s:f, "
-	    "s:f, s:s*}", "context_tokens", (json_int_t)a->last_msg_context,
-	    "context_window", (json_int_t)window, "share", share,
-	    "context_threshold", srv.cfg.context_threshold, "model",
-	    a->model), "latest message used %lld of %lld context tokens "
-	    "(%.0f%%, threshold %.0f%%)", (long long)a->last_msg_context,
-	    (long long)window, 100 * share, 100 * srv.cfg.context_threshold);
+	watch_suspect(a, "context_exhausted",
+	    json_pack("{s:I, s:I, s:f, "
+	              "s:f, s:s*}",
+	        "context_tokens", (json_int_t)a->last_msg_context,
+	        "context_window", (json_int_t)window, "share", share,
+	        "context_threshold", srv.cfg.context_threshold, "model",
+	        a->model),
+	    "latest message used %lld of %lld context tokens "
+	    "(%.0f%%, threshold %.0f%%)",
+	    (long long)a->last_msg_context, (long long)window, 100 * share,
+	    100 * srv.cfg.context_threshold);
 	return 1;
 }
 
 static void
-restart(struct agent *a, const char *how, enum disposition disp,
-    const char *why)
+restart(
+    struct agent *a, const char *how, enum disposition disp, const char *why)
 {
 	struct watch *w = a->wd;
 	char reason[512];
@@ -369,12 +375,13 @@ check_handoff(struct agent *a, struct watch *w, int64_t now)
 		return;
 	store_begin();
 	evlog_add(timed_out && seq <= w->handoff_seq ? "handoff_timeout" :
-	    "handoff_checkpointed", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:I, s:I}", "checkpoint", (json_int_t)seq,
-	    "waited_ms", (json_int_t)(now - w->since)));
+	                                               "handoff_checkpointed",
+	    a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:I, s:I}", "checkpoint", (json_int_t)seq, "waited_ms",
+	        (json_int_t)(now - w->since)));
 	store_commit();
-	restart(a, "handoff", DISP_REQUEUE, seq > w->handoff_seq ?
-	    "checkpointed" : "no checkpoint in time");
+	restart(a, "handoff", DISP_REQUEUE,
+	    seq > w->handoff_seq ? "checkpointed" : "no checkpoint in time");
 }
 
 /* A suspect agent that shows life (or, a zombie, progress) recovers. */
@@ -386,8 +393,8 @@ check_suspect(struct agent *a, struct watch *w)
 	if (strcmp(w->reason, "stalled") == 0) {
 		if (life_latest(a) > w->since)
 			watch_clear(a, "showed life again");
-	} else if (strcmp(w->reason, "zombie") == 0 && a->last_seen !=
-	    w->seen) {
+	} else if (strcmp(w->reason, "zombie") == 0 &&
+	    a->last_seen != w->seen) {
 		w->seen = a->last_seen;
 		if ((p = progress_latest(a)) > w->since) {
 			w->progress_at = p;
@@ -435,7 +442,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (srv.shutting_down)
 		return;
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-		watch_one(a, now);
+	watch_one(a, now);
 }
 
 /* ---- carrying out verdicts ---- */
@@ -451,8 +458,8 @@ watch_escalate(struct agent *a, json_t *tried)
 }
 
 static void
-on_verdict(void *arg, const struct verdict *v, const char *failure,
-    json_t *info)
+on_verdict(
+    void *arg, const struct verdict *v, const char *failure, json_t *info)
 {
 	struct agent *a = agent_find((int64_t)(intptr_t)arg);
 	struct watch *w;
@@ -471,8 +478,9 @@ on_verdict(void *arg, const struct verdict *v, const char *failure,
 	} else
 		json_object_set_new(info, "failure", json_string(failure));
 	if ((moot = a->abort_requested || a->completed))
-		json_object_set_new(info, "ignored", json_string("the agent "
-		    "has finished or is being aborted"));
+		json_object_set_new(info, "ignored",
+		    json_string("the agent "
+		                "has finished or is being aborted"));
 	store_begin();
 	evlog_add(v != NULL ? "triage_verdict" : "triage_failed", a->job,
 	    a->chunk, a->id, a->attempt, json_deep_copy(info));
@@ -486,11 +494,12 @@ on_verdict(void *arg, const struct verdict *v, const char *failure,
 		watch_escalate(a, json_pack("[o]", info));
 		return;
 	}
-	snprintf(why, sizeof why, "triage: %s", v->reason != NULL ?
-	    v->reason : v->state);
+	snprintf(why, sizeof why, "triage: %s",
+	    v->reason != NULL ? v->reason : v->state);
 	if (strcmp(v->action, "escalate") == 0)
-		watch_escalate(a, json_pack("[{s:i, s:O}]", "tier", 2,
-		    "verdict", w->verdict));
+		watch_escalate(a,
+		    json_pack(
+		        "[{s:i, s:O}]", "tier", 2, "verdict", w->verdict));
 	else
 		watchdog_act(a, v->action, v->message, why);
 }
@@ -500,8 +509,8 @@ on_verdict(void *arg, const struct verdict *v, const char *failure,
  * 0, or -1 for an action it does not know.
  */
 int
-watchdog_act(struct agent *a, const char *action, const char *message,
-    const char *why)
+watchdog_act(
+    struct agent *a, const char *action, const char *message, const char *why)
 {
 	struct watch *w = watch_get(a);
 	char *text;
@@ -511,8 +520,11 @@ watchdog_act(struct agent *a, const char *action, const char *message,
 			watch_clear(a, why);
 	} else if (strcmp(action, "nudge") == 0) {
 		store_begin();
-		mailbox_put(a, "swarmd", message != NULL ? message : "swarmd: are you still "
-		    "working? report with swarmctl heartbeat --note");
+		mailbox_put(a, "swarmd",
+		    message != NULL ?
+		        message :
+		        "swarmd: are you still "
+		        "working? report with swarmctl heartbeat --note");
 		store_commit();
 		agent_deliver(a);
 		watch_clear(a, why);
@@ -524,17 +536,19 @@ watchdog_act(struct agent *a, const char *action, const char *message,
 		w->handoff_seq = checkpoint_latest(a);
 		w->seen = a->last_seen;
 		watch_phase(w, W_HANDOFF);
-		w->deadline = w->since + (int64_t)(srv.cfg.handoff_timeout *
-		    1000);
-		text = xasprintf("checkpoint: %s; save your progress now with "
+		w->deadline =
+		    w->since + (int64_t)(srv.cfg.handoff_timeout * 1000);
+		text = xasprintf(
+		    "checkpoint: %s; save your progress now with "
 		    "swarmctl checkpoint: the chunk restarts from it",
 		    message != NULL ? message : "your context is nearly full");
 		store_begin();
 		mailbox_put(a, "swarmd", text);
 		evlog_add("handoff_requested", a->job, a->chunk, a->id,
-		    a->attempt, json_pack("{s:I, s:f}", "after_checkpoint",
-		    (json_int_t)w->handoff_seq, "timeout",
-		    srv.cfg.handoff_timeout));
+		    a->attempt,
+		    json_pack("{s:I, s:f}", "after_checkpoint",
+		        (json_int_t)w->handoff_seq, "timeout",
+		        srv.cfg.handoff_timeout));
 		store_commit();
 		free(text);
 		agent_deliver(a);
@@ -569,8 +583,8 @@ cgroup_own(void)
 		if (strncmp(line, "0::", 3) != 0)
 			continue;
 		line[strcspn(line, "\n")] = '\0';
-		path = xasprintf("%s%s", mnt, strcmp(line + 3, "/") == 0 ?
-		    "" : line + 3);
+		path = xasprintf(
+		    "%s%s", mnt, strcmp(line + 3, "/") == 0 ? "" : line + 3);
 		break;
 	}
 	fclose(f);
@@ -600,7 +614,7 @@ static int
 cgroup_has(const char *dir, const char *controller)
 {
 	char *path = xasprintf("%s/cgroup.controllers", dir), buf[512], *w,
-	    *save = NULL;
+	     *save = NULL;
 	int fd, found = 0;
 	ssize_t n;
 
@@ -648,9 +662,10 @@ cgroup_setup(void)
 	const char *why = cgroup_check(base);
 
 	cg_tried = 1;
-	snprintf(ctl, sizeof ctl, "%s%s%s", srv.cfg.cgroup_memory_max > 0 ?
-	    "+memory" : "", srv.cfg.cgroup_memory_max > 0 &&
-	    srv.cfg.cgroup_pids_max > 0 ? " " : "",
+	snprintf(ctl, sizeof ctl, "%s%s%s",
+	    srv.cfg.cgroup_memory_max > 0 ? "+memory" : "",
+	    srv.cfg.cgroup_memory_max > 0 && srv.cfg.cgroup_pids_max > 0 ? " " :
+	                                                                   "",
 	    srv.cfg.cgroup_pids_max > 0 ? "+pids" : "");
 	if (why == NULL) {
 		leaf = xasprintf("%s/swarmd-daemon", base);
@@ -662,8 +677,8 @@ cgroup_setup(void)
 		free(leaf);
 	}
 	if (why != NULL) {
-		log_notice("cgroup limits off: %s%s%s", why, base != NULL ?
-		    ": " : "", base != NULL ? base : "");
+		log_notice("cgroup limits off: %s%s%s", why,
+		    base != NULL ? ": " : "", base != NULL ? base : "");
 		free(base);
 		return;
 	}
@@ -676,11 +691,11 @@ cgroup_place(struct agent *a, json_t *applied)
 {
 	char *dir, val[32];
 
-	if (!cg_tried && (srv.cfg.cgroup_memory_max > 0 ||
-	    srv.cfg.cgroup_pids_max > 0))
+	if (!cg_tried &&
+	    (srv.cfg.cgroup_memory_max > 0 || srv.cfg.cgroup_pids_max > 0))
 		cgroup_setup();
-	if (cg_base == NULL || (srv.cfg.cgroup_memory_max <= 0 &&
-	    srv.cfg.cgroup_pids_max <= 0))
+	if (cg_base == NULL ||
+	    (srv.cfg.cgroup_memory_max <= 0 && srv.cfg.cgroup_pids_max <= 0))
 		return;
 	dir = xasprintf("%s/agent-%lld", cg_base, (long long)a->id);
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
@@ -728,8 +743,9 @@ cgroup_done(struct agent *a, struct watch *w)
 			    (n = atoll(line + strlen(files[i][1]))) <= 0)
 				continue;
 			evlog_add("resource_limit", a->job, a->chunk, a->id,
-			    a->attempt, json_pack("{s:s, s:I}", "limit",
-			    files[i][0], "count", (json_int_t)n));
+			    a->attempt,
+			    json_pack("{s:s, s:I}", "limit", files[i][0],
+			        "count", (json_int_t)n));
 		}
 		if (f != NULL)
 			fclose(f);
@@ -779,8 +795,8 @@ watchdog_started(struct agent *a)
 	if (a->pid > 0)
 		cgroup_place(a, applied);
 	if (json_object_size(applied) > 0)
-		evlog_add("limits_applied", a->job, a->chunk, a->id,
-		    a->attempt, applied);
+		evlog_add("limits_applied", a->job, a->chunk, a->id, a->attempt,
+		    applied);
 	else
 		json_decref(applied);
 }
@@ -812,8 +828,8 @@ watchdog_arm(void)
 	struct timeval tv;
 
 	m = srv.cfg.heartbeat_timeout;
-	if (srv.cfg.no_progress_timeout > 0 && (m <= 0 ||
-	    srv.cfg.no_progress_timeout < m))
+	if (srv.cfg.no_progress_timeout > 0 &&
+	    (m <= 0 || srv.cfg.no_progress_timeout < m))
 		m = srv.cfg.no_progress_timeout;
 	if (m > 0 && m / 4 < t)
 		t = m / 4 < 0.05 ? 0.05 : m / 4;
@@ -845,7 +861,8 @@ watchdog_free(void)
 {
 	struct agent *a;
 
-	TAILQ_FOREACH(a, &live_agents, entry) {
+	TAILQ_FOREACH(a, &live_agents, entry)
+	{
 		if (a->wd != NULL && a->wd->triage != NULL) {
 			triage_cancel(a->wd->triage);
 			a->wd->triage = NULL;

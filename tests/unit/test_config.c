@@ -29,7 +29,7 @@ setup(void **state)
 	if (fx == NULL)
 		return -1;
 	snprintf(fx->path, sizeof fx->path, "%s/swarmd-conf-XXXXXX",
-	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
 	if ((fd = mkstemp(fx->path)) == -1) {
 		free(fx);
 		return -1;
@@ -66,8 +66,8 @@ load(struct fixture *fx, const char *text)
 
 /* Load TEXT, expect failure with "<file>:<LINE>: <WANT>". */
 static void
-assert_load_error(struct fixture *fx, const char *text, int line,
-                  const char *want)
+assert_load_error(
+    struct fixture *fx, const char *text, int line, const char *want)
 {
 	char msg[1024];
 
@@ -103,8 +103,8 @@ assert_defaults(const struct config *c)
 	assert_true(c->renotify == 4 * 3600);
 	assert_true(c->context_threshold == 0.80);
 	assert_true(c->context_window == 200000);
-	assert_true(c->rlimit_as == 0 && c->rlimit_cpu == 0 &&
-	            c->rlimit_nproc == 0);
+	assert_true(
+	    c->rlimit_as == 0 && c->rlimit_cpu == 0 && c->rlimit_nproc == 0);
 	assert_true(c->cgroup_memory_max == 0 && c->cgroup_pids_max == 0);
 	assert_int_equal(c->nmodels, 0);
 }
@@ -176,12 +176,13 @@ test_boundary_values(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_int_equal(load(fx, "[swarmd]\nsocket_mode = 777\n"
-	                          "[spawn]\nmax_agents = 100000\n"
-	                          "default_concurrency = 1\n"
-	                          "abort_grace = 1d\nstop_grace = 0\n"
-	                          "heartbeat_flush = 1h\n"),
-	                 0);
+	assert_int_equal(load(fx,
+	                     "[swarmd]\nsocket_mode = 777\n"
+	                     "[spawn]\nmax_agents = 100000\n"
+	                     "default_concurrency = 1\n"
+	                     "abort_grace = 1d\nstop_grace = 0\n"
+	                     "heartbeat_flush = 1h\n"),
+	    0);
 	assert_int_equal(fx->cfg.socket_mode, 0777);
 	assert_int_equal(fx->cfg.max_agents, 100000);
 	assert_int_equal(fx->cfg.default_concurrency, 1);
@@ -196,7 +197,7 @@ test_unknown_key(void **state)
 	struct fixture *fx = *state;
 
 	assert_load_error(fx, "[swarmd]\nsocket = /x\nbogus = 1\n", 3,
-	                  "[swarmd] bogus: unknown key");
+	    "[swarmd] bogus: unknown key");
 	assert_non_null(strstr(fx->err, "unknown key"));
 }
 
@@ -205,10 +206,10 @@ test_key_in_wrong_section(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_load_error(fx, "[spawn]\n\nsocket = /x\n", 3,
-	                  "[spawn] socket: unknown key");
+	assert_load_error(
+	    fx, "[spawn]\n\nsocket = /x\n", 3, "[spawn] socket: unknown key");
 	assert_load_error(fx, "[nope]\nmax_agents = 1\n", 2,
-	                  "[nope] max_agents: unknown key");
+	    "[nope] max_agents: unknown key");
 }
 
 static void
@@ -217,11 +218,11 @@ test_bad_int(void **state)
 	struct fixture *fx = *state;
 
 	assert_load_error(fx, "[spawn]\nmax_agents = ten\n", 2,
-	                  "[spawn] max_agents: bad value \"ten\"");
+	    "[spawn] max_agents: bad value \"ten\"");
 	assert_load_error(fx, "[spawn]\nmax_agents = 0\n", 2,
-	                  "[spawn] max_agents: bad value \"0\"");
+	    "[spawn] max_agents: bad value \"0\"");
 	assert_load_error(fx, "[spawn]\ndefault_concurrency = 100001\n", 2,
-	                  "[spawn] default_concurrency: bad value \"100001\"");
+	    "[spawn] default_concurrency: bad value \"100001\"");
 }
 
 static void
@@ -230,13 +231,13 @@ test_bad_duration(void **state)
 	struct fixture *fx = *state;
 
 	assert_load_error(fx, "[spawn]\nabort_grace = 5x\n", 2,
-	                  "[spawn] abort_grace: bad value \"5x\"");
+	    "[spawn] abort_grace: bad value \"5x\"");
 	assert_load_error(fx, "[spawn]\nstop_grace = -1\n", 2,
-	                  "[spawn] stop_grace: bad value \"-1\"");
+	    "[spawn] stop_grace: bad value \"-1\"");
 	assert_load_error(fx, "[spawn]\nabort_grace = 2d\n", 2,
-	                  "[spawn] abort_grace: bad value \"2d\"");
+	    "[spawn] abort_grace: bad value \"2d\"");
 	assert_load_error(fx, "[spawn]\nheartbeat_flush = 61m\n", 2,
-	                  "[spawn] heartbeat_flush: bad value \"61m\"");
+	    "[spawn] heartbeat_flush: bad value \"61m\"");
 }
 
 static void
@@ -245,13 +246,13 @@ test_bad_mode(void **state)
 	struct fixture *fx = *state;
 
 	assert_load_error(fx, "[swarmd]\nsocket_mode = 0999\n", 2,
-	                  "[swarmd] socket_mode: bad value \"0999\"");
+	    "[swarmd] socket_mode: bad value \"0999\"");
 	assert_load_error(fx, "[swarmd]\nsocket_mode = 01000\n", 2,
-	                  "[swarmd] socket_mode: bad value \"01000\"");
+	    "[swarmd] socket_mode: bad value \"01000\"");
 	assert_load_error(fx, "[swarmd]\nsocket_mode = -1\n", 2,
-	                  "[swarmd] socket_mode: bad value \"-1\"");
+	    "[swarmd] socket_mode: bad value \"-1\"");
 	assert_load_error(fx, "[swarmd]\nsocket_mode =\n", 2,
-	                  "[swarmd] socket_mode: bad value \"\"");
+	    "[swarmd] socket_mode: bad value \"\"");
 }
 
 static void
@@ -259,8 +260,8 @@ test_syntax_error(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_load_error(fx, "[swarmd]\nsocket = /x\nnot a key line\n", 3,
-	                  "syntax error");
+	assert_load_error(
+	    fx, "[swarmd]\nsocket = /x\nnot a key line\n", 3, "syntax error");
 }
 
 static void
@@ -287,11 +288,9 @@ test_synchronous(void **state)
 	assert_int_equal(load(fx, "[store]\nsynchronous = extra\n"), 0);
 	assert_string_equal(fx->cfg.synchronous, "extra");
 	assert_int_equal(load(fx, "[store]\nsynchronous = full\n"), 0);
-	assert_load_error(
-	    fx, "[store]\nsynchronous = off\n", 0,
+	assert_load_error(fx, "[store]\nsynchronous = off\n", 0,
 	    "[store] synchronous: expected full, normal or extra");
-	assert_load_error(
-	    fx, "[store]\nsynchronous = FULL\n", 0,
+	assert_load_error(fx, "[store]\nsynchronous = FULL\n", 0,
 	    "[store] synchronous: expected full, normal or extra");
 }
 
@@ -314,26 +313,27 @@ test_watchdog(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_int_equal(load(fx, "[watchdog]\n"
-	                          "heartbeat_timeout = 1\n"
-	                          "no_progress_timeout = 10m\n"
-	                          "triage_hook = /usr/bin/hook --fast\n"
-	                          "triage_timeout = 1.5s\n"
-	                          "handoff_timeout = 0\n"
-	                          "escalation_webhook = https://h.example/x\n"
-	                          "renotify = 1h\n"
-	                          "context_threshold = 90%\n"
-	                          "context_window = 1000000\n"
-	                          "rlimit_as = 4G\n"
-	                          "rlimit_cpu = 1h\n"
-	                          "rlimit_nproc = 512\n"
-	                          "cgroup_memory_max = 512M\n"
-	                          "cgroup_pids_max = 64\n"
-	                          "[models]\n"
-	                          "claude-sonnet-4-5 = 200000\n"
-	                          "claude-opus-4-1 = 100000\n"
-	                          "claude-sonnet-4-5 = 1000000\n"),
-	                 0);
+	assert_int_equal(load(fx,
+	                     "[watchdog]\n"
+	                     "heartbeat_timeout = 1\n"
+	                     "no_progress_timeout = 10m\n"
+	                     "triage_hook = /usr/bin/hook --fast\n"
+	                     "triage_timeout = 1.5s\n"
+	                     "handoff_timeout = 0\n"
+	                     "escalation_webhook = https://h.example/x\n"
+	                     "renotify = 1h\n"
+	                     "context_threshold = 90%\n"
+	                     "context_window = 1000000\n"
+	                     "rlimit_as = 4G\n"
+	                     "rlimit_cpu = 1h\n"
+	                     "rlimit_nproc = 512\n"
+	                     "cgroup_memory_max = 512M\n"
+	                     "cgroup_pids_max = 64\n"
+	                     "[models]\n"
+	                     "claude-sonnet-4-5 = 200000\n"
+	                     "claude-opus-4-1 = 100000\n"
+	                     "claude-sonnet-4-5 = 1000000\n"),
+	    0);
 	assert_true(fx->cfg.heartbeat_timeout == 1);
 	assert_true(fx->cfg.no_progress_timeout == 600);
 	assert_string_equal(fx->cfg.triage_hook, "/usr/bin/hook --fast");
@@ -354,20 +354,23 @@ test_watchdog(void **state)
 	assert_true(fx->cfg.models[0].tokens == 1000000);
 	assert_true(fx->cfg.models[1].tokens == 100000);
 	assert_load_error(fx, "[watchdog]\ncontext_threshold = 0\n", 2,
-	                  "[watchdog] context_threshold: bad value \"0\"");
+	    "[watchdog] context_threshold: bad value \"0\"");
 	assert_load_error(fx, "[watchdog]\ncontext_threshold = 1.5\n", 2,
-	                  "[watchdog] context_threshold: bad value \"1.5\"");
+	    "[watchdog] context_threshold: bad value \"1.5\"");
 	assert_load_error(fx, "[watchdog]\nrlimit_as = 4GB\n", 2,
-	                  "[watchdog] rlimit_as: bad value \"4GB\"");
+	    "[watchdog] rlimit_as: bad value \"4GB\"");
 	assert_load_error(fx, "[models]\nclaude = lots\n", 2,
-	                  "[models] claude: expected a context window in "
-	                  "tokens");
+	    "[models] claude: expected a context window in "
+	    "tokens");
 	assert_load_error(fx, "[models]\nclaude = 0\n", 2,
-	                  "[models] claude: expected a context window in "
-	                  "tokens");
-	assert_load_error(fx, "[watchdog]\nescalation_webhook = "
-	                  "ftp://h/x\n", 0, "[watchdog] escalation_webhook: "
-	                  "expected an http:// or https:// URL");
+	    "[models] claude: expected a context window in "
+	    "tokens");
+	assert_load_error(fx,
+	    "[watchdog]\nescalation_webhook = "
+	    "ftp://h/x\n",
+	    0,
+	    "[watchdog] escalation_webhook: "
+	    "expected an http:// or https:// URL");
 }
 
 /* The first problem in the file is the one reported, with its line. */
@@ -376,10 +379,10 @@ test_first_error_wins(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_load_error(fx, "[swarmd]\ngarbage line\n\nbogus = 1\n", 2,
-	                  "syntax error");
+	assert_load_error(
+	    fx, "[swarmd]\ngarbage line\n\nbogus = 1\n", 2, "syntax error");
 	assert_load_error(fx, "[swarmd]\nbogus = 1\ngarbage line\n", 2,
-	                  "[swarmd] bogus: unknown key");
+	    "[swarmd] bogus: unknown key");
 }
 
 static void
@@ -397,8 +400,8 @@ test_not_a_file(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_int_equal(config_load(&fx->cfg, "/", 0, fx->err,
-	                             sizeof fx->err), -1);
+	assert_int_equal(
+	    config_load(&fx->cfg, "/", 0, fx->err, sizeof fx->err), -1);
 	assert_string_equal(fx->err, "/: not a regular file");
 }
 
@@ -408,19 +411,19 @@ test_nonsense_values(void **state)
 	struct fixture *fx = *state;
 
 	assert_load_error(fx, "[swarmd]\nlog_level = verbose\n", 0,
-	                  "[swarmd] log_level: expected err, warning, "
-	                  "notice, info or debug");
+	    "[swarmd] log_level: expected err, warning, "
+	    "notice, info or debug");
 	config_free(&fx->cfg);
 	config_defaults(&fx->cfg);
 	assert_load_error(fx, "[swarmd]\nstatedir =\n", 0,
-	                  "[swarmd] socket and statedir must be absolute "
-	                  "paths");
+	    "[swarmd] socket and statedir must be absolute "
+	    "paths");
 	assert_load_error(fx, "[spawn]\nmax_agents = +5\n", 2,
-	                  "[spawn] max_agents: bad value \"+5\"");
+	    "[spawn] max_agents: bad value \"+5\"");
 	assert_load_error(fx, "[spawn]\nabort_grace = 0x10\n", 2,
-	                  "[spawn] abort_grace: bad value \"0x10\"");
+	    "[spawn] abort_grace: bad value \"0x10\"");
 	assert_load_error(fx, "[spawn]\nabort_grace = 1e1\n", 2,
-	                  "[spawn] abort_grace: bad value \"1e1\"");
+	    "[spawn] abort_grace: bad value \"1e1\"");
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -429,25 +432,25 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_defaults),
-	    T(test_empty_file),
-	    T(test_every_key),
-	    T(test_key_twice),
-	    T(test_boundary_values),
-	    T(test_unknown_key),
-	    T(test_key_in_wrong_section),
-	    T(test_bad_int),
-	    T(test_bad_duration),
-	    T(test_bad_mode),
-	    T(test_syntax_error),
-	    T(test_missing_file),
-	    T(test_synchronous),
-	    T(test_watchdog),
-	    T(test_sample_is_defaults),
-	    T(test_first_error_wins),
-	    T(test_long_line),
-	    T(test_not_a_file),
-	    T(test_nonsense_values),
+		T(test_defaults),
+		T(test_empty_file),
+		T(test_every_key),
+		T(test_key_twice),
+		T(test_boundary_values),
+		T(test_unknown_key),
+		T(test_key_in_wrong_section),
+		T(test_bad_int),
+		T(test_bad_duration),
+		T(test_bad_mode),
+		T(test_syntax_error),
+		T(test_missing_file),
+		T(test_synchronous),
+		T(test_watchdog),
+		T(test_sample_is_defaults),
+		T(test_first_error_wins),
+		T(test_long_line),
+		T(test_not_a_file),
+		T(test_nonsense_values),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

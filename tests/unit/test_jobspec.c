@@ -15,8 +15,8 @@
 
 #include "swarmd.h"
 
-#define VALID                                                                  \
-	"{\"name\": \"j\", \"command\": [\"echo\", \"{task}\"], "              \
+#define VALID \
+	"{\"name\": \"j\", \"command\": [\"echo\", \"{task}\"], " \
 	"\"chunks\": [{\"id\": \"a\", \"task\": \"t\"}]}"
 
 /* A mkdtemp/mkstemp template under $TMPDIR. */
@@ -26,7 +26,7 @@ tmp_template(char *buf, size_t len)
 	const char *tmp = getenv("TMPDIR");
 
 	snprintf(buf, len, "%s/swarmd-jobspec-XXXXXX",
-	         tmp != NULL && *tmp == '/' ? tmp : "/tmp");
+	    tmp != NULL && *tmp == '/' ? tmp : "/tmp");
 }
 
 static json_t *
@@ -48,7 +48,7 @@ problems_match(json_t *problems, const char **want)
 	for (i = 0; want[i] != NULL; i++) {
 		if (i >= json_array_size(problems) ||
 		    strcmp(json_string_value(json_array_get(problems, i)),
-		           want[i]) != 0)
+		        want[i]) != 0)
 			return 0;
 	}
 	return i == json_array_size(problems);
@@ -67,8 +67,7 @@ assert_problems_json(json_t *j, const char **want)
 		for (i = 0; want[i] != NULL; i++)
 			print_error("want: %s\n", want[i]);
 		for (i = 0; i < json_array_size(problems); i++)
-			print_error(
-			    "got:  %s\n",
+			print_error("got:  %s\n",
 			    json_string_value(json_array_get(problems, i)));
 		fail_msg("problems differ");
 	}
@@ -97,7 +96,7 @@ assert_problems(const char *text, const char **want)
 static void
 assert_member(const char *key, const char *value, const char *want)
 {
-	const char *w[] = {want, NULL};
+	const char *w[] = { want, NULL };
 	json_t *j = load(VALID);
 
 	if (value == NULL)
@@ -139,8 +138,8 @@ test_valid_defaults(void **state)
 	assert_int_equal(js.timeout, 0);
 	json_decref(j);
 	/* js holds its own references. */
-	assert_string_equal(json_string_value(json_array_get(js.command, 0)),
-	                    "echo");
+	assert_string_equal(
+	    json_string_value(json_array_get(js.command, 0)), "echo");
 	jobspec_free(&js);
 	assert_null(js.name);
 	json_decref(problems);
@@ -157,19 +156,19 @@ test_valid_everything(void **state)
 	tmp_template(dir, sizeof dir);
 	assert_non_null(mkdtemp(dir));
 	snprintf(text, sizeof text,
-	         "{\"name\": \"full\", \"command\": [\"sh\", \"-c\", \"x\"], "
-	         "\"workdir\": \"%s\", \"env\": {\"A\": \"1\", \"B_2\": \"\"}, "
-	         "\"concurrency\": 3, \"timeout\": 60, \"chunks\": "
-	         "[{\"id\": \"a.b:c-d_9\", \"task\": \"t\"}, "
-	         "{\"id\": \"b\", \"task\": \"\"}]}",
-	         dir);
+	    "{\"name\": \"full\", \"command\": [\"sh\", \"-c\", \"x\"], "
+	    "\"workdir\": \"%s\", \"env\": {\"A\": \"1\", \"B_2\": \"\"}, "
+	    "\"concurrency\": 3, \"timeout\": 60, \"chunks\": "
+	    "[{\"id\": \"a.b:c-d_9\", \"task\": \"t\"}, "
+	    "{\"id\": \"b\", \"task\": \"\"}]}",
+	    dir);
 	j = load(text);
 	assert_int_equal(jobspec_parse(j, 7, &js, problems), 0);
 	assert_string_equal(js.workdir, dir);
 	assert_int_equal(js.concurrency, 3);
 	assert_int_equal(js.timeout, 60);
-	assert_string_equal(json_string_value(json_object_get(js.env, "A")),
-	                    "1");
+	assert_string_equal(
+	    json_string_value(json_object_get(js.env, "A")), "1");
 	assert_int_equal(json_array_size(js.chunks), 2);
 	jobspec_free(&js);
 	json_decref(j);
@@ -195,8 +194,8 @@ test_limits_accepted(void **state)
 	jobspec_free(&js);
 	memset(id, 'i', 128);
 	id[128] = '\0';
-	snprintf(value, sizeof value, "[{\"id\": \"%s\", \"task\": \"t\"}]",
-	         id);
+	snprintf(
+	    value, sizeof value, "[{\"id\": \"%s\", \"task\": \"t\"}]", id);
 	assert_member_ok("chunks", value, &js);
 	jobspec_free(&js);
 }
@@ -221,7 +220,7 @@ test_name_length(void **state)
 static void
 test_not_object(void **state)
 {
-	const char *want[] = {"$: expected a JSON object", NULL};
+	const char *want[] = { "$: expected a JSON object", NULL };
 	json_t *problems = json_array();
 	struct jobspec js;
 
@@ -239,7 +238,7 @@ test_unknown_field(void **state)
 	(void)state;
 	assert_member("bogus", "1", "bogus: unknown field");
 	assert_member("chunks", "[{\"id\": \"a\", \"task\": \"t\", \"x\": 1}]",
-	              "chunks[0].x: unknown field");
+	    "chunks[0].x: unknown field");
 }
 
 static void
@@ -260,8 +259,8 @@ test_command(void **state)
 	assert_member("command", NULL, "command: required");
 	assert_member("command", "\"echo hi\"", nonempty);
 	assert_member("command", "[]", nonempty);
-	assert_member("command", "[\"echo\", 1]",
-	              "command[1]: expected a string");
+	assert_member(
+	    "command", "[\"echo\", 1]", "command[1]: expected a string");
 	assert_member("command", "[null]", "command[0]: expected a string");
 	assert_member("command", "[\"\", \"x\"]", "command[0]: empty");
 }
@@ -274,14 +273,14 @@ test_workdir(void **state)
 	(void)state;
 	assert_member("workdir", "5", "workdir: expected a string");
 	assert_member("workdir", "\"rel/dir\"",
-	              "workdir: must be an absolute path, not \"rel/dir\"");
-	assert_member("workdir", "\"\"",
-	              "workdir: must be an absolute path, not \"\"");
+	    "workdir: must be an absolute path, not \"rel/dir\"");
+	assert_member(
+	    "workdir", "\"\"", "workdir: must be an absolute path, not \"\"");
 	tmp_template(dir, sizeof dir);
 	assert_non_null(mkdtemp(dir));
 	snprintf(value, sizeof value, "\"%s/none\"", dir);
-	snprintf(want, sizeof want, "workdir: no such directory \"%s/none\"",
-	         dir);
+	snprintf(
+	    want, sizeof want, "workdir: no such directory \"%s/none\"", dir);
 	assert_member("workdir", value, want);
 	assert_int_equal(rmdir(dir), 0);
 }
@@ -311,11 +310,11 @@ test_env(void **state)
 	assert_member("env", "{\"A\": 1}", "env.A: expected a string");
 	assert_member("env", "{\"A\": null}", "env.A: expected a string");
 	assert_member("env", "{\"SWARM_X\": \"1\"}",
-	              "env.SWARM_X: SWARM_ variables are set by swarmd");
+	    "env.SWARM_X: SWARM_ variables are set by swarmd");
 	assert_member("env", "{\"SWARM_TOKEN\": 1}",
-	              "env.SWARM_TOKEN: SWARM_ variables are set by swarmd");
-	assert_member("env", "{\"A=B\": \"1\"}",
-	              "env: bad variable name \"A=B\"");
+	    "env.SWARM_TOKEN: SWARM_ variables are set by swarmd");
+	assert_member(
+	    "env", "{\"A=B\": \"1\"}", "env: bad variable name \"A=B\"");
 	assert_member("env", "{\"\": \"1\"}", "env: bad variable name \"\"");
 }
 
@@ -325,11 +324,11 @@ test_concurrency(void **state)
 	const char *range = "concurrency: must be between 1 and 100000";
 
 	(void)state;
-	assert_member("concurrency", "\"4\"",
-	              "concurrency: expected an integer");
+	assert_member(
+	    "concurrency", "\"4\"", "concurrency: expected an integer");
 	assert_member("concurrency", "2.0", "concurrency: expected an integer");
-	assert_member("concurrency", "true",
-	              "concurrency: expected an integer");
+	assert_member(
+	    "concurrency", "true", "concurrency: expected an integer");
 	assert_member("concurrency", "0", range);
 	assert_member("concurrency", "-1", range);
 	assert_member("concurrency", "100001", range);
@@ -354,10 +353,10 @@ test_chunks_shape(void **state)
 	assert_member("chunks", NULL, "chunks: required");
 	assert_member("chunks", "[]", "chunks: expected a non-empty array");
 	assert_member("chunks", "{\"id\": \"a\", \"task\": \"t\"}",
-	              "chunks: expected a non-empty array");
+	    "chunks: expected a non-empty array");
 	assert_member("chunks", "[1]", "chunks[0]: expected an object");
 	assert_member("chunks", "[{\"id\": \"a\", \"task\": \"t\"}, \"b\"]",
-	              "chunks[1]: expected an object");
+	    "chunks[1]: expected an object");
 }
 
 static void
@@ -366,22 +365,22 @@ test_chunk_id(void **state)
 	char id[130], value[200], want[300];
 
 	(void)state;
-	assert_member("chunks", "[{\"task\": \"t\"}]",
-	              "chunks[0].id: required");
+	assert_member(
+	    "chunks", "[{\"task\": \"t\"}]", "chunks[0].id: required");
 	assert_member("chunks", "[{\"id\": 1, \"task\": \"t\"}]",
-	              "chunks[0].id: expected a string");
+	    "chunks[0].id: expected a string");
 	assert_member("chunks", "[{\"id\": \"a b\", \"task\": \"t\"}]",
-	              "chunks[0].id: \"a b\" is not 1-128 of [A-Za-z0-9._:-]");
+	    "chunks[0].id: \"a b\" is not 1-128 of [A-Za-z0-9._:-]");
 	assert_member("chunks", "[{\"id\": \"a/b\", \"task\": \"t\"}]",
-	              "chunks[0].id: \"a/b\" is not 1-128 of [A-Za-z0-9._:-]");
+	    "chunks[0].id: \"a/b\" is not 1-128 of [A-Za-z0-9._:-]");
 	assert_member("chunks", "[{\"id\": \"\", \"task\": \"t\"}]",
-	              "chunks[0].id: \"\" is not 1-128 of [A-Za-z0-9._:-]");
+	    "chunks[0].id: \"\" is not 1-128 of [A-Za-z0-9._:-]");
 	memset(id, 'i', 129);
 	id[129] = '\0';
-	snprintf(value, sizeof value, "[{\"id\": \"%s\", \"task\": \"t\"}]",
-	         id);
+	snprintf(
+	    value, sizeof value, "[{\"id\": \"%s\", \"task\": \"t\"}]", id);
 	snprintf(want, sizeof want,
-	         "chunks[0].id: \"%s\" is not 1-128 of [A-Za-z0-9._:-]", id);
+	    "chunks[0].id: \"%s\" is not 1-128 of [A-Za-z0-9._:-]", id);
 	assert_member("chunks", value, want);
 }
 
@@ -390,37 +389,37 @@ test_chunk_duplicate(void **state)
 {
 	(void)state;
 	assert_member("chunks",
-	              "[{\"id\": \"a\", \"task\": \"1\"}, {\"id\": \"b\", "
-	              "\"task\": \"2\"}, "
-	              "{\"id\": \"a\", \"task\": \"3\"}]",
-	              "chunks[2].id: duplicate \"a\"");
+	    "[{\"id\": \"a\", \"task\": \"1\"}, {\"id\": \"b\", "
+	    "\"task\": \"2\"}, "
+	    "{\"id\": \"a\", \"task\": \"3\"}]",
+	    "chunks[2].id: duplicate \"a\"");
 }
 
 static void
 test_chunk_task(void **state)
 {
 	(void)state;
-	assert_member("chunks", "[{\"id\": \"a\"}]",
-	              "chunks[0].task: required");
+	assert_member(
+	    "chunks", "[{\"id\": \"a\"}]", "chunks[0].task: required");
 	assert_member("chunks", "[{\"id\": \"a\", \"task\": 5}]",
-	              "chunks[0].task: expected a string");
+	    "chunks[0].task: expected a string");
 }
 
 static void
 test_all_problems_at_once(void **state)
 {
 	const char *want[] = {
-	    "bogus: unknown field",
-	    "name: required",
-	    "command: expected a non-empty array of strings",
-	    "workdir: must be an absolute path, not \"w\"",
-	    "env.SWARM_JOB: SWARM_ variables are set by swarmd",
-	    "concurrency: expected an integer",
-	    "timeout: must be between 0 and 2592000",
-	    "chunks[0].task: required",
-	    "chunks[1].id: duplicate \"a\"",
-	    "chunks[2]: expected an object",
-	    NULL,
+		"bogus: unknown field",
+		"name: required",
+		"command: expected a non-empty array of strings",
+		"workdir: must be an absolute path, not \"w\"",
+		"env.SWARM_JOB: SWARM_ variables are set by swarmd",
+		"concurrency: expected an integer",
+		"timeout: must be between 0 and 2592000",
+		"chunks[0].task: required",
+		"chunks[1].id: duplicate \"a\"",
+		"chunks[2]: expected an object",
+		NULL,
 	};
 
 	(void)state;
@@ -437,16 +436,16 @@ static void
 test_chunk_two_problems(void **state)
 {
 	const char *want[] = {
-	    "chunks[0].z: unknown field",
-	    "chunks[0].id: required",
-	    "chunks[0].task: expected a string",
-	    NULL,
+		"chunks[0].z: unknown field",
+		"chunks[0].id: required",
+		"chunks[0].task: expected a string",
+		NULL,
 	};
 
 	(void)state;
 	assert_problems("{\"name\": \"j\", \"command\": [\"c\"], "
 	                "\"chunks\": [{\"z\": 0, \"task\": []}]}",
-	                want);
+	    want);
 }
 
 static void
@@ -467,7 +466,7 @@ test_expand_placeholders(void **state)
 	assert_expand("{job}", "job-3");
 	assert_expand("{agent}", "agent-9");
 	assert_expand("do {task} on {chunk} for {job} as {agent}.",
-	              "do TASK on c1 for job-3 as agent-9.");
+	    "do TASK on c1 for job-3 as agent-9.");
 }
 
 static void
@@ -524,30 +523,30 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid_defaults),
-	    cmocka_unit_test(test_valid_everything),
-	    cmocka_unit_test(test_limits_accepted),
-	    cmocka_unit_test(test_name_length),
-	    cmocka_unit_test(test_not_object),
-	    cmocka_unit_test(test_unknown_field),
-	    cmocka_unit_test(test_name),
-	    cmocka_unit_test(test_command),
-	    cmocka_unit_test(test_workdir),
-	    cmocka_unit_test(test_workdir_is_file),
-	    cmocka_unit_test(test_env),
-	    cmocka_unit_test(test_concurrency),
-	    cmocka_unit_test(test_timeout),
-	    cmocka_unit_test(test_chunks_shape),
-	    cmocka_unit_test(test_chunk_id),
-	    cmocka_unit_test(test_chunk_duplicate),
-	    cmocka_unit_test(test_chunk_task),
-	    cmocka_unit_test(test_all_problems_at_once),
-	    cmocka_unit_test(test_chunk_two_problems),
-	    cmocka_unit_test(test_expand_placeholders),
-	    cmocka_unit_test(test_expand_repeated),
-	    cmocka_unit_test(test_expand_leaves_other_text),
-	    cmocka_unit_test(test_expand_values_verbatim),
-	    cmocka_unit_test(test_expand_grows),
+		cmocka_unit_test(test_valid_defaults),
+		cmocka_unit_test(test_valid_everything),
+		cmocka_unit_test(test_limits_accepted),
+		cmocka_unit_test(test_name_length),
+		cmocka_unit_test(test_not_object),
+		cmocka_unit_test(test_unknown_field),
+		cmocka_unit_test(test_name),
+		cmocka_unit_test(test_command),
+		cmocka_unit_test(test_workdir),
+		cmocka_unit_test(test_workdir_is_file),
+		cmocka_unit_test(test_env),
+		cmocka_unit_test(test_concurrency),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_chunks_shape),
+		cmocka_unit_test(test_chunk_id),
+		cmocka_unit_test(test_chunk_duplicate),
+		cmocka_unit_test(test_chunk_task),
+		cmocka_unit_test(test_all_problems_at_once),
+		cmocka_unit_test(test_chunk_two_problems),
+		cmocka_unit_test(test_expand_placeholders),
+		cmocka_unit_test(test_expand_repeated),
+		cmocka_unit_test(test_expand_leaves_other_text),
+		cmocka_unit_test(test_expand_values_verbatim),
+		cmocka_unit_test(test_expand_grows),
 	};
 
 	return cmocka_run_group_tests_name("jobspec", tests, NULL, NULL);

@@ -18,30 +18,30 @@ struct move {
 };
 
 static const struct move chunk_moves[] = {
-    {CHUNK_QUEUED, CI_DISPATCH, CHUNK_RUNNING},
-    {CHUNK_QUEUED, CI_DROP, CHUNK_ABORTED},
-    {CHUNK_RUNNING, CI_EXIT_OK, CHUNK_DONE},
-    {CHUNK_RUNNING, CI_EXIT_FAIL, CHUNK_FAILED},
-    {CHUNK_RUNNING, CI_ABORT, CHUNK_ABORTED},
-    {CHUNK_RUNNING, CI_REQUEUE, CHUNK_QUEUED},
-    {CHUNK_RUNNING, CI_DEADLETTER, CHUNK_DEAD},
-    {CHUNK_FAILED, CI_DEADLETTER, CHUNK_DEAD},
-    {CHUNK_DEAD, CI_RETRY, CHUNK_QUEUED},
-    {CHUNK_FAILED, CI_RETRY, CHUNK_QUEUED},
-    {CHUNK_ABORTED, CI_RETRY, CHUNK_QUEUED},
+	{ CHUNK_QUEUED, CI_DISPATCH, CHUNK_RUNNING },
+	{ CHUNK_QUEUED, CI_DROP, CHUNK_ABORTED },
+	{ CHUNK_RUNNING, CI_EXIT_OK, CHUNK_DONE },
+	{ CHUNK_RUNNING, CI_EXIT_FAIL, CHUNK_FAILED },
+	{ CHUNK_RUNNING, CI_ABORT, CHUNK_ABORTED },
+	{ CHUNK_RUNNING, CI_REQUEUE, CHUNK_QUEUED },
+	{ CHUNK_RUNNING, CI_DEADLETTER, CHUNK_DEAD },
+	{ CHUNK_FAILED, CI_DEADLETTER, CHUNK_DEAD },
+	{ CHUNK_DEAD, CI_RETRY, CHUNK_QUEUED },
+	{ CHUNK_FAILED, CI_RETRY, CHUNK_QUEUED },
+	{ CHUNK_ABORTED, CI_RETRY, CHUNK_QUEUED },
 };
 
 static const struct move agent_moves[] = {
-    {AGENT_STARTING, AI_SPAWNED, AGENT_RUNNING},
-    {AGENT_STARTING, AI_SPAWN_FAILED, AGENT_EXITED},
-    {AGENT_STARTING, AI_EXIT, AGENT_EXITED},
-    {AGENT_STARTING, AI_KILLED, AGENT_KILLED},
-    {AGENT_RUNNING, AI_SUSPECT, AGENT_SUSPECT},
-    {AGENT_RUNNING, AI_EXIT, AGENT_EXITED},
-    {AGENT_RUNNING, AI_KILLED, AGENT_KILLED},
-    {AGENT_SUSPECT, AI_CLEAR, AGENT_RUNNING},
-    {AGENT_SUSPECT, AI_EXIT, AGENT_EXITED},
-    {AGENT_SUSPECT, AI_KILLED, AGENT_KILLED},
+	{ AGENT_STARTING, AI_SPAWNED, AGENT_RUNNING },
+	{ AGENT_STARTING, AI_SPAWN_FAILED, AGENT_EXITED },
+	{ AGENT_STARTING, AI_EXIT, AGENT_EXITED },
+	{ AGENT_STARTING, AI_KILLED, AGENT_KILLED },
+	{ AGENT_RUNNING, AI_SUSPECT, AGENT_SUSPECT },
+	{ AGENT_RUNNING, AI_EXIT, AGENT_EXITED },
+	{ AGENT_RUNNING, AI_KILLED, AGENT_KILLED },
+	{ AGENT_SUSPECT, AI_CLEAR, AGENT_RUNNING },
+	{ AGENT_SUSPECT, AI_EXIT, AGENT_EXITED },
+	{ AGENT_SUSPECT, AI_KILLED, AGENT_KILLED },
 };
 
 /* The listed target of (S, IN), or INVALID when the pair is not listed. */
@@ -67,11 +67,11 @@ test_chunk_table(void **state)
 		for (in = 0; in < CHUNK_NINPUTS; in++) {
 			got = chunk_next(s, in);
 			want = expected(chunk_moves, nitems(chunk_moves), s, in,
-			                CHUNK_INVALID);
+			    CHUNK_INVALID);
 			if (got != want)
 				fail_msg("chunk %s on input %d: got %d, "
 				         "want %d",
-				         chunk_state_name(s), in, got, want);
+				    chunk_state_name(s), in, got, want);
 		}
 	}
 }
@@ -82,14 +82,14 @@ test_chunk_out_of_range(void **state)
 	(void)state;
 	assert_int_equal(chunk_next(CHUNK_INVALID, CI_DISPATCH), CHUNK_INVALID);
 	assert_int_equal(chunk_next(CHUNK_NSTATES, CI_DISPATCH), CHUNK_INVALID);
-	assert_int_equal(chunk_next(CHUNK_NSTATES + 100, CI_RETRY),
-	                 CHUNK_INVALID);
-	assert_int_equal(chunk_next(CHUNK_QUEUED, (enum chunk_input) - 1),
-	                 CHUNK_INVALID);
-	assert_int_equal(chunk_next(CHUNK_QUEUED, CHUNK_NINPUTS),
-	                 CHUNK_INVALID);
-	assert_int_equal(chunk_next(CHUNK_FAILED, CHUNK_NINPUTS + 1),
-	                 CHUNK_INVALID);
+	assert_int_equal(
+	    chunk_next(CHUNK_NSTATES + 100, CI_RETRY), CHUNK_INVALID);
+	assert_int_equal(
+	    chunk_next(CHUNK_QUEUED, (enum chunk_input) - 1), CHUNK_INVALID);
+	assert_int_equal(
+	    chunk_next(CHUNK_QUEUED, CHUNK_NINPUTS), CHUNK_INVALID);
+	assert_int_equal(
+	    chunk_next(CHUNK_FAILED, CHUNK_NINPUTS + 1), CHUNK_INVALID);
 }
 
 /* Only done is final; every other state can still move. */
@@ -110,8 +110,8 @@ test_chunk_terminal(void **state)
 static void
 test_chunk_names(void **state)
 {
-	const char *names[] = {"queued", "running", "done", "failed",
-	                       "aborted", "dead"};
+	const char *names[] = { "queued", "running", "done", "failed",
+		"aborted", "dead" };
 	int s;
 
 	(void)state;
@@ -138,11 +138,11 @@ test_agent_table(void **state)
 		for (in = 0; in < AGENT_NINPUTS; in++) {
 			got = agent_next(s, in);
 			want = expected(agent_moves, nitems(agent_moves), s, in,
-			                AGENT_INVALID);
+			    AGENT_INVALID);
 			if (got != want)
 				fail_msg("agent %s on input %d: got %d, "
 				         "want %d",
-				         agent_state_name(s), in, got, want);
+				    agent_state_name(s), in, got, want);
 		}
 	}
 }
@@ -153,10 +153,10 @@ test_agent_out_of_range(void **state)
 	(void)state;
 	assert_int_equal(agent_next(AGENT_INVALID, AI_EXIT), AGENT_INVALID);
 	assert_int_equal(agent_next(AGENT_NSTATES, AI_EXIT), AGENT_INVALID);
-	assert_int_equal(agent_next(AGENT_RUNNING, (enum agent_input) - 1),
-	                 AGENT_INVALID);
-	assert_int_equal(agent_next(AGENT_RUNNING, AGENT_NINPUTS),
-	                 AGENT_INVALID);
+	assert_int_equal(
+	    agent_next(AGENT_RUNNING, (enum agent_input) - 1), AGENT_INVALID);
+	assert_int_equal(
+	    agent_next(AGENT_RUNNING, AGENT_NINPUTS), AGENT_INVALID);
 }
 
 /* Exited and killed are final; the others can still move. */
@@ -170,16 +170,16 @@ test_agent_terminal(void **state)
 		moves = 0;
 		for (in = 0; in < AGENT_NINPUTS; in++)
 			moves += agent_next(s, in) != AGENT_INVALID;
-		assert_int_equal(moves == 0,
-		                 s == AGENT_EXITED || s == AGENT_KILLED);
+		assert_int_equal(
+		    moves == 0, s == AGENT_EXITED || s == AGENT_KILLED);
 	}
 }
 
 static void
 test_agent_names(void **state)
 {
-	const char *names[] = {"starting", "running", "suspect", "exited",
-	                       "killed"};
+	const char *names[] = { "starting", "running", "suspect", "exited",
+		"killed" };
 	int s;
 
 	(void)state;
@@ -216,15 +216,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_chunk_table),
-	    cmocka_unit_test(test_chunk_out_of_range),
-	    cmocka_unit_test(test_chunk_terminal),
-	    cmocka_unit_test(test_chunk_names),
-	    cmocka_unit_test(test_agent_table),
-	    cmocka_unit_test(test_agent_out_of_range),
-	    cmocka_unit_test(test_agent_terminal),
-	    cmocka_unit_test(test_agent_names),
-	    cmocka_unit_test(test_agent_parse_id),
+		cmocka_unit_test(test_chunk_table),
+		cmocka_unit_test(test_chunk_out_of_range),
+		cmocka_unit_test(test_chunk_terminal),
+		cmocka_unit_test(test_chunk_names),
+		cmocka_unit_test(test_agent_table),
+		cmocka_unit_test(test_agent_out_of_range),
+		cmocka_unit_test(test_agent_terminal),
+		cmocka_unit_test(test_agent_names),
+		cmocka_unit_test(test_agent_parse_id),
 	};
 
 	return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);

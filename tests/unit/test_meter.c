@@ -81,8 +81,8 @@ append_data(struct fixture *fx, const char *name)
 	size_t n;
 	FILE *in, *out;
 
-	snprintf(path, sizeof path, "%s/%s", dir != NULL ? dir : "tests/data",
-	    name);
+	snprintf(
+	    path, sizeof path, "%s/%s", dir != NULL ? dir : "tests/data", name);
 	in = fopen(path, "r");
 	assert_non_null(in);
 	out = fopen(fx->log, "a");
@@ -94,8 +94,8 @@ append_data(struct fixture *fx, const char *name)
 }
 
 static void
-assert_use(const struct usage *u, int64_t in, int64_t out, int64_t cw,
-    int64_t cr)
+assert_use(
+    const struct usage *u, int64_t in, int64_t out, int64_t cw, int64_t cr)
 {
 	assert_int_equal(u->input, in);
 	assert_int_equal(u->output, out);
@@ -151,11 +151,12 @@ test_noise(void **state)
 {
 	struct fixture *fx = *state;
 
-	append(fx, "plain text\n{not json\n[1,2]\n{\"type\":7}\n"
-		   "{\"type\":\"assistant\",\"message\":{\"usage\":{"
-		   "\"input_tokens\":5}}}\n"
-		   "{\"type\":\"assistant\",\"message\":{\"id\":\"m\",\"usage\":{"
-		   "\"input_tokens\":-5,\"output_tokens\":\"9\"}}}\n");
+	append(fx,
+	    "plain text\n{not json\n[1,2]\n{\"type\":7}\n"
+	    "{\"type\":\"assistant\",\"message\":{\"usage\":{"
+	    "\"input_tokens\":5}}}\n"
+	    "{\"type\":\"assistant\",\"message\":{\"id\":\"m\",\"usage\":{"
+	    "\"input_tokens\":-5,\"output_tokens\":\"9\"}}}\n");
 	output_read(fx->a);
 	assert_use(&fx->a->use, 0, 0, 0, 0);
 }
@@ -174,8 +175,8 @@ test_price(void **state)
 	srv.cfg.prices[0].usd[3] = 0.30;
 	srv.cfg.nprices = 1;
 	/* 3 + 1.5 + 0.0375 + 0.3 */
-	assert_true(quota_usd("m", &u) > 4.83749 &&
-	    quota_usd("m", &u) < 4.83751);
+	assert_true(
+	    quota_usd("m", &u) > 4.83749 && quota_usd("m", &u) < 4.83751);
 	assert_true(quota_usd("unknown", &u) == 0);
 	assert_int_equal(usage_counted(&u), 1110000);
 }

@@ -51,8 +51,8 @@ test_empty(void **state)
 {
 	(void)state;
 	assert_digest("", 0,
-	              "e3b0c44298fc1c149afbf4c8996fb924"
-	              "27ae41e4649b934ca495991b7852b855");
+	    "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855");
 }
 
 static void
@@ -60,8 +60,8 @@ test_abc(void **state)
 {
 	(void)state;
 	assert_digest("abc", 3,
-	              "ba7816bf8f01cfea414140de5dae2223"
-	              "b00361a396177a9cb410ff61f20015ad");
+	    "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
 }
 
 static void
@@ -73,8 +73,8 @@ test_448_bits(void **state)
 	(void)state;
 	assert_int_equal(strlen(s), 56);
 	assert_digest(s, strlen(s),
-	              "248d6a61d20638b8e5c026930c3e6039"
-	              "a33ce45964ff2167f6ecedd419db06c1");
+	    "248d6a61d20638b8e5c026930c3e6039"
+	    "a33ce45964ff2167f6ecedd419db06c1");
 }
 
 static void
@@ -87,16 +87,17 @@ test_896_bits(void **state)
 	(void)state;
 	assert_int_equal(strlen(s), 112);
 	assert_digest(s, strlen(s),
-	              "cf5b16a778af8380036ce59e7b049237"
-	              "0b249b11e8f07a51afac45037afee9d1");
+	    "cf5b16a778af8380036ce59e7b049237"
+	    "0b249b11e8f07a51afac45037afee9d1");
 }
 
 static void
 test_million_a(void **state)
 {
 	(void)state;
-	assert_a_digest(1000000, "cdc76e5c9914fb9281a1c7e284d73e67"
-	                         "f1809a48a497200e046d39ccc7112cd0");
+	assert_a_digest(1000000,
+	    "cdc76e5c9914fb9281a1c7e284d73e67"
+	    "f1809a48a497200e046d39ccc7112cd0");
 }
 
 /* 55 is the longest tail padded within one block, 56 the shortest not. */
@@ -104,16 +105,21 @@ static void
 test_padding_boundaries(void **state)
 {
 	(void)state;
-	assert_a_digest(55, "9f4390f8d30c2dd92ec9f095b65e2b9a"
-	                    "e9b0a925a5258e241c9f1e910f734318");
-	assert_a_digest(56, "b35439a4ac6f0948b6d6f9e3c6af0f5f"
-	                    "590ce20f1bde7090ef7970686ec6738a");
-	assert_a_digest(63, "7d3e74a05d7db15bce4ad9ec0658ea98"
-	                    "e3f06eeecf16b4c6fff2da457ddc2f34");
-	assert_a_digest(64, "ffe054fe7ae0cb6dc65c3af9b61d5209"
-	                    "f439851db43d0ba5997337df154668eb");
-	assert_a_digest(65, "635361c48bb9eab14198e76ea8ab7f1a"
-	                    "41685d6ad62aa9146d301d4f17eb0ae0");
+	assert_a_digest(55,
+	    "9f4390f8d30c2dd92ec9f095b65e2b9a"
+	    "e9b0a925a5258e241c9f1e910f734318");
+	assert_a_digest(56,
+	    "b35439a4ac6f0948b6d6f9e3c6af0f5f"
+	    "590ce20f1bde7090ef7970686ec6738a");
+	assert_a_digest(63,
+	    "7d3e74a05d7db15bce4ad9ec0658ea98"
+	    "e3f06eeecf16b4c6fff2da457ddc2f34");
+	assert_a_digest(64,
+	    "ffe054fe7ae0cb6dc65c3af9b61d5209"
+	    "f439851db43d0ba5997337df154668eb");
+	assert_a_digest(65,
+	    "635361c48bb9eab14198e76ea8ab7f1a"
+	    "41685d6ad62aa9146d301d4f17eb0ae0");
 }
 
 /* The same boundaries one block further on. */
@@ -121,12 +127,15 @@ static void
 test_second_block_boundaries(void **state)
 {
 	(void)state;
-	assert_a_digest(119, "31eba51c313a5c08226adf18d4a359cf"
-	                     "dfd8d2e816b13f4af952f7ea6584dcfb");
-	assert_a_digest(120, "2f3d335432c70b580af0e8e1b3674a7c"
-	                     "020d683aa5f73aaaedfdc55af904c21c");
-	assert_a_digest(128, "6836cf13bac400e9105071cd6af47084"
-	                     "dfacad4e5e302c94bfed24e013afb73e");
+	assert_a_digest(119,
+	    "31eba51c313a5c08226adf18d4a359cf"
+	    "dfd8d2e816b13f4af952f7ea6584dcfb");
+	assert_a_digest(120,
+	    "2f3d335432c70b580af0e8e1b3674a7c"
+	    "020d683aa5f73aaaedfdc55af904c21c");
+	assert_a_digest(128,
+	    "6836cf13bac400e9105071cd6af47084"
+	    "dfacad4e5e302c94bfed24e013afb73e");
 }
 
 /* The input is only read, and unaligned input hashes the same. */
@@ -138,8 +147,8 @@ test_unaligned_input(void **state)
 	(void)state;
 	memset(buf, 'a', sizeof buf);
 	assert_digest(buf + 1, 65,
-	              "635361c48bb9eab14198e76ea8ab7f1a"
-	              "41685d6ad62aa9146d301d4f17eb0ae0");
+	    "635361c48bb9eab14198e76ea8ab7f1a"
+	    "41685d6ad62aa9146d301d4f17eb0ae0");
 	assert_int_equal(buf[0], 'a');
 	assert_int_equal(buf[65], 'a');
 }
@@ -148,14 +157,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_empty),
-	    cmocka_unit_test(test_abc),
-	    cmocka_unit_test(test_448_bits),
-	    cmocka_unit_test(test_896_bits),
-	    cmocka_unit_test(test_million_a),
-	    cmocka_unit_test(test_padding_boundaries),
-	    cmocka_unit_test(test_second_block_boundaries),
-	    cmocka_unit_test(test_unaligned_input),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_abc),
+		cmocka_unit_test(test_448_bits),
+		cmocka_unit_test(test_896_bits),
+		cmocka_unit_test(test_million_a),
+		cmocka_unit_test(test_padding_boundaries),
+		cmocka_unit_test(test_second_block_boundaries),
+		cmocka_unit_test(test_unaligned_input),
 	};
 
 	return cmocka_run_group_tests_name("sha256", tests, NULL, NULL);

@@ -21,8 +21,8 @@
 /* The number of migrations in store.c; bump it with each new one. */
 #define SCHEMA_VERSION 6
 
-#define INSERT_JOB                                                             \
-	"INSERT INTO jobs (name, spec, workdir, concurrency, timeout, "        \
+#define INSERT_JOB \
+	"INSERT INTO jobs (name, spec, workdir, concurrency, timeout, " \
 	"state, created) VALUES ('j', '{}', '/w', 1, 0, 'running', 1)"
 
 struct fixture {
@@ -40,7 +40,7 @@ setup(void **state)
 	if (fx == NULL)
 		return -1;
 	snprintf(fx->dir, sizeof fx->dir, "%s/swarmd-store-XXXXXX",
-	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
 	if (mkdtemp(fx->dir) == NULL) {
 		free(fx);
 		return -1;
@@ -53,7 +53,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+	static const char *suffix[] = { "", "-wal", "-shm", "-journal" };
 	struct fixture *fx = *state;
 	char path[200];
 	size_t i;
@@ -142,13 +142,12 @@ test_open_creates_schema(void **state)
 	assert_int_equal(stat(fx->db, &sb), 0);
 	assert_string_equal(store.path, fx->db);
 	assert_int_equal(store_schema_version(), SCHEMA_VERSION);
-	assert_int_equal(query_int(store.db, "PRAGMA user_version"),
-	                 SCHEMA_VERSION);
 	assert_int_equal(
-	    query_int(store.db,
-	              "SELECT count(*) FROM sqlite_master WHERE "
-	              "type = 'table' AND name IN ('jobs', 'chunks', "
-	              "'agents', 'events', 'messages', 'checkpoints')"),
+	    query_int(store.db, "PRAGMA user_version"), SCHEMA_VERSION);
+	assert_int_equal(query_int(store.db,
+	                     "SELECT count(*) FROM sqlite_master WHERE "
+	                     "type = 'table' AND name IN ('jobs', 'chunks', "
+	                     "'agents', 'events', 'messages', 'checkpoints')"),
 	    6);
 }
 
@@ -249,23 +248,23 @@ test_newer_schema_refused(void **state)
 	sqlite3 *db;
 
 	assert_int_equal(sqlite3_open(fx->db, &db), SQLITE_OK);
-	snprintf(sql, sizeof sql, "PRAGMA user_version = %d",
-	         SCHEMA_VERSION + 1);
+	snprintf(
+	    sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION + 1);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(store_open(fx->dir, "full", fx->err, sizeof fx->err),
-	                 -1);
+	assert_int_equal(
+	    store_open(fx->dir, "full", fx->err, sizeof fx->err), -1);
 	assert_non_null(strstr(fx->err, "newer"));
 	snprintf(want, sizeof want,
-	         "%s: schema version %d is newer than "
-	         "this swarmd (%d)",
-	         fx->db, SCHEMA_VERSION + 1, SCHEMA_VERSION);
+	    "%s: schema version %d is newer than "
+	    "this swarmd (%d)",
+	    fx->db, SCHEMA_VERSION + 1, SCHEMA_VERSION);
 	assert_string_equal(fx->err, want);
 	store_close();
 	/* Refused means untouched. */
-	assert_int_equal(query_int(db, "PRAGMA user_version"),
-	                 SCHEMA_VERSION + 1);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM sqlite_master"),
-	                 0);
+	assert_int_equal(
+	    query_int(db, "PRAGMA user_version"), SCHEMA_VERSION + 1);
+	assert_int_equal(
+	    query_int(db, "SELECT count(*) FROM sqlite_master"), 0);
 	sqlite3_close(db);
 }
 
@@ -290,10 +289,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_open_creates_schema),   T(test_pragmas),
-	    T(test_migration_logged_once), T(test_reopen_keeps_data),
-	    T(test_nested_commit),         T(test_nested_rollback),
-	    T(test_newer_schema_refused),  T(test_open_missing_dir),
+		T(test_open_creates_schema),
+		T(test_pragmas),
+		T(test_migration_logged_once),
+		T(test_reopen_keeps_data),
+		T(test_nested_commit),
+		T(test_nested_rollback),
+		T(test_newer_schema_refused),
+		T(test_open_missing_dir),
 	};
 
 	log_set_level("notice"); /* quiet, but for the test that listens */

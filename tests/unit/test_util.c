@@ -85,7 +85,7 @@ assert_bad_int(const char *s, long long min, long long max)
 
 	if (parse_int(s, min, max, &got) != -1)
 		fail_msg("parse_int(\"%s\", %lld, %lld) accepted", s ? s : "",
-		         min, max);
+		    min, max);
 	assert_true(got == 4242);
 }
 
@@ -151,8 +151,7 @@ test_size(void **state)
 	assert_int_equal(parse_size("-1", 100, &n), -1);
 	assert_int_equal(parse_size("1.5G", 1LL << 40, &n), -1);
 	assert_int_equal(parse_size("04K", 1LL << 40, &n), -1);
-	assert_int_equal(parse_size("99999999999999999999", 1LL << 62, &n),
-	                 -1);
+	assert_int_equal(parse_size("99999999999999999999", 1LL << 62, &n), -1);
 	assert_true(n == -1);
 }
 
@@ -181,9 +180,9 @@ test_ts_format(void **state)
 static void
 test_ct_equal(void **state)
 {
-	const unsigned char a[] = {1, 2, 3, 4};
-	const unsigned char first[] = {0, 2, 3, 4};
-	const unsigned char last[] = {1, 2, 3, 0x84};
+	const unsigned char a[] = { 1, 2, 3, 4 };
+	const unsigned char first[] = { 0, 2, 3, 4 };
+	const unsigned char last[] = { 1, 2, 3, 0x84 };
 
 	(void)state;
 	assert_true(ct_equal(a, a, sizeof a));
@@ -198,13 +197,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_duration_units),
-	    cmocka_unit_test(test_duration_rejects),
-	    cmocka_unit_test(test_int_bounds),
-	    cmocka_unit_test(test_int_junk),
-	    cmocka_unit_test(test_size),
-	    cmocka_unit_test(test_ts_format),
-	    cmocka_unit_test(test_ct_equal),
+		cmocka_unit_test(test_duration_units),
+		cmocka_unit_test(test_duration_rejects),
+		cmocka_unit_test(test_int_bounds),
+		cmocka_unit_test(test_int_junk),
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_ts_format),
+		cmocka_unit_test(test_ct_equal),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);

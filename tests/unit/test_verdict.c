@@ -49,14 +49,15 @@ test_valid(void **state)
 	assert_int_equal(parse("{\"state\": \"stalled\", \"action\": "
 	                       "\"nudge\", \"message\": \"still there?\", "
 	                       "\"reason\": \"silent for 3 minutes\"}",
-	                       &v, err, sizeof err), 0);
+	                     &v, err, sizeof err),
+	    0);
 	assert_string_equal(v.state, "stalled");
 	assert_string_equal(v.action, "nudge");
 	assert_string_equal(v.message, "still there?");
 	assert_string_equal(v.reason, "silent for 3 minutes");
 	j = verdict_json(&v);
-	assert_string_equal(json_string_value(json_object_get(j, "action")),
-	                    "nudge");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "action")), "nudge");
 	json_decref(j);
 	verdict_free(&v);
 	assert_null(v.state);
@@ -72,8 +73,9 @@ test_minimal(void **state)
 
 	(void)state;
 	assert_int_equal(parse("\n  {\"action\":\"continue\","
-	                       "\"state\":\"working\"}\n\n", &v, err,
-	                       sizeof err), 0);
+	                       "\"state\":\"working\"}\n\n",
+	                     &v, err, sizeof err),
+	    0);
 	assert_string_equal(v.state, "working");
 	assert_string_equal(v.action, "continue");
 	assert_null(v.message);
@@ -87,10 +89,10 @@ test_minimal(void **state)
 static void
 test_every_state_and_action(void **state)
 {
-	static const char *states[] = {"working", "stalled", "zombie",
-	                               "confused", "context_exhausted"};
-	static const char *actions[] = {"continue", "restart", "handoff",
-	                                "kill", "escalate"};
+	static const char *states[] = { "working", "stalled", "zombie",
+		"confused", "context_exhausted" };
+	static const char *actions[] = { "continue", "restart", "handoff",
+		"kill", "escalate" };
 	struct verdict v;
 	char text[256], err[256];
 	size_t i, k;
@@ -98,8 +100,10 @@ test_every_state_and_action(void **state)
 	(void)state;
 	for (i = 0; i < nitems(states); i++) {
 		for (k = 0; k < nitems(actions); k++) {
-			snprintf(text, sizeof text, "{\"state\":\"%s\","
-			         "\"action\":\"%s\"}", states[i], actions[k]);
+			snprintf(text, sizeof text,
+			    "{\"state\":\"%s\","
+			    "\"action\":\"%s\"}",
+			    states[i], actions[k]);
 			assert_int_equal(parse(text, &v, err, sizeof err), 0);
 			assert_string_equal(v.state, states[i]);
 			assert_string_equal(v.action, actions[k]);
@@ -113,13 +117,13 @@ test_unknown_values(void **state)
 {
 	(void)state;
 	assert_refused("{\"state\":\"fine\",\"action\":\"continue\"}",
-	               "\"state\" must be one of");
+	    "\"state\" must be one of");
 	assert_refused("{\"state\":\"working\",\"action\":\"reboot\"}",
-	               "\"action\" must be one of");
+	    "\"action\" must be one of");
 	assert_refused("{\"state\":\"Working\",\"action\":\"continue\"}",
-	               "\"state\" must be one of");
+	    "\"state\" must be one of");
 	assert_refused("{\"state\":\"working\",\"action\":\"\"}",
-	               "\"action\" must be one of");
+	    "\"action\" must be one of");
 }
 
 static void
@@ -136,11 +140,13 @@ test_types(void **state)
 {
 	(void)state;
 	assert_refused("{\"state\":1,\"action\":\"continue\"}",
-	               "\"state\" must be a string");
+	    "\"state\" must be a string");
 	assert_refused("{\"state\":\"working\",\"action\":\"continue\","
-	               "\"reason\":null}", "\"reason\" must be a string");
+	               "\"reason\":null}",
+	    "\"reason\" must be a string");
 	assert_refused("{\"state\":\"working\",\"action\":\"nudge\","
-	               "\"message\":[\"hi\"]}", "\"message\" must be a string");
+	               "\"message\":[\"hi\"]}",
+	    "\"message\" must be a string");
 }
 
 static void
@@ -149,7 +155,7 @@ test_unknown_member(void **state)
 	(void)state;
 	assert_refused("{\"state\":\"working\",\"action\":\"continue\","
 	               "\"confidence\":\"high\"}",
-	               "unknown member \"confidence\"");
+	    "unknown member \"confidence\"");
 }
 
 static void
@@ -157,9 +163,10 @@ test_nudge_needs_message(void **state)
 {
 	(void)state;
 	assert_refused("{\"state\":\"stalled\",\"action\":\"nudge\"}",
-	               "a nudge needs a \"message\"");
+	    "a nudge needs a \"message\"");
 	assert_refused("{\"state\":\"stalled\",\"action\":\"nudge\","
-	               "\"message\":\"\"}", "a nudge needs a \"message\"");
+	               "\"message\":\"\"}",
+	    "a nudge needs a \"message\"");
 }
 
 /* One object and nothing else: no prose, no second document. */
@@ -170,18 +177,21 @@ test_not_one_object(void **state)
 	assert_refused("", "not one JSON object");
 	assert_refused("I think it is fine", "not one JSON object");
 	assert_refused("[{\"state\":\"working\",\"action\":\"continue\"}]",
-	               "not a JSON object");
+	    "not a JSON object");
 	assert_refused("{\"state\":\"working\",\"action\":\"continue\"} "
 	               "{\"state\":\"working\",\"action\":\"kill\"}",
-	               "not one JSON object");
+	    "not one JSON object");
 	assert_refused("Verdict: {\"state\":\"working\","
-	               "\"action\":\"continue\"}", "not one JSON object");
+	               "\"action\":\"continue\"}",
+	    "not one JSON object");
 	assert_refused("{\"state\":\"working\",\"action\":\"continue\"",
-	               "not one JSON object");
+	    "not one JSON object");
 	assert_refused("{\"state\":\"working\",\"state\":\"zombie\","
-	               "\"action\":\"continue\"}", "not one JSON object");
+	               "\"action\":\"continue\"}",
+	    "not one JSON object");
 	assert_refused("{\"state\":\"work\\u0000ing\","
-	               "\"action\":\"continue\"}", "not one JSON object");
+	               "\"action\":\"continue\"}",
+	    "not one JSON object");
 }
 
 static void
@@ -191,18 +201,24 @@ test_lengths(void **state)
 	struct verdict v;
 
 	(void)state;
-	snprintf(text, sizeof text, "{\"state\":\"stalled\",\"action\":"
-	         "\"nudge\",\"message\":\"%04096d\"}", 0);
+	snprintf(text, sizeof text,
+	    "{\"state\":\"stalled\",\"action\":"
+	    "\"nudge\",\"message\":\"%04096d\"}",
+	    0);
 	assert_int_equal(parse(text, &v, err, sizeof err), 0);
 	verdict_free(&v);
-	snprintf(text, sizeof text, "{\"state\":\"stalled\",\"action\":"
-	         "\"nudge\",\"message\":\"%04097d\"}", 0);
+	snprintf(text, sizeof text,
+	    "{\"state\":\"stalled\",\"action\":"
+	    "\"nudge\",\"message\":\"%04097d\"}",
+	    0);
 	assert_refused(text, "\"message\" is longer than 4096");
-	snprintf(text, sizeof text, "{\"state\":\"stalled\",\"action\":"
-	         "\"kill\",\"reason\":\"%01025d\"}", 0);
+	snprintf(text, sizeof text,
+	    "{\"state\":\"stalled\",\"action\":"
+	    "\"kill\",\"reason\":\"%01025d\"}",
+	    0);
 	assert_refused(text, "\"reason\" is longer than 1024");
-	assert_int_equal(verdict_parse(text, 64 * 1024 + 1, &v, err,
-	                               sizeof err), -1);
+	assert_int_equal(
+	    verdict_parse(text, 64 * 1024 + 1, &v, err, sizeof err), -1);
 	assert_non_null(strstr(err, "longer than 65536"));
 }
 
@@ -227,19 +243,19 @@ static void
 test_context_window(void **state)
 {
 	struct model_window models[] = {
-	    {"claude-sonnet-4-5", 200000},
-	    {"claude-sonnet-4-5-20250929", 1000000},
-	    {"claude", 100000},
+		{ "claude-sonnet-4-5", 200000 },
+		{ "claude-sonnet-4-5-20250929", 1000000 },
+		{ "claude", 100000 },
 	};
 
 	(void)state;
 	srv.cfg.models = models;
 	srv.cfg.nmodels = nitems(models);
 	srv.cfg.context_window = 150000;
-	assert_true(watchdog_context_window("claude-sonnet-4-5-20250929") ==
-	            1000000);
-	assert_true(watchdog_context_window("claude-sonnet-4-5-2026") ==
-	            200000);
+	assert_true(
+	    watchdog_context_window("claude-sonnet-4-5-20250929") == 1000000);
+	assert_true(
+	    watchdog_context_window("claude-sonnet-4-5-2026") == 200000);
 	assert_true(watchdog_context_window("claude-haiku") == 100000);
 	assert_true(watchdog_context_window("gpt-5") == 150000);
 	assert_true(watchdog_context_window(NULL) == 150000);
@@ -251,18 +267,18 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid),
-	    cmocka_unit_test(test_minimal),
-	    cmocka_unit_test(test_every_state_and_action),
-	    cmocka_unit_test(test_unknown_values),
-	    cmocka_unit_test(test_missing),
-	    cmocka_unit_test(test_types),
-	    cmocka_unit_test(test_unknown_member),
-	    cmocka_unit_test(test_nudge_needs_message),
-	    cmocka_unit_test(test_not_one_object),
-	    cmocka_unit_test(test_lengths),
-	    cmocka_unit_test(test_escalation_ids),
-	    cmocka_unit_test(test_context_window),
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_minimal),
+		cmocka_unit_test(test_every_state_and_action),
+		cmocka_unit_test(test_unknown_values),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_types),
+		cmocka_unit_test(test_unknown_member),
+		cmocka_unit_test(test_nudge_needs_message),
+		cmocka_unit_test(test_not_one_object),
+		cmocka_unit_test(test_lengths),
+		cmocka_unit_test(test_escalation_ids),
+		cmocka_unit_test(test_context_window),
 	};
 
 	return cmocka_run_group_tests_name("verdict", tests, NULL, NULL);

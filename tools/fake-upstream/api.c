@@ -19,19 +19,19 @@ static const struct {
 	const char *type;
 	const char *reason;
 } statuses[] = {
-    {200, "", "OK"},
-    {400, "invalid_request_error", "Bad Request"},
-    {401, "authentication_error", "Unauthorized"},
-    {403, "permission_error", "Forbidden"},
-    {404, "not_found_error", "Not Found"},
-    {405, "invalid_request_error", "Method Not Allowed"},
-    {413, "request_too_large", "Payload Too Large"},
-    {429, "rate_limit_error", "Too Many Requests"},
-    {500, "api_error", "Internal Server Error"},
-    {502, "api_error", "Bad Gateway"},
-    {503, "api_error", "Service Unavailable"},
-    {504, "api_error", "Gateway Timeout"},
-    {529, "overloaded_error", "Overloaded"},
+	{ 200, "", "OK" },
+	{ 400, "invalid_request_error", "Bad Request" },
+	{ 401, "authentication_error", "Unauthorized" },
+	{ 403, "permission_error", "Forbidden" },
+	{ 404, "not_found_error", "Not Found" },
+	{ 405, "invalid_request_error", "Method Not Allowed" },
+	{ 413, "request_too_large", "Payload Too Large" },
+	{ 429, "rate_limit_error", "Too Many Requests" },
+	{ 500, "api_error", "Internal Server Error" },
+	{ 502, "api_error", "Bad Gateway" },
+	{ 503, "api_error", "Service Unavailable" },
+	{ 504, "api_error", "Gateway Timeout" },
+	{ 529, "overloaded_error", "Overloaded" },
 };
 
 static size_t
@@ -65,10 +65,9 @@ api_send_json(struct evhttp_request *req, int status, json_t *o)
 
 	evbuffer_add(buf, s, strlen(s));
 	evhttp_add_header(evhttp_request_get_output_headers(req),
-	                  "content-type", "application/json");
+	    "content-type", "application/json");
 	evhttp_send_reply(req, status,
-	                  i < nitems(statuses) ? statuses[i].reason : "Error",
-	                  buf);
+	    i < nitems(statuses) ? statuses[i].reason : "Error", buf);
 	stats_status(status);
 	evbuffer_free(buf);
 	free(s);
@@ -77,8 +76,8 @@ api_send_json(struct evhttp_request *req, int status, json_t *o)
 
 /* An error in the API's shape; type NULL: the one the status implies. */
 void
-api_error(struct evhttp_request *req, int status, const char *type,
-          const char *msg)
+api_error(
+    struct evhttp_request *req, int status, const char *type, const char *msg)
 {
 	char rid[40];
 	size_t i = status_find(status);
@@ -87,9 +86,8 @@ api_error(struct evhttp_request *req, int status, const char *type,
 		type = i < nitems(statuses) ? statuses[i].type : "api_error";
 	api_headers(req, rid, sizeof rid);
 	api_send_json(req, status,
-	              json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "error",
-	                        "error", "type", type, "message", msg,
-	                        "request_id", rid));
+	    json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "error", "error",
+	        "type", type, "message", msg, "request_id", rid));
 }
 
 void
@@ -117,8 +115,8 @@ api_auth(struct evhttp_request *req)
 	}
 	if (cfg.require_version &&
 	    evhttp_find_header(h, "anthropic-version") == NULL) {
-		api_error(req, 400, NULL,
-		          "anthropic-version: header is required");
+		api_error(
+		    req, 400, NULL, "anthropic-version: header is required");
 		return -1;
 	}
 	return 0;
@@ -145,11 +143,11 @@ api_body(struct evhttp_request *req)
 		return NULL;
 	}
 	/* An empty buffer pulls up to NULL, which jansson refuses as such. */
-	o = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "",
-	               len, 0, &je);
+	o = json_loadb(
+	    len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, &je);
 	if (o == NULL) {
 		snprintf(msg, sizeof msg,
-		         "There was an error parsing the body: %s", je.text);
+		    "There was an error parsing the body: %s", je.text);
 		api_error(req, 400, NULL, msg);
 		return NULL;
 	}
@@ -176,8 +174,7 @@ check_content(json_t *content, size_t m, char *msg, size_t len)
 	json_array_foreach(content, i, b)
 	{
 		if (!json_is_string(json_object_get(b, "type"))) {
-			snprintf(
-			    msg, len,
+			snprintf(msg, len,
 			    "messages.%zu.content.%zu.type: Field required", m,
 			    i);
 			return -1;
@@ -198,21 +195,22 @@ check_messages(json_t *msgs, char *msg, size_t len)
 		return -1;
 	}
 	if (json_array_size(msgs) == 0) {
-		snprintf(msg, len,
-		         "messages: at least one message is required");
+		snprintf(
+		    msg, len, "messages: at least one message is required");
 		return -1;
 	}
 	json_array_foreach(msgs, i, m)
 	{
 		role = json_string_value(json_object_get(m, "role"));
 		/* "system" turns come with a beta Claude Code uses. */
-		if (role == NULL || (strcmp(role, "user") != 0 &&
-		                     strcmp(role, "assistant") != 0 &&
-		                     strcmp(role, "system") != 0)) {
+		if (role == NULL ||
+		    (strcmp(role, "user") != 0 &&
+		        strcmp(role, "assistant") != 0 &&
+		        strcmp(role, "system") != 0)) {
 			snprintf(msg, len,
-			         "messages.%zu.role: Input should be "
-			         "'user' or 'assistant'",
-			         i);
+			    "messages.%zu.role: Input should be "
+			    "'user' or 'assistant'",
+			    i);
 			return -1;
 		}
 		if (check_content(json_object_get(m, "content"), i, msg, len) ==
@@ -263,8 +261,8 @@ check_request(json_t *o, int need_max, char *msg, size_t len)
 	if (need_max &&
 	    (!json_is_integer(max) || json_integer_value(max) < 1)) {
 		snprintf(msg, len,
-		         "max_tokens: Input should be an integer "
-		         "greater than or equal to 1");
+		    "max_tokens: Input should be an integer "
+		    "greater than or equal to 1");
 		return -1;
 	}
 	if ((v = json_object_get(o, "stream")) != NULL && !json_is_boolean(v)) {
@@ -301,8 +299,8 @@ api_fail(struct evhttp_request *req, const struct fault *f)
 	stats.injected++;
 	if (f->retry_after > 0) {
 		snprintf(v, sizeof v, "%ld", f->retry_after);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		                  "retry-after", v);
+		evhttp_add_header(
+		    evhttp_request_get_output_headers(req), "retry-after", v);
 	}
 	api_error(req, (int)f->status, NULL, fail_message(f->status));
 }
@@ -314,10 +312,9 @@ api_rate_limited(struct evhttp_request *req, long wait, enum rl_kind k)
 
 	stats.rate_limited++;
 	snprintf(v, sizeof v, "%ld", wait);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "retry-after",
-	                  v);
-	snprintf(
-	    msg, sizeof msg,
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "retry-after", v);
+	snprintf(msg, sizeof msg,
 	    "This request would exceed your "
 	    "organization's rate limit of %.0f %s per minute. Please retry "
 	    "after %ld seconds.",
@@ -403,8 +400,7 @@ api_count_tokens(struct evhttp_request *req)
 		return;
 	}
 	api_headers(req, rid, sizeof rid);
-	api_send_json(
-	    req, 200,
+	api_send_json(req, 200,
 	    json_pack("{s:I}", "input_tokens", (json_int_t)count_total(o)));
 	json_decref(o);
 }

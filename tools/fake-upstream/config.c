@@ -37,7 +37,7 @@ config_free(void)
 
 static int
 check_members(json_t *o, const char *path, const char *const *allowed,
-              char *err, size_t len)
+    char *err, size_t len)
 {
 	const char *key;
 	json_t *v;
@@ -54,7 +54,7 @@ check_members(json_t *o, const char *path, const char *const *allowed,
 				break;
 		if (allowed[i] == NULL) {
 			snprintf(err, len, "%s%s%s: unknown member", path,
-			         *path != '\0' ? "." : "", key);
+			    *path != '\0' ? "." : "", key);
 			return -1;
 		}
 	}
@@ -64,7 +64,7 @@ check_members(json_t *o, const char *path, const char *const *allowed,
 /* An absent member keeps the value already there. */
 static int
 get_int(json_t *o, const char *path, const char *key, long min, long max,
-        long *out, char *err, size_t len)
+    long *out, char *err, size_t len)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -73,7 +73,7 @@ get_int(json_t *o, const char *path, const char *key, long min, long max,
 	if (!json_is_integer(v) || json_integer_value(v) < min ||
 	    json_integer_value(v) > max) {
 		snprintf(err, len, "%s%s%s: must be an integer from %ld to %ld",
-		         path, *path != '\0' ? "." : "", key, min, max);
+		    path, *path != '\0' ? "." : "", key, min, max);
 		return -1;
 	}
 	*out = (long)json_integer_value(v);
@@ -82,7 +82,7 @@ get_int(json_t *o, const char *path, const char *key, long min, long max,
 
 static int
 get_bool(json_t *o, const char *path, const char *key, int *out, char *err,
-         size_t len)
+    size_t len)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -90,7 +90,7 @@ get_bool(json_t *o, const char *path, const char *key, int *out, char *err,
 		return 0;
 	if (!json_is_boolean(v)) {
 		snprintf(err, len, "%s%s%s: must be true or false", path,
-		         *path != '\0' ? "." : "", key);
+		    *path != '\0' ? "." : "", key);
 		return -1;
 	}
 	*out = json_is_true(v);
@@ -115,18 +115,18 @@ get_string(json_t *o, const char *key, char **out, char *err, size_t len)
 }
 
 static int
-fault_parse(json_t *o, enum fault_kind k, struct fault *f, char *err,
-            size_t len)
+fault_parse(
+    json_t *o, enum fault_kind k, struct fault *f, char *err, size_t len)
 {
 	static const char *const allowed[FAULT_N][5] = {
-	    {"count", "status", "retry_after", NULL},
-	    {"count", "after", "type", NULL},
-	    {"count", "delay_ms", NULL},
-	    {"count", "after", NULL},
+		{ "count", "status", "retry_after", NULL },
+		{ "count", "after", "type", NULL },
+		{ "count", "delay_ms", NULL },
+		{ "count", "after", NULL },
 	};
-	static const char *paths[FAULT_N] = {
-	    "faults.fail", "faults.stream_error", "faults.slow_first_byte",
-	    "faults.reset"};
+	static const char *paths[FAULT_N] = { "faults.fail",
+		"faults.stream_error", "faults.slow_first_byte",
+		"faults.reset" };
 	const char *p = paths[k];
 	json_t *type;
 
@@ -146,19 +146,20 @@ fault_parse(json_t *o, enum fault_kind k, struct fault *f, char *err,
 		return -1;
 	}
 	type = json_object_get(o, "type");
-	if (type != NULL && (!json_is_string(type) ||
-	                     json_string_length(type) >= sizeof f->type)) {
+	if (type != NULL &&
+	    (!json_is_string(type) ||
+	        json_string_length(type) >= sizeof f->type)) {
 		snprintf(err, len, "%s.type: must be a short string", p);
 		return -1;
 	}
 	if (type != NULL)
-		snprintf(f->type, sizeof f->type, "%s",
-		         json_string_value(type));
+		snprintf(
+		    f->type, sizeof f->type, "%s", json_string_value(type));
 	return 0;
 }
 
-static const char *const fault_names[FAULT_N + 1] = {
-    "fail", "stream_error", "slow_first_byte", "reset", NULL};
+static const char *const fault_names[FAULT_N + 1] = { "fail", "stream_error",
+	"slow_first_byte", "reset", NULL };
 
 /* A whole fault set: the faults it names, every other one off. */
 int
@@ -192,20 +193,20 @@ faults_json(const struct fault *set)
 			continue;
 		f = json_pack("{s:I}", "count", (json_int_t)set[i].count);
 		if (i == FAULT_FAIL)
-			json_object_set_new(f, "status",
-			                    json_integer(set[i].status));
+			json_object_set_new(
+			    f, "status", json_integer(set[i].status));
 		if (i == FAULT_FAIL && set[i].retry_after > 0)
-			json_object_set_new(f, "retry_after",
-			                    json_integer(set[i].retry_after));
+			json_object_set_new(
+			    f, "retry_after", json_integer(set[i].retry_after));
 		if (i == FAULT_STREAM_ERROR || i == FAULT_RESET)
-			json_object_set_new(f, "after",
-			                    json_integer(set[i].after));
+			json_object_set_new(
+			    f, "after", json_integer(set[i].after));
 		if (i == FAULT_STREAM_ERROR)
-			json_object_set_new(f, "type",
-			                    json_string(set[i].type));
+			json_object_set_new(
+			    f, "type", json_string(set[i].type));
 		if (i == FAULT_SLOW)
-			json_object_set_new(f, "delay_ms",
-			                    json_integer(set[i].delay_ms));
+			json_object_set_new(
+			    f, "delay_ms", json_integer(set[i].delay_ms));
 		json_object_set_new(o, fault_names[i], f);
 	}
 	return o;
@@ -227,12 +228,12 @@ fault_take(enum fault_kind k)
 static int
 limits_parse(json_t *o, char *err, size_t len)
 {
-	static const char *const keys[RL_N] = {
-	    "requests_per_minute", "tokens_per_minute",
-	    "input_tokens_per_minute", "output_tokens_per_minute"};
-	static const char *const allowed[] = {
-	    "requests_per_minute", "tokens_per_minute",
-	    "input_tokens_per_minute", "output_tokens_per_minute", NULL};
+	static const char *const keys[RL_N] = { "requests_per_minute",
+		"tokens_per_minute", "input_tokens_per_minute",
+		"output_tokens_per_minute" };
+	static const char *const allowed[] = { "requests_per_minute",
+		"tokens_per_minute", "input_tokens_per_minute",
+		"output_tokens_per_minute", NULL };
 	json_t *v;
 	size_t i;
 
@@ -245,7 +246,7 @@ limits_parse(json_t *o, char *err, size_t len)
 		if (!json_is_number(v) || json_number_value(v) < 1 ||
 		    json_number_value(v) > 1e12) {
 			snprintf(err, len, "limits.%s: must be a number >= 1",
-			         keys[i]);
+			    keys[i]);
 			return -1;
 		}
 		cfg.limit[i] = json_number_value(v);
@@ -260,15 +261,15 @@ limits_parse(json_t *o, char *err, size_t len)
 static int
 stream_parse(json_t *o, char *err, size_t len)
 {
-	static const char *const allowed[] = {"gap_ms", "delta_bytes",
-	                                      "delta_input_usage", NULL};
+	static const char *const allowed[] = { "gap_ms", "delta_bytes",
+		"delta_input_usage", NULL };
 
 	if (check_members(o, "stream", allowed, err, len) == -1 ||
 	    get_int(o, "stream", "gap_ms", 0, 60000, &cfg.gap_ms, err, len) ||
 	    get_int(o, "stream", "delta_bytes", 1, 1 << 20, &cfg.delta_bytes,
-	            err, len) ||
+	        err, len) ||
 	    get_bool(o, "stream", "delta_input_usage", &cfg.delta_input_usage,
-	             err, len))
+	        err, len))
 		return -1;
 	return 0;
 }
@@ -276,10 +277,9 @@ stream_parse(json_t *o, char *err, size_t len)
 static int
 config_apply(json_t *o, char *err, size_t len)
 {
-	static const char *const allowed[] = {
-	    "listen", "api_key",  "require_version", "limits",
-	    "stream", "reply",    "tool_use",        "cache",
-	    "seed",   "max_body", "faults",          NULL};
+	static const char *const allowed[] = { "listen", "api_key",
+		"require_version", "limits", "stream", "reply", "tool_use",
+		"cache", "seed", "max_body", "faults", NULL };
 	json_t *v;
 	long seed = 0;
 	char *listen = NULL;
@@ -288,8 +288,8 @@ config_apply(json_t *o, char *err, size_t len)
 	    get_string(o, "listen", &listen, err, len) ||
 	    get_string(o, "api_key", &cfg.api_key, err, len) ||
 	    get_string(o, "reply", &cfg.reply, err, len) ||
-	    get_bool(o, "", "require_version", &cfg.require_version, err,
-	             len) ||
+	    get_bool(
+	        o, "", "require_version", &cfg.require_version, err, len) ||
 	    get_bool(o, "", "tool_use", &cfg.tool_use, err, len) ||
 	    get_bool(o, "", "cache", &cfg.cache, err, len) ||
 	    get_int(o, "", "seed", 0, 0x7fffffffL, &seed, err, len) ||

@@ -72,12 +72,12 @@ control_send(struct evhttp_request *req, int status, json_t *o)
 
 	evbuffer_add_printf(buf, "%s\n", s);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
-	                  "content-type", "application/json");
+	    "content-type", "application/json");
 	evhttp_send_reply(req, status,
-	                  status == 200   ? "OK"
-	                  : status == 404 ? "Not Found"
-	                                  : "Bad Request",
-	                  buf);
+	    status == 200     ? "OK" :
+	        status == 404 ? "Not Found" :
+	                        "Bad Request",
+	    buf);
 	evbuffer_free(buf);
 	free(s);
 	json_decref(o);
@@ -92,8 +92,8 @@ control_faults(struct evhttp_request *req)
 	json_error_t je;
 	json_t *o;
 
-	o = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "",
-	               len, 0, &je);
+	o = json_loadb(
+	    len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, &je);
 	if (o == NULL) {
 		control_send(req, 400, json_pack("{s:s}", "error", je.text));
 		return;
@@ -119,7 +119,6 @@ control_handle(struct evhttp_request *req, const char *path)
 	else if (strcmp(path, "/_fake/faults") == 0 && cmd == EVHTTP_REQ_POST)
 		control_faults(req);
 	else
-		control_send(
-		    req, 404,
+		control_send(req, 404,
 		    json_pack("{s:s}", "error", "no such control endpoint"));
 }

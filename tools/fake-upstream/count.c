@@ -109,8 +109,8 @@ count_block(struct counter *c, json_t *b)
 	if (type == NULL)
 		type = "";
 	if (strcmp(type, "text") == 0 && json_is_string(text))
-		counter_add(c, json_string_value(text),
-		            json_string_length(text));
+		counter_add(
+		    c, json_string_value(text), json_string_length(text));
 	else if (strcmp(type, "tool_use") == 0)
 		counter_json(c, json_object_get(b, "input"));
 	else if (strcmp(type, "tool_result") == 0)
@@ -127,8 +127,8 @@ count_content(struct counter *c, json_t *content)
 	size_t i;
 
 	if (json_is_string(content)) {
-		counter_add(c, json_string_value(content),
-		            json_string_length(content));
+		counter_add(
+		    c, json_string_value(content), json_string_length(content));
 		counter_mark(c, NULL);
 		return;
 	}
@@ -235,8 +235,8 @@ count_input(json_t *req, struct usage *u, uint64_t *keys)
 void
 id_seed(uint64_t seed)
 {
-	rng = seed != 0 ? seed
-	                : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+	rng = seed != 0 ? seed :
+	                  ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
 }
 
 /* splitmix64 */

@@ -25,8 +25,8 @@
 /* ---- ratelimit.c ---- */
 enum rl_kind { RL_REQUESTS, RL_TOKENS, RL_INPUT, RL_OUTPUT, RL_N };
 void ratelimit_init(const double limit[RL_N]);
-int ratelimit_admit(const double cost[RL_N], long *retry_after,
-                    enum rl_kind *refused);
+int ratelimit_admit(
+    const double cost[RL_N], long *retry_after, enum rl_kind *refused);
 void ratelimit_headers(struct evkeyvalq *);
 const char *ratelimit_name(enum rl_kind);
 
@@ -116,7 +116,7 @@ struct reply_faults {
 	char error_type[64];
 };
 void reply_start(struct evhttp_request *, struct plan *, int stream,
-                 const struct reply_faults *);
+    const struct reply_faults *);
 void reply_shutdown(void);
 size_t reply_inflight(void);
 

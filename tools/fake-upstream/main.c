@@ -97,16 +97,16 @@ static void
 log_request(struct evhttp_request *req)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	static const char *show[] = {"anthropic-version", "anthropic-beta",
-	                             "content-length"};
+	static const char *show[] = { "anthropic-version", "anthropic-beta",
+		"content-length" };
 	const char *v;
 	size_t i;
 
 	fprintf(stderr, "%s %s",
-	        evhttp_request_get_command(req) == EVHTTP_REQ_POST  ? "POST"
-	        : evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET"
-	                                                            : "OTHER",
-	        evhttp_request_get_uri(req));
+	    evhttp_request_get_command(req) == EVHTTP_REQ_POST    ? "POST" :
+	        evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" :
+	                                                            "OTHER",
+	    evhttp_request_get_uri(req));
 	for (i = 0; i < nitems(show); i++)
 		if ((v = evhttp_find_header(h, show[i])) != NULL)
 			fprintf(stderr, " %s=%s", show[i], v);
@@ -168,7 +168,7 @@ listen_on(struct evhttp *http, const char *spec)
 	if (bound == NULL)
 		die("cannot listen on %s", spec);
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
-	                (struct sockaddr *)&sin, &len) == 0 &&
+	        (struct sockaddr *)&sin, &len) == 0 &&
 	    sin.sin_family == AF_INET)
 		port = ntohs(sin.sin_port);
 	printf("listening on %s:%ld\n", addr, port);
@@ -177,8 +177,9 @@ listen_on(struct evhttp *http, const char *spec)
 
 static void __attribute__((noreturn)) usage(void)
 {
-	fprintf(stderr, "usage: fake-upstream [-v] [-l ADDR:PORT] "
-	                "[-c CONFIG.json]\n");
+	fprintf(stderr,
+	    "usage: fake-upstream [-v] [-l ADDR:PORT] "
+	    "[-c CONFIG.json]\n");
 	exit(2);
 }
 

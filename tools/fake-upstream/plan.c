@@ -25,7 +25,7 @@ plan_prompt(json_t *req, int *tool_turn)
 	for (i = json_array_size(msgs); i > 0; i--) {
 		m = json_array_get(msgs, i - 1);
 		if (strcmp(json_string_value(json_object_get(m, "role")),
-		           "user") == 0)
+		        "user") == 0)
 			break;
 	}
 	if (i == 0)
@@ -111,15 +111,14 @@ plan_instance(json_t *schema)
 		    json_object_get(props, json_string_value(name)), "type"));
 		if (type == NULL)
 			type = "";
-		json_object_set_new(
-		    input, json_string_value(name),
-		    strcmp(type, "string") == 0    ? json_string("fake")
-		    : strcmp(type, "integer") == 0 ? json_integer(1)
-		    : strcmp(type, "number") == 0  ? json_integer(1)
-		    : strcmp(type, "boolean") == 0 ? json_true()
-		    : strcmp(type, "array") == 0   ? json_array()
-		    : strcmp(type, "object") == 0  ? json_object()
-		                                   : json_null());
+		json_object_set_new(input, json_string_value(name),
+		    strcmp(type, "string") == 0      ? json_string("fake") :
+		        strcmp(type, "integer") == 0 ? json_integer(1) :
+		        strcmp(type, "number") == 0  ? json_integer(1) :
+		        strcmp(type, "boolean") == 0 ? json_true() :
+		        strcmp(type, "array") == 0   ? json_array() :
+		        strcmp(type, "object") == 0  ? json_object() :
+		                                       json_null());
 	}
 	return input;
 }
@@ -128,8 +127,8 @@ plan_instance(json_t *schema)
 static char *
 plan_text(json_t *req, const char *prompt, int tool_turn)
 {
-	json_t *format = json_object_get(json_object_get(req, "output_config"),
-	                                 "format"),
+	json_t *format = json_object_get(
+	           json_object_get(req, "output_config"), "format"),
 	       *o;
 	const char *p = strstr(prompt, "fake:tokens ");
 	char *s;
@@ -144,7 +143,7 @@ plan_text(json_t *req, const char *prompt, int tool_turn)
 	}
 	if (json_is_string(json_object_get(format, "type")) &&
 	    strcmp(json_string_value(json_object_get(format, "type")),
-	           "json_schema") == 0) {
+	        "json_schema") == 0) {
 		o = plan_instance(json_object_get(format, "schema"));
 		s = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
@@ -165,8 +164,9 @@ plan_find_tool(json_t *req, const char *name, size_t len)
 	json_array_foreach(json_object_get(req, "tools"), i, tool)
 	{
 		n = json_string_value(json_object_get(tool, "name"));
-		if (n != NULL && (name == NULL || (strlen(n) == len &&
-		                                   strncmp(n, name, len) == 0)))
+		if (n != NULL &&
+		    (name == NULL ||
+		        (strlen(n) == len && strncmp(n, name, len) == 0)))
 			return tool;
 	}
 	return NULL;
@@ -182,8 +182,9 @@ plan_tool(json_t *req, const char *prompt, struct plan *p)
 
 	if (s != NULL) {
 		name = s + strlen("fake:tool ");
-		len = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-		                   "qrstuvwxyz0123456789_-");
+		len = strspn(name,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+		    "qrstuvwxyz0123456789_-");
 		tool = plan_find_tool(req, name, len);
 		s = name + len + strspn(name + len, " \t");
 		if (tool != NULL && *s == '{')
@@ -212,7 +213,7 @@ plan_output(const struct plan *p)
 
 	if (p->tool_name != NULL)
 		n += (long)(strlen(p->tool_name) + strlen(p->tool_input) + 3) /
-		     4;
+		    4;
 	return n > 0 ? n : 1;
 }
 

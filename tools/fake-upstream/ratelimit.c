@@ -21,8 +21,8 @@ struct bucket {
 static struct bucket buckets[RL_N];
 static double refilled_at;
 
-static const char *names[RL_N] = {"requests", "tokens", "input-tokens",
-                                  "output-tokens"};
+static const char *names[RL_N] = { "requests", "tokens", "input-tokens",
+	"output-tokens" };
 
 static double
 clock_seconds(clockid_t id)
@@ -71,8 +71,8 @@ ratelimit_name(enum rl_kind k)
  * never fits; it is told to wait a minute, as good an answer as any.
  */
 int
-ratelimit_admit(const double cost[RL_N], long *retry_after,
-                enum rl_kind *refused)
+ratelimit_admit(
+    const double cost[RL_N], long *retry_after, enum rl_kind *refused)
 {
 	double wait = 0, w;
 	size_t i;
@@ -126,13 +126,13 @@ bucket_headers(struct evkeyvalq *h, enum rl_kind k)
 	snprintf(name, sizeof name, "anthropic-ratelimit-%s-limit", names[k]);
 	snprintf(value, sizeof value, "%.0f", b->limit);
 	evhttp_add_header(h, name, value);
-	snprintf(name, sizeof name, "anthropic-ratelimit-%s-remaining",
-	         names[k]);
+	snprintf(
+	    name, sizeof name, "anthropic-ratelimit-%s-remaining", names[k]);
 	snprintf(value, sizeof value, "%.0f", remaining);
 	evhttp_add_header(h, name, value);
 	snprintf(name, sizeof name, "anthropic-ratelimit-%s-reset", names[k]);
-	rfc3339_after((b->limit - b->level) / (b->limit / 60.0), value,
-	              sizeof value);
+	rfc3339_after(
+	    (b->limit - b->level) / (b->limit / 60.0), value, sizeof value);
 	evhttp_add_header(h, name, value);
 }
 

@@ -44,8 +44,8 @@ static TAILQ_HEAD(, reply) replies = TAILQ_HEAD_INITIALIZER(replies);
 static void reply_tick(evutil_socket_t, short, void *);
 
 static void
-frame_add(struct reply *r, enum frame_kind kind, const char *event,
-          json_t *data)
+frame_add(
+    struct reply *r, enum frame_kind kind, const char *event, json_t *data)
 {
 	char *s = json_dumps(data, JSON_COMPACT);
 
@@ -71,22 +71,21 @@ frame_raw(struct reply *r, enum frame_kind kind, const char *text)
 static json_t *
 usage_json(const struct usage *u, long output)
 {
-	return json_pack(
-	    "{s:I, s:I, s:I, s:I, s:s}", "input_tokens", (json_int_t)u->input,
-	    "cache_creation_input_tokens", (json_int_t)u->cache_creation,
-	    "cache_read_input_tokens", (json_int_t)u->cache_read,
-	    "output_tokens", (json_int_t)output, "service_tier", "standard");
+	return json_pack("{s:I, s:I, s:I, s:I, s:s}", "input_tokens",
+	    (json_int_t)u->input, "cache_creation_input_tokens",
+	    (json_int_t)u->cache_creation, "cache_read_input_tokens",
+	    (json_int_t)u->cache_read, "output_tokens", (json_int_t)output,
+	    "service_tier", "standard");
 }
 
 static json_t *
-message_json(const struct plan *p, json_t *content, const char *stop,
-             long output)
+message_json(
+    const struct plan *p, json_t *content, const char *stop, long output)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:n, s:o}", "id",
-	                 p->id, "type", "message", "role", "assistant", "model",
-	                 p->model, "content", content, "stop_reason", stop,
-	                 "stop_sequence", "usage",
-	                 usage_json(&p->usage, output));
+	    p->id, "type", "message", "role", "assistant", "model", p->model,
+	    "content", content, "stop_reason", stop, "stop_sequence", "usage",
+	    usage_json(&p->usage, output));
 }
 
 /* The next piece: at most max bytes, ending before a space if one fits. */
@@ -117,11 +116,10 @@ frames_deltas(struct reply *r, int index, const char *s, int text)
 		n = piece_len(s, len, (size_t)cfg.delta_bytes, text);
 		piece = xasprintf("%.*s", (int)n, s);
 		frame_add(r, FR_DELTA, "content_block_delta",
-		          json_pack("{s:s, s:i, s:{s:s, s:s}}", "type",
-		                    "content_block_delta", "index", index,
-		                    "delta", "type",
-		                    text ? "text_delta" : "input_json_delta",
-		                    text ? "text" : "partial_json", piece));
+		    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type",
+		        "content_block_delta", "index", index, "delta", "type",
+		        text ? "text_delta" : "input_json_delta",
+		        text ? "text" : "partial_json", piece));
 		free(piece);
 	}
 }
@@ -130,19 +128,17 @@ static void
 frames_tool(struct reply *r, const struct plan *p)
 {
 	frame_add(r, FR_OTHER, "content_block_start",
-	          json_pack("{s:s, s:i, s:{s:s, s:s, s:s, s:{s:s}, s:{}}}",
-	                    "type", "content_block_start", "index", 1,
-	                    "content_block", "type", "tool_use", "id",
-	                    p->tool_id, "name", p->tool_name, "caller", "type",
-	                    "direct", "input"));
+	    json_pack("{s:s, s:i, s:{s:s, s:s, s:s, s:{s:s}, s:{}}}", "type",
+	        "content_block_start", "index", 1, "content_block", "type",
+	        "tool_use", "id", p->tool_id, "name", p->tool_name, "caller",
+	        "type", "direct", "input"));
 	/* Like the API, an empty partial_json comes first. */
 	frame_add(r, FR_DELTA, "content_block_delta",
-	          json_pack("{s:s, s:i, s:{s:s, s:s}}", "type",
-	                    "content_block_delta", "index", 1, "delta", "type",
-	                    "input_json_delta", "partial_json", ""));
+	    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_delta",
+	        "index", 1, "delta", "type", "input_json_delta", "partial_json",
+	        ""));
 	frames_deltas(r, 1, p->tool_input, 0);
-	frame_add(
-	    r, FR_OTHER, "content_block_stop",
+	frame_add(r, FR_OTHER, "content_block_stop",
 	    json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 1));
 }
 
@@ -153,16 +149,14 @@ frames_build(struct reply *r)
 	json_t *usage;
 
 	frame_add(r, FR_START, "message_start",
-	          json_pack("{s:s, s:o}", "type", "message_start", "message",
-	                    message_json(p, json_array(), NULL, 1)));
+	    json_pack("{s:s, s:o}", "type", "message_start", "message",
+	        message_json(p, json_array(), NULL, 1)));
 	frame_add(r, FR_OTHER, "content_block_start",
-	          json_pack("{s:s, s:i, s:{s:s, s:s}}", "type",
-	                    "content_block_start", "index", 0, "content_block",
-	                    "type", "text", "text", ""));
+	    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start",
+	        "index", 0, "content_block", "type", "text", "text", ""));
 	frame_raw(r, FR_OTHER, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
 	frames_deltas(r, 0, p->text, 1);
-	frame_add(
-	    r, FR_OTHER, "content_block_stop",
+	frame_add(r, FR_OTHER, "content_block_stop",
 	    json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 0));
 	if (p->tool_name != NULL)
 		frames_tool(r, p);
@@ -170,14 +164,14 @@ frames_build(struct reply *r)
 		usage = usage_json(&p->usage, p->usage.output);
 		json_object_del(usage, "service_tier");
 	} else
-		usage = json_pack("{s:I}", "output_tokens",
-		                  (json_int_t)p->usage.output);
+		usage = json_pack(
+		    "{s:I}", "output_tokens", (json_int_t)p->usage.output);
 	frame_add(r, FR_USAGE, "message_delta",
-	          json_pack("{s:s, s:{s:s, s:n}, s:o}", "type", "message_delta",
-	                    "delta", "stop_reason", p->stop_reason,
-	                    "stop_sequence", "usage", usage));
+	    json_pack("{s:s, s:{s:s, s:n}, s:o}", "type", "message_delta",
+	        "delta", "stop_reason", p->stop_reason, "stop_sequence",
+	        "usage", usage));
 	frame_add(r, FR_STOP, "message_stop",
-	          json_pack("{s:s}", "type", "message_stop"));
+	    json_pack("{s:s}", "type", "message_stop"));
 }
 
 /* Where a fault "after n deltas" strikes: before the next delta, or
@@ -208,10 +202,9 @@ frames_error(struct reply *r, long after, const char *type)
 	r->nframes = cut;
 	text = xasprintf("event: error\ndata: {\"type\": \"error\", \"error\": "
 	                 "{\"type\": \"%s\", \"message\": \"%s\"}}\n\n",
-	                 type,
-	                 strcmp(type, "overloaded_error") == 0
-	                     ? "Overloaded"
-	                     : "Internal server error");
+	    type,
+	    strcmp(type, "overloaded_error") == 0 ? "Overloaded" :
+	                                            "Internal server error");
 	frame_raw(r, FR_ERROR, text);
 	free(text);
 }
@@ -253,7 +246,7 @@ static void
 reply_reset(struct reply *r)
 {
 	struct evhttp_connection *evcon;
-	struct linger lg = {1, 0};
+	struct linger lg = { 1, 0 };
 	int fd, null;
 
 	stats.resets++;
@@ -283,7 +276,7 @@ reply_reset(struct reply *r)
 static void
 reply_later(struct reply *r, long ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	evtimer_add(r->timer, &tv);
 }
@@ -297,18 +290,16 @@ reply_whole(struct reply *r)
 	json_array_append_new(
 	    content, json_pack("{s:s, s:s}", "type", "text", "text", p->text));
 	if (p->tool_name != NULL)
-		json_array_append_new(
-		    content,
+		json_array_append_new(content,
 		    json_pack("{s:s, s:s, s:s, s:{s:s}, s:o}", "type",
-		              "tool_use", "id", p->tool_id, "name",
-		              p->tool_name, "caller", "type", "direct", "input",
-		              json_loads(p->tool_input, 0, NULL)));
+		        "tool_use", "id", p->tool_id, "name", p->tool_name,
+		        "caller", "type", "direct", "input",
+		        json_loads(p->tool_input, 0, NULL)));
 	stats.tokens.input += p->usage.input;
 	stats.tokens.cache_creation += p->usage.cache_creation;
 	stats.tokens.cache_read += p->usage.cache_read;
 	stats.tokens.output += p->usage.output;
-	api_send_json(
-	    r->req, 200,
+	api_send_json(r->req, 200,
 	    message_json(p, content, p->stop_reason, p->usage.output));
 	reply_free(r);
 }
@@ -327,8 +318,8 @@ reply_begin(struct reply *r)
 		reply_whole(r);
 		return;
 	}
-	evhttp_add_header(h, "content-type",
-	                  "text/event-stream; charset=utf-8");
+	evhttp_add_header(
+	    h, "content-type", "text/event-stream; charset=utf-8");
 	evhttp_add_header(h, "cache-control", "no-cache");
 	evhttp_send_reply_start(r->req, 200, "OK");
 	stats_status(200);
@@ -412,7 +403,7 @@ reply_tick(evutil_socket_t fd, short what, void *arg)
 /* Takes the plan's contents; the request's headers are already set. */
 void
 reply_start(struct evhttp_request *req, struct plan *plan, int stream,
-            const struct reply_faults *rf)
+    const struct reply_faults *rf)
 {
 	struct reply *r = xcalloc(1, sizeof *r);
 
