@@ -5,7 +5,7 @@
 # verify with its man page check).
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
 libsystemd-dev libjansson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev python3 procps util-linux groff-base \
-systemd mount man-db curl"
+systemd mount man-db curl cppcheck clang-format"
 
 swarm_deps() {
 	missing=""
