@@ -2,8 +2,10 @@
 # bench/store.sh: issue 6's store benchmarks (see BENCHMARKS.md).
 #
 #   ready   time from exec to the first answered request (hello) with
-#           100,000 chunks in the state, compared with an empty state in
-#           the same run; also swarmd's CPU time up to that moment and
+#           100,000 chunks in the state (10 paused jobs; and the same
+#           jobs running, one agent at a time), compared in the same run
+#           with an empty state and with `swarmd -V` (exec, dynamic
+#           linking, exit); also swarmd's CPU time up to that moment and
 #           the time to the first answered `jobs`
 #   events  durable events/s: 50 agents running `hb-client --verb note`
 #           (each reply only after its event is committed; swarmd groups
@@ -239,6 +241,16 @@ def ready(swarmd, conf, sock, state, log):
                                  total))
 
 
+def version(swarmd, n):
+    """Median ms of N runs of `swarmd -V`: the floor any start pays."""
+    t = []
+    for _ in range(int(n)):
+        t0 = time.perf_counter()
+        subprocess.run([swarmd, "-V"], stdout=subprocess.DEVNULL, check=True)
+        t.append((time.perf_counter() - t0) * 1000)
+    print("%.2f" % statistics.median(t))
+
+
 def bigjob(out, name, n, cmd):
     job = {"name": name, "concurrency": 1, "command": json.loads(cmd),
            "chunks": [{"id": "c%05d" % i, "task": "task %d" % i}
@@ -314,14 +326,21 @@ def plain(path, sync, seconds):
 
 
 METRICS = [
-    ("ready.empty", "ready: exec -> hello answered, empty state", "ms"),
     ("ready.big", "ready: exec -> hello answered, 100,000 chunks", "ms"),
+    ("ready.busy", "ready: same 100,000 chunks, jobs running", "ms"),
+    ("ready.empty", "  cmp: empty state", "ms"),
+    ("ready.version", "  cmp: `swarmd -V` (exec to exit, median of 20)",
+     "ms"),
     ("ready.ratio", "  ratio 100,000 chunks / empty (same run)", "x"),
-    ("ready.cpu.empty", "  swarmd CPU until then, empty", "ms"),
-    ("ready.cpu.big", "  swarmd CPU until then, 100,000 chunks", "ms"),
-    ("ready.jobs.empty", "  exec -> first `jobs` answered, empty", "ms"),
+    ("ready.ratio.busy", "  ratio jobs running / empty (same run)", "x"),
+    ("ready.cpu.big", "  swarmd CPU until ready, 100,000 chunks", "ms"),
+    ("ready.cpu.busy", "  swarmd CPU until ready, jobs running", "ms"),
+    ("ready.cpu.empty", "  swarmd CPU until ready, empty", "ms"),
     ("ready.jobs.big", "  exec -> first `jobs` answered, 100,000 chunks",
      "ms"),
+    ("ready.jobs.busy", "  exec -> first `jobs` answered, jobs running",
+     "ms"),
+    ("ready.jobs.empty", "  exec -> first `jobs` answered, empty", "ms"),
     ("ev.full", "events/s, 50 agents, synchronous = full", "ev/s"),
     ("ev.full.cpu", "  swarmd busy during the window", "% CPU"),
     ("ev.full.rows", "  rows in the window / clients' count", "x"),
@@ -370,7 +389,7 @@ def table(path, runs):
 
 
 if __name__ == "__main__":
-    cmds = {"ready": ready, "bigjob": bigjob, "hbjob": hbjob, "wait": wait,
+    cmds = {"ready": ready, "version": version, "bigjob": bigjob, "hbjob": hbjob, "wait": wait,
             "rows": rows, "plain": plain, "table": table}
     try:
         cmds[sys.argv[1]](*sys.argv[2:])
@@ -414,7 +433,7 @@ start_daemon() {
 if want ready; then
 	# Nothing may run: one agent at most, and the jobs are paused right
 	# after their submit; a stop ends the one agent that started.
-	for s in empty big; do
+	for s in empty big busy; do
 		mkdir -p "$T/$s"
 		printf '[spawn]\nmax_agents = 1\nstop_agents = yes\nstop_grace = 1\n' \
 		    >"$T/$s/swarmd.conf"
@@ -432,8 +451,18 @@ if want ready; then
 	stop_daemon
 	say "  built in $(( $(now_ms) - t0 )) ms;" \
 	    "database $(du -k "$T/big/state/swarmd.db" | cut -f1) KiB"
+	# busy: the same state with its jobs running.  Each start then
+	# starts one agent (max_agents 1) and each stop ends it (stop_agents).
+	cp -a "$T/big/state" "$T/busy/state"
+	start_daemon "$T/busy"
+	for i in $(seq "$BIG_JOBS"); do
+		"$SWARMCTL" resume "job-$i" >/dev/null || die "resume job-$i failed"
+	done
+	stop_daemon
 	for run in $(seq "$RUNS"); do
-		for s in empty big; do
+		v=$(py version "$SWARMD" 20) || die "swarmd -V failed"
+		record ready.version "$run" "$v"
+		for s in empty big busy; do
 			out=$(py ready "$SWARMD" "$T/$s/swarmd.conf" \
 			    "$T/$s/swarmd.sock" "$T/$s/state" \
 			    "$T/$s/swarmd.log") || die "ready $s run $run"
@@ -443,16 +472,23 @@ if want ready; then
 			record "ready.cpu.$s" "$run" "$3"
 			eval "r_$s=$1"
 			case $s:$4 in
-			empty:0 | big:$(( BIG_JOBS * BIG_CHUNKS ))) ;;
+			empty:0 | big:$(( BIG_JOBS * BIG_CHUNKS )) | \
+			    busy:$(( BIG_JOBS * BIG_CHUNKS ))) ;;
 			*) die "$s state holds $4 chunks" ;;
 			esac
 			say "  ready $s run $run: ${1} ms (jobs ${2} ms," \
 			    "CPU ${3} ms, $4 chunks)"
 		done
 		record ready.ratio "$run" "$(ratio "$r_big" "$r_empty")"
+		record ready.ratio.busy "$run" "$(ratio "$r_busy" "$r_empty")"
+		say "  swarmd -V run $run: $v ms"
 	done
-	grep -c subagent_started "$T/big/swarmd.log" |
-	    { read -r n; [ "$n" -le 1 ] || die "$n agents started in the big state"; }
+	# Paused jobs started nothing but the one agent before the pause.
+	n=$(grep -c subagent_started "$T/big/swarmd.log")
+	[ "$n" -le 1 ] || die "$n agents started in the paused state"
+	n=$(grep -c subagent_started "$T/busy/swarmd.log")
+	say "  busy state: $n agents started: one when its jobs were resumed," \
+	    "then one at each of its $RUNS starts"
 fi
 
 # ---- b. events per second ----
