@@ -87,7 +87,8 @@ ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o "$T/bin/hb-client" \
     "$ROOT/bench/hb-client.c" || die "cannot compile bench/hb-client.c"
 HB_CLIENT="$T/bin/hb-client"
 # fsync-count.so, preloaded into swarmd for the events test only: counts
-# its fsync and fdatasync calls in a file read at the window's edges.
+# its fsync and fdatasync calls, and the time spent in them, in a file
+# read at the window's edges.
 cat >"$T/fsync-count.c" <<'EOF'
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -95,9 +96,10 @@ cat >"$T/fsync-count.c" <<'EOF'
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
-static uint64_t *counts;	/* fsync, fdatasync */
+static uint64_t *counts;	/* fsync calls, fdatasync calls, ns in both */
 static int (*real_fsync)(int), (*real_fdatasync)(int);
 
 __attribute__((constructor)) static void
@@ -111,32 +113,46 @@ init(void)
 	unsetenv("LD_PRELOAD");		/* swarmd's agents go uncounted */
 	if (p == NULL || (fd = open(p, O_RDWR | O_CREAT, 0600)) == -1)
 		return;
-	if (ftruncate(fd, 16) == 0 && (counts = mmap(NULL, 16, PROT_READ |
+	if (ftruncate(fd, 24) == 0 && (counts = mmap(NULL, 24, PROT_READ |
 	    PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
 		counts = NULL;
 	close(fd);
 }
 
+static int
+timed(int (*f)(int), int fd, int which)
+{
+	struct timespec a, b;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rc = f(fd);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	if (counts != NULL) {
+		__atomic_add_fetch(&counts[which], 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&counts[2], (uint64_t)((b.tv_sec -
+		    a.tv_sec) * 1000000000LL + b.tv_nsec - a.tv_nsec),
+		    __ATOMIC_RELAXED);
+	}
+	return rc;
+}
+
 int
 fsync(int fd)
 {
-	if (counts != NULL)
-		__atomic_add_fetch(&counts[0], 1, __ATOMIC_RELAXED);
-	return real_fsync(fd);
+	return timed(real_fsync, fd, 0);
 }
 
 int
 fdatasync(int fd)
 {
-	if (counts != NULL)
-		__atomic_add_fetch(&counts[1], 1, __ATOMIC_RELAXED);
-	return real_fdatasync(fd);
+	return timed(real_fdatasync, fd, 1);
 }
 EOF
 ${CC:-cc} -O2 -shared -fPIC -o "$T/bin/fsync-count.so" "$T/fsync-count.c" \
     -ldl || die "cannot compile the fsync counter"
-# syncs FILE: fsync + fdatasync calls counted so far
-syncs() { od -An -t u8 -N 16 "$1" | awk '{ print $1 + $2 }'; }
+# syncs FILE: fsync + fdatasync calls counted so far, and ns spent in them
+syncs() { od -An -v -w24 -t u8 -N 24 "$1" | awk '{ print $1 + $2, $3 }'; }
 DAEMON_PID=""
 
 stop_daemon() {
@@ -346,10 +362,12 @@ METRICS = [
     ("ev.full.rows", "  rows in the window / clients' count", "x"),
     ("ev.full.syncs", "  swarmd's fsync+fdatasync calls", "/s"),
     ("ev.full.per_sync", "  events per sync", "x"),
+    ("ev.full.blocked", "  swarmd's time inside those calls", "% wall"),
     ("ev.normal", "events/s, 50 agents, synchronous = normal", "ev/s"),
     ("ev.normal.cpu", "  swarmd busy during the window", "% CPU"),
     ("ev.normal.rows", "  rows in the window / clients' count", "x"),
     ("ev.normal.syncs", "  swarmd's fsync+fdatasync calls", "/s"),
+    ("ev.normal.blocked", "  swarmd's time inside those calls", "% wall"),
     ("ev.ratio", "  ratio full / normal (same run)", "x"),
     ("plain.full", "plain SQLite, 1 commit/row, WAL, FULL", "rows/s"),
     ("plain.normal", "plain SQLite, 1 commit/row, WAL, NORMAL", "rows/s"),
@@ -373,7 +391,7 @@ def table(path, runs):
             return "{:,.0f}".format(v)
         if unit == "x":
             return "%.3f" % v if v < 10 else "%.1f" % v
-        if unit in ("% CPU", "% machine"):
+        if unit in ("% CPU", "% machine", "% wall"):
             return "%.0f" % v
         return "%.2f" % v if v < 100 else "%.1f" % v
     rows = [("metric", "unit", "median", "min", "max", "n")]
@@ -534,7 +552,7 @@ fi
 # ev_once SYNC RUN: a fresh daemon, 50 hb-clients --verb note for WINDOW s.
 ev_once() {
 	local sync=$1 run=$2 dir="$T/ev-$1-$2" start job c0 c1 t0 t1 s0 s1 sum out
-	local sps
+	local sps n0 n1 blocked
 	mkdir -p "$dir/out"
 	{
 		printf '[spawn]\nmax_agents = 1000\nstagger_batch = 1000\n'
@@ -546,9 +564,11 @@ ev_once() {
 	    "$start" "$WINDOW" "$dir/out/{chunk}"
 	job=$("$SWARMCTL" submit "$dir/job.json") || die "submit failed"
 	sleep_until $(( start + 100 ))
-	c0=$(cpu_ns "$DAEMON_PID") t0=$(date +%s%N) s0=$(syncs "$dir/syncs")
+	c0=$(cpu_ns "$DAEMON_PID") t0=$(date +%s%N)
+	read -r s0 n0 <<<"$(syncs "$dir/syncs")"
 	sleep_until $(( start + WINDOW * 1000 - 100 ))
-	c1=$(cpu_ns "$DAEMON_PID") t1=$(date +%s%N) s1=$(syncs "$dir/syncs")
+	c1=$(cpu_ns "$DAEMON_PID") t1=$(date +%s%N)
+	read -r s1 n1 <<<"$(syncs "$dir/syncs")"
 	out=$(py wait "$SWARM_SOCKET" "$job" 60) || die "$job did not end"
 	set -- $out
 	[ "$1" = "$HB_AGENTS" ] ||
@@ -572,12 +592,15 @@ ev_once() {
 	# Syncs in the middle of the window (all but 100 ms at either end).
 	sps=$(( (s1 - s0) * 1000000000 / (t1 - t0) ))
 	record "ev.$sync.syncs" "$run" "$sps"
+	blocked=$(( (n1 - n0) * 100 / (t1 - t0) ))
+	record "ev.$sync.blocked" "$run" "$blocked"
 	[ "$sps" -gt 0 ] &&
 	    record "ev.$sync.per_sync" "$run" "$(ratio "$(( sum / WINDOW ))" "$sps")"
 	eval "e_$sync=$sum"
 	say "  events $sync run $run: $sum in ${WINDOW}s = $(( sum / WINDOW ))/s;" \
 	    "rows: $1 in all, $2 inside the window;" \
-	    "swarmd busy $(( (c1 - c0) * 100 / (t1 - t0) ))% of a CPU, $sps syncs/s"
+	    "swarmd busy $(( (c1 - c0) * 100 / (t1 - t0) ))% of a CPU, $sps syncs/s," \
+	    "in them ${blocked}% of the time"
 }
 
 if want events; then
