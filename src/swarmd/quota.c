@@ -373,9 +373,11 @@ cap_check(struct agent *a)
 	struct job *j;
 	char *text;
 
-	if (a->cap <= 0 || a->pid <= 0 || a->abort_requested)
+	/* A finished agent is past caring; the cap is a budget it may use
+	 * whole, so only going past it aborts. */
+	if (a->cap <= 0 || a->pid <= 0 || a->abort_requested || a->completed)
 		return;
-	if (used >= a->cap) {
+	if (used > a->cap) {
 		store_begin();
 		evlog_add("cap_reached", a->job, a->chunk, a->id, a->attempt,
 		    json_pack("{s:I, s:I}", "used", (json_int_t)used, "cap",

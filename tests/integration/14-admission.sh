@@ -61,6 +61,12 @@ assert_contains "$(swarmctl show "$cap/c0" --json | json 'j["reason"]')" "token_
 swarmctl events --job "$cap" --json | grep -q '"cap_warning"' || fail "cap_warning event"
 swarmctl events --job "$cap" --json | grep '"cap_reached"' | json 'j["used"]' | grep -qx 1050 || fail "cap_reached numbers"
 
+# The cap is a budget the agent may use whole: exactly reaching it is fine.
+f=$(job_file exact '["sh","-c","swarmctl report --input 1000 && swarmctl heartbeat && exit 0"]' 1 '{"per_agent_tokens":1000}')
+exact=$(swarmctl submit "$f")
+wait_until 20 job_is "$exact" done || fail "exact job"
+assert_eq "$(swarmctl show "$exact/c0" --json | json 'j["state"]')" done "a cap reached exactly is not exceeded"
+
 # Stagger: batches of 2; silent agents halt the ramp at 2.
 f=$(job_file ramp '["sleep","60"]' 4 '{"concurrency":4,"stagger":{"batch":2,"interval":0}}')
 ramp=$(swarmctl submit "$f")
