@@ -226,25 +226,6 @@ quota_remaining(void)
 	return best < 0 ? -1 : best < 0.5 ? 0 : (int64_t)best;
 }
 
-/* The limit of the tightest token view, for caps and reserves. */
-static double
-tightest_limit(void)
-{
-	struct view v[4];
-	int n = meter_views(v), i;
-	double best = -1, left = -1;
-
-	for (i = 0; i < n; i++) {
-		if (strcmp(v[i].name, "daily_usd") == 0)
-			continue;
-		if (left < 0 || v[i].limit - v[i].used < left) {
-			left = v[i].limit - v[i].used;
-			best = v[i].limit;
-		}
-	}
-	return best;
-}
-
 /* ---- the spawn gate ---- */
 
 static void
@@ -346,22 +327,25 @@ quota_pause_reason(void)
 
 /*
  * The job's per_agent_tokens if it set one, else an equal share of what
- * the tightest window has left above the reserve.  0 means no cap.
+ * the rolling window has left above the reserve.  0 means no cap.  The
+ * per-minute bucket refills as agents work, so what it holds at one
+ * moment is no budget for an agent's whole life: capping by it killed
+ * agents that the account could carry.  It is a rate, which the spawn
+ * gate (and the proxy) enforce instead.
  */
 int64_t
 quota_cap_for(struct job *j, int running)
 {
 	json_int_t per =
 	    json_integer_value(json_object_get(j->spec, "per_agent_tokens"));
-	int64_t left = quota_remaining();
-	double limit = tightest_limit();
-	double share;
+	double limit = (double)srv.cfg.window_tokens, share;
 
 	if (per > 0)
 		return per;
-	if (left < 0 || limit <= 0)
+	if (limit <= 0)
 		return 0;
-	share = ((double)left - srv.cfg.reserve * limit) /
+	window_expire(now_wall_ms());
+	share = (limit - (double)m.window_used - srv.cfg.reserve * limit) /
 	    (running > 0 ? running : 1);
 	return share < 1 ? 1 : (int64_t)share;
 }
