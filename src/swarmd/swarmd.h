@@ -395,6 +395,7 @@ struct triage *triage_start(
 void triage_cancel(struct triage *);
 int triage_reaped(pid_t, int status);
 void triage_free_all(void);
+json_t *log_tail(const char *path, int lines);
 
 /* ---- curlev.c: libcurl's multi interface on the event loop ---- */
 typedef void (*curlev_done_cb)(void *easy, int curlcode, void *arg);

@@ -197,8 +197,11 @@ line_json(const char *p, size_t n)
 	return s;
 }
 
-/* The last LINES lines of the agent's log. */
-static json_t *
+/*
+ * The last LINES lines of an agent's log as JSON strings (bytes that are
+ * not UTF-8 become '?').  Triage documents and dead letters use it.
+ */
+json_t *
 log_tail(const char *path, int lines)
 {
 	json_t *arr = json_array();

@@ -538,49 +538,6 @@ verb_events(struct verb_ctx *ctx)
 	return VERB_DEFERRED;
 }
 
-/* The last lines of an agent's log, for the dead-letter listing. */
-static json_t *
-log_tail(const char *path, int lines)
-{
-	json_t *arr = json_array();
-	char buf[8192], *p, *end;
-	ssize_t n = 0;
-	off_t size;
-	FILE *f;
-
-	if (path == NULL || (f = fopen(path, "re")) == NULL)
-		return arr;
-	fseeko(f, 0, SEEK_END);
-	size = ftello(f);
-	fseeko(f,
-	    size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0,
-	    SEEK_SET);
-	n = (ssize_t)fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n > 0 ? n : 0] = '\0';
-	/* Walk back over LINES newlines from the end. */
-	end = buf + strlen(buf);
-	if (end > buf && end[-1] == '\n')
-		*--end = '\0';
-	for (p = end; p > buf && lines > 0; p--) {
-		if (p[-1] == '\n' && --lines == 0)
-			break;
-	}
-	for (; p != NULL && *p != '\0'; p = end) {
-		json_t *line;
-
-		end = strchr(p, '\n');
-		line = json_stringn(
-		    p, end != NULL ? (size_t)(end - p) : strlen(p));
-		/* A line that is not UTF-8 cannot travel in JSON. */
-		json_array_append_new(
-		    arr, line != NULL ? line : json_string("(not UTF-8)"));
-		if (end != NULL)
-			end++;
-	}
-	return arr;
-}
-
 enum verb_rc
 verb_dead(struct verb_ctx *ctx)
 {
