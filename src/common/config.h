@@ -79,7 +79,8 @@ struct config {
 	char *proxy_listen;   /* 127.0.0.1:PORT; "" leaves the proxy off */
 	char *proxy_upstream; /* the Anthropic API */
 	char *proxy_openai_upstream; /* an OpenAI-compatible API */
-	double proxy_max_hold;       /* longest a request waits out a backoff */
+	double proxy_max_hold;       /* longest a request waits in swarmd */
+	double proxy_timeout; /* an upstream silent this long is dropped */
 };
 
 void config_defaults(struct config *);

@@ -27,12 +27,24 @@
 #define PROXY_MAX_BODY (32 * 1024 * 1024)
 #define PROXY_CONNECT_TIMEOUT 10L /* seconds to reach upstream */
 
-/* One upstream API and its shared backoff. */
+/* One agent's requests waiting for their upstream. */
+struct flow {
+	int64_t agent;
+	TAILQ_HEAD(, preq) q;
+	TAILQ_ENTRY(flow) entry;
+};
+
+/* One upstream API: its learned buckets, its backoff, its fair queue. */
 struct upstream {
 	const char *name;
-	int64_t hold_until; /* mono ms; new requests wait until then */
-	struct event *release;
-	TAILQ_HEAD(, preq) held;
+	struct pace pace;
+	TAILQ_HEAD(, flow) flows; /* round robin: the head goes next */
+	int queued;
+	int inflight;
+	int64_t hold_until; /* mono ms; upstream asked to wait */
+	int probing;        /* after a backoff, one request until answered */
+	struct event *pump;
+	int64_t requests, absorbed, refused; /* since start */
 };
 
 enum { UP_ANTHROPIC, UP_OPENAI, UP_N };
@@ -44,12 +56,16 @@ struct preq {
 	struct evhttp_connection *evcon;
 	int64_t agent;
 	struct upstream *up;
+	struct flow *flow;    /* while it waits */
+	int64_t queued_at;    /* mono ms */
+	struct pace_cost est; /* charged while in flight */
+	int inflight;
+	int synced; /* its answer's headers settled the charge */
 	char *url;
 	char *body;
 	size_t body_len;
 	struct curl_slist *headers;
 	CURL *easy;
-	int held;
 
 	/* The response. */
 	int status;
@@ -57,6 +73,7 @@ struct preq {
 	int sse;
 	int replying;           /* evhttp_send_reply_start was called */
 	int retry_after;        /* seconds, 0 none */
+	struct pace_seen seen;  /* its rate-limit headers */
 	struct evbuffer *resp;  /* a non-streaming body, sent whole */
 	struct evbuffer *lines; /* SSE not yet split into lines */
 
@@ -73,6 +90,8 @@ static struct evhttp *http;
 static char *base_addr; /* 127.0.0.1:PORT as bound */
 
 static void preq_start(struct preq *);
+static void preq_free(struct preq *);
+static void queue_kick(struct upstream *);
 
 const char *
 proxy_address(void)
@@ -101,29 +120,6 @@ reply_error(struct evhttp_request *req, int status, const char *type,
 	evbuffer_free(b);
 	free(s);
 	json_decref(j);
-}
-
-static void
-preq_free(struct preq *p)
-{
-	if (p->held)
-		TAILQ_REMOVE(&p->up->held, p, entry);
-	if (p->easy != NULL) {
-		curlev_remove(p->easy);
-		curl_easy_cleanup(p->easy);
-	}
-	if (p->req != NULL)
-		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
-	curl_slist_free_all(p->headers);
-	if (p->resp != NULL)
-		evbuffer_free(p->resp);
-	if (p->lines != NULL)
-		evbuffer_free(p->lines);
-	free(p->url);
-	free(p->body);
-	free(p->msgid);
-	free(p->model);
-	free(p);
 }
 
 /* ---- metering ---- */
@@ -218,8 +214,10 @@ meter_line(struct preq *p, const char *line, size_t len)
 		line++;
 		len--;
 	}
+	if (len == 6 && strncmp(line, "[DONE]", 6) == 0)
+		p->complete = 1; /* the end of an OpenAI stream */
 	if ((j = json_loadb(line, len, 0, NULL)) == NULL)
-		return; /* "[DONE]" and the like */
+		return;
 	meter_doc(p, j);
 	json_decref(j);
 }
@@ -268,21 +266,156 @@ meter_record(struct preq *p)
 	store_commit();
 }
 
-/* ---- the shared backoff ---- */
+/* ---- the fair queue ---- */
 
 static void
-on_release(evutil_socket_t fd, short what, void *arg)
+queue_put(struct preq *p, int front)
 {
-	struct upstream *up = arg;
+	struct upstream *up = p->up;
+	struct flow *f;
+
+	TAILQ_FOREACH(f, &up->flows, entry)
+	{
+		if (f->agent == p->agent)
+			break;
+	}
+	if (f == NULL) {
+		f = xcalloc(1, sizeof *f);
+		f->agent = p->agent;
+		TAILQ_INIT(&f->q);
+		TAILQ_INSERT_TAIL(&up->flows, f, entry);
+	}
+	if (front) {
+		/* A request sent back by upstream has waited its turn. */
+		TAILQ_REMOVE(&up->flows, f, entry);
+		TAILQ_INSERT_HEAD(&up->flows, f, entry);
+		TAILQ_INSERT_HEAD(&f->q, p, entry);
+	} else
+		TAILQ_INSERT_TAIL(&f->q, p, entry);
+	p->flow = f;
+	up->queued++;
+}
+
+static void
+queue_take(struct preq *p)
+{
+	struct upstream *up = p->up;
+	struct flow *f = p->flow;
+
+	TAILQ_REMOVE(&f->q, p, entry);
+	p->flow = NULL;
+	up->queued--;
+	if (TAILQ_EMPTY(&f->q)) {
+		TAILQ_REMOVE(&up->flows, f, entry);
+		free(f);
+	}
+}
+
+/* Milliseconds until P may go: the backoff, the account, the buckets. */
+static int64_t
+queue_wait(struct upstream *up, struct preq *p, int64_t now)
+{
+	char why[128];
+	int64_t w = quota_proxy_wait(why, sizeof why), v;
+
+	if (up->hold_until - now > w)
+		w = up->hold_until - now;
+	if ((v = pace_wait(&up->pace, &p->est, now)) > w)
+		w = v;
+	return w;
+}
+
+/* Waited max_hold: an Anthropic-shaped 429, so the SDK waits in turn. */
+static void
+queue_refuse(struct preq *p, int64_t wait)
+{
+	char msg[256], why[128] = "";
+
+	if (quota_proxy_wait(why, sizeof why) == 0)
+		snprintf(why, sizeof why, "upstream %s is at its limit",
+		    p->up->name);
+	snprintf(msg, sizeof msg, "swarmd: %s; retry after the hint", why);
+	if (p->evcon != NULL)
+		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+	reply_error(p->req, 429, "rate_limit_error", msg,
+	    (int)((wait < 1000 ? 1000 : wait + 999) / 1000));
+	p->up->refused++;
+	p->req = NULL;
+	preq_free(p);
+}
+
+static void
+queue_expire(struct upstream *up, int64_t now, int64_t *next)
+{
+	int64_t hold = (int64_t)(srv.cfg.proxy_max_hold * 1000), left;
+	struct flow *f, *fnext;
+	struct preq *p, *pnext;
+
+	TAILQ_FOREACH_SAFE(f, &up->flows, entry, fnext)
+	{
+		TAILQ_FOREACH_SAFE(p, &f->q, entry, pnext)
+		{
+			left = p->queued_at + hold - now;
+			if (left <= 0)
+				queue_refuse(p, queue_wait(up, p, now));
+			else if (*next < 0 || left < *next)
+				*next = left;
+		}
+	}
+}
+
+/*
+ * Send what may go, agent by agent in turn; the head of the line waits
+ * for what it needs and the rest wait behind it.  After a backoff one
+ * request goes first and the rest follow its answer, so a wall that is
+ * still there costs one request, not thirty.
+ */
+static void
+queue_pump(struct upstream *up)
+{
+	int64_t now = now_mono_ms(), next = -1, w;
+	struct timeval tv;
+	struct flow *f;
 	struct preq *p;
 
-	(void)fd;
-	(void)what;
-	while ((p = TAILQ_FIRST(&up->held)) != NULL) {
-		TAILQ_REMOVE(&up->held, p, entry);
-		p->held = 0;
+	queue_expire(up, now, &next);
+	while ((f = TAILQ_FIRST(&up->flows)) != NULL) {
+		if (up->probing && up->inflight > 0)
+			break;
+		p = TAILQ_FIRST(&f->q);
+		if ((w = queue_wait(up, p, now)) > 0) {
+			if (next < 0 || w < next)
+				next = w;
+			break;
+		}
+		/* Its agent goes to the back of the line. */
+		if (TAILQ_NEXT(p, entry) != NULL) {
+			TAILQ_REMOVE(&up->flows, f, entry);
+			TAILQ_INSERT_TAIL(&up->flows, f, entry);
+		}
+		queue_take(p);
 		preq_start(p);
 	}
+	if (next >= 0) {
+		tv.tv_sec = next / 1000;
+		tv.tv_usec = next % 1000 * 1000;
+		evtimer_add(up->pump, &tv);
+	}
+}
+
+static void
+on_pump(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	queue_pump(arg);
+}
+
+/* Pump from the loop, never from inside a libcurl callback. */
+static void
+queue_kick(struct upstream *up)
+{
+	event_active(up->pump, EV_TIMEOUT, 0);
 }
 
 /*
@@ -294,24 +427,90 @@ static void
 hold_set(struct upstream *up, int retry_after)
 {
 	int64_t now = now_mono_ms(), jitter, until;
-	struct timeval tv;
 
 	jitter = retry_after * 100 > 1000 ? 1000 : retry_after * 100;
 	until = now + (int64_t)retry_after * 1000 +
 	    (jitter > 0 ? random() % jitter : 0);
+	up->probing = 1;
 	if (until <= up->hold_until)
 		return;
 	up->hold_until = until;
-	tv.tv_sec = (until - now) / 1000;
-	tv.tv_usec = (until - now) % 1000 * 1000;
-	evtimer_add(up->release, &tv);
 	store_begin();
 	evlog_add("proxy_hold", 0, NULL, 0, 0,
-	    json_pack("{s:s, s:i}", "upstream", up->name, "retry_after",
-	        retry_after));
+	    json_pack("{s:s, s:i, s:i}", "upstream", up->name, "retry_after",
+	        retry_after, "queued", up->queued));
 	store_commit();
 	log_notice("proxy: %s asked to wait %d s; holding new requests",
 	    up->name, retry_after);
+}
+
+/* ---- requests in flight ---- */
+
+/* Off the wire: settle its charge by what it used, or give it back if
+ * upstream refused it; nothing seen keeps the charge, to be safe. */
+static void
+preq_landed(struct preq *p)
+{
+	struct upstream *up = p->up;
+
+	p->inflight = 0;
+	up->inflight--;
+	if (p->seen_usage)
+		pace_settle(&up->pace, &p->est, &p->use,
+		    p->complete ? p->body_len : 0, p->synced);
+	else if (!p->synced && p->status >= 400)
+		pace_charge(&up->pace, &p->est, -1);
+	queue_kick(up);
+}
+
+static void
+preq_free(struct preq *p)
+{
+	if (p->flow != NULL)
+		queue_take(p);
+	if (p->easy != NULL) {
+		curlev_remove(p->easy);
+		curl_easy_cleanup(p->easy);
+	}
+	if (p->inflight)
+		preq_landed(p);
+	if (p->req != NULL)
+		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+	curl_slist_free_all(p->headers);
+	evbuffer_free(p->resp);
+	evbuffer_free(p->lines);
+	free(p->url);
+	free(p->body);
+	free(p->msgid);
+	free(p->model);
+	free(p);
+}
+
+/*
+ * A 429 or 529 that came back before anything reached the agent goes
+ * back to the head of its line when the backoff fits in what is left of
+ * max_hold: the agent sees one slow answer instead of an error.
+ */
+static int
+preq_absorb(struct preq *p)
+{
+	struct upstream *up = p->up;
+	int ra = p->retry_after > 0 ? p->retry_after : 1;
+
+	if ((p->status != 429 && p->status != 529) || p->replying ||
+	    now_mono_ms() - p->queued_at + ra * 1000 >
+	        (int64_t)(srv.cfg.proxy_max_hold * 1000))
+		return 0;
+	if (!p->synced)
+		pace_charge(&up->pace, &p->est, -1);
+	p->synced = 1; /* nothing to settle */
+	preq_landed(p);
+	hold_set(up, ra);
+	up->absorbed++;
+	evhttp_clear_headers(evhttp_request_get_output_headers(p->req));
+	evbuffer_drain(p->resp, evbuffer_get_length(p->resp));
+	queue_put(p, 1);
+	return 1;
 }
 
 /* ---- the response, as libcurl delivers it ---- */
@@ -332,6 +531,23 @@ hop_by_hop(const char *name)
 	return 0;
 }
 
+/* The upstream's view for swarmctl quota, as KIND-FIELD either way. */
+static void
+upstream_view(struct preq *p, const char *name, const char *value)
+{
+	const char *dash;
+	char key[64];
+
+	if (strncasecmp(name, "anthropic-ratelimit-", 20) == 0)
+		quota_upstream(p->up->name, name + 20, value);
+	else if (strncasecmp(name, "x-ratelimit-", 12) == 0 &&
+	    (dash = strchr(name + 12, '-')) != NULL) {
+		snprintf(key, sizeof key, "%s-%.*s", dash + 1,
+		    (int)(dash - name - 12), name + 12);
+		quota_upstream(p->up->name, key, value);
+	}
+}
+
 static void
 response_header(struct preq *p, char *name, char *value)
 {
@@ -339,15 +555,32 @@ response_header(struct preq *p, char *name, char *value)
 
 	if (strcasecmp(name, "retry-after") == 0)
 		p->retry_after = atoi(value);
-	if (strncasecmp(name, "anthropic-ratelimit-", 20) == 0)
-		quota_upstream(p->up->name, name + 20, value);
-	else if (strncasecmp(name, "x-ratelimit-", 12) == 0)
-		quota_upstream(p->up->name, name + 12, value);
+	if (pace_header(&p->seen, name, value))
+		upstream_view(p, name, value);
 	if (strcasecmp(name, "content-type") == 0 &&
 	    strncasecmp(value, "text/event-stream", 17) == 0)
 		p->sse = 1;
 	if (!hop_by_hop(name))
 		evhttp_add_header(out, name, value);
+}
+
+/* The headers are in: learn from them, and start a stream's reply. */
+static void
+response_headers_done(struct preq *p)
+{
+	struct upstream *up = p->up;
+
+	p->headers_done = 1;
+	p->synced =
+	    pace_learn(&up->pace, &p->seen, up->inflight == 1, now_mono_ms());
+	if (p->status != 429 && p->status != 529 && up->probing) {
+		up->probing = 0;
+		queue_kick(up);
+	}
+	if (p->sse) {
+		evhttp_send_reply_start(p->req, p->status, NULL);
+		p->replying = 1;
+	}
 }
 
 static size_t
@@ -368,15 +601,12 @@ on_header(char *buf, size_t size, size_t n, void *arg)
 		evhttp_clear_headers(evhttp_request_get_output_headers(p->req));
 		p->sse = 0;
 		p->retry_after = 0;
+		memset(&p->seen, 0, sizeof p->seen);
 		value = strchr(line, ' ');
 		p->status = value != NULL ? atoi(value + 1) : 502;
 	} else if (*line == '\0') {
 		if (p->status >= 200)
-			p->headers_done = 1;
-		if (p->headers_done && p->sse) {
-			evhttp_send_reply_start(p->req, p->status, NULL);
-			p->replying = 1;
-		}
+			response_headers_done(p);
 	} else if ((colon = strchr(line, ':')) != NULL) {
 		*colon = '\0';
 		value = colon + 1;
@@ -408,24 +638,37 @@ on_body(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The transfer failed before any answer: 504 for silence, else 502. */
+static void
+reply_failed(struct preq *p, int code)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "swarmd: upstream %s: %s", p->up->name,
+	    curl_easy_strerror((CURLcode)code));
+	if (code == CURLE_OPERATION_TIMEDOUT)
+		reply_error(p->req, 504, "timeout_error", msg, 0);
+	else
+		reply_error(p->req, 502, "api_error", msg, 0);
+}
+
 static void
 preq_done(void *easy, int code, void *arg)
 {
 	struct preq *p = arg;
 	size_t len;
 	json_t *j;
-	char msg[256];
 
 	curl_easy_cleanup(easy);
 	p->easy = NULL;
+	if (code == CURLE_OK && preq_absorb(p))
+		return;
 	evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 	if (p->replying)
 		evhttp_send_reply_end(p->req);
-	else if (code != CURLE_OK && !p->headers_done) {
-		snprintf(msg, sizeof msg, "swarmd: upstream %s: %s",
-		    p->up->name, curl_easy_strerror((CURLcode)code));
-		reply_error(p->req, 502, "api_error", msg, 0);
-	} else {
+	else if (code != CURLE_OK && !p->headers_done)
+		reply_failed(p, code);
+	else {
 		len = evbuffer_get_length(p->resp);
 		j = json_loadb(
 		    (const char *)evbuffer_pullup(p->resp, -1), len, 0, NULL);
@@ -435,8 +678,11 @@ preq_done(void *easy, int code, void *arg)
 		evhttp_send_reply(p->req, p->status, NULL, p->resp);
 	}
 	p->req = NULL;
-	if ((p->status == 429 || p->status == 529) && p->retry_after > 0)
-		hold_set(p->up, p->retry_after);
+	if (p->status == 429 || p->status == 529) {
+		p->up->refused++;
+		if (p->retry_after > 0)
+			hold_set(p->up, p->retry_after);
+	}
 	meter_record(p);
 	preq_free(p);
 }
@@ -460,6 +706,12 @@ preq_start(struct preq *p)
 	CURL *e = curl_easy_init();
 
 	p->easy = e;
+	p->status = 0;
+	p->headers_done = p->sse = p->replying = p->synced = 0;
+	p->inflight = 1;
+	p->up->inflight++;
+	p->up->requests++;
+	pace_charge(&p->up->pace, &p->est, 1);
 	curl_easy_setopt(e, CURLOPT_URL, p->url);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(
@@ -472,6 +724,10 @@ preq_start(struct preq *p)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, PROXY_CONNECT_TIMEOUT);
+	/* Silence, not length, is the fault: streams run for minutes. */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(
+	    e, CURLOPT_LOW_SPEED_TIME, (long)srv.cfg.proxy_timeout);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curlev_add(e, preq_done, p);
 }
@@ -515,41 +771,108 @@ request_headers(struct evhttp_request *req)
 	return l;
 }
 
-static void
-on_request(struct evhttp_request *req, void *arg)
+/* Which upstream a path goes to; NULL for none.  *COUNT: token counting,
+ * which costs no tokens. */
+static struct upstream *
+route_path(const char *rest, int *count)
 {
-	const char *uri = evhttp_request_get_uri(req), *rest;
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct upstream *up;
-	struct agent *a;
-	struct preq *p;
-	char token[65];
-	size_t plen;
-	int64_t wait;
+	size_t plen = strcspn(rest, "?");
 
-	(void)arg;
+	*count =
+	    plen == 25 && strncmp(rest, "/v1/messages/count_tokens", plen) == 0;
+	if (*count || (plen == 12 && strncmp(rest, "/v1/messages", plen) == 0))
+		return &ups[UP_ANTHROPIC];
+	if (plen == 20 && strncmp(rest, "/v1/chat/completions", plen) == 0)
+		return &ups[UP_OPENAI];
+	return NULL;
+}
+
+/* The agent a request is for, or an error answer and NULL. */
+static struct agent *
+request_agent(struct evhttp_request *req, const char **rest)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	struct agent *a;
+	char token[65];
+
 	if (strncmp(uri, "/a/", 3) != 0 || strlen(uri + 3) < 64 ||
 	    (uri[67] != '/' && uri[67] != '\0')) {
 		reply_error(
 		    req, 404, "not_found_error", "swarmd: no such path", 0);
-		return;
+		return NULL;
 	}
 	memcpy(token, uri + 3, 64);
 	token[64] = '\0';
 	if ((a = agent_by_token(token)) == NULL) {
 		reply_error(req, 401, "authentication_error",
 		    "swarmd: unknown agent token", 0);
-		return;
+		return NULL;
 	}
-	rest = uri + 67;
-	plen = strcspn(rest, "?");
-	if ((plen == 12 && strncmp(rest, "/v1/messages", plen) == 0) ||
-	    (plen == 25 &&
-	        strncmp(rest, "/v1/messages/count_tokens", plen) == 0))
-		up = &ups[UP_ANTHROPIC];
-	else if (plen == 20 && strncmp(rest, "/v1/chat/completions", plen) == 0)
-		up = &ups[UP_OPENAI];
-	else {
+	*rest = uri + 67;
+	return a;
+}
+
+/* The body must be a JSON object; its max_tokens bounds the estimate. */
+static int
+request_body(struct evhttp_request *req, struct preq *p, int64_t *max_tokens)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	json_error_t jerr;
+	json_t *j, *mt;
+	char msg[256];
+
+	p->body_len = evbuffer_get_length(in);
+	p->body = xmalloc(p->body_len + 1);
+	evbuffer_remove(in, p->body, p->body_len);
+	p->body[p->body_len] = '\0';
+	j = json_loadb(p->body, p->body_len, 0, &jerr);
+	if (!json_is_object(j)) {
+		snprintf(msg, sizeof msg,
+		    "swarmd: the request body is not a JSON object%s%s",
+		    j == NULL ? ": " : "", j == NULL ? jerr.text : "");
+		reply_error(req, 400, "invalid_request_error", msg, 0);
+		json_decref(j);
+		return -1;
+	}
+	mt = json_object_get(j, "max_tokens");
+	if (mt == NULL)
+		mt = json_object_get(j, "max_completion_tokens");
+	*max_tokens = json_is_integer(mt) ? json_integer_value(mt) : -1;
+	json_decref(j);
+	return 0;
+}
+
+/* An agent past its token cap asks no more of the account. */
+static int
+request_capped(struct evhttp_request *req, struct agent *a)
+{
+	int64_t used = usage_counted(&a->use);
+	char msg[256];
+
+	if (a->cap <= 0 || used < a->cap)
+		return 0;
+	snprintf(msg, sizeof msg,
+	    "swarmd: agent-%lld has used %lld of its %lld-token cap "
+	    "(per_agent_tokens); no more requests",
+	    (long long)a->id, (long long)used, (long long)a->cap);
+	reply_error(req, 403, "permission_error", msg, 0);
+	return 1;
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	const char *rest;
+	struct upstream *up;
+	struct agent *a;
+	struct preq *p;
+	int64_t max_tokens, now = now_mono_ms(), wait;
+	int count;
+
+	(void)arg;
+	if ((a = request_agent(req, &rest)) == NULL)
+		return;
+	if ((up = route_path(rest, &count)) == NULL) {
 		reply_error(
 		    req, 404, "not_found_error", "swarmd: no such path", 0);
 		return;
@@ -562,36 +885,63 @@ on_request(struct evhttp_request *req, void *arg)
 	a->proxied = 1;
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
-	wait = up->hold_until - now_mono_ms();
-	if (wait > (int64_t)(srv.cfg.proxy_max_hold * 1000)) {
-		reply_error(req, 429, "rate_limit_error",
-		    "swarmd: upstream "
-		    "asked to wait; retry after the hint",
-		    (int)((wait + 999) / 1000));
+	if (request_capped(req, a))
 		return;
-	}
 	p = xcalloc(1, sizeof *p);
-	p->req = req;
-	p->evcon = evhttp_request_get_connection(req);
 	p->agent = a->id;
 	p->up = up;
+	p->resp = evbuffer_new();
+	p->lines = evbuffer_new();
+	if (request_body(req, p, &max_tokens) == -1) {
+		preq_free(p);
+		return;
+	}
+	if (!count)
+		pace_estimate(&up->pace, p->body_len, max_tokens, &p->est);
+	if ((wait = queue_wait(up, p, now)) >
+	    (int64_t)(srv.cfg.proxy_max_hold * 1000)) {
+		p->req = req;
+		queue_refuse(p, wait);
+		return;
+	}
+	p->req = req;
+	p->evcon = evhttp_request_get_connection(req);
+	p->queued_at = now;
 	p->url = xasprintf("%s%s",
 	    up == &ups[UP_OPENAI] ? srv.cfg.proxy_openai_upstream :
 	                            srv.cfg.proxy_upstream,
 	    rest);
-	p->body_len = evbuffer_get_length(in);
-	p->body = xmalloc(p->body_len + 1);
-	evbuffer_remove(in, p->body, p->body_len);
-	p->body[p->body_len] = '\0';
 	p->headers = request_headers(req);
-	p->resp = evbuffer_new();
-	p->lines = evbuffer_new();
 	evhttp_connection_set_closecb(p->evcon, on_client_close, p);
-	if (wait > 0) {
-		p->held = 1;
-		TAILQ_INSERT_TAIL(&up->held, p, entry);
-	} else
-		preq_start(p);
+	queue_put(p, 0);
+	queue_pump(up);
+}
+
+/* The queues and what each upstream has taught us, for swarmctl quota. */
+json_t *
+proxy_json(void)
+{
+	json_t *o = json_object();
+	int64_t now = now_mono_ms();
+	int i;
+
+	if (http == NULL)
+		return o;
+	for (i = 0; i < UP_N; i++) {
+		struct upstream *up = &ups[i];
+
+		json_object_set_new(o, up->name,
+		    json_pack("{s:i, s:i, s:f, s:I, s:I, s:I, s:o}", "queued",
+		        up->queued, "in_flight", up->inflight, "hold_seconds",
+		        up->hold_until > now ?
+		            (double)(up->hold_until - now) / 1000 :
+		            0.0,
+		        "requests", (json_int_t)up->requests, "absorbed_429",
+		        (json_int_t)up->absorbed, "refused_429",
+		        (json_int_t)up->refused, "buckets",
+		        pace_json(&up->pace)));
+	}
+	return o;
 }
 
 /* Listen when [proxy] listen is set; port 0 picks one (see quota). */
@@ -607,8 +957,10 @@ proxy_init(char *err, size_t errlen)
 	ups[UP_ANTHROPIC].name = "anthropic";
 	ups[UP_OPENAI].name = "openai";
 	for (i = 0; i < UP_N; i++) {
-		TAILQ_INIT(&ups[i].held);
-		ups[i].release = evtimer_new(srv.base, on_release, &ups[i]);
+		TAILQ_INIT(&ups[i].flows);
+		ups[i].pump = evtimer_new(srv.base, on_pump, &ups[i]);
+		pace_init(&ups[i].pace, (double)srv.cfg.tokens_per_minute,
+		    now_mono_ms());
 	}
 	if (*srv.cfg.proxy_listen == '\0')
 		return 0;
@@ -639,15 +991,15 @@ proxy_init(char *err, size_t errlen)
 void
 proxy_free(void)
 {
-	struct preq *p;
+	struct flow *f;
 	int i;
 
 	for (i = 0; i < UP_N; i++) {
-		while ((p = TAILQ_FIRST(&ups[i].held)) != NULL)
-			preq_free(p);
-		if (ups[i].release != NULL)
-			event_free(ups[i].release);
-		ups[i].release = NULL;
+		while ((f = TAILQ_FIRST(&ups[i].flows)) != NULL)
+			preq_free(TAILQ_FIRST(&f->q));
+		if (ups[i].pump != NULL)
+			event_free(ups[i].pump);
+		ups[i].pump = NULL;
 	}
 	if (http != NULL)
 		evhttp_free(http);

@@ -323,6 +323,52 @@ quota_pause_reason(void)
 	return m.paused ? m.reason : NULL;
 }
 
+/*
+ * For the proxy: milliseconds until the account can take more work, 0
+ * now, with the reason in WHY.  The spawn pause at pause_at leaves
+ * running agents working; a window that is used up holds their requests
+ * too, until it frees: the rolling window as its oldest records leave
+ * it, the daily budget at UTC midnight, a rejected subscription window
+ * at its reset.  The per-minute bucket is paced by the proxy itself.
+ */
+int64_t
+quota_proxy_wait(char *why, size_t len)
+{
+	int64_t now = now_wall_ms(), wait = 0, resets;
+	const char *type;
+	json_t *w;
+
+	window_expire(now);
+	if (srv.cfg.window_tokens > 0 &&
+	    m.window_used >= srv.cfg.window_tokens && m.len > 0) {
+		wait =
+		    m.ring[m.head].ts + (int64_t)(srv.cfg.window * 1000) - now;
+		snprintf(why, len, "the rolling window's %lld tokens are used",
+		    (long long)srv.cfg.window_tokens);
+	}
+	day_roll(now);
+	if (srv.cfg.daily_usd > 0 && m.usd_today >= srv.cfg.daily_usd &&
+	    86400000 - now % 86400000 > wait) {
+		wait = 86400000 - now % 86400000;
+		snprintf(why, len, "the daily budget of $%.2f is spent",
+		    srv.cfg.daily_usd);
+	}
+	json_object_foreach(m.subscription, type, w)
+	{
+		const char *status =
+		    json_string_value(json_object_get(w, "status"));
+
+		resets =
+		    json_integer_value(json_object_get(w, "resets_at")) * 1000;
+		if (status != NULL && strcmp(status, "rejected") == 0 &&
+		    resets - now > wait) {
+			wait = resets - now;
+			snprintf(why, len, "the %s window is rejected", type);
+		}
+	}
+	return wait > 0 ? wait : 0;
+}
+
 /* ---- per-agent caps ---- */
 
 /*

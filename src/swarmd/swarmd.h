@@ -247,6 +247,7 @@ void quota_subscription(const char *type, const char *status, int64_t resets_at,
 int64_t usage_counted(const struct usage *);
 double quota_usd(const char *model, const struct usage *);
 int64_t quota_remaining(void); /* -1: no token limit configured */
+int64_t quota_proxy_wait(char *why, size_t len);
 int64_t quota_cap_for(struct job *, int running);
 int quota_spawn_open(void);
 const char *quota_pause_reason(void);
@@ -403,10 +404,50 @@ void curlev_add(void *easy, curlev_done_cb, void *arg);
 void curlev_remove(void *easy);
 void curlev_free(void);
 
+/* ---- pace.c: an upstream's buckets, as the proxy learns them ---- */
+enum {
+	PACE_REQUESTS,
+	PACE_TOKENS,
+	PACE_INPUT,
+	PACE_OUTPUT,
+	PACE_ACCOUNT,
+	PACE_N
+};
+struct pace_cost {
+	double v[PACE_N];
+};
+struct pace_bucket {
+	double limit; /* per minute */
+	double level;
+	int known;
+};
+struct pace {
+	struct pace_bucket b[PACE_N];
+	int64_t at;         /* mono ms of the last refill */
+	double in_per_byte; /* counted input tokens per body byte */
+	double out_avg;     /* output tokens an answer, -1 before any */
+};
+struct pace_seen { /* one answer's rate-limit headers */
+	double limit[PACE_N];
+	double remaining[PACE_N];
+	int seen[PACE_N]; /* 1 limit, 2 remaining */
+};
+void pace_init(struct pace *, double account_per_minute, int64_t now);
+void pace_estimate(const struct pace *, size_t body_len, int64_t max_tokens,
+    struct pace_cost *);
+int64_t pace_wait(struct pace *, const struct pace_cost *, int64_t now);
+void pace_charge(struct pace *, const struct pace_cost *, int sign);
+int pace_header(struct pace_seen *, const char *name, const char *value);
+int pace_learn(struct pace *, const struct pace_seen *, int sole, int64_t now);
+void pace_settle(struct pace *, const struct pace_cost *, const struct usage *,
+    size_t body_len, int synced);
+json_t *pace_json(const struct pace *);
+
 /* ---- proxy.c: the metering proxy ---- */
 int proxy_init(char *err, size_t errlen);
 void proxy_free(void);
 const char *proxy_address(void); /* 127.0.0.1:PORT, or NULL when off */
+json_t *proxy_json(void);
 
 /* ---- escalate.c: tier 3, the human ---- */
 void escalate_init(void);

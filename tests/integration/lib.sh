@@ -25,9 +25,16 @@ fail() {
 
 # Stop the daemon (it stops its agents), then make sure nothing we
 # started survives: any process whose environment names our socket.
+# KILL_AT_EXIT: processes a test started beside the daemon (a fake
+# upstream, a receiver), ended first; set it rather than a trap of one's
+# own, which would lose the test's exit status.
+KILL_AT_EXIT=""
 cleanup() {
-	local rc=$?
+	local rc=$? p
 	trap - EXIT
+	for p in $KILL_AT_EXIT; do
+		kill -TERM "$p" 2>/dev/null
+	done
 	stop_daemon || rc=1
 	for p in $(grep -l -s -a "SWARM_SOCKET=$SOCK" /proc/[0-9]*/environ | cut -d/ -f3); do
 		[ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null
