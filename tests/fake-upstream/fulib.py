@@ -25,6 +25,8 @@ FIXTURES = os.environ.get("SSE_FIXTURES", "")
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01",
            "content-type": "application/json"}
 KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
+OPENAI_HEADERS = {"authorization": "Bearer sk-test",
+                  "content-type": "application/json"}
 
 
 def wait_until(pred, timeout=10.0, interval=0.02):
@@ -127,6 +129,10 @@ class Fake:
     def messages(self, body, headers=None):
         return self.post("/v1/messages", body, headers)
 
+    def chat(self, body, headers=None):
+        return self.post("/v1/chat/completions", body,
+                         OPENAI_HEADERS if headers is None else headers)
+
     def stats(self):
         return json.loads(self.request("GET", "/_fake/stats")[2])
 
@@ -176,6 +182,25 @@ def parse_sse(raw):
     return out
 
 
+def parse_chunks(raw):
+    """[chunk-dict] of an OpenAI stream, checking its framing: every
+    event is one 'data:' line and a blank line; a complete stream ends
+    with 'data: [DONE]', which is left out."""
+    text = raw.decode("utf-8")
+    assert "\r" not in text, "CR in the stream"
+    assert text.endswith("\n\n"), "the stream does not end with a blank line"
+    out = []
+    frames = text[:-2].split("\n\n")
+    for i, frame in enumerate(frames):
+        assert "\n" not in frame, "frame is not one line: %r" % frame
+        assert frame.startswith("data: "), frame
+        if frame == "data: [DONE]":
+            assert i == len(frames) - 1, "[DONE] is not last"
+            break
+        out.append(json.loads(frame[len("data: "):]))
+    return out
+
+
 def fixture(name):
     """A recorded stream; the files lack the final blank line."""
     with open(os.path.join(FIXTURES, name), "rb") as f:
@@ -202,7 +227,8 @@ def raw_request(port, body, path="/v1/messages", timeout=10):
     ended: 'eof', 'reset' or 'timeout')."""
     data = json.dumps(body).encode()
     head = "POST %s HTTP/1.1\r\nHost: x\r\n" % path
-    for k, v in HEADERS.items():
+    headers = OPENAI_HEADERS if path == "/v1/chat/completions" else HEADERS
+    for k, v in headers.items():
         head += "%s: %s\r\n" % (k, v)
     head += "content-length: %d\r\nconnection: close\r\n\r\n" % len(data)
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)

@@ -96,16 +96,31 @@ api_not_found(struct evhttp_request *req)
 	api_error(req, 404, NULL, "Not Found");
 }
 
+/*
+ * The key a request presents: x-api-key, or else a bearer token; OpenAI
+ * takes only the bearer token.
+ */
+const char *
+api_key(struct evhttp_request *req, enum api api)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *key = NULL;
+	const char *auth = evhttp_find_header(h, "authorization");
+
+	if (api == API_ANTHROPIC)
+		key = evhttp_find_header(h, "x-api-key");
+	if (key == NULL && auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
+		key = auth + 7;
+	return key != NULL && *key != '\0' ? key : NULL;
+}
+
 static int
 api_auth(struct evhttp_request *req)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *key = evhttp_find_header(h, "x-api-key");
-	const char *auth = evhttp_find_header(h, "authorization");
+	const char *key = api_key(req, API_ANTHROPIC);
 
-	if (key == NULL && auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
-		key = auth + 7;
-	if (key == NULL || *key == '\0') {
+	if (key == NULL) {
 		api_error(req, 401, NULL, "x-api-key header is required");
 		return -1;
 	}
@@ -120,6 +135,18 @@ api_auth(struct evhttp_request *req)
 		return -1;
 	}
 	return 0;
+}
+
+/* The body as JSON, or NULL with je set. */
+json_t *
+api_load(struct evhttp_request *req, json_error_t *je)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+
+	/* An empty buffer pulls up to NULL, which jansson refuses as such. */
+	return json_loadb(
+	    len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, je);
 }
 
 /* The request's JSON object, or NULL once an error has been sent. */
@@ -142,10 +169,7 @@ api_body(struct evhttp_request *req)
 		api_error(req, 413, NULL, "Request exceeds the maximum size");
 		return NULL;
 	}
-	/* An empty buffer pulls up to NULL, which jansson refuses as such. */
-	o = json_loadb(
-	    len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, &je);
-	if (o == NULL) {
+	if ((o = api_load(req, &je)) == NULL) {
 		snprintf(msg, sizeof msg,
 		    "There was an error parsing the body: %s", je.text);
 		api_error(req, 400, NULL, msg);
@@ -323,7 +347,7 @@ api_rate_limited(struct evhttp_request *req, long wait, enum rl_kind k)
 }
 
 /* The faults this request will suffer, each taken (counted) once. */
-static void
+void
 api_faults(int stream, struct reply_faults *rf)
 {
 	const struct fault *f;
@@ -344,6 +368,7 @@ void
 api_messages(struct evhttp_request *req)
 {
 	struct reply_faults rf;
+	struct reply_to to;
 	struct plan plan;
 	const struct fault *f;
 	double cost[RL_N];
@@ -367,7 +392,7 @@ api_messages(struct evhttp_request *req)
 		json_decref(o);
 		return;
 	}
-	plan_make(o, &plan);
+	plan_make(o, API_ANTHROPIC, &plan);
 	json_decref(o);
 	/* Cache reads do not count toward the input limit. */
 	cost[RL_REQUESTS] = 1;
@@ -382,7 +407,11 @@ api_messages(struct evhttp_request *req)
 	cache_remember(plan.cache_keys);
 	api_faults(stream, &rf);
 	api_headers(req, rid, sizeof rid);
-	reply_start(req, &plan, stream, &rf);
+	memset(&to, 0, sizeof to);
+	to.api = API_ANTHROPIC;
+	to.stream = stream;
+	to.key = stats_key(api_key(req, API_ANTHROPIC));
+	reply_start(req, &plan, &to, &rf);
 }
 
 void

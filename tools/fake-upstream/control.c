@@ -5,6 +5,7 @@
  *   POST /_fake/faults   replace the fault set (faults not named: off)
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -13,12 +14,60 @@
 #include "fake-upstream.h"
 
 struct stats stats;
+static TAILQ_HEAD(, keystat) keys = TAILQ_HEAD_INITIALIZER(keys);
 
 void
 stats_status(int status)
 {
 	if (status >= 0 && (size_t)status < nitems(stats.status))
 		stats.status[status]++;
+}
+
+/* A key's counters, made on first sight; a test uses a few keys. */
+struct keystat *
+stats_key(const char *key)
+{
+	struct keystat *k;
+
+	TAILQ_FOREACH(k, &keys, entry)
+	{
+		if (strcmp(k->key, key) == 0)
+			return k;
+	}
+	k = xcalloc(1, sizeof *k);
+	k->key = xstrdup(key);
+	TAILQ_INSERT_TAIL(&keys, k, entry);
+	return k;
+}
+
+static void
+usage_add(struct usage *to, const struct usage *u)
+{
+	to->input += u->input;
+	to->cache_creation += u->cache_creation;
+	to->cache_read += u->cache_read;
+	to->output += u->output;
+}
+
+/* Usage a client has been told: the totals and its key's. */
+void
+stats_told(struct keystat *k, const struct usage *u)
+{
+	usage_add(&stats.tokens, u);
+	if (k != NULL)
+		usage_add(&k->tokens, u);
+}
+
+void
+stats_free(void)
+{
+	struct keystat *k;
+
+	while ((k = TAILQ_FIRST(&keys)) != NULL) {
+		TAILQ_REMOVE(&keys, k, entry);
+		free(k->key);
+		free(k);
+	}
 }
 
 static void
@@ -28,9 +77,37 @@ put(json_t *o, const char *key, uint64_t v)
 }
 
 static json_t *
+tokens_json(const struct usage *u)
+{
+	json_t *o = json_object();
+
+	put(o, "input", (uint64_t)u->input);
+	put(o, "cache_creation_input", (uint64_t)u->cache_creation);
+	put(o, "cache_read_input", (uint64_t)u->cache_read);
+	put(o, "output", (uint64_t)u->output);
+	return o;
+}
+
+static json_t *
+by_key_json(void)
+{
+	const struct keystat *k;
+	json_t *o = json_object(), *v;
+
+	TAILQ_FOREACH(k, &keys, entry)
+	{
+		v = json_object();
+		put(v, "requests", k->requests);
+		json_object_set_new(v, "tokens", tokens_json(&k->tokens));
+		json_object_set_new(o, k->key, v);
+	}
+	return o;
+}
+
+static json_t *
 stats_json(void)
 {
-	json_t *o = json_object(), *by = json_object(), *streams, *tokens;
+	json_t *o = json_object(), *by = json_object(), *streams;
 	char key[8];
 	size_t i;
 
@@ -42,6 +119,7 @@ stats_json(void)
 	}
 	put(o, "requests", stats.requests);
 	put(o, "messages", stats.messages);
+	put(o, "chat_completions", stats.chat_completions);
 	put(o, "count_tokens", stats.count_tokens);
 	put(o, "rate_limited", stats.rate_limited);
 	put(o, "injected", stats.injected);
@@ -53,14 +131,10 @@ stats_json(void)
 	put(streams, "resets", stats.resets);
 	put(streams, "client_closed", stats.client_closed);
 	put(streams, "in_flight", reply_inflight());
+	put(streams, "without_usage", stats.untold);
 	json_object_set_new(o, "streams", streams);
-	tokens = json_object();
-	put(tokens, "input", (uint64_t)stats.tokens.input);
-	put(tokens, "cache_creation_input",
-	    (uint64_t)stats.tokens.cache_creation);
-	put(tokens, "cache_read_input", (uint64_t)stats.tokens.cache_read);
-	put(tokens, "output", (uint64_t)stats.tokens.output);
-	json_object_set_new(o, "tokens", tokens);
+	json_object_set_new(o, "tokens", tokens_json(&stats.tokens));
+	json_object_set_new(o, "by_key", by_key_json());
 	return o;
 }
 

@@ -16,6 +16,8 @@
  * its breakpoints (its last four); the rest are
  * cache_creation_input_tokens.  input_tokens = total - ceil(P / 4).
  * (No minimum length, no expiry, no 20-block lookback limit.)
+ * OpenAI caches without being asked: there the end of every message is a
+ * breakpoint, and an assistant turn's tool calls count their arguments.
  * Output: ceil(text bytes / 4), plus ceil((tool name + compact input) / 4)
  * for a tool_use block; at least 1, at most max_tokens.
  *
@@ -68,6 +70,20 @@ counter_add(struct counter *c, const char *s, size_t n)
 	c->bytes += n;
 }
 
+/* The last mark is a breakpoint; only the last four are kept. */
+static void
+counter_breakpoint(struct counter *c)
+{
+	if (c->nmarks == 0 ||
+	    (c->nbp > 0 && c->bp[c->nbp - 1] == c->nmarks - 1))
+		return;
+	if (c->nbp == CACHE_BREAKPOINTS) {
+		memmove(c->bp, c->bp + 1, sizeof c->bp - sizeof c->bp[0]);
+		c->nbp--;
+	}
+	c->bp[c->nbp++] = c->nmarks - 1;
+}
+
 /* A block boundary; a block with cache_control is a breakpoint too. */
 static void
 counter_mark(struct counter *c, json_t *o)
@@ -76,13 +92,8 @@ counter_mark(struct counter *c, json_t *o)
 	c->marks[c->nmarks].bytes = c->bytes;
 	c->marks[c->nmarks].key = (c->hash ^ c->bytes) | 1;
 	c->nmarks++;
-	if (json_object_get(o, "cache_control") == NULL)
-		return;
-	if (c->nbp == CACHE_BREAKPOINTS) {
-		memmove(c->bp, c->bp + 1, sizeof c->bp - sizeof c->bp[0]);
-		c->nbp--;
-	}
-	c->bp[c->nbp++] = c->nmarks - 1;
+	if (json_object_get(o, "cache_control") != NULL)
+		counter_breakpoint(c);
 }
 
 static void
@@ -139,8 +150,28 @@ count_content(struct counter *c, json_t *content)
 	}
 }
 
+/* An OpenAI assistant turn's tool calls: their arguments, as sent. */
 static void
-count_walk(json_t *req, struct counter *c)
+count_tool_calls(struct counter *c, json_t *calls)
+{
+	json_t *call, *args;
+	size_t i;
+
+	json_array_foreach(calls, i, call)
+	{
+		args = json_object_get(
+		    json_object_get(call, "function"), "arguments");
+		if (!json_is_string(args))
+			continue;
+		counter_add(
+		    c, json_string_value(args), json_string_length(args));
+		counter_mark(c, NULL);
+	}
+}
+
+/* auto_bp: every message's end is a breakpoint (OpenAI's caching). */
+static void
+count_walk(json_t *req, int auto_bp, struct counter *c)
 {
 	const char *model = json_string_value(json_object_get(req, "model"));
 	json_t *v;
@@ -158,7 +189,12 @@ count_walk(json_t *req, struct counter *c)
 	}
 	count_content(c, json_object_get(req, "system"));
 	json_array_foreach(json_object_get(req, "messages"), i, v)
-	    count_content(c, json_object_get(v, "content"));
+	{
+		count_content(c, json_object_get(v, "content"));
+		count_tool_calls(c, json_object_get(v, "tool_calls"));
+		if (auto_bp)
+			counter_breakpoint(c);
+	}
 }
 
 long
@@ -166,7 +202,7 @@ count_total(json_t *req)
 {
 	struct counter c;
 
-	count_walk(req, &c);
+	count_walk(req, 0, &c);
 	free(c.marks);
 	return OVERHEAD + (long)((c.bytes + 3) / 4);
 }
@@ -210,13 +246,13 @@ cache_hit(const struct counter *c, size_t mark)
 
 /* The input side of usage; keys[] name the prefixes to cache. */
 void
-count_input(json_t *req, struct usage *u, uint64_t *keys)
+count_input(json_t *req, int auto_bp, struct usage *u, uint64_t *keys)
 {
 	struct counter c;
 	long total, cached = 0;
 	size_t i, last;
 
-	count_walk(req, &c);
+	count_walk(req, auto_bp, &c);
 	total = OVERHEAD + (long)((c.bytes + 3) / 4);
 	memset(u, 0, sizeof *u);
 	memset(keys, 0, CACHE_BREAKPOINTS * sizeof *keys);

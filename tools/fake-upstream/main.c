@@ -1,7 +1,8 @@
 /*
  * fake-upstream [-v] [-l ADDR:PORT] [-c CONFIG.json]
  *
- * A stand-in for the Anthropic Messages API on loopback.  Port 0 picks a
+ * A stand-in for the Anthropic Messages API (and OpenAI's chat
+ * completions) on loopback.  Port 0 picks a
  * free port; the first line on stdout is "listening on ADDR:PORT" either
  * way, so a test can read where to connect.  SIGTERM or SIGINT stops it.
  * -v logs each request's line and API headers to stderr.
@@ -118,6 +119,7 @@ route(struct evhttp_request *req, void *arg)
 {
 	const char *path =
 	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	const char *key;
 
 	(void)arg;
 	if (verbose)
@@ -129,10 +131,18 @@ route(struct evhttp_request *req, void *arg)
 		return;
 	}
 	stats.requests++;
+	/* Counted under the key the endpoint itself would read. */
+	key = api_key(req,
+	    strcmp(path, "/v1/chat/completions") == 0 ? API_OPENAI :
+	                                                API_ANTHROPIC);
+	if (key != NULL)
+		stats_key(key)->requests++;
 	if (strcmp(path, "/v1/messages") == 0)
 		api_messages(req);
 	else if (strcmp(path, "/v1/messages/count_tokens") == 0)
 		api_count_tokens(req);
+	else if (strcmp(path, "/v1/chat/completions") == 0)
+		openai_chat(req);
 	else
 		api_not_found(req);
 }
@@ -236,5 +246,6 @@ main(int argc, char **argv)
 	event_free(sigint);
 	event_base_free(base);
 	config_free();
+	stats_free();
 	return 0;
 }

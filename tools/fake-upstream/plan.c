@@ -4,6 +4,7 @@
  * header comment.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,19 +14,26 @@
 #define ECHO_MAX 200
 #define FILLER_MAX 1000000
 
-/* The last user message's last text, and whether it returns a tool result. */
+/*
+ * The last user message's last text, and whether it returns a tool
+ * result: in a tool_result block, or (OpenAI) as a later "tool" message.
+ */
 static const char *
 plan_prompt(json_t *req, int *tool_turn)
 {
 	json_t *msgs = json_object_get(req, "messages"), *m, *b, *content;
-	const char *text = "";
+	const char *text = "", *role;
 	size_t i, j;
 
 	*tool_turn = 0;
 	for (i = json_array_size(msgs); i > 0; i--) {
 		m = json_array_get(msgs, i - 1);
-		if (strcmp(json_string_value(json_object_get(m, "role")),
-		        "user") == 0)
+		role = json_string_value(json_object_get(m, "role"));
+		if (strcmp(role, "tool") == 0) {
+			*tool_turn = 1;
+			return text;
+		}
+		if (strcmp(role, "user") == 0)
 			break;
 	}
 	if (i == 0)
@@ -123,13 +131,30 @@ plan_instance(json_t *schema)
 	return input;
 }
 
+/* The schema of a structured output the request asks for, or NULL. */
+static json_t *
+plan_schema(json_t *req)
+{
+	json_t *format =
+	    json_object_get(json_object_get(req, "output_config"), "format");
+	const char *type = json_string_value(json_object_get(format, "type"));
+
+	if (type != NULL && strcmp(type, "json_schema") == 0)
+		return json_object_get(format, "schema");
+	/* OpenAI's response_format. */
+	format = json_object_get(req, "response_format");
+	type = json_string_value(json_object_get(format, "type"));
+	if (type != NULL && strcmp(type, "json_schema") == 0)
+		return json_object_get(
+		    json_object_get(format, "json_schema"), "schema");
+	return NULL;
+}
+
 /* The text block: fixed, filler, JSON for a structured output, an echo. */
 static char *
 plan_text(json_t *req, const char *prompt, int tool_turn)
 {
-	json_t *format = json_object_get(
-	           json_object_get(req, "output_config"), "format"),
-	       *o;
+	json_t *schema = plan_schema(req), *o;
 	const char *p = strstr(prompt, "fake:tokens ");
 	char *s;
 	long n;
@@ -141,10 +166,8 @@ plan_text(json_t *req, const char *prompt, int tool_turn)
 		if (n >= 1 && n <= FILLER_MAX)
 			return plan_filler(n);
 	}
-	if (json_is_string(json_object_get(format, "type")) &&
-	    strcmp(json_string_value(json_object_get(format, "type")),
-	        "json_schema") == 0) {
-		o = plan_instance(json_object_get(format, "schema"));
+	if (schema != NULL) {
+		o = plan_instance(schema);
 		s = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
 		return s != NULL ? s : xstrdup("{}");
@@ -152,6 +175,27 @@ plan_text(json_t *req, const char *prompt, int tool_turn)
 	if (tool_turn)
 		return xstrdup("Done: the tool returned its result.");
 	return plan_echo(prompt);
+}
+
+/* A tool's name and input schema; OpenAI's are in "function". */
+static const char *
+tool_name(json_t *tool)
+{
+	json_t *fn = json_object_get(tool, "function");
+
+	if (json_is_object(fn))
+		return json_string_value(json_object_get(fn, "name"));
+	return json_string_value(json_object_get(tool, "name"));
+}
+
+static json_t *
+tool_schema(json_t *tool)
+{
+	json_t *fn = json_object_get(tool, "function");
+
+	if (json_is_object(fn))
+		return json_object_get(fn, "parameters");
+	return json_object_get(tool, "input_schema");
 }
 
 static json_t *
@@ -163,7 +207,7 @@ plan_find_tool(json_t *req, const char *name, size_t len)
 
 	json_array_foreach(json_object_get(req, "tools"), i, tool)
 	{
-		n = json_string_value(json_object_get(tool, "name"));
+		n = tool_name(tool);
 		if (n != NULL &&
 		    (name == NULL ||
 		        (strlen(n) == len && strncmp(n, name, len) == 0)))
@@ -174,7 +218,7 @@ plan_find_tool(json_t *req, const char *name, size_t len)
 
 /* "fake:tool NAME [{...}]" in the prompt, or any tool if cfg.tool_use. */
 static int
-plan_tool(json_t *req, const char *prompt, struct plan *p)
+plan_tool(json_t *req, enum api api, const char *prompt, struct plan *p)
 {
 	const char *s = strstr(prompt, "fake:tool "), *name;
 	json_t *tool = NULL, *input = NULL;
@@ -195,13 +239,15 @@ plan_tool(json_t *req, const char *prompt, struct plan *p)
 		return 0;
 	if (!json_is_object(input)) {
 		json_decref(input);
-		input = plan_instance(json_object_get(tool, "input_schema"));
+		input = plan_instance(tool_schema(tool));
 	}
-	p->tool_name =
-	    xstrdup(json_string_value(json_object_get(tool, "name")));
+	p->tool_name = xstrdup(tool_name(tool));
 	p->tool_input = json_dumps(input, JSON_COMPACT);
 	json_decref(input);
-	id_make(p->tool_id, sizeof p->tool_id, "toolu_01", 22);
+	if (api == API_OPENAI)
+		id_make(p->tool_id, sizeof p->tool_id, "call_", 24);
+	else
+		id_make(p->tool_id, sizeof p->tool_id, "toolu_01", 22);
 	p->text = xasprintf("Calling %s.", p->tool_name);
 	return 1;
 }
@@ -234,25 +280,60 @@ plan_clamp(struct plan *p, long max_tokens)
 	p->usage.output = plan_output(p);
 }
 
+/* The output limit; OpenAI's is optional, under either of two names. */
+static long
+plan_max_tokens(json_t *req, enum api api)
+{
+	json_t *v = json_object_get(req, "max_tokens");
+
+	if (api == API_OPENAI) {
+		if (json_is_integer(
+		        json_object_get(req, "max_completion_tokens")))
+			v = json_object_get(req, "max_completion_tokens");
+		if (!json_is_integer(v))
+			return LONG_MAX;
+	}
+	return (long)json_integer_value(v);
+}
+
+/*
+ * OpenAI names no cache writes: its prompt_tokens hold them as input,
+ * and they are counted as such everywhere.  It reads a cache only for a
+ * prompt of 1024 tokens or more, in steps of 128.
+ */
+static void
+plan_openai_cache(struct usage *u)
+{
+	long total = u->input + u->cache_creation + u->cache_read;
+
+	u->cache_read = total < 1024 ? 0 : u->cache_read / 128 * 128;
+	u->cache_creation = 0;
+	u->input = total - u->cache_read;
+}
+
 void
-plan_make(json_t *req, struct plan *p)
+plan_make(json_t *req, enum api api, struct plan *p)
 {
 	const char *prompt;
 	int tool_turn;
 
 	memset(p, 0, sizeof *p);
-	id_make(p->id, sizeof p->id, "msg_01", 22);
+	if (api == API_OPENAI)
+		id_make(p->id, sizeof p->id, "chatcmpl-", 29);
+	else
+		id_make(p->id, sizeof p->id, "msg_01", 22);
 	p->model = xstrdup(json_string_value(json_object_get(req, "model")));
-	count_input(req, &p->usage, p->cache_keys);
+	count_input(req, api == API_OPENAI, &p->usage, p->cache_keys);
+	if (api == API_OPENAI)
+		plan_openai_cache(&p->usage);
 	prompt = plan_prompt(req, &tool_turn);
 	p->stop_reason = "end_turn";
-	if (!tool_turn && plan_tool(req, prompt, p))
+	if (!tool_turn && plan_tool(req, api, prompt, p))
 		p->stop_reason = "tool_use";
 	else
 		p->text = plan_text(req, prompt, tool_turn);
 	p->usage.output = plan_output(p);
-	plan_clamp(
-	    p, (long)json_integer_value(json_object_get(req, "max_tokens")));
+	plan_clamp(p, plan_max_tokens(req, api));
 }
 
 void

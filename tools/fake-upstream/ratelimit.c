@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <event2/http.h>
@@ -63,6 +64,14 @@ const char *
 ratelimit_name(enum rl_kind k)
 {
 	return names[k];
+}
+
+/* What the bucket holds now. */
+double
+ratelimit_level(enum rl_kind k)
+{
+	ratelimit_refill();
+	return buckets[k].level;
 }
 
 /*
@@ -144,4 +153,67 @@ ratelimit_headers(struct evkeyvalq *h)
 	ratelimit_refill();
 	for (i = 0; i < RL_N; i++)
 		bucket_headers(h, (enum rl_kind)i);
+}
+
+/*
+ * A duration as OpenAI writes its resets (Go's notation): "0s", "120ms",
+ * "1s", "17.28s", "6m0s", "1h0m0s"; rounded up to the millisecond.
+ */
+static void
+duration(double seconds, char *buf, size_t len)
+{
+	long ms = (long)ceil(seconds * 1000 - 1e-6), h, m;
+	char sec[32];
+	size_t n;
+
+	if (ms <= 0) {
+		snprintf(buf, len, "0s");
+		return;
+	}
+	if (ms < 1000) {
+		snprintf(buf, len, "%ldms", ms);
+		return;
+	}
+	h = ms / 3600000;
+	m = ms / 60000 % 60;
+	snprintf(sec, sizeof sec, "%ld.%03ld", ms / 1000 % 60, ms % 1000);
+	/* No trailing zeros, nor a bare point. */
+	n = strlen(sec);
+	while (sec[n - 1] == '0')
+		sec[--n] = '\0';
+	if (sec[n - 1] == '.')
+		sec[--n] = '\0';
+	if (h > 0)
+		snprintf(buf, len, "%ldh%ldm%ss", h, m, sec);
+	else if (m > 0)
+		snprintf(buf, len, "%ldm%ss", m, sec);
+	else
+		snprintf(buf, len, "%ss", sec);
+}
+
+static void
+openai_bucket(struct evkeyvalq *h, enum rl_kind k, const char *name)
+{
+	const struct bucket *b = &buckets[k];
+	char hdr[64], value[64];
+
+	snprintf(hdr, sizeof hdr, "x-ratelimit-limit-%s", name);
+	snprintf(value, sizeof value, "%.0f", b->limit);
+	evhttp_add_header(h, hdr, value);
+	snprintf(hdr, sizeof hdr, "x-ratelimit-remaining-%s", name);
+	snprintf(value, sizeof value, "%.0f", floor(b->level));
+	evhttp_add_header(h, hdr, value);
+	snprintf(hdr, sizeof hdr, "x-ratelimit-reset-%s", name);
+	duration(
+	    (b->limit - b->level) / (b->limit / 60.0), value, sizeof value);
+	evhttp_add_header(h, hdr, value);
+}
+
+/* OpenAI shows two of the buckets, exactly, with resets as durations. */
+void
+ratelimit_openai_headers(struct evkeyvalq *h)
+{
+	ratelimit_refill();
+	openai_bucket(h, RL_REQUESTS, "requests");
+	openai_bucket(h, RL_TOKENS, "tokens");
 }

@@ -2,9 +2,10 @@
  * reply.c: sending an admitted request's reply.  A stream is written as
  * the API writes it (message_start, content_block_start, ping, deltas,
  * content_block_stop, message_delta with the cumulative usage,
- * message_stop), one event per timer tick so that a client sees it
- * arrive in pieces.  Faults cut it: a delay before the first byte, an
- * error event in place of the rest, or a connection reset.
+ * message_stop; OpenAI's chunks are built in openai.c), one event per
+ * timer tick so that a client sees it arrive in pieces.  Faults cut it:
+ * a delay before the first byte, an error event in place of the rest, or
+ * a connection reset.
  */
 #include <sys/socket.h>
 #include <fcntl.h>
@@ -19,41 +20,45 @@
 
 #include "fake-upstream.h"
 
-enum frame_kind { FR_START, FR_DELTA, FR_OTHER, FR_USAGE, FR_STOP, FR_ERROR };
-
-struct frame {
-	enum frame_kind kind;
-	char *text; /* "event: ...\ndata: ...\n\n" */
-};
-
 struct reply {
 	struct evhttp_request *req;
 	struct event *timer;
 	struct plan plan;
-	int stream;
+	struct reply_to to;
 	int started; /* the status line is out */
-	struct frame *frames;
-	size_t nframes;
+	struct frames fr;
 	size_t next;
-	size_t reset_at;  /* frame index; SIZE_MAX: never */
-	long told_output; /* output_tokens the client has seen */
+	size_t reset_at; /* frame index; SIZE_MAX: never */
 	TAILQ_ENTRY(reply) entry;
 };
 static TAILQ_HEAD(, reply) replies = TAILQ_HEAD_INITIALIZER(replies);
 
 static void reply_tick(evutil_socket_t, short, void *);
 
+/* Takes text; told NULL: the frame tells no usage. */
+void
+frames_push(struct frames *fr, enum frame_kind kind, char *text,
+    const struct usage *told)
+{
+	struct frame *f;
+
+	fr->v = xreallocarray(fr->v, fr->n + 1, sizeof *fr->v);
+	f = &fr->v[fr->n++];
+	memset(f, 0, sizeof *f);
+	f->kind = kind;
+	f->text = text;
+	if (told != NULL)
+		f->told = *told;
+}
+
 static void
-frame_add(
-    struct reply *r, enum frame_kind kind, const char *event, json_t *data)
+frame_add(struct reply *r, enum frame_kind kind, const char *event,
+    json_t *data, const struct usage *told)
 {
 	char *s = json_dumps(data, JSON_COMPACT);
 
-	r->frames = xreallocarray(r->frames, r->nframes + 1, sizeof *r->frames);
-	r->frames[r->nframes].kind = kind;
-	r->frames[r->nframes].text =
-	    xasprintf("event: %s\ndata: %s\n\n", event, s);
-	r->nframes++;
+	frames_push(
+	    &r->fr, kind, xasprintf("event: %s\ndata: %s\n\n", event, s), told);
 	free(s);
 	json_decref(data);
 }
@@ -62,10 +67,7 @@ frame_add(
 static void
 frame_raw(struct reply *r, enum frame_kind kind, const char *text)
 {
-	r->frames = xreallocarray(r->frames, r->nframes + 1, sizeof *r->frames);
-	r->frames[r->nframes].kind = kind;
-	r->frames[r->nframes].text = xstrdup(text);
-	r->nframes++;
+	frames_push(&r->fr, kind, xstrdup(text), NULL);
 }
 
 static json_t *
@@ -89,8 +91,8 @@ message_json(
 }
 
 /* The next piece: at most max bytes, ending before a space if one fits. */
-static size_t
-piece_len(const char *s, size_t len, size_t max, int words)
+size_t
+reply_piece(const char *s, size_t len, size_t max, int words)
 {
 	size_t i, n;
 
@@ -113,13 +115,14 @@ frames_deltas(struct reply *r, int index, const char *s, int text)
 	char *piece;
 
 	for (; len > 0; s += n, len -= n) {
-		n = piece_len(s, len, (size_t)cfg.delta_bytes, text);
+		n = reply_piece(s, len, (size_t)cfg.delta_bytes, text);
 		piece = xasprintf("%.*s", (int)n, s);
 		frame_add(r, FR_DELTA, "content_block_delta",
 		    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type",
 		        "content_block_delta", "index", index, "delta", "type",
 		        text ? "text_delta" : "input_json_delta",
-		        text ? "text" : "partial_json", piece));
+		        text ? "text" : "partial_json", piece),
+		    NULL);
 		free(piece);
 	}
 }
@@ -131,33 +134,47 @@ frames_tool(struct reply *r, const struct plan *p)
 	    json_pack("{s:s, s:i, s:{s:s, s:s, s:s, s:{s:s}, s:{}}}", "type",
 	        "content_block_start", "index", 1, "content_block", "type",
 	        "tool_use", "id", p->tool_id, "name", p->tool_name, "caller",
-	        "type", "direct", "input"));
+	        "type", "direct", "input"),
+	    NULL);
 	/* Like the API, an empty partial_json comes first. */
 	frame_add(r, FR_DELTA, "content_block_delta",
 	    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_delta",
 	        "index", 1, "delta", "type", "input_json_delta", "partial_json",
-	        ""));
+	        ""),
+	    NULL);
 	frames_deltas(r, 1, p->tool_input, 0);
 	frame_add(r, FR_OTHER, "content_block_stop",
-	    json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 1));
+	    json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 1),
+	    NULL);
 }
 
+/*
+ * message_start tells the input usage and a placeholder output of 1;
+ * message_delta the rest of the output.
+ */
 static void
 frames_build(struct reply *r)
 {
 	const struct plan *p = &r->plan;
+	struct usage start = p->usage, rest;
 	json_t *usage;
 
+	start.output = 1;
+	memset(&rest, 0, sizeof rest);
+	rest.output = p->usage.output - 1;
 	frame_add(r, FR_START, "message_start",
 	    json_pack("{s:s, s:o}", "type", "message_start", "message",
-	        message_json(p, json_array(), NULL, 1)));
+	        message_json(p, json_array(), NULL, 1)),
+	    &start);
 	frame_add(r, FR_OTHER, "content_block_start",
 	    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start",
-	        "index", 0, "content_block", "type", "text", "text", ""));
+	        "index", 0, "content_block", "type", "text", "text", ""),
+	    NULL);
 	frame_raw(r, FR_OTHER, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
 	frames_deltas(r, 0, p->text, 1);
 	frame_add(r, FR_OTHER, "content_block_stop",
-	    json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 0));
+	    json_pack("{s:s, s:i}", "type", "content_block_stop", "index", 0),
+	    NULL);
 	if (p->tool_name != NULL)
 		frames_tool(r, p);
 	if (cfg.delta_input_usage) {
@@ -166,47 +183,52 @@ frames_build(struct reply *r)
 	} else
 		usage = json_pack(
 		    "{s:I}", "output_tokens", (json_int_t)p->usage.output);
-	frame_add(r, FR_USAGE, "message_delta",
+	frame_add(r, FR_END, "message_delta",
 	    json_pack("{s:s, s:{s:s, s:n}, s:o}", "type", "message_delta",
 	        "delta", "stop_reason", p->stop_reason, "stop_sequence",
-	        "usage", usage));
+	        "usage", usage),
+	    &rest);
 	frame_add(r, FR_STOP, "message_stop",
-	    json_pack("{s:s}", "type", "message_stop"));
+	    json_pack("{s:s}", "type", "message_stop"), NULL);
 }
 
 /* Where a fault "after n deltas" strikes: before the next delta, or
- * before message_delta if the stream has no more. */
+ * before the end frame if the stream has no more. */
 static size_t
 frames_cut(const struct reply *r, long after)
 {
 	size_t i;
 	long seen = 0;
 
-	for (i = 0; i < r->nframes; i++) {
-		if (r->frames[i].kind == FR_DELTA && seen++ == after)
+	for (i = 0; i < r->fr.n; i++) {
+		if (r->fr.v[i].kind == FR_DELTA && seen++ == after)
 			return i;
-		if (r->frames[i].kind == FR_USAGE)
+		if (r->fr.v[i].kind == FR_END)
 			return i;
 	}
-	return r->nframes;
+	return r->fr.n;
 }
 
 static void
 frames_error(struct reply *r, long after, const char *type)
 {
 	size_t cut = frames_cut(r, after), i;
-	char *text;
 
-	for (i = cut; i < r->nframes; i++)
-		free(r->frames[i].text);
-	r->nframes = cut;
-	text = xasprintf("event: error\ndata: {\"type\": \"error\", \"error\": "
-	                 "{\"type\": \"%s\", \"message\": \"%s\"}}\n\n",
-	    type,
-	    strcmp(type, "overloaded_error") == 0 ? "Overloaded" :
-	                                            "Internal server error");
-	frame_raw(r, FR_ERROR, text);
-	free(text);
+	for (i = cut; i < r->fr.n; i++)
+		free(r->fr.v[i].text);
+	r->fr.n = cut;
+	if (r->to.api == API_OPENAI) {
+		frames_push(&r->fr, FR_ERROR, openai_error_event(type), NULL);
+		return;
+	}
+	frames_push(&r->fr, FR_ERROR,
+	    xasprintf("event: error\ndata: {\"type\": \"error\", \"error\": "
+	              "{\"type\": \"%s\", \"message\": \"%s\"}}\n\n",
+	        type,
+	        strcmp(type, "overloaded_error") == 0 ?
+	            "Overloaded" :
+	            "Internal server error"),
+	    NULL);
 }
 
 static void
@@ -216,9 +238,9 @@ reply_free(struct reply *r)
 
 	TAILQ_REMOVE(&replies, r, entry);
 	event_free(r->timer);
-	for (i = 0; i < r->nframes; i++)
-		free(r->frames[i].text);
-	free(r->frames);
+	for (i = 0; i < r->fr.n; i++)
+		free(r->fr.v[i].text);
+	free(r->fr.v);
 	plan_free(&r->plan);
 	free(r);
 }
@@ -285,7 +307,15 @@ static void
 reply_whole(struct reply *r)
 {
 	const struct plan *p = &r->plan;
-	json_t *content = json_array();
+	json_t *content;
+
+	stats_told(r->to.key, &p->usage);
+	if (r->to.api == API_OPENAI) {
+		api_send_json(r->req, 200, openai_completion(p));
+		reply_free(r);
+		return;
+	}
+	content = json_array();
 
 	json_array_append_new(
 	    content, json_pack("{s:s, s:s}", "type", "text", "text", p->text));
@@ -295,10 +325,6 @@ reply_whole(struct reply *r)
 		        "tool_use", "id", p->tool_id, "name", p->tool_name,
 		        "caller", "type", "direct", "input",
 		        json_loads(p->tool_input, 0, NULL)));
-	stats.tokens.input += p->usage.input;
-	stats.tokens.cache_creation += p->usage.cache_creation;
-	stats.tokens.cache_read += p->usage.cache_read;
-	stats.tokens.output += p->usage.output;
 	api_send_json(r->req, 200,
 	    message_json(p, content, p->stop_reason, p->usage.output));
 	reply_free(r);
@@ -314,7 +340,7 @@ reply_begin(struct reply *r)
 		reply_reset(r);
 		return;
 	}
-	if (!r->stream) {
+	if (!r->to.stream) {
 		reply_whole(r);
 		return;
 	}
@@ -324,28 +350,18 @@ reply_begin(struct reply *r)
 	evhttp_send_reply_start(r->req, 200, "OK");
 	stats_status(200);
 	stats.streams++;
+	if (r->to.api == API_OPENAI && !r->to.include_usage)
+		stats.untold++;
 	r->started = 1;
 	reply_later(r, 0);
 }
 
 /* What the client has now been told, for the counters. */
 static void
-reply_account(struct reply *r, enum frame_kind kind)
+reply_account(struct reply *r, const struct frame *f)
 {
-	const struct usage *u = &r->plan.usage;
-
-	switch (kind) {
-	case FR_START:
-		stats.tokens.input += u->input;
-		stats.tokens.cache_creation += u->cache_creation;
-		stats.tokens.cache_read += u->cache_read;
-		stats.tokens.output += 1;
-		r->told_output = 1;
-		break;
-	case FR_USAGE:
-		stats.tokens.output += u->output - r->told_output;
-		r->told_output = u->output;
-		break;
+	stats_told(r->to.key, &f->told);
+	switch (f->kind) {
 	case FR_STOP:
 		stats.streams_done++;
 		break;
@@ -386,13 +402,13 @@ reply_tick(evutil_socket_t fd, short what, void *arg)
 			reply_reset(r);
 		return;
 	}
-	f = &r->frames[r->next++];
+	f = &r->fr.v[r->next++];
 	buf = evbuffer_new();
 	evbuffer_add(buf, f->text, strlen(f->text));
 	evhttp_send_reply_chunk(r->req, buf);
 	evbuffer_free(buf);
-	reply_account(r, f->kind);
-	if (r->next < r->nframes || r->next == r->reset_at) {
+	reply_account(r, f);
+	if (r->next < r->fr.n || r->next == r->reset_at) {
 		reply_later(r, cfg.gap_ms);
 		return;
 	}
@@ -402,20 +418,24 @@ reply_tick(evutil_socket_t fd, short what, void *arg)
 
 /* Takes the plan's contents; the request's headers are already set. */
 void
-reply_start(struct evhttp_request *req, struct plan *plan, int stream,
-    const struct reply_faults *rf)
+reply_start(struct evhttp_request *req, struct plan *plan,
+    const struct reply_to *to, const struct reply_faults *rf)
 {
 	struct reply *r = xcalloc(1, sizeof *r);
+	int stream = to->stream;
 
 	r->req = req;
 	r->plan = *plan;
 	memset(plan, 0, sizeof *plan);
-	r->stream = stream;
+	r->to = *to;
 	r->timer = evtimer_new(base, reply_tick, r);
 	r->reset_at = SIZE_MAX;
 	TAILQ_INSERT_TAIL(&replies, r, entry);
 	if (stream) {
-		frames_build(r);
+		if (to->api == API_OPENAI)
+			openai_frames(&r->fr, &r->plan, to->include_usage);
+		else
+			frames_build(r);
 		if (rf->error_after >= 0)
 			frames_error(r, rf->error_after, rf->error_type);
 	}
