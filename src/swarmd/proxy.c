@@ -66,6 +66,7 @@ struct preq {
 	size_t body_len;
 	struct curl_slist *headers;
 	CURL *easy;
+	struct event *idle; /* upstream silent for [proxy] timeout */
 
 	/* The response. */
 	int status;
@@ -91,6 +92,7 @@ static char *base_addr; /* 127.0.0.1:PORT as bound */
 
 static void preq_start(struct preq *);
 static void preq_free(struct preq *);
+static void preq_done(void *, int, void *);
 static void queue_kick(struct upstream *);
 
 const char *
@@ -472,6 +474,8 @@ preq_free(struct preq *p)
 		curlev_remove(p->easy);
 		curl_easy_cleanup(p->easy);
 	}
+	if (p->idle != NULL)
+		event_free(p->idle);
 	if (p->inflight)
 		preq_landed(p);
 	if (p->req != NULL)
@@ -583,6 +587,36 @@ response_headers_done(struct preq *p)
 	}
 }
 
+/*
+ * Silence, not length, is the fault: a stream may run for minutes, but
+ * an upstream that sends nothing for [proxy] timeout is given up.
+ * (libcurl's low-speed check counts the upload too, so it is late.)
+ */
+static void
+on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct preq *p = arg;
+	CURL *e = p->easy;
+
+	(void)fd;
+	(void)what;
+	curlev_remove(e);
+	preq_done(e, CURLE_OPERATION_TIMEDOUT, p);
+}
+
+static void
+idle_reset(struct preq *p)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)srv.cfg.proxy_timeout;
+	tv.tv_usec =
+	    (suseconds_t)((srv.cfg.proxy_timeout - (double)tv.tv_sec) * 1e6);
+	if (p->idle == NULL)
+		p->idle = evtimer_new(srv.base, on_idle, p);
+	evtimer_add(p->idle, &tv);
+}
+
 static size_t
 on_header(char *buf, size_t size, size_t n, void *arg)
 {
@@ -592,6 +626,7 @@ on_header(char *buf, size_t size, size_t n, void *arg)
 
 	if (p->req == NULL)
 		return 0;
+	idle_reset(p);
 	line = xmalloc(len + 1);
 	memcpy(line, buf, len);
 	line[len] = '\0';
@@ -626,6 +661,7 @@ on_body(char *buf, size_t size, size_t n, void *arg)
 
 	if (p->req == NULL)
 		return 0;
+	idle_reset(p);
 	if (!p->replying) {
 		evbuffer_add(p->resp, buf, len);
 		return len;
@@ -661,6 +697,7 @@ preq_done(void *easy, int code, void *arg)
 
 	curl_easy_cleanup(easy);
 	p->easy = NULL;
+	evtimer_del(p->idle);
 	if (code == CURLE_OK && preq_absorb(p))
 		return;
 	evhttp_connection_set_closecb(p->evcon, NULL, NULL);
@@ -724,12 +761,9 @@ preq_start(struct preq *p)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, PROXY_CONNECT_TIMEOUT);
-	/* Silence, not length, is the fault: streams run for minutes. */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(
-	    e, CURLOPT_LOW_SPEED_TIME, (long)srv.cfg.proxy_timeout);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curlev_add(e, preq_done, p);
+	idle_reset(p);
 }
 
 /* ---- requests from agents ---- */
