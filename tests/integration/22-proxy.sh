@@ -17,6 +17,7 @@ cat >>"$CONF" <<C
 [proxy]
 listen = 127.0.0.1:0
 upstream = $UP
+openai_upstream = $UP
 max_hold = 10s
 C
 start_daemon
@@ -144,4 +145,26 @@ assert_eq "$(status_of g2)" 429 "429 past max_hold"
 grep -qi '^retry-after: [56][0-9]' "$T/g2.h" || fail "429 without retry-after"
 assert_eq "$(json 'j["error"]["type"]' <"$T/g2.b")" rate_limit_error "429 body"
 swarmctl events --json | grep -q '"proxy_hold"' || fail "no proxy_hold event"
+
+# OpenAI's chat completions through OPENAI_BASE_URL: the usage of a whole
+# answer and of a stream's include_usage chunk, metered as served; the
+# x-ratelimit-* headers learned as the openai upstream's view.
+f=$(job_file oai '["sh", "-c", "echo \"$OPENAI_BASE_URL\" >'"$T"'/oai.url; exec sleep 600"]' 1)
+ojob=$(swarmctl submit "$f")
+wait_until 20 test -s "$T/oai.url" || fail "the openai agent did not start"
+OURL=$(cat "$T/oai.url")
+case $OURL in http://$PROXY/a/*/v1) ;; *) fail "OPENAI_BASE_URL: $OURL" ;; esac
+before=$(tokens)
+code=$(curl -sS -o "$T/o1.b" -w '%{http_code}' -H "authorization: Bearer test" -H "content-type: application/json" \
+	-d '{"model":"gpt-4o","messages":[{"role":"user","content":"fake:tokens 25 hello"}]}' "$OURL/chat/completions")
+assert_eq "$code" 200 "chat completion"
+assert_eq "$(json 'j["object"]' <"$T/o1.b")" chat.completion "chat completion body"
+curl -sS -N -o "$T/o2.b" -H "authorization: Bearer test" -H "content-type: application/json" \
+	-d '{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"fake:tokens 25 hello"}]}' \
+	"$OURL/chat/completions"
+grep -q '^data: \[DONE\]' "$T/o2.b" || fail "stream did not end with [DONE]: $(tail -c 300 "$T/o2.b")"
+served=$(python3 -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print(json.dumps([y-x for x,y in zip(a,b)]))' "$before" "$(tokens)")
+assert_eq "$(usage_of "$ojob/c0")" "$served" "chat completions metered as served"
+assert_eq "$(swarmctl show "$(agent_of "$ojob/c0")" --json | json 'j["usage"]["records"]')" 2 "one record a completion"
+assert_eq "$(swarmctl quota --json | json 'j["upstream"]["openai"]["tokens-limit"]')" 2400000 "openai limits learned"
 ok
