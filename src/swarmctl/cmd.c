@@ -1497,6 +1497,38 @@ cmd_report(struct cmd_ctx *ctx)
 	return 0;
 }
 
+/* The proxy's queues: what waits, what upstream refused on the way. */
+static void
+print_proxy_queues(json_t *pq)
+{
+	const char *name;
+	json_t *v;
+
+	json_object_foreach(pq, name, v)
+	{
+		json_int_t req =
+		    json_integer_value(json_object_get(v, "requests"));
+		double hold =
+		    json_number_value(json_object_get(v, "hold_seconds"));
+
+		if (req == 0 && hold == 0)
+			continue;
+		printf("proxy %s: %lld queued, %lld in flight", name,
+		    (long long)json_integer_value(json_object_get(v, "queued")),
+		    (long long)json_integer_value(
+		        json_object_get(v, "in_flight")));
+		if (hold > 0)
+			printf(", holding %.1f s", hold);
+		printf("; %lld requests, %lld 429s absorbed, %lld sent to "
+		       "agents\n",
+		    (long long)req,
+		    (long long)json_integer_value(
+		        json_object_get(v, "absorbed_429")),
+		    (long long)json_integer_value(
+		        json_object_get(v, "refused_429")));
+	}
+}
+
 static void
 print_quota(json_t *q)
 {
@@ -1584,6 +1616,7 @@ print_quota(json_t *q)
 			        "-");
 		}
 	}
+	print_proxy_queues(json_object_get(q, "proxy_queues"));
 	top = json_object_get(q, "top");
 	if (json_array_size(top) == 0)
 		return;

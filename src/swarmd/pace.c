@@ -191,7 +191,8 @@ pace_learn(struct pace *p, const struct pace_seen *s, int sole, int64_t now)
 
 /*
  * The answer is in: correct the charge by what it really used (unless
- * the headers already did), and let the estimates learn from it.
+ * the headers already did), and let the estimates learn from it; a
+ * BODY_LEN of 0 only settles.
  */
 void
 pace_settle(struct pace *p, const struct pace_cost *est, const struct usage *u,
@@ -200,7 +201,7 @@ pace_settle(struct pace *p, const struct pace_cost *est, const struct usage *u,
 	double in = (double)(u->input + u->cache_creation);
 	double out = (double)u->output;
 	struct pace_cost real = { { 1, in + out, in, out, in + out } };
-	int k;
+	int k, first;
 
 	if (!synced) {
 		for (k = 0; k < PACE_N; k++) {
@@ -208,11 +209,13 @@ pace_settle(struct pace *p, const struct pace_cost *est, const struct usage *u,
 				p->b[k].level += est->v[k] - real.v[k];
 		}
 	}
-	if (body_len > 0)
-		p->in_per_byte = p->out_avg < 0 ?
-		    in / (double)body_len :
-		    0.7 * p->in_per_byte + 0.3 * in / (double)body_len;
-	p->out_avg = p->out_avg < 0 ? out : 0.7 * p->out_avg + 0.3 * out;
+	if (body_len == 0)
+		return; /* a cut answer teaches nothing */
+	first = p->out_avg < 0;
+	p->in_per_byte = first ?
+	    in / (double)body_len :
+	    0.7 * p->in_per_byte + 0.3 * in / (double)body_len;
+	p->out_avg = first ? out : 0.7 * p->out_avg + 0.3 * out;
 }
 
 json_t *
