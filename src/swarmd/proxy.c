@@ -539,15 +539,17 @@ hop_by_hop(const char *name)
 static void
 upstream_view(struct preq *p, const char *name, const char *value)
 {
-	const char *dash;
 	char key[64];
+	size_t n;
 
 	if (strncasecmp(name, "anthropic-ratelimit-", 20) == 0)
 		quota_upstream(p->up->name, name + 20, value);
-	else if (strncasecmp(name, "x-ratelimit-", 12) == 0 &&
-	    (dash = strchr(name + 12, '-')) != NULL) {
-		snprintf(key, sizeof key, "%s-%.*s", dash + 1,
-		    (int)(dash - name - 12), name + 12);
+	else if (strncasecmp(name, "x-ratelimit-", 12) == 0) {
+		name += 12;
+		if (name[n = strcspn(name, "-")] != '-')
+			return;
+		snprintf(
+		    key, sizeof key, "%s-%.*s", name + n + 1, (int)n, name);
 		quota_upstream(p->up->name, key, value);
 	}
 }
@@ -559,8 +561,8 @@ response_header(struct preq *p, char *name, char *value)
 
 	if (strcasecmp(name, "retry-after") == 0)
 		p->retry_after = atoi(value);
-	if (pace_header(&p->seen, name, value))
-		upstream_view(p, name, value);
+	pace_header(&p->seen, name, value);
+	upstream_view(p, name, value);
 	if (strcasecmp(name, "content-type") == 0 &&
 	    strncasecmp(value, "text/event-stream", 17) == 0)
 		p->sse = 1;
