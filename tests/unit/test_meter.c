@@ -197,6 +197,30 @@ test_pause(void **state)
 	assert_non_null(strstr(quota_pause_reason(), "window at 81.0%"));
 }
 
+/*
+ * The proxy and the agent's output see the same message: counted once,
+ * and the proxy's figures win whichever came first; a third sighting
+ * from the output changes nothing.
+ */
+static void
+test_proxy_wins(void **state)
+{
+	struct fixture *fx = *state;
+	struct usage seen = { 10, 1, 0, 0 }, real = { 12, 40, 300, 900 };
+
+	store_begin();
+	assert_int_equal(quota_record(fx->a, "m", "stream", "msg_a", &seen), 1);
+	assert_int_equal(quota_record(fx->a, "m", "proxy", "msg_a", &real), 1);
+	assert_int_equal(quota_record(fx->a, "m", "stream", "msg_a", &seen), 0);
+	/* The other order: the proxy first, the output after. */
+	assert_int_equal(quota_record(fx->a, "m", "proxy", "msg_b", &real), 1);
+	assert_int_equal(quota_record(fx->a, "m", "stream", "msg_b", &seen), 0);
+	assert_int_equal(quota_record(fx->a, "m", "proxy", "msg_b", &real), 0);
+	store_commit();
+	assert_use(&fx->a->use, 24, 80, 600, 1800);
+	assert_int_equal(quota_remaining(), 10000 - 24 - 80 - 600);
+}
+
 /* A job's cap is its per_agent_tokens, else a share above the reserve. */
 static void
 test_cap(void **state)
@@ -226,6 +250,7 @@ main(void)
 		T(test_noise),
 		T(test_price),
 		T(test_pause),
+		T(test_proxy_wins),
 		T(test_cap),
 	};
 
