@@ -46,6 +46,8 @@
 #define SWARM_ENV_CHUNK "SWARM_CHUNK"
 #define SWARM_ENV_TOKEN "SWARM_TOKEN"
 #define SWARM_ENV_ATTEMPT "SWARM_ATTEMPT"
+/* The proxy's Unix socket, when [proxy] listen is a path. */
+#define SWARM_ENV_PROXY_SOCKET "SWARM_PROXY_SOCKET"
 
 #define SWARM_DEFAULT_SOCKET "/run/swarmd/swarmd.sock"
 #define SWARM_DEFAULT_STATEDIR "/var/lib/swarmd"

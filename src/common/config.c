@@ -370,7 +370,8 @@ url_ok(const char *s)
 
 /*
  * The proxy's address: IPv4 loopback only, as agents' API keys cross it
- * in the clear and the path token is all that tells agents apart.
+ * in the clear and the path token is all that tells agents apart; or an
+ * absolute path, a Unix socket only the socket's group can reach.
  */
 static int
 listen_ok(const char *s)
@@ -379,6 +380,8 @@ listen_ok(const char *s)
 	char *end;
 	long port;
 
+	if (*s == '/')
+		return strlen(s) < 108; /* sun_path */
 	if (colon == NULL || strncmp(s, "127.", 4) != 0)
 		return 0;
 	errno = 0;
@@ -440,7 +443,7 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 	if (*cfg->proxy_listen != '\0' && !listen_ok(cfg->proxy_listen)) {
 		snprintf(err, errlen,
 		    "%s: [proxy] listen: expected "
-		    "127.0.0.1:PORT (loopback only)",
+		    "127.0.0.1:PORT (loopback only) or a socket path",
 		    file);
 		return -1;
 	}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -88,7 +89,8 @@ struct preq {
 };
 
 static struct evhttp *http;
-static char *base_addr; /* 127.0.0.1:PORT as bound */
+static char *base_addr; /* 127.0.0.1:PORT as bound, or localhost */
+static char *sock_path; /* [proxy] listen as a Unix socket */
 
 static void preq_start(struct preq *);
 static void preq_free(struct preq *);
@@ -99,6 +101,12 @@ const char *
 proxy_address(void)
 {
 	return base_addr;
+}
+
+const char *
+proxy_socket(void)
+{
+	return sock_path;
 }
 
 /* An answer in the Anthropic error shape, which every SDK understands. */
@@ -980,6 +988,31 @@ proxy_json(void)
 	return o;
 }
 
+/*
+ * A Unix socket, made like the control socket (socket_mode, socket_group):
+ * agents reach it with SWARM_PROXY_SOCKET (curl --unix-socket, libcurl's
+ * CURLOPT_UNIX_SOCKET_PATH); their base URLs name localhost.
+ */
+static int
+proxy_listen_unix(char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = server_bind(srv.cfg.proxy_listen, err, errlen)) == -1)
+		return -1;
+	if (evhttp_accept_socket_with_handle(http, fd) == NULL) {
+		snprintf(err, errlen, "[proxy] listen %s: cannot accept",
+		    srv.cfg.proxy_listen);
+		close(fd);
+		return -1;
+	}
+	sock_path = xstrdup(srv.cfg.proxy_listen);
+	base_addr = xstrdup("localhost");
+	quota_proxy_listen(sock_path);
+	log_notice("proxy listening on %s", sock_path);
+	return 0;
+}
+
 /* Listen when [proxy] listen is set; port 0 picks one (see quota). */
 int
 proxy_init(char *err, size_t errlen)
@@ -1000,13 +1033,16 @@ proxy_init(char *err, size_t errlen)
 	}
 	if (*srv.cfg.proxy_listen == '\0')
 		return 0;
+	http = evhttp_new(srv.base);
+	evhttp_set_max_body_size(http, PROXY_MAX_BODY);
+	evhttp_set_gencb(http, on_request, NULL);
+	if (*srv.cfg.proxy_listen == '/')
+		return proxy_listen_unix(err, errlen);
+	/* 127.0.0.1:PORT, as config.c checked. */
 	host = xstrdup(srv.cfg.proxy_listen);
 	colon = strrchr(host, ':');
 	*colon = '\0';
 	port = atoi(colon + 1);
-	http = evhttp_new(srv.base);
-	evhttp_set_max_body_size(http, PROXY_MAX_BODY);
-	evhttp_set_gencb(http, on_request, NULL);
 	if ((bs = evhttp_bind_socket_with_handle(http, host, (uint16_t)port)) ==
 	    NULL) {
 		snprintf(err, errlen, "[proxy] listen %s: cannot bind",
@@ -1040,6 +1076,10 @@ proxy_free(void)
 	if (http != NULL)
 		evhttp_free(http);
 	http = NULL;
+	if (sock_path != NULL)
+		unlink(sock_path);
+	free(sock_path);
+	sock_path = NULL;
 	free(base_addr);
 	base_addr = NULL;
 }

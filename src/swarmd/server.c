@@ -375,8 +375,9 @@ socket_perms(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* Bind and listen on PATH ourselves; the descriptor, or -1 with ERR. */
-static int
+/* Bind and listen on PATH ourselves; the descriptor, or -1 with ERR.
+ * The proxy's Unix socket is made the same way. */
+int
 server_bind(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;

@@ -112,6 +112,10 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 		strv_add(env,
 		    xasprintf("OPENAI_BASE_URL=http://%s/a/%s/v1", proxy,
 		        req->token));
+		if (proxy_socket() != NULL)
+			strv_add(env,
+			    xasprintf(
+			        SWARM_ENV_PROXY_SOCKET "=%s", proxy_socket()));
 	}
 	strv_add(env, xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket));
 	strv_add(

@@ -447,6 +447,7 @@ json_t *pace_json(const struct pace *);
 int proxy_init(char *err, size_t errlen);
 void proxy_free(void);
 const char *proxy_address(void); /* 127.0.0.1:PORT, or NULL when off */
+const char *proxy_socket(void);  /* its Unix socket, or NULL */
 json_t *proxy_json(void);
 
 /* ---- escalate.c: tier 3, the human ---- */
@@ -489,6 +490,7 @@ struct server {
 extern struct server srv;
 
 int server_listen(char *err, size_t errlen);
+int server_bind(const char *path, char *err, size_t errlen);
 void server_close(void);
 void client_reply(struct client *, json_t *id, json_t *body);
 void client_error(struct client *, json_t *id, const char *code,
