@@ -741,6 +741,10 @@ on_client_close(struct evhttp_connection *evcon, void *arg)
 	struct preq *p = arg;
 
 	(void)evcon;
+	/* A request libevent was not done with is let go, ours to free;
+	 * one still on the connection (at shutdown) goes with it. */
+	if (evhttp_request_get_connection(p->req) == NULL)
+		evhttp_request_free(p->req);
 	p->req = NULL;
 	if (p->easy != NULL)
 		meter_record(p);
