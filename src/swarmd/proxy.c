@@ -43,12 +43,13 @@ struct upstream {
 	int queued;
 	int inflight;
 	int64_t hold_until; /* mono ms; upstream asked to wait */
-	int probing;        /* after a backoff, one request until answered */
+	int probing;        /* after a backoff: PROBE_WANTED, PROBE_SENT */
 	struct event *pump;
 	int64_t requests, absorbed, refused; /* since start */
 };
 
 enum { UP_ANTHROPIC, UP_OPENAI, UP_N };
+enum { PROBE_NONE, PROBE_WANTED, PROBE_SENT };
 static struct upstream ups[UP_N];
 
 /* One request on its way through. */
@@ -61,6 +62,7 @@ struct preq {
 	int64_t queued_at;    /* mono ms */
 	struct pace_cost est; /* charged while in flight */
 	int inflight;
+	int probe;  /* the first request after a backoff */
 	int synced; /* its answer's headers settled the charge */
 	char *url;
 	char *body;
@@ -390,7 +392,7 @@ queue_pump(struct upstream *up)
 
 	queue_expire(up, now, &next);
 	while ((f = TAILQ_FIRST(&up->flows)) != NULL) {
-		if (up->probing && up->inflight > 0)
+		if (up->probing == PROBE_SENT)
 			break;
 		p = TAILQ_FIRST(&f->q);
 		if ((w = queue_wait(up, p, now)) > 0) {
@@ -441,7 +443,8 @@ hold_set(struct upstream *up, int retry_after)
 	jitter = retry_after * 100 > 1000 ? 1000 : retry_after * 100;
 	until = now + (int64_t)retry_after * 1000 +
 	    (jitter > 0 ? random() % jitter : 0);
-	up->probing = 1;
+	if (up->probing == PROBE_NONE)
+		up->probing = PROBE_WANTED;
 	if (until <= up->hold_until)
 		return;
 	up->hold_until = until;
@@ -456,6 +459,15 @@ hold_set(struct upstream *up, int retry_after)
 
 /* ---- requests in flight ---- */
 
+/* The probe is answered (or lost): the rest may follow. */
+static void
+probe_done(struct preq *p)
+{
+	p->probe = 0;
+	p->up->probing = PROBE_NONE;
+	queue_kick(p->up);
+}
+
 /* Off the wire: settle its charge by what it used, or give it back if
  * upstream refused it; nothing seen keeps the charge, to be safe. */
 static void
@@ -465,6 +477,8 @@ preq_landed(struct preq *p)
 
 	p->inflight = 0;
 	up->inflight--;
+	if (p->probe)
+		probe_done(p);
 	if (p->seen_usage)
 		pace_settle(&up->pace, &p->est, &p->use,
 		    p->complete ? p->body_len : 0, p->synced);
@@ -587,10 +601,8 @@ response_headers_done(struct preq *p)
 	p->headers_done = 1;
 	p->synced =
 	    pace_learn(&up->pace, &p->seen, up->inflight == 1, now_mono_ms());
-	if (p->status != 429 && p->status != 529 && up->probing) {
-		up->probing = 0;
-		queue_kick(up);
-	}
+	if (p->probe && p->status != 429 && p->status != 529)
+		probe_done(p);
 	if (p->sse) {
 		evhttp_send_reply_start(p->req, p->status, NULL);
 		p->replying = 1;
@@ -761,6 +773,10 @@ preq_start(struct preq *p)
 	p->headers_done = p->sse = p->replying = p->synced = 0;
 	p->inflight = 1;
 	p->up->inflight++;
+	if (p->up->probing == PROBE_WANTED) {
+		p->probe = 1;
+		p->up->probing = PROBE_SENT;
+	}
 	p->up->requests++;
 	pace_charge(&p->up->pace, &p->est, 1);
 	curl_easy_setopt(e, CURLOPT_URL, p->url);

@@ -136,15 +136,6 @@ assert_eq "$(status_of f1)" 200 "the 529 absorbed"
 [ "$(cat "$T/f1.ms")" -ge 1800 ] || fail "not held: $(cat "$T/f1.ms") ms"
 assert_eq "$(status_of f2)" 200 "the next request served"
 assert_eq "$(swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]["absorbed_429"]')" 1 "absorbed count"
-# Past max_hold swarmd answers 429 itself, at once.
-curl -sS -o /dev/null -d '{"fail": {"status": 529, "count": 1, "retry_after": 60}}' "$UP/_fake/faults"
-run long "plain g1" "plain g2" >/dev/null
-assert_eq "$(status_of g1)" 529 "529 passed back"
-assert_eq "$(status_of g2)" 429 "429 past max_hold"
-[ "$(cat "$T/g2.ms")" -lt 1000 ] || fail "429 not at once"
-grep -qi '^retry-after: [56][0-9]' "$T/g2.h" || fail "429 without retry-after"
-assert_eq "$(json 'j["error"]["type"]' <"$T/g2.b")" rate_limit_error "429 body"
-swarmctl events --json | grep -q '"proxy_hold"' || fail "no proxy_hold event"
 
 # OpenAI's chat completions through OPENAI_BASE_URL: the usage of a whole
 # answer and of a stream's include_usage chunk, metered as served; the
@@ -167,4 +158,33 @@ served=$(python3 -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys
 assert_eq "$(usage_of "$ojob/c0")" "$served" "chat completions metered as served"
 assert_eq "$(swarmctl show "$(agent_of "$ojob/c0")" --json | json 'j["usage"]["records"]')" 2 "one record a completion"
 assert_eq "$(swarmctl quota --json | json 'j["upstream"]["openai"]["tokens-limit"]')" 2400000 "openai limits learned"
+
+# After a backoff one request probes: it does not wait for a long stream
+# that was already in flight, and its 200 lets the rest go.
+ABASE=${OURL%/v1}
+curl -sS -N -o "$T/long.b" -H "x-api-key: test" -H "anthropic-version: 2023-06-01" -H "content-type: application/json" \
+	-d '{"model":"claude-sonnet-4-5","max_tokens":400,"stream":true,"messages":[{"role":"user","content":"fake:tokens 300 hi"}]}' \
+	"$ABASE/v1/messages" &
+long=$!
+wait_until 10 grep -q '^event: message_start' "$T/long.b" || fail "the long stream did not start"
+curl -sS -o /dev/null -d '{"fail": {"status": 529, "count": 1, "retry_after": 1}}' "$UP/_fake/faults"
+s=$(date +%s%N)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -H "x-api-key: test" -H "anthropic-version: 2023-06-01" \
+	-H "content-type: application/json" -d '{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}' \
+	"$ABASE/v1/messages")
+ms=$(( ($(date +%s%N) - s) / 1000000 ))
+assert_eq "$code" 200 "the probe after a 529"
+grep -q '^event: message_stop' "$T/long.b" && fail "the probe waited for the long stream ($ms ms)"
+[ "$ms" -ge 900 ] || fail "no backoff: $ms ms"
+wait "$long"
+
+# Past max_hold swarmd answers 429 itself, at once.
+curl -sS -o /dev/null -d '{"fail": {"status": 529, "count": 1, "retry_after": 60}}' "$UP/_fake/faults"
+run long "plain g1" "plain g2" >/dev/null
+assert_eq "$(status_of g1)" 529 "529 passed back"
+assert_eq "$(status_of g2)" 429 "429 past max_hold"
+[ "$(cat "$T/g2.ms")" -lt 1000 ] || fail "429 not at once"
+grep -qi '^retry-after: [56][0-9]' "$T/g2.h" || fail "429 without retry-after"
+assert_eq "$(json 'j["error"]["type"]' <"$T/g2.b")" rate_limit_error "429 body"
+swarmctl events --json | grep -q '"proxy_hold"' || fail "no proxy_hold event"
 ok
