@@ -69,6 +69,8 @@ fail(struct oerr *e, const char *param, const char *code, const char *fmt, ...)
 static const char *
 type_name(json_t *v)
 {
+	if (v == NULL)
+		return "nothing";
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		return "an object";
