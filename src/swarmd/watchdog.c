@@ -599,14 +599,17 @@ static int
 cgroup_write(const char *dir, const char *file, const char *value)
 {
 	char *path = xasprintf("%s/%s", dir, file);
-	int fd, rc = -1;
+	int fd, rc = -1, err;
 
 	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) != -1) {
 		if (write(fd, value, strlen(value)) == (ssize_t)strlen(value))
 			rc = 0;
+		err = errno;
 		close(fd);
-	}
+	} else
+		err = errno;
 	free(path);
+	errno = err; /* for the caller's message */
 	return rc;
 }
 
@@ -658,8 +661,8 @@ cgroup_check(const char *base)
 static void
 cgroup_setup(void)
 {
-	char *base = cgroup_own(), *leaf, pid[32], ctl[32];
-	const char *why = cgroup_check(base);
+	char *base = cgroup_own(), *leaf, pid[32], ctl[32], msg[128];
+	const char *why = cgroup_check(base), *step = NULL;
 
 	cg_tried = 1;
 	snprintf(ctl, sizeof ctl, "%s%s%s",
@@ -670,10 +673,18 @@ cgroup_setup(void)
 	if (why == NULL) {
 		leaf = xasprintf("%s/swarmd-daemon", base);
 		snprintf(pid, sizeof pid, "%d", (int)getpid());
-		if ((mkdir(leaf, 0755) == -1 && errno != EEXIST) ||
-		    cgroup_write(leaf, "cgroup.procs", pid) == -1 ||
-		    cgroup_write(base, "cgroup.subtree_control", ctl) == -1)
-			why = "cannot set up the delegated cgroup";
+		if (mkdir(leaf, 0755) == -1 && errno != EEXIST)
+			step = "create swarmd-daemon";
+		else if (cgroup_write(leaf, "cgroup.procs", pid) == -1)
+			step = "move into swarmd-daemon";
+		else if (cgroup_write(base, "cgroup.subtree_control", ctl) < 0)
+			step = "enable the controllers";
+		if (step != NULL) {
+			/* EBUSY here: a process other than ours is in it. */
+			snprintf(msg, sizeof msg, "cannot %s: %s", step,
+			    strerror(errno));
+			why = msg;
+		}
 		free(leaf);
 	}
 	if (why != NULL) {
@@ -840,19 +851,34 @@ watchdog_arm(void)
 	evtimer_add(tick_ev, &tv);
 }
 
+/*
+ * Set the cgroup up before any agent starts: one spawned while the daemon
+ * still sits in its cgroup stays there, and a cgroup with a process in it
+ * cannot enable the memory controller for its children.
+ */
+static void
+cgroup_init(void)
+{
+	if (cg_base != NULL)
+		return;
+	cg_tried = 0;
+	if (srv.cfg.cgroup_memory_max > 0 || srv.cfg.cgroup_pids_max > 0)
+		cgroup_setup();
+}
+
 void
 watchdog_init(void)
 {
 	watchdog_arm();
 	escalate_init();
+	cgroup_init();
 }
 
 /* SIGHUP: timeouts may have moved; cgroup limits are tried again. */
 void
 watchdog_reload(void)
 {
-	if (cg_base == NULL)
-		cg_tried = 0;
+	cgroup_init();
 	watchdog_arm();
 }
 
