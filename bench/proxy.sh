@@ -19,13 +19,14 @@ set -u
 usage() {
 	cat <<EOF
 usage: bench/proxy.sh [-n RUNS] [-b BUILDDIR] [-d SECONDS] [-c CONNS]
-                      [-t THREADS] [-k] [-o FILE]
+                      [-t THREADS] [-s SYNC] [-k] [-o FILE]
   -n RUNS      direct/proxied pairs (default 5); medians reported
   -b BUILDDIR  meson build directory (default: \$BUILD, else /tmp/bench-build);
                set up with --buildtype=release when it does not exist yet
   -d SECONDS   length of each wrk window (default 10)
   -c CONNS     concurrent connections (default 64)
   -t THREADS   wrk threads (default 1: the servers need the CPUs)
+  -s SYNC      swarmd's [store] synchronous (default: swarmd's, full)
   -k           keep the scratch directory
   -o FILE      also write the raw per-run results (metric, run, value) to FILE
 EOF
@@ -36,15 +37,17 @@ BUILD=${BUILD:-/tmp/bench-build}
 SECS=10
 CONNS=64
 THREADS=1
+SYNC=
 KEEP=0
 RAWOUT=
-while getopts n:b:d:c:t:ko:h opt; do
+while getopts n:b:d:c:t:s:ko:h opt; do
 	case $opt in
 	n) RUNS=$OPTARG ;;
 	b) BUILD=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
+	s) SYNC=$OPTARG ;;
 	k) KEEP=1 ;;
 	o) RAWOUT=$OPTARG ;;
 	h) usage; exit 0 ;;
@@ -132,7 +135,9 @@ for _ in $(seq 100); do
 done
 [ -n "$UP" ] || die "fake-upstream did not say where it listens"
 
-cat >"$T/swarmd.conf" <<EOF
+{
+	[ -n "$SYNC" ] && printf '[store]\nsynchronous = %s\n' "$SYNC"
+	cat <<EOF
 [watchdog]
 heartbeat_timeout = 1h
 no_progress_timeout = 1h
@@ -140,6 +145,7 @@ no_progress_timeout = 1h
 listen = 127.0.0.1:0
 upstream = $UP
 EOF
+} >"$T/swarmd.conf"
 export SWARM_SOCKET="$T/swarmd.sock"
 "$SWARMD" -f -c "$T/swarmd.conf" -s "$SWARM_SOCKET" -d "$T/state" \
     2>"$T/swarmd.log" &
@@ -240,5 +246,6 @@ echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cp
     "kernel $(uname -r); load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "build: $BUILD (${BUILDTYPE:-unknown}); $($WRK -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 echo "load: $CONNS connections, $THREADS wrk thread(s), ${SECS}s per window;" \
-    "non-streaming, 16 output tokens; usage records metered by swarmd: $records"
+    "non-streaming, 16 output tokens; swarmd's [store] synchronous = ${SYNC:-full (default)};" \
+    "usage records metered by swarmd: $records"
 py table "$RESULTS" "$RUNS"
