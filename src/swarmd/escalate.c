@@ -501,8 +501,12 @@ escalate_init(void)
 void
 escalate_free(void)
 {
-	while (!LIST_EMPTY(&posts))
-		post_free(LIST_FIRST(&posts));
+	struct post *p, *next;
+
+	LIST_FOREACH_SAFE(p, &posts, entry, next)
+	{
+		post_free(p);
+	}
 	if (renotify_ev != NULL)
 		event_free(renotify_ev);
 	renotify_ev = NULL;

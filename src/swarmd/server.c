@@ -469,7 +469,7 @@ server_listen(char *err, size_t errlen)
 void
 server_close(void)
 {
-	struct client *c;
+	struct client *c, *next;
 
 	if (listener != NULL) {
 		evconnlistener_free(listener);
@@ -477,8 +477,10 @@ server_close(void)
 		if (!activated) /* systemd's socket outlives us */
 			unlink(srv.cfg.socket);
 	}
-	while ((c = TAILQ_FIRST(&clients)) != NULL)
+	TAILQ_FOREACH_SAFE(c, &clients, entry, next)
+	{
 		client_free(c);
+	}
 }
 
 /* Stop accepting; the clients we have are served until the loop ends. */

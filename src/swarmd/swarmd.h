@@ -32,6 +32,12 @@ struct client;
 	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1); \
 	     (var) = (tvar))
 #endif
+#ifndef LIST_FOREACH_SAFE
+#define LIST_FOREACH_SAFE(var, head, field, tvar) \
+	for ((var) = LIST_FIRST(head); \
+	     (var) != NULL && ((tvar) = LIST_NEXT(var, field), 1); \
+	     (var) = (tvar))
+#endif
 
 /* ---- log.c ---- */
 enum {
