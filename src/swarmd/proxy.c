@@ -1070,6 +1070,8 @@ proxy_init(char *err, size_t errlen)
 		free(host);
 		return -1;
 	}
+	/* clang-tidy cannot see getsockname fill it. */
+	memset(&sin, 0, sizeof sin);
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin,
 	        &slen) == 0)
 		port = ntohs(sin.sin_port);
@@ -1083,12 +1085,19 @@ proxy_init(char *err, size_t errlen)
 void
 proxy_free(void)
 {
-	struct flow *f;
+	struct flow *f, *fnext;
+	struct preq *p, *pnext;
 	int i;
 
 	for (i = 0; i < UP_N; i++) {
-		while ((f = TAILQ_FIRST(&ups[i].flows)) != NULL)
-			preq_free(TAILQ_FIRST(&f->q));
+		/* The last preq_free of a flow frees the flow. */
+		TAILQ_FOREACH_SAFE(f, &ups[i].flows, entry, fnext)
+		{
+			TAILQ_FOREACH_SAFE(p, &f->q, entry, pnext)
+			{
+				preq_free(p);
+			}
+		}
 		if (ups[i].pump != NULL)
 			event_free(ups[i].pump);
 		ups[i].pump = NULL;
