@@ -86,8 +86,8 @@ verdict_check(json_t *j, char *err, size_t errlen)
 		return snprintf(err, errlen, "not a JSON object"), -1;
 	json_object_foreach(j, key, v)
 	{
-		if (strcmp(key, "state") && strcmp(key, "action") &&
-		    strcmp(key, "message") && strcmp(key, "reason"))
+		if (strcmp(key, "state") != 0 && strcmp(key, "action") != 0 &&
+		    strcmp(key, "message") != 0 && strcmp(key, "reason") != 0)
 			return snprintf(err, errlen, "unknown member \"%.64s\"",
 			           key),
 			       -1;
@@ -690,8 +690,8 @@ triage_finish(struct triage *t)
 
 	triage_outcome(t, why, sizeof why);
 	if (*why == '\0' &&
-	    verdict_parse(t->obuf != NULL ? t->obuf : "", t->olen, &v, err,
-	        sizeof err) == -1)
+	    verdict_parse(
+	        t->olen > 0 ? t->obuf : "", t->olen, &v, err, sizeof err) == -1)
 		snprintf(why, sizeof why, "invalid verdict: %s", err);
 	info = json_pack("{s:s, s:I}", "hook", t->hook, "duration_ms",
 	    (json_int_t)(now_mono_ms() - t->started));
@@ -741,6 +741,10 @@ triage_cancel(struct triage *t)
 void
 triage_free_all(void)
 {
-	while (!LIST_EMPTY(&triages))
-		triage_cancel(LIST_FIRST(&triages));
+	struct triage *t, *next;
+
+	LIST_FOREACH_SAFE(t, &triages, entry, next)
+	{
+		triage_cancel(t);
+	}
 }
