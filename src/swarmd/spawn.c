@@ -238,7 +238,7 @@ spawn_agent(struct spawn_req *req)
 	struct agent *a = req->agent;
 	struct job *job = job_find(a->job);
 	struct strv argv = { 0 }, env = { 0 };
-	char *path;
+	char *path = NULL;
 	int logfd, rc = -1;
 
 	if (job == NULL) {
@@ -256,7 +256,11 @@ spawn_agent(struct spawn_req *req)
 		return -1;
 	}
 	build_argv(&argv, job, req);
-	if ((path = resolve(argv.v[0], job)) == NULL)
+	/* jobspec.c requires a command: an empty one is an error, no crash. */
+	if (argv.n == 0)
+		snprintf(req->error, sizeof req->error,
+		    "job-%lld has no command", (long long)job->id);
+	else if ((path = resolve(argv.v[0], job)) == NULL)
 		snprintf(req->error, sizeof req->error,
 		    "command not found: "
 		    "\"%s\"",
