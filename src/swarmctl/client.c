@@ -38,7 +38,7 @@ client_connect(const char *path)
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	strcpy(sun.sun_path, path);
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {

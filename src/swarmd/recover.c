@@ -112,14 +112,15 @@ on_adopted_exit(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	proc_signal_group(a->pid, SIGKILL);
 	store_begin();
-	if (a->completed)
+	/* Its word that it was done, then why it was stopped, then its result. */
+	if (a->completed) /* NOLINTNEXTLINE(bugprone-branch-clone) */
 		agent_finish(a, AI_EXIT, CI_EXIT_OK, FAIL_NONE, -1, 0, NULL);
 	else if (a->abort_requested || a->interrupted)
 		agent_finish(a, AI_KILLED,
-		    a->interrupted                     ? CI_REQUEUE :
-		        a->disposition == DISP_REQUEUE ? CI_REQUEUE :
-		        a->disposition == DISP_DEAD    ? CI_DEADLETTER :
-		                                         CI_ABORT,
+		    a->interrupted || a->disposition == DISP_REQUEUE ?
+		        CI_REQUEUE :
+		        a->disposition == DISP_DEAD ? CI_DEADLETTER :
+		                                      CI_ABORT,
 		    FAIL_NONE, -1, 0,
 		    a->abort_reason != NULL ? a->abort_reason : "aborted");
 	else if (a->timed_out)

@@ -349,7 +349,7 @@ log_read(const char *path, int64_t agent, int64_t offset)
 	}
 	utf8_scrub(buf, (size_t)n);
 	r = json_pack("{s:s%, s:I, s:b}", "data", (const char *)buf, (size_t)n,
-	    "offset", (json_int_t)(offset + n), "ended",
+	    "offset", (json_int_t)offset + n, "ended",
 	    agent_find(agent) == NULL);
 	free(buf);
 	return r;

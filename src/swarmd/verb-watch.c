@@ -36,7 +36,7 @@ verb_resolve(struct verb_ctx *ctx)
 	const char *target = arg_str(ctx, "target");
 	const char *action = arg_str(ctx, "action");
 	const char *note = arg_str(ctx, "note");
-	const char *agent;
+	const char *agent, *status;
 	char outcome[256], why[128];
 	struct agent *a;
 	int64_t id;
@@ -49,21 +49,22 @@ verb_resolve(struct verb_ctx *ctx)
 		    "\"%.128s\"",
 		    target);
 	agent = json_string_value(json_object_get(e, "agent"));
-	if (strcmp(json_string_value(json_object_get(e, "status")), "open")) {
+	status = json_string_value(json_object_get(e, "status"));
+	if (strcmp(status, "open") != 0) {
 		json_decref(e);
 		return verb_fail(ctx, SWARM_E_CONFLICT,
 		    "%s is resolved "
 		    "already",
 		    target);
 	}
-	if (strcmp(action, "restart") && strcmp(action, "kill") &&
-	    strcmp(action, "continue")) {
+	if (strcmp(action, "restart") != 0 && strcmp(action, "kill") != 0 &&
+	    strcmp(action, "continue") != 0) {
 		json_decref(e);
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
 		    "resolve: --action "
 		    "must be restart, kill or continue");
 	}
-	if ((a = resolve_agent(e)) == NULL && strcmp(action, "continue")) {
+	if ((a = resolve_agent(e)) == NULL && strcmp(action, "continue") != 0) {
 		verb_fail(ctx, SWARM_E_CONFLICT,
 		    "%s has ended or is being "
 		    "aborted: nothing to %s; close %s with --action continue "

@@ -177,6 +177,8 @@ listen_on(struct evhttp *http, const char *spec)
 	bound = evhttp_bind_socket_with_handle(http, addr, (ev_uint16_t)port);
 	if (bound == NULL)
 		die("cannot listen on %s", spec);
+	/* clang-tidy cannot see getsockname fill it. */
+	memset(&sin, 0, sizeof sin);
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
 	        (struct sockaddr *)&sin, &len) == 0 &&
 	    sin.sin_family == AF_INET)

@@ -486,7 +486,7 @@ usage_json(const struct usage *u)
 	    "{s:I, s:I, s:I, s:{s:I, s:i}, s:{s:i, s:i, s:i, s:i}}",
 	    "prompt_tokens", (json_int_t)prompt, "completion_tokens",
 	    (json_int_t)u->output, "total_tokens",
-	    (json_int_t)(prompt + u->output), "prompt_tokens_details",
+	    (json_int_t)prompt + u->output, "prompt_tokens_details",
 	    "cached_tokens", (json_int_t)u->cache_read, "audio_tokens", 0,
 	    "completion_tokens_details", "reasoning_tokens", 0, "audio_tokens",
 	    0, "accepted_prediction_tokens", 0, "rejected_prediction_tokens",
