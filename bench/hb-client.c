@@ -213,9 +213,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	reqlen = (size_t)n;
-	if ((resp = malloc(RESP_MAX)) == NULL ||
-	    (fd = connect_unix(sock)) == -1)
+	if ((resp = malloc(RESP_MAX)) == NULL)
 		return 1;
+	if ((fd = connect_unix(sock)) == -1) {
+		free(resp);
+		return 1;
+	}
 
 	/* One round trip before the window: the token works, the peer answers. */
 	if (send_all(fd, req, reqlen) == -1 ||
