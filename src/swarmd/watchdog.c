@@ -571,7 +571,7 @@ cgroup_own(void)
 	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
 		return NULL;
 	while (fgets(line, sizeof line, f) != NULL) {
-		if ((p = strstr(line, " - cgroup2 ")) == NULL)
+		if (strstr(line, " - cgroup2 ") == NULL)
 			continue;
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1)
 			break;
@@ -742,16 +742,17 @@ cgroup_done(struct agent *a, struct watch *w)
 		{ "pids.events", "max " } };
 	char *path, line[128];
 	long long n;
-	size_t i;
+	size_t i, klen;
 	FILE *f;
 
 	for (i = 0; i < nitems(files); i++) {
+		klen = strlen(files[i][1]);
 		path = xasprintf("%s/%s", w->cgroup, files[i][0]);
 		f = fopen(path, "re");
 		free(path);
 		while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-			if (strncmp(line, files[i][1], strlen(files[i][1])) ||
-			    (n = atoll(line + strlen(files[i][1]))) <= 0)
+			if (strncmp(line, files[i][1], klen) != 0 ||
+			    (n = atoll(line + klen)) <= 0)
 				continue;
 			evlog_add("resource_limit", a->job, a->chunk, a->id,
 			    a->attempt,
