@@ -130,6 +130,9 @@ curlev_add(CURL *e, curlev_done_cb done, void *arg)
 		curl_multi_setopt(
 		    multi, CURLMOPT_SOCKETFUNCTION, curlev_socket);
 		curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, curlev_timer);
+		/* Keep a connection per request in flight: the default cache
+		 * (4 per handle added) churns under the proxy's load. */
+		curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 256L);
 	}
 	r->done = done;
 	r->arg = arg;

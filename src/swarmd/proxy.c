@@ -266,7 +266,9 @@ meter_record(struct preq *p)
 		free(a->model);
 		a->model = xstrdup(p->model);
 	}
-	store_begin();
+	/* Nothing waits on this record: one commit a loop turn covers
+	 * every response of the turn (a sync each was the proxy's limit). */
+	store_begin_grouped();
 	quota_record(a, p->model, "proxy", p->msgid, &p->use);
 	if (!p->complete)
 		evlog_add("proxy_incomplete", a->job, a->chunk, a->id,
@@ -275,7 +277,7 @@ meter_record(struct preq *p)
 		        "upstream", p->up->name, "input",
 		        (json_int_t)p->use.input, "output",
 		        (json_int_t)p->use.output));
-	store_commit();
+	store_commit_grouped();
 }
 
 /* ---- the fair queue ---- */
@@ -427,7 +429,8 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 static void
 queue_kick(struct upstream *up)
 {
-	event_active(up->pump, EV_TIMEOUT, 0);
+	if (up->pump != NULL) /* NULL once proxy_free is done with it */
+		event_active(up->pump, EV_TIMEOUT, 0);
 }
 
 /*
@@ -1089,6 +1092,11 @@ proxy_free(void)
 	struct preq *p, *pnext;
 	int i;
 
+	/* First the connections: their requests' close callbacks free what
+	 * they hold, and that still pumps the queues. */
+	if (http != NULL)
+		evhttp_free(http);
+	http = NULL;
 	for (i = 0; i < UP_N; i++) {
 		/* The last preq_free of a flow frees the flow. */
 		TAILQ_FOREACH_SAFE(f, &ups[i].flows, entry, fnext)
@@ -1102,9 +1110,6 @@ proxy_free(void)
 			event_free(ups[i].pump);
 		ups[i].pump = NULL;
 	}
-	if (http != NULL)
-		evhttp_free(http);
-	http = NULL;
 	if (sock_path != NULL)
 		unlink(sock_path);
 	free(sock_path);

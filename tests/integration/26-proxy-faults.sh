@@ -119,4 +119,14 @@ assert_eq "$(etype cap2)" permission_error "403 error type"
 assert_contains "$(json 'j["error"]["message"]' <"$T/cap2")" "$cost-token cap" "403 names the cap"
 assert_eq "$(requests)" "$n" "the capped request was not sent upstream"
 swarmctl quota >/dev/null || fail "the daemon stopped serving"
+
+# Stopped with a request in flight: a clean exit (freeing the connection
+# once ran its close callback into a queue already freed).
+BASE=$(url_of c0)
+fault '{"slow_first_byte": {"delay_ms": 4000}}'
+post inflight /v1/messages "$BODY" >/dev/null 2>&1 &
+inflight() { swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]["in_flight"]'; }
+in_flight() { [ "$(inflight)" -ge 1 ]; }
+wait_until 10 in_flight || fail "no request in flight: $(inflight)"
+stop_daemon || fail "swarmd did not stop cleanly with a request in flight"
 ok
