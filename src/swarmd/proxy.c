@@ -1036,14 +1036,37 @@ proxy_listen_unix(char *err, size_t errlen)
 	return 0;
 }
 
-/* Listen when [proxy] listen is set; port 0 picks one (see quota). */
+/*
+ * Port 0 picks one, but the agents of the last run outlive a restart
+ * with its port in their base URLs: bind that one again if it is free.
+ */
+static struct evhttp_bound_socket *
+proxy_bind(const char *host, int port, const char *keep)
+{
+	struct evhttp_bound_socket *bs = NULL;
+	FILE *f;
+	int last;
+
+	if (port == 0 && (f = fopen(keep, "r")) != NULL) {
+		if (fscanf(f, "%d", &last) == 1 && last > 0 && last < 65536)
+			bs = evhttp_bind_socket_with_handle(
+			    http, host, (uint16_t)last);
+		fclose(f);
+	}
+	if (bs == NULL)
+		bs = evhttp_bind_socket_with_handle(http, host, (uint16_t)port);
+	return bs;
+}
+
+/* Listen when [proxy] listen is set (see quota for where). */
 int
 proxy_init(char *err, size_t errlen)
 {
 	struct evhttp_bound_socket *bs;
 	struct sockaddr_in sin;
 	socklen_t slen = sizeof sin;
-	char *host, *colon;
+	char *host, *colon, *keep;
+	FILE *f;
 	int i, port;
 
 	ups[UP_ANTHROPIC].name = "anthropic";
@@ -1066,11 +1089,12 @@ proxy_init(char *err, size_t errlen)
 	colon = strrchr(host, ':');
 	*colon = '\0';
 	port = atoi(colon + 1);
-	if ((bs = evhttp_bind_socket_with_handle(http, host, (uint16_t)port)) ==
-	    NULL) {
+	keep = xasprintf("%s/proxy-port", srv.cfg.statedir);
+	if ((bs = proxy_bind(host, port, keep)) == NULL) {
 		snprintf(err, errlen, "[proxy] listen %s: cannot bind",
 		    srv.cfg.proxy_listen);
 		free(host);
+		free(keep);
 		return -1;
 	}
 	/* clang-tidy cannot see getsockname fill it. */
@@ -1079,7 +1103,12 @@ proxy_init(char *err, size_t errlen)
 	        &slen) == 0)
 		port = ntohs(sin.sin_port);
 	base_addr = xasprintf("%s:%d", host, port);
+	if ((f = fopen(keep, "w")) != NULL) {
+		fprintf(f, "%d\n", port);
+		fclose(f);
+	}
 	free(host);
+	free(keep);
 	quota_proxy_listen(base_addr);
 	log_notice("proxy listening on %s", base_addr);
 	return 0;

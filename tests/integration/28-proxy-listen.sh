@@ -1,0 +1,61 @@
+#!/bin/bash
+# Where the proxy listens.  With port 0 a restart binds the port of the
+# last run again, so agents that outlived it (and were re-adopted) keep
+# working base URLs.  As a Unix socket: made like the control socket
+# (mode 0660), agents get SWARM_PROXY_SOCKET and a base URL naming
+# localhost, requests through it are forwarded and metered, and the
+# socket is gone after a clean stop.
+. "$(dirname "$0")/lib.sh"
+"$FAKE_UPSTREAM" -l 127.0.0.1:0 >"$T/fake.out" 2>"$T/fake.err" &
+KILL_AT_EXIT=$!
+wait_until 10 grep -q '^listening on ' "$T/fake.out" || fail "fake upstream did not start"
+UP="http://$(sed -n 's/^listening on //p' "$T/fake.out")"
+BODY='{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":"fake:tokens 9 hi"}]}'
+post() { # post BASE [CURL ARGS]: the status
+	local base=$1
+	shift
+	curl -sS -o "$T/r.b" -w '%{http_code}' -H "x-api-key: test" -H "anthropic-version: 2023-06-01" \
+		-H "content-type: application/json" -d "$BODY" "$@" "$base/v1/messages"
+}
+
+# Port 0, a restart, the same port: the old agent's URL still works.
+cp "$CONF" "$T/base.conf"
+cat >>"$CONF" <<C
+[proxy]
+listen = 127.0.0.1:0
+upstream = $UP
+C
+start_daemon
+f=$(job_file keep '["sh", "-c", "echo \"$ANTHROPIC_BASE_URL\" >'"$T"'/keep.url; exec sleep 600"]' 1)
+kjob=$(swarmctl submit "$f")
+wait_until 20 test -s "$T/keep.url" || fail "the agent did not start"
+KURL=$(cat "$T/keep.url")
+assert_eq "$(post "$KURL")" 200 "before the restart"
+stop_daemon || fail "unclean stop"
+start_daemon
+assert_eq "$(post "$KURL")" 200 "the same URL after the restart"
+kagent=$(swarmctl show "$kjob/c0" --json | json 'j["agent"]')
+assert_eq "$(swarmctl show "$kagent" --json | json 'j["usage"]["output"]')" 18 "both metered to the re-adopted agent"
+stop_daemon || fail "unclean stop"
+
+cp "$T/base.conf" "$CONF"
+cat >>"$CONF" <<C
+[proxy]
+listen = $T/proxy.sock
+upstream = $UP
+C
+start_daemon
+assert_eq "$(swarmctl quota --json | json 'j["proxy"]')" "$T/proxy.sock" "quota shows the socket"
+assert_eq "$(stat -c %a "$T/proxy.sock")" 660 "socket mode"
+f=$(job_file idle '["sh", "-c", "echo \"$ANTHROPIC_BASE_URL $SWARM_PROXY_SOCKET\" >'"$T"'/env.$SWARM_CHUNK; exec sleep 600"]' 1)
+job=$(swarmctl submit "$f")
+wait_until 20 test -s "$T/env.c0" || fail "the agent did not start"
+read -r BASE PSOCK <"$T/env.c0"
+assert_eq "$PSOCK" "$T/proxy.sock" "SWARM_PROXY_SOCKET"
+case $BASE in http://localhost/a/*) ;; *) fail "base URL: $BASE" ;; esac
+assert_eq "$(post "$BASE" --unix-socket "$PSOCK")" 200 "a request through the socket"
+agent=$(swarmctl show "$job/c0" --json | json 'j["agent"]')
+assert_eq "$(swarmctl show "$agent" --json | json 'j["usage"]["output"]')" 9 "metered"
+stop_daemon || fail "unclean stop"
+[ -e "$T/proxy.sock" ] && fail "the socket was left behind"
+ok
