@@ -11,10 +11,8 @@ if [ -z "$CLAUDE" ] || [ ! -x "$CLAUDE" ]; then
 	exit 77
 fi
 . "$(dirname "$0")/lib.sh"
-FU_PID=""
-trap 'rc=$?; [ -n "$FU_PID" ] && kill -TERM "$FU_PID" 2>/dev/null; cleanup; exit $rc' EXIT
 "$FAKE_UPSTREAM" -l 127.0.0.1:0 >"$T/fake.out" 2>"$T/fake.err" &
-FU_PID=$!
+KILL_AT_EXIT=$!
 wait_until 10 grep -q '^listening on ' "$T/fake.out" || fail "fake upstream did not start"
 UP="http://$(sed -n 's/^listening on //p' "$T/fake.out")"
 cat >>"$CONF" <<C

@@ -7,13 +7,11 @@
 . "$(dirname "$0")/lib.sh"
 SIM=${SIM_AGENT:-$(dirname "$FAKE_UPSTREAM")/sim-agent}
 [ -x "$SIM" ] || fail "no sim-agent at $SIM"
-FU_PID=""
-trap 'rc=$?; [ -n "$FU_PID" ] && kill -TERM "$FU_PID" 2>/dev/null; cleanup; exit $rc' EXIT
 cat >"$T/fake.json" <<'J'
 {"stream": {"gap_ms": 1, "delta_bytes": 64}, "cache": false}
 J
 "$FAKE_UPSTREAM" -l 127.0.0.1:0 -c "$T/fake.json" >"$T/fake.out" 2>"$T/fake.err" &
-FU_PID=$!
+KILL_AT_EXIT=$!
 wait_until 10 grep -q '^listening on ' "$T/fake.out" || fail "fake upstream did not start"
 UP="http://$(sed -n 's/^listening on //p' "$T/fake.out")"
 fault() { curl -sS -o /dev/null -d "$1" "$UP/_fake/faults"; }

@@ -10,14 +10,12 @@
 # a unit with Environment=; the proxy is on, as it would be, and serves
 # only agents.
 . "$(dirname "$0")/lib.sh"
-A_PID="" B_PID=""
-trap 'rc=$?; for p in $A_PID $B_PID; do kill -TERM "$p" 2>/dev/null; done; cleanup; exit $rc' EXIT
 
 # fake NAME REPLY: a fake upstream whose every answer is REPLY, at $UP_NAME.
 fake() {
 	python3 -c 'import json,sys; print(json.dumps({"reply": sys.argv[1]}))' "$2" >"$T/$1.json"
 	"$FAKE_UPSTREAM" -v -l 127.0.0.1:0 -c "$T/$1.json" >"$T/$1.out" 2>"$T/$1.err" &
-	eval "${1}_PID=$!"
+	KILL_AT_EXIT="$KILL_AT_EXIT $!"
 	wait_until 10 grep -q '^listening on ' "$T/$1.out" || fail "fake upstream $1 did not start"
 	eval "UP_$1=http://$(sed -n 's/^listening on //p' "$T/$1.out")"
 }
