@@ -3,8 +3,8 @@
 # last run again, so agents that outlived it (and were re-adopted) keep
 # working base URLs.  As a Unix socket: made like the control socket
 # (mode 0660), agents get SWARM_PROXY_SOCKET and a base URL naming
-# localhost, requests through it are forwarded and metered, and the
-# socket is gone after a clean stop.
+# localhost, requests through it (curl's and tools/sim-agent's) are
+# forwarded and metered, and the socket is gone after a clean stop.
 . "$(dirname "$0")/lib.sh"
 "$FAKE_UPSTREAM" -l 127.0.0.1:0 >"$T/fake.out" 2>"$T/fake.err" &
 KILL_AT_EXIT=$!
@@ -56,6 +56,13 @@ case $BASE in http://localhost/a/*) ;; *) fail "base URL: $BASE" ;; esac
 assert_eq "$(post "$BASE" --unix-socket "$PSOCK")" 200 "a request through the socket"
 agent=$(swarmctl show "$job/c0" --json | json 'j["agent"]')
 assert_eq "$(swarmctl show "$agent" --json | json 'j["usage"]["output"]')" 9 "metered"
+# An SDK-like client that honours SWARM_PROXY_SOCKET: tools/sim-agent.
+SIM=$(dirname "$FAKE_UPSTREAM")/sim-agent
+f=$(job_file sim "[\"$SIM\", \"-n\", \"2\", \"-o\", \"5\"]" 1)
+sjob=$(swarmctl submit "$f")
+wait_until 30 job_is "$sjob" done || fail "sim-agent job: $(cat "$STATE"/logs/*.log | tail -3)"
+sagent=$(swarmctl show "$sjob/c0" --json | json 'j["agent"]')
+assert_eq "$(swarmctl show "$sagent" --json | json 'j["usage"]["output"]')" 10 "sim-agent metered through the socket"
 stop_daemon || fail "unclean stop"
 [ -e "$T/proxy.sock" ] && fail "the socket was left behind"
 ok

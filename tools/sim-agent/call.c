@@ -194,6 +194,9 @@ xfer_setup(const struct call_opts *o, struct curl_slist *h, struct xfer *x,
 	curl_easy_setopt(
 	    curl, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+	if (o->unix_socket != NULL && *o->unix_socket != '\0')
+		curl_easy_setopt(
+		    curl, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
 }
 
 static void

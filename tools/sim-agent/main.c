@@ -248,6 +248,8 @@ opts_env(struct opts *o)
 		die("out of memory");
 	o->call.url = url;
 	o->call.api_key = getenv("ANTHROPIC_API_KEY");
+	/* swarmd's proxy on a Unix socket: the URL names localhost. */
+	o->call.unix_socket = getenv("SWARM_PROXY_SOCKET");
 	if (o->call.api_key == NULL || *o->call.api_key == '\0')
 		o->call.api_key = DEFAULT_API_KEY;
 	if (o->label == NULL)

@@ -49,6 +49,7 @@ void message_from_json(struct message *, const char *, size_t);
 struct call_opts {
 	const char *url;
 	const char *api_key;
+	const char *unix_socket; /* SWARM_PROXY_SOCKET, or NULL */
 	const char *body;
 	int stream;
 	int max_retries;
