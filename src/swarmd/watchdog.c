@@ -19,6 +19,7 @@
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -65,6 +66,7 @@ static char *cg_base; /* our delegated cgroup v2, or NULL */
 static int cg_tried;
 
 static void watch_escalate(struct agent *, json_t *tried);
+static void cgroup_relimit(void);
 
 /* ---- small helpers ---- */
 
@@ -695,6 +697,53 @@ cgroup_setup(void)
 	}
 	cg_base = base;
 	log_info("cgroup limits on: agents in %s/agent-N", cg_base);
+	cgroup_relimit();
+}
+
+/* The configured limits on an agent's cgroup DIR. */
+static void
+cgroup_limit(const char *dir, json_t *applied)
+{
+	char val[32];
+
+	if (srv.cfg.cgroup_memory_max > 0) {
+		snprintf(val, sizeof val, "%lld", srv.cfg.cgroup_memory_max);
+		if (cgroup_write(dir, "memory.max", val) == 0 &&
+		    applied != NULL)
+			json_object_set_new(applied, "cgroup_memory_max",
+			    json_integer(srv.cfg.cgroup_memory_max));
+	}
+	if (srv.cfg.cgroup_pids_max > 0) {
+		snprintf(val, sizeof val, "%lld", srv.cfg.cgroup_pids_max);
+		if (cgroup_write(dir, "pids.max", val) == 0 && applied != NULL)
+			json_object_set_new(applied, "cgroup_pids_max",
+			    json_integer(srv.cfg.cgroup_pids_max));
+	}
+}
+
+/*
+ * Agents that outlived the last swarmd lost their limits when the unit
+ * gave the controllers back (its ExecStopPost): set them again, and
+ * remove the cgroups of those that ended meanwhile.
+ */
+static void
+cgroup_relimit(void)
+{
+	struct dirent *e;
+	char *dir;
+	DIR *d;
+
+	if ((d = opendir(cg_base)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "agent-", 6) != 0)
+			continue;
+		dir = xasprintf("%s/%s", cg_base, e->d_name);
+		if (rmdir(dir) == -1)
+			cgroup_limit(dir, NULL);
+		free(dir);
+	}
+	closedir(d);
 }
 
 static void
@@ -715,18 +764,7 @@ cgroup_place(struct agent *a, json_t *applied)
 		free(dir);
 		return;
 	}
-	if (srv.cfg.cgroup_memory_max > 0) {
-		snprintf(val, sizeof val, "%lld", srv.cfg.cgroup_memory_max);
-		if (cgroup_write(dir, "memory.max", val) == 0)
-			json_object_set_new(applied, "cgroup_memory_max",
-			    json_integer(srv.cfg.cgroup_memory_max));
-	}
-	if (srv.cfg.cgroup_pids_max > 0) {
-		snprintf(val, sizeof val, "%lld", srv.cfg.cgroup_pids_max);
-		if (cgroup_write(dir, "pids.max", val) == 0)
-			json_object_set_new(applied, "cgroup_pids_max",
-			    json_integer(srv.cfg.cgroup_pids_max));
-	}
+	cgroup_limit(dir, applied);
 	snprintf(val, sizeof val, "%d", (int)a->pid);
 	if (cgroup_write(dir, "cgroup.procs", val) == -1)
 		log_warnx("agent-%lld: cannot move pid %d into %s",

@@ -6,7 +6,8 @@
 # each agent into its own agent-N cgroup with memory.max and pids.max; an
 # agent that forks past pids.max is refused (EAGAIN) and its end carries a
 # resource_limit event; one that outgrows memory.max is OOM-killed; after
-# systemctl restart swarmd, new agents are limited again.
+# a restart or a crash with an agent alive, swarmd comes back, limits
+# that agent again and new ones too.
 #
 # Skips (77) when the kernel refuses the namespaces, or when cgroup v2 here
 # has no memory or pids controller to delegate (a host that binds them to
@@ -76,10 +77,9 @@ case $(said) in
 "cgroup limits on: agents in /sys/fs/cgroup$CGP/agent-N") ;;
 "cgroup limits off: the memory or pids controller is not available: /sys/fs/cgroup$CGP")
 	root=$(ct cat /sys/fs/cgroup/cgroup.controllers)
-	case " $root " in
-	*" memory "*" pids "* | *" pids "*" memory "*)
+	case " $root " in *" memory "*) case " $root " in *" pids "*)
 		fail "the container's cgroup v2 has [$root] but swarmd.service got [$(ct cat "/sys/fs/cgroup$CGP/cgroup.controllers")]" ;;
-	esac
+	esac ;; esac
 	skip "cgroup v2 here offers no memory and pids controllers to delegate" \
 		"(the container's root has [$root]; the host mounts $(findmnt -n -t cgroup -o OPTIONS | grep -o -w -e memory -e pids | sort -u | tr '\n' ' ')as cgroup v1)"
 	;;
@@ -126,21 +126,46 @@ else
 fi
 ct swarmctl abort "$job" >/dev/null
 
-# A restart: the new swarmd sets its cgroup up again and limits new agents.
-ct systemctl restart swarmd || fail "systemctl restart swarmd"
-pid2=$(ct systemctl show -p MainPID --value swarmd)
-[ "$pid2" != "$pid" ] || fail "not restarted"
-ct grep -qx "0::$CGP/swarmd-daemon" "/proc/$pid2/cgroup" ||
-	fail "the new swarmd is not in its leaf: $(ct cat "/proc/$pid2/cgroup")"
+# Restarts with an agent alive below: systemd can start swarmd again
+# (the unit gave the controllers back), the new swarmd is in its leaf and
+# sets the live agent's limits again, and limits new agents.
+ct sh -c 'cat >/root/live.json' <<'J'
+{"name": "live", "command": ["/usr/local/bin/swarmd-cg-agent", "sleep"],
+ "chunks": [{"id": "s", "task": "sleep"}]}
+J
+live=$(ct swarmctl submit /root/live.json) || fail "swarmctl submit live"
+lagent() { chunk_agent "$live/s" | grep -x 'agent-[0-9]*'; }
+wait_until 30 lagent || fail "the live agent did not start"
+lagent=$(lagent)
+placed() { ct swarmctl logs "$lagent" | grep -qx "pids.max: $PIDS"; }
+wait_until 30 placed || fail "$lagent: $(ct swarmctl logs "$lagent")"
+limited() { [ "$(ct cat "/sys/fs/cgroup$CGP/$lagent/pids.max")" = "$PIDS" ]; }
+restarted_ok() {
+	local old=$1
+	[ "$(ct systemctl is-active swarmd)" = active ] || return 1
+	pid=$(ct systemctl show -p MainPID --value swarmd)
+	[ "$pid" != "$old" ] && [ "$pid" != 0 ] || return 1
+	ct grep -qx "0::$CGP/swarmd-daemon" "/proc/$pid/cgroup" && limited
+}
+ct systemctl restart swarmd || fail "systemctl restart swarmd with $lagent alive"
+wait_until 30 restarted_ok "$pid" ||
+	fail "after the restart: $(ct systemctl is-active swarmd), $(ct cat "/proc/$pid/cgroup"), pids.max $(ct cat "/sys/fs/cgroup$CGP/$lagent/pids.max")"
+ct swarmctl ps --json | grep -q "\"$lagent\"" || fail "$lagent not re-adopted"
+# A crash: systemd restarts swarmd (Restart=on-failure), the same way.
+ct kill -KILL "$pid"
+crashed_ok() { [ "$(ct systemctl show -p NRestarts --value swarmd)" -ge 1 ] && restarted_ok "$1"; }
+wait_until 30 crashed_ok "$pid" ||
+	fail "after a crash: $(ct systemctl status swarmd --no-pager)"
 ct sh -c 'cat >/root/job2.json' <<'J'
 {"name": "again", "command": ["/usr/local/bin/swarmd-cg-agent", "forks"],
  "chunks": [{"id": "forks", "task": "forks"}]}
 J
-job2=$(ct swarmctl submit /root/job2.json) || fail "swarmctl submit after the restart"
+job2=$(ct swarmctl submit /root/job2.json) || fail "swarmctl submit after the restarts"
 done2() { [ "$(chunk_state "$job2/forks")" = done ]; }
 wait_until 30 done2 || fail "$job2/forks: $(ct swarmctl show "$job2/forks")"
 out=$(ct swarmctl logs "$(chunk_agent "$job2/forks")")
-grep -qx "forked: $((PIDS - 1)) refused: EAGAIN" <<<"$out" || fail "forks after the restart: $out"
+grep -qx "forked: $((PIDS - 1)) refused: EAGAIN" <<<"$out" || fail "forks after the restarts: $out"
+ct swarmctl abort "$live" >/dev/null
 
 ct systemctl stop swarmd swarmd.socket || fail "systemctl stop"
 ct journalctl -u swarmd -o cat | grep -e "runtime error:" -e "AddressSanitizer" -e "LeakSanitizer" &&

@@ -21,9 +21,10 @@ wait_until() {
 	done
 }
 
-# ct CMD...: run CMD inside the container, with a clean environment.
+# ct CMD...: run CMD inside the container (its PID, mount and cgroup
+# namespaces), with a clean environment.
 ct() {
-	nsenter -t "$P" -p -m -- env -i \
+	nsenter -t "$P" -p -m -C -- env -i \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
 }
@@ -61,7 +62,7 @@ cleanup() {
 	fi
 	if [ -n "$CG" ] && [ -d "$CG" ]; then
 		wait_until 10 cg_empty "$CG"
-		for d in $(find "$CG" -depth -type d); do
+		for d in $(find "$CG" "$CG.unshare" -depth -type d 2>/dev/null); do
 			rmdir "$d" 2>/dev/null || { echo "FAIL: cannot remove $d" >&2; rc=1; }
 		done
 	fi
@@ -98,6 +99,10 @@ ct_boot() {
 	) &
 	UPID=$!
 	wait_until 20 ct_pid || fail "systemd did not start in the namespace"
+	# unshare waits outside the container but sat in its root cgroup,
+	# where a process keeps systemd from enabling controllers below.
+	mkdir "$CG.unshare" && echo "$UPID" >"$CG.unshare/cgroup.procs" ||
+		fail "cannot move unshare out of $CG"
 	wait_until 60 ct_booted || fail "the container's systemd did not finish booting"
 }
 ct_pid() {
