@@ -23,7 +23,8 @@ assert_eq "$(swarmctl ps --json | json 'len(j)')" 0 "nothing runs while paused"
 swarmctl jobs | grep -q paused || fail "jobs shows paused"
 swarmctl resume "$job" >/dev/null || fail resume
 wait_until 20 sh -c "[ \$(wc -l <'$T/pids') -ge 2 ]" || fail "resume did not start c1"
-grep -q '"job_paused"' "$T/follow" && grep -q '"job_resumed"' "$T/follow" || fail "follow missed pause/resume"
+# The follower prints on its own time: wait for it, do not assume.
+wait_until 10 grep -q '"job_resumed"' "$T/follow" && grep -q '"job_paused"' "$T/follow" || fail "follow missed pause/resume"
 
 # logs: an agent's stdout and stderr; --follow streams until it ends.
 f=$(job_file talk '["sh","-c","echo out-line; echo err-line >&2; swarmctl recv --wait 30; echo after-mail"]' 1)
