@@ -80,8 +80,9 @@ case $(said) in
 	case " $root " in *" memory "*) case " $root " in *" pids "*)
 		fail "the container's cgroup v2 has [$root] but swarmd.service got [$(ct cat "/sys/fs/cgroup$CGP/cgroup.controllers")]" ;;
 	esac ;; esac
+	v1=$(findmnt -n -t cgroup -o OPTIONS | grep -o -w -e memory -e pids | sort -u | tr '\n' ' ')
 	skip "cgroup v2 here offers no memory and pids controllers to delegate" \
-		"(the container's root has [$root]; the host mounts $(findmnt -n -t cgroup -o OPTIONS | grep -o -w -e memory -e pids | sort -u | tr '\n' ' ')as cgroup v1)"
+		"(the container's root has [$root]${v1:+; the host binds ${v1% } to cgroup v1})"
 	;;
 *) fail "swarmd: $(said)" ;;
 esac
