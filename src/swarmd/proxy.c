@@ -94,6 +94,14 @@ static struct evhttp *http;
 static char *base_addr; /* 127.0.0.1:PORT as bound, or localhost */
 static char *sock_path; /* [proxy] listen as a Unix socket */
 
+/*
+ * The triage hook asks a model through the proxy too, paced and metered
+ * with the rest; its requests carry a token of swarmd's own (never
+ * stored) and count as agent 0, "triage", in the account's windows.
+ */
+static char hook_token[65];
+static struct agent watcher;
+
 static void preq_start(struct preq *);
 static void preq_free(struct preq *);
 static void preq_done(void *, int, void *);
@@ -109,6 +117,14 @@ const char *
 proxy_socket(void)
 {
 	return sock_path;
+}
+
+char *
+proxy_hook_url(void)
+{
+	if (base_addr == NULL)
+		return NULL;
+	return xasprintf("http://%s/a/%s", base_addr, hook_token);
 }
 
 /* An answer in the Anthropic error shape, which every SDK understands. */
@@ -252,7 +268,7 @@ meter_sse(struct preq *p, const char *buf, size_t len)
 static void
 meter_record(struct preq *p)
 {
-	struct agent *a = agent_find(p->agent);
+	struct agent *a = p->agent == 0 ? &watcher : agent_find(p->agent);
 
 	if (!p->seen_usage)
 		return;
@@ -870,7 +886,9 @@ request_agent(struct evhttp_request *req, const char **rest)
 	}
 	memcpy(token, uri + 3, 64);
 	token[64] = '\0';
-	if ((a = agent_by_token(token)) == NULL) {
+	if (*hook_token != '\0' && strcmp(token, hook_token) == 0)
+		a = &watcher;
+	else if ((a = agent_by_token(token)) == NULL) {
 		reply_error(req, 401, "authentication_error",
 		    "swarmd: unknown agent token", 0);
 		return NULL;
@@ -1079,6 +1097,7 @@ proxy_init(char *err, size_t errlen)
 	}
 	if (*srv.cfg.proxy_listen == '\0')
 		return 0;
+	spawn_token(hook_token);
 	http = evhttp_new(srv.base);
 	evhttp_set_max_body_size(http, PROXY_MAX_BODY);
 	evhttp_set_gencb(http, on_request, NULL);
@@ -1139,6 +1158,8 @@ proxy_free(void)
 			event_free(ups[i].pump);
 		ups[i].pump = NULL;
 	}
+	free(watcher.model);
+	watcher.model = NULL;
 	if (sock_path != NULL)
 		unlink(sock_path);
 	free(sock_path);

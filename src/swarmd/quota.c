@@ -639,8 +639,12 @@ top_agents(void)
 	sqlite3_bind_int64(
 	    st, 1, now_wall_ms() - (int64_t)(srv.cfg.window * 1000));
 	while (store_step(st) == SQLITE_ROW) {
-		snprintf(name, sizeof name, "agent-%lld",
-		    (long long)sqlite3_column_int64(st, 0));
+		/* Agent 0 is swarmd's own triage hook, through the proxy. */
+		if (sqlite3_column_int64(st, 0) == 0)
+			snprintf(name, sizeof name, "triage");
+		else
+			snprintf(name, sizeof name, "agent-%lld",
+			    (long long)sqlite3_column_int64(st, 0));
 		json_array_append_new(arr,
 		    json_pack("{s:s, s:I, s:I, s:I, "
 		              "s:I, s:f, s:I}",

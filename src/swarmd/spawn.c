@@ -45,8 +45,9 @@ strv_free(struct strv *sv)
 	free(sv->v);
 }
 
-static void
-token_new(struct spawn_req *req)
+/* A secret: 64 hex digits of the kernel's randomness. */
+void
+spawn_token(char token[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t raw[32];
@@ -55,10 +56,16 @@ token_new(struct spawn_req *req)
 	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
 		fatalx("getrandom: %s", strerror(errno));
 	for (i = 0; i < sizeof raw; i++) {
-		req->token[2 * i] = hex[raw[i] >> 4];
-		req->token[2 * i + 1] = hex[raw[i] & 15];
+		token[2 * i] = hex[raw[i] >> 4];
+		token[2 * i + 1] = hex[raw[i] & 15];
 	}
-	req->token[64] = '\0';
+	token[64] = '\0';
+}
+
+static void
+token_new(struct spawn_req *req)
+{
+	spawn_token(req->token);
 	sha256(req->token, 64, req->agent->token_hash);
 }
 

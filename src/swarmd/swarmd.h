@@ -310,6 +310,7 @@ struct spawn_req {
 	char error[256];  /* why the spawn failed */
 };
 int spawn_agent(struct spawn_req *);
+void spawn_token(char token[65]);
 void spawn_attr_init(posix_spawnattr_t *);
 
 /* ---- job.c and scheduler.c ---- */
@@ -454,6 +455,7 @@ int proxy_init(char *err, size_t errlen);
 void proxy_free(void);
 const char *proxy_address(void); /* 127.0.0.1:PORT, or NULL when off */
 const char *proxy_socket(void);  /* its Unix socket, or NULL */
+char *proxy_hook_url(void);      /* the triage hook's base URL, or NULL */
 json_t *proxy_json(void);
 
 /* ---- escalate.c: tier 3, the human ---- */

@@ -517,16 +517,27 @@ hook_env(void)
 	size_t n = 0;
 	char **env, **e;
 
+	char *url = proxy_hook_url();
+
 	for (e = environ; *e != NULL; e++)
 		n++;
-	env = xcalloc(n + 2, sizeof *env);
+	env = xcalloc(n + 4, sizeof *env);
 	for (n = 0, e = environ; *e != NULL; e++) {
 		if (strncmp(*e, "SWARM_", 6) != 0 &&
-		    strncmp(*e, "NOTIFY_SOCKET=", 14) != 0)
+		    strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 &&
+		    (url == NULL ||
+		        strncmp(*e, "ANTHROPIC_BASE_URL=", 19) != 0))
 			env[n++] = xstrdup(*e);
 	}
 	env[n++] = xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket);
+	/* With the proxy on, a model-asking hook goes through it. */
+	if (url != NULL)
+		env[n++] = xasprintf("ANTHROPIC_BASE_URL=%s", url);
+	if (url != NULL && proxy_socket() != NULL)
+		env[n++] =
+		    xasprintf(SWARM_ENV_PROXY_SOCKET "=%s", proxy_socket());
 	env[n] = NULL;
+	free(url);
 	return env;
 }
 

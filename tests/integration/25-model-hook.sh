@@ -6,9 +6,10 @@
 # and one that answers HTTP 500 make the hook fail, and both escalate
 # with what the hook said.
 #
-# The hook reaches the model at the daemon's ANTHROPIC_BASE_URL, as under
-# a unit with Environment=; the proxy is on, as it would be, and serves
-# only agents.
+# With the proxy on, the hook reaches the model through it (swarmd gives
+# it an ANTHROPIC_BASE_URL of its own), paced with the agents and metered
+# as "triage"; the daemon's own ANTHROPIC_BASE_URL, as under a unit with
+# Environment=, is what the proxy's upstream would be without [proxy].
 . "$(dirname "$0")/lib.sh"
 
 # fake NAME REPLY: a fake upstream whose every answer is REPLY, at $UP_NAME.
@@ -74,6 +75,10 @@ stats "$UP_A" >"$T/sa"
 json 'j["requests"] >= 1 and j["status"]["200"] >= 1 and j["tokens"]["input"] > 1000' <"$T/sa" |
 	grep -qx true || fail "the model was not asked with the document: $(cat "$T/sa")"
 grep -q 'POST /v1/messages.*2023-06-01' "$T/A.err" || fail "request not seen: $(cat "$T/A.err")"
+# Through the proxy: metered as swarmd's own triage, not as any agent's.
+swarmctl quota --json >"$T/q"
+json '[a["input"] for a in j["top"] if a["agent"] == "triage"][0] > 1000 and j["proxy_queues"]["anthropic"]["requests"] >= 1' <"$T/q" |
+	grep -qx true || fail "the hook did not go through the proxy: $(cat "$T/q")"
 # Carried out: the nudge is in the mailbox, from swarmd.
 evs "$job" message_sent | head -n 1 >"$T/m"
 assert_eq "$(json '[j["from"], j["text"]]' <"$T/m")" \
