@@ -11,10 +11,7 @@ if [ -z "$CLAUDE" ] || [ ! -x "$CLAUDE" ]; then
 	exit 77
 fi
 . "$(dirname "$0")/lib.sh"
-"$FAKE_UPSTREAM" -l 127.0.0.1:0 >"$T/fake.out" 2>"$T/fake.err" &
-KILL_AT_EXIT=$!
-wait_until 10 grep -q '^listening on ' "$T/fake.out" || fail "fake upstream did not start"
-UP="http://$(sed -n 's/^listening on //p' "$T/fake.out")"
+start_fake
 cat >>"$CONF" <<C
 [proxy]
 listen = 127.0.0.1:0

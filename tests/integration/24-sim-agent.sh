@@ -10,10 +10,7 @@ SIM=${SIM_AGENT:-$(dirname "$FAKE_UPSTREAM")/sim-agent}
 cat >"$T/fake.json" <<'J'
 {"stream": {"gap_ms": 1, "delta_bytes": 64}, "cache": false}
 J
-"$FAKE_UPSTREAM" -l 127.0.0.1:0 -c "$T/fake.json" >"$T/fake.out" 2>"$T/fake.err" &
-KILL_AT_EXIT=$!
-wait_until 10 grep -q '^listening on ' "$T/fake.out" || fail "fake upstream did not start"
-UP="http://$(sed -n 's/^listening on //p' "$T/fake.out")"
+start_fake "$T/fake.json"
 fault() { curl -sS -o /dev/null -d "$1" "$UP/_fake/faults"; }
 tokens() { curl -sS "$UP/_fake/stats" | json '[j["tokens"][k] for k in ("input","output")]'; }
 # sim NAME ARGS...: run sim-agent straight to the fake; its lines in $T/NAME

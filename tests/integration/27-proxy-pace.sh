@@ -9,10 +9,7 @@
 cat >"$T/fake.json" <<'J'
 {"limits": {"requests_per_minute": 60}, "cache": false}
 J
-"$FAKE_UPSTREAM" -l 127.0.0.1:0 -c "$T/fake.json" >"$T/fake.out" 2>"$T/fake.err" &
-KILL_AT_EXIT=$!
-wait_until 10 grep -q '^listening on ' "$T/fake.out" || fail "fake upstream did not start"
-UP="http://$(sed -n 's/^listening on //p' "$T/fake.out")"
+start_fake "$T/fake.json"
 cat >>"$CONF" <<C
 [proxy]
 listen = 127.0.0.1:0

@@ -6,10 +6,7 @@
 # localhost, requests through it (curl's and tools/sim-agent's) are
 # forwarded and metered, and the socket is gone after a clean stop.
 . "$(dirname "$0")/lib.sh"
-"$FAKE_UPSTREAM" -l 127.0.0.1:0 >"$T/fake.out" 2>"$T/fake.err" &
-KILL_AT_EXIT=$!
-wait_until 10 grep -q '^listening on ' "$T/fake.out" || fail "fake upstream did not start"
-UP="http://$(sed -n 's/^listening on //p' "$T/fake.out")"
+start_fake
 BODY='{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":"fake:tokens 9 hi"}]}'
 post() { # post BASE [CURL ARGS]: the status
 	local base=$1

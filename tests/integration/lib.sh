@@ -117,3 +117,12 @@ assert_contains() {
 	case $1 in *"$2"*) ;; *) fail "${3:-} [$1] does not contain [$2]" ;; esac
 }
 ok() { echo "ok: $(basename "$0")"; }
+
+# start_fake [CONFIG.json]: the project's fake model API on a free
+# loopback port, killed at exit; UP is its URL.
+start_fake() {
+	"$FAKE_UPSTREAM" -l 127.0.0.1:0 ${1:+-c "$1"} >"$T/fake.out" 2>"$T/fake.err" &
+	KILL_AT_EXIT="$KILL_AT_EXIT $!"
+	wait_until 10 grep -q '^listening on ' "$T/fake.out" || fail "fake upstream did not start"
+	UP="http://$(sed -n 's/^listening on //p' "$T/fake.out")"
+}
