@@ -119,10 +119,11 @@ proxy_socket(void)
 	return sock_path;
 }
 
+/* Not on a Unix socket: a hook is any program, most speak only TCP. */
 char *
 proxy_hook_url(void)
 {
-	if (base_addr == NULL)
+	if (base_addr == NULL || sock_path != NULL)
 		return NULL;
 	return xasprintf("http://%s/a/%s", base_addr, hook_token);
 }

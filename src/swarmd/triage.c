@@ -521,7 +521,7 @@ hook_env(void)
 
 	for (e = environ; *e != NULL; e++)
 		n++;
-	env = xcalloc(n + 4, sizeof *env);
+	env = xcalloc(n + 3, sizeof *env);
 	for (n = 0, e = environ; *e != NULL; e++) {
 		if (strncmp(*e, "SWARM_", 6) != 0 &&
 		    strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 &&
@@ -533,9 +533,6 @@ hook_env(void)
 	/* With the proxy on, a model-asking hook goes through it. */
 	if (url != NULL)
 		env[n++] = xasprintf("ANTHROPIC_BASE_URL=%s", url);
-	if (url != NULL && proxy_socket() != NULL)
-		env[n++] =
-		    xasprintf(SWARM_ENV_PROXY_SOCKET "=%s", proxy_socket());
 	env[n] = NULL;
 	free(url);
 	return env;
