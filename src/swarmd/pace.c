@@ -109,49 +109,75 @@ pace_charge(struct pace *p, const struct pace_cost *c, int sign)
 	}
 }
 
-/* One rate-limit header into S; 0 when it is none of ours. */
-int
-pace_header(struct pace_seen *s, const char *name, const char *value)
+const char *
+pace_kind_name(int kind)
 {
-	const char *field, *kind;
-	char *end;
-	double v;
-	int k, f;
+	return kind_names[kind];
+}
+
+/*
+ * Which rate-limit header NAME is: its kind (PACE_REQUESTS to
+ * PACE_OUTPUT) and field (PACE_LIMIT, PACE_REMAINING, PACE_RESET), for
+ * either API's spelling; 0 when it is none of them.
+ */
+int
+pace_header_name(const char *name, int *kind, int *field)
+{
+	const char *f, *k;
+	int i;
 
 	if (strncasecmp(name, "anthropic-ratelimit-", 20) == 0) {
-		kind = name + 20;
-		field = strrchr(kind, '-');
-		if (field == NULL)
+		k = name + 20;
+		if ((f = strrchr(k, '-')) == NULL)
 			return 0;
-		field++;
+		f++;
 	} else if (strncasecmp(name, "x-ratelimit-", 12) == 0) {
-		field = name + 12;
-		if ((kind = strchr(field, '-')) == NULL)
+		f = name + 12;
+		if ((k = strchr(f, '-')) == NULL)
 			return 0;
-		kind++;
+		k++;
 	} else
 		return 0;
-	f = strncasecmp(field, "limit", 5) == 0     ? 0 :
-	    strncasecmp(field, "remaining", 9) == 0 ? 1 :
-	                                              -1;
-	v = strtod(value, &end);
-	if (f < 0 || end == value || v < 0)
+	if (strncasecmp(f, "limit", 5) == 0)
+		*field = PACE_LIMIT;
+	else if (strncasecmp(f, "remaining", 9) == 0)
+		*field = PACE_REMAINING;
+	else if (strncasecmp(f, "reset", 5) == 0)
+		*field = PACE_RESET;
+	else
 		return 0;
-	for (k = 0; k < PACE_ACCOUNT; k++) {
-		size_t n = strlen(kind_names[k]);
+	for (i = 0; i < PACE_ACCOUNT; i++) {
+		size_t n = strlen(kind_names[i]);
 
 		/* The kind ends where the field begins, or at the end. */
-		if (strncasecmp(kind, kind_names[k], n) == 0 &&
-		    (kind[n] == '\0' || kind + n + 1 == field)) {
-			if (f == 0)
-				s->limit[k] = v;
-			else
-				s->remaining[k] = v;
-			s->seen[k] |= 1 << f;
+		if (strncasecmp(k, kind_names[i], n) == 0 &&
+		    (k[n] == '\0' || k + n + 1 == f)) {
+			*kind = i;
 			return 1;
 		}
 	}
 	return 0;
+}
+
+/* One rate-limit header's limit or remaining into S; 0 when it is none. */
+int
+pace_header(struct pace_seen *s, const char *name, const char *value)
+{
+	char *end;
+	double v;
+	int k, f;
+
+	if (!pace_header_name(name, &k, &f) || f == PACE_RESET)
+		return 0;
+	v = strtod(value, &end);
+	if (end == value || v < 0)
+		return 0;
+	if (f == PACE_LIMIT)
+		s->limit[k] = v;
+	else
+		s->remaining[k] = v;
+	s->seen[k] |= 1 << f;
+	return 1;
 }
 
 /*

@@ -46,6 +46,7 @@ struct upstream {
 	int probing;        /* after a backoff: PROBE_WANTED, PROBE_SENT */
 	struct event *pump;
 	int64_t requests, absorbed, refused; /* since start */
+	char view[PACE_ACCOUNT][3][48]; /* its rate-limit headers, as sent */
 };
 
 enum { UP_ANTHROPIC, UP_OPENAI, UP_N };
@@ -117,6 +118,43 @@ const char *
 proxy_socket(void)
 {
 	return sock_path;
+}
+
+/*
+ * What each upstream's rate-limit headers last said, as KIND-FIELD
+ * whichever API spelled them: {"anthropic": {"tokens-limit": N, ...}}.
+ */
+json_t *
+proxy_upstream_json(void)
+{
+	static const char *fields[] = { "limit", "remaining", "reset" };
+	json_t *o = json_object(), *u;
+	long long n;
+	char key[64];
+	int i, k, f;
+
+	for (i = 0; i < UP_N; i++) {
+		u = json_object();
+		for (k = 0; k < PACE_ACCOUNT; k++) {
+			for (f = 0; f < 3; f++) {
+				const char *v = ups[i].view[k][f];
+
+				if (*v == '\0')
+					continue;
+				snprintf(key, sizeof key, "%s-%s",
+				    pace_kind_name(k), fields[f]);
+				json_object_set_new(u, key,
+				    parse_int(v, 0, INT64_MAX, &n) == 0 ?
+				        json_integer(n) :
+				        json_string(v));
+			}
+		}
+		if (json_object_size(u) > 0 && ups[i].name != NULL)
+			json_object_set_new(o, ups[i].name, u);
+		else
+			json_decref(u);
+	}
+	return o;
 }
 
 /* Not on a Unix socket: a hook is any program, most speak only TCP. */
@@ -577,34 +615,20 @@ hop_by_hop(const char *name)
 	return 0;
 }
 
-/* The upstream's view for swarmctl quota, as KIND-FIELD either way. */
-static void
-upstream_view(struct preq *p, const char *name, const char *value)
-{
-	char key[64];
-	size_t n;
-
-	if (strncasecmp(name, "anthropic-ratelimit-", 20) == 0)
-		quota_upstream(p->up->name, name + 20, value);
-	else if (strncasecmp(name, "x-ratelimit-", 12) == 0) {
-		name += 12;
-		if (name[n = strcspn(name, "-")] != '-')
-			return;
-		snprintf(
-		    key, sizeof key, "%s-%.*s", name + n + 1, (int)n, name);
-		quota_upstream(p->up->name, key, value);
-	}
-}
-
 static void
 response_header(struct preq *p, char *name, char *value)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
+	int k, f;
 
 	if (strcasecmp(name, "retry-after") == 0)
 		p->retry_after = atoi(value);
-	pace_header(&p->seen, name, value);
-	upstream_view(p, name, value);
+	/* Kept as sent, for the upstream's own view in swarmctl quota. */
+	if (pace_header_name(name, &k, &f)) {
+		pace_header(&p->seen, name, value);
+		snprintf(
+		    p->up->view[k][f], sizeof p->up->view[k][f], "%s", value);
+	}
 	if (strcasecmp(name, "content-type") == 0 &&
 	    strncasecmp(value, "text/event-stream", 17) == 0)
 		p->sse = 1;

@@ -38,7 +38,6 @@ struct meter {
 
 	/* The account's own windows, from rate_limit_event lines. */
 	json_t *subscription; /* {"five_hour": {status, resets_at}} */
-	json_t *upstream;     /* {"anthropic": {"requests-limit": N, ...}} */
 	char *proxy_listen;   /* the proxy's bound address, or NULL */
 
 	int paused;
@@ -573,26 +572,6 @@ quota_record(struct agent *a, const char *model, const char *source,
 	return 1;
 }
 
-/*
- * What the upstream says of its own limits (anthropic-ratelimit-* and
- * x-ratelimit-* headers), kept as the last values seen under UPSTREAM.
- */
-void
-quota_upstream(const char *upstream, const char *name, const char *value)
-{
-	json_t *o = json_object_get(m.upstream, upstream);
-	long long n;
-
-	if (o == NULL) {
-		o = json_object();
-		json_object_set_new(m.upstream, upstream, o);
-	}
-	if (parse_int(value, 0, INT64_MAX, &n) == 0)
-		json_object_set_new(o, name, json_integer(n));
-	else
-		json_object_set_new(o, name, json_string(value));
-}
-
 /* Where the proxy listens, for swarmctl quota and the tests. */
 void
 quota_proxy_listen(const char *addr)
@@ -676,13 +655,11 @@ quota_json(void)
 		        v[i].used, "percent", 100 * v[i].used / v[i].limit,
 		        "refill_seconds",
 		        v[i].refill_s > 0 ? v[i].refill_s : 0));
-	return json_pack("{s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:O, s:s*, "
-	                 "s:o}",
+	return json_pack("{s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:s*, s:o}",
 	    "windows", windows, "spawn", "state", m.paused ? "paused" : "open",
 	    "reason", m.paused ? m.reason : NULL, "pause_at", srv.cfg.pause_at,
 	    "resume_at", srv.cfg.resume_at, "subscription", m.subscription,
-	    "upstream", m.upstream, "proxy", m.proxy_listen, "top",
-	    top_agents());
+	    "proxy", m.proxy_listen, "top", top_agents());
 }
 
 /* An agent's usage by class, from the store (it may have ended). */
@@ -715,7 +692,6 @@ quota_init(void)
 	struct timeval tv = { 1, 0 };
 
 	m.subscription = json_object();
-	m.upstream = json_object();
 	meter_load();
 	m.after = event_new(srv.base, -1, 0, on_after, NULL);
 	m.tick = event_new(srv.base, -1, EV_PERSIST, on_tick, NULL);
@@ -740,7 +716,6 @@ quota_free(void)
 	if (m.after != NULL)
 		event_free(m.after);
 	json_decref(m.subscription);
-	json_decref(m.upstream);
 	free(m.proxy_listen);
 	free(m.ring);
 	memset(&m, 0, sizeof m);

@@ -246,7 +246,6 @@ void quota_reload(void);
 void quota_free(void);
 int quota_record(struct agent *, const char *model, const char *source,
     const char *msgid, const struct usage *);
-void quota_upstream(const char *upstream, const char *name, const char *value);
 void quota_proxy_listen(const char *addr);
 void quota_subscription(const char *type, const char *status, int64_t resets_at,
     json_t *utilization);
@@ -420,6 +419,7 @@ enum {
 	PACE_ACCOUNT,
 	PACE_N
 };
+enum { PACE_LIMIT, PACE_REMAINING, PACE_RESET }; /* a header's field */
 struct pace_cost {
 	double v[PACE_N];
 };
@@ -444,7 +444,9 @@ void pace_estimate(const struct pace *, size_t body_len, int64_t max_tokens,
     struct pace_cost *);
 int64_t pace_wait(struct pace *, const struct pace_cost *, int64_t now);
 void pace_charge(struct pace *, const struct pace_cost *, int sign);
+int pace_header_name(const char *name, int *kind, int *field);
 int pace_header(struct pace_seen *, const char *name, const char *value);
+const char *pace_kind_name(int kind);
 int pace_learn(struct pace *, const struct pace_seen *, int sole, int64_t now);
 void pace_settle(struct pace *, const struct pace_cost *, const struct usage *,
     size_t body_len, int synced);
@@ -457,6 +459,7 @@ const char *proxy_address(void); /* 127.0.0.1:PORT, or NULL when off */
 const char *proxy_socket(void);  /* its Unix socket, or NULL */
 char *proxy_hook_url(void);      /* the triage hook's base URL, or NULL */
 json_t *proxy_json(void);
+json_t *proxy_upstream_json(void);
 
 /* ---- escalate.c: tier 3, the human ---- */
 void escalate_init(void);

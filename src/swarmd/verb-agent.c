@@ -451,6 +451,7 @@ verb_quota(struct verb_ctx *ctx)
 {
 	json_t *q = quota_json();
 
+	json_object_set_new(q, "upstream", proxy_upstream_json());
 	json_object_set_new(q, "proxy_queues", proxy_json());
 	json_object_update(ctx->reply, q);
 	json_decref(q);

@@ -29,6 +29,7 @@ static void
 test_headers(void **state)
 {
 	struct pace_seen s;
+	int k, f;
 
 	(void)state;
 	memset(&s, 0, sizeof s);
@@ -50,6 +51,20 @@ test_headers(void **state)
 	    pace_header(&s, "anthropic-ratelimit-tokens-limit", "lots"), 0);
 	assert_int_equal(
 	    pace_header(&s, "anthropic-ratelimit-widgets-limit", "5"), 0);
+	/* The name alone, resets included, for the upstream's view. */
+	assert_int_equal(
+	    pace_header_name("x-ratelimit-reset-tokens", &k, &f), 1);
+	assert_int_equal(k, PACE_TOKENS);
+	assert_int_equal(f, PACE_RESET);
+	assert_int_equal(
+	    pace_header_name(
+	        "anthropic-ratelimit-output-tokens-remaining", &k, &f),
+	    1);
+	assert_int_equal(k, PACE_OUTPUT);
+	assert_int_equal(f, PACE_REMAINING);
+	assert_int_equal(
+	    pace_header_name("anthropic-ratelimit-tokens", &k, &f), 0);
+	assert_int_equal(pace_header_name("x-ratelimit-limit", &k, &f), 0);
 	assert_true(s.limit[PACE_INPUT] == 2000);
 	assert_int_equal(s.seen[PACE_INPUT], 1);
 	assert_true(s.remaining[PACE_TOKENS] == 1000);
