@@ -15,6 +15,8 @@
 # medians of requests/s and p50/p99 latency, the proxied/direct ratio and
 # the added latency taken within each run, and the CPU each side used.
 set -u
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
 	cat <<EOF
@@ -33,90 +35,32 @@ EOF
 }
 
 RUNS=5
-BUILD=${BUILD:-/tmp/bench-build}
 SECS=10
 CONNS=64
 THREADS=1
 SYNC=
-KEEP=0
-RAWOUT=
 while getopts n:b:d:c:t:s:ko:h opt; do
 	case $opt in
-	n) RUNS=$OPTARG ;;
-	b) BUILD=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
 	s) SYNC=$OPTARG ;;
-	k) KEEP=1 ;;
-	o) RAWOUT=$OPTARG ;;
-	h) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
+	*) bench_opt "$opt" ;;
 	esac
 done
-for v in "$RUNS" "$SECS" "$CONNS" "$THREADS"; do
-	case $v in '' | *[!0-9]* | 0) usage >&2; exit 2 ;; esac
-done
+bench_counts "$RUNS" "$SECS" "$CONNS" "$THREADS"
 WARMUP=2	# seconds of wrk before the first window of each kind
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 say() { printf '%s\n' "$*" >&2; }
 die() { say "proxy.sh: $*"; exit 1; }
 
 WRK=$(command -v wrk) || die "wrk not found (Debian: apt-get install -y wrk)"
-if [ ! -f "$BUILD/build.ninja" ]; then
-	meson setup "$BUILD" "$ROOT" --buildtype=release >&2 ||
-	    die "meson setup $BUILD failed"
-fi
-ninja -C "$BUILD" >&2 || die "build failed in $BUILD"
-SWARMD="$BUILD/swarmd"
-SWARMCTL="$BUILD/swarmctl"
 FAKE="$BUILD/tools/fake-upstream"
-for x in "$SWARMD" "$SWARMCTL" "$FAKE"; do
-	[ -x "$x" ] || die "$x missing"
-done
-BUILDTYPE=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
-    python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)
-[ "$BUILDTYPE" = release ] || say "proxy.sh: warning: $BUILD is a ${BUILDTYPE:-unknown} build, not release"
-# BENCH_REV names the revision when ROOT is an export, not a checkout.
-REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "${BENCH_REV:-unknown}")
-[ -n "$(git -C "$ROOT" status --porcelain -- src include tools meson.build 2>/dev/null)" ] &&
-    REV="$REV + uncommitted changes"
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-proxy.XXXXXX") || die "mktemp failed"
-RESULTS="$T/results.tsv"
-: >"$RESULTS"
-DAEMON_PID=""
-FAKE_PID=""
-
-cleanup() {
-	if [ -n "$DAEMON_PID" ]; then
-		# swarmd stops its agents when it stops.
-		kill -TERM "$DAEMON_PID" 2>/dev/null
-		for _ in $(seq 300); do
-			kill -0 "$DAEMON_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$DAEMON_PID" 2>/dev/null
-		wait "$DAEMON_PID" 2>/dev/null
-	fi
-	for p in $(grep -l -s -a "SWARM_SOCKET=$T/" /proc/[0-9]*/environ |
-	    cut -d/ -f3); do
-		[ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null
-	done
-	if [ -n "$FAKE_PID" ]; then
-		kill -TERM "$FAKE_PID" 2>/dev/null
-		wait "$FAKE_PID" 2>/dev/null
-	fi
-	if [ "$KEEP" = 1 ]; then
-		say "proxy.sh: scratch directory kept: $T"
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_build "$FAKE"
+bench_release_warning
+bench_rev src include tools meson.build
+bench_scratch swarmd-proxy
+bench_on_exit bench_cleanup
 
 py() { python3 "$ROOT/bench/proxy.py" "$@"; }
 
@@ -126,14 +70,8 @@ cat >"$T/fake.json" <<EOF
             "output_tokens_per_minute": 1e11, "tokens_per_minute": 1e11},
  "cache": false}
 EOF
-"$FAKE" -l 127.0.0.1:0 -c "$T/fake.json" >"$T/fake.out" 2>"$T/fake.log" &
-FAKE_PID=$!
-for _ in $(seq 100); do
-	UP=$(sed -n 's/^listening on /http:\/\//p' "$T/fake.out")
-	[ -n "$UP" ] && break
-	sleep 0.05
-done
-[ -n "$UP" ] || die "fake-upstream did not say where it listens"
+bench_start_fake "$T"
+UP=$FAKE_URL
 
 {
 	[ -n "$SYNC" ] && printf '[store]\nsynchronous = %s\n' "$SYNC"
@@ -146,16 +84,7 @@ listen = 127.0.0.1:0
 upstream = $UP
 EOF
 } >"$T/swarmd.conf"
-export SWARM_SOCKET="$T/swarmd.sock"
-"$SWARMD" -f -c "$T/swarmd.conf" -s "$SWARM_SOCKET" -d "$T/state" \
-    2>"$T/swarmd.log" &
-DAEMON_PID=$!
-for _ in $(seq 200); do
-	"$SWARMCTL" jobs >/dev/null 2>&1 && break
-	kill -0 "$DAEMON_PID" 2>/dev/null || break
-	sleep 0.05
-done
-"$SWARMCTL" jobs >/dev/null 2>&1 || die "swarmd did not come up"
+bench_start_daemon "$T"
 
 # One agent that says where its proxy URL is, then waits to be stopped.
 cat >"$T/agent" <<'EOF'
@@ -187,24 +116,6 @@ for u in "$DIRECT" "$PROXIED"; do
 	[ "$code" = 200 ] || die "a test request got $code"
 done
 
-# quiet: wait (up to 5 minutes) until the machine is at least 90% idle
-# over 3 s, so that a measurement does not start on top of someone else's
-# build or test run (as bench/store.sh does).  One that starts later is
-# not noticed here: the CPU others used meanwhile is reported too.
-quiet() {
-	local i a b u n s id w q sq st rest busy=100
-	for i in $(seq 100); do
-		read -r _ u n s id w q sq st rest </proc/stat
-		a=$(( u + n + s + id + w + q + sq + st )) b=$id
-		sleep 3
-		read -r _ u n s id w q sq st rest </proc/stat
-		busy=$(( 100 - (id - b) * 100 / (u + n + s + id + w + q + sq + st - a) ))
-		[ "$busy" -le 10 ] && return 0
-		[ "$i" = 1 ] && say "proxy.sh: the machine is $busy% busy; waiting for it to calm down"
-	done
-	say "proxy.sh: warning: still $busy% busy after 5 minutes; measuring anyway"
-}
-
 # window KIND RUN: one wrk window; the servers' CPU measured with it.
 window() {
 	local url pids out k v
@@ -226,7 +137,7 @@ say "== proxy: $CONNS connections, $THREADS wrk thread(s), ${SECS}s windows," \
 "$WRK" -t "$THREADS" -c "$CONNS" -d "${WARMUP}s" -s "$ROOT/bench/proxy.lua" "$DIRECT" >/dev/null
 "$WRK" -t "$THREADS" -c "$CONNS" -d "${WARMUP}s" -s "$ROOT/bench/proxy.lua" "$PROXIED" >/dev/null
 for run in $(seq "$RUNS"); do
-	quiet
+	bench_quiet
 	# Alternate which goes first, so neither always follows the other.
 	if [ $(( run % 2 )) = 1 ]; then
 		window direct "$run"
@@ -239,11 +150,7 @@ done
 records=$(sqlite3 "file:$T/state/swarmd.db?mode=ro" \
     "SELECT count(*) FROM usage" 2>/dev/null || echo "?")
 
-[ -n "$RAWOUT" ] && cp "$RESULTS" "$RAWOUT"
-echo
-echo "swarmd proxy overhead: $(date -u +%Y-%m-%dT%H:%M:%SZ), revision $REV"
-echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1))," \
-    "kernel $(uname -r); load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_report "swarmd proxy overhead"
 echo "build: $BUILD (${BUILDTYPE:-unknown}); $($WRK -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 echo "load: $CONNS connections, $THREADS wrk thread(s), ${SECS}s per window;" \
     "non-streaming, 16 output tokens; swarmd's [store] synchronous = ${SYNC:-full (default)};" \
