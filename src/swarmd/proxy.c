@@ -103,6 +103,29 @@ static char *sock_path; /* [proxy] listen as a Unix socket */
 static char hook_token[65];
 static struct agent watcher;
 
+/* Spent easy handles, reset, for the next requests: making one is a
+ * good part of a small request's cost.  Connections live in the multi. */
+#define EASY_POOL 64
+static CURL *easy_pool[EASY_POOL];
+static int easy_pooled;
+
+static CURL *
+easy_get(void)
+{
+	return easy_pooled > 0 ? easy_pool[--easy_pooled] : curl_easy_init();
+}
+
+static void
+easy_put(CURL *e)
+{
+	if (easy_pooled == EASY_POOL) {
+		curl_easy_cleanup(e);
+		return;
+	}
+	curl_easy_reset(e);
+	easy_pool[easy_pooled++] = e;
+}
+
 static void preq_start(struct preq *);
 static void preq_free(struct preq *);
 static void preq_done(void *, int, void *);
@@ -552,7 +575,7 @@ preq_free(struct preq *p)
 		queue_take(p);
 	if (p->easy != NULL) {
 		curlev_remove(p->easy);
-		curl_easy_cleanup(p->easy);
+		easy_put(p->easy);
 	}
 	if (p->idle != NULL)
 		event_free(p->idle);
@@ -761,7 +784,7 @@ preq_done(void *easy, int code, void *arg)
 	size_t len;
 	json_t *j;
 
-	curl_easy_cleanup(easy);
+	easy_put(easy);
 	p->easy = NULL;
 	evtimer_del(p->idle);
 	if (code == CURLE_OK && preq_absorb(p))
@@ -810,7 +833,7 @@ on_client_close(struct evhttp_connection *evcon, void *arg)
 static void
 preq_start(struct preq *p)
 {
-	CURL *e = curl_easy_init();
+	CURL *e = easy_get();
 
 	p->easy = e;
 	p->status = 0;
@@ -1185,6 +1208,8 @@ proxy_free(void)
 	}
 	free(watcher.model);
 	watcher.model = NULL;
+	while (easy_pooled > 0)
+		curl_easy_cleanup(easy_pool[--easy_pooled]);
 	if (sock_path != NULL)
 		unlink(sock_path);
 	free(sock_path);
