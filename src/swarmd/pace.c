@@ -28,11 +28,20 @@ pace_init(struct pace *p, double account_per_minute, int64_t now)
 	p->in_per_byte = 0.25; /* about four bytes a token, before any answer */
 	p->out_avg = -1;
 	p->at = now;
-	if (account_per_minute > 0) {
-		p->b[PACE_ACCOUNT].limit = account_per_minute;
-		p->b[PACE_ACCOUNT].level = account_per_minute;
-		p->b[PACE_ACCOUNT].known = 1;
-	}
+	pace_account(p, account_per_minute);
+}
+
+/* The configured [quota] tokens_per_minute, at start or a reload: a new
+ * bucket starts full, a smaller one keeps no more than it holds. */
+void
+pace_account(struct pace *p, double per_minute)
+{
+	struct pace_bucket *b = &p->b[PACE_ACCOUNT];
+
+	if (!b->known || b->level > per_minute)
+		b->level = per_minute;
+	b->limit = per_minute;
+	b->known = per_minute > 0;
 }
 
 static void

@@ -1181,6 +1181,17 @@ proxy_init(char *err, size_t errlen)
 	return 0;
 }
 
+/* After SIGHUP: the account's bucket follows [quota] tokens_per_minute;
+ * the address stays (a restart moves it). */
+void
+proxy_reload(void)
+{
+	int i;
+
+	for (i = 0; i < UP_N; i++)
+		pace_account(&ups[i].pace, (double)srv.cfg.tokens_per_minute);
+}
+
 void
 proxy_free(void)
 {

@@ -93,6 +93,7 @@ reload(void)
 	log_set_level(srv.cfg.log_level);
 	resolve_operator_group();
 	quota_reload();
+	proxy_reload();
 	watchdog_reload();
 	scheduler_kick();
 	log_notice("configuration reloaded: max_agents %d", srv.cfg.max_agents);

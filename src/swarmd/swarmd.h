@@ -440,6 +440,7 @@ struct pace_seen { /* one answer's rate-limit headers */
 	int seen[PACE_N]; /* 1 limit, 2 remaining */
 };
 void pace_init(struct pace *, double account_per_minute, int64_t now);
+void pace_account(struct pace *, double per_minute);
 void pace_estimate(const struct pace *, size_t body_len, int64_t max_tokens,
     struct pace_cost *);
 int64_t pace_wait(struct pace *, const struct pace_cost *, int64_t now);
@@ -454,6 +455,7 @@ json_t *pace_json(const struct pace *);
 
 /* ---- proxy.c: the metering proxy ---- */
 int proxy_init(char *err, size_t errlen);
+void proxy_reload(void);
 void proxy_free(void);
 const char *proxy_address(void); /* 127.0.0.1:PORT, or NULL when off */
 const char *proxy_socket(void);  /* its Unix socket, or NULL */

@@ -150,6 +150,13 @@ test_settle(void **state)
 	(void)state;
 	pace_init(&p, 120000, 0);
 	assert_true(p.b[PACE_ACCOUNT].known); /* [quota] tokens_per_minute */
+	/* A reload: smaller keeps no more than it may hold; 0 forgets it. */
+	pace_account(&p, 60000);
+	assert_true(p.b[PACE_ACCOUNT].level == 60000);
+	pace_account(&p, 0);
+	assert_false(p.b[PACE_ACCOUNT].known);
+	pace_account(&p, 120000);
+	assert_true(p.b[PACE_ACCOUNT].level == 120000);
 	learn(&p, 1, 0, h);
 	pace_estimate(&p, 4000, 4096, &c);
 	assert_true(c.v[PACE_TOKENS] == 1000 + 1024);
