@@ -19,6 +19,8 @@
 # failed after their retries, chunks failed (an agent stops at its first
 # failed call, as a session ends when its API call fails for good).
 set -u
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
 	cat <<EOF
@@ -33,23 +35,14 @@ EOF
 }
 
 RUNS=1
-BUILD=${BUILD:-/tmp/bench-build}
 ARMS=direct,sem4,swarmd
-KEEP=0
-RAWOUT=
 while getopts n:b:a:ko:h opt; do
 	case $opt in
-	n) RUNS=$OPTARG ;;
-	b) BUILD=$OPTARG ;;
 	a) ARMS=$OPTARG ;;
-	k) KEEP=1 ;;
-	o) RAWOUT=$OPTARG ;;
-	h) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
+	*) bench_opt "$opt" ;;
 	esac
 done
-case $RUNS in '' | *[!0-9]*) usage >&2; exit 2 ;; esac
-[ "$RUNS" -ge 1 ] || { usage >&2; exit 2; }
+bench_counts "$RUNS"
 
 # ---- the scenario ----
 CHUNKS=60
@@ -67,56 +60,16 @@ MAX_HOLD=30s		# arm (c)'s [proxy] max_hold
 TIMEOUT=600		# per arm, seconds
 SIM_ARGS=(-n "$CALLS" -s -i "$IN" -o "$OUT")
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 say() { printf '%s\n' "$*" >&2; }
 die() { say "cliff.sh: $*"; exit 1; }
 want() { case ",$ARMS," in *",$1,"*) return 0 ;; esac; return 1; }
 
-if [ ! -f "$BUILD/build.ninja" ]; then
-	meson setup "$BUILD" "$ROOT" --buildtype=release >&2 ||
-	    die "meson setup $BUILD failed"
-fi
-ninja -C "$BUILD" >&2 || die "build failed in $BUILD"
-SWARMD="$BUILD/swarmd"
-SWARMCTL="$BUILD/swarmctl"
 FAKE="$BUILD/tools/fake-upstream"
 SIM="$BUILD/tools/sim-agent"
-for x in "$SWARMD" "$SWARMCTL" "$FAKE" "$SIM"; do
-	[ -x "$x" ] || die "$x missing"
-done
-BUILDTYPE=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
-    python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)
-# BENCH_REV names the revision when ROOT is an export, not a checkout.
-REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "${BENCH_REV:-unknown}")
-[ -n "$(git -C "$ROOT" status --porcelain -- src include tools meson.build 2>/dev/null)" ] &&
-    REV="$REV + uncommitted changes"
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-cliff.XXXXXX") || die "mktemp failed"
-RESULTS="$T/results.tsv"
-: >"$RESULTS"
-DAEMON_PID=""
-FAKE_PID=""
+bench_build "$FAKE" "$SIM"
+bench_rev src include tools meson.build
+bench_scratch swarmd-cliff
 AGENT_PIDS=()
-
-stop_daemon() {
-	[ -n "$DAEMON_PID" ] || return 0
-	kill -TERM "$DAEMON_PID" 2>/dev/null
-	for _ in $(seq 300); do
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID" 2>/dev/null
-	DAEMON_PID=""
-}
-
-stop_fake() {
-	[ -n "$FAKE_PID" ] || return 0
-	kill -TERM "$FAKE_PID" 2>/dev/null
-	wait "$FAKE_PID" 2>/dev/null
-	FAKE_PID=""
-}
 
 # Every agent carries CLIFF_SCRATCH=$T (or, under swarmd, a socket in
 # $T) in its environment: whatever still does is ours to stop.
@@ -125,10 +78,7 @@ stop_agents() {
 	for p in "${AGENT_PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
-	for p in $(grep -l -s -a -e "CLIFF_SCRATCH=$T" -e "SWARM_SOCKET=$T/" \
-	    /proc/[0-9]*/environ | cut -d/ -f3); do
-		[ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null
-	done
+	bench_kill_strays "CLIFF_SCRATCH=$T"
 	for p in "${AGENT_PIDS[@]}"; do
 		wait "$p" 2>/dev/null
 	done
@@ -136,17 +86,11 @@ stop_agents() {
 }
 
 cleanup() {
-	stop_daemon
+	bench_stop_daemon
 	stop_agents
-	stop_fake
-	if [ "$KEEP" = 1 ]; then
-		say "cliff.sh: scratch directory kept: $T"
-	else
-		rm -rf "$T"
-	fi
+	bench_cleanup
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_on_exit cleanup
 
 py() { python3 "$ROOT/bench/cliff.py" "$@"; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
@@ -161,15 +105,7 @@ start_fake() {
 	 "stream": {"gap_ms": $GAP_MS, "delta_bytes": $DELTA_BYTES},
 	 "cache": false}
 	EOF
-	"$FAKE" -l 127.0.0.1:0 -c "$1/fake.json" >"$1/fake.out" \
-	    2>"$1/fake.log" &
-	FAKE_PID=$!
-	for _ in $(seq 100); do
-		FAKE_URL=$(sed -n 's/^listening on /http:\/\//p' "$1/fake.out")
-		[ -n "$FAKE_URL" ] && return 0
-		sleep 0.05
-	done
-	die "fake-upstream did not say where it listens"
+	bench_start_fake "$1"
 }
 
 # drain DIR: one request that costs the whole bucket (count_tokens tells
@@ -204,17 +140,7 @@ start_daemon() {
 	upstream = $FAKE_URL
 	max_hold = $MAX_HOLD
 	EOF
-	export SWARM_SOCKET="$1/swarmd.sock"
-	"$SWARMD" -f -c "$1/swarmd.conf" -s "$SWARM_SOCKET" -d "$1/state" \
-	    2>"$1/swarmd.log" &
-	DAEMON_PID=$!
-	for _ in $(seq 200); do
-		"$SWARMCTL" jobs >/dev/null 2>&1 && return 0
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	tail -n 20 "$1/swarmd.log" >&2
-	die "swarmd did not come up on $SWARM_SOCKET"
+	bench_start_daemon "$1"
 }
 
 # sim ID DIR: one agent straight to the fake, in the background.
@@ -267,44 +193,12 @@ arm_swarmd() {
 	say "  swarmd: $job $out"
 }
 
-# quiet: wait (up to 5 minutes) until the machine is at least 90% idle
-# over 3 s, so that a measurement does not start on top of someone else's
-# build or test run (as bench/store.sh does).  One that starts later is
-# not noticed here: the CPU others used meanwhile is reported too.
-quiet() {
-	local i a b u n s id w q sq st rest busy=100
-	for i in $(seq 100); do
-		read -r _ u n s id w q sq st rest </proc/stat
-		a=$(( u + n + s + id + w + q + sq + st )) b=$id
-		sleep 3
-		read -r _ u n s id w q sq st rest </proc/stat
-		busy=$(( 100 - (id - b) * 100 / (u + n + s + id + w + q + sq + st - a) ))
-		[ "$busy" -le 10 ] && return 0
-		[ "$i" = 1 ] && say "cliff.sh: the machine is $busy% busy; waiting for it to calm down"
-	done
-	say "cliff.sh: warning: still $busy% busy after 5 minutes; measuring anyway"
-}
-
-# The CPU the whole machine spent busy during an arm, less what this
-# script and all it started used (all of it is reaped by then, so it is
-# in our children's times), is what others used: % of the machine.
-HZ=$(getconf CLK_TCK)
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
-our_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{ print $12 + $13 + $14 + $15 }'; }
-phase_begin() { PB_BUSY=$(busy_ticks) PB_OURS=$(our_ticks) PB_T=$(date +%s%N); }
-phase_end() {
-	local other=$(( $(busy_ticks) - PB_BUSY - ($(our_ticks) - PB_OURS) ))
-	local ns=$(( $(date +%s%N) - PB_T ))
-	[ "$other" -lt 0 ] && other=0
-	record "$1" "$2" $(( other * 1000000000 / HZ * 100 / ns / $(nproc) ))
-}
-
 # one ARM RUN
 one() {
 	local arm=$1 run=$2 dir="$T/$1-$2" t0 out k v db=""
 	mkdir -p "$dir/agents"
-	quiet
-	phase_begin
+	bench_quiet
+	bench_phase_begin
 	start_fake "$dir"
 	if [ "$arm" = swarmd ]; then
 		start_daemon "$dir"
@@ -317,9 +211,10 @@ one() {
 	"arm_$arm" "$dir"
 	curl -sS "$FAKE_URL/_fake/stats" >"$dir/fake-after.json" ||
 	    die "$arm run $run: the fake upstream is gone"
-	stop_daemon
-	stop_fake
-	phase_end "$arm.others" "$run"
+	bench_stop_daemon
+	bench_term FAKE_PID
+	bench_phase_end
+	record "$arm.others" "$run" "$BENCH_OTHERS"
 	out=$(py analyze "$dir/agents" "$t0" "$CHUNKS" "$CALLS" "$COST" \
 	    "$RATE" "$dir/fake-before.json" "$dir/fake-after.json" $db) ||
 	    die "$arm run $run: analysis failed"
@@ -338,11 +233,7 @@ for run in $(seq "$RUNS"); do
 	done
 done
 
-[ -n "$RAWOUT" ] && cp "$RESULTS" "$RAWOUT"
-echo
-echo "swarmd quota cliff: $(date -u +%Y-%m-%dT%H:%M:%SZ), revision $REV"
-echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1))," \
-    "kernel $(uname -r); load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_report "swarmd quota cliff"
 echo "build: $BUILD (${BUILDTYPE:-unknown})"
 echo "scenario: $CHUNKS chunks x $CALLS streamed calls x ($IN in + $OUT out) tokens;" \
     "account $TPM tokens/min, emptied before each arm: physical limit" \
