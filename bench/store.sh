@@ -17,6 +17,8 @@
 # Every daemon is private (own socket and state dir under one mktemp dir),
 # and everything started here is stopped on exit.
 set -u
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
 	cat <<EOF
@@ -32,25 +34,16 @@ EOF
 }
 
 RUNS=5
-BUILD=${BUILD:-/tmp/bench-build}
 WINDOW=5
 TESTS=ready,events
-KEEP=0
-RAWOUT=
 while getopts n:b:w:t:ko:h opt; do
 	case $opt in
-	n) RUNS=$OPTARG ;;
-	b) BUILD=$OPTARG ;;
 	w) WINDOW=$OPTARG ;;
 	t) TESTS=$OPTARG ;;
-	k) KEEP=1 ;;
-	o) RAWOUT=$OPTARG ;;
-	h) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
+	*) bench_opt "$opt" ;;
 	esac
 done
-case $RUNS$WINDOW in '' | *[!0-9]*) usage >&2; exit 2 ;; esac
-[ "$RUNS" -ge 1 ] && [ "$WINDOW" -ge 1 ] || { usage >&2; exit 2; }
+bench_counts "$RUNS" "$WINDOW"
 want() { case ",$TESTS," in *",$1,"*) return 0 ;; esac; return 1; }
 
 BIG_JOBS=10		# the big state: 10 jobs ...
@@ -58,30 +51,13 @@ BIG_CHUNKS=10000	# ... of 10,000 chunks (a request line is <= 1 MiB)
 HB_AGENTS=50
 HB_LEAD_MS=2000		# the window opens this long after submit
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 say() { printf '%s\n' "$*" >&2; }
 die() { say "store.sh: $*"; exit 1; }
-now_ms() { date +%s%3N; }
 
-if [ ! -f "$BUILD/build.ninja" ]; then
-	meson setup "$BUILD" "$ROOT" --buildtype=release >&2 ||
-	    die "meson setup $BUILD failed"
-fi
-ninja -C "$BUILD" >&2 || die "build failed in $BUILD"
-SWARMD="$BUILD/swarmd"
-SWARMCTL="$BUILD/swarmctl"
-[ -x "$SWARMD" ] && [ -x "$SWARMCTL" ] || die "no swarmd/swarmctl in $BUILD"
-BUILDTYPE=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
-    python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)
-# BENCH_REV names the revision when ROOT is an export, not a checkout.
-REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "${BENCH_REV:-unknown}")
-[ -n "$(git -C "$ROOT" status --porcelain -- src include meson.build 2>/dev/null)" ] &&
-    REV="$REV + uncommitted changes"
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-store.XXXXXX") || die "mktemp failed"
-RESULTS="$T/results.tsv"
-: >"$RESULTS"
+bench_build
+bench_rev src include meson.build
+bench_scratch swarmd-store
+bench_on_exit bench_cleanup
 mkdir -p "$T/bin"
 ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o "$T/bin/hb-client" \
     "$ROOT/bench/hb-client.c" || die "cannot compile bench/hb-client.c"
@@ -153,34 +129,6 @@ ${CC:-cc} -O2 -shared -fPIC -o "$T/bin/fsync-count.so" "$T/fsync-count.c" \
     -ldl || die "cannot compile the fsync counter"
 # syncs FILE: fsync + fdatasync calls counted so far, and ns spent in them
 syncs() { od -An -v -w24 -t u8 -N 24 "$1" | awk '{ print $1 + $2, $3 }'; }
-DAEMON_PID=""
-
-stop_daemon() {
-	[ -n "$DAEMON_PID" ] || return 0
-	kill -TERM "$DAEMON_PID" 2>/dev/null
-	for _ in $(seq 300); do
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID" 2>/dev/null
-	DAEMON_PID=""
-}
-
-cleanup() {
-	stop_daemon
-	for p in $(grep -l -s -a "SWARM_SOCKET=$T/" /proc/[0-9]*/environ |
-	    cut -d/ -f3); do
-		[ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null
-	done
-	if [ "$KEEP" = 1 ]; then
-		say "store.sh: scratch directory kept: $T"
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 cat >"$T/store.py" <<'PY'
 import json, os, signal, socket, sqlite3, statistics, subprocess, sys, time
@@ -421,66 +369,18 @@ if __name__ == "__main__":
 PY
 py() { python3 "$T/store.py" "$@"; }
 
-# quiet: wait (up to 5 minutes) until the machine is at least 90% idle
-# over 3 s, so that a measurement does not start on top of someone else's
-# build or test run.  It cannot notice one that starts later: the CPU
-# others used meanwhile is measured too (phase_begin/phase_end).
-quiet() {
-	local i a b u n s id w q sq st rest busy=100
-	for i in $(seq 100); do
-		read -r _ u n s id w q sq st rest </proc/stat
-		a=$(( u + n + s + id + w + q + sq + st )) b=$id
-		sleep 3
-		read -r _ u n s id w q sq st rest </proc/stat
-		busy=$(( 100 - (id - b) * 100 / (u + n + s + id + w + q + sq + st - a) ))
-		[ "$busy" -le 10 ] && return 0
-		[ "$i" = 1 ] && say "store.sh: the machine is $busy% busy; waiting for it to calm down"
-	done
-	say "store.sh: warning: still $busy% busy after 5 minutes; measuring anyway"
-}
-
-# CPU time the whole machine spent busy, less what this script and all it
-# started used (everything is reaped, so it ends up in our children's
-# times), is what others used: recorded as METRIC, % of the machine.
-HZ=$(getconf CLK_TCK)
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
-our_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{ print $12 + $13 + $14 + $15 }'; }
-phase_begin() { PB_BUSY=$(busy_ticks) PB_OURS=$(our_ticks) PB_T=$(date +%s%N); }
-phase_end() {
-	local other=$(( $(busy_ticks) - PB_BUSY - ($(our_ticks) - PB_OURS) ))
-	local ns=$(( $(date +%s%N) - PB_T ))
-	[ "$other" -lt 0 ] && other=0
-	record "$1" "$2" $(( other * 1000000000 / HZ * 100 / ns / $(nproc) ))
-}
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 ratio() { python3 -c "print('%.4f' % ($1 / $2))"; }
-cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat"; }
-sleep_until() {
-	local d=$(( $1 - $(now_ms) ))
-	[ "$d" -gt 0 ] && sleep "$(( d / 1000 )).$(printf %03d $(( d % 1000 )))"
-	return 0
-}
 
-# start_daemon DIR [count]: swarmd on DIR with DIR/swarmd.conf; sets
-# SWARM_SOCKET.  "count": its syncs are counted in DIR/syncs.
+# start_daemon DIR [count]: swarmd on DIR with DIR/swarmd.conf (up to
+# 20 s to load a big state).  "count": its syncs are counted in DIR/syncs.
 start_daemon() {
-	export SWARM_SOCKET="$1/swarmd.sock"
 	if [ "${2:-}" = count ]; then
-		FSYNC_COUNT_FILE="$1/syncs" LD_PRELOAD="$T/bin/fsync-count.so" \
-		    "$SWARMD" -f -c "$1/swarmd.conf" -s "$SWARM_SOCKET" \
-		    -d "$1/state" 2>>"$1/swarmd.log" &
+		BENCH_UP_TRIES=400 bench_start_daemon "$1" \
+		    FSYNC_COUNT_FILE="$1/syncs" LD_PRELOAD="$T/bin/fsync-count.so"
 	else
-		"$SWARMD" -f -c "$1/swarmd.conf" -s "$SWARM_SOCKET" \
-		    -d "$1/state" 2>>"$1/swarmd.log" &
+		BENCH_UP_TRIES=400 bench_start_daemon "$1"
 	fi
-	DAEMON_PID=$!
-	for _ in $(seq 400); do
-		"$SWARMCTL" jobs >/dev/null 2>&1 && return 0
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	tail -n 20 "$1/swarmd.log" >&2
-	die "swarmd did not come up on $SWARM_SOCKET"
 }
 
 # ---- a. start to ready ----
@@ -493,17 +393,17 @@ if want ready; then
 		    >"$T/$s/swarmd.conf"
 	done
 	start_daemon "$T/empty"
-	stop_daemon
+	bench_stop_daemon
 	say "== ready: building $BIG_JOBS jobs x $BIG_CHUNKS chunks"
-	t0=$(now_ms)
+	t0=$(bench_now_ms)
 	start_daemon "$T/big"
 	py bigjob "$T/big/job.json" big "$BIG_CHUNKS" '["sleep","3600"]'
 	for i in $(seq "$BIG_JOBS"); do
 		job=$("$SWARMCTL" submit "$T/big/job.json") || die "submit $i failed"
 		"$SWARMCTL" pause "$job" >/dev/null || die "pause $job failed"
 	done
-	stop_daemon
-	say "  built in $(( $(now_ms) - t0 )) ms;" \
+	bench_stop_daemon
+	say "  built in $(( $(bench_now_ms) - t0 )) ms;" \
 	    "database $(du -k "$T/big/state/swarmd.db" | cut -f1) KiB"
 	# busy: the same state with its jobs running.  Each start then
 	# starts one agent (max_agents 1) and each stop ends it (stop_agents).
@@ -512,9 +412,9 @@ if want ready; then
 	for i in $(seq "$BIG_JOBS"); do
 		"$SWARMCTL" resume "job-$i" >/dev/null || die "resume job-$i failed"
 	done
-	stop_daemon
-	quiet
-	phase_begin
+	bench_stop_daemon
+	bench_quiet
+	bench_phase_begin
 	for run in $(seq "$RUNS"); do
 		v=$(py version "$SWARMD" 20) || die "swarmd -V failed"
 		record ready.version "$run" "$v"
@@ -539,7 +439,8 @@ if want ready; then
 		record ready.ratio.busy "$run" "$(ratio "$r_busy" "$r_empty")"
 		say "  swarmd -V run $run: $v ms"
 	done
-	phase_end foreign.ready 1
+	bench_phase_end
+	record foreign.ready 1 "$BENCH_OTHERS"
 	# Paused jobs started nothing but the one agent before the pause.
 	n=$(grep -c subagent_started "$T/big/swarmd.log")
 	[ "$n" -le 1 ] || die "$n agents started in the paused state"
@@ -559,15 +460,15 @@ ev_once() {
 		printf 'stagger_interval = 0\n[store]\nsynchronous = %s\n' "$sync"
 	} >"$dir/swarmd.conf"
 	start_daemon "$dir" count
-	start=$(( $(now_ms) + HB_LEAD_MS ))
+	start=$(( $(bench_now_ms) + HB_LEAD_MS ))
 	py hbjob "$dir/job.json" "$HB_AGENTS" "$HB_CLIENT" --verb note \
 	    "$start" "$WINDOW" "$dir/out/{chunk}"
 	job=$("$SWARMCTL" submit "$dir/job.json") || die "submit failed"
-	sleep_until $(( start + 100 ))
-	c0=$(cpu_ns "$DAEMON_PID") t0=$(date +%s%N)
+	bench_sleep_until $(( start + 100 ))
+	c0=$(bench_cpu_ns "$DAEMON_PID") t0=$(date +%s%N)
 	read -r s0 n0 <<<"$(syncs "$dir/syncs")"
-	sleep_until $(( start + WINDOW * 1000 - 100 ))
-	c1=$(cpu_ns "$DAEMON_PID") t1=$(date +%s%N)
+	bench_sleep_until $(( start + WINDOW * 1000 - 100 ))
+	c1=$(bench_cpu_ns "$DAEMON_PID") t1=$(date +%s%N)
 	read -r s1 n1 <<<"$(syncs "$dir/syncs")"
 	out=$(py wait "$SWARM_SOCKET" "$job" 60) || die "$job did not end"
 	set -- $out
@@ -579,7 +480,7 @@ ev_once() {
 	    die "$job: $4 result files, $3 errors"
 	[ "$2" -le 100 ] || say "store.sh: warning: a client began $2 ms late"
 	sum=$1
-	stop_daemon
+	bench_stop_daemon
 	out=$(py rows "$dir/state/swarmd.db" "$job" "$start" \
 	    $(( start + WINDOW * 1000 ))) || die "counting rows failed"
 	set -- $out
@@ -606,8 +507,8 @@ ev_once() {
 if want events; then
 	say "== events: $HB_AGENTS agents, ${WINDOW}s window, $RUNS runs"
 	for run in $(seq "$RUNS"); do
-		quiet
-		phase_begin
+		bench_quiet
+		bench_phase_begin
 		ev_once full "$run"
 		ev_once normal "$run"
 		record ev.ratio "$run" "$(ratio "$e_full" "$e_normal")"
@@ -622,16 +523,11 @@ if want events; then
 			say "  plain SQLite $sync run $run: $1 rows/s ($2 rows)"
 		done
 		record ev.vs_plain "$run" "$(ratio "$(( e_full / WINDOW ))" "$p_full")"
-		phase_end foreign.events "$run"
+		bench_phase_end
+		record foreign.events "$run" "$BENCH_OTHERS"
 	done
 fi
 
-[ -n "$RAWOUT" ] && cp "$RESULTS" "$RAWOUT"
-echo
-echo "swarmd store benchmarks: $(date -u +%Y-%m-%dT%H:%M:%SZ), revision $REV"
-echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1))," \
-    "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
-    "kernel $(uname -r); $(df -P "$T" | awk 'NR == 2 { print $1 }') ($(findmnt -n -o FSTYPE -T "$T" 2>/dev/null || echo ?));" \
-    "load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_report "swarmd store benchmarks" mem disk
 echo "build: $BUILD (${BUILDTYPE:-unknown}); $RUNS runs"
 py table "$RESULTS" "$RUNS"
