@@ -20,6 +20,8 @@
 # the agents saw, and replayed with 429s counted as demand), 429s, chunks
 # finished, chunks killed mid-work, time from submit to the job's end.
 set -u
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
 	cat <<EOF
@@ -35,23 +37,14 @@ EOF
 }
 
 RUNS=3
-BUILD=${BUILD:-/tmp/bench-build}
 MODES=nometer,quota
-KEEP=0
-RAWOUT=
 while getopts n:b:m:ko:h opt; do
 	case $opt in
-	n) RUNS=$OPTARG ;;
-	b) BUILD=$OPTARG ;;
 	m) MODES=$OPTARG ;;
-	k) KEEP=1 ;;
-	o) RAWOUT=$OPTARG ;;
-	h) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
+	*) bench_opt "$opt" ;;
 	esac
 done
-case $RUNS in '' | *[!0-9]*) usage >&2; exit 2 ;; esac
-[ "$RUNS" -ge 1 ] || { usage >&2; exit 2; }
+bench_counts "$RUNS"
 
 # ---- the scenario ----
 CHUNKS=30
@@ -69,73 +62,16 @@ STAGGER_BATCH=4
 STAGGER_INTERVAL=5
 TIMEOUT=900		# per mode and run, seconds
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 AGENT="$ROOT/bench/agents/incident-agent"
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 say() { printf '%s\n' "$*" >&2; }
 die() { say "incident.sh: $*"; exit 1; }
 want() { case ",$MODES," in *",$1,"*) return 0 ;; esac; return 1; }
 
-if [ ! -f "$BUILD/build.ninja" ]; then
-	meson setup "$BUILD" "$ROOT" --buildtype=release >&2 ||
-	    die "meson setup $BUILD failed"
-fi
-ninja -C "$BUILD" >&2 || die "build failed in $BUILD"
-SWARMD="$BUILD/swarmd"
-SWARMCTL="$BUILD/swarmctl"
 FAKE="$BUILD/tools/fake-upstream"
-for x in "$SWARMD" "$SWARMCTL" "$FAKE" "$AGENT"; do
-	[ -x "$x" ] || die "$x missing"
-done
-BUILDTYPE=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
-    python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)
-# BENCH_REV names the revision when ROOT is an export, not a checkout.
-REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "${BENCH_REV:-unknown}")
-[ -n "$(git -C "$ROOT" status --porcelain -- src include meson.build 2>/dev/null)" ] &&
-    REV="$REV + uncommitted changes"
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-incident.XXXXXX") || die "mktemp failed"
-RESULTS="$T/results.tsv"
-: >"$RESULTS"
-DAEMON_PID=""
-FAKE_PID=""
-
-stop_daemon() {
-	[ -n "$DAEMON_PID" ] || return 0
-	kill -TERM "$DAEMON_PID" 2>/dev/null
-	for _ in $(seq 300); do
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID" 2>/dev/null
-	DAEMON_PID=""
-}
-
-stop_fake() {
-	[ -n "$FAKE_PID" ] || return 0
-	kill -TERM "$FAKE_PID" 2>/dev/null
-	wait "$FAKE_PID" 2>/dev/null
-	FAKE_PID=""
-}
-
-cleanup() {
-	stop_daemon
-	stop_fake
-	# Agents outlive their daemon: any process carrying one of our
-	# sockets in its environment is ours to stop.
-	for p in $(grep -l -s -a "SWARM_SOCKET=$T/" /proc/[0-9]*/environ |
-	    cut -d/ -f3); do
-		[ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null
-	done
-	if [ "$KEEP" = 1 ]; then
-		say "incident.sh: scratch directory kept: $T"
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_build "$FAKE" "$AGENT"
+bench_rev src include meson.build
+bench_scratch swarmd-incident
+bench_on_exit bench_cleanup
 
 # The measuring half: polling the daemon, and the arithmetic.
 cat >"$T/incident.py" <<'PY'
@@ -325,15 +261,7 @@ start_fake() {
 	            "tokens_per_minute": $TPM},
 	 "cache": false}
 	EOF
-	"$FAKE" -l 127.0.0.1:0 -c "$1/fake.json" >"$1/fake.out" \
-	    2>"$1/fake.log" &
-	FAKE_PID=$!
-	for _ in $(seq 100); do
-		FAKE_URL=$(sed -n 's/^listening on /http:\/\//p' "$1/fake.out")
-		[ -n "$FAKE_URL" ] && return 0
-		sleep 0.05
-	done
-	die "fake-upstream did not say where it listens"
+	bench_start_fake "$1"
 }
 
 # start_daemon DIR MODE
@@ -350,17 +278,7 @@ start_daemon() {
 			echo "tokens_per_minute = $TPM"
 		fi
 	} >"$1/swarmd.conf"
-	export SWARM_SOCKET="$1/swarmd.sock"
-	"$SWARMD" -f -c "$1/swarmd.conf" -s "$SWARM_SOCKET" -d "$1/state" \
-	    2>"$1/swarmd.log" &
-	DAEMON_PID=$!
-	for _ in $(seq 200); do
-		"$SWARMCTL" jobs >/dev/null 2>&1 && return 0
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	tail -n 20 "$1/swarmd.log" >&2
-	die "swarmd did not come up on $SWARM_SOCKET"
+	bench_start_daemon "$1"
 }
 
 # one MODE RUN
@@ -409,13 +327,13 @@ one() {
 		wait "$FAKE_PID" 2>/dev/null
 		st=$?
 		FAKE_PID=""
-		stop_daemon
+		bench_stop_daemon
 		say "incident.sh: $mode run $run: the fake upstream died during" \
 		    "the run (exit status $st); run discarded"
 		return 1
 	fi
-	stop_daemon
-	stop_fake
+	bench_stop_daemon
+	bench_term FAKE_PID
 	if grep -l "connection error" "$dir"/state/logs/* >/dev/null 2>&1; then
 		say "incident.sh: $mode run $run: an agent lost its connection" \
 		    "to the fake upstream; run discarded"
@@ -471,12 +389,7 @@ for run in $(seq "$RUNS"); do
 	done
 done
 
-[ -n "$RAWOUT" ] && cp "$RESULTS" "$RAWOUT"
-echo
-echo "swarmd incident simulation: $(date -u +%Y-%m-%dT%H:%M:%SZ), revision $REV"
-echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1))," \
-    "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
-    "kernel $(uname -r); load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_report "swarmd incident simulation" mem
 echo "build: $BUILD (${BUILDTYPE:-unknown})"
 echo "scenario: $CHUNKS chunks x $NREQ requests x $REQ_COST tokens, one every" \
     "${INTERVAL}s per agent; account $TPM tokens/min (all $CHUNKS at once:" \
