@@ -2,123 +2,23 @@
 # boot.sh: swarmd under the real systemd.  systemd boots as PID 1 of a new
 # PID namespace (unshare --pid --fork --mount --mount-proc, with a tmpfs on
 # /run and container= in its environment; see ct-init.sh), and this script
-# drives it from outside with nsenter -t PID -p -m: install swarmd, start
+# drives it from outside with nsenter (ct-lib.sh): install swarmd, start
 # swarmd.socket and swarmd, run a job, find its agent in the journal, see
 # STATUS= in systemctl status, freeze the daemon and watch the watchdog
 # restart it, reload, stop, wake it through the socket, power off.
 #
 # Needs root.  Skips (77) only when the kernel refuses the namespaces.
 # Environment: see verify.sh.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-boot.XXXXXX")
-UPID=""	# unshare, in our PID namespace
-P=""	# the container's systemd, as we see it
-CG=""	# the cgroup the container lives in
-
-# wait_until TIMEOUT_S CMD...: poll CMD until it succeeds or the deadline passes.
-wait_until() {
-	local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $(($(date +%s%N) / 1000000)) -lt $end ] || return 1
-		sleep 0.05 # poll interval, bounded by the deadline above
-	done
-}
-
-# ct CMD...: run CMD inside the container, with a clean environment.
-ct() {
-	nsenter -t "$P" -p -m -- env -i \
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
-}
-
-fail() {
-	echo "FAIL: $*" >&2
-	if [ -n "$P" ] && kill -0 "$P" 2>/dev/null; then
-		echo "--- systemctl status swarmd.socket swarmd:" >&2
-		ct systemctl status --lines=0 swarmd.socket swarmd >&2
-		echo "--- journal:" >&2
-		ct journalctl -b --no-pager -n 80 >&2
-	fi
-	[ -s "$T/console.log" ] && { echo "--- console:" >&2; tail -n 20 "$T/console.log" >&2; }
-	exit 1
-}
-
-# Power off if still up, then kill whatever is left of the namespace and
-# remove its cgroups: nothing of the test may outlive it.
-cleanup() {
-	local rc=$? d
-	trap - EXIT
-	if [ -n "$UPID" ] && kill -0 "$UPID" 2>/dev/null; then
-		[ -n "$P" ] && kill -KILL "$P" 2>/dev/null # kills the whole PID namespace
-		kill -KILL "$UPID" 2>/dev/null
-		wait "$UPID" 2>/dev/null
-		rc=1
-	fi
-	if [ -n "$CG" ] && [ -d "$CG" ]; then
-		for d in $(find "$CG" -depth -type d); do
-			rmdir "$d" 2>/dev/null || { echo "FAIL: cannot remove $d" >&2; rc=1; }
-		done
-	fi
-	rm -rf "$T"
-	exit $rc
-}
-trap cleanup EXIT
-
-skip() {
-	echo "SKIP: $*" >&2
-	exit 77
-}
-
-# --- Can we have the namespaces at all?
-NS="--pid --fork --mount --mount-proc --cgroup --uts --ipc --net"
-[ "$(id -u)" -eq 0 ] || skip "needs root to create PID and mount namespaces"
-err=$(unshare $NS true 2>&1) ||
-	skip "the kernel refuses the namespaces (unshare $NS: $err)"
-for prog in /lib/systemd/systemd systemctl journalctl systemd-analyze nsenter \
-    setpriv pivot_root findmnt; do
-	command -v "$prog" >/dev/null || fail "$prog is missing (tools/deps.sh installs it)"
-done
-
-# --- Stage the install here; it is copied into the container once it runs.
-meson install -C "$BUILD" --destdir "$T/stage" --no-rebuild >"$T/install.log" 2>&1 ||
-	{ cat "$T/install.log" >&2; fail "meson install --destdir"; }
-
-# --- A cgroup of our own, which becomes the container's cgroup root.
-cg2=$(findmnt -n -t cgroup2 -o TARGET | head -n 1)
-[ -n "$cg2" ] || fail "no cgroup2 hierarchy is mounted"
-CG="$cg2$(sed -n 's/^0:://p' /proc/self/cgroup)"
-CG="${CG%/}/swarmd-test.$$"
-mkdir "$CG" || fail "cannot create cgroup $CG"
-
-# --- Boot.
-mkdir "$T/layers" "$T/root"
+. "$(dirname "$0")/ct-lib.sh"
 start=$(date +%s)
-(
-	echo "$BASHPID" >"$CG/cgroup.procs" && exec unshare $NS "$HERE/ct-init.sh" "$T"
-) &
-UPID=$!
-container_pid() {
-	P=$(cat "/proc/$UPID/task/$UPID/children" 2>/dev/null | tr -d ' ')
-	[ -n "$P" ] && [ "$(cat "/proc/$P/comm" 2>/dev/null)" = systemd ]
-}
-wait_until 20 container_pid || fail "systemd did not start in the namespace"
-booted() {
-	case $(ct systemctl is-system-running 2>/dev/null) in
-	running | degraded) return 0 ;;
-	esac
-	return 1
-}
-wait_until 60 booted || fail "the container's systemd did not finish booting"
+ct_boot
+command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (tools/deps.sh installs it)"
 ct systemctl --failed --no-legend | grep . && echo "(units that failed in the container, not ours)"
 
 # --- Install, as a package would: files, the user, /run/swarmd, reload.
-tar -C "$T/stage" -cf - . | ct tar -C / -xf - --no-overwrite-dir ||
-	fail "copying the staged install into the container"
-# As the README says; by basename, so systemd must find them where installed.
-ct systemd-sysusers swarmd.conf || fail "systemd-sysusers"
-ct systemd-tmpfiles --create swarmd.conf || fail "systemd-tmpfiles"
+# As the README says; sysusers and tmpfiles by basename, so systemd must
+# find them where installed.
+ct_install
 [ "$(ct stat -c '%U %G' /run/swarmd)" = "swarm swarm" ] || fail "/run/swarmd not made by tmpfiles.d"
 ct id swarm >/dev/null || fail "no swarm user after systemd-sysusers"
 # A short watchdog so the test need not wait 30 s.
@@ -207,11 +107,5 @@ ct journalctl -u swarmd -o cat | grep -e "runtime error:" -e "AddressSanitizer" 
 	fail "a sanitizer reported an error"
 
 # --- Power off; nothing may be left.
-ct systemctl poweroff 2>/dev/null
-gone() { ! kill -0 "$UPID"; }
-wait_until 60 gone || fail "the container's systemd did not power off"
-wait "$UPID"
-UPID=""
-procs=$(find "$CG" -name cgroup.procs -exec cat {} +)
-[ -z "$procs" ] || fail "processes left in $CG: $procs"
+ct_poweroff
 echo "ok: swarmd under systemd ($(($(date +%s) - start)) s from boot to poweroff)"
