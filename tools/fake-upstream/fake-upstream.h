@@ -20,7 +20,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+#include "util.h" /* the project's x* allocators and nitems */
 
 /* The API a request came in on: its shapes, errors and headers. */
 enum api { API_ANTHROPIC, API_OPENAI };
@@ -201,10 +201,6 @@ void control_handle(struct evhttp_request *, const char *);
 
 /* ---- main.c ---- */
 extern struct event_base *base;
-void *xmalloc(size_t);
-void *xcalloc(size_t, size_t);
 void *xreallocarray(void *, size_t, size_t);
-char *xstrdup(const char *);
-char *xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

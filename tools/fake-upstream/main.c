@@ -39,26 +39,6 @@ static void __attribute__((noreturn)) die(const char *fmt, ...)
 }
 
 void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n == 0 ? 1 : n);
-
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
-void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
-
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
-void *
 xreallocarray(void *p, size_t n, size_t size)
 {
 	if (size != 0 && n > SIZE_MAX / size)
@@ -67,31 +47,6 @@ xreallocarray(void *p, size_t n, size_t size)
 	if (p == NULL)
 		die("out of memory");
 	return p;
-}
-
-char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
-char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n == -1)
-		die("out of memory");
-	return s;
 }
 
 static void

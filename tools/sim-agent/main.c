@@ -74,25 +74,6 @@ static void __attribute__((noreturn)) die(const char *fmt, ...)
 	exit(1);
 }
 
-void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n == 0 ? 1 : n);
-
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
-void *
-xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n == 0 ? 1 : n);
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
 double
 now_ms(void)
 {

@@ -11,7 +11,7 @@
 
 #include <curl/curl.h>
 
-#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+#include "util.h" /* the project's x* allocators and nitems */
 
 struct usage {
 	long input;
@@ -74,8 +74,6 @@ void call_run(const struct call_opts *, struct call *);
 void call_cleanup(void);
 
 /* ---- main.c ---- */
-void *xmalloc(size_t);
-void *xrealloc(void *, size_t);
 double now_ms(void);
 
 #endif
