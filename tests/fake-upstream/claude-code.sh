@@ -4,43 +4,13 @@
 # stream-json output.  Skips (77) when no claude is installed; set CLAUDE
 # to its path, or have it on PATH (npm install -g @anthropic-ai/claude-code).
 # Environment: FAKE_UPSTREAM.
-set -u
 CLAUDE=${CLAUDE:-$(command -v claude || true)}
 if [ -z "$CLAUDE" ] || [ ! -x "$CLAUDE" ]; then
 	echo "SKIP: claude is not installed (npm install -g @anthropic-ai/claude-code)"
 	exit 77
 fi
-T=$(mktemp -d "${TMPDIR:-/tmp}/fake-upstream-claude.XXXXXX")
-PID=""
-
-fail() {
-	echo "FAIL: $*" >&2
-	[ -f "$T/stderr" ] && tail -n 20 "$T/stderr" >&2
-	exit 1
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null
-	rm -rf "$T"
-	exit $rc
-}
-trap cleanup EXIT
-
-wait_until() {
-	local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $(( $(date +%s%N) / 1000000 )) -lt $end ] || return 1
-		sleep 0.02 # poll interval, bounded by the deadline above
-	done
-}
-
-"$FAKE_UPSTREAM" -v -l 127.0.0.1:0 >"$T/stdout" 2>"$T/stderr" &
-PID=$!
-wait_until 10 grep -q '^listening on ' "$T/stdout" || fail "no listening line"
-URL="http://$(sed -n 's/^listening on //p' "$T/stdout")"
+. "$(dirname "$0")/lib.sh"
+fake_start -v
 mkdir -p "$T/home" "$T/wd"
 cd "$T/wd" || fail "no workdir"
 

@@ -2,39 +2,8 @@
 # The fake through curl, as a shell script or an operator would use it:
 # a stream read as it comes (-N), the error shapes, a reset seen as one,
 # and a clean exit on SIGTERM.  Environment: FAKE_UPSTREAM.
-set -u
-T=$(mktemp -d "${TMPDIR:-/tmp}/fake-upstream-curl.XXXXXX")
-PID=""
-
-fail() {
-	echo "FAIL: $*" >&2
-	[ -f "$T/stderr" ] && tail -n 20 "$T/stderr" >&2
-	exit 1
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null
-	rm -rf "$T"
-	exit $rc
-}
-trap cleanup EXIT
-
-# wait_until TIMEOUT_S CMD...: poll CMD until it succeeds or the deadline passes.
-wait_until() {
-	local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $(( $(date +%s%N) / 1000000 )) -lt $end ] || return 1
-		sleep 0.02 # poll interval, bounded by the deadline above
-	done
-}
-
-"$FAKE_UPSTREAM" -l 127.0.0.1:0 >"$T/stdout" 2>"$T/stderr" &
-PID=$!
-wait_until 10 grep -q '^listening on ' "$T/stdout" || fail "no listening line"
-URL="http://$(sed -n 's/^listening on //p' "$T/stdout")"
+. "$(dirname "$0")/lib.sh"
+fake_start
 H=(-H "x-api-key: test" -H "anthropic-version: 2023-06-01"
 	-H "content-type: application/json")
 BODY='{"model":"m","max_tokens":64,"messages":[{"role":"user","content":"hi there you"}]'
