@@ -40,11 +40,16 @@ done
 assert_eq "$code" 429 "the upstream's bucket is empty"
 limited=$(stats | json 'j["rate_limited"]')
 
-# Agent A asks three times; its first is refused upstream and held with
-# the rest.  Then agent B asks once: it is served before A's last.
+# Agent A asks three times; its first is refused upstream and held, and
+# the other two join it once swarmd has learned the bucket from that
+# refusal (sent together, all three could meet the empty bucket before
+# any answer taught swarmd anything).  Then agent B asks once: it is
+# served before A's last.
 A=$(cat "$T/url.c0") B=$(cat "$T/url.c1")
+absorbed() { [ "$(swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]["absorbed_429"]')" -ge 1 ]; }
 s0=$(date +%s%N)
 call a1 "$A"
+wait_until 10 absorbed || fail "A's first request was not refused and held"
 call a2 "$A"
 call a3 "$A"
 wait_until 10 sh -c '[ "$(swarmctl quota --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"proxy_queues\"][\"anthropic\"][\"queued\"])")" -ge 2 ]' ||
