@@ -248,11 +248,14 @@ gate_set(int paused, const char *reason, json_t *numbers)
 	}
 }
 
-/* An account window the CLI says is exhausted pauses us until it resets. */
-static int
-subscription_blocked(char *why, size_t len)
+/*
+ * An account window the CLI says is exhausted pauses us until it resets:
+ * the latest such reset (wall ms) with that window's name in TYPE, or 0.
+ */
+static int64_t
+subscription_blocked(char *name, size_t len)
 {
-	int64_t now = now_wall_ms() / 1000;
+	int64_t now = now_wall_ms(), until = 0, resets;
 	const char *type;
 	json_t *w;
 
@@ -260,17 +263,16 @@ subscription_blocked(char *why, size_t len)
 	{
 		const char *status =
 		    json_string_value(json_object_get(w, "status"));
-		json_int_t resets =
-		    json_integer_value(json_object_get(w, "resets_at"));
 
+		resets =
+		    json_integer_value(json_object_get(w, "resets_at")) * 1000;
 		if (status != NULL && strcmp(status, "rejected") == 0 &&
-		    resets > now) {
-			snprintf(why, len, "%s window rejected until %lld",
-			    type, (long long)resets);
-			return 1;
+		    resets > now && resets > until) {
+			until = resets;
+			snprintf(name, len, "%s", type);
 		}
 	}
-	return 0;
+	return until;
 }
 
 /* Pause past pause_at on any view; resume once all are under resume_at. */
@@ -279,7 +281,8 @@ gate_evaluate(void)
 {
 	struct view v[4];
 	int n = meter_views(v), i, over = -1, under = 1;
-	char why[256];
+	char why[256], name[64];
+	int64_t until;
 
 	for (i = 0; i < n; i++) {
 		double share = v[i].used / v[i].limit;
@@ -301,11 +304,15 @@ gate_evaluate(void)
 		    json_pack("{s:s, s:f, s:f, s:f}", "window", v[over].name,
 		        "used", v[over].used, "limit", v[over].limit,
 		        "pause_at", srv.cfg.pause_at));
-	} else if (!m.paused && subscription_blocked(why, sizeof why))
+	} else if (!m.paused &&
+	    (until = subscription_blocked(name, sizeof name)) > 0) {
+		snprintf(why, sizeof why, "%s window rejected until %lld", name,
+		    (long long)(until / 1000));
 		gate_set(1, why,
 		    json_pack("{s:s, s:O}", "window", "subscription",
 		        "subscription", m.subscription));
-	else if (m.paused && under && !subscription_blocked(why, sizeof why))
+	} else if (m.paused && under &&
+	    !subscription_blocked(name, sizeof name))
 		gate_set(0, "every window under resume_at",
 		    json_pack("{s:f}", "resume_at", srv.cfg.resume_at));
 }
@@ -334,8 +341,7 @@ int64_t
 quota_proxy_wait(char *why, size_t len)
 {
 	int64_t now = now_wall_ms(), wait = 0, resets;
-	const char *type;
-	json_t *w;
+	char sub[64];
 
 	window_expire(now);
 	if (srv.cfg.window_tokens > 0 &&
@@ -352,18 +358,9 @@ quota_proxy_wait(char *why, size_t len)
 		snprintf(why, len, "the daily budget of $%.2f is spent",
 		    srv.cfg.daily_usd);
 	}
-	json_object_foreach(m.subscription, type, w)
-	{
-		const char *status =
-		    json_string_value(json_object_get(w, "status"));
-
-		resets =
-		    json_integer_value(json_object_get(w, "resets_at")) * 1000;
-		if (status != NULL && strcmp(status, "rejected") == 0 &&
-		    resets - now > wait) {
-			wait = resets - now;
-			snprintf(why, len, "the %s window is rejected", type);
-		}
+	if ((resets = subscription_blocked(sub, sizeof sub)) - now > wait) {
+		wait = resets - now;
+		snprintf(why, len, "the %s window is rejected", sub);
 	}
 	return wait > 0 ? wait : 0;
 }
