@@ -75,7 +75,12 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	curlev_check_done();
 }
 
-/* libcurl says which of its sockets to watch, and for what. */
+/*
+ * libcurl says which of its sockets to watch, and for what.  One event
+ * per socket, changed in place: a proxied request moves its connection
+ * from writing to reading and back to the pool, and with the changelist
+ * (swarmd.c) a change within one turn is a single epoll_ctl.
+ */
 static int
 curlev_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
@@ -84,9 +89,9 @@ curlev_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 
 	(void)e;
 	(void)userp;
-	if (ev != NULL)
-		event_free(ev);
 	if (what == CURL_POLL_REMOVE) {
+		if (ev != NULL)
+			event_free(ev);
 		curl_multi_assign(multi, s, NULL);
 		return 0;
 	}
@@ -94,9 +99,16 @@ curlev_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		kind |= EV_WRITE;
-	ev = event_new(srv.base, s, kind, on_socket, NULL);
+	if (ev == NULL) {
+		ev = event_new(srv.base, s, kind, on_socket, NULL);
+		curl_multi_assign(multi, s, ev);
+	} else if (event_get_events(ev) == kind)
+		return 0;
+	else {
+		event_del(ev);
+		event_assign(ev, srv.base, s, kind, on_socket, NULL);
+	}
 	event_add(ev, NULL);
-	curl_multi_assign(multi, s, ev);
 	return 0;
 }
 

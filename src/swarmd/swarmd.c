@@ -323,6 +323,7 @@ swarmd_main(int argc, char **argv)
 {
 	int foreground = 0, explicit_path = 0, lockfd, notify = -1;
 	char err[512] = "";
+	struct event_config *evcfg;
 
 	parse_args(argc, argv, &foreground, &explicit_path);
 	log_init(foreground, "info");
@@ -342,9 +343,16 @@ swarmd_main(int argc, char **argv)
 			dprintf(lockfd, "%d\n", (int)getpid());
 	}
 	raise_fd_limit();
-	if ((srv.base = event_base_new()) == NULL ||
+	/* The changelist turns an event's del and add within one turn into
+	 * one epoll_ctl; it is unsafe only with dup()ed descriptors, and
+	 * swarmd watches none. */
+	if ((evcfg = event_config_new()) == NULL ||
+	    event_config_set_flag(
+	        evcfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == -1 ||
+	    (srv.base = event_base_new_with_config(evcfg)) == NULL ||
 	    event_base_priority_init(srv.base, STORE_PRIORITIES) == -1)
 		fatalx("event_base_new failed");
+	event_config_free(evcfg);
 	setup_signals();
 	if (store_open(
 	        srv.cfg.statedir, srv.cfg.synchronous, err, sizeof err) == -1)
