@@ -153,6 +153,32 @@ static const char *migrations[] = {
 	"  outcome TEXT);"
 	"CREATE INDEX escalations_open ON escalations (status, notified);"
 	"CREATE INDEX escalations_by_agent ON escalations (agent, status);",
+
+	/*
+	 * 7: a cheaper usage row, one per proxied response: no AUTOINCREMENT
+	 * (its sequence was one more B-tree to write; no usage row is ever
+	 * deleted, so seq still only grows), and the unique index serves
+	 * the by-agent lookups too (NULL message ids never collide).
+	 */
+	"CREATE TABLE usage7 ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  ts INTEGER NOT NULL,"
+	"  agent INTEGER,"
+	"  job INTEGER,"
+	"  chunk TEXT,"
+	"  model TEXT,"
+	"  source TEXT NOT NULL,"
+	"  message_id TEXT,"
+	"  input INTEGER NOT NULL DEFAULT 0,"
+	"  output INTEGER NOT NULL DEFAULT 0,"
+	"  cache_creation INTEGER NOT NULL DEFAULT 0,"
+	"  cache_read INTEGER NOT NULL DEFAULT 0,"
+	"  usd REAL NOT NULL DEFAULT 0);"
+	"INSERT INTO usage7 SELECT * FROM usage;"
+	"DROP TABLE usage;"
+	"ALTER TABLE usage7 RENAME TO usage;"
+	"CREATE UNIQUE INDEX usage_by_message ON usage (agent, message_id);"
+	"CREATE INDEX usage_by_ts ON usage (ts);",
 };
 
 struct cached {
