@@ -139,6 +139,7 @@ parse_duration(const char *s, double *out)
 	} units[] = {
 		{ "", 1 },
 		{ "s", 1 },
+		{ "ms", 0.001 },
 		{ "m", 60 },
 		{ "h", 3600 },
 		{ "d", 86400 },

@@ -223,6 +223,7 @@ void store_commit(void);
 void store_rollback(void);
 void store_begin_grouped(void);
 void store_commit_grouped(void);
+void store_commit_deferred(double);
 void store_flush(void);
 int store_pending(void);
 /* Event priorities: requests and timers first, the group commit last. */

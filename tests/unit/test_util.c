@@ -42,6 +42,7 @@ test_duration_units(void **state)
 	assert_duration("1d", 86400);
 	assert_duration("1.5s", 1.5);
 	assert_duration("0.5m", 30);
+	assert_duration("250ms", 0.25);
 	assert_duration("0", 0);
 }
 
@@ -56,7 +57,7 @@ test_duration_rejects(void **state)
 	assert_bad_duration("5x");
 	assert_bad_duration("abc");
 	assert_bad_duration("5 m");
-	assert_bad_duration("5ms");
+	assert_bad_duration("5us");
 	assert_bad_duration("5ss");
 	assert_bad_duration("s");
 	assert_bad_duration("inf");
