@@ -648,9 +648,12 @@ response_header(struct preq *p, char *name, char *value)
 		p->retry_after = atoi(value);
 	/* Kept as sent, for the upstream's own view in swarmctl quota. */
 	if (pace_header_name(name, &k, &f)) {
+		char *view = p->up->view[k][f];
+		size_t n = strnlen(value, sizeof p->up->view[k][f] - 1);
+
 		pace_header(&p->seen, name, value);
-		snprintf(
-		    p->up->view[k][f], sizeof p->up->view[k][f], "%s", value);
+		memcpy(view, value, n);
+		view[n] = '\0';
 	}
 	if (strcasecmp(name, "content-type") == 0 &&
 	    strncasecmp(value, "text/event-stream", 17) == 0)
@@ -711,12 +714,12 @@ on_header(char *buf, size_t size, size_t n, void *arg)
 {
 	struct preq *p = arg;
 	size_t len = size * n;
-	char *line, *colon, *value;
+	char small[512], *line, *colon, *value;
 
 	if (p->req == NULL)
 		return 0;
 	idle_reset(p);
-	line = xmalloc(len + 1);
+	line = len < sizeof small ? small : xmalloc(len + 1);
 	memcpy(line, buf, len);
 	line[len] = '\0';
 	line[strcspn(line, "\r\n")] = '\0';
@@ -737,7 +740,8 @@ on_header(char *buf, size_t size, size_t n, void *arg)
 		value += strspn(value, " \t");
 		response_header(p, line, value);
 	}
-	free(line);
+	if (line != small)
+		free(line);
 	return len;
 }
 
@@ -887,15 +891,22 @@ request_headers(struct evhttp_request *req)
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	struct curl_slist *l = NULL;
 	struct evkeyval *h;
-	char *s;
+	char small[512], *s;
+	size_t kn, vn;
 
 	TAILQ_FOREACH(h, in, next)
 	{
 		if (hop_by_hop(h->key))
 			continue;
-		s = xasprintf("%s: %s", h->key, h->value);
+		kn = strlen(h->key);
+		vn = strlen(h->value);
+		s = kn + vn + 3 <= sizeof small ? small : xmalloc(kn + vn + 3);
+		memcpy(s, h->key, kn);
+		memcpy(s + kn, ": ", 2);
+		memcpy(s + kn + 2, h->value, vn + 1);
 		l = curl_slist_append(l, s);
-		free(s);
+		if (s != small)
+			free(s);
 	}
 	/* No 100-continue round trip, and no compression we cannot meter. */
 	l = curl_slist_append(l, "Expect:");
