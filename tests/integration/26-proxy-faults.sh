@@ -6,7 +6,10 @@
 # good token (404), an agent past its token cap (403, naming the cap), an
 # unreachable upstream (502), a silent upstream (504 after [proxy]
 # timeout), a client that leaves mid-stream (the upstream transfer is
-# cancelled and what was seen is metered).
+# cancelled and what was seen is metered).  Usage records wait for
+# [proxy] usage_flush (a minute here, longer than the test, so only other
+# commits and the stop write them): a clean stop still leaves every
+# metered token on disk.
 . "$(dirname "$0")/lib.sh"
 cat >"$T/fake.json" <<'J'
 {"stream": {"gap_ms": 100, "delta_bytes": 8}, "cache": false}
@@ -19,6 +22,7 @@ listen = 127.0.0.1:0
 upstream = $UP
 openai_upstream = http://127.0.0.1:1
 timeout = 2s
+usage_flush = 1m
 C
 start_daemon
 stats() { curl -sS "$UP/_fake/stats"; }
@@ -125,5 +129,14 @@ post inflight /v1/messages "$BODY" >/dev/null 2>&1 &
 inflight() { swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]["in_flight"]'; }
 in_flight() { [ "$(inflight)" -ge 1 ]; }
 wait_until 10 in_flight || fail "no request in flight: $(inflight)"
+metered=$(usage)
 stop_daemon || fail "swarmd did not stop cleanly with a request in flight"
+stored=$(python3 - "$STATE/swarmd.db" "${AGENT#agent-}" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+print(list(db.execute("SELECT coalesce(sum(input), 0), coalesce(sum(output), 0) "
+                      "FROM usage WHERE agent = ?", (int(sys.argv[2]),)).fetchone()))
+PY
+)
+assert_eq "$stored" "$metered" "the usage records on disk after the stop"
 ok
