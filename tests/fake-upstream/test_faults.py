@@ -83,6 +83,25 @@ class Faults(FakeTest):
         self.assertEqual(self.fake.messages(msg("hi"))[0], 200)
         self.assertGreaterEqual(time.monotonic() - t0, 0.3)
 
+    def test_slow_first_byte_jitter(self):
+        # Each request waits delay_ms plus its own 0..jitter_ms.
+        self.fake.faults({"slow_first_byte": {"delay_ms": 100,
+                                              "jitter_ms": 300,
+                                              "count": -1}})
+        took = []
+        for _ in range(8):
+            t0 = time.monotonic()
+            self.assertEqual(self.fake.messages(msg("hi"))[0], 200)
+            took.append(time.monotonic() - t0)
+        self.assertGreaterEqual(min(took), 0.1)
+        self.assertLess(max(took), 0.4 + 0.5)  # the slack is the machine's
+        # Not one fixed delay: eight draws from 0..300 ms differ by more
+        # than 20 ms unless the jitter was ignored (chance: ~5e-8).
+        self.assertGreater(max(took) - min(took), 0.02)
+        self.assertEqual(json.loads(self.fake.request(
+            "GET", "/_fake/faults")[2])["slow_first_byte"],
+            {"count": -1, "delay_ms": 100, "jitter_ms": 300})
+
     def test_reset_midway(self):
         self.fake.faults({"reset": {"after": 2}})
         got, how = raw_request(self.fake.port, msg("one two three four",

@@ -354,8 +354,11 @@ api_faults(int stream, struct reply_faults *rf)
 
 	memset(rf, 0, sizeof *rf);
 	rf->reset_after = rf->error_after = -1;
+	/* A model's time to answer varies; a fixed delay would move every
+	 * client in lockstep. */
 	if ((f = fault_take(FAULT_SLOW)) != NULL)
-		rf->delay_ms = f->delay_ms;
+		rf->delay_ms = f->delay_ms +
+		    (f->jitter_ms > 0 ? random() % (f->jitter_ms + 1) : 0);
 	if ((f = fault_take(FAULT_RESET)) != NULL)
 		rf->reset_after = f->after;
 	if (stream && (f = fault_take(FAULT_STREAM_ERROR)) != NULL) {

@@ -121,7 +121,7 @@ fault_parse(
 	static const char *const allowed[FAULT_N][5] = {
 		{ "count", "status", "retry_after", NULL },
 		{ "count", "after", "type", NULL },
-		{ "count", "delay_ms", NULL },
+		{ "count", "delay_ms", "jitter_ms", NULL },
 		{ "count", "after", NULL },
 	};
 	static const char *paths[FAULT_N] = { "faults.fail",
@@ -139,6 +139,7 @@ fault_parse(
 	    get_int(o, p, "after", 0, 1000000000, &f->after, err, len) ||
 	    get_int(o, p, "retry_after", 0, 86400, &f->retry_after, err, len) ||
 	    get_int(o, p, "delay_ms", 0, 3600000, &f->delay_ms, err, len) ||
+	    get_int(o, p, "jitter_ms", 0, 3600000, &f->jitter_ms, err, len) ||
 	    get_int(o, p, "status", 400, 599, &f->status, err, len))
 		return -1;
 	if (k == FAULT_FAIL && f->status == 0) {
@@ -207,6 +208,9 @@ faults_json(const struct fault *set)
 		if (i == FAULT_SLOW)
 			json_object_set_new(
 			    f, "delay_ms", json_integer(set[i].delay_ms));
+		if (i == FAULT_SLOW && set[i].jitter_ms > 0)
+			json_object_set_new(
+			    f, "jitter_ms", json_integer(set[i].jitter_ms));
 		json_object_set_new(o, fault_names[i], f);
 	}
 	return o;

@@ -49,6 +49,7 @@ struct fault {
 	long retry_after; /* fail: seconds for retry-after, 0 none */
 	long after;       /* stream_error, reset: deltas sent first */
 	long delay_ms;    /* slow_first_byte */
+	long jitter_ms;   /* slow_first_byte: up to this much more */
 	char type[64];    /* stream_error: the error's type */
 };
 
