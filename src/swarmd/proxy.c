@@ -902,7 +902,8 @@ request_headers(struct evhttp_request *req)
 		vn = strlen(h->value);
 		s = kn + vn + 3 <= sizeof small ? small : xmalloc(kn + vn + 3);
 		memcpy(s, h->key, kn);
-		memcpy(s + kn, ": ", 2);
+		s[kn] = ':';
+		s[kn + 1] = ' ';
 		memcpy(s + kn + 2, h->value, vn + 1);
 		l = curl_slist_append(l, s);
 		if (s != small)
