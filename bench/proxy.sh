@@ -13,6 +13,8 @@
 # With -l MS the fake answers each call MS milliseconds late, as a model
 # takes time to answer: the upstream, not the CPU, then bounds the rate,
 # as with the real API, and the proxy's cost shows as added latency.
+# With -j MS each call waits up to MS ms more, drawn at random: a fixed
+# delay keeps the clients in lockstep, every answer of a round at once.
 #
 # The fake upstream and swarmd stay up for the whole run (one of each);
 # each window is SECONDS long after a short warm-up.  Reported: the
@@ -25,7 +27,7 @@ set -u
 usage() {
 	cat <<EOF
 usage: bench/proxy.sh [-n RUNS] [-b BUILDDIR] [-d SECONDS] [-c CONNS]
-                      [-t THREADS] [-s SYNC] [-l MS] [-k] [-o FILE]
+                      [-t THREADS] [-s SYNC] [-l MS] [-j MS] [-k] [-o FILE]
   -n RUNS      direct/proxied pairs (default 5); medians reported
   -b BUILDDIR  meson build directory (default: \$BUILD, else /tmp/bench-build);
                set up with --buildtype=release when it does not exist yet
@@ -34,6 +36,7 @@ usage: bench/proxy.sh [-n RUNS] [-b BUILDDIR] [-d SECONDS] [-c CONNS]
   -t THREADS   wrk threads (default 1: the servers need the CPUs)
   -s SYNC      swarmd's [store] synchronous (default: swarmd's, full)
   -l MS        the fake upstream answers each call MS ms late (default 0)
+  -j MS        and up to MS ms later still, at random (default 0)
   -k           keep the scratch directory
   -o FILE      also write the raw per-run results (metric, run, value) to FILE
 EOF
@@ -45,18 +48,20 @@ CONNS=64
 THREADS=1
 SYNC=
 DELAY=0
-while getopts n:b:d:c:t:s:l:ko:h opt; do
+JITTER=0
+while getopts n:b:d:c:t:s:l:j:ko:h opt; do
 	case $opt in
 	d) SECS=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
 	s) SYNC=$OPTARG ;;
 	l) DELAY=$OPTARG ;;
+	j) JITTER=$OPTARG ;;
 	*) bench_opt "$opt" ;;
 	esac
 done
 bench_counts "$RUNS" "$SECS" "$CONNS" "$THREADS"
-case $DELAY in '' | *[!0-9]*) usage >&2; exit 2 ;; esac
+case $DELAY$JITTER in '' | *[!0-9]*) usage >&2; exit 2 ;; esac
 WARMUP=2	# seconds of wrk before the first window of each kind
 
 say() { printf '%s\n' "$*" >&2; }
@@ -77,8 +82,8 @@ cat >"$T/fake.json" <<EOF
 {"limits": {"requests_per_minute": 1e9, "input_tokens_per_minute": 1e11,
             "output_tokens_per_minute": 1e11, "tokens_per_minute": 1e11},
  "cache": false,
- "faults": {"slow_first_byte": {"count": $([ "$DELAY" = 0 ] && echo 0 || echo -1),
-                                "delay_ms": $DELAY}}}
+ "faults": {"slow_first_byte": {"count": $([ "$DELAY$JITTER" = 00 ] && echo 0 || echo -1),
+                                "delay_ms": $DELAY, "jitter_ms": $JITTER}}}
 EOF
 bench_start_fake "$T"
 UP=$FAKE_URL
@@ -163,6 +168,6 @@ records=$(sqlite3 "file:$T/state/swarmd.db?mode=ro" \
 bench_report "swarmd proxy overhead"
 echo "build: $BUILD (${BUILDTYPE:-unknown}); $($WRK -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 echo "load: $CONNS connections, $THREADS wrk thread(s), ${SECS}s per window;" \
-    "non-streaming, 16 output tokens, answered ${DELAY} ms late; swarmd's [store] synchronous = ${SYNC:-full (default)};" \
+    "non-streaming, 16 output tokens, answered ${DELAY}+0..${JITTER} ms late; swarmd's [store] synchronous = ${SYNC:-full (default)};" \
     "usage records metered by swarmd: $records"
 py table "$RESULTS" "$RUNS"
