@@ -583,7 +583,9 @@ scheduler_reap(void)
 		if (waitpid(si.si_pid, &status, 0) == -1)
 			continue;
 		if (a == NULL) {
-			triage_reaped(si.si_pid, status); /* a triage hook */
+			/* The checkpoint helper, or a triage hook. */
+			if (!store_wal_reaped(si.si_pid, status))
+				triage_reaped(si.si_pid, status);
 			continue;
 		}
 		if (!began) {

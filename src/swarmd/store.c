@@ -272,6 +272,7 @@ store_close(void)
 	size_t i;
 
 	store_flush();
+	store_wal_stop();
 	if (flush_ev != NULL)
 		event_free(flush_ev);
 	flush_ev = NULL;

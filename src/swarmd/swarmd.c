@@ -284,6 +284,9 @@ parse_args(int argc, char **argv, int *foreground, int *explicit_path)
 		}
 		exit(check_statedir(argv[2]));
 	}
+	/* Not for people: the checkpoint helper (store-wal.c). */
+	if (argc >= 2 && strcmp(argv[1], "--wal-checkpointer") == 0)
+		exit(store_wal_main(argc, argv));
 	while ((ch = getopt(argc, argv, "fc:s:d:hV")) != -1) {
 		switch (ch) {
 		case 'f':
@@ -357,6 +360,7 @@ swarmd_main(int argc, char **argv)
 	if (store_open(
 	        srv.cfg.statedir, srv.cfg.synchronous, err, sizeof err) == -1)
 		fatalx("%s", err);
+	store_wal_start(srv.cfg.synchronous);
 	quota_init();
 	/* Before any agent starts: their environment names it. */
 	if (proxy_init(err, sizeof err) == -1)

@@ -224,6 +224,12 @@ void store_rollback(void);
 void store_begin_grouped(void);
 void store_commit_grouped(void);
 void store_commit_deferred(double);
+
+/* store-wal.c */
+void store_wal_start(const char *);
+int store_wal_reaped(pid_t, int);
+void store_wal_stop(void);
+int store_wal_main(int, char **);
 void store_flush(void);
 int store_pending(void);
 /* Event priorities: requests and timers first, the group commit last. */
