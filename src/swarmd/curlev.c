@@ -18,6 +18,7 @@ struct curlev_req {
 
 static CURLM *multi;
 static struct event *timer;
+static struct event *done_ev; /* transfers that ended in curlev_add */
 
 /* Finished transfers: off the multi first, then their owners are told. */
 static void
@@ -60,6 +61,15 @@ on_socket(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_WRITE)
 		flags |= CURL_CSELECT_OUT;
 	curl_multi_socket_action(multi, fd, flags, &running);
+	curlev_check_done();
+}
+
+static void
+on_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
 	curlev_check_done();
 }
 
@@ -134,11 +144,13 @@ void
 curlev_add(CURL *e, curlev_done_cb done, void *arg)
 {
 	struct curlev_req *r = xcalloc(1, sizeof *r);
+	int running;
 
 	if (multi == NULL) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		multi = curl_multi_init();
 		timer = evtimer_new(srv.base, on_timeout, NULL);
+		done_ev = event_new(srv.base, -1, 0, on_done, NULL);
 		curl_multi_setopt(
 		    multi, CURLMOPT_SOCKETFUNCTION, curlev_socket);
 		curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, curlev_timer);
@@ -150,6 +162,14 @@ curlev_add(CURL *e, curlev_done_cb done, void *arg)
 	r->arg = arg;
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_multi_add_handle(multi, e);
+	/*
+	 * Send it now rather than at the timer libcurl just asked for, a
+	 * turn of the loop later (curlev_add is never called from a libcurl
+	 * callback).  What that finished is told from the loop: the caller
+	 * is not ready to hear of its own transfer yet.
+	 */
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	event_active(done_ev, EV_TIMEOUT, 0);
 }
 
 /* Cancel E before it ended: its owner is not told. */
@@ -177,4 +197,7 @@ curlev_free(void)
 	if (timer != NULL)
 		event_free(timer);
 	timer = NULL;
+	if (done_ev != NULL)
+		event_free(done_ev);
+	done_ev = NULL;
 }
