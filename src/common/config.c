@@ -63,7 +63,6 @@ static const struct key keys[] = {
 	{ "proxy", "openai_upstream", K_STR, OFF(proxy_openai_upstream), 0, 0 },
 	{ "proxy", "max_hold", K_DUR, OFF(proxy_max_hold), 0, 86400 },
 	{ "proxy", "timeout", K_DUR, OFF(proxy_timeout), 1, 86400 },
-	{ "proxy", "usage_flush", K_DUR, OFF(proxy_usage_flush), 0, 60 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
 	{ "watchdog", "heartbeat_timeout", K_DUR, OFF(heartbeat_timeout), 0,
@@ -142,7 +141,6 @@ config_defaults(struct config *cfg)
 	cfg->proxy_openai_upstream = xstrdup("https://api.openai.com");
 	cfg->proxy_max_hold = 30;
 	cfg->proxy_timeout = 600;
-	cfg->proxy_usage_flush = 0.1;
 	cfg->heartbeat_timeout = 180;
 	cfg->no_progress_timeout = 600;
 	cfg->triage_hook = xstrdup("");

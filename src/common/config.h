@@ -80,8 +80,7 @@ struct config {
 	char *proxy_upstream; /* the Anthropic API */
 	char *proxy_openai_upstream; /* an OpenAI-compatible API */
 	double proxy_max_hold;       /* longest a request waits in swarmd */
-	double proxy_timeout;     /* an upstream silent this long is dropped */
-	double proxy_usage_flush; /* seconds a usage record may wait */
+	double proxy_timeout; /* an upstream silent this long is dropped */
 };
 
 void config_defaults(struct config *);

@@ -344,8 +344,8 @@ meter_record(struct preq *p)
 		free(a->model);
 		a->model = xstrdup(p->model);
 	}
-	/* Nothing waits on this record: one commit covers every response
-	 * of [proxy] usage_flush (a sync each was the proxy's limit). */
+	/* Nothing waits on this record: one commit a loop turn covers
+	 * every response of the turn (a sync each was the proxy's limit). */
 	store_begin_grouped();
 	quota_record(a, p->model, "proxy", p->msgid, &p->use);
 	if (!p->complete)
@@ -355,7 +355,7 @@ meter_record(struct preq *p)
 		        "upstream", p->up->name, "input",
 		        (json_int_t)p->use.input, "output",
 		        (json_int_t)p->use.output));
-	store_commit_deferred(srv.cfg.proxy_usage_flush);
+	store_commit_grouped();
 }
 
 /* ---- the fair queue ---- */

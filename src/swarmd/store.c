@@ -15,7 +15,6 @@ struct store store;
 static int depth;   /* of nested store_begin() calls */
 static int pending; /* grouped work not yet committed */
 static struct event *flush_ev;
-static struct event *defer_ev; /* the deadline of deferred work */
 
 /* Migration N takes the schema from version N to N + 1. */
 static const char *migrations[] = {
@@ -276,9 +275,6 @@ store_close(void)
 	if (flush_ev != NULL)
 		event_free(flush_ev);
 	flush_ev = NULL;
-	if (defer_ev != NULL)
-		event_free(defer_ev);
-	defer_ev = NULL;
 	for (i = 0; i < ncache; i++)
 		sqlite3_finalize(cache[i].st);
 	free(cache);
@@ -303,12 +299,6 @@ store_close(void)
  * durable.  One fsync then covers many requests.  Any plain store_begin()
  * commits pending grouped work first: intent that precedes an act (a
  * spawn, a signal) is never held back.
- *
- * Deferred commit goes further, for records that nothing waits on and
- * that are observations, not intent (the proxy's usage records): the
- * transaction stays open across turns until a deadline, or until
- * anything else commits.  A crash loses at most that long of them; at
- * one commit a turn, a busy proxy spent its loop waiting in fsync.
  */
 
 static void
@@ -332,8 +322,6 @@ store_flush(void)
 	if (!pending || depth > 0)
 		return;
 	pending = 0;
-	if (defer_ev != NULL)
-		evtimer_del(defer_ev);
 	store_exec("COMMIT");
 	server_release_held();
 }
@@ -360,8 +348,6 @@ store_commit(void)
 {
 	if (depth > 0 && --depth == 0) {
 		pending = 0;
-		if (defer_ev != NULL)
-			evtimer_del(defer_ev);
 		store_exec("COMMIT");
 		server_release_held();
 	}
@@ -378,32 +364,6 @@ store_commit_grouped(void)
 			event_priority_set(flush_ev, STORE_FLUSH_PRIORITY);
 		}
 		event_active(flush_ev, EV_TIMEOUT, 0);
-	}
-}
-
-/* Commit within DELAY seconds (0: at the end of this turn). */
-void
-store_commit_deferred(double delay)
-{
-	struct timeval tv;
-
-	if (delay <= 0) {
-		store_commit_grouped();
-		return;
-	}
-	if (depth > 0 && --depth == 0) {
-		if (defer_ev == NULL) {
-			defer_ev = evtimer_new(srv.base, on_flush, NULL);
-			event_priority_set(defer_ev, STORE_FLUSH_PRIORITY);
-		}
-		/* The first record's deadline holds for the rest. */
-		if (!pending || !evtimer_pending(defer_ev, NULL)) {
-			tv.tv_sec = (time_t)delay;
-			tv.tv_usec =
-			    (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
-			evtimer_add(defer_ev, &tv);
-		}
-		pending = 1;
 	}
 }
 

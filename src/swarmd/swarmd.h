@@ -223,13 +223,6 @@ void store_commit(void);
 void store_rollback(void);
 void store_begin_grouped(void);
 void store_commit_grouped(void);
-void store_commit_deferred(double);
-
-/* store-wal.c */
-void store_wal_start(const char *);
-int store_wal_reaped(pid_t, int);
-void store_wal_stop(void);
-int store_wal_main(int, char **);
 void store_flush(void);
 int store_pending(void);
 /* Event priorities: requests and timers first, the group commit last. */
@@ -245,6 +238,12 @@ json_t *store_col_ts(sqlite3_stmt *, int); /* NULL -> null */
 json_t *store_col_int(sqlite3_stmt *, int);
 json_t *store_col_text(sqlite3_stmt *, int);
 json_t *json_ts(int64_t wall_ms); /* 0 -> null */
+
+/* store-wal.c */
+void store_wal_start(const char *);
+int store_wal_reaped(pid_t, int);
+void store_wal_stop(void);
+int store_wal_main(int, char **);
 
 /* ---- quota.c: the shared quota meter ---- */
 struct job;

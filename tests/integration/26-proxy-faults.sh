@@ -6,9 +6,7 @@
 # good token (404), an agent past its token cap (403, naming the cap), an
 # unreachable upstream (502), a silent upstream (504 after [proxy]
 # timeout), a client that leaves mid-stream (the upstream transfer is
-# cancelled and what was seen is metered).  Usage records wait for
-# [proxy] usage_flush (a minute here, longer than the test, so only other
-# commits and the stop write them): a clean stop still leaves every
+# cancelled and what was seen is metered).  A clean stop leaves every
 # metered token on disk.
 . "$(dirname "$0")/lib.sh"
 cat >"$T/fake.json" <<'J'
@@ -22,7 +20,6 @@ listen = 127.0.0.1:0
 upstream = $UP
 openai_upstream = http://127.0.0.1:1
 timeout = 2s
-usage_flush = 1m
 C
 start_daemon
 stats() { curl -sS "$UP/_fake/stats"; }
