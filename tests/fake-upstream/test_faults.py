@@ -129,6 +129,8 @@ class Faults(FakeTest):
                            ({"reset": {"delay_ms": 5}},
                             "faults.reset.delay_ms: unknown member"),
                            ({"explode": {}}, "faults.explode: unknown member"),
+                           ({"slow_first_byte": {"jitter_ms": -1}},
+                            "faults.slow_first_byte.jitter_ms"),
                            ("[", "")]:
             s, _, raw = self.fake.post("/_fake/faults", body)
             self.assertEqual(s, 400)
