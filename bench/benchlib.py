@@ -24,6 +24,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
+import report
+
 
 class Conn:
     def __init__(self, path, timeout=30):
@@ -231,11 +233,7 @@ def fmt(v, unit):
 
 
 def cmd_table(path, runs):
-    vals = {}
-    with open(path) as f:
-        for line in f:
-            m, _run, v = line.split("\t")[:3]
-            vals.setdefault(m, []).append(float(v))
+    vals = report.read(path)
     rows = [("metric", "unit", "median", "min", "max", "n", "target",
              "vs target")]
     for key, label, unit, target, higher in METRICS:
@@ -251,12 +249,7 @@ def cmd_table(path, runs):
             ratio = "%.2fx %s" % (r, "MET" if r >= 1 else "MISSED")
         rows.append((label, unit, fmt(med, unit), fmt(min(v), unit),
                      fmt(max(v), unit), str(len(v)), tgt, ratio))
-    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, r in enumerate(rows):
-        print("  ".join(c.ljust(w[k]) if k in (0, 1, 6, 7) else
-                        c.rjust(w[k]) for k, c in enumerate(r)).rstrip())
-        if i == 0:
-            print("  ".join("-" * x for x in w))
+    report.table(rows, (0, 1, 6, 7))
     print("\nmedian, min and max are over %s runs; for the ps rows each run's "
           "figure is itself the median of its invocations." % runs)
 

@@ -19,6 +19,8 @@ import sqlite3
 import statistics
 import sys
 
+import report
+
 
 def cmd_job(out, sim, adir, chunks, *args):
     """All chunks at once: concurrency = chunks, one stagger batch."""
@@ -143,11 +145,7 @@ ARMS = [("direct", "(a) all at once"), ("sem4", "(b) semaphore 4"),
 
 
 def cmd_table(path, runs):
-    vals = {}
-    with open(path) as f:
-        for line in f:
-            k, _run, v = line.rstrip("\n").split("\t")
-            vals.setdefault(k, []).append(float(v))
+    vals = report.read(path)
     arms = [(a, l) for a, l in ARMS if any(k.startswith(a + ".")
                                            for k in vals)]
     out = [["metric"] + [l for _, l in arms]]
@@ -155,19 +153,9 @@ def cmd_table(path, runs):
         r = [label]
         for a, _ in arms:
             v = [x for x in vals.get(a + "." + key, []) if x >= 0]
-            if not v:
-                r.append("-")
-                continue
-            med = fmt % statistics.median(v)
-            r.append(med if min(v) == max(v) else "%s (%s-%s)" % (
-                med, fmt % min(v), fmt % max(v)))
+            r.append(report.span(v, fmt) if v else "-")
         out.append(r)
-    w = [max(len(r[i]) for r in out) for i in range(len(out[0]))]
-    for i, r in enumerate(out):
-        print("  ".join(c.ljust(w[k]) if k == 0 else c.rjust(w[k])
-                        for k, c in enumerate(r)).rstrip())
-        if i == 0:
-            print("  ".join("-" * x for x in w))
+    report.table(out)
     print("\n%s run(s) of each arm; a cell is the median, with the min-max "
           "over the runs when they differ." % runs)
 

@@ -75,8 +75,10 @@ bench_on_exit bench_cleanup
 
 # The measuring half: polling the daemon, and the arithmetic.
 cat >"$T/incident.py" <<'PY'
-import glob, json, os, socket, sqlite3, statistics, sys, time
+import glob, json, os, socket, sqlite3, sys, time
 from datetime import datetime, timezone
+
+import report
 
 
 class Conn:
@@ -193,11 +195,7 @@ def analyze(outdir, limit, cost, dbpath, fake_stats):
 
 
 def table(path, runs):
-    vals = {}
-    with open(path) as f:
-        for line in f:
-            m, _r, v = line.rstrip("\n").split("\t")
-            vals.setdefault(m, []).append(float(v))
+    vals = report.read(path)
     rows = [
         ("peak use of the bucket, account headers (%)", "peak_hdr", "%.1f"),
         ("peak use, replayed, 200s only (%)", "peak_served", "%.1f"),
@@ -224,19 +222,9 @@ def table(path, runs):
         r = [label]
         for m in modes:
             v = vals.get(m + "." + key)
-            if not v:
-                r.append("-")
-                continue
-            med = fmt % statistics.median(v)
-            r.append(med if min(v) == max(v) else "%s (%s-%s)" % (
-                med, fmt % min(v), fmt % max(v)))
+            r.append(report.span(v, fmt) if v else "-")
         out.append(r)
-    w = [max(len(r[i]) for r in out) for i in range(len(head))]
-    for i, r in enumerate(out):
-        print("  ".join(c.ljust(w[k]) if k == 0 else c.rjust(w[k])
-                        for k, c in enumerate(r)).rstrip())
-        if i == 0:
-            print("  ".join("-" * x for x in w))
+    report.table(out)
     print("\n%s runs of each mode; each cell is the median, with the "
           "min-max over the runs when they differ." % runs)
 
@@ -249,7 +237,8 @@ if __name__ == "__main__":
     except (RuntimeError, OSError, EOFError, StopIteration) as e:
         sys.exit("incident.py: %s: %s" % (cmd, e))
 PY
-py() { python3 "$T/incident.py" "$@"; }
+# report.py (the results table) is beside this script, not in $T.
+py() { PYTHONPATH="$ROOT/bench" python3 "$T/incident.py" "$@"; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 
 # start_fake DIR: a fresh account (full bucket); sets FAKE_URL.

@@ -14,6 +14,8 @@ import statistics
 import subprocess
 import sys
 
+import report
+
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -123,12 +125,7 @@ def cmd_table(path, runs):
             continue
         rows.append((label, unit, fmt.format(statistics.median(v)),
                      fmt.format(min(v)), fmt.format(max(v)), str(len(v))))
-    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, r in enumerate(rows):
-        print("  ".join(c.ljust(w[k]) if k < 2 else c.rjust(w[k])
-                        for k, c in enumerate(r)).rstrip())
-        if i == 0:
-            print("  ".join("-" * x for x in w))
+    report.table(rows, (0, 1))
     print("\nmedian, min and max over %s runs; the ratio and the added "
           "latencies are taken within each run." % runs)
 

@@ -133,6 +133,8 @@ syncs() { od -An -v -w24 -t u8 -N 24 "$1" | awk '{ print $1 + $2, $3 }'; }
 cat >"$T/store.py" <<'PY'
 import json, os, signal, socket, sqlite3, statistics, subprocess, sys, time
 
+import report
+
 
 def connect(path):
     """A connection to PATH, or None while nobody listens there."""
@@ -328,11 +330,7 @@ METRICS = [
 
 
 def table(path, runs):
-    vals = {}
-    with open(path) as f:
-        for line in f:
-            m, _r, v = line.rstrip("\n").split("\t")
-            vals.setdefault(m, []).append(float(v))
+    vals = report.read(path)
 
     def fmt(v, unit):
         if unit in ("ev/s", "rows/s", "/s"):
@@ -349,12 +347,7 @@ def table(path, runs):
             continue
         rows.append((label, unit, fmt(statistics.median(v), unit),
                      fmt(min(v), unit), fmt(max(v), unit), str(len(v))))
-    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, r in enumerate(rows):
-        print("  ".join(c.ljust(w[k]) if k < 2 else c.rjust(w[k])
-                        for k, c in enumerate(r)).rstrip())
-        if i == 0:
-            print("  ".join("-" * x for x in w))
+    report.table(rows, (0, 1))
     print("\nmedian, min and max over %s runs." % runs)
 
 
@@ -367,7 +360,8 @@ if __name__ == "__main__":
             subprocess.TimeoutExpired) as e:
         sys.exit("store.py: %s: %s" % (sys.argv[1], e))
 PY
-py() { python3 "$T/store.py" "$@"; }
+# report.py (the results table) is beside this script, not in $T.
+py() { PYTHONPATH="$ROOT/bench" python3 "$T/store.py" "$@"; }
 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 ratio() { python3 -c "print('%.4f' % ($1 / $2))"; }
