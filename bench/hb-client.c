@@ -53,8 +53,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: hb-client [--verb heartbeat|hello|note] "
-	    "[--echo SOCKET] START_MS DURATION_S OUTFILE\n");
+	    "usage: hb-client [--verb heartbeat|hello|note] [--echo SOCKET] START_MS DURATION_S OUTFILE\n");
 	exit(2);
 }
 
@@ -131,8 +130,7 @@ read_line(int fd, char *buf, size_t cap)
 		if ((nl = memchr(buf, '\n', have)) != NULL) {
 			if (nl != buf + have - 1) {
 				fprintf(stderr,
-				    "hb-client: more than one line "
-				    "in answer to one request\n");
+				    "hb-client: more than one line in answer to one request\n");
 				return -1;
 			}
 			*nl = '\0';
@@ -193,14 +191,11 @@ main(int argc, char **argv)
 	else {
 		if (agent == NULL || token == NULL) {
 			fprintf(stderr,
-			    "hb-client: SWARM_AGENT and "
-			    "SWARM_TOKEN must be set (run me as "
-			    "a swarmd agent)\n");
+			    "hb-client: SWARM_AGENT and SWARM_TOKEN must be set (run me as a swarmd agent)\n");
 			return 2;
 		}
 		n = snprintf(req, sizeof req,
-		    "{\"id\":1,\"verb\":\"heartbeat\","
-		    "%s\"auth\":{\"agent\":\"%s\",\"token\":\"%s\"}}\n",
+		    "{\"id\":1,\"verb\":\"heartbeat\",%s\"auth\":{\"agent\":\"%s\",\"token\":\"%s\"}}\n",
 		    strcmp(verb, "note") == 0 ?
 		        "\"args\":{\"note\":\"benchmark step\"}," :
 		        "",
@@ -208,8 +203,7 @@ main(int argc, char **argv)
 	}
 	if (sock == NULL || n < 0 || (size_t)n >= sizeof req) {
 		fprintf(stderr,
-		    "hb-client: no socket (SWARM_SOCKET), or "
-		    "the request does not fit\n");
+		    "hb-client: no socket (SWARM_SOCKET), or the request does not fit\n");
 		return 2;
 	}
 	reqlen = (size_t)n;

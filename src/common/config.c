@@ -306,8 +306,7 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 		if (set_model(ctx->cfg, name, value) == 0)
 			return 1;
 		snprintf(ctx->err, ctx->errlen,
-		    "%d: [models] %s: expected a "
-		    "context window in tokens",
+		    "%d: [models] %s: expected a context window in tokens",
 		    ctx->line, name);
 		ctx->fail_line = ctx->line;
 		ctx->failed = 1;
@@ -317,8 +316,7 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 		if (set_price(ctx->cfg, name, value) == 0)
 			return 1;
 		snprintf(ctx->err, ctx->errlen,
-		    "%d: [prices] %s: expected "
-		    "four prices: input, output, cache write, cache read",
+		    "%d: [prices] %s: expected four prices: input, output, cache write, cache read",
 		    ctx->line, name);
 		ctx->fail_line = ctx->line;
 		ctx->failed = 1;
@@ -330,9 +328,7 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 			continue;
 		if (set_key(ctx->cfg, &keys[i], value) == 0)
 			return 1;
-		snprintf(ctx->err, ctx->errlen,
-		    "%d: [%s] %s: bad value "
-		    "\"%s\"",
+		snprintf(ctx->err, ctx->errlen, "%d: [%s] %s: bad value \"%s\"",
 		    ctx->line, section, name, value);
 		ctx->fail_line = ctx->line;
 		ctx->failed = 1;
@@ -404,46 +400,39 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 	}
 	if (i == nitems(levels)) {
 		snprintf(err, errlen,
-		    "%s: [swarmd] log_level: expected err, "
-		    "warning, notice, info or debug",
+		    "%s: [swarmd] log_level: expected err, warning, notice, info or debug",
 		    file);
 		return -1;
 	}
 	if (*cfg->socket != '/' || *cfg->statedir != '/') {
 		snprintf(err, errlen,
-		    "%s: [swarmd] socket and statedir must "
-		    "be absolute paths",
+		    "%s: [swarmd] socket and statedir must be absolute paths",
 		    file);
 		return -1;
 	}
 	if (cfg->resume_at > cfg->pause_at) {
 		snprintf(err, errlen,
-		    "%s: [quota] resume_at must not be above "
-		    "pause_at",
-		    file);
+		    "%s: [quota] resume_at must not be above pause_at", file);
 		return -1;
 	}
 	if (*cfg->escalation_webhook != '\0' &&
 	    strncmp(cfg->escalation_webhook, "http://", 7) != 0 &&
 	    strncmp(cfg->escalation_webhook, "https://", 8) != 0) {
 		snprintf(err, errlen,
-		    "%s: [watchdog] escalation_webhook: "
-		    "expected an http:// or https:// URL",
+		    "%s: [watchdog] escalation_webhook: expected an http:// or https:// URL",
 		    file);
 		return -1;
 	}
 	if (!url_ok(cfg->proxy_upstream) ||
 	    !url_ok(cfg->proxy_openai_upstream)) {
 		snprintf(err, errlen,
-		    "%s: [proxy] upstream and openai_upstream "
-		    "must be http:// or https:// URLs",
+		    "%s: [proxy] upstream and openai_upstream must be http:// or https:// URLs",
 		    file);
 		return -1;
 	}
 	if (*cfg->proxy_listen != '\0' && !listen_ok(cfg->proxy_listen)) {
 		snprintf(err, errlen,
-		    "%s: [proxy] listen: expected "
-		    "127.0.0.1:PORT (loopback only) or a socket path",
+		    "%s: [proxy] listen: expected 127.0.0.1:PORT (loopback only) or a socket path",
 		    file);
 		return -1;
 	}
@@ -451,8 +440,7 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 	    strcmp(cfg->synchronous, "normal") != 0 &&
 	    strcmp(cfg->synchronous, "extra") != 0) {
 		snprintf(err, errlen,
-		    "%s: [store] synchronous: expected full, "
-		    "normal or extra",
+		    "%s: [store] synchronous: expected full, normal or extra",
 		    file);
 		return -1;
 	}

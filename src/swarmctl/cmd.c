@@ -83,8 +83,8 @@ static const struct cmd_entry cmd_table[] = {
 	    .exec = cmd_abort },
 	{ .name = "send",
 	    .usage = "TARGET TEXT...",
-	    .help = "leave a message for an agent, or every running agent "
-	            "of a job",
+	    .help =
+	        "leave a message for an agent, or every running agent of a job",
 	    .min_args = 2,
 	    .max_args = -1,
 	    .exec = cmd_send },
@@ -179,8 +179,7 @@ static const struct cmd_entry cmd_table[] = {
 	    .exec = cmd_fail },
 	{ .name = "report",
 	    .usage =
-	        "--input N --output N [--cache-read N] [--cache-creation N] "
-	        "[--model M]",
+	        "--input N --output N [--cache-read N] [--cache-creation N] [--model M]",
 	    .help =
 	        "report tokens this agent spent (counted by the quota meter)",
 	    .agent = 1,
@@ -234,8 +233,8 @@ cmd_list(FILE *f)
 {
 	fputs("\nverbs:\n", f);
 	cmd_list_group(f, 0);
-	fputs("\nagent verbs (inside an agent, from SWARM_AGENT and "
-	      "SWARM_TOKEN):\n",
+	fputs(
+	    "\nagent verbs (inside an agent, from SWARM_AGENT and SWARM_TOKEN):\n",
 	    f);
 	cmd_list_group(f, 1);
 }
@@ -510,8 +509,7 @@ cmd_answer(struct cmd_ctx *ctx, json_int_t id, json_t **resp)
 
 	if ((rc = cmd_read(ctx, &r)) == -1) {
 		fprintf(stderr,
-		    "swarmctl: swarmd at %s closed the connection "
-		    "before answering\n",
+		    "swarmctl: swarmd at %s closed the connection before answering\n",
 		    ctx->socket);
 		return SWARM_EXIT_UNAVAILABLE;
 	}
@@ -534,8 +532,8 @@ cmd_answer(struct cmd_ctx *ctx, json_int_t id, json_t **resp)
 	if (!json_is_true(json_object_get(r, "ok")) || !json_is_integer(rid) ||
 	    json_integer_value(rid) != id) {
 		fprintf(stderr,
-		    "swarmctl: bad response from swarmd: not an "
-		    "answer to request %" JSON_INTEGER_FORMAT "\n",
+		    "swarmctl: bad response from swarmd: not an answer to request %" JSON_INTEGER_FORMAT
+		    "\n",
 		    id);
 		json_decref(r);
 		return SWARM_EXIT_ERROR;
@@ -562,8 +560,7 @@ cmd_request(struct cmd_ctx *ctx, const char *verb, json_t *args, json_t **resp)
 	json_decref(req);
 	if (rc == -1 && errno == E2BIG) {
 		fprintf(stderr,
-		    "swarmctl: %s: the request is over the "
-		    "protocol's limit of %d bytes\n",
+		    "swarmctl: %s: the request is over the protocol's limit of %d bytes\n",
 		    ctx->entry->name, SWARM_MAX_LINE);
 		return SWARM_EXIT_ERROR;
 	}
@@ -590,8 +587,7 @@ cmd_connect(struct cmd_ctx *ctx)
 	if (!json_is_integer(v) ||
 	    json_integer_value(v) != SWARM_PROTOCOL_VERSION) {
 		fprintf(stderr,
-		    "swarmctl: swarmd at %s speaks another "
-		    "protocol version; this swarmctl speaks %d\n",
+		    "swarmctl: swarmd at %s speaks another protocol version; this swarmctl speaks %d\n",
 		    ctx->socket, SWARM_PROTOCOL_VERSION);
 		json_decref(resp);
 		return SWARM_EXIT_ERROR;
@@ -714,8 +710,8 @@ cmd_submit(struct cmd_ctx *ctx)
 	else if ((id = member_str(resp, "job")) != NULL)
 		printf("%s\n", id);
 	else
-		printf("valid: %" JSON_INTEGER_FORMAT " chunks; nothing was "
-		       "stored (dry run)\n",
+		printf("valid: %" JSON_INTEGER_FORMAT
+		       " chunks; nothing was stored (dry run)\n",
 		    json_integer_value(json_object_get(resp, "chunks")));
 	json_decref(resp);
 	return 0;
@@ -789,8 +785,8 @@ print_jobs(json_t *jobs)
 	struct table *t;
 	size_t i, k;
 
-	t = format_table_new("JOB NAME STATE TOTAL QUEUED RUNNING DONE FAILED "
-	                     "ABORTED DEAD");
+	t = format_table_new(
+	    "JOB NAME STATE TOTAL QUEUED RUNNING DONE FAILED ABORTED DEAD");
 	for (i = 0; i < json_array_size(jobs); i++) {
 		json_t *j = json_array_get(jobs, i);
 
@@ -1439,8 +1435,7 @@ cmd_exec(struct cmd_ctx *ctx)
 		}
 		if (!is_utf8(ctx->agent) || !is_utf8(ctx->token)) {
 			fprintf(stderr,
-			    "swarmctl: %s: SWARM_AGENT or "
-			    "SWARM_TOKEN is not valid UTF-8\n",
+			    "swarmctl: %s: SWARM_AGENT or SWARM_TOKEN is not valid UTF-8\n",
 			    e->name);
 			return SWARM_EXIT_USAGE;
 		}
@@ -1478,8 +1473,7 @@ cmd_report(struct cmd_ctx *ctx)
 		if (parse_int(v, 0, 1000000000000LL, &n) == -1) {
 			json_decref(args);
 			return cmd_usage_error(ctx,
-			    "bad --%s \"%s\": expected "
-			    "a token count",
+			    "bad --%s \"%s\": expected a token count",
 			    opts[i][0], v);
 		}
 		json_object_set_new(args, opts[i][1], json_integer(n));
@@ -1504,8 +1498,7 @@ print_proxy_queues(json_t *pq)
 	const char *name;
 	json_t *v;
 
-	json_object_foreach(pq, name, v)
-	{
+	json_object_foreach(pq, name, v) {
 		json_int_t req =
 		    json_integer_value(json_object_get(v, "requests"));
 		double hold =
@@ -1519,8 +1512,8 @@ print_proxy_queues(json_t *pq)
 		        json_object_get(v, "in_flight")));
 		if (hold > 0)
 			printf(", holding %.1f s", hold);
-		printf("; %lld requests, %lld 429s absorbed, %lld sent to "
-		       "agents\n",
+		printf(
+		    "; %lld requests, %lld 429s absorbed, %lld sent to agents\n",
 		    (long long)req,
 		    (long long)json_integer_value(
 		        json_object_get(v, "absorbed_429")),
@@ -1620,8 +1613,8 @@ print_quota(json_t *q)
 	top = json_object_get(q, "top");
 	if (json_array_size(top) == 0)
 		return;
-	t = format_table_new("AGENT TOTAL INPUT OUTPUT CACHE_WRITE CACHE_READ "
-	                     "USD");
+	t = format_table_new(
+	    "AGENT TOTAL INPUT OUTPUT CACHE_WRITE CACHE_READ USD");
 	for (i = 0; i < json_array_size(top); i++) {
 		json_t *r = json_array_get(top, i);
 

@@ -25,8 +25,8 @@ usage(FILE *f)
 	fputs(USAGE
 	    "\n"
 	    "options (also accepted after the verb):\n"
-	    "  -s, --socket SOCKET  swarmd's control socket; default: "
-	    "$" SWARM_ENV_SOCKET ",\n"
+	    "  -s, --socket SOCKET  swarmd's control socket; default: $" SWARM_ENV_SOCKET
+	    ",\n"
 	    "                       else the socket key of "
 	    "swarmd.conf,\n"
 	    "                       else " SWARM_DEFAULT_SOCKET "\n"

@@ -80,8 +80,7 @@ agent_find(int64_t id)
 {
 	struct agent *a;
 
-	LIST_FOREACH(a, &agent_hash[(uint64_t)id % AGENT_BUCKETS], hentry)
-	{
+	LIST_FOREACH(a, &agent_hash[(uint64_t)id % AGENT_BUCKETS], hentry) {
 		if (a->id == id)
 			return a;
 	}
@@ -149,8 +148,8 @@ agent_json(sqlite3_stmt *st)
 	snprintf(name, sizeof name, "agent-%lld", (long long)id);
 	snprintf(job, sizeof job, "job-%lld",
 	    (long long)sqlite3_column_int64(st, 1));
-	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-	                 "s:o, s:o, s:o}",
+	return json_pack(
+	    "{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "agent", name, "job", job, "chunk", store_col_text(st, 2),
 	    "attempt", store_col_int(st, 3), "state", store_col_text(st, 4),
 	    "pid", store_col_int(st, 5), "started", store_col_ts(st, 6),

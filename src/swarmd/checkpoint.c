@@ -23,7 +23,7 @@ write_file(const char *path, const void *data, size_t len)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd == -1 || write(fd, data, len) != (ssize_t)len ||
 	    close(fd) == -1 || rename(tmp, path) == -1) {
-		log_warnx("checkpoint file %s: %s", path, strerror(errno));
+		log_warn("checkpoint file %s", path);
 		free(tmp);
 		return NULL;
 	}
@@ -53,7 +53,7 @@ checkpoint_resume_file(int64_t job, const char *chunk)
 	else {
 		dir = xasprintf("%s/checkpoints", srv.cfg.statedir);
 		if (mkdir(dir, 0750) == -1 && errno != EEXIST)
-			log_warnx("mkdir %s: %s", dir, strerror(errno));
+			log_warn("mkdir %s", dir);
 		path = xasprintf("%s/job-%lld.%s", dir, (long long)job, chunk);
 		out = write_file(path, sqlite3_column_blob(st, 0),
 		    (size_t)sqlite3_column_bytes(st, 0));

@@ -76,8 +76,8 @@ col_name(sqlite3_stmt *st, int col, const char *prefix)
 static json_t *
 escalation_json(sqlite3_stmt *st)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-	                 "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "escalation", col_name(st, 0, "esc-"), "ts", store_col_ts(st, 1),
 	    "job", col_name(st, 2, "job-"), "chunk", store_col_text(st, 3),
 	    "agent", col_name(st, 4, "agent-"), "attempt", store_col_int(st, 5),
@@ -222,8 +222,7 @@ post_done(void *easy, int code, void *arg)
 	if (ok || p->attempt >= WEBHOOK_TRIES) {
 		if (!ok)
 			log_warnx(
-			    "esc-%lld: webhook failed %d times; giving up "
-			    "until the next renotify",
+			    "esc-%lld: webhook failed %d times; giving up until the next renotify",
 			    (long long)p->esc, p->attempt);
 		post_free(p);
 		return;
@@ -276,8 +275,7 @@ tried_text(FILE *f, json_t *tried)
 	json_t *t, *v;
 	size_t i;
 
-	json_array_foreach(tried, i, t)
-	{
+	json_array_foreach(tried, i, t) {
 		v = json_object_get(t, "verdict");
 		if (json_is_object(v))
 			fprintf(f, " Triage said %s: %s.", str(v, "action"),
@@ -308,8 +306,7 @@ webhook_body(json_t *e, int again)
 	    str(e, "state"), str(e, "summary"));
 	tried_text(f, json_object_get(e, "tried"));
 	fprintf(f,
-	    " Resolve: swarmctl resolve %s --action "
-	    "restart|kill|continue",
+	    " Resolve: swarmctl resolve %s --action restart|kill|continue",
 	    str(e, "escalation"));
 	if (fclose(f) != 0) {
 		free(text);
@@ -353,11 +350,10 @@ int64_t
 escalate_open(struct agent *a, const char *state, const char *summary,
     json_t *evidence, json_t *tried, json_t *verdict)
 {
-	static const char sql[] = "INSERT INTO escalations (ts, job, chunk, "
-	                          "agent, attempt, state, summary, evidence, "
-	                          "tried, verdict, status, notified, "
-	                          "notifications) VALUES (?1, ?2, ?3, ?4, ?5, "
-	                          "?6, ?7, ?8, ?9, ?10, 'open', ?1, 1)";
+	static const char sql[] =
+	    "INSERT INTO escalations (ts, job, chunk, "
+	    "agent, attempt, state, summary, evidence, "
+	    "tried, verdict, status, notified, notifications) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?1, 1)";
 	sqlite3_stmt *st = store_prepare(sql);
 	char *ev = json_dumps(evidence, JSON_COMPACT);
 	char *tr = json_dumps(tried, JSON_COMPACT);
@@ -399,8 +395,7 @@ escalate_close(
 	static const char sql[] =
 	    "UPDATE escalations SET status = 'resolved', "
 	    "resolved = ?, action = ?, note = ?, "
-	    "outcome = ? WHERE id = ? AND status = 'open' "
-	    "RETURNING job, chunk, agent, attempt";
+	    "outcome = ? WHERE id = ? AND status = 'open' RETURNING job, chunk, agent, attempt";
 	sqlite3_stmt *st = store_prepare(sql);
 	int found;
 
@@ -426,11 +421,10 @@ escalate_close(
 static void
 on_renotify(evutil_socket_t fd, short what, void *arg)
 {
-	static const char due[] = "UPDATE escalations SET notified = ?1, "
-	                          "notifications = notifications + 1 "
-	                          "WHERE status = 'open' AND notified <= ?2 "
-	                          "RETURNING id, job, chunk, agent, attempt, "
-	                          "notifications";
+	static const char due[] =
+	    "UPDATE escalations SET notified = ?1, "
+	    "notifications = notifications + 1 "
+	    "WHERE status = 'open' AND notified <= ?2 RETURNING id, job, chunk, agent, attempt, notifications";
 	int64_t now = now_wall_ms(), *ids = NULL;
 	size_t n = 0, i;
 	sqlite3_stmt *st;
@@ -503,8 +497,7 @@ escalate_free(void)
 {
 	struct post *p, *next;
 
-	LIST_FOREACH_SAFE(p, &posts, entry, next)
-	{
+	LIST_FOREACH_SAFE(p, &posts, entry, next) {
 		post_free(p);
 	}
 	if (renotify_ev != NULL)

@@ -74,8 +74,7 @@ evlog_fanout(int64_t seq, int64_t job)
 	}
 	ev = evlog_row_json(st);
 	sqlite3_reset(st);
-	TAILQ_FOREACH_SAFE(f, &followers, entry, next)
-	{
+	TAILQ_FOREACH_SAFE(f, &followers, entry, next) {
 		json_t *line;
 
 		if (f->job != 0 && f->job != job)

@@ -17,8 +17,7 @@ job_find(int64_t id)
 {
 	struct job *j;
 
-	TAILQ_FOREACH(j, &active_jobs, entry)
-	{
+	TAILQ_FOREACH(j, &active_jobs, entry) {
 		if (j->id == id)
 			return j;
 	}
@@ -77,8 +76,7 @@ job_store_chunks(int64_t id, json_t *chunks)
 	json_t *c;
 	size_t i;
 
-	json_array_foreach(chunks, i, c)
-	{
+	json_array_foreach(chunks, i, c) {
 		st = store_prepare(sql);
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
@@ -159,10 +157,10 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 static void
 job_load(int64_t only)
 {
-	static const char sql[] = "SELECT id, name, spec, workdir, "
-	                          "concurrency, timeout, paused FROM jobs "
-	                          "WHERE state = 'running' AND (?1 = 0 OR "
-	                          "id = ?1) ORDER BY id";
+	static const char sql[] =
+	    "SELECT id, name, spec, workdir, "
+	    "concurrency, timeout, paused FROM jobs "
+	    "WHERE state = 'running' AND (?1 = 0 OR id = ?1) ORDER BY id";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *spec;
 
@@ -250,12 +248,10 @@ job_check_done(struct job *j)
 	sqlite3_bind_int64(st, 3, j->id);
 	store_step(st);
 	evlog_add("job_done", j->id, NULL, 0, 0,
-	    json_pack("{s:I, s:I, s:I, "
-	              "s:I}",
-	        "done", (json_int_t)done, "failed", (json_int_t)failed,
-	        "aborted", (json_int_t)aborted, "dead", (json_int_t)dead));
-	log_info("job-%lld %s: %lld done, %lld failed, %lld aborted, %lld "
-	         "dead",
+	    json_pack("{s:I, s:I, s:I, s:I}", "done", (json_int_t)done,
+	        "failed", (json_int_t)failed, "aborted", (json_int_t)aborted,
+	        "dead", (json_int_t)dead));
+	log_info("job-%lld %s: %lld done, %lld failed, %lld aborted, %lld dead",
 	    (long long)j->id, j->aborted ? "aborted" : "done", (long long)done,
 	    (long long)failed, (long long)aborted, (long long)dead);
 	job_free(j);

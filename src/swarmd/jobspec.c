@@ -66,8 +66,7 @@ check_unknown(json_t *o, const char *prefix, const char **names, size_t n,
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach(o, key, v) {
 		if (!known(key, names, n))
 			problem(problems, "%s%s: unknown field", prefix, key);
 	}
@@ -81,8 +80,8 @@ chunk_id_ok(const char *s)
 	if (n == 0 || n > MAX_CHUNK_ID)
 		return 0;
 	return strspn(s,
-	           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	           "0123456789._:-") == n;
+	           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
+	    n;
 }
 
 static void
@@ -113,13 +112,11 @@ parse_command(json_t *j, struct jobspec *js, json_t *problems)
 		return;
 	}
 	if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
-		problem(problems,
-		    "command: expected a non-empty array of "
-		    "strings");
+		problem(
+		    problems, "command: expected a non-empty array of strings");
 		return;
 	}
-	json_array_foreach(cmd, i, v)
-	{
+	json_array_foreach(cmd, i, v) {
 		if (!json_is_string(v))
 			problem(problems, "command[%zu]: expected a string", i);
 	}
@@ -145,9 +142,7 @@ parse_workdir(json_t *j, struct jobspec *js, json_t *problems)
 	s = json_string_value(v);
 	if (*s != '/')
 		problem(problems,
-		    "workdir: must be an absolute path, not "
-		    "\"%s\"",
-		    s);
+		    "workdir: must be an absolute path, not \"%s\"", s);
 	else if (stat(s, &sb) == -1 || !S_ISDIR(sb.st_mode))
 		problem(problems, "workdir: no such directory \"%s\"", s);
 	else
@@ -166,15 +161,12 @@ parse_env(json_t *j, struct jobspec *js, json_t *problems)
 		problem(problems, "env: expected an object of strings");
 		return;
 	}
-	json_object_foreach(env, key, v)
-	{
+	json_object_foreach(env, key, v) {
 		if (*key == '\0' || strchr(key, '=') != NULL)
 			problem(problems, "env: bad variable name \"%s\"", key);
 		else if (strncmp(key, "SWARM_", 6) == 0)
 			problem(problems,
-			    "env.%s: SWARM_ variables are set by "
-			    "swarmd",
-			    key);
+			    "env.%s: SWARM_ variables are set by swarmd", key);
 		else if (!json_is_string(v))
 			problem(problems, "env.%s: expected a string", key);
 	}
@@ -202,9 +194,8 @@ parse_chunk(json_t *c, size_t i, json_t *seen, json_t *problems)
 		problem(problems, "chunks[%zu].id: expected a string", i);
 	else if (!chunk_id_ok(json_string_value(id)))
 		problem(problems,
-		    "chunks[%zu].id: \"%s\" is not 1-%d of "
-		    "[A-Za-z0-9._:-]",
-		    i, json_string_value(id), MAX_CHUNK_ID);
+		    "chunks[%zu].id: \"%s\" is not 1-%d of [A-Za-z0-9._:-]", i,
+		    json_string_value(id), MAX_CHUNK_ID);
 	else if (json_object_get(seen, json_string_value(id)) != NULL)
 		problem(problems, "chunks[%zu].id: duplicate \"%s\"", i,
 		    json_string_value(id));
@@ -235,7 +226,8 @@ parse_chunks(json_t *j, struct jobspec *js, json_t *problems)
 		return;
 	}
 	seen = json_object();
-	json_array_foreach(chunks, i, c) parse_chunk(c, i, seen, problems);
+	json_array_foreach(chunks, i, c)
+		parse_chunk(c, i, seen, problems);
 	json_decref(seen);
 	js->chunks = json_incref(chunks);
 }
@@ -260,14 +252,12 @@ parse_stagger(json_t *j, struct jobspec *js, json_t *problems)
 	    (!json_is_integer(b) || json_integer_value(b) < 1 ||
 	        json_integer_value(b) > 100000))
 		problem(problems,
-		    "stagger.batch: expected an integer from 1 "
-		    "to 100000");
+		    "stagger.batch: expected an integer from 1 to 100000");
 	if (i != NULL &&
 	    (!json_is_number(i) || json_number_value(i) < 0 ||
 	        json_number_value(i) > 86400))
 		problem(problems,
-		    "stagger.interval: expected seconds from 0 "
-		    "to 86400");
+		    "stagger.interval: expected seconds from 0 to 86400");
 	js->stagger = json_incref(s);
 }
 
@@ -290,8 +280,7 @@ parse_result(json_t *j, struct jobspec *js, json_t *problems)
 	    (!json_is_string(p) || *json_string_value(p) == '\0' ||
 	        *json_string_value(p) == '/'))
 		problem(problems,
-		    "result.path: expected a path relative to "
-		    "the workdir");
+		    "result.path: expected a path relative to the workdir");
 	if ((schema = json_object_get(r, "schema")) != NULL)
 		result_schema_check(schema, "result.schema", problems);
 	js->result = json_incref(r);
@@ -305,9 +294,8 @@ parse_quota(json_t *j, struct jobspec *js, json_t *problems)
 
 	if (per != NULL &&
 	    (!json_is_integer(per) || json_integer_value(per) < 1))
-		problem(problems,
-		    "per_agent_tokens: expected a positive "
-		    "integer");
+		problem(
+		    problems, "per_agent_tokens: expected a positive integer");
 	else if (per != NULL)
 		js->per_agent_tokens = json_integer_value(per);
 	if (sig != NULL && !json_is_boolean(sig))

@@ -8,6 +8,7 @@
  */
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -100,6 +101,28 @@ log_vmsg(int prio, const char *fmt, va_list ap)
 		fprintf(stderr, "<%d>%s\n", prio, line);
 }
 
+/* OpenBSD's log_warn: the message, then ": " and strerror(errno). */
+static void
+log_verrno(int prio, const char *fmt, va_list ap)
+{
+	char msg[1536];
+	int saved = errno;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	log_msg(prio, "%s: %s", msg, strerror(saved));
+	errno = saved;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verrno(LOG_P_WARNING, fmt, ap);
+	va_end(ap);
+}
+
 void
 log_msg(int prio, const char *fmt, ...)
 {
@@ -151,6 +174,17 @@ log_event(int prio, const char *event, int64_t job, const char *chunk,
 	sd_journal_sendv(iov, n);
 	for (i = 0; i < n; i++)
 		free(iov[i].iov_base);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verrno(LOG_P_ERR, fmt, ap);
+	va_end(ap);
+	exit(1);
 }
 
 void

@@ -212,8 +212,7 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 	while ((n = read(fd, buf, sizeof buf)) > 0) {
 		for (p = buf; p < buf + n; p += sizeof *ie + ie->len) {
 			ie = (const struct inotify_event *)p;
-			TAILQ_FOREACH(a, &live_agents, entry)
-			{
+			TAILQ_FOREACH(a, &live_agents, entry) {
 				if (a->out_wd == ie->wd) {
 					output_read(a);
 					break;

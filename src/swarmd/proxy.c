@@ -366,8 +366,7 @@ queue_put(struct preq *p, int front)
 	struct upstream *up = p->up;
 	struct flow *f;
 
-	TAILQ_FOREACH(f, &up->flows, entry)
-	{
+	TAILQ_FOREACH(f, &up->flows, entry) {
 		if (f->agent == p->agent)
 			break;
 	}
@@ -443,10 +442,8 @@ queue_expire(struct upstream *up, int64_t now, int64_t *next)
 	struct flow *f, *fnext;
 	struct preq *p, *pnext;
 
-	TAILQ_FOREACH_SAFE(f, &up->flows, entry, fnext)
-	{
-		TAILQ_FOREACH_SAFE(p, &f->q, entry, pnext)
-		{
+	TAILQ_FOREACH_SAFE(f, &up->flows, entry, fnext) {
+		TAILQ_FOREACH_SAFE(p, &f->q, entry, pnext) {
 			left = p->queued_at + hold - now;
 			if (left <= 0)
 				queue_refuse(p, queue_wait(up, p, now));
@@ -876,8 +873,7 @@ agent_by_token(const char *token)
 	struct agent *a;
 
 	sha256(token, 64, h);
-	TAILQ_FOREACH(a, &live_agents, entry)
-	{
+	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (memcmp(a->token_hash, h, sizeof h) == 0)
 			return a;
 	}
@@ -894,8 +890,7 @@ request_headers(struct evhttp_request *req)
 	char small[512], *s;
 	size_t kn, vn;
 
-	TAILQ_FOREACH(h, in, next)
-	{
+	TAILQ_FOREACH(h, in, next) {
 		if (hop_by_hop(h->key))
 			continue;
 		kn = strlen(h->key);
@@ -1218,10 +1213,8 @@ proxy_free(void)
 	http = NULL;
 	for (i = 0; i < UP_N; i++) {
 		/* The last preq_free of a flow frees the flow. */
-		TAILQ_FOREACH_SAFE(f, &ups[i].flows, entry, fnext)
-		{
-			TAILQ_FOREACH_SAFE(p, &f->q, entry, pnext)
-			{
+		TAILQ_FOREACH_SAFE(f, &ups[i].flows, entry, fnext) {
+			TAILQ_FOREACH_SAFE(p, &f->q, entry, pnext) {
 				preq_free(p);
 			}
 		}

@@ -259,8 +259,7 @@ subscription_blocked(char *name, size_t len)
 	const char *type;
 	json_t *w;
 
-	json_object_foreach(m.subscription, type, w)
-	{
+	json_object_foreach(m.subscription, type, w) {
 		const char *status =
 		    json_string_value(json_object_get(w, "status"));
 
@@ -296,8 +295,7 @@ gate_evaluate(void)
 	}
 	if (!m.paused && over >= 0) {
 		snprintf(why, sizeof why,
-		    "%s at %.1f%% (%.0f of %.0f), pause "
-		    "at %.0f%%",
+		    "%s at %.1f%% (%.0f of %.0f), pause at %.0f%%",
 		    v[over].name, 100 * v[over].used / v[over].limit,
 		    v[over].used, v[over].limit, 100 * srv.cfg.pause_at);
 		gate_set(1, why,
@@ -415,8 +413,8 @@ cap_check(struct agent *a)
 	if (a->cap_warned || used * 5 < a->cap * 4)
 		return;
 	a->cap_warned = 1;
-	text = xasprintf("checkpoint: %lld of your %lld-token cap used; save "
-	                 "your progress with swarmctl checkpoint",
+	text = xasprintf(
+	    "checkpoint: %lld of your %lld-token cap used; save your progress with swarmctl checkpoint",
 	    (long long)used, (long long)a->cap);
 	store_begin();
 	mailbox_put(a, "swarmd", text);
@@ -441,7 +439,7 @@ on_after(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-	cap_check(a);
+		cap_check(a);
 	gate_evaluate();
 }
 
@@ -589,9 +587,7 @@ quota_subscription(const char *type, const char *status, int64_t resets_at,
 	if (old == NULL || !json_equal(old, w)) {
 		store_begin();
 		evlog_add("rate_limit_event", 0, NULL, 0, 0,
-		    json_pack("{s:s, "
-		              "s:O}",
-		        "type", type, "window", w));
+		    json_pack("{s:s, s:O}", "type", type, "window", w));
 		store_commit();
 	}
 	json_object_set_new(m.subscription, type, w);
@@ -622,11 +618,9 @@ top_agents(void)
 			snprintf(name, sizeof name, "agent-%lld",
 			    (long long)sqlite3_column_int64(st, 0));
 		json_array_append_new(arr,
-		    json_pack("{s:s, s:I, s:I, s:I, "
-		              "s:I, s:f, s:I}",
-		        "agent", name, "input",
-		        (json_int_t)sqlite3_column_int64(st, 1), "output",
-		        (json_int_t)sqlite3_column_int64(st, 2),
+		    json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:I}", "agent",
+		        name, "input", (json_int_t)sqlite3_column_int64(st, 1),
+		        "output", (json_int_t)sqlite3_column_int64(st, 2),
 		        "cache_creation",
 		        (json_int_t)sqlite3_column_int64(st, 3), "cache_read",
 		        (json_int_t)sqlite3_column_int64(st, 4), "usd",
@@ -646,11 +640,9 @@ quota_json(void)
 
 	for (i = 0; i < n; i++)
 		json_array_append_new(windows,
-		    json_pack("{s:s, s:f, s:f, s:f, "
-		              "s:f}",
-		        "name", v[i].name, "limit", v[i].limit, "used",
-		        v[i].used, "percent", 100 * v[i].used / v[i].limit,
-		        "refill_seconds",
+		    json_pack("{s:s, s:f, s:f, s:f, s:f}", "name", v[i].name,
+		        "limit", v[i].limit, "used", v[i].used, "percent",
+		        100 * v[i].used / v[i].limit, "refill_seconds",
 		        v[i].refill_s > 0 ? v[i].refill_s : 0));
 	return json_pack("{s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:s*, s:o}",
 	    "windows", windows, "spawn", "state", m.paused ? "paused" : "open",

@@ -147,8 +147,8 @@ readopt(struct agent *a)
 	int fd = pidfd_open(a->pid);
 
 	if (fd == -1) {
-		log_warnx("agent-%lld: pidfd_open(%d): %s", (long long)a->id,
-		    (int)a->pid, strerror(errno));
+		log_warn("agent-%lld: pidfd_open(%d)", (long long)a->id,
+		    (int)a->pid);
 		return -1;
 	}
 	a->pidfd = fd;
@@ -162,8 +162,8 @@ readopt(struct agent *a)
 	scheduler_adopted(a);
 	evlog_add("subagent_readopted", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:i}", "pid", (int)a->pid));
-	log_notice("agent-%lld (job-%lld/%s) still running as pid %d: "
-	           "re-adopted",
+	log_notice(
+	    "agent-%lld (job-%lld/%s) still running as pid %d: re-adopted",
 	    (long long)a->id, (long long)a->job, a->chunk, (int)a->pid);
 	return 0;
 }
@@ -197,13 +197,13 @@ inspect_gone(struct agent *a)
 	} else if (recover_result_ok(a, reason, sizeof reason)) {
 		evlog_add("recovered", a->job, a->chunk, a->id, a->attempt,
 		    json_pack("{s:s}", "output_file", a->result_path));
-		log_notice("agent-%lld (job-%lld/%s) ended while swarmd was "
-		           "down, leaving a valid result: recovered",
+		log_notice(
+		    "agent-%lld (job-%lld/%s) ended while swarmd was down, leaving a valid result: recovered",
 		    (long long)a->id, (long long)a->job, a->chunk);
 		agent_finish(a, AI_EXIT, CI_EXIT_OK, FAIL_NONE, -1, 0, NULL);
 	} else {
-		log_warnx("agent-%lld (job-%lld/%s) ended while swarmd was "
-		          "down, with no valid result; chunk requeued",
+		log_warnx(
+		    "agent-%lld (job-%lld/%s) ended while swarmd was down, with no valid result; chunk requeued",
 		    (long long)a->id, (long long)a->job, a->chunk);
 		agent_finish(a, AI_EXIT, CI_REQUEUE, FAIL_NONE, -1, 0,
 		    "lost: ended while swarmd was down");
@@ -223,8 +223,7 @@ recover_agents(void)
 		agent_from_row(st);
 	sqlite3_reset(st);
 	store_begin();
-	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-	{
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
 		if (a->pid > 0 && a->pid_start >= 0 &&
 		    proc_start_time(a->pid) == a->pid_start && readopt(a) == 0)
 			continue;

@@ -85,12 +85,10 @@ result_schema_check(json_t *schema, const char *path, json_t *problems)
 		err(problems, path, "%s", "expected a schema object");
 		return;
 	}
-	json_object_foreach(schema, key, v)
-	{
+	json_object_foreach(schema, key, v) {
 		if (!known(key, keywords, nitems(keywords)))
 			json_array_append_new(problems,
-			    json_sprintf("%s.%s: "
-			                 "unsupported schema keyword",
+			    json_sprintf("%s.%s: unsupported schema keyword",
 			        path, key));
 	}
 	if ((t = json_object_get(schema, "type")) != NULL) {
@@ -100,8 +98,7 @@ result_schema_check(json_t *schema, const char *path, json_t *problems)
 		    !(json_is_string(t) &&
 		        known(json_string_value(t), types, nitems(types))))
 			err(problems, path, "%s", "type: not a known type");
-		json_array_foreach(list, i, v)
-		{
+		json_array_foreach(list, i, v) {
 			if (!json_is_string(v) ||
 			    !known(json_string_value(v), types, nitems(types)))
 				err(problems, path, "%s",
@@ -124,10 +121,8 @@ result_schema_check(json_t *schema, const char *path, json_t *problems)
 	if ((v = json_object_get(schema, "properties")) != NULL) {
 		if (!json_is_object(v))
 			err(problems, path, "%s",
-			    "properties: expected an "
-			    "object");
-		json_object_foreach(v, key, t)
-		{
+			    "properties: expected an object");
+		json_object_foreach(v, key, t) {
 			sub = xasprintf("%s.properties.%s", path, key);
 			result_schema_check(t, sub, problems);
 			free(sub);
@@ -161,8 +156,7 @@ type_ok(json_t *v, json_t *t)
 
 	if (json_is_string(t))
 		return type_is(v, json_string_value(t));
-	json_array_foreach(t, i, e)
-	{
+	json_array_foreach(t, i, e) {
 		if (type_is(v, json_string_value(e)))
 			return 1;
 	}
@@ -180,15 +174,13 @@ validate_object(json_t *schema, json_t *v, const char *path, json_t *errors)
 	char *sub;
 	size_t i;
 
-	json_array_foreach(req, i, e)
-	{
+	json_array_foreach(req, i, e) {
 		if (json_is_string(e) &&
 		    json_object_get(v, json_string_value(e)) == NULL)
 			err(errors, path, "missing required member \"%s\"",
 			    json_string_value(e));
 	}
-	json_object_foreach(props, key, e)
-	{
+	json_object_foreach(props, key, e) {
 		json_t *m = json_object_get(v, key);
 
 		if (m == NULL)
@@ -215,8 +207,7 @@ validate_array(json_t *schema, json_t *v, const char *path, json_t *errors)
 	}
 	if (items == NULL)
 		return;
-	json_array_foreach(v, i, e)
-	{
+	json_array_foreach(v, i, e) {
 		sub = xasprintf("%s[%zu]", path, i);
 		validate(items, e, sub, errors);
 		free(sub);
@@ -239,7 +230,8 @@ validate(json_t *schema, json_t *v, const char *path, json_t *errors)
 		return;
 	}
 	if (en != NULL) {
-		json_array_foreach(en, i, e) found |= json_equal(e, v);
+		json_array_foreach(en, i, e)
+			found |= json_equal(e, v);
 		if (!found)
 			err(errors, path, "%s", "not one of the enum values");
 	}
@@ -273,12 +265,9 @@ result_check(const char *path, json_t *schema, char *reason, size_t len)
 		json_decref(errors);
 		return 0;
 	}
-	off = (size_t)snprintf(reason, len,
-	    "result %s does not match its "
-	    "schema:",
-	    path);
-	json_array_foreach(errors, i, e)
-	{
+	off = (size_t)snprintf(
+	    reason, len, "result %s does not match its schema:", path);
+	json_array_foreach(errors, i, e) {
 		if (off < len)
 			off += (size_t)snprintf(reason + off, len - off,
 			    "%s %s", i ? ";" : "", json_string_value(e));
@@ -328,8 +317,7 @@ result_path_for(struct job *j, struct agent *a)
 		path = xasprintf("%s/results/%s/%s.%d.json", srv.cfg.statedir,
 		    jobname, a->chunk, a->attempt);
 	if (mkdirs(path) == -1)
-		log_warnx("cannot make the directories of %s: %s", path,
-		    strerror(errno));
+		log_warn("cannot make the directories of %s", path);
 	return path;
 }
 

@@ -106,10 +106,8 @@ requeue_later(int64_t job, const char *chunk, enum fail_class cls, double delay,
 	store_bind_text(st, 5, chunk);
 	store_step(st);
 	evlog_add("retry_scheduled", job, chunk, 0, 0,
-	    json_pack("{s:s, s:f, "
-	              "s:o}",
-	        "class", fail_class_name(cls), "delay", delay, "not_before",
-	        json_ts(due)));
+	    json_pack("{s:s, s:f, s:o}", "class", fail_class_name(cls), "delay",
+	        delay, "not_before", json_ts(due)));
 	route_wake_at(due + 1);
 }
 
@@ -142,10 +140,10 @@ void
 route_failure(
     int64_t job, const char *chunk, enum fail_class cls, const char *reason)
 {
-	static const char transient[] = "UPDATE chunks SET transient_failures "
-	                                "= transient_failures + 1 WHERE "
-	                                "job = ?1 AND id = ?2 RETURNING "
-	                                "transient_failures";
+	static const char transient[] =
+	    "UPDATE chunks SET transient_failures "
+	    "= transient_failures + 1 WHERE "
+	    "job = ?1 AND id = ?2 RETURNING transient_failures";
 	static const char schema[] = "UPDATE chunks SET schema_failures = "
 	                             "schema_failures + 1 WHERE job = ?1 AND "
 	                             "id = ?2 RETURNING schema_failures";

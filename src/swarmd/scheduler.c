@@ -163,8 +163,8 @@ on_kill(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (proc_group_alive(a->pid)) {
-		log_notice("agent-%lld: still alive after the grace period; "
-		           "SIGKILL",
+		log_notice(
+		    "agent-%lld: still alive after the grace period; SIGKILL",
 		    (long long)a->id);
 		proc_signal_group(a->pid, SIGKILL);
 	}
@@ -278,8 +278,7 @@ schedule_pick(struct dispatch **out)
 		*out = NULL;
 		return 0;
 	}
-	TAILQ_FOREACH(j, &active_jobs, entry)
-	{
+	TAILQ_FOREACH(j, &active_jobs, entry) {
 		slots = stagger_allowed(j) - j->running;
 		if (slots > srv.cfg.max_agents - nlive - (int)n)
 			slots = srv.cfg.max_agents - nlive - (int)n;
@@ -390,10 +389,10 @@ schedule_record(struct dispatch *d, size_t n)
 static void
 schedule_started(struct dispatch *d)
 {
-	static const char sql[] = "UPDATE agents SET state = 'running', "
-	                          "pid = ?, token_hash = ?, started = ?, "
-	                          "last_seen = ?, log = ?, pid_start = ?, "
-	                          "token_cap = ? WHERE id = ?";
+	static const char sql[] =
+	    "UPDATE agents SET state = 'running', "
+	    "pid = ?, token_hash = ?, started = ?, "
+	    "last_seen = ?, log = ?, pid_start = ?, token_cap = ? WHERE id = ?";
 	struct agent *a = d->req.agent;
 	struct job *j = job_find(a->job);
 	sqlite3_stmt *st = store_prepare(sql);
@@ -494,8 +493,7 @@ agent_by_pid(pid_t pid)
 {
 	struct agent *a;
 
-	TAILQ_FOREACH(a, &live_agents, entry)
-	{
+	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (a->pid == pid)
 			return a;
 	}
@@ -621,8 +619,7 @@ scheduler_flush_seen(void)
 	sqlite3_stmt *st;
 	int began = 0;
 
-	TAILQ_FOREACH(a, &live_agents, entry)
-	{
+	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (!a->seen_dirty)
 			continue;
 		if (!began) {
@@ -680,16 +677,15 @@ scheduler_stop(double grace)
 	struct agent *a, *next;
 
 	if (!srv.cfg.stop_agents) {
-		log_notice("leaving %d agents running; the next start "
-		           "re-adopts them",
+		log_notice(
+		    "leaving %d agents running; the next start re-adopts them",
 		    nlive);
 		TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-		output_unwatch(a);
+			output_unwatch(a);
 		nlive = 0;
 		return;
 	}
-	TAILQ_FOREACH(a, &live_agents, entry)
-	{
+	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (a->pid <= 0)
 			continue;
 		a->interrupted = 1;

@@ -41,15 +41,12 @@ systemd_listen_fd(char *err, size_t errlen)
 	}
 	if (n > 1) {
 		snprintf(err, errlen,
-		    "socket activation: %d sockets passed, "
-		    "expected one",
-		    n);
+		    "socket activation: %d sockets passed, expected one", n);
 		return -2;
 	}
 	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
 		snprintf(err, errlen,
-		    "socket activation: fd %d is not a "
-		    "listening Unix stream socket",
+		    "socket activation: fd %d is not a listening Unix stream socket",
 		    fd);
 		return -2;
 	}

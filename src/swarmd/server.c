@@ -28,7 +28,7 @@ struct client {
 	struct bufferevent *bev;
 	pid_t pid;
 	uid_t uid;
-	int operator;
+	int is_operator;
 	int busy;              /* a deferred request is outstanding */
 	int closing;           /* close once the output is flushed */
 	size_t scanned;        /* input bytes known to hold no newline */
@@ -199,12 +199,10 @@ client_line(struct client *c, const char *line, size_t len)
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (req == NULL) {
 		client_error(c, NULL, SWARM_E_BAD_REQUEST,
-		    "not JSON: %s at "
-		    "column %d",
-		    jerr.text, jerr.column);
+		    "not JSON: %s at column %d", jerr.text, jerr.column);
 		return;
 	}
-	verb_dispatch(c, c->operator, req);
+	verb_dispatch(c, c->is_operator, req);
 	json_decref(req);
 }
 
@@ -314,7 +312,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c = xcalloc(1, sizeof *c);
 	c->pid = cr.pid;
 	c->uid = cr.uid;
-	c->operator= peer_is_operator(fd, &cr);
+	c->is_operator = peer_is_operator(fd, &cr);
 	c->bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		close(fd);
@@ -332,7 +330,7 @@ on_accept_error(struct evconnlistener *l, void *arg)
 	(void)l;
 	(void)arg;
 	/* EMFILE and friends: say so; libevent retries on the next event. */
-	log_warnx("accept: %s", strerror(errno));
+	log_warn("accept");
 }
 
 /* Refuse to take over a socket another daemon still answers on. */
@@ -477,8 +475,7 @@ server_close(void)
 		if (!activated) /* systemd's socket outlives us */
 			unlink(srv.cfg.socket);
 	}
-	TAILQ_FOREACH_SAFE(c, &clients, entry, next)
-	{
+	TAILQ_FOREACH_SAFE(c, &clients, entry, next) {
 		client_free(c);
 	}
 }

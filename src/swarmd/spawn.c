@@ -54,7 +54,7 @@ spawn_token(char token[65])
 	size_t i;
 
 	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-		fatalx("getrandom: %s", strerror(errno));
+		fatal("getrandom");
 	for (i = 0; i < sizeof raw; i++) {
 		token[2 * i] = hex[raw[i] >> 4];
 		token[2 * i + 1] = hex[raw[i] & 15];
@@ -105,8 +105,7 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 			continue;
 		strv_add(env, xstrdup(*e));
 	}
-	json_object_foreach(jenv, key, v)
-	{
+	json_object_foreach(jenv, key, v) {
 		if (proxy == NULL || !base_url_var(key))
 			strv_add(
 			    env, xasprintf("%s=%s", key, json_string_value(v)));
@@ -152,9 +151,10 @@ build_argv(struct strv *argv, struct job *job, struct spawn_req *req)
 	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job->id);
 	snprintf(agentname, sizeof agentname, "agent-%lld",
 	    (long long)req->agent->id);
-	json_array_foreach(cmd, i, v) strv_add(argv,
-	    jobspec_expand(json_string_value(v), req->task, req->agent->chunk,
-	        jobname, agentname));
+	json_array_foreach(cmd, i, v)
+		strv_add(argv,
+		    jobspec_expand(json_string_value(v), req->task,
+		        req->agent->chunk, jobname, agentname));
 }
 
 /* Find a bare command name in the PATH the agent will have. */
@@ -230,9 +230,8 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {
 		snprintf(req->error, sizeof req->error,
-		    "cannot run \"%s\" in "
-		    "%s: %s",
-		    argv[0], job->workdir, strerror(rc));
+		    "cannot run \"%s\" in %s: %s", argv[0], job->workdir,
+		    strerror(rc));
 		return -1;
 	}
 	req->agent->pid = pid;
@@ -269,9 +268,7 @@ spawn_agent(struct spawn_req *req)
 		    "job-%lld has no command", (long long)job->id);
 	else if ((path = resolve(argv.v[0], job)) == NULL)
 		snprintf(req->error, sizeof req->error,
-		    "command not found: "
-		    "\"%s\"",
-		    argv.v[0]);
+		    "command not found: \"%s\"", argv.v[0]);
 	else {
 		build_env(&env, job, req);
 		rc = spawn_exec(req, job, path, argv.v, env.v, logfd);

@@ -66,16 +66,13 @@ step_silent(struct job *j, char *names, size_t len)
 	size_t off = 0;
 
 	names[0] = '\0';
-	TAILQ_FOREACH(a, &live_agents, entry)
-	{
+	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (a->job != j->id || a->id < j->ramp_first || a->alive ||
 		    a->pid <= 0)
 			continue;
 		if (off < len)
 			off += (size_t)snprintf(names + off, len - off,
-			    "%s"
-			    "agent-%lld",
-			    n ? ", " : "", (long long)a->id);
+			    "%sagent-%lld", n ? ", " : "", (long long)a->id);
 		n++;
 	}
 	return n;
@@ -109,14 +106,11 @@ stagger_check(struct job *j, int64_t now)
 	        (int64_t)(srv.cfg.stagger_confirm_timeout * 1000)) {
 		j->ramp_halted = 1;
 		snprintf(j->halt_reason, sizeof j->halt_reason,
-		    "%s showed no "
-		    "life within %g s",
-		    names, srv.cfg.stagger_confirm_timeout);
+		    "%s showed no life within %g s", names,
+		    srv.cfg.stagger_confirm_timeout);
 		store_begin();
 		evlog_add("stagger_halted", j->id, NULL, 0, 0,
-		    json_pack("{s:s, "
-		              "s:i}",
-		        "reason", j->halt_reason, "allowed",
+		    json_pack("{s:s, s:i}", "reason", j->halt_reason, "allowed",
 		        stagger_allowed(j)));
 		store_commit();
 		log_warnx("job-%lld: ramp halted at %d agents: %s",
@@ -131,7 +125,7 @@ stagger_check_all(void)
 	struct job *j, *next;
 
 	TAILQ_FOREACH_SAFE(j, &active_jobs, entry, next)
-	stagger_check(j, now);
+		stagger_check(j, now);
 }
 
 static void

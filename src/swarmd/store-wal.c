@@ -58,8 +58,7 @@ store_wal_start(const char *synchronous)
 	int p[2], rc;
 
 	if (pipe2(p, O_CLOEXEC) == -1) {
-		log_warnx(
-		    "store: checkpoint helper: pipe: %s", strerror(errno));
+		log_warn("store: checkpoint helper: pipe");
 		return;
 	}
 	argv[0] = (char *)"swarmd";
@@ -98,8 +97,8 @@ store_wal_reaped(pid_t pid, int status)
 	if (wal_fd != -1)
 		close(wal_fd);
 	wal_fd = -1;
-	log_warnx("store: the checkpoint helper %s %d; checkpoints run in "
-	          "swarmd again",
+	log_warnx(
+	    "store: the checkpoint helper %s %d; checkpoints run in swarmd again",
 	    WIFSIGNALED(status) ? "was killed by signal" : "exited",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	sqlite3_wal_autocheckpoint(store.db, WAL_KICK);

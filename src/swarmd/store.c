@@ -116,10 +116,7 @@ static const char *migrations[] = {
 	"ALTER TABLE agents ADD COLUMN token_cap INTEGER;",
 
 	/* 4: failure routing. */
-	"ALTER TABLE chunks ADD COLUMN fail_class TEXT;"
-	"ALTER TABLE chunks ADD COLUMN not_before INTEGER;"
-	"ALTER TABLE chunks ADD COLUMN rejection TEXT;"
-	"ALTER TABLE chunks ADD COLUMN transient_failures INTEGER NOT NULL "
+	"ALTER TABLE chunks ADD COLUMN fail_class TEXT;ALTER TABLE chunks ADD COLUMN not_before INTEGER;ALTER TABLE chunks ADD COLUMN rejection TEXT;ALTER TABLE chunks ADD COLUMN transient_failures INTEGER NOT NULL "
 	"  DEFAULT 0;"
 	"ALTER TABLE chunks ADD COLUMN schema_failures INTEGER NOT NULL "
 	"  DEFAULT 0;"
@@ -127,9 +124,7 @@ static const char *migrations[] = {
 	"  WHERE not_before IS NOT NULL;",
 
 	/* 5: the result contract and checkpoints kept by path. */
-	"ALTER TABLE agents ADD COLUMN result_path TEXT;"
-	"ALTER TABLE checkpoints ADD COLUMN path TEXT;"
-	"ALTER TABLE checkpoints ADD COLUMN sha256 TEXT;",
+	"ALTER TABLE agents ADD COLUMN result_path TEXT;ALTER TABLE checkpoints ADD COLUMN path TEXT;ALTER TABLE checkpoints ADD COLUMN sha256 TEXT;",
 
 	/* 6: the watchdog's escalations to a person. */
 	"CREATE TABLE escalations ("
@@ -226,8 +221,7 @@ store_migrate(char *err, size_t errlen)
 
 	if (v > (int)nitems(migrations)) {
 		snprintf(err, errlen,
-		    "%s: schema version %d is newer than "
-		    "this swarmd (%zu)",
+		    "%s: schema version %d is newer than this swarmd (%zu)",
 		    store.path, v, nitems(migrations));
 		return -1;
 	}

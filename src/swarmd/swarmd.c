@@ -115,7 +115,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 		log_notice("second stop signal: killing agents now");
 		TAILQ_FOREACH(a, &live_agents, entry)
-		proc_signal_group(a->pid, SIGKILL);
+			proc_signal_group(a->pid, SIGKILL);
 		event_base_loopexit(srv.base, NULL);
 		return;
 	}
@@ -190,8 +190,7 @@ lock_statedir(char *err, size_t errlen)
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
 		snprintf(err, errlen,
-		    "state directory %s is in use by another "
-		    "swarmd (pid %s)",
+		    "state directory %s is in use by another swarmd (pid %s)",
 		    srv.cfg.statedir, *buf ? buf : "?");
 		close(fd);
 		free(path);
@@ -215,9 +214,9 @@ daemonize(int *notify)
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) == -1)
-		fatalx("pipe: %s", strerror(errno));
+		fatal("pipe");
 	if ((pid = fork()) == -1)
-		fatalx("fork: %s", strerror(errno));
+		fatal("fork");
 	if (pid > 0) {
 		close(p[1]);
 		_exit(read(p[0], &c, 1) == 1 ? 0 : 1);

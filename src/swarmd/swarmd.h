@@ -52,11 +52,14 @@ void log_init(int foreground, const char *level);
 int log_set_level(const char *);
 void log_msg(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define log_err(...) log_msg(LOG_P_ERR, __VA_ARGS__)
 #define log_warnx(...) log_msg(LOG_P_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_P_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_P_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_P_DEBUG, __VA_ARGS__)
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 void log_detached(void);
@@ -541,7 +544,7 @@ struct verb_ctx {
 	json_t *id;
 	json_t *args;
 	struct agent *self; /* V_AGENT verbs: the caller */
-	int operator;
+	int is_operator;
 	json_t *reply; /* members of the success reply */
 	const char *ecode;
 	char emsg[512];
@@ -557,7 +560,7 @@ struct verb {
 	enum verb_rc (*exec)(struct verb_ctx *);
 };
 
-void verb_dispatch(struct client *, int operator, json_t * req);
+void verb_dispatch(struct client *, int is_operator, json_t *req);
 enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 const char *arg_str(struct verb_ctx *, const char *);

@@ -84,8 +84,7 @@ verdict_check(json_t *j, char *err, size_t errlen)
 
 	if (!json_is_object(j))
 		return snprintf(err, errlen, "not a JSON object"), -1;
-	json_object_foreach(j, key, v)
-	{
+	json_object_foreach(j, key, v) {
 		if (strcmp(key, "state") != 0 && strcmp(key, "action") != 0 &&
 		    strcmp(key, "message") != 0 && strcmp(key, "reason") != 0)
 			return snprintf(err, errlen, "unknown member \"%.64s\"",
@@ -102,28 +101,22 @@ verdict_check(json_t *j, char *err, size_t errlen)
 	if (state == NULL ||
 	    !one_of(state, verdict_states, nitems(verdict_states)))
 		return snprintf(err, errlen,
-		           "\"state\" must be one of working, "
-		           "stalled, zombie, confused, context_exhausted"),
+		           "\"state\" must be one of working, stalled, zombie, confused, context_exhausted"),
 		       -1;
 	if (action == NULL ||
 	    !one_of(action, verdict_actions, nitems(verdict_actions)))
 		return snprintf(err, errlen,
-		           "\"action\" must be one of "
-		           "continue, nudge, restart, handoff, kill, escalate"),
+		           "\"action\" must be one of continue, nudge, restart, handoff, kill, escalate"),
 		       -1;
 	if (strcmp(action, "nudge") == 0 && (msg == NULL || *msg == '\0'))
 		return snprintf(err, errlen, "a nudge needs a \"message\""), -1;
 	if (msg != NULL && strlen(msg) > MESSAGE_MAX)
 		return snprintf(err, errlen,
-		           "\"message\" is longer than %d "
-		           "bytes",
-		           MESSAGE_MAX),
+		           "\"message\" is longer than %d bytes", MESSAGE_MAX),
 		       -1;
 	if (json_string_length(json_object_get(j, "reason")) > REASON_MAX)
 		return snprintf(err, errlen,
-		           "\"reason\" is longer than %d "
-		           "bytes",
-		           REASON_MAX),
+		           "\"reason\" is longer than %d bytes", REASON_MAX),
 		       -1;
 	return 0;
 }
@@ -278,10 +271,9 @@ recent_checkpoints(struct agent *a)
 		snprintf(name, sizeof name, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 2));
 		json_array_insert_new(arr, 0,
-		    json_pack("{s:I, s:o, s:s, s:o, "
-		              "s:I}",
-		        "checkpoint", (json_int_t)sqlite3_column_int64(st, 0),
-		        "ts", store_col_ts(st, 1), "agent", name, "note",
+		    json_pack("{s:I, s:o, s:s, s:o, s:I}", "checkpoint",
+		        (json_int_t)sqlite3_column_int64(st, 0), "ts",
+		        store_col_ts(st, 1), "agent", name, "note",
 		        store_col_text(st, 3), "size",
 		        (json_int_t)sqlite3_column_int64(st, 4)));
 	}
@@ -372,8 +364,8 @@ triage_document(struct agent *a, json_t *tier1)
 
 	snprintf(name, sizeof name, "agent-%lld", (long long)a->id);
 	snprintf(job, sizeof job, "job-%lld", (long long)a->job);
-	return json_pack("{s:i, s:{s:s, s:s, s:s, s:i, s:f, s:i, s:s, s:s*, "
-	                 "s:s*, s:o}, s:O, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack(
+	    "{s:i, s:{s:s, s:s, s:s, s:i, s:f, s:i, s:s, s:s*, s:s*, s:o}, s:O, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "version", 1, "agent", "id", name, "job", job, "chunk", a->chunk,
 	    "attempt", a->attempt, "age",
 	    (double)(now_wall_ms() - a->started) / 1000, "pid", (int)a->pid,
@@ -568,9 +560,7 @@ hook_spawn(struct triage *t, int pin[2], int pout[2], int perr[2])
 	strv_free(env);
 	if (rc != 0)
 		snprintf(t->failure, sizeof t->failure,
-		    "cannot run /bin/sh: "
-		    "%s",
-		    strerror(rc));
+		    "cannot run /bin/sh: %s", strerror(rc));
 	return rc == 0 ? 0 : -1;
 }
 
@@ -726,8 +716,7 @@ triage_reaped(pid_t pid, int status)
 {
 	struct triage *t;
 
-	LIST_FOREACH(t, &triages, entry)
-	{
+	LIST_FOREACH(t, &triages, entry) {
 		if (t->pid == pid && !t->reaped) {
 			t->reaped = 1;
 			t->status = status;
@@ -751,8 +740,7 @@ triage_free_all(void)
 {
 	struct triage *t, *next;
 
-	LIST_FOREACH_SAFE(t, &triages, entry, next)
-	{
+	LIST_FOREACH_SAFE(t, &triages, entry, next) {
 		triage_cancel(t);
 	}
 }

@@ -65,10 +65,8 @@ verb_ps(struct verb_ctx *ctx)
 	int64_t job = 0;
 
 	if (name != NULL && job_parse_id(name, &job) == -1)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such job: "
-		    "\"%.128s\"",
-		    name);
+		return verb_fail(
+		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", name);
 	arr = json_array();
 	if (name != NULL) {
 		st = store_prepare(every ? job_all : job_live);
@@ -121,9 +119,7 @@ abort_agent(struct verb_ctx *ctx, int64_t id, double grace, const char *reason)
 	if (a == NULL || a->pid <= 0) {
 		if ((state = agent_stored_state(id)) == NULL)
 			return verb_fail(ctx, SWARM_E_NOT_FOUND,
-			    "no such "
-			    "agent: agent-%lld",
-			    (long long)id);
+			    "no such agent: agent-%lld", (long long)id);
 		msg = xasprintf(
 		    "agent-%lld already ended (%s)", (long long)id, state);
 		json_object_set_new(ctx->reply, "message", json_string(msg));
@@ -134,8 +130,8 @@ abort_agent(struct verb_ctx *ctx, int64_t id, double grace, const char *reason)
 	}
 	agent_abort(a, grace, reason);
 	reply_names(ctx, "aborted", json_pack("[o]", agent_name(id)));
-	msg = xasprintf("agent-%lld: abort requested; SIGTERM sent, SIGKILL "
-	                "after %g s",
+	msg = xasprintf(
+	    "agent-%lld: abort requested; SIGTERM sent, SIGKILL after %g s",
 	    (long long)id, grace);
 	json_object_set_new(ctx->reply, "message", json_string(msg));
 	free(msg);
@@ -173,15 +169,14 @@ abort_job(struct verb_ctx *ctx, struct job *j, double grace, const char *reason)
 	store_commit();
 	log_notice("job-%lld: abort requested; %lld queued chunks dropped",
 	    (long long)j->id, (long long)dropped);
-	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-	{
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
 		if (a->job != j->id || a->pid <= 0)
 			continue;
 		json_array_append_new(names, agent_name(a->id));
 		agent_abort(a, grace, reason);
 	}
-	msg = xasprintf("job-%lld: %zu agents aborting, %lld queued chunks "
-	                "dropped",
+	msg = xasprintf(
+	    "job-%lld: %zu agents aborting, %lld queued chunks dropped",
 	    (long long)j->id, json_array_size(names), (long long)dropped);
 	reply_names(ctx, "aborted", names);
 	json_object_set_new(ctx->reply, "dropped", json_integer(dropped));
@@ -206,9 +201,7 @@ verb_abort(struct verb_ctx *ctx)
 		return abort_agent(ctx, id, grace, reason);
 	if (job_parse_id(target, &id) == -1)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such agent or "
-		    "job: \"%.128s\"",
-		    target);
+		    "no such agent or job: \"%.128s\"", target);
 	if ((j = job_find(id)) == NULL) {
 		/* Not active: an ended job, or none at all. */
 		static const char sql[] = "SELECT state FROM jobs "
@@ -220,9 +213,7 @@ verb_abort(struct verb_ctx *ctx)
 		if (store_step(st) != SQLITE_ROW) {
 			sqlite3_reset(st);
 			return verb_fail(ctx, SWARM_E_NOT_FOUND,
-			    "no such "
-			    "job: job-%lld",
-			    (long long)id);
+			    "no such job: job-%lld", (long long)id);
 		}
 		msg = xasprintf("job-%lld already ended (%s)", (long long)id,
 		    sqlite3_column_text(st, 0));
@@ -251,12 +242,9 @@ verb_send(struct verb_ctx *ctx)
 			json_decref(names);
 			if ((state = agent_stored_state(id)) == NULL)
 				return verb_fail(ctx, SWARM_E_NOT_FOUND,
-				    "no "
-				    "such agent: agent-%lld",
-				    (long long)id);
+				    "no such agent: agent-%lld", (long long)id);
 			verb_fail(ctx, SWARM_E_CONFLICT,
-			    "agent-%lld has "
-			    "ended (%s); nothing was sent",
+			    "agent-%lld has ended (%s); nothing was sent",
 			    (long long)id, state);
 			free(state);
 			return VERB_ERROR;
@@ -264,21 +252,17 @@ verb_send(struct verb_ctx *ctx)
 	} else if (job_parse_id(target, &job) == -1 || job_find(job) == NULL) {
 		json_decref(names);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such running "
-		    "agent or job: \"%.128s\"",
-		    target);
+		    "no such running agent or job: \"%.128s\"", target);
 	}
 	store_begin();
-	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-	{
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
 		if (a->pid <= 0 || (job != 0 ? a->job != job : a->id != id))
 			continue;
 		mailbox_put(a, "operator", text);
 		json_array_append_new(names, agent_name(a->id));
 	}
 	store_commit();
-	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-	{
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
 		if (a->pid > 0 && (job != 0 ? a->job == job : a->id == id))
 			agent_deliver(a);
 	}
@@ -409,10 +393,8 @@ verb_logs(struct verb_ctx *ctx)
 	json_t *r;
 
 	if (agent_parse_id(name, &id) == -1)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such agent: "
-		    "\"%.128s\"",
-		    name);
+		return verb_fail(
+		    ctx, SWARM_E_NOT_FOUND, "no such agent: \"%.128s\"", name);
 	st = store_prepare(sql);
 	sqlite3_bind_int64(st, 1, id);
 	if (store_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
@@ -420,8 +402,7 @@ verb_logs(struct verb_ctx *ctx)
 	sqlite3_reset(st);
 	if (path == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such agent, or "
-		    "it never started: agent-%lld",
+		    "no such agent, or it never started: agent-%lld",
 		    (long long)id);
 	if (offset < 0)
 		offset = 0;

@@ -27,8 +27,8 @@ job_row_json(sqlite3_stmt *st)
 
 	snprintf(name, sizeof name, "job-%lld",
 	    (long long)sqlite3_column_int64(st, 0));
-	return json_pack("{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, "
-	                 "s:I, s:I, s:I}}",
+	return json_pack(
+	    "{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "job", name, "name", store_col_text(st, 1), "state",
 	    store_col_text(st, 2), "paused", sqlite3_column_int(st, 3),
 	    "created", store_col_ts(st, 4), "total",
@@ -99,9 +99,7 @@ preflight(struct verb_ctx *ctx, struct jobspec *js)
 	if (safe < 1 || arg_bool(ctx, "strict")) {
 		ctx->edetail = json_pack("{s:o}", "plan", plan);
 		return verb_fail(ctx, SWARM_E_QUOTA,
-		    "concurrency %d needs "
-		    "%lld tokens at %lld per agent; the quota left (%lld, of "
-		    "which a share of %g may be planned on) carries %lld",
+		    "concurrency %d needs %lld tokens at %lld per agent; the quota left (%lld, of which a share of %g may be planned on) carries %lld",
 		    js->concurrency,
 		    (long long)js->per_agent_tokens * js->concurrency,
 		    (long long)js->per_agent_tokens, (long long)remaining,
@@ -131,8 +129,7 @@ verb_submit(struct verb_ctx *ctx)
 	        srv.cfg.default_concurrency, &js, problems) == -1) {
 		ctx->edetail = json_pack("{s:o}", "problems", problems);
 		return verb_fail(ctx, SWARM_E_INVALID_JOB,
-		    "the job has %zu "
-		    "problem%s; nothing was stored",
+		    "the job has %zu problem%s; nothing was stored",
 		    json_array_size(problems),
 		    json_array_size(problems) == 1 ? "" : "s");
 	}
@@ -186,9 +183,7 @@ show_agent(struct verb_ctx *ctx, int64_t id)
 	if (store_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such agent: "
-		    "agent-%lld",
-		    (long long)id);
+		    "no such agent: agent-%lld", (long long)id);
 	}
 	json_object_set_new(ctx->reply, "agent", agent_json(st));
 	sqlite3_reset(st);
@@ -211,10 +206,9 @@ job_chunks(int64_t id)
 		snprintf(agent, sizeof agent, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 2));
 		json_array_append_new(arr,
-		    json_pack("{s:o, s:o, s:o, s:i, "
-		              "s:o}",
-		        "id", store_col_text(st, 0), "state",
-		        store_col_text(st, 1), "agent",
+		    json_pack("{s:o, s:o, s:o, s:i, s:o}", "id",
+		        store_col_text(st, 0), "state", store_col_text(st, 1),
+		        "agent",
 		        sqlite3_column_type(st, 2) == SQLITE_NULL ?
 		            json_null() :
 		            json_string(agent),
@@ -238,9 +232,7 @@ show_job(struct verb_ctx *ctx, int64_t id)
 	if (store_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such job: "
-		    "job-%lld",
-		    (long long)id);
+		    "no such job: job-%lld", (long long)id);
 	}
 	job = job_row_json(st);
 	spec = json_loads((const char *)sqlite3_column_text(st, 14), 0, NULL);
@@ -290,9 +282,8 @@ chunk_checkpoints(int64_t job, const char *chunk)
 		snprintf(agent, sizeof agent, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 2));
 		json_array_append_new(arr,
-		    json_pack("{s:I, s:o, s:s, s:o, "
-		              "s:I}",
-		        "seq", (json_int_t)sqlite3_column_int64(st, 0), "ts",
+		    json_pack("{s:I, s:o, s:s, s:o, s:I}", "seq",
+		        (json_int_t)sqlite3_column_int64(st, 0), "ts",
 		        store_col_ts(st, 1), "agent", agent, "note",
 		        store_col_text(st, 3), "size",
 		        (json_int_t)sqlite3_column_int64(st, 4)));
@@ -315,9 +306,7 @@ show_chunk(struct verb_ctx *ctx, int64_t job, const char *chunk)
 	if (store_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such chunk: "
-		    "job-%lld/%s",
-		    (long long)job, chunk);
+		    "no such chunk: job-%lld/%s", (long long)job, chunk);
 	}
 	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job);
 	snprintf(agent, sizeof agent, "agent-%lld",
@@ -351,8 +340,7 @@ verb_show(struct verb_ctx *ctx)
 		if (job_parse_id(target, &id) == 0)
 			return show_job(ctx, id);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such agent or "
-		    "job: \"%.128s\" (expected agent-N, job-N or job-N/CHUNK)",
+		    "no such agent or job: \"%.128s\" (expected agent-N, job-N or job-N/CHUNK)",
 		    target);
 	}
 	job = xstrdup(target);
@@ -360,10 +348,8 @@ verb_show(struct verb_ctx *ctx)
 	rc = job_parse_id(job, &id);
 	free(job);
 	if (rc == -1)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such job: "
-		    "\"%.128s\"",
-		    target);
+		return verb_fail(
+		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", target);
 	return show_chunk(ctx, id, slash + 1);
 }
 
@@ -563,9 +549,8 @@ verb_dead(struct verb_ctx *ctx)
 		snprintf(agent, sizeof agent, "agent-%lld",
 		    (long long)sqlite3_column_int64(st, 5));
 		json_array_append_new(arr,
-		    json_pack("{s:s, s:o, s:o, s:i, "
-		              "s:s, s:o}",
-		        "chunk", name, "class", store_col_text(st, 2), "reason",
+		    json_pack("{s:s, s:o, s:o, s:i, s:s, s:o}", "chunk", name,
+		        "class", store_col_text(st, 2), "reason",
 		        store_col_text(st, 3), "attempts",
 		        sqlite3_column_int(st, 4), "agent", agent,
 		        "last_output",
@@ -620,8 +605,7 @@ verb_retry(struct verb_ctx *ctx)
 		json_decref(moved);
 		return verb_fail(ctx,
 		    rc == -1 ? SWARM_E_NOT_FOUND : SWARM_E_BAD_ARGS,
-		    "retry takes job-N/CHUNK, or --dead "
-		    "job-N; not \"%.128s\"",
+		    "retry takes job-N/CHUNK, or --dead job-N; not \"%.128s\"",
 		    target);
 	}
 	store_begin();
@@ -635,9 +619,7 @@ verb_retry(struct verb_ctx *ctx)
 			store_rollback();
 			json_decref(moved);
 			return verb_fail(ctx, SWARM_E_NOT_FOUND,
-			    "no such chunk: "
-			    "%.128s",
-			    target);
+			    "no such chunk: %.128s", target);
 		}
 		if (retry_chunk(id, slash + 1))
 			json_array_append_new(moved, json_string(target));
@@ -650,8 +632,7 @@ verb_retry(struct verb_ctx *ctx)
 		while (store_step(st) == SQLITE_ROW)
 			json_array_append_new(ids, store_col_text(st, 0));
 		sqlite3_reset(st);
-		json_array_foreach(ids, i, v)
-		{
+		json_array_foreach(ids, i, v) {
 			if (retry_chunk(id, json_string_value(v)))
 				json_array_append_new(moved,
 				    json_sprintf("job-%lld/%s", (long long)id,
@@ -663,16 +644,13 @@ verb_retry(struct verb_ctx *ctx)
 		store_rollback();
 		json_decref(moved);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such job: "
-		    "job-%lld",
-		    (long long)id);
+		    "no such job: job-%lld", (long long)id);
 	}
 	store_commit();
 	if (json_array_size(moved) == 0) {
 		json_decref(moved);
 		return verb_fail(ctx, SWARM_E_CONFLICT,
-		    "nothing to retry in "
-		    "%.128s: only failed, aborted or dead chunks are retried",
+		    "nothing to retry in %.128s: only failed, aborted or dead chunks are retried",
 		    target);
 	}
 	scheduler_kick();

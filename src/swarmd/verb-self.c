@@ -231,8 +231,7 @@ checkpoint_file_ok(
 
 	if (*path != '/' || hex == NULL || strlen(hex) != 2 * SHA256_LEN) {
 		verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "checkpoint: a path must be "
-		    "absolute and come with its sha256");
+		    "checkpoint: a path must be absolute and come with its sha256");
 		return -1;
 	}
 	if ((f = fopen(path, "re")) == NULL) {
@@ -252,9 +251,7 @@ checkpoint_file_ok(
 		snprintf(text + 2 * i, 3, "%02x", digest[i]);
 	if (strcmp(text, hex) != 0) {
 		verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "checkpoint: %s does not "
-		    "match its sha256",
-		    path);
+		    "checkpoint: %s does not match its sha256", path);
 		return -1;
 	}
 	return 0;
@@ -279,24 +276,20 @@ verb_checkpoint(struct verb_ctx *ctx)
 
 	if (path != NULL && data != NULL)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "checkpoint: data or "
-		    "path, not both");
+		    "checkpoint: data or path, not both");
 	if (path != NULL && checkpoint_file_ok(ctx, path, hex, &size) == -1)
 		return VERB_ERROR;
 	if (encoding != NULL && strcmp(encoding, "base64") != 0)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "checkpoint: encoding "
-		    "must be \"base64\" or absent");
+		    "checkpoint: encoding must be \"base64\" or absent");
 	if (encoding != NULL && data != NULL &&
 	    (decoded = base64_decode(data, &size)) == NULL)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "checkpoint: data is "
-		    "not valid base64");
+		    "checkpoint: data is not valid base64");
 	if (path == NULL && size > (size_t)srv.cfg.checkpoint_max) {
 		free(decoded);
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "checkpoint: %zu bytes "
-		    "is over [store] checkpoint_max (%lld); send it by path",
+		    "checkpoint: %zu bytes is over [store] checkpoint_max (%lld); send it by path",
 		    size, srv.cfg.checkpoint_max);
 	}
 	a->last_seen = now_wall_ms();
@@ -344,13 +337,10 @@ verb_done(struct verb_ctx *ctx)
 
 	if (a->completed)
 		return verb_fail(ctx, SWARM_E_CONFLICT,
-		    "agent-%lld has "
-		    "already reported done",
-		    (long long)a->id);
+		    "agent-%lld has already reported done", (long long)a->id);
 	if (a->abort_requested)
 		return verb_fail(ctx, SWARM_E_CONFLICT,
-		    "agent-%lld is being "
-		    "aborted; its chunk will end aborted",
+		    "agent-%lld is being aborted; its chunk will end aborted",
 		    (long long)a->id);
 	if (result_settle(a, job_find(a->job), path, reason, sizeof reason) ==
 	    -1)
@@ -361,10 +351,8 @@ verb_done(struct verb_ctx *ctx)
 	if (chunk_apply(a->job, a->chunk, CI_EXIT_OK, NULL) == -1) {
 		/* Nothing was written; others' grouped work stays. */
 		store_commit_grouped();
-		return verb_fail(ctx, SWARM_E_CONFLICT,
-		    "chunk %s is not "
-		    "running",
-		    a->chunk);
+		return verb_fail(
+		    ctx, SWARM_E_CONFLICT, "chunk %s is not running", a->chunk);
 	}
 	chunk_set_output(a->job, a->chunk, path);
 	evlog_add("subagent_completed", a->job, a->chunk, a->id, a->attempt,
@@ -398,9 +386,7 @@ verb_report(struct verb_ctx *ctx)
 		v[i] = n != NULL ? json_integer_value(n) : 0;
 		if (v[i] < 0 || v[i] > 1000000000000LL)
 			return verb_fail(ctx, SWARM_E_BAD_ARGS,
-			    "report: %s "
-			    "must be from 0 to 10^12",
-			    classes[i]);
+			    "report: %s must be from 0 to 10^12", classes[i]);
 	}
 	u = (struct usage){ v[0], v[1], v[2], v[3] };
 	if (model != NULL) {
@@ -427,9 +413,7 @@ verb_failed(struct verb_ctx *ctx)
 
 	if (a->completed)
 		return verb_fail(ctx, SWARM_E_CONFLICT,
-		    "agent-%lld has "
-		    "already reported done",
-		    (long long)a->id);
+		    "agent-%lld has already reported done", (long long)a->id);
 	a->fail_reported = 1;
 	a->fail_transient = arg_bool(ctx, "transient");
 	free(a->fail_reason);

@@ -45,29 +45,23 @@ verb_resolve(struct verb_ctx *ctx)
 	if (escalate_parse_id(target, &id) == -1 ||
 	    (e = escalate_get(id)) == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such escalation: "
-		    "\"%.128s\"",
-		    target);
+		    "no such escalation: \"%.128s\"", target);
 	agent = json_string_value(json_object_get(e, "agent"));
 	status = json_string_value(json_object_get(e, "status"));
 	if (strcmp(status, "open") != 0) {
 		json_decref(e);
-		return verb_fail(ctx, SWARM_E_CONFLICT,
-		    "%s is resolved "
-		    "already",
-		    target);
+		return verb_fail(
+		    ctx, SWARM_E_CONFLICT, "%s is resolved already", target);
 	}
 	if (strcmp(action, "restart") != 0 && strcmp(action, "kill") != 0 &&
 	    strcmp(action, "continue") != 0) {
 		json_decref(e);
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "resolve: --action "
-		    "must be restart, kill or continue");
+		    "resolve: --action must be restart, kill or continue");
 	}
 	if ((a = resolve_agent(e)) == NULL && strcmp(action, "continue") != 0) {
 		verb_fail(ctx, SWARM_E_CONFLICT,
-		    "%s has ended or is being "
-		    "aborted: nothing to %s; close %s with --action continue "
+		    "%s has ended or is being aborted: nothing to %s; close %s with --action continue "
 		    "(swarmctl retry runs a chunk again)",
 		    agent, action, target);
 		json_decref(e);
@@ -80,8 +74,7 @@ verb_resolve(struct verb_ctx *ctx)
 	else
 		snprintf(outcome, sizeof outcome, "%s aborted; its chunk %s",
 		    agent,
-		    strcmp(action, "kill") == 0 ? "goes to the dead "
-		                                  "letters" :
+		    strcmp(action, "kill") == 0 ? "goes to the dead letters" :
 		                                  "runs again");
 	/* Closed first: the agent's recovery would close it otherwise. */
 	escalate_close(id, action, note, outcome);

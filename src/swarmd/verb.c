@@ -134,24 +134,20 @@ check_args(struct verb_ctx *ctx, const struct verb *v)
 	const char *key;
 	json_t *val;
 
-	json_object_foreach(ctx->args, key, val)
-	{
+	json_object_foreach(ctx->args, key, val) {
 		for (a = v->args; a->name != NULL; a++) {
 			if (strcmp(a->name, key) == 0)
 				break;
 		}
 		if (a->name == NULL) {
 			verb_fail(ctx, SWARM_E_BAD_ARGS,
-			    "%s: unknown "
-			    "argument \"%s\"",
-			    v->name, key);
+			    "%s: unknown argument \"%s\"", v->name, key);
 			return -1;
 		}
 		if (!type_ok(val, a->type)) {
 			verb_fail(ctx, SWARM_E_BAD_ARGS,
-			    "%s: argument \"%s\" "
-			    "must be %s%s",
-			    v->name, key, type_names[a->type],
+			    "%s: argument \"%s\" must be %s%s", v->name, key,
+			    type_names[a->type],
 			    a->type == A_NUMBER ? " from 0 to 86400" : "");
 			return -1;
 		}
@@ -160,9 +156,8 @@ check_args(struct verb_ctx *ctx, const struct verb *v)
 		if (a->required &&
 		    json_object_get(ctx->args, a->name) == NULL) {
 			verb_fail(ctx, SWARM_E_BAD_ARGS,
-			    "%s: argument \"%s\" "
-			    "is required",
-			    v->name, a->name);
+			    "%s: argument \"%s\" is required", v->name,
+			    a->name);
 			return -1;
 		}
 	}
@@ -181,17 +176,14 @@ check_auth(struct verb_ctx *ctx, json_t *auth)
 
 	if (!json_is_object(auth) || name == NULL || token == NULL) {
 		verb_fail(ctx, SWARM_E_UNAUTHORIZED,
-		    "agent verbs need auth "
-		    "{\"agent\", \"token\"} from the agent's environment");
+		    "agent verbs need auth {\"agent\", \"token\"} from the agent's environment");
 		return -1;
 	}
 	sha256(token, strlen(token), hash);
 	if (agent_parse_id(name, &id) == -1 || (a = agent_find(id)) == NULL ||
 	    a->pid <= 0 || !ct_equal(hash, a->token_hash, SHA256_LEN)) {
 		verb_fail(ctx, SWARM_E_UNAUTHORIZED,
-		    "token is not valid for "
-		    "a live agent named %s",
-		    name);
+		    "token is not valid for a live agent named %s", name);
 		return -1;
 	}
 	ctx->self = a;
@@ -218,39 +210,30 @@ check_request(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
 
 	if (!json_is_object(req))
 		return verb_fail(ctx, SWARM_E_BAD_REQUEST,
-		           "a request is a "
-		           "JSON object"),
+		           "a request is a JSON object"),
 		       -1;
-	json_object_foreach(req, key, val)
-	{
+	json_object_foreach(req, key, val) {
 		if (strcmp(key, "id") != 0 && strcmp(key, "verb") != 0 &&
 		    strcmp(key, "args") != 0 && strcmp(key, "auth") != 0)
 			return verb_fail(ctx, SWARM_E_BAD_REQUEST,
-			           "unknown "
-			           "request member \"%s\"",
-			           key),
+			           "unknown request member \"%s\"", key),
 			       -1;
 	}
 	if ((name = json_string_value(json_object_get(req, "verb"))) == NULL)
 		return verb_fail(ctx, SWARM_E_BAD_REQUEST,
-		           "\"verb\" must be "
-		           "a string"),
+		           "\"verb\" must be a string"),
 		       -1;
 	if ((*vp = verb_find(name)) == NULL)
 		return verb_fail(ctx, SWARM_E_UNKNOWN_VERB,
-		           "no such verb: "
-		           "%.64s",
-		           name),
+		           "no such verb: %.64s", name),
 		       -1;
 	if (ctx->args != NULL && !json_is_object(ctx->args))
 		return verb_fail(ctx, SWARM_E_BAD_REQUEST,
-		           "\"args\" must be "
-		           "an object"),
+		           "\"args\" must be an object"),
 		       -1;
-	if (((*vp)->flags & V_OPERATOR) && !ctx->operator)
+	if (((*vp)->flags & V_OPERATOR) && !ctx->is_operator)
 		return verb_fail(ctx, SWARM_E_FORBIDDEN,
-		           "%s is an operator "
-		           "verb: it needs root, uid %d or group %s",
+		           "%s is an operator verb: it needs root, uid %d or group %s",
 		           name, (int)srv.uid, srv.cfg.operator_group),
 		       -1;
 	if (((*vp)->flags & V_AGENT) &&
@@ -260,7 +243,7 @@ check_request(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
 }
 
 void
-verb_dispatch(struct client *c, int operator, json_t * req)
+verb_dispatch(struct client *c, int is_operator, json_t *req)
 {
 	struct verb_ctx ctx;
 	const struct verb *v;
@@ -269,7 +252,7 @@ verb_dispatch(struct client *c, int operator, json_t * req)
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.client = c;
-	ctx.operator= operator;
+	ctx.is_operator = is_operator;
 	ctx.id = id != NULL && (json_is_integer(id) || json_is_string(id)) ?
 	    id :
 	    json_null();
@@ -320,14 +303,13 @@ verb_hello(struct verb_ctx *ctx)
 
 	if (v != NULL && json_integer_value(v) != SWARM_PROTOCOL_VERSION)
 		return verb_fail(ctx, SWARM_E_VERSION,
-		    "protocol version %lld "
-		    "is not supported; this swarmd speaks %d",
+		    "protocol version %lld is not supported; this swarmd speaks %d",
 		    (long long)json_integer_value(v), SWARM_PROTOCOL_VERSION);
 	json_object_set_new(
 	    ctx->reply, "version", json_integer(SWARM_PROTOCOL_VERSION));
 	json_object_set_new(
 	    ctx->reply, "server", json_string("swarmd " SWARM_VERSION));
 	json_object_set_new(
-	    ctx->reply, "operator", json_boolean(ctx->operator));
+	    ctx->reply, "operator", json_boolean(ctx->is_operator));
 	return VERB_OK;
 }

@@ -288,8 +288,7 @@ rule_stalled(struct agent *a, struct watch *w, int64_t now)
 	        (json_int_t)(now - life), "heartbeat_timeout", hbt, "last_seen",
 	        json_ts(a->last_seen), "last_output", json_ts(a->last_output),
 	        "tokens", (json_int_t)w->use),
-	    "no heartbeat, output or usage "
-	    "for %.0f s (heartbeat_timeout %.0f s)",
+	    "no heartbeat, output or usage for %.0f s (heartbeat_timeout %.0f s)",
 	    silent, hbt);
 	return 1;
 }
@@ -337,12 +336,10 @@ rule_context(struct agent *a, struct watch *w)
 		return 0;
 	w->context_asked = 1;
 	watch_suspect(a, "context_exhausted",
-	    json_pack("{s:I, s:I, s:f, "
-	              "s:f, s:s*}",
-	        "context_tokens", (json_int_t)a->last_msg_context,
-	        "context_window", (json_int_t)window, "share", share,
-	        "context_threshold", srv.cfg.context_threshold, "model",
-	        a->model),
+	    json_pack("{s:I, s:I, s:f, s:f, s:s*}", "context_tokens",
+	        (json_int_t)a->last_msg_context, "context_window",
+	        (json_int_t)window, "share", share, "context_threshold",
+	        srv.cfg.context_threshold, "model", a->model),
 	    "latest message used %lld of %lld context tokens "
 	    "(%.0f%%, threshold %.0f%%)",
 	    (long long)a->last_msg_context, (long long)window, 100 * share,
@@ -444,7 +441,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (srv.shutting_down)
 		return;
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
-	watch_one(a, now);
+		watch_one(a, now);
 }
 
 /* ---- carrying out verdicts ---- */
@@ -481,8 +478,7 @@ on_verdict(
 		json_object_set_new(info, "failure", json_string(failure));
 	if ((moot = a->abort_requested || a->completed))
 		json_object_set_new(info, "ignored",
-		    json_string("the agent "
-		                "has finished or is being aborted"));
+		    json_string("the agent has finished or is being aborted"));
 	store_begin();
 	evlog_add(v != NULL ? "triage_verdict" : "triage_failed", a->job,
 	    a->chunk, a->id, a->attempt, json_deep_copy(info));
@@ -525,8 +521,7 @@ watchdog_act(
 		mailbox_put(a, "swarmd",
 		    message != NULL ?
 		        message :
-		        "swarmd: are you still "
-		        "working? report with swarmctl heartbeat --note");
+		        "swarmd: are you still working? report with swarmctl heartbeat --note");
 		store_commit();
 		agent_deliver(a);
 		watch_clear(a, why);
@@ -541,8 +536,7 @@ watchdog_act(
 		w->deadline =
 		    w->since + (int64_t)(srv.cfg.handoff_timeout * 1000);
 		text = xasprintf(
-		    "checkpoint: %s; save your progress now with "
-		    "swarmctl checkpoint: the chunk restarts from it",
+		    "checkpoint: %s; save your progress now with swarmctl checkpoint: the chunk restarts from it",
 		    message != NULL ? message : "your context is nearly full");
 		store_begin();
 		mailbox_put(a, "swarmd", text);
@@ -759,8 +753,7 @@ cgroup_place(struct agent *a, json_t *applied)
 		return;
 	dir = xasprintf("%s/agent-%lld", cg_base, (long long)a->id);
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		log_warnx("agent-%lld: mkdir %s: %s", (long long)a->id, dir,
-		    strerror(errno));
+		log_warn("agent-%lld: mkdir %s", (long long)a->id, dir);
 		free(dir);
 		return;
 	}
@@ -836,8 +829,8 @@ watchdog_started(struct agent *a)
 		rl.rlim_cur = lim[i].v;
 		rl.rlim_max = lim[i].v + (lim[i].res == RLIMIT_CPU);
 		if (prlimit(a->pid, lim[i].res, &rl, NULL) == -1)
-			log_warnx("agent-%lld: prlimit %s: %s",
-			    (long long)a->id, lim[i].name, strerror(errno));
+			log_warn("agent-%lld: prlimit %s", (long long)a->id,
+			    lim[i].name);
 		else
 			json_object_set_new(applied, lim[i].name,
 			    json_integer((json_int_t)lim[i].v));
@@ -926,8 +919,7 @@ watchdog_free(void)
 {
 	struct agent *a;
 
-	TAILQ_FOREACH(a, &live_agents, entry)
-	{
+	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (a->wd != NULL && a->wd->triage != NULL) {
 			triage_cancel(a->wd->triage);
 			a->wd->triage = NULL;

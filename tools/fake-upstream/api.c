@@ -195,8 +195,7 @@ check_content(json_t *content, size_t m, char *msg, size_t len)
 		snprintf(msg, len, "messages.%zu.content: Field required", m);
 		return -1;
 	}
-	json_array_foreach(content, i, b)
-	{
+	json_array_foreach(content, i, b) {
 		if (!json_is_string(json_object_get(b, "type"))) {
 			snprintf(msg, len,
 			    "messages.%zu.content.%zu.type: Field required", m,
@@ -223,8 +222,7 @@ check_messages(json_t *msgs, char *msg, size_t len)
 		    msg, len, "messages: at least one message is required");
 		return -1;
 	}
-	json_array_foreach(msgs, i, m)
-	{
+	json_array_foreach(msgs, i, m) {
 		role = json_string_value(json_object_get(m, "role"));
 		/* "system" turns come with a beta Claude Code uses. */
 		if (role == NULL ||
@@ -232,8 +230,7 @@ check_messages(json_t *msgs, char *msg, size_t len)
 		        strcmp(role, "assistant") != 0 &&
 		        strcmp(role, "system") != 0)) {
 			snprintf(msg, len,
-			    "messages.%zu.role: Input should be "
-			    "'user' or 'assistant'",
+			    "messages.%zu.role: Input should be 'user' or 'assistant'",
 			    i);
 			return -1;
 		}
@@ -256,8 +253,7 @@ check_tools(json_t *tools, char *msg, size_t len)
 		snprintf(msg, len, "tools: Input should be a valid list");
 		return -1;
 	}
-	json_array_foreach(tools, i, t)
-	{
+	json_array_foreach(tools, i, t) {
 		if (!json_is_string(json_object_get(t, "name"))) {
 			snprintf(msg, len, "tools.%zu.name: Field required", i);
 			return -1;
@@ -285,8 +281,7 @@ check_request(json_t *o, int need_max, char *msg, size_t len)
 	if (need_max &&
 	    (!json_is_integer(max) || json_integer_value(max) < 1)) {
 		snprintf(msg, len,
-		    "max_tokens: Input should be an integer "
-		    "greater than or equal to 1");
+		    "max_tokens: Input should be an integer greater than or equal to 1");
 		return -1;
 	}
 	if ((v = json_object_get(o, "stream")) != NULL && !json_is_boolean(v)) {

@@ -47,8 +47,7 @@ check_members(json_t *o, const char *path, const char *const *allowed,
 		snprintf(err, len, "%s: must be an object", path);
 		return -1;
 	}
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach(o, key, v) {
 		for (i = 0; allowed[i] != NULL; i++)
 			if (strcmp(key, allowed[i]) == 0)
 				break;

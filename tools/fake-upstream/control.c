@@ -29,8 +29,7 @@ stats_key(const char *key)
 {
 	struct keystat *k;
 
-	TAILQ_FOREACH(k, &keys, entry)
-	{
+	TAILQ_FOREACH(k, &keys, entry) {
 		if (strcmp(k->key, key) == 0)
 			return k;
 	}
@@ -94,8 +93,7 @@ by_key_json(void)
 	const struct keystat *k;
 	json_t *o = json_object(), *v;
 
-	TAILQ_FOREACH(k, &keys, entry)
-	{
+	TAILQ_FOREACH(k, &keys, entry) {
 		v = json_object();
 		put(v, "requests", k->requests);
 		json_object_set_new(v, "tokens", tokens_json(&k->tokens));

@@ -143,8 +143,7 @@ count_content(struct counter *c, json_t *content)
 		counter_mark(c, NULL);
 		return;
 	}
-	json_array_foreach(content, i, b)
-	{
+	json_array_foreach(content, i, b) {
 		if (json_is_object(b))
 			count_block(c, b);
 	}
@@ -157,8 +156,7 @@ count_tool_calls(struct counter *c, json_t *calls)
 	json_t *call, *args;
 	size_t i;
 
-	json_array_foreach(calls, i, call)
-	{
+	json_array_foreach(calls, i, call) {
 		args = json_object_get(
 		    json_object_get(call, "function"), "arguments");
 		if (!json_is_string(args))
@@ -182,14 +180,12 @@ count_walk(json_t *req, int auto_bp, struct counter *c)
 	if (model != NULL)
 		counter_add(c, model, strlen(model) + 1);
 	c->bytes = 0; /* the model names the cache, it is not input */
-	json_array_foreach(json_object_get(req, "tools"), i, v)
-	{
+	json_array_foreach(json_object_get(req, "tools"), i, v) {
 		counter_json(c, v);
 		counter_mark(c, v);
 	}
 	count_content(c, json_object_get(req, "system"));
-	json_array_foreach(json_object_get(req, "messages"), i, v)
-	{
+	json_array_foreach(json_object_get(req, "messages"), i, v) {
 		count_content(c, json_object_get(v, "content"));
 		count_tool_calls(c, json_object_get(v, "tool_calls"));
 		if (auto_bp)

@@ -145,8 +145,7 @@ listen_on(struct evhttp *http, const char *spec)
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
-	    "usage: fake-upstream [-v] [-l ADDR:PORT] "
-	    "[-c CONFIG.json]\n");
+	    "usage: fake-upstream [-v] [-l ADDR:PORT] [-c CONFIG.json]\n");
 	exit(2);
 }
 

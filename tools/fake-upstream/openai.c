@@ -112,8 +112,7 @@ check_parts(json_t *content, const char *where, struct oerr *e)
 	json_t *part;
 	size_t i;
 
-	json_array_foreach(content, i, part)
-	{
+	json_array_foreach(content, i, part) {
 		snprintf(param, sizeof param, "%s.content[%zu]", where, i);
 		if (!json_is_object(part))
 			return wrong_type(e, param, "an object", part);
@@ -147,9 +146,7 @@ check_message(json_t *m, size_t i, struct oerr *e)
 			break;
 	if (r == nitems(roles))
 		return fail(e, param, "invalid_value",
-		    "Invalid value: '%.64s'. Supported values are: 'system', "
-		    "'assistant', 'user', 'function', 'tool', and "
-		    "'developer'.",
+		    "Invalid value: '%.64s'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
 		    role);
 	snprintf(param, sizeof param, "%s.content", where);
 	content = json_object_get(m, "content");
@@ -181,10 +178,8 @@ check_messages(json_t *msgs, struct oerr *e)
 		return wrong_type(e, "messages", "an array", msgs);
 	if (json_array_size(msgs) == 0)
 		return fail(e, "messages", "empty_array",
-		    "Invalid 'messages': empty array. Expected an array with "
-		    "minimum length 1, but got an empty array instead.");
-	json_array_foreach(msgs, i, m)
-	{
+		    "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.");
+	json_array_foreach(msgs, i, m) {
 		if (check_message(m, i, e) == -1)
 			return -1;
 	}
@@ -202,8 +197,7 @@ check_tools(json_t *tools, struct oerr *e)
 		return 0;
 	if (!json_is_array(tools))
 		return wrong_type(e, "tools", "an array", tools);
-	json_array_foreach(tools, i, t)
-	{
+	json_array_foreach(tools, i, t) {
 		snprintf(param, sizeof param, "tools[%zu].function", i);
 		fn = json_object_get(t, "function");
 		if (!json_is_object(fn))
@@ -226,8 +220,7 @@ check_max(json_t *o, const char *key, struct oerr *e)
 		return wrong_type(e, key, "an integer", v);
 	if (json_integer_value(v) < 1)
 		return fail(e, key, "integer_below_min_value",
-		    "Invalid '%s': integer below minimum value. Expected a "
-		    "value >= 1, but got %lld instead.",
+		    "Invalid '%s': integer below minimum value. Expected a value >= 1, but got %lld instead.",
 		    key, (long long)json_integer_value(v));
 	return 0;
 }
@@ -244,8 +237,7 @@ check_stream(json_t *o, struct oerr *e)
 		return 0;
 	if (!json_is_true(stream))
 		return fail(e, "stream_options", NULL,
-		    "The 'stream_options' parameter is only allowed when "
-		    "'stream' is enabled.");
+		    "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
 	if (!json_is_object(opts))
 		return wrong_type(e, "stream_options", "an object", opts);
 	v = json_object_get(opts, "include_usage");
@@ -293,8 +285,7 @@ openai_auth(struct evhttp_request *req, struct oerr *e)
 
 	if (key == NULL) {
 		fail(e, NULL, NULL,
-		    "You didn't provide an API key. You need to provide your "
-		    "API key in an Authorization header using Bearer auth "
+		    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth "
 		    "(i.e. Authorization: Bearer YOUR_KEY).");
 		return 401;
 	}
@@ -334,10 +325,7 @@ openai_body(struct evhttp_request *req)
 	}
 	if ((o = api_load(req, &je)) == NULL) {
 		fail(&e, NULL, NULL,
-		    "We could not parse the JSON body of your request. (HINT: "
-		    "This likely means you aren't using your HTTP library "
-		    "correctly. The OpenAI API expects a JSON payload, but "
-		    "what was sent was not valid JSON.)");
+		    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)");
 		openai_error(req, 400, "invalid_request_error", &e);
 		return NULL;
 	}
@@ -372,13 +360,11 @@ openai_fail(struct evhttp_request *req, const struct fault *f)
 	} else if (f->status == 503 || f->status == 529) {
 		type = "server_error";
 		fail(&e, NULL, NULL,
-		    "The engine is currently overloaded, please try again "
-		    "later.");
+		    "The engine is currently overloaded, please try again later.");
 	} else if (f->status >= 500) {
 		type = "server_error";
 		fail(&e, NULL, NULL,
-		    "The server had an error while processing your request. "
-		    "Sorry about that!");
+		    "The server had an error while processing your request. Sorry about that!");
 	} else
 		fail(&e, NULL, NULL, "Injected fault.");
 	openai_error(req, (int)f->status, type, &e);
@@ -398,10 +384,7 @@ openai_rate_limited(struct evhttp_request *req, const char *model,
 	evhttp_add_header(
 	    evhttp_request_get_output_headers(req), "retry-after", v);
 	fail(&e, NULL, "rate_limit_exceeded",
-	    "Rate limit reached for %.64s in organization org-fake on %s per "
-	    "min (%s): Limit %.0f, Used %.0f, Requested %.0f. Please try "
-	    "again in %lds. Visit https://platform.openai.com/account/"
-	    "rate-limits to learn more.",
+	    "Rate limit reached for %.64s in organization org-fake on %s per min (%s): Limit %.0f, Used %.0f, Requested %.0f. Please try again in %lds. Visit https://platform.openai.com/account/rate-limits to learn more.",
 	    model, k == RL_REQUESTS ? "requests" : "tokens",
 	    k == RL_REQUESTS ? "RPM" : "TPM", limit, limit - ratelimit_level(k),
 	    cost[k], wait);
@@ -516,8 +499,8 @@ openai_completion(const struct plan *p)
 		    "arguments", json_string(p->tool_input));
 		json_object_set_new(msg, "tool_calls", calls);
 	}
-	return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s}], "
-	                 "s:o, s:s, s:s}",
+	return json_pack(
+	    "{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s}], s:o, s:s, s:s}",
 	    "id", p->id, "object", "chat.completion", "created",
 	    (json_int_t)time(NULL), "model", p->model, "choices", "index", 0,
 	    "message", msg, "logprobs", "finish_reason",
@@ -616,8 +599,7 @@ openai_error_event(const char *type)
 	    strcmp(type, "api_error") == 0)
 		type = "server_error";
 	o = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message",
-	    "The server had an error while processing your request. Sorry "
-	    "about that!",
+	    "The server had an error while processing your request. Sorry about that!",
 	    "type", type, "param", "code");
 	s = json_dumps(o, JSON_COMPACT);
 	text = xasprintf("data: %s\n\n", s);

@@ -41,8 +41,7 @@ plan_prompt(json_t *req, int *tool_turn)
 	content = json_object_get(m, "content");
 	if (json_is_string(content))
 		return json_string_value(content);
-	json_array_foreach(content, j, b)
-	{
+	json_array_foreach(content, j, b) {
 		const char *type =
 		    json_string_value(json_object_get(b, "type"));
 
@@ -111,8 +110,7 @@ plan_instance(json_t *schema)
 	size_t i;
 
 	input = json_object();
-	json_array_foreach(json_object_get(schema, "required"), i, name)
-	{
+	json_array_foreach(json_object_get(schema, "required"), i, name) {
 		if (!json_is_string(name))
 			continue;
 		type = json_string_value(json_object_get(
@@ -205,8 +203,7 @@ plan_find_tool(json_t *req, const char *name, size_t len)
 	const char *n;
 	size_t i;
 
-	json_array_foreach(json_object_get(req, "tools"), i, tool)
-	{
+	json_array_foreach(json_object_get(req, "tools"), i, tool) {
 		n = tool_name(tool);
 		if (n != NULL &&
 		    (name == NULL ||
@@ -227,8 +224,7 @@ plan_tool(json_t *req, enum api api, const char *prompt, struct plan *p)
 	if (s != NULL) {
 		name = s + strlen("fake:tool ");
 		len = strspn(name,
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-		    "qrstuvwxyz0123456789_-");
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
 		tool = plan_find_tool(req, name, len);
 		s = name + len + strspn(name + len, " \t");
 		if (tool != NULL && *s == '{')

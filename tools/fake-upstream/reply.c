@@ -222,8 +222,8 @@ frames_error(struct reply *r, long after, const char *type)
 		return;
 	}
 	frames_push(&r->fr, FR_ERROR,
-	    xasprintf("event: error\ndata: {\"type\": \"error\", \"error\": "
-	              "{\"type\": \"%s\", \"message\": \"%s\"}}\n\n",
+	    xasprintf(
+	        "event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"%s\", \"message\": \"%s\"}}\n\n",
 	        type,
 	        strcmp(type, "overloaded_error") == 0 ?
 	            "Overloaded" :
@@ -252,7 +252,7 @@ reply_inflight(void)
 	size_t n = 0;
 
 	TAILQ_FOREACH(r, &replies, entry)
-	n++;
+		n++;
 	return n;
 }
 

@@ -95,8 +95,7 @@ wall_ms(void)
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
-	    "usage: sim-agent [-Hks] [-n CALLS] [-i INPUT] [-o OUTPUT] "
-	    "[-m MODEL]\n"
+	    "usage: sim-agent [-Hks] [-n CALLS] [-i INPUT] [-o OUTPUT] [-m MODEL]\n"
 	    "                 [-r RETRIES] [-p PAUSE_MS] [-t TIMEOUT_S] "
 	    "[-l LABEL] [-w FILE]\n");
 	exit(2);
@@ -279,8 +278,8 @@ emit_call(const struct opts *o, long i, double start, const struct call *c)
 {
 	json_t *l;
 
-	l = json_pack("{s:I, s:I, s:I, s:b, s:i, s:i, s:i, s:i, s:f, s:f, "
-	              "s:f, s:I, s:s, s:o}",
+	l = json_pack(
+	    "{s:I, s:I, s:I, s:b, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:I, s:s, s:o}",
 	    "call", (json_int_t)i + 1, "of", (json_int_t)o->calls, "status",
 	    (json_int_t)c->status, "ok", c->ok, "attempts", c->attempts, "429s",
 	    c->n429, "5xx", c->n5xx, "conn_errors", c->nconn, "ms", c->ms,
@@ -301,8 +300,7 @@ emit_summary(const struct opts *o, const struct totals *t, double ms)
 {
 	json_t *l;
 
-	l = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
-	              "s:o}",
+	l = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}",
 	    "summary", 1, "calls", (json_int_t)o->calls, "ok",
 	    (json_int_t)t->ok, "failed", (json_int_t)t->failed, "not_made",
 	    (json_int_t)(o->calls - t->ok - t->failed), "attempts",
