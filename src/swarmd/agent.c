@@ -10,18 +10,43 @@
 
 #include "swarmd.h"
 
-#define X AGENT_INVALID
+#define X \
+	{ \
+		AGENT_INVALID, AA_NONE \
+	}
 
-static const int agent_table[AGENT_NSTATES][AGENT_NINPUTS] = {
+/* What a move writes besides the state. */
+enum agent_action {
+	AA_NONE,
+	AA_STATE,   /* the state alone */
+	AA_STARTED, /* pid, token hash, start time, log, token cap */
+	AA_ENDED,   /* end time, exit status or signal, reason */
+};
+
+static const struct agent_move {
+	int next;
+	enum agent_action action;
+} agent_table[AGENT_NSTATES][AGENT_NINPUTS] = {
 	/* SPAWNED, SPAWN_FAILED, SUSPECT, CLEAR, EXIT, KILLED */
-	[AGENT_STARTING] = { AGENT_RUNNING, AGENT_EXITED, X, X, AGENT_EXITED,
-	    AGENT_KILLED },
-	[AGENT_RUNNING] = { X, X, AGENT_SUSPECT, X, AGENT_EXITED,
-	    AGENT_KILLED },
-	[AGENT_SUSPECT] = { X, X, X, AGENT_RUNNING, AGENT_EXITED,
-	    AGENT_KILLED },
+	[AGENT_STARTING] = { { AGENT_RUNNING, AA_STARTED },
+	    { AGENT_EXITED, AA_ENDED }, X, X, { AGENT_EXITED, AA_ENDED },
+	    { AGENT_KILLED, AA_ENDED } },
+	[AGENT_RUNNING] = { X, X, { AGENT_SUSPECT, AA_STATE }, X,
+	    { AGENT_EXITED, AA_ENDED }, { AGENT_KILLED, AA_ENDED } },
+	[AGENT_SUSPECT] = { X, X, X, { AGENT_RUNNING, AA_STATE },
+	    { AGENT_EXITED, AA_ENDED }, { AGENT_KILLED, AA_ENDED } },
 	[AGENT_EXITED] = { X, X, X, X, X, X },
 	[AGENT_KILLED] = { X, X, X, X, X, X },
+};
+#undef X
+
+static const char *agent_input_names[AGENT_NINPUTS] = {
+	"spawned",
+	"spawn failed",
+	"suspect",
+	"clear",
+	"exit",
+	"killed",
 };
 
 static const char *agent_names[AGENT_NSTATES] = {
@@ -51,7 +76,7 @@ agent_next(enum agent_state s, enum agent_input in)
 	if ((int)s < 0 || s >= AGENT_NSTATES || (int)in < 0 ||
 	    in >= AGENT_NINPUTS)
 		return AGENT_INVALID;
-	return agent_table[s][in];
+	return agent_table[s][in].next;
 }
 
 const char *
@@ -130,8 +155,7 @@ agent_free(struct agent *a)
 	free(a->chunk);
 	free(a->log);
 	free(a->result_path);
-	free(a->abort_reason);
-	free(a->fail_reason);
+	free(a->end_reason);
 	free(a->model);
 	free(a->out_part);
 	free(a);
@@ -158,4 +182,207 @@ agent_json(sqlite3_stmt *st)
 	    "ended", store_col_ts(st, 8), "exit_code", store_col_int(st, 9),
 	    "signal", store_col_int(st, 10), "reason", store_col_text(st, 11),
 	    "log", store_col_text(st, 12));
+}
+
+/* What a completion points at: the result if there is one, else the log. */
+const char *
+agent_output_file(const struct agent *a)
+{
+	if (a->result_path != NULL && access(a->result_path, F_OK) == 0)
+		return a->result_path;
+	return a->log;
+}
+
+/* ---- the agents table ---- */
+
+static void
+agent_store_state(struct agent *a)
+{
+	static const char sql[] = "UPDATE agents SET state = ? WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a->id);
+	store_step(st);
+}
+
+static void
+agent_store_started(struct agent *a)
+{
+	static const char sql[] = "UPDATE agents SET state = ?, "
+	                          "pid = ?, token_hash = ?, started = ?, "
+	                          "last_seen = ?, log = ?, pid_start = ?, "
+	                          "token_cap = ? WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, a->pid);
+	sqlite3_bind_blob(st, 3, a->token_hash, SHA256_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, a->started);
+	sqlite3_bind_int64(st, 5, a->last_seen);
+	store_bind_text(st, 6, a->log);
+	sqlite3_bind_int64(st, 7, a->pid_start);
+	if (a->cap > 0)
+		sqlite3_bind_int64(st, 8, a->cap);
+	sqlite3_bind_int64(st, 9, a->id);
+	store_step(st);
+}
+
+static void
+agent_store_ended(struct agent *a, int code, int sig, const char *reason)
+{
+	static const char sql[] = "UPDATE agents SET state = ?, ended = ?, "
+	                          "exit_code = ?, signal = ?, reason = ?, "
+	                          "last_seen = ? WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_wall_ms());
+	if (code >= 0)
+		sqlite3_bind_int(st, 3, code);
+	if (sig > 0)
+		sqlite3_bind_int(st, 4, sig);
+	store_bind_text(st, 5, reason);
+	sqlite3_bind_int64(st, 6, a->last_seen);
+	sqlite3_bind_int64(st, 7, a->id);
+	store_step(st);
+}
+
+/*
+ * Move the agent through its table and store what the move says, in the
+ * caller's transaction: the only writer of agents.state.  CODE, SIG and
+ * REASON are for an end (-1, 0, NULL otherwise).  A refused move is
+ * logged and changes nothing.
+ */
+int
+agent_apply(
+    struct agent *a, enum agent_input in, int code, int sig, const char *reason)
+{
+	const struct agent_move *m;
+
+	if ((int)a->state < 0 || a->state >= AGENT_NSTATES || (int)in < 0 ||
+	    in >= AGENT_NINPUTS ||
+	    (m = &agent_table[a->state][in])->next == AGENT_INVALID) {
+		log_warnx("agent-%lld: no transition from %s on %s",
+		    (long long)a->id, agent_state_name(a->state),
+		    (int)in >= 0 && in < AGENT_NINPUTS ? agent_input_names[in] :
+		                                         "invalid input");
+		return -1;
+	}
+	a->state = m->next;
+	switch (m->action) {
+	case AA_STATE:
+		agent_store_state(a);
+		break;
+	case AA_STARTED:
+		agent_store_started(a);
+		break;
+	case AA_ENDED:
+		agent_store_ended(a, code, sig, reason);
+		break;
+	case AA_NONE:
+		break;
+	}
+	return 0;
+}
+
+/* The intent: a row in state starting, which gives the agent its id. */
+void
+agent_insert(struct agent *a)
+{
+	static const char ins[] = "INSERT INTO agents (job, chunk, attempt, "
+	                          "state) VALUES (?, ?, ?, ?)";
+	sqlite3_stmt *st = store_prepare(ins);
+
+	sqlite3_bind_int64(st, 1, a->job);
+	store_bind_text(st, 2, a->chunk);
+	sqlite3_bind_int(st, 3, a->attempt);
+	sqlite3_bind_text(
+	    st, 4, agent_state_name(AGENT_STARTING), -1, SQLITE_STATIC);
+	store_step(st);
+	agent_set_id(a, store_last_id());
+}
+
+void
+agent_store_result_path(struct agent *a)
+{
+	static const char sql[] = "UPDATE agents SET result_path = ? "
+	                          "WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	store_bind_text(st, 1, a->result_path);
+	sqlite3_bind_int64(st, 2, a->id);
+	store_step(st);
+}
+
+void
+agent_store_abort(struct agent *a)
+{
+	static const char sql[] = "UPDATE agents SET abort_requested = 1 "
+	                          "WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int64(st, 1, a->id);
+	store_step(st);
+}
+
+/* last_seen moves with every heartbeat; it is written in batches. */
+void
+agent_store_seen(struct agent *a)
+{
+	static const char sql[] = "UPDATE agents SET last_seen = ? "
+	                          "WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int64(st, 1, a->last_seen);
+	sqlite3_bind_int64(st, 2, a->id);
+	store_step(st);
+	a->seen_dirty = 0;
+}
+
+/* ---- loading the live agents at start ---- */
+
+#define AGENT_ROW \
+	"id, job, chunk, attempt, pid, pid_start, token_hash, " \
+	"log, result_path, started, last_seen, token_cap"
+
+static struct agent *
+agent_from_row(sqlite3_stmt *st)
+{
+	struct agent *a =
+	    agent_new(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+	        (const char *)sqlite3_column_text(st, 2),
+	        sqlite3_column_int(st, 3));
+	const void *hash = sqlite3_column_blob(st, 6);
+
+	a->state = AGENT_RUNNING;
+	a->pid = sqlite3_column_int(st, 4);
+	a->pid_start = sqlite3_column_type(st, 5) == SQLITE_NULL ?
+	    -2 :
+	    sqlite3_column_int64(st, 5);
+	if (hash != NULL && sqlite3_column_bytes(st, 6) == SHA256_LEN)
+		memcpy(a->token_hash, hash, SHA256_LEN);
+	if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+		a->log = xstrdup((const char *)sqlite3_column_text(st, 7));
+	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+		a->result_path =
+		    xstrdup((const char *)sqlite3_column_text(st, 8));
+	a->started = sqlite3_column_int64(st, 9);
+	a->last_seen = sqlite3_column_int64(st, 10);
+	a->cap = sqlite3_column_int64(st, 11);
+	return a;
+}
+
+/* The agents the store says were live when swarmd last stopped. */
+void
+agent_load_live(void)
+{
+	static const char sql[] = "SELECT " AGENT_ROW " FROM agents WHERE "
+	                          "state IN ('starting', 'running', "
+	                          "'suspect') ORDER BY id";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	while (store_step(st) == SQLITE_ROW)
+		agent_from_row(st);
+	sqlite3_reset(st);
 }

@@ -399,7 +399,7 @@ cap_check(struct agent *a)
 
 	/* A finished agent is past caring; the cap is a budget it may use
 	 * whole, so only going past it aborts. */
-	if (a->cap <= 0 || a->pid <= 0 || a->abort_requested || a->completed)
+	if (a->cap <= 0 || a->pid <= 0 || agent_is_ending(a))
 		return;
 	if (used > a->cap) {
 		store_begin();
@@ -708,4 +708,31 @@ quota_free(void)
 	free(m.proxy_listen);
 	free(m.ring);
 	memset(&m, 0, sizeof m);
+}
+
+/* What the meter had counted for the agent, so nothing counts twice. */
+void
+quota_usage_restore(struct agent *a)
+{
+	static const char sql[] =
+	    "SELECT source IN ('stream', 'result'), sum(input), sum(output), "
+	    "sum(cache_creation), sum(cache_read) FROM usage WHERE agent = ? "
+	    "GROUP BY 1";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int64(st, 1, a->id);
+	while (store_step(st) == SQLITE_ROW) {
+		struct usage u = { sqlite3_column_int64(st, 1),
+			sqlite3_column_int64(st, 2),
+			sqlite3_column_int64(st, 3),
+			sqlite3_column_int64(st, 4) };
+
+		if (sqlite3_column_int(st, 0))
+			a->stream_use = u;
+		a->use.input += u.input;
+		a->use.output += u.output;
+		a->use.cache_creation += u.cache_creation;
+		a->use.cache_read += u.cache_read;
+	}
+	sqlite3_reset(st);
 }

@@ -31,128 +31,138 @@ scheduler_kick(void)
 		event_active(kick_ev, EV_TIMEOUT, 0);
 }
 
-/* Move a chunk through its table; an illegal move is logged, not made. */
-int
-chunk_apply(
-    int64_t job, const char *chunk, enum chunk_input in, const char *reason)
+/* The exit as the table reads it, and its words for a reason. */
+static enum agent_exit
+exit_class(int status, int *code, int *sig, char *text, size_t len)
 {
-	static const char get[] = "SELECT state FROM chunks "
-	                          "WHERE job = ? AND id = ?";
-	static const char set[] = "UPDATE chunks SET state = ?, reason = ?, "
-	                          "updated = ? WHERE job = ? AND id = ?";
-	sqlite3_stmt *st = store_prepare(get);
-	int cur = CHUNK_INVALID, next;
-
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	if (store_step(st) == SQLITE_ROW)
-		cur =
-		    chunk_state_parse((const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	if ((next = chunk_next(cur, in)) == CHUNK_INVALID) {
-		log_warnx("job-%lld/%s: no transition from %s on input %d",
-		    (long long)job, chunk, chunk_state_name(cur), in);
-		return -1;
+	*code = -1;
+	*sig = 0;
+	if (WIFEXITED(status)) {
+		*code = WEXITSTATUS(status);
+		snprintf(text, len, "exit status %d", *code);
+		return *code == 0 ? EXIT_ZERO : EXIT_FAIL;
 	}
-	st = store_prepare(set);
-	sqlite3_bind_text(st, 1, chunk_state_name(next), -1, SQLITE_STATIC);
-	store_bind_text(st, 2, reason);
-	sqlite3_bind_int64(st, 3, now_wall_ms());
-	sqlite3_bind_int64(st, 4, job);
-	store_bind_text(st, 5, chunk);
-	store_step(st);
-	return next;
+	*sig = WTERMSIG(status);
+	snprintf(text, len, "killed by signal %d (%s)", *sig, strsignal(*sig));
+	return *sig == SIGKILL ? EXIT_SIGKILL : EXIT_FAIL;
 }
 
-/* What a completion points at: the result if there is one, else the log. */
-const char *
-agent_output_file(struct agent *a)
+/* Whether its result holds, read the way its exit allows. */
+static int
+finish_result_valid(struct agent *a, enum agent_exit x, char *why, size_t len)
 {
-	if (a->result_path != NULL && access(a->result_path, F_OK) == 0)
-		return a->result_path;
-	return a->log;
+	if (x == EXIT_UNSEEN)
+		return recover_result_ok(a, why, len);
+	return result_settle(a, job_find(a->job), a->result_path, why, len) ==
+	    0;
 }
 
-void
-chunk_set_output(int64_t job, const char *chunk, const char *path)
+/* Why it ended, in words, for its row and its chunk's. */
+static void
+finish_reason(struct agent *a, enum agent_exit x, char *buf, size_t len)
 {
-	static const char sql[] = "UPDATE chunks SET output_file = ? "
-	                          "WHERE job = ? AND id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
+	const char *r = a->end_reason;
+	int seen = x != EXIT_UNSEEN;
 
-	store_bind_text(st, 1, path);
-	sqlite3_bind_int64(st, 2, job);
-	store_bind_text(st, 3, chunk);
-	store_step(st);
+	switch (a->end) {
+	case END_TIMED_OUT:
+		if (seen)
+			snprintf(buf, len, "timeout after %d s", a->timeout);
+		else
+			snprintf(buf, len, "timeout");
+		break;
+	case END_ABORTED:
+	case END_RESTARTED:
+	case END_KILLED:
+		if (seen) {
+			snprintf(buf, len, "aborted%s%s", r != NULL ? ": " : "",
+			    r != NULL ? r : "");
+			break;
+		}
+		/* FALLTHROUGH */
+	case END_INTERRUPTED:
+		if (seen)
+			snprintf(buf, len, "interrupted: swarmd stopped");
+		else
+			snprintf(buf, len, "%s", r != NULL ? r : "aborted");
+		break;
+	case END_LOST:
+		snprintf(buf, len, "lost: ended while swarmd was down");
+		break;
+	case END_NONE:
+	case END_FAILED:
+	case END_FAILED_TRANSIENT:
+		if (!seen)
+			snprintf(buf, len,
+			    "exited while re-adopted, status unknown, no valid result");
+		else if (a->end != END_NONE && r != NULL)
+			snprintf(buf, len, "%s", r);
+		break;
+	case END_SPAWN_FAILED:
+		snprintf(buf, len, "%s", r != NULL ? r : "spawn failed");
+		break;
+	default:
+		break;
+	}
 }
 
-/*
- * Record an agent's end: its row, its chunk's state and the completion
- * event, in the caller's transaction.  Frees the agent.
- */
-void
-agent_finish(struct agent *a, enum agent_input ain, enum chunk_input cin,
-    enum fail_class cls, int code, int sig, const char *reason)
+/* Its row, its chunk's move and the event, for OUTCOME O. */
+static void
+finish_record(struct agent *a, const struct agent_outcome *o, int code, int sig,
+    const char *reason)
 {
-	static const char sql[] = "UPDATE agents SET state = ?, ended = ?, "
-	                          "exit_code = ?, signal = ?, reason = ?, "
-	                          "last_seen = ? WHERE id = ?";
-	struct job *j = job_find(a->job);
-	sqlite3_stmt *st;
-	int state = agent_next(a->state, ain);
 	json_t *ev;
 
-	output_unwatch(a);
-	st = store_prepare(sql);
-	if (state == AGENT_INVALID)
-		state = ain == AI_KILLED ? AGENT_KILLED : AGENT_EXITED;
-	sqlite3_bind_text(st, 1, agent_state_name(state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now_wall_ms());
-	if (code >= 0)
-		sqlite3_bind_int(st, 3, code);
-	if (sig > 0)
-		sqlite3_bind_int(st, 4, sig);
-	store_bind_text(st, 5, reason);
-	sqlite3_bind_int64(st, 6, a->last_seen);
-	sqlite3_bind_int64(st, 7, a->id);
-	store_step(st);
-
+	agent_apply(a, o->agent, code, sig, reason);
 	ev = json_pack("{s:o, s:o, s:s*}", "exit_code",
 	    code >= 0 ? json_integer(code) : json_null(), "signal",
 	    sig > 0 ? json_integer(sig) : json_null(), "reason", reason);
-	if (a->completed)
+	if (o->chunk == CHUNK_NINPUTS)
 		evlog_add(
 		    "subagent_exited", a->job, a->chunk, a->id, a->attempt, ev);
-	else {
-		const char *out = agent_output_file(a);
-
-		chunk_apply(a->job, a->chunk, cin, reason);
-		if (cin == CI_EXIT_OK)
-			chunk_set_output(a->job, a->chunk, out);
-		json_object_set_new(
-		    ev, "success", json_boolean(cin == CI_EXIT_OK));
-		json_object_set_new(ev, "output_file",
-		    out != NULL ? json_string(out) : json_null());
-		if (cls != FAIL_NONE)
-			json_object_set_new(
-			    ev, "class", json_string(fail_class_name(cls)));
-		evlog_add("subagent_completed", a->job, a->chunk, a->id,
-		    a->attempt, ev);
-		if (cin == CI_EXIT_FAIL)
-			route_failure(a->job, a->chunk, cls, reason);
-	}
+	else if (chunk_complete(a, o->chunk, o->cls, reason,
+	             agent_output_file(a), ev) == 0 &&
+	    o->chunk == CI_EXIT_FAIL)
+		route_failure(a->job, a->chunk, o->cls, reason);
 	log_info("agent-%lld (job-%lld/%s) %s: %s", (long long)a->id,
-	    (long long)a->job, a->chunk, agent_state_name(state),
+	    (long long)a->job, a->chunk, agent_state_name(a->state),
 	    reason != NULL ? reason : "exit status 0");
-	a->state = state;
+}
+
+/*
+ * The one completion path for an agent that is gone: its end and its
+ * exit give the outcome (agent-end.c); the agent's row and its chunk
+ * move through their tables, in the caller's transaction.  EXITED is the
+ * exit in words, or NULL when it was not seen.  Frees the agent.
+ */
+void
+agent_finish(
+    struct agent *a, enum agent_exit x, int code, int sig, const char *exited)
+{
+	const struct agent_outcome *o;
+	struct job *j = job_find(a->job);
+	char reason[1024];
+	int valid = 1;
+
+	snprintf(reason, sizeof reason, "%s", exited != NULL ? exited : "");
+	output_unwatch(a);
+	if (agent_outcome_needs_result(a->end, x))
+		valid = finish_result_valid(a, x, reason, sizeof reason);
+	o = agent_outcome(a->end, x, valid);
+	if (valid || o->cls != FAIL_SCHEMA)
+		finish_reason(a, x, reason, sizeof reason);
+	finish_record(a, o, code, sig,
+	    o->chunk == CI_EXIT_OK ||
+	            (a->end == END_DONE && code <= 0 && sig == 0) ?
+	        NULL :
+	        reason);
 	agent_deliver(a);
 	nlive--;
-	if (j != NULL) {
+	if (j != NULL)
 		j->running--;
-		agent_free(a);
+	agent_free(a);
+	if (j != NULL)
 		job_check_done(j);
-	} else
-		agent_free(a);
 }
 
 static void
@@ -207,7 +217,7 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	a->timed_out = 1;
+	agent_end_set(a, END_TIMED_OUT, NULL);
 	store_begin();
 	evlog_add("timeout", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:i}", "timeout", a->timeout));
@@ -221,37 +231,30 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 int
 agent_abort(struct agent *a, double grace, const char *reason)
 {
-	return agent_abort_as(a, grace, reason, DISP_ABORT);
+	return agent_abort_as(a, grace, reason, END_ABORTED);
 }
 
 /* The same, with what the chunk becomes: aborted, requeued or dead. */
 int
 agent_abort_as(
-    struct agent *a, double grace, const char *reason, enum disposition disp)
+    struct agent *a, double grace, const char *reason, enum agent_end end)
 {
-	static const char upd[] = "UPDATE agents SET abort_requested = 1 "
-	                          "WHERE id = ?";
-	sqlite3_stmt *st;
 	char *text;
 
-	if (a->abort_requested) {
+	if (agent_is_aborting(a)) {
 		agent_terminate(a, grace);
 		return 0;
 	}
 	text = xasprintf("abort%s%s", reason != NULL ? ": " : "",
 	    reason != NULL ? reason : "");
 	store_begin();
-	st = store_prepare(upd);
-	sqlite3_bind_int64(st, 1, a->id);
-	store_step(st);
+	agent_store_abort(a);
 	mailbox_put(a, "swarmd", text);
 	evlog_add("abort_requested", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:s*, s:f}", "reason", reason, "grace", grace));
 	store_commit();
 	free(text);
-	a->abort_requested = 1;
-	a->disposition = disp;
-	a->abort_reason = reason != NULL ? xstrdup(reason) : NULL;
+	agent_end_set(a, end, reason);
 	log_notice("agent-%lld: abort requested%s%s", (long long)a->id,
 	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	agent_deliver(a);
@@ -336,47 +339,26 @@ mailbox_forward(struct agent *a)
 static void
 schedule_record(struct dispatch *d, size_t n)
 {
-	static const char ins[] = "INSERT INTO agents (job, chunk, attempt, "
-	                          "state) VALUES (?, ?, ?, 'starting')";
-	static const char upd[] = "UPDATE chunks SET attempts = attempts + 1, "
-	                          "agent = ?, not_before = NULL "
-	                          "WHERE job = ? AND id = ?";
-	static const char res[] = "UPDATE agents SET result_path = ? "
-	                          "WHERE id = ?";
 	struct agent *a;
 	struct job *j;
-	sqlite3_stmt *st;
 	size_t i;
 
 	store_begin();
 	for (i = 0; i < n; i++) {
 		a = d[i].req.agent;
-		st = store_prepare(ins);
-		sqlite3_bind_int64(st, 1, a->job);
-		store_bind_text(st, 2, a->chunk);
-		sqlite3_bind_int(st, 3, a->attempt);
-		store_step(st);
-		agent_set_id(a, store_last_id());
+		agent_insert(a);
 		if ((j = job_find(a->job)) != NULL) {
 			stagger_spawned(j, a);
 			a->result_path = result_path_for(j, a);
 		}
-		st = store_prepare(res);
-		store_bind_text(st, 1, a->result_path);
-		sqlite3_bind_int64(st, 2, a->id);
-		store_step(st);
+		agent_store_result_path(a);
 		if (a->attempt > 1) {
 			d[i].req.checkpoint =
 			    checkpoint_resume_file(a->job, a->chunk);
 			d[i].req.rejection =
 			    checkpoint_rejection(a->job, a->chunk);
 		}
-		st = store_prepare(upd);
-		sqlite3_bind_int64(st, 1, a->id);
-		sqlite3_bind_int64(st, 2, a->job);
-		store_bind_text(st, 3, a->chunk);
-		store_step(st);
-		chunk_apply(a->job, a->chunk, CI_DISPATCH, NULL);
+		chunk_dispatch(a->job, a->chunk, a->id);
 		evlog_add("subagent_dispatched", a->job, a->chunk, a->id,
 		    a->attempt, NULL);
 		if (a->attempt > 1)
@@ -389,29 +371,14 @@ schedule_record(struct dispatch *d, size_t n)
 static void
 schedule_started(struct dispatch *d)
 {
-	static const char sql[] =
-	    "UPDATE agents SET state = 'running', "
-	    "pid = ?, token_hash = ?, started = ?, "
-	    "last_seen = ?, log = ?, pid_start = ?, token_cap = ? WHERE id = ?";
 	struct agent *a = d->req.agent;
 	struct job *j = job_find(a->job);
-	sqlite3_stmt *st = store_prepare(sql);
 
-	a->state = agent_next(a->state, AI_SPAWNED);
 	a->started = a->last_seen = now_wall_ms();
 	a->pid_start = proc_start_time(a->pid);
 	a->cap = j != NULL ? quota_cap_for(j, j->running) : 0;
 	output_watch(a);
-	sqlite3_bind_int(st, 1, a->pid);
-	sqlite3_bind_blob(st, 2, a->token_hash, SHA256_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, a->started);
-	sqlite3_bind_int64(st, 4, a->last_seen);
-	store_bind_text(st, 5, a->log);
-	sqlite3_bind_int64(st, 6, a->pid_start);
-	if (a->cap > 0)
-		sqlite3_bind_int64(st, 7, a->cap);
-	sqlite3_bind_int64(st, 8, a->id);
-	store_step(st);
+	agent_apply(a, AI_SPAWNED, -1, 0, NULL);
 	evlog_add("subagent_started", a->job, a->chunk, a->id, a->attempt,
 	    a->cap > 0 ? json_pack("{s:i, s:I}", "pid", (int)a->pid,
 	                     "token_cap", (json_int_t)a->cap) :
@@ -470,12 +437,13 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		if (d[i].req.agent->pid > 0)
 			schedule_started(&d[i]);
 		else {
-			evlog_add("spawn_failed", d[i].req.agent->job,
-			    d[i].req.agent->chunk, d[i].req.agent->id,
-			    d[i].req.agent->attempt,
+			struct agent *a = d[i].req.agent;
+
+			evlog_add("spawn_failed", a->job, a->chunk, a->id,
+			    a->attempt,
 			    json_pack("{s:s}", "reason", d[i].req.error));
-			agent_finish(d[i].req.agent, AI_SPAWN_FAILED,
-			    CI_EXIT_FAIL, FAIL_UNKNOWN, -1, 0, d[i].req.error);
+			agent_end_set(a, END_SPAWN_FAILED, d[i].req.error);
+			agent_finish(a, EXIT_FAIL, -1, 0, NULL);
 			failed = 1;
 		}
 		free(d[i].task);
@@ -504,58 +472,12 @@ agent_by_pid(pid_t pid)
 static void
 reap_one(struct agent *a, int status)
 {
-	static const enum chunk_input by_disposition[] = {
-		[DISP_ABORT] = CI_ABORT,
-		[DISP_REQUEUE] = CI_REQUEUE,
-		[DISP_DEAD] = CI_DEADLETTER,
-	};
-	enum fail_class cls = FAIL_NONE;
-	enum chunk_input cin;
-	char reason[256];
-	int code = -1, sig = 0;
+	char exited[128];
+	int code, sig;
+	enum agent_exit x =
+	    exit_class(status, &code, &sig, exited, sizeof exited);
 
-	if (WIFEXITED(status)) {
-		code = WEXITSTATUS(status);
-		snprintf(reason, sizeof reason, "exit status %d", code);
-	} else {
-		sig = WTERMSIG(status);
-		snprintf(reason, sizeof reason, "killed by signal %d (%s)", sig,
-		    strsignal(sig));
-	}
-	if (a->interrupted) {
-		cin = CI_REQUEUE;
-		snprintf(reason, sizeof reason, "interrupted: swarmd stopped");
-	} else if (a->abort_requested) {
-		cin = by_disposition[a->disposition];
-		snprintf(reason, sizeof reason, "aborted%s%s",
-		    a->abort_reason != NULL ? ": " : "",
-		    a->abort_reason != NULL ? a->abort_reason : "");
-	} else if (a->timed_out) {
-		cin = CI_EXIT_FAIL;
-		cls = FAIL_TRANSIENT;
-		snprintf(
-		    reason, sizeof reason, "timeout after %d s", a->timeout);
-	} else if (code == 0 && !a->fail_reported) {
-		/* Exit 0 is done only with the result the job asked for. */
-		if (result_settle(a, job_find(a->job), a->result_path, reason,
-		        sizeof reason) == 0)
-			cin = CI_EXIT_OK;
-		else {
-			cin = CI_EXIT_FAIL;
-			cls = FAIL_SCHEMA;
-		}
-	} else {
-		cin = CI_EXIT_FAIL;
-		/* A SIGKILL swarmd did not send is most likely the OOM killer. */
-		cls = a->fail_transient || sig == SIGKILL ? FAIL_TRANSIENT :
-		                                            FAIL_UNKNOWN;
-		if (a->fail_reported && a->fail_reason != NULL)
-			snprintf(reason, sizeof reason, "%s", a->fail_reason);
-	}
-	agent_finish(a,
-	    a->abort_requested || a->timed_out || a->interrupted ? AI_KILLED :
-	                                                           AI_EXIT,
-	    cin, cls, code, sig, cin == CI_EXIT_OK ? NULL : reason);
+	agent_finish(a, x, code, sig, exited);
 }
 
 /*
@@ -613,10 +535,7 @@ on_sigchld(evutil_socket_t fd, short what, void *arg)
 void
 scheduler_flush_seen(void)
 {
-	static const char sql[] = "UPDATE agents SET last_seen = ? "
-	                          "WHERE id = ?";
 	struct agent *a;
-	sqlite3_stmt *st;
 	int began = 0;
 
 	TAILQ_FOREACH(a, &live_agents, entry) {
@@ -626,11 +545,7 @@ scheduler_flush_seen(void)
 			store_begin();
 			began = 1;
 		}
-		st = store_prepare(sql);
-		sqlite3_bind_int64(st, 1, a->last_seen);
-		sqlite3_bind_int64(st, 2, a->id);
-		store_step(st);
-		a->seen_dirty = 0;
+		agent_store_seen(a);
 	}
 	if (began)
 		store_commit();
@@ -688,7 +603,7 @@ scheduler_stop(double grace)
 	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (a->pid <= 0)
 			continue;
-		a->interrupted = 1;
+		agent_end_set(a, END_INTERRUPTED, NULL);
 		agent_terminate(a, grace);
 	}
 }

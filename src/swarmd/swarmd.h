@@ -101,14 +101,16 @@ enum chunk_input {
 enum fail_class { FAIL_NONE, FAIL_TRANSIENT, FAIL_SCHEMA, FAIL_UNKNOWN };
 const char *fail_class_name(enum fail_class);
 
-/* What an abort asked for leaves the chunk: aborted, queued or dead. */
-enum disposition { DISP_ABORT, DISP_REQUEUE, DISP_DEAD };
 int chunk_next(enum chunk_state, enum chunk_input);
 const char *chunk_state_name(enum chunk_state);
 int chunk_state_parse(const char *);
 int chunk_apply(
     int64_t job, const char *chunk, enum chunk_input, const char *reason);
-void chunk_set_output(int64_t job, const char *chunk, const char *path);
+int chunk_state_of(int64_t job, const char *chunk);
+int chunk_dispatch(int64_t job, const char *chunk, int64_t agent);
+struct agent;
+int chunk_complete(const struct agent *, enum chunk_input, enum fail_class,
+    const char *reason, const char *output, json_t *extra);
 
 /* ---- agent.c: agent lifecycle and the live-agent table ---- */
 enum agent_state {
@@ -131,6 +133,43 @@ enum agent_input {
 };
 int agent_next(enum agent_state, enum agent_input);
 const char *agent_state_name(enum agent_state);
+
+/*
+ * Why an agent ends: one value, set when the cause is known.  A cause
+ * replaces an earlier one only when it ranks higher (agent_end_set).
+ */
+enum agent_end {
+	END_NONE,             /* none yet: its exit status will decide */
+	END_FAILED,           /* it said it failed (swarmctl fail) */
+	END_FAILED_TRANSIENT, /* ... and that a retry may help */
+	END_TIMED_OUT,        /* over the job's timeout */
+	END_ABORTED,          /* an abort: the chunk ends aborted */
+	END_RESTARTED,        /* an abort that requeues the chunk */
+	END_KILLED,           /* an abort that dead-letters the chunk */
+	END_INTERRUPTED,      /* cut off by swarmd stopping */
+	END_LOST,             /* ended while swarmd was down */
+	END_SPAWN_FAILED,     /* never started */
+	END_DONE,             /* reported done: its chunk is settled */
+	AGENT_NENDS
+};
+/* How it exited, as far as swarmd could see. */
+enum agent_exit {
+	EXIT_ZERO,    /* exit status 0 */
+	EXIT_FAIL,    /* another status, or a signal */
+	EXIT_SIGKILL, /* SIGKILL swarmd did not send: most likely OOM */
+	EXIT_UNSEEN,  /* not our child (re-adopted, or gone at start) */
+	AGENT_NEXITS
+};
+/* What an end makes of the agent and its chunk. */
+struct agent_outcome {
+	enum agent_input agent;
+	enum chunk_input chunk; /* CHUNK_NINPUTS: settled already */
+	enum fail_class cls;
+};
+const struct agent_outcome *agent_outcome(
+    enum agent_end, enum agent_exit, int result_valid);
+int agent_outcome_needs_result(enum agent_end, enum agent_exit);
+const char *agent_end_name(enum agent_end);
 
 struct waiter;
 
@@ -157,16 +196,9 @@ struct agent {
 	char *log;         /* stdout and stderr */
 	char *result_path; /* where its result is expected (SWARM_RESULT) */
 
-	int abort_requested;
-	char *abort_reason;
-	enum disposition disposition; /* of the abort */
-	int fail_reported;  /* the agent said it failed (swarmctl fail) */
-	int fail_transient; /* ... and that the failure is transient */
-	char *fail_reason;
-	int timed_out;
-	int interrupted; /* cut off by swarmd stopping */
-	int completed;   /* done recorded before the exit */
-	int timeout;     /* seconds, 0 none */
+	enum agent_end end; /* why it ends; END_NONE until known */
+	char *end_reason;   /* the abort's or the failure's own words */
+	int timeout;        /* seconds, 0 none */
 	struct event *timeout_ev;
 	struct event *kill_ev; /* SIGKILL after the grace period */
 	int pidfd;             /* a re-adopted agent: not our child */
@@ -199,6 +231,18 @@ TAILQ_HEAD(agents, agent);
 extern struct agents live_agents;
 
 struct agent *agent_find(int64_t);
+int agent_apply(
+    struct agent *, enum agent_input, int code, int sig, const char *reason);
+void agent_insert(struct agent *);
+void agent_store_result_path(struct agent *);
+void agent_store_abort(struct agent *);
+void agent_store_seen(struct agent *);
+void agent_load_live(void);
+
+/* agent-end.c */
+int agent_end_set(struct agent *, enum agent_end, const char *reason);
+int agent_is_aborting(const struct agent *);
+int agent_is_ending(const struct agent *);
 void agent_set_id(struct agent *, int64_t);
 int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(
@@ -206,7 +250,7 @@ struct agent *agent_new(
 void agent_free(struct agent *);
 void agent_deliver(struct agent *); /* wake recv waiters */
 void mailbox_put(struct agent *, const char *sender, const char *text);
-const char *agent_output_file(struct agent *);
+const char *agent_output_file(const struct agent *);
 json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
 #define AGENT_COLUMNS \
 	"a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
@@ -267,6 +311,7 @@ int quota_spawn_open(void);
 const char *quota_pause_reason(void);
 json_t *quota_json(void);
 json_t *quota_agent_json(int64_t agent);
+void quota_usage_restore(struct agent *);
 
 /* ---- output.c: agents' output, followed as it is written ---- */
 void output_init(void);
@@ -354,14 +399,14 @@ struct job *job_reopen(int64_t);
 void job_check_done(struct job *);
 int agent_abort(struct agent *, double grace, const char *reason);
 int agent_abort_as(
-    struct agent *, double grace, const char *reason, enum disposition);
+    struct agent *, double grace, const char *reason, enum agent_end);
 void scheduler_reap(void);
 void scheduler_flush_seen(void);
 int scheduler_live(void);
 void scheduler_stop(double grace);
 void scheduler_adopted(struct agent *);
-void agent_finish(struct agent *, enum agent_input, enum chunk_input,
-    enum fail_class, int code, int sig, const char *reason);
+void agent_finish(
+    struct agent *, enum agent_exit, int code, int sig, const char *exited);
 void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
 void recover_agents(void);
 int recover_result_ok(struct agent *, char *reason, size_t len);

@@ -335,10 +335,10 @@ verb_done(struct verb_ctx *ctx)
 	const char *path = result != NULL ? result : a->result_path;
 	char reason[1024];
 
-	if (a->completed)
+	if (a->end == END_DONE)
 		return verb_fail(ctx, SWARM_E_CONFLICT,
 		    "agent-%lld has already reported done", (long long)a->id);
-	if (a->abort_requested)
+	if (agent_is_aborting(a))
 		return verb_fail(ctx, SWARM_E_CONFLICT,
 		    "agent-%lld is being aborted; its chunk will end aborted",
 		    (long long)a->id);
@@ -348,18 +348,16 @@ verb_done(struct verb_ctx *ctx)
 	if (result == NULL || access(result, F_OK) == -1)
 		path = agent_output_file(a);
 	store_begin_grouped();
-	if (chunk_apply(a->job, a->chunk, CI_EXIT_OK, NULL) == -1) {
+	if (chunk_complete(a, CI_EXIT_OK, FAIL_NONE, NULL, path,
+	        json_pack("{s:s*, s:s}", "summary", summary, "via", "done")) ==
+	    -1) {
 		/* Nothing was written; others' grouped work stays. */
 		store_commit_grouped();
 		return verb_fail(
 		    ctx, SWARM_E_CONFLICT, "chunk %s is not running", a->chunk);
 	}
-	chunk_set_output(a->job, a->chunk, path);
-	evlog_add("subagent_completed", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:b, s:s*, s:s*, s:s}", "success", 1, "output_file",
-	        path, "summary", summary, "via", "done"));
 	store_commit_grouped();
-	a->completed = 1;
+	agent_end_set(a, END_DONE, NULL);
 	a->alive = 1;
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
@@ -410,19 +408,16 @@ verb_failed(struct verb_ctx *ctx)
 {
 	struct agent *a = ctx->self;
 	const char *reason = arg_str(ctx, "reason");
+	int transient = arg_bool(ctx, "transient");
 
-	if (a->completed)
+	if (a->end == END_DONE)
 		return verb_fail(ctx, SWARM_E_CONFLICT,
 		    "agent-%lld has already reported done", (long long)a->id);
-	a->fail_reported = 1;
-	a->fail_transient = arg_bool(ctx, "transient");
-	free(a->fail_reason);
-	a->fail_reason = reason != NULL ? xstrdup(reason) : NULL;
+	agent_end_set(a, transient ? END_FAILED_TRANSIENT : END_FAILED, reason);
 	a->alive = 1;
 	store_begin_grouped();
 	evlog_add("failure_reported", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:b, s:s*}", "transient", a->fail_transient, "reason",
-	        reason));
+	    json_pack("{s:b, s:s*}", "transient", transient, "reason", reason));
 	store_commit_grouped();
 	return VERB_OK;
 }

@@ -24,8 +24,7 @@ resolve_agent(json_t *e)
 
 	if (agent_parse_id(
 	        json_string_value(json_object_get(e, "agent")), &id) == -1 ||
-	    (a = agent_find(id)) == NULL || a->pid <= 0 || a->abort_requested ||
-	    a->completed)
+	    (a = agent_find(id)) == NULL || a->pid <= 0 || agent_is_ending(a))
 		return NULL;
 	return a;
 }

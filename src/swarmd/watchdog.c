@@ -138,21 +138,12 @@ checkpoint_latest(struct agent *a)
 	return seq;
 }
 
-/* Move the agent through its table and store the new state. */
+/* Suspect and clear only where the table has them (agent.c stores it). */
 static void
 watch_transition(struct agent *a, enum agent_input in)
 {
-	static const char sql[] = "UPDATE agents SET state = ? WHERE id = ?";
-	int next = agent_next(a->state, in);
-	sqlite3_stmt *st;
-
-	if (next == AGENT_INVALID)
-		return;
-	a->state = next;
-	st = store_prepare(sql);
-	sqlite3_bind_text(st, 1, agent_state_name(next), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, a->id);
-	store_step(st);
+	if (agent_next(a->state, in) != AGENT_INVALID)
+		agent_apply(a, in, -1, 0, NULL);
 }
 
 int64_t
@@ -348,8 +339,7 @@ rule_context(struct agent *a, struct watch *w)
 }
 
 static void
-restart(
-    struct agent *a, const char *how, enum disposition disp, const char *why)
+restart(struct agent *a, const char *how, enum agent_end end, const char *why)
 {
 	struct watch *w = a->wd;
 	char reason[512];
@@ -357,7 +347,7 @@ restart(
 	snprintf(reason, sizeof reason, "watchdog %s: %s (%s)", how,
 	    w->reason[0] != '\0' ? w->reason : "suspect", why);
 	watch_phase(w, W_DONE);
-	agent_abort_as(a, srv.cfg.abort_grace, reason, disp);
+	agent_abort_as(a, srv.cfg.abort_grace, reason, end);
 }
 
 /* A handoff ends with the checkpoint it asked for, or at its deadline. */
@@ -379,7 +369,7 @@ check_handoff(struct agent *a, struct watch *w, int64_t now)
 	    json_pack("{s:I, s:I}", "checkpoint", (json_int_t)seq, "waited_ms",
 	        (json_int_t)(now - w->since)));
 	store_commit();
-	restart(a, "handoff", DISP_REQUEUE,
+	restart(a, "handoff", END_RESTARTED,
 	    seq > w->handoff_seq ? "checkpointed" : "no checkpoint in time");
 }
 
@@ -407,7 +397,7 @@ watch_one(struct agent *a, int64_t now)
 {
 	struct watch *w;
 
-	if (a->pid <= 0 || a->abort_requested || a->completed ||
+	if (a->pid <= 0 || agent_is_ending(a) ||
 	    (a->state != AGENT_RUNNING && a->state != AGENT_SUSPECT))
 		return;
 	w = watch_get(a);
@@ -476,7 +466,7 @@ on_verdict(
 		json_object_update(info, w->verdict);
 	} else
 		json_object_set_new(info, "failure", json_string(failure));
-	if ((moot = a->abort_requested || a->completed))
+	if ((moot = agent_is_ending(a)))
 		json_object_set_new(info, "ignored",
 		    json_string("the agent has finished or is being aborted"));
 	store_begin();
@@ -526,9 +516,9 @@ watchdog_act(
 		agent_deliver(a);
 		watch_clear(a, why);
 	} else if (strcmp(action, "restart") == 0)
-		restart(a, "restart", DISP_REQUEUE, why);
+		restart(a, "restart", END_RESTARTED, why);
 	else if (strcmp(action, "kill") == 0)
-		restart(a, "kill", DISP_DEAD, why);
+		restart(a, "kill", END_KILLED, why);
 	else if (strcmp(action, "handoff") == 0) {
 		w->handoff_seq = checkpoint_latest(a);
 		w->seen = a->last_seen;

@@ -1,12 +1,13 @@
 /*
- * test_lifecycle.c: the chunk and agent lifecycle tables.  Every legal
- * transition is listed here once; every other (state, input) pair must be
- * refused.
+ * test_lifecycle.c: the chunk and agent lifecycle tables, and the table
+ * of what an agent's end makes of its chunk.  Every legal transition is
+ * listed here once; every other (state, input) pair must be refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -212,6 +213,149 @@ test_agent_parse_id(void **state)
 	assert_int_equal(id, -5);
 }
 
+/*
+ * The outcome of an end, written as rules rather than as a table, to
+ * check every cell of agent-end.c's table against.
+ */
+static struct agent_outcome
+outcome_rule(int e, int x, int valid)
+{
+	struct agent_outcome o = { AI_EXIT, CI_EXIT_FAIL, FAIL_UNKNOWN };
+
+	switch (e) {
+	case END_DONE:
+		return (
+		    struct agent_outcome){ AI_EXIT, CHUNK_NINPUTS, FAIL_NONE };
+	case END_SPAWN_FAILED:
+		o.agent = AI_SPAWN_FAILED;
+		return o;
+	case END_TIMED_OUT:
+		return (struct agent_outcome){ AI_KILLED, CI_EXIT_FAIL,
+			FAIL_TRANSIENT };
+	case END_ABORTED:
+		return (struct agent_outcome){ AI_KILLED, CI_ABORT, FAIL_NONE };
+	case END_RESTARTED:
+	case END_INTERRUPTED:
+		return (
+		    struct agent_outcome){ AI_KILLED, CI_REQUEUE, FAIL_NONE };
+	case END_KILLED:
+		return (struct agent_outcome){ AI_KILLED, CI_DEADLETTER,
+			FAIL_NONE };
+	case END_LOST:
+		o.chunk = valid ? CI_EXIT_OK : CI_REQUEUE;
+		o.cls = FAIL_NONE;
+		return o;
+	}
+	/* none, failed, failed transient: the exit speaks */
+	if (x == EXIT_UNSEEN || (e == END_NONE && x == EXIT_ZERO)) {
+		if (valid)
+			return (struct agent_outcome){ AI_EXIT, CI_EXIT_OK,
+				FAIL_NONE };
+		o.cls = x == EXIT_UNSEEN ? FAIL_TRANSIENT : FAIL_SCHEMA;
+	} else if (x == EXIT_SIGKILL || e == END_FAILED_TRANSIENT)
+		o.cls = FAIL_TRANSIENT;
+	return o;
+}
+
+static void
+test_outcome_table(void **state)
+{
+	const struct agent_outcome *got;
+	struct agent_outcome want;
+	int e, x, v, differ;
+
+	(void)state;
+	for (e = 0; e < AGENT_NENDS; e++) {
+		for (x = 0; x < AGENT_NEXITS; x++) {
+			for (v = 0; v < 2; v++) {
+				got = agent_outcome(e, x, v);
+				want = outcome_rule(e, x, v);
+				assert_non_null(got);
+				if (got->agent != want.agent ||
+				    got->chunk != want.chunk ||
+				    got->cls != want.cls)
+					fail_msg("end %s, exit %d, valid %d: "
+					         "got %d/%d/%d want %d/%d/%d",
+					    agent_end_name(e), x, v, got->agent,
+					    got->chunk, got->cls, want.agent,
+					    want.chunk, want.cls);
+			}
+			want = outcome_rule(e, x, 0);
+			got = agent_outcome(e, x, 1);
+			differ = want.agent != got->agent ||
+			    want.chunk != got->chunk || want.cls != got->cls;
+			assert_int_equal(
+			    agent_outcome_needs_result(e, x), differ);
+		}
+	}
+	assert_null(agent_outcome(AGENT_NENDS, EXIT_ZERO, 1));
+	assert_null(agent_outcome(END_NONE, AGENT_NEXITS, 1));
+	assert_null(agent_outcome((enum agent_end) - 1, EXIT_ZERO, 0));
+	assert_int_equal(agent_outcome_needs_result(AGENT_NENDS, EXIT_ZERO), 0);
+}
+
+/* Set E with REASON on A; return whether it took. */
+static int
+end_set(struct agent *a, int e, const char *reason)
+{
+	return agent_end_set(a, e, reason);
+}
+
+static void
+test_end_ranks(void **state)
+{
+	struct agent a;
+
+	(void)state;
+	memset(&a, 0, sizeof a);
+	/* A failure report may be revised, and an abort outranks it. */
+	assert_int_equal(end_set(&a, END_FAILED, "first"), 1);
+	assert_int_equal(end_set(&a, END_FAILED_TRANSIENT, "second"), 1);
+	assert_int_equal(a.end, END_FAILED_TRANSIENT);
+	assert_string_equal(a.end_reason, "second");
+	assert_int_equal(end_set(&a, END_TIMED_OUT, NULL), 1);
+	assert_null(a.end_reason);
+	assert_int_equal(end_set(&a, END_FAILED, "late"), 0);
+	assert_int_equal(end_set(&a, END_ABORTED, "operator"), 1);
+	/* The first abort's word stands. */
+	assert_int_equal(end_set(&a, END_KILLED, "watchdog"), 0);
+	assert_int_equal(end_set(&a, END_TIMED_OUT, NULL), 0);
+	assert_int_equal(a.end, END_ABORTED);
+	assert_string_equal(a.end_reason, "operator");
+	assert_true(agent_is_aborting(&a));
+	assert_true(agent_is_ending(&a));
+	/* A stop outranks an abort; done outranks everything. */
+	assert_int_equal(end_set(&a, END_INTERRUPTED, NULL), 1);
+	assert_false(agent_is_aborting(&a));
+	assert_true(agent_is_ending(&a));
+	assert_int_equal(end_set(&a, END_DONE, NULL), 1);
+	assert_int_equal(end_set(&a, END_ABORTED, "too late"), 0);
+	assert_int_equal(end_set(&a, END_DONE, NULL), 0);
+	assert_int_equal(a.end, END_DONE);
+	assert_true(agent_is_ending(&a));
+	free(a.end_reason);
+
+	memset(&a, 0, sizeof a);
+	assert_false(agent_is_ending(&a));
+	assert_int_equal(end_set(&a, END_TIMED_OUT, NULL), 1);
+	assert_false(agent_is_ending(&a));
+	assert_int_equal(end_set(&a, END_RESTARTED, "handoff"), 1);
+	assert_true(agent_is_aborting(&a));
+	free(a.end_reason);
+}
+
+static void
+test_end_names(void **state)
+{
+	int e;
+
+	(void)state;
+	for (e = 0; e < AGENT_NENDS; e++)
+		assert_string_not_equal(agent_end_name(e), "invalid");
+	assert_string_equal(agent_end_name(AGENT_NENDS), "invalid");
+	assert_string_equal(agent_end_name(END_DONE), "done");
+}
+
 int
 main(void)
 {
@@ -225,6 +369,9 @@ main(void)
 		cmocka_unit_test(test_agent_terminal),
 		cmocka_unit_test(test_agent_names),
 		cmocka_unit_test(test_agent_parse_id),
+		cmocka_unit_test(test_outcome_table),
+		cmocka_unit_test(test_end_ranks),
+		cmocka_unit_test(test_end_names),
 	};
 
 	return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
