@@ -195,15 +195,12 @@ print_proxy_queues(json_t *pq)
 	}
 }
 
+/* The quota windows: how much of each is used, and when it refills. */
 static void
-print_quota(json_t *q)
+print_quota_windows(json_t *w)
 {
-	json_t *w = json_object_get(q, "windows"), *top, *spawn, *sub;
 	char pct[32], refill[FORMAT_AGE_LEN];
 	struct table *t;
-	const char *type;
-	json_t *v;
-	void *it;
 	size_t i;
 
 	t = format_table_new("WINDOW LIMIT USED PERCENT REFILL");
@@ -239,12 +236,20 @@ print_quota(json_t *q)
 	else
 		format_table_print(t, stdout);
 	format_table_free(t);
-	spawn = json_object_get(q, "spawn");
+}
+
+/* Whether agents may be spawned, and the subscriptions' states. */
+static void
+print_quota_spawn(json_t *spawn, json_t *sub)
+{
+	const char *type;
+	json_t *v;
+	void *it;
+
 	printf("spawn: %s", format_member(spawn, "state"));
 	if (json_is_string(json_object_get(spawn, "reason")))
 		printf(" (%s)", format_member(spawn, "reason"));
 	printf("\n");
-	sub = json_object_get(q, "subscription");
 	for (it = json_object_iter(sub); it != NULL;
 	     it = json_object_iter_next(sub, it)) {
 		type = json_object_iter_key(it);
@@ -254,16 +259,22 @@ print_quota(json_t *q)
 		    (long long)json_integer_value(
 		        json_object_get(v, "resets_at")));
 	}
-	/* The upstream's own view, as its rate-limit headers last said. */
-	sub = json_object_get(q, "upstream");
+}
+
+/* The upstream's own view, as its rate-limit headers last said. */
+static void
+print_quota_upstream(json_t *sub)
+{
+	const char *kinds[] = { "requests", "tokens", "input-tokens",
+		"output-tokens" };
+	const char *type;
+	json_t *v, *lim, *rem;
+	char key[64];
+	void *it;
+	size_t k;
+
 	for (it = json_object_iter(sub); it != NULL;
 	     it = json_object_iter_next(sub, it)) {
-		json_t *lim, *rem;
-		const char *kinds[] = { "requests", "tokens", "input-tokens",
-			"output-tokens" };
-		char key[64];
-		size_t k;
-
 		type = json_object_iter_key(it);
 		v = json_object_iter_value(it);
 		for (k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
@@ -282,8 +293,16 @@ print_quota(json_t *q)
 			        "-");
 		}
 	}
-	print_proxy_queues(json_object_get(q, "proxy_queues"));
-	top = json_object_get(q, "top");
+}
+
+/* The agents that spent the most in the window, if any did. */
+static void
+print_quota_top(json_t *top)
+{
+	struct table *t;
+	char usd[32];
+	size_t i;
+
 	if (json_array_size(top) == 0)
 		return;
 	t = format_table_new(
@@ -298,13 +317,24 @@ print_quota(json_t *q)
 		format_table_json(t, json_object_get(r, "output"));
 		format_table_json(t, json_object_get(r, "cache_creation"));
 		format_table_json(t, json_object_get(r, "cache_read"));
-		snprintf(pct, sizeof pct, "%.4f",
+		snprintf(usd, sizeof usd, "%.4f",
 		    json_number_value(json_object_get(r, "usd")));
-		format_table_cell(t, pct);
+		format_table_cell(t, usd);
 	}
 	printf("\ntop consumers in the window:\n");
 	format_table_print(t, stdout);
 	format_table_free(t);
+}
+
+static void
+print_quota(json_t *q)
+{
+	print_quota_windows(json_object_get(q, "windows"));
+	print_quota_spawn(
+	    json_object_get(q, "spawn"), json_object_get(q, "subscription"));
+	print_quota_upstream(json_object_get(q, "upstream"));
+	print_proxy_queues(json_object_get(q, "proxy_queues"));
+	print_quota_top(json_object_get(q, "top"));
 }
 
 int
