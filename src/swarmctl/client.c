@@ -1,11 +1,15 @@
 /*
- * client.c: one connection to swarmd's control socket: newline-delimited
- * JSON, read through a buffer since a line may arrive in many pieces and
- * several lines in one.
+ * client.c: the talk with swarmd for every verb.  Below, one connection
+ * to the control socket: newline-delimited JSON, read through a buffer
+ * since a line may arrive in many pieces and several lines in one.
+ * Above it, a verb's requests: hello first, the agent's credentials on
+ * its own verbs, each answer matched to its request, errors printed with
+ * their exit status, and the lines of a follow stream.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +17,8 @@
 #include "swarm-protocol.h"
 #include "util.h"
 #include "client.h"
+#include "cmd.h"
+#include "format.h"
 
 #define CLIENT_BUFSIZE (64 * 1024)
 
@@ -162,4 +168,205 @@ client_close(struct client *c)
 	close(c->fd);
 	free(c->buf);
 	free(c);
+}
+
+/* Exactly one line for the error; invalid_job adds its problems. */
+static void
+client_print_error(json_t *resp)
+{
+	json_t *err = json_object_get(resp, "error");
+	json_t *problems = json_object_get(err, "problems");
+	const char *code = format_member(err, "code");
+	const char *msg = format_member(err, "message");
+	char *clean = format_clean(msg != NULL ? msg : "(no message)");
+	size_t i;
+
+	fprintf(
+	    stderr, "swarmctl: %s: %s\n", code != NULL ? code : "error", clean);
+	free(clean);
+	if (code == NULL || strcmp(code, SWARM_E_INVALID_JOB) != 0)
+		return;
+	for (i = 0; i < json_array_size(problems); i++) {
+		json_t *p = json_array_get(problems, i);
+
+		if (!json_is_string(p))
+			continue;
+		clean = format_clean(json_string_value(p));
+		fprintf(stderr, "  %s\n", clean);
+		free(clean);
+	}
+}
+
+static int
+client_unreachable(struct cmd_ctx *ctx, int error)
+{
+	fprintf(stderr, "swarmctl: cannot reach swarmd at %s: %s\n",
+	    ctx->socket, strerror(error));
+	return SWARM_EXIT_UNAVAILABLE;
+}
+
+/*
+ * Read the next line.  Returns 0 with *LINE set, -1 at a clean end of
+ * the connection, or an exit status after a message.
+ */
+static int
+client_next(struct cmd_ctx *ctx, json_t **line)
+{
+	char err[256];
+
+	switch (client_read(ctx->client, line, err, sizeof err)) {
+	case CLIENT_LINE:
+		return 0;
+	case CLIENT_EOF:
+		return -1;
+	case CLIENT_ERROR:
+		return client_unreachable(ctx, errno);
+	case CLIENT_GARBAGE:
+		break;
+	}
+	fprintf(stderr, "swarmctl: bad response from swarmd: %s\n", err);
+	return SWARM_EXIT_ERROR;
+}
+
+/* The answer to request ID, or an exit status after a message. */
+static int
+client_answer(struct cmd_ctx *ctx, json_int_t id, json_t **resp)
+{
+	json_t *r, *rid;
+	int rc;
+
+	if ((rc = client_next(ctx, &r)) == -1) {
+		fprintf(stderr,
+		    "swarmctl: swarmd at %s closed the connection before answering\n",
+		    ctx->socket);
+		return SWARM_EXIT_UNAVAILABLE;
+	}
+	if (rc != 0)
+		return rc;
+	/* An error may come with a null id: the request was unreadable. */
+	if (json_is_false(json_object_get(r, "ok"))) {
+		const char *code = json_string_value(
+		    json_object_get(json_object_get(r, "error"), "code"));
+		/* A refusal by policy (submit --strict) has its own status. */
+		int status = code != NULL && strcmp(code, SWARM_E_QUOTA) == 0 ?
+		    SWARM_EXIT_REFUSED :
+		    SWARM_EXIT_ERROR;
+
+		client_print_error(r);
+		json_decref(r);
+		return status;
+	}
+	rid = json_object_get(r, "id");
+	if (!json_is_true(json_object_get(r, "ok")) || !json_is_integer(rid) ||
+	    json_integer_value(rid) != id) {
+		fprintf(stderr,
+		    "swarmctl: bad response from swarmd: not an answer to request %" JSON_INTEGER_FORMAT
+		    "\n",
+		    id);
+		json_decref(r);
+		return SWARM_EXIT_ERROR;
+	}
+	*resp = r;
+	return 0;
+}
+
+/* Send VERB with ARGS (a reference taken) and read the answer. */
+static int
+client_request(
+    struct cmd_ctx *ctx, const char *verb, json_t *args, json_t **resp)
+{
+	json_int_t id = ctx->next_id++;
+	json_t *req;
+	int rc;
+
+	req =
+	    json_pack("{s:I, s:s, s:o}", "id", id, "verb", verb, "args", args);
+	if (ctx->entry->agent && strcmp(verb, "hello") != 0)
+		json_object_set_new(req, "auth",
+		    json_pack("{s:s, s:s}", "agent", ctx->agent, "token",
+		        ctx->token));
+	rc = client_send(ctx->client, req);
+	json_decref(req);
+	if (rc == -1 && errno == E2BIG) {
+		fprintf(stderr,
+		    "swarmctl: %s: the request is over the protocol's limit of %d bytes\n",
+		    ctx->entry->name, SWARM_MAX_LINE);
+		return SWARM_EXIT_ERROR;
+	}
+	if (rc == -1)
+		return client_unreachable(ctx, errno);
+	return client_answer(ctx, id, resp);
+}
+
+/* Connect and agree on the protocol version. */
+static int
+client_hello(struct cmd_ctx *ctx)
+{
+	json_t *resp, *v;
+	int rc;
+
+	if ((ctx->client = client_connect(ctx->socket)) == NULL)
+		return client_unreachable(ctx, errno);
+	ctx->next_id = 0; /* hello is request 0, the verb's request 1 */
+	rc = client_request(ctx, "hello",
+	    json_pack("{s:i}", "version", SWARM_PROTOCOL_VERSION), &resp);
+	if (rc != 0)
+		return rc;
+	v = json_object_get(resp, "version");
+	if (!json_is_integer(v) ||
+	    json_integer_value(v) != SWARM_PROTOCOL_VERSION) {
+		fprintf(stderr,
+		    "swarmctl: swarmd at %s speaks another protocol version; this swarmctl speaks %d\n",
+		    ctx->socket, SWARM_PROTOCOL_VERSION);
+		json_decref(resp);
+		return SWARM_EXIT_ERROR;
+	}
+	json_decref(resp);
+	return 0;
+}
+
+/*
+ * Call VERB with ARGS (a reference taken); *RESP is the successful
+ * answer.  Returns 0 or an exit status after a message.
+ */
+int
+client_call(struct cmd_ctx *ctx, const char *verb, json_t *args, json_t **resp)
+{
+	int rc;
+
+	*resp = NULL;
+	if (ctx->client == NULL && (rc = client_hello(ctx)) != 0) {
+		json_decref(args);
+		return rc;
+	}
+	return client_request(ctx, verb, args, resp);
+}
+
+/*
+ * After the first answer of a follow request: hand the KEY member of each
+ * line to SHOW as it comes, until swarmd closes the connection.
+ */
+int
+client_follow(struct cmd_ctx *ctx, const char *key,
+    void (*show)(struct cmd_ctx *, json_t *))
+{
+	for (;;) {
+		json_t *line, *v;
+		int rc;
+
+		if ((rc = client_next(ctx, &line)) == -1)
+			return SWARM_EXIT_OK;
+		if (rc != 0)
+			return rc;
+		if (json_is_false(json_object_get(line, "ok"))) {
+			client_print_error(line);
+			json_decref(line);
+			return SWARM_EXIT_ERROR;
+		}
+		if (json_is_object(v = json_object_get(line, key))) {
+			show(ctx, v);
+			format_flush();
+		}
+		json_decref(line);
+	}
 }

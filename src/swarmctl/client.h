@@ -1,4 +1,4 @@
-/* client.h: one connection to swarmd's control socket. */
+/* client.h: the talk with swarmd: a verb's requests and its connection. */
 #ifndef SWARMCTL_CLIENT_H
 #define SWARMCTL_CLIENT_H
 
@@ -28,5 +28,18 @@ int client_send(struct client *, json_t *);
 enum client_status client_read(
     struct client *, json_t **out, char *err, size_t errlen);
 void client_close(struct client *);
+
+struct cmd_ctx;
+
+/*
+ * Call VERB with ARGS (a reference taken), connecting and saying hello
+ * first if need be; *RESP is the successful answer.  Returns 0 or an exit
+ * status after a message.
+ */
+int client_call(
+    struct cmd_ctx *, const char *verb, json_t *args, json_t **resp);
+/* The rest of a follow stream: each line's KEY member to SHOW. */
+int client_follow(struct cmd_ctx *, const char *key,
+    void (*show)(struct cmd_ctx *, json_t *));
 
 #endif

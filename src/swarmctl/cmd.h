@@ -1,4 +1,7 @@
-/* cmd.h: swarmctl's verbs, one table entry each. */
+/*
+ * cmd.h: swarmctl's verbs, one table entry each in cmd.c; their functions
+ * in cmd-job.c, cmd-agent.c, cmd-self.c and cmd-watch.c.
+ */
 #ifndef SWARMCTL_CMD_H
 #define SWARMCTL_CMD_H
 
@@ -7,6 +10,8 @@
 #include <jansson.h>
 
 #define CMD_MAXOPTS 8
+/* Job and checkpoint files; a request line is still held to 1 MiB. */
+#define CMD_MAX_FILE (64 * 1024 * 1024)
 
 struct client;
 struct cmd_ctx;
@@ -45,5 +50,50 @@ int cmd_exec(struct cmd_ctx *);
 void cmd_free(struct cmd_ctx *);
 void cmd_usage(FILE *, const struct cmd_entry *);
 void cmd_list(FILE *);
+
+/* For the verbs: a one-line reason, then the verb's usage; exit status 2. */
+int cmd_usage_error(struct cmd_ctx *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Text that goes into a request must be UTF-8, or JSON cannot carry it. */
+int cmd_is_utf8(const char *);
+/* The value of the verb's option NAME, "" for a flag, NULL if not given. */
+const char *cmd_opt(struct cmd_ctx *, const char *name);
+/* Copy option NAME into ARGS as string member KEY, if given. */
+void cmd_opt_arg(
+    struct cmd_ctx *, json_t *args, const char *name, const char *key);
+/* A duration option into ARGS as seconds; -1 if bad, 0 if absent. */
+int cmd_opt_seconds(
+    struct cmd_ctx *, const char *name, json_t *args, const char *key);
+/* All of PATH ("-": stdin), at most MAX bytes; -1 with errno. */
+int cmd_read_file(const char *path, size_t max, char **out, size_t *outlen);
+
+/* cmd-job.c */
+int cmd_submit(struct cmd_ctx *);
+int cmd_jobs(struct cmd_ctx *);
+int cmd_show(struct cmd_ctx *);
+int cmd_pause(struct cmd_ctx *); /* and resume */
+int cmd_events(struct cmd_ctx *);
+int cmd_pending(struct cmd_ctx *);
+int cmd_dead(struct cmd_ctx *);
+int cmd_retry(struct cmd_ctx *);
+
+/* cmd-agent.c */
+int cmd_ps(struct cmd_ctx *);
+int cmd_abort(struct cmd_ctx *);
+int cmd_send(struct cmd_ctx *);
+int cmd_logs(struct cmd_ctx *);
+int cmd_quota(struct cmd_ctx *);
+
+/* cmd-self.c */
+int cmd_heartbeat(struct cmd_ctx *);
+int cmd_recv(struct cmd_ctx *);
+int cmd_checkpoint(struct cmd_ctx *);
+int cmd_done(struct cmd_ctx *);
+int cmd_fail(struct cmd_ctx *);
+int cmd_report(struct cmd_ctx *);
+
+/* cmd-watch.c */
+int cmd_escalations(struct cmd_ctx *);
+int cmd_resolve(struct cmd_ctx *);
 
 #endif

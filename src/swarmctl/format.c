@@ -359,3 +359,76 @@ format_write(const char *s, size_t len)
 	if (len > 0 && fwrite(s, 1, len, stdout) != len)
 		stdout_failed();
 }
+
+/* The string member KEY of O, or NULL. */
+const char *
+format_member(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* One compact JSON document on a line of stdout. */
+void
+format_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (s != NULL) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+	}
+	free(s);
+}
+
+/* What --json prints for a verb with no natural array. */
+void
+format_reply(json_t *resp)
+{
+	json_t *copy = json_copy(resp);
+
+	json_object_del(copy, "id");
+	json_object_del(copy, "ok");
+	format_json(copy);
+	json_decref(copy);
+}
+
+/* How long an agent has run: until it ended, or until now. */
+static void
+agent_age(struct table *t, json_t *a)
+{
+	char buf[FORMAT_AGE_LEN];
+	int64_t start, end;
+
+	if (format_parse_ts(format_member(a, "started"), &start) == -1) {
+		format_table_cell(t, NULL);
+		return;
+	}
+	if (format_parse_ts(format_member(a, "ended"), &end) == -1)
+		end = now_wall_ms();
+	format_table_cell(t, format_age(end - start, buf));
+}
+
+void
+format_agents(json_t *agents)
+{
+	struct table *t;
+	char buf[FORMAT_AGE_LEN];
+	size_t i;
+
+	t = format_table_new("AGENT JOB CHUNK STATE PID AGE LAST_SEEN");
+	for (i = 0; i < json_array_size(agents); i++) {
+		json_t *a = json_array_get(agents, i);
+
+		format_table_row(t);
+		format_table_cell(t, format_member(a, "agent"));
+		format_table_cell(t, format_member(a, "job"));
+		format_table_cell(t, format_member(a, "chunk"));
+		format_table_cell(t, format_member(a, "state"));
+		format_table_json(t, json_object_get(a, "pid"));
+		agent_age(t, a);
+		format_table_cell(
+		    t, format_ago(json_object_get(a, "last_seen"), buf));
+	}
+	format_table_print(t, stdout);
+	format_table_free(t);
+}

@@ -37,6 +37,15 @@ char *format_value(json_t *);
 /* "key: value" lines for every scalar member of O, keys aligned. */
 void format_object(FILE *, json_t *);
 
+/* The string member KEY of O, or NULL. */
+const char *format_member(json_t *, const char *key);
+/* One compact JSON document on a line of stdout. */
+void format_json(json_t *);
+/* What --json prints for a verb with no natural array. */
+void format_reply(json_t *);
+/* The table of agents that ps and show of a chunk print. */
+void format_agents(json_t *);
+
 /* Copy S with control characters replaced by '?'; caller frees. */
 char *format_clean(const char *);
 
