@@ -147,7 +147,6 @@ agent_free(struct agent *a)
 		event_free(a->timeout_ev);
 	if (a->kill_ev != NULL)
 		event_free(a->kill_ev);
-	watchdog_agent_free(a);
 	if (a->pidfd_ev != NULL)
 		event_free(a->pidfd_ev);
 	if (a->pidfd > 0)

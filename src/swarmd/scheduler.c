@@ -160,6 +160,7 @@ agent_finish(
 	nlive--;
 	if (j != NULL)
 		j->running--;
+	watchdog_agent_free(a);
 	agent_free(a);
 	if (j != NULL)
 		job_check_done(j);
