@@ -204,13 +204,18 @@ int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(
     int64_t id, int64_t job, const char *chunk, int attempt);
 void agent_free(struct agent *);
-void agent_deliver(struct agent *); /* wake recv waiters */
-void mailbox_put(struct agent *, const char *sender, const char *text);
 const char *agent_output_file(struct agent *);
 json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
 #define AGENT_COLUMNS \
 	"a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
 	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
+
+/* ---- mailbox.c: agents' mail and the recv calls waiting on it ---- */
+void mailbox_put(struct agent *, const char *sender, const char *text);
+json_t *mailbox_take(struct agent *); /* unread, now marked read */
+void mailbox_forward(struct agent *); /* an earlier attempt's unread mail */
+void mailbox_wait(struct agent *, struct client *, json_t *id, double wait);
+void agent_deliver(struct agent *); /* wake recv waiters */
 
 /* ---- store.c: the SQLite state database ---- */
 struct store {
