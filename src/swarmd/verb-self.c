@@ -127,9 +127,6 @@ checkpoint_file_ok(
 enum verb_rc
 verb_checkpoint(struct verb_ctx *ctx)
 {
-	static const char sql[] = "INSERT INTO checkpoints (job, chunk, agent, "
-	                          "ts, note, data, size, path, sha256) "
-	                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	struct agent *a = ctx->self;
 	const char *note = arg_str(ctx, "note");
 	const char *data = arg_str(ctx, "data");
@@ -138,7 +135,6 @@ verb_checkpoint(struct verb_ctx *ctx)
 	const char *hex = arg_str(ctx, "sha256");
 	size_t size = data != NULL ? strlen(data) : 0;
 	uint8_t *decoded = NULL;
-	sqlite3_stmt *st;
 	int64_t seq;
 
 	if (path != NULL && data != NULL)
@@ -162,26 +158,9 @@ verb_checkpoint(struct verb_ctx *ctx)
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
 	a->alive = 1;
-	store_begin_grouped();
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, a->job);
-	store_bind_text(st, 2, a->chunk);
-	sqlite3_bind_int64(st, 3, a->id);
-	sqlite3_bind_int64(st, 4, a->last_seen);
-	store_bind_text(st, 5, note);
-	if (data != NULL)
-		sqlite3_bind_blob(st, 6,
-		    decoded != NULL ? (void *)decoded : (void *)data, (int)size,
-		    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)size);
-	store_bind_text(st, 8, path);
-	store_bind_text(st, 9, path != NULL ? hex : NULL);
-	store_step(st);
-	seq = store_last_id();
-	evlog_add("checkpoint", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:I, s:s*, s:I, s:s*}", "checkpoint", (json_int_t)seq,
-	        "note", note, "size", (json_int_t)size, "path", path));
-	store_commit_grouped();
+	seq = checkpoint_add(a, note,
+	    decoded != NULL ? (const void *)decoded : (const void *)data, size,
+	    path, hex);
 	free(decoded);
 	json_object_set_new(ctx->reply, "checkpoint", json_integer(seq));
 	return VERB_OK;
