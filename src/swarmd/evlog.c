@@ -210,26 +210,51 @@ evlog_follow(struct client *c, json_t *id, int64_t job)
 /* ---- the events table: queries for the verbs and for triage ---- */
 
 /*
+ * The event listings.  A statement per shape rather than one with an
+ * optional filter: SQLite plans a statement once, and "(?1 = 0 OR job =
+ * ?1)" would make a listing of one job a scan of every event ever
+ * logged.  Those of one job use events_by_job.
+ */
+#define EVENTS_SELECT \
+	"SELECT seq, ts, event, job, chunk, agent, attempt, data FROM events "
+#define PENDING_SELECT \
+	"SELECT DISTINCT d.job, d.chunk FROM events d " \
+	"WHERE d.event = 'subagent_dispatched' "
+#define PENDING_OPEN \
+	"AND NOT EXISTS (" \
+	"  SELECT 1 FROM events c WHERE c.agent = d.agent " \
+	"  AND c.event = 'subagent_completed') " \
+	"ORDER BY d.job, d.seq"
+
+/*
  * JOB's events (0: every job's) after seq AFTER, oldest first, at most
  * LIMIT; with AFTER NULL, the newest LIMIT of them.
  */
 json_t *
 evlog_list_json(int64_t job, const int64_t *after, int64_t limit)
 {
-	static const char after_sql[] =
-	    "SELECT seq, ts, event, job, chunk, agent, attempt, data "
-	    "FROM events WHERE (?1 = 0 OR job = ?1) AND seq > ?2 "
-	    "ORDER BY seq LIMIT ?3";
-	static const char last_sql[] =
-	    "SELECT * FROM (SELECT seq, ts, event, job, chunk, agent, "
-	    "attempt, data FROM events WHERE (?1 = 0 OR job = ?1) "
-	    "ORDER BY seq DESC LIMIT ?3) ORDER BY seq";
+	static const char after_all[] =
+	    EVENTS_SELECT "WHERE seq > ?2 ORDER BY seq LIMIT ?3";
+	static const char after_job[] =
+	    EVENTS_SELECT "WHERE job = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+	static const char last_all[] =
+	    "SELECT * FROM (" EVENTS_SELECT "ORDER BY seq DESC LIMIT ?3) "
+	    "ORDER BY seq";
+	static const char last_job[] =
+	    "SELECT * FROM (" EVENTS_SELECT "WHERE job = ?1 "
+	    "ORDER BY seq DESC LIMIT ?3) "
+	    "ORDER BY seq";
 	sqlite3_stmt *st;
 	json_t *arr;
 
-	st = store_prepare(after != NULL ? after_sql : last_sql);
-	sqlite3_bind_int64(st, 1, job);
-	sqlite3_bind_int64(st, 2, after != NULL ? *after : 0);
+	if (after != NULL)
+		st = store_prepare(job != 0 ? after_job : after_all);
+	else
+		st = store_prepare(job != 0 ? last_job : last_all);
+	if (job != 0)
+		sqlite3_bind_int64(st, 1, job);
+	if (after != NULL)
+		sqlite3_bind_int64(st, 2, *after);
 	sqlite3_bind_int64(st, 3, limit);
 	arr = json_array();
 	while (store_step(st) == SQLITE_ROW)
@@ -242,19 +267,15 @@ evlog_list_json(int64_t job, const int64_t *after, int64_t limit)
 json_t *
 evlog_pending_json(int64_t job)
 {
-	static const char sql[] =
-	    "SELECT DISTINCT d.job, d.chunk FROM events d "
-	    "WHERE d.event = 'subagent_dispatched' "
-	    "AND (?1 = 0 OR d.job = ?1) AND NOT EXISTS ("
-	    "  SELECT 1 FROM events c WHERE c.agent = d.agent "
-	    "  AND c.event = 'subagent_completed') "
-	    "ORDER BY d.job, d.seq";
+	static const char all[] = PENDING_SELECT PENDING_OPEN;
+	static const char one[] = PENDING_SELECT "AND d.job = ?1 " PENDING_OPEN;
 	json_t *arr = json_array();
 	sqlite3_stmt *st;
 	char *s;
 
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, job);
+	st = store_prepare(job != 0 ? one : all);
+	if (job != 0)
+		sqlite3_bind_int64(st, 1, job);
 	while (store_step(st) == SQLITE_ROW) {
 		s = xasprintf("job-%lld/%s",
 		    (long long)sqlite3_column_int64(st, 0),
