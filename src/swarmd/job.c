@@ -1,10 +1,13 @@
 /*
- * job.c: jobs and their chunks.  A job is stored whole in one transaction
- * or not at all; the in-memory struct job is a cache of the immutable spec
- * plus the live-agent count, rebuilt from the store at start.
+ * job.c: jobs, and the jobs table.  A job is stored whole, with its
+ * chunks (chunk.c), in one transaction or not at all; the in-memory
+ * struct job is a cache of the immutable spec plus the live-agent count,
+ * rebuilt from the store at start.  A job ends when its chunks are
+ * settled.  The queries the verbs list and show jobs with are here too.
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

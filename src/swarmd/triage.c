@@ -12,6 +12,10 @@
  * SIGCHLD reaping (triage_reaped), and a timer bounds the run.  A hook
  * that exits nonzero, times out or prints anything but one valid verdict
  * has failed, and the watchdog escalates.
+ *
+ * The document's evidence comes from the tables' owners: heartbeats and
+ * earlier verdicts from evlog.c, checkpoints from checkpoint.c, the usage
+ * trend from quota.c and the task from chunk.c.
  */
 #include <errno.h>
 #include <fcntl.h>

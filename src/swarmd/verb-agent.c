@@ -1,5 +1,6 @@
 /*
- * verb-agent.c: the operator verbs about agents: ps, abort, send, logs.
+ * verb-agent.c: the operator verbs about agents and the quota: ps, abort,
+ * send, logs and quota.
  */
 #include <sys/stat.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /*
  * verb-job.c: the operator verbs about jobs and chunks: submit, jobs,
- * show, pause, resume, pending and events.
+ * show, pause, resume, pending, events, dead and retry.
  */
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * verb-self.c: the verbs an agent uses on itself: heartbeat, recv,
- * checkpoint and done.  verb.c has already matched the caller's token to
- * ctx->self.
+ * checkpoint, done, report and fail.  verb.c has already matched the
+ * caller's token to ctx->self.
  */
 #include <errno.h>
 #include <stdio.h>
