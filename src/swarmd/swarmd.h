@@ -109,7 +109,7 @@ int chunk_state_parse(const char *);
 int chunk_apply(
     int64_t job, const char *chunk, enum chunk_input, const char *reason);
 void chunk_set_output(int64_t job, const char *chunk, const char *path);
-/* The chunks table, for the other modules (all in the caller's txn). */
+/* The chunks table for the other modules; writes in the caller's txn. */
 void chunk_add_all(int64_t job, json_t *chunks);
 int64_t chunk_count(int64_t job, const char *state);
 int chunk_exists(int64_t job, const char *chunk);
