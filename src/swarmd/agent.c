@@ -385,3 +385,128 @@ agent_load_live(void)
 		agent_from_row(st);
 	sqlite3_reset(st);
 }
+
+/* ---- the agents table: queries for the verbs ---- */
+
+/* Agent ID as the protocol's AGENT object, or NULL if there is none. */
+json_t *
+agent_show_json(int64_t id)
+{
+	static const char sql[] = "SELECT " AGENT_COLUMNS " FROM agents a "
+	                          "WHERE a.id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *o = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW)
+		o = agent_json(st);
+	sqlite3_reset(st);
+	return o;
+}
+
+/* Every attempt at one chunk, oldest first. */
+json_t *
+agent_chunk_list_json(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT " AGENT_COLUMNS " FROM agents a "
+	                          "WHERE a.job = ? AND a.chunk = ? "
+	                          "ORDER BY a.id";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, agent_json(st));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* A ps row: the AGENT fields a listing needs, built without json_pack. */
+static json_t *
+agent_ps_row(sqlite3_stmt *st)
+{
+	int64_t id = sqlite3_column_int64(st, 0);
+	struct agent *live = agent_find(id);
+	json_t *o = json_object();
+	char buf[32];
+
+	snprintf(buf, sizeof buf, "agent-%lld", (long long)id);
+	json_object_set_new(o, "agent", json_string(buf));
+	snprintf(buf, sizeof buf, "job-%lld",
+	    (long long)sqlite3_column_int64(st, 1));
+	json_object_set_new(o, "job", json_string(buf));
+	json_object_set_new(o, "chunk", store_col_text(st, 2));
+	json_object_set_new(o, "attempt", store_col_int(st, 3));
+	json_object_set_new(o, "state", store_col_text(st, 4));
+	json_object_set_new(o, "pid", store_col_int(st, 5));
+	json_object_set_new(o, "started", store_col_ts(st, 6));
+	json_object_set_new(o, "last_seen",
+	    live != NULL ? json_ts(live->last_seen) : store_col_ts(st, 7));
+	json_object_set_new(o, "ended", store_col_ts(st, 8));
+	return o;
+}
+
+/*
+ * Four statements rather than one with optional filters: SQLite plans a
+ * statement once, and "(?1 = 0 OR job = ?1)" would make every listing a
+ * scan of all agents ever run.  Each of these uses an index.
+ */
+#define PS_COLUMNS \
+	"SELECT a.id, a.job, a.chunk, a.attempt, a.state, " \
+	"a.pid, a.started, a.last_seen, a.ended FROM agents a "
+#define PS_LIVE "a.state IN ('starting', 'running', 'suspect') "
+
+/* The ps listing: JOB's agents (0: every job's), live ones unless ALL. */
+json_t *
+agent_list_json(int64_t job, int all)
+{
+	static const char live[] = PS_COLUMNS "WHERE " PS_LIVE "ORDER BY a.id";
+	static const char every[] = PS_COLUMNS "ORDER BY a.id";
+	static const char job_live[] =
+	    PS_COLUMNS "WHERE a.job = ?1 AND " PS_LIVE "ORDER BY a.id";
+	static const char job_all[] = PS_COLUMNS "WHERE a.job = ?1 "
+	                                         "ORDER BY a.id";
+	json_t *arr = json_array();
+	sqlite3_stmt *st;
+
+	if (job != 0) {
+		st = store_prepare(all ? job_all : job_live);
+		sqlite3_bind_int64(st, 1, job);
+	} else
+		st = store_prepare(all ? every : live);
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, agent_ps_row(st));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* The stored state of agent ID, or NULL when there is no such agent. */
+char *
+agent_stored_state(int64_t id)
+{
+	static const char sql[] = "SELECT state FROM agents WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	char *s = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW)
+		s = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return s;
+}
+
+/* Agent ID's log file, or NULL if there is no such agent or it never ran. */
+char *
+agent_log_path(int64_t id)
+{
+	static const char sql[] = "SELECT log FROM agents WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	char *path = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		path = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return path;
+}

@@ -81,3 +81,90 @@ checkpoint_rejection(int64_t job, const char *chunk)
 	sqlite3_reset(st);
 	return out;
 }
+
+/* ---- the checkpoints table: queries and the insert ---- */
+
+static json_t *
+checkpoint_row(sqlite3_stmt *st, const char *seqkey)
+{
+	char agent[32];
+
+	snprintf(agent, sizeof agent, "agent-%lld",
+	    (long long)sqlite3_column_int64(st, 2));
+	return json_pack("{s:I, s:o, s:s, s:o, s:I}", seqkey,
+	    (json_int_t)sqlite3_column_int64(st, 0), "ts", store_col_ts(st, 1),
+	    "agent", agent, "note", store_col_text(st, 3), "size",
+	    (json_int_t)sqlite3_column_int64(st, 4));
+}
+
+/* Every checkpoint of the chunk, oldest first, as show lists them. */
+json_t *
+checkpoint_list_json(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT seq, ts, agent, note, size "
+	                          "FROM checkpoints WHERE job = ? AND "
+	                          "chunk = ? ORDER BY seq";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, checkpoint_row(st, "seq"));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* The chunk's last ten checkpoints, oldest first, for a triage document. */
+json_t *
+checkpoint_recent_json(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT seq, ts, agent, note, size FROM "
+	                          "checkpoints WHERE job = ? AND chunk = ? "
+	                          "ORDER BY seq DESC LIMIT 10";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	while (store_step(st) == SQLITE_ROW)
+		json_array_insert_new(arr, 0, checkpoint_row(st, "checkpoint"));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/*
+ * Keep agent A's checkpoint, stamped with its last_seen: SIZE bytes of
+ * DATA, or (DATA NULL) a file at PATH with its sha256 HEX.  In a grouped
+ * transaction, with its event.  Returns its seq.
+ */
+int64_t
+checkpoint_add(struct agent *a, const char *note, const void *data, size_t size,
+    const char *path, const char *hex)
+{
+	static const char sql[] = "INSERT INTO checkpoints (job, chunk, agent, "
+	                          "ts, note, data, size, path, sha256) "
+	                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	sqlite3_stmt *st;
+	int64_t seq;
+
+	store_begin_grouped();
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, a->job);
+	store_bind_text(st, 2, a->chunk);
+	sqlite3_bind_int64(st, 3, a->id);
+	sqlite3_bind_int64(st, 4, a->last_seen);
+	store_bind_text(st, 5, note);
+	if (data != NULL)
+		sqlite3_bind_blob(st, 6, data, (int)size, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)size);
+	store_bind_text(st, 8, path);
+	store_bind_text(st, 9, path != NULL ? hex : NULL);
+	store_step(st);
+	seq = store_last_id();
+	evlog_add("checkpoint", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:I, s:s*, s:I, s:s*}", "checkpoint", (json_int_t)seq,
+	        "note", note, "size", (json_int_t)size, "path", path));
+	store_commit_grouped();
+	return seq;
+}

@@ -233,3 +233,300 @@ chunk_complete(const struct agent *a, enum chunk_input in, enum fail_class cls,
 	    "subagent_completed", a->job, a->chunk, a->id, a->attempt, ev);
 	return 0;
 }
+
+/* ---- the chunks table: queries and updates for the other modules ---- */
+
+/* Store a new job's chunks, queued, in the caller's transaction. */
+void
+chunk_add_all(int64_t job, json_t *chunks)
+{
+	static const char sql[] = "INSERT INTO chunks (job, seq, id, task, "
+	                          "state, updated) VALUES (?, ?, ?, ?, "
+	                          "'queued', ?)";
+	sqlite3_stmt *st;
+	int64_t now = now_wall_ms();
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(chunks, i, c) {
+		st = store_prepare(sql);
+		sqlite3_bind_int64(st, 1, job);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		store_bind_text(
+		    st, 3, json_string_value(json_object_get(c, "id")));
+		store_bind_text(
+		    st, 4, json_string_value(json_object_get(c, "task")));
+		sqlite3_bind_int64(st, 5, now);
+		store_step(st);
+	}
+}
+
+/* Count of JOB's chunks in state STATE. */
+int64_t
+chunk_count(int64_t job, const char *state)
+{
+	static const char sql[] = "SELECT count(*) FROM chunks "
+	                          "WHERE job = ? AND state = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t n;
+
+	sqlite3_bind_int64(st, 1, job);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	store_step(st);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+/* Whether JOB has a chunk called CHUNK. */
+int
+chunk_exists(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT state FROM chunks WHERE job = ? "
+	                          "AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	int found;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	found = store_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}
+
+/* The chunk's task as a JSON string, or null. */
+json_t *
+chunk_task_json(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT task FROM chunks WHERE job = ? AND "
+	                          "id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *task = json_null();
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) == SQLITE_ROW) {
+		json_decref(task);
+		task = store_col_text(st, 0);
+	}
+	sqlite3_reset(st);
+	return task;
+}
+
+/* A job's chunks in order, as the show verb lists them. */
+json_t *
+chunk_list_json(int64_t job)
+{
+	static const char sql[] = "SELECT id, state, agent, attempts, reason "
+	                          "FROM chunks WHERE job = ? ORDER BY seq";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+	char agent[32];
+
+	sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW) {
+		snprintf(agent, sizeof agent, "agent-%lld",
+		    (long long)sqlite3_column_int64(st, 2));
+		json_array_append_new(arr,
+		    json_pack("{s:o, s:o, s:o, s:i, s:o}", "id",
+		        store_col_text(st, 0), "state", store_col_text(st, 1),
+		        "agent",
+		        sqlite3_column_type(st, 2) == SQLITE_NULL ?
+		            json_null() :
+		            json_string(agent),
+		        "attempts", sqlite3_column_int(st, 3), "reason",
+		        store_col_text(st, 4)));
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* One chunk, as show job-N/CHUNK starts it; NULL if there is none. */
+json_t *
+chunk_show_json(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT id, task, state, attempts, agent, "
+	                          "reason FROM chunks WHERE job = ? AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	char jobname[32], agent[32];
+	json_t *o;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return NULL;
+	}
+	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job);
+	snprintf(agent, sizeof agent, "agent-%lld",
+	    (long long)sqlite3_column_int64(st, 4));
+	o = json_pack("{s:s, s:o, s:o, s:o, s:i, s:o, s:o}", "job", jobname,
+	    "id", store_col_text(st, 0), "task", store_col_text(st, 1), "state",
+	    store_col_text(st, 2), "attempts", sqlite3_column_int(st, 3),
+	    "agent",
+	    sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
+	                                                json_string(agent),
+	    "reason", store_col_text(st, 5));
+	sqlite3_reset(st);
+	return o;
+}
+
+/*
+ * The dead letters of JOB (0: of every job), with their last output.
+ * Two statements, not "(?1 = 0 OR c.job = ?1)": planned once, that would
+ * scan every chunk for one job's; this way it uses chunks_by_state.
+ */
+#define DEAD_SELECT \
+	"SELECT c.job, c.id, c.fail_class, c.reason, c.attempts, c.agent, " \
+	"a.log FROM chunks c LEFT JOIN agents a ON a.id = c.agent " \
+	"WHERE c.state = 'dead' "
+
+json_t *
+chunk_dead_json(int64_t job)
+{
+	static const char all[] = DEAD_SELECT "ORDER BY c.job, c.seq";
+	static const char one[] = DEAD_SELECT "AND c.job = ?1 "
+	                                      "ORDER BY c.job, c.seq";
+	json_t *arr = json_array();
+	sqlite3_stmt *st;
+	char *name, agent[32];
+
+	st = store_prepare(job != 0 ? one : all);
+	if (job != 0)
+		sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW) {
+		name = xasprintf("job-%lld/%s",
+		    (long long)sqlite3_column_int64(st, 0),
+		    sqlite3_column_text(st, 1));
+		snprintf(agent, sizeof agent, "agent-%lld",
+		    (long long)sqlite3_column_int64(st, 5));
+		json_array_append_new(arr,
+		    json_pack("{s:s, s:o, s:o, s:i, s:s, s:o}", "chunk", name,
+		        "class", store_col_text(st, 2), "reason",
+		        store_col_text(st, 3), "attempts",
+		        sqlite3_column_int(st, 4), "agent", agent,
+		        "last_output",
+		        log_tail((const char *)sqlite3_column_text(st, 6), 5)));
+		free(name);
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* The ids of JOB's dead chunks, in order, as JSON strings. */
+json_t *
+chunk_dead_ids(int64_t job)
+{
+	static const char sql[] = "SELECT id FROM chunks WHERE job = ? AND "
+	                          "state = 'dead' ORDER BY seq";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *ids = json_array();
+
+	sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(ids, store_col_text(st, 0));
+	sqlite3_reset(st);
+	return ids;
+}
+
+/*
+ * An operator's retry: requeue the chunk with fresh failure counters.
+ * The caller holds the transaction.  Returns the new state, or -1.
+ */
+int
+chunk_retry(int64_t job, const char *chunk)
+{
+	static const char reset[] = "UPDATE chunks SET not_before = NULL, "
+	                            "transient_failures = 0, "
+	                            "schema_failures = 0, rejection = NULL "
+	                            "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st;
+	int next;
+
+	if ((next = chunk_apply(job, chunk, CI_RETRY, NULL)) == -1)
+		return -1;
+	st = store_prepare(reset);
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	store_step(st);
+	return next;
+}
+
+/*
+ * An aborted job's queued chunks, all in one statement, to the state the
+ * table gives a dropped chunk.  Returns how many were dropped.
+ */
+int64_t
+chunk_drop_queued(int64_t job, const char *reason)
+{
+	static const char sql[] = "UPDATE chunks SET state = ?, reason = ?, "
+	                          "updated = ? WHERE job = ? AND state = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_text(st, 1,
+	    chunk_state_name(chunk_next(CHUNK_QUEUED, CI_DROP)), -1,
+	    SQLITE_STATIC);
+	store_bind_text(st, 2, reason);
+	sqlite3_bind_int64(st, 3, now_wall_ms());
+	sqlite3_bind_int64(st, 4, job);
+	sqlite3_bind_text(
+	    st, 5, chunk_state_name(CHUNK_QUEUED), -1, SQLITE_STATIC);
+	store_step(st);
+	return sqlite3_changes(store.db);
+}
+
+/* One more failure of class CLS; returns how many of that class so far. */
+int
+chunk_add_failure(int64_t job, const char *chunk, enum fail_class cls)
+{
+	static const char transient[] =
+	    "UPDATE chunks SET transient_failures "
+	    "= transient_failures + 1 WHERE "
+	    "job = ?1 AND id = ?2 RETURNING transient_failures";
+	static const char schema[] = "UPDATE chunks SET schema_failures = "
+	                             "schema_failures + 1 WHERE job = ?1 AND "
+	                             "id = ?2 RETURNING schema_failures";
+	sqlite3_stmt *st;
+	int n = 0;
+
+	if (cls != FAIL_TRANSIENT && cls != FAIL_SCHEMA)
+		return 0;
+	st = store_prepare(cls == FAIL_TRANSIENT ? transient : schema);
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+/* A requeued chunk waits until NOT_BEFORE (wall ms), told REJECTION. */
+void
+chunk_set_retry(int64_t job, const char *chunk, int64_t not_before,
+    enum fail_class cls, const char *rejection)
+{
+	static const char sql[] = "UPDATE chunks SET not_before = ?, "
+	                          "fail_class = ?, rejection = ? "
+	                          "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int64(st, 1, not_before);
+	sqlite3_bind_text(st, 2, fail_class_name(cls), -1, SQLITE_STATIC);
+	store_bind_text(st, 3, rejection);
+	sqlite3_bind_int64(st, 4, job);
+	store_bind_text(st, 5, chunk);
+	store_step(st);
+}
+
+void
+chunk_set_fail_class(int64_t job, const char *chunk, enum fail_class cls)
+{
+	static const char sql[] = "UPDATE chunks SET fail_class = ? "
+	                          "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_text(st, 1, fail_class_name(cls), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, job);
+	store_bind_text(st, 3, chunk);
+	store_step(st);
+}

@@ -1,12 +1,12 @@
 /*
- * escalate.c: tier 3, the human.  An escalation is a row in the store
- * with what happened, what tier 1 saw, what was tried and the triage
- * verdict.  Opening one is an "escalated" event, which the journal gets
- * at PRIORITY=1 with the SWARM_ fields, and a JSON POST to
- * escalation_webhook (Slack-compatible: a "text" member) through
- * libcurl's multi interface driven by the event loop, retried with
- * backoff.  Open escalations notify again every `renotify` until a person
- * resolves them (verb-watch.c).
+ * escalate.c: tier 3, the human.  An escalation is a row of the
+ * escalations table, which this file owns, with what happened, what
+ * tier 1 saw, what was tried and the triage verdict.  Opening one is an
+ * "escalated" event, which the journal gets at PRIORITY=1 with the
+ * SWARM_ fields, and a JSON POST to escalation_webhook (Slack-compatible:
+ * a "text" member) through libcurl's multi interface driven by the event
+ * loop, retried with backoff.  Open escalations notify again every
+ * `renotify` until a person resolves them (verb-watch.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

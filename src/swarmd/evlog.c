@@ -206,3 +206,137 @@ evlog_follow(struct client *c, json_t *id, int64_t job)
 	TAILQ_INSERT_TAIL(&followers, f, entry);
 	client_set_release(c, evlog_release, f);
 }
+
+/* ---- the events table: queries for the verbs and for triage ---- */
+
+/*
+ * The event listings.  A statement per shape rather than one with an
+ * optional filter: SQLite plans a statement once, and "(?1 = 0 OR job =
+ * ?1)" would make a listing of one job a scan of every event ever
+ * logged.  Those of one job use events_by_job.
+ */
+#define EVENTS_SELECT \
+	"SELECT seq, ts, event, job, chunk, agent, attempt, data FROM events "
+#define PENDING_SELECT \
+	"SELECT DISTINCT d.job, d.chunk FROM events d " \
+	"WHERE d.event = 'subagent_dispatched' "
+#define PENDING_OPEN \
+	"AND NOT EXISTS (" \
+	"  SELECT 1 FROM events c WHERE c.agent = d.agent " \
+	"  AND c.event = 'subagent_completed') " \
+	"ORDER BY d.job, d.seq"
+
+/*
+ * JOB's events (0: every job's) after seq AFTER, oldest first, at most
+ * LIMIT; with AFTER NULL, the newest LIMIT of them.
+ */
+json_t *
+evlog_list_json(int64_t job, const int64_t *after, int64_t limit)
+{
+	static const char after_all[] =
+	    EVENTS_SELECT "WHERE seq > ?2 ORDER BY seq LIMIT ?3";
+	static const char after_job[] =
+	    EVENTS_SELECT "WHERE job = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+	static const char last_all[] =
+	    "SELECT * FROM (" EVENTS_SELECT "ORDER BY seq DESC LIMIT ?3) "
+	    "ORDER BY seq";
+	static const char last_job[] =
+	    "SELECT * FROM (" EVENTS_SELECT "WHERE job = ?1 "
+	    "ORDER BY seq DESC LIMIT ?3) "
+	    "ORDER BY seq";
+	sqlite3_stmt *st;
+	json_t *arr;
+
+	if (after != NULL)
+		st = store_prepare(job != 0 ? after_job : after_all);
+	else
+		st = store_prepare(job != 0 ? last_job : last_all);
+	if (job != 0)
+		sqlite3_bind_int64(st, 1, job);
+	if (after != NULL)
+		sqlite3_bind_int64(st, 2, *after);
+	sqlite3_bind_int64(st, 3, limit);
+	arr = json_array();
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, evlog_row_json(st));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* Dispatched and never completed: the set difference recovery builds on. */
+json_t *
+evlog_pending_json(int64_t job)
+{
+	static const char all[] = PENDING_SELECT PENDING_OPEN;
+	static const char one[] = PENDING_SELECT "AND d.job = ?1 " PENDING_OPEN;
+	json_t *arr = json_array();
+	sqlite3_stmt *st;
+	char *s;
+
+	st = store_prepare(job != 0 ? one : all);
+	if (job != 0)
+		sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW) {
+		s = xasprintf("job-%lld/%s",
+		    (long long)sqlite3_column_int64(st, 0),
+		    sqlite3_column_text(st, 1));
+		json_array_append_new(arr, json_string(s));
+		free(s);
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* The agent's last 20 heartbeat notes, oldest first. */
+json_t *
+evlog_heartbeats_json(int64_t agent)
+{
+	static const char sql[] = "SELECT ts, data FROM events WHERE agent = ? "
+	                          "AND event = 'heartbeat' ORDER BY seq DESC "
+	                          "LIMIT 20";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array(), *data;
+	const char *text;
+
+	sqlite3_bind_int64(st, 1, agent);
+	while (store_step(st) == SQLITE_ROW) {
+		text = (const char *)sqlite3_column_text(st, 1);
+		data = text != NULL ? json_loads(text, 0, NULL) : NULL;
+		json_array_insert_new(arr, 0,
+		    json_pack("{s:o, s:O*}", "ts", store_col_ts(st, 0), "note",
+		        json_object_get(data, "note")));
+		json_decref(data);
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* The chunk's last 20 triage verdicts, over all its attempts, oldest first. */
+json_t *
+evlog_verdicts_json(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT ts, agent, attempt, data FROM events "
+	                          "WHERE job = ? AND chunk = ? AND event = "
+	                          "'triage_verdict' ORDER BY seq DESC LIMIT 20";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array(), *data;
+	const char *text;
+	char name[32];
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	while (store_step(st) == SQLITE_ROW) {
+		text = (const char *)sqlite3_column_text(st, 3);
+		data = text != NULL ? json_loads(text, 0, NULL) : NULL;
+		if (data == NULL)
+			data = json_object();
+		snprintf(name, sizeof name, "agent-%lld",
+		    (long long)sqlite3_column_int64(st, 1));
+		json_object_set_new(data, "ts", store_col_ts(st, 0));
+		json_object_set_new(data, "agent", json_string(name));
+		json_object_set_new(data, "attempt", store_col_int(st, 2));
+		json_array_insert_new(arr, 0, data);
+	}
+	sqlite3_reset(st);
+	return arr;
+}

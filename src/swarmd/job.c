@@ -1,10 +1,13 @@
 /*
- * job.c: jobs and their chunks.  A job is stored whole in one transaction
- * or not at all; the in-memory struct job is a cache of the immutable spec
- * plus the live-agent count, rebuilt from the store at start.
+ * job.c: jobs, and the jobs table.  A job is stored whole, with its
+ * chunks (chunk.c), in one transaction or not at all; the in-memory
+ * struct job is a cache of the immutable spec plus the live-agent count,
+ * rebuilt from the store at start.  A job ends when its chunks are
+ * settled.  The queries the verbs list and show jobs with are here too.
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,30 +68,6 @@ job_free(struct job *j)
 	free(j);
 }
 
-static void
-job_store_chunks(int64_t id, json_t *chunks)
-{
-	static const char sql[] = "INSERT INTO chunks (job, seq, id, task, "
-	                          "state, updated) VALUES (?, ?, ?, ?, "
-	                          "'queued', ?)";
-	sqlite3_stmt *st;
-	int64_t now = now_wall_ms();
-	json_t *c;
-	size_t i;
-
-	json_array_foreach(chunks, i, c) {
-		st = store_prepare(sql);
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-		store_bind_text(
-		    st, 3, json_string_value(json_object_get(c, "id")));
-		store_bind_text(
-		    st, 4, json_string_value(json_object_get(c, "task")));
-		sqlite3_bind_int64(st, 5, now);
-		store_step(st);
-	}
-}
-
 /* Store a validated job whole; returns its id, or 0 (with ERR) on failure. */
 int64_t
 job_submit(struct jobspec *js, char *err, size_t errlen)
@@ -139,7 +118,7 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 		sqlite3_bind_int64(st, 2, id);
 		store_step(st);
 	}
-	job_store_chunks(id, js->chunks);
+	chunk_add_all(id, js->chunks);
 	evlog_add("job_submitted", id, NULL, 0, 0,
 	    json_pack("{s:s, s:I}", "name", js->name, "chunks",
 	        (json_int_t)json_array_size(js->chunks)));
@@ -205,23 +184,6 @@ job_reopen(int64_t id)
 	return job_find(id);
 }
 
-/* Count of J's chunks in state S. */
-static int64_t
-job_count(int64_t id, const char *state)
-{
-	static const char sql[] = "SELECT count(*) FROM chunks "
-	                          "WHERE job = ? AND state = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	int64_t n;
-
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-	store_step(st);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return n;
-}
-
 /*
  * A job is done when none of its chunks is queued or running and none of
  * its agents is still alive.  Runs inside the caller's transaction.
@@ -234,13 +196,13 @@ job_check_done(struct job *j)
 	sqlite3_stmt *st;
 	int64_t done, failed, aborted, dead;
 
-	if (j->running > 0 || job_count(j->id, "queued") > 0 ||
-	    job_count(j->id, "running") > 0)
+	if (j->running > 0 || chunk_count(j->id, "queued") > 0 ||
+	    chunk_count(j->id, "running") > 0)
 		return;
-	done = job_count(j->id, "done");
-	failed = job_count(j->id, "failed");
-	aborted = job_count(j->id, "aborted");
-	dead = job_count(j->id, "dead");
+	done = chunk_count(j->id, "done");
+	failed = chunk_count(j->id, "failed");
+	aborted = chunk_count(j->id, "aborted");
+	dead = chunk_count(j->id, "dead");
 	st = store_prepare(sql);
 	sqlite3_bind_text(
 	    st, 1, j->aborted ? "aborted" : "done", -1, SQLITE_STATIC);
@@ -255,4 +217,131 @@ job_check_done(struct job *j)
 	    (long long)j->id, j->aborted ? "aborted" : "done", (long long)done,
 	    (long long)failed, (long long)aborted, (long long)dead);
 	job_free(j);
+}
+
+#define JOB_COLUMNS \
+	"j.id, j.name, j.state, j.paused, j.created, " \
+	"count(c.seq), " \
+	"coalesce(sum(c.state = 'queued'), 0), " \
+	"coalesce(sum(c.state = 'running'), 0), " \
+	"coalesce(sum(c.state = 'done'), 0), " \
+	"coalesce(sum(c.state = 'failed'), 0), " \
+	"coalesce(sum(c.state = 'aborted'), 0), " \
+	"j.workdir, j.concurrency, j.timeout, j.spec, " \
+	"coalesce(sum(c.state = 'dead'), 0) "
+
+/* One row of JOB_COLUMNS as the protocol's JOB object. */
+static json_t *
+job_row_json(sqlite3_stmt *st)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "job-%lld",
+	    (long long)sqlite3_column_int64(st, 0));
+	return json_pack(
+	    "{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "job", name, "name", store_col_text(st, 1), "state",
+	    store_col_text(st, 2), "paused", sqlite3_column_int(st, 3),
+	    "created", store_col_ts(st, 4), "total",
+	    (json_int_t)sqlite3_column_int64(st, 5), "counts", "queued",
+	    (json_int_t)sqlite3_column_int64(st, 6), "running",
+	    (json_int_t)sqlite3_column_int64(st, 7), "done",
+	    (json_int_t)sqlite3_column_int64(st, 8), "failed",
+	    (json_int_t)sqlite3_column_int64(st, 9), "aborted",
+	    (json_int_t)sqlite3_column_int64(st, 10), "dead",
+	    (json_int_t)sqlite3_column_int64(st, 15));
+}
+
+/* Every job ever submitted, in order, with its chunk counts. */
+json_t *
+job_list_json(void)
+{
+	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
+	                          "LEFT JOIN chunks c ON c.job = j.id "
+	                          "GROUP BY j.id ORDER BY j.id";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, job_row_json(st));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* Job ID with its settings and command, or NULL if there is none. */
+json_t *
+job_show_json(int64_t id)
+{
+	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
+	                          "LEFT JOIN chunks c ON c.job = j.id "
+	                          "WHERE j.id = ? GROUP BY j.id";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *job, *spec;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return NULL;
+	}
+	job = job_row_json(st);
+	spec = json_loads((const char *)sqlite3_column_text(st, 14), 0, NULL);
+	json_object_set_new(job, "workdir", store_col_text(st, 11));
+	json_object_set_new(job, "concurrency", store_col_int(st, 12));
+	json_object_set_new(job, "timeout", store_col_int(st, 13));
+	json_object_set(job, "command", json_object_get(spec, "command"));
+	json_decref(spec);
+	sqlite3_reset(st);
+	return job;
+}
+
+/* The stored state of job ID, or NULL when there is no such job. */
+char *
+job_state(int64_t id)
+{
+	static const char sql[] = "SELECT state FROM jobs WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	char *s = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW)
+		s = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return s;
+}
+
+int
+job_exists(int64_t id)
+{
+	static const char sql[] = "SELECT 1 FROM jobs WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	int found;
+
+	sqlite3_bind_int64(st, 1, id);
+	found = store_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}
+
+/* Pause or resume J, stored and logged; a resumed job is scheduled. */
+void
+job_set_paused(struct job *j, int paused)
+{
+	static const char sql[] = "UPDATE jobs SET paused = ? WHERE id = ?";
+	sqlite3_stmt *st;
+
+	if (j->paused == paused)
+		return;
+	store_begin();
+	st = store_prepare(sql);
+	sqlite3_bind_int(st, 1, paused);
+	sqlite3_bind_int64(st, 2, j->id);
+	store_step(st);
+	evlog_add(
+	    paused ? "job_paused" : "job_resumed", j->id, NULL, 0, 0, NULL);
+	store_commit();
+	j->paused = paused;
+	log_info(
+	    "job-%lld %s", (long long)j->id, paused ? "paused" : "resumed");
+	if (!paused)
+		scheduler_kick();
 }

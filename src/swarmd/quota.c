@@ -675,6 +675,30 @@ quota_agent_json(int64_t agent)
 	return o;
 }
 
+/* An agent's tokens per minute over the last ten minutes, newest last. */
+json_t *
+quota_per_minute_json(int64_t agent)
+{
+	static const char sql[] = "SELECT (?1 - ts) / 60000 AS m, "
+	                          "sum(input + output + cache_creation), "
+	                          "sum(cache_read) FROM usage WHERE agent = ?2 "
+	                          "AND ts > ?1 - 600000 GROUP BY m "
+	                          "ORDER BY m DESC";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *per = json_array();
+
+	sqlite3_bind_int64(st, 1, now_wall_ms());
+	sqlite3_bind_int64(st, 2, agent);
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(per,
+		    json_pack("{s:I, s:I, s:I}", "minutes_ago",
+		        (json_int_t)sqlite3_column_int64(st, 0), "tokens",
+		        (json_int_t)sqlite3_column_int64(st, 1), "cache_read",
+		        (json_int_t)sqlite3_column_int64(st, 2)));
+	sqlite3_reset(st);
+	return per;
+}
+
 void
 quota_init(void)
 {

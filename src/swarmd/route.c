@@ -73,38 +73,14 @@ route_backoff(int n, double base, double max)
 	return cap * ((double)r / 4294967295.0);
 }
 
-static int
-bump(int64_t job, const char *chunk, const char *column_sql)
-{
-	sqlite3_stmt *st = store_prepare(column_sql);
-	int n = 0;
-
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	if (store_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	return n;
-}
-
 static void
 requeue_later(int64_t job, const char *chunk, enum fail_class cls, double delay,
     const char *rejection)
 {
-	static const char sql[] = "UPDATE chunks SET not_before = ?, "
-	                          "fail_class = ?, rejection = ? "
-	                          "WHERE job = ? AND id = ?";
 	int64_t due = now_wall_ms() + (int64_t)(delay * 1000);
-	sqlite3_stmt *st;
 
 	chunk_apply(job, chunk, CI_RETRY, NULL);
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, due);
-	sqlite3_bind_text(st, 2, fail_class_name(cls), -1, SQLITE_STATIC);
-	store_bind_text(st, 3, rejection);
-	sqlite3_bind_int64(st, 4, job);
-	store_bind_text(st, 5, chunk);
-	store_step(st);
+	chunk_set_retry(job, chunk, due, cls, rejection);
 	evlog_add("retry_scheduled", job, chunk, 0, 0,
 	    json_pack("{s:s, s:f, s:o}", "class", fail_class_name(cls), "delay",
 	        delay, "not_before", json_ts(due)));
@@ -115,16 +91,8 @@ static void
 dead_letter(
     int64_t job, const char *chunk, enum fail_class cls, const char *reason)
 {
-	static const char sql[] = "UPDATE chunks SET fail_class = ? "
-	                          "WHERE job = ? AND id = ?";
-	sqlite3_stmt *st;
-
 	chunk_apply(job, chunk, CI_DEADLETTER, reason);
-	st = store_prepare(sql);
-	sqlite3_bind_text(st, 1, fail_class_name(cls), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, job);
-	store_bind_text(st, 3, chunk);
-	store_step(st);
+	chunk_set_fail_class(job, chunk, cls);
 	evlog_add("dead_lettered", job, chunk, 0, 0,
 	    json_pack("{s:s, s:s*}", "class", fail_class_name(cls), "reason",
 	        reason));
@@ -140,18 +108,11 @@ void
 route_failure(
     int64_t job, const char *chunk, enum fail_class cls, const char *reason)
 {
-	static const char transient[] =
-	    "UPDATE chunks SET transient_failures "
-	    "= transient_failures + 1 WHERE "
-	    "job = ?1 AND id = ?2 RETURNING transient_failures";
-	static const char schema[] = "UPDATE chunks SET schema_failures = "
-	                             "schema_failures + 1 WHERE job = ?1 AND "
-	                             "id = ?2 RETURNING schema_failures";
 	int n;
 
 	switch (cls) {
 	case FAIL_TRANSIENT:
-		n = bump(job, chunk, transient);
+		n = chunk_add_failure(job, chunk, cls);
 		if (n <= srv.cfg.retries_transient) {
 			requeue_later(job, chunk, cls,
 			    route_backoff(
@@ -161,7 +122,7 @@ route_failure(
 		}
 		break;
 	case FAIL_SCHEMA:
-		n = bump(job, chunk, schema);
+		n = chunk_add_failure(job, chunk, cls);
 		if (n <= srv.cfg.retries_schema) {
 			requeue_later(job, chunk, cls, 0, reason);
 			return;

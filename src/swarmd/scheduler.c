@@ -312,30 +312,6 @@ schedule_pick(struct dispatch **out)
 	return n;
 }
 
-/*
- * Mail an operator sent to an earlier attempt of the chunk that was never
- * read is about the chunk's work: it goes to the new attempt.
- */
-static void
-mailbox_forward(struct agent *a)
-{
-	static const char sql[] = "UPDATE messages SET agent = ?1 "
-	                          "WHERE delivered IS NULL AND "
-	                          "sender = 'operator' AND agent IN "
-	                          "(SELECT id FROM agents WHERE job = ?2 AND "
-	                          "chunk = ?3 AND id != ?1)";
-	sqlite3_stmt *st = store_prepare(sql);
-	int n;
-
-	sqlite3_bind_int64(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, a->job);
-	store_bind_text(st, 3, a->chunk);
-	store_step(st);
-	if ((n = sqlite3_changes(store.db)) > 0)
-		evlog_add("messages_forwarded", a->job, a->chunk, a->id,
-		    a->attempt, json_pack("{s:i}", "count", n));
-}
-
 /* Intent: the agent row, the chunk's move to running, the event. */
 static void
 schedule_record(struct dispatch *d, size_t n)

@@ -111,6 +111,21 @@ int chunk_dispatch(int64_t job, const char *chunk, int64_t agent);
 struct agent;
 int chunk_complete(const struct agent *, enum chunk_input, enum fail_class,
     const char *reason, const char *output, json_t *extra);
+/* The chunks table for the other modules; writes in the caller's txn. */
+void chunk_add_all(int64_t job, json_t *chunks);
+int64_t chunk_count(int64_t job, const char *state);
+int chunk_exists(int64_t job, const char *chunk);
+json_t *chunk_task_json(int64_t job, const char *chunk);
+json_t *chunk_list_json(int64_t job);
+json_t *chunk_show_json(int64_t job, const char *chunk); /* NULL: none */
+json_t *chunk_dead_json(int64_t job);                    /* 0: all jobs */
+json_t *chunk_dead_ids(int64_t job);
+int chunk_retry(int64_t job, const char *chunk); /* -1: cannot */
+int64_t chunk_drop_queued(int64_t job, const char *reason);
+int chunk_add_failure(int64_t job, const char *chunk, enum fail_class);
+void chunk_set_retry(int64_t job, const char *chunk, int64_t not_before,
+    enum fail_class, const char *rejection);
+void chunk_set_fail_class(int64_t job, const char *chunk, enum fail_class);
 
 /* ---- agent.c: agent lifecycle and the live-agent table ---- */
 enum agent_state {
@@ -248,13 +263,23 @@ int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(
     int64_t id, int64_t job, const char *chunk, int attempt);
 void agent_free(struct agent *);
-void agent_deliver(struct agent *); /* wake recv waiters */
-void mailbox_put(struct agent *, const char *sender, const char *text);
 const char *agent_output_file(const struct agent *);
 json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
 #define AGENT_COLUMNS \
 	"a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
 	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
+json_t *agent_show_json(int64_t id); /* NULL: no such agent */
+json_t *agent_chunk_list_json(int64_t job, const char *chunk);
+json_t *agent_list_json(int64_t job, int all); /* ps; job 0: all jobs */
+char *agent_stored_state(int64_t id);          /* NULL: no such agent */
+char *agent_log_path(int64_t id);              /* NULL: none */
+
+/* ---- mailbox.c: agents' mail and the recv calls waiting on it ---- */
+void mailbox_put(struct agent *, const char *sender, const char *text);
+json_t *mailbox_take(struct agent *); /* unread, now marked read */
+void mailbox_forward(struct agent *); /* an earlier attempt's unread mail */
+void mailbox_wait(struct agent *, struct client *, json_t *id, double wait);
+void agent_deliver(struct agent *); /* wake recv waiters */
 
 /* ---- store.c: the SQLite state database ---- */
 struct store {
@@ -312,6 +337,7 @@ const char *quota_pause_reason(void);
 json_t *quota_json(void);
 json_t *quota_agent_json(int64_t agent);
 void quota_usage_restore(struct agent *);
+json_t *quota_per_minute_json(int64_t agent); /* the last ten minutes */
 
 /* ---- output.c: agents' output, followed as it is written ---- */
 void output_init(void);
@@ -326,6 +352,10 @@ int64_t evlog_add(const char *name, int64_t job, const char *chunk,
     int64_t agent, int attempt, json_t *extra);
 json_t *evlog_row_json(sqlite3_stmt *);
 void evlog_follow(struct client *, json_t *id, int64_t job);
+json_t *evlog_list_json(int64_t job, const int64_t *after, int64_t limit);
+json_t *evlog_pending_json(int64_t job);
+json_t *evlog_heartbeats_json(int64_t agent);
+json_t *evlog_verdicts_json(int64_t job, const char *chunk);
 
 /* ---- jobspec.c: job file validation ---- */
 struct jobspec {
@@ -412,6 +442,11 @@ void recover_agents(void);
 int recover_result_ok(struct agent *, char *reason, size_t len);
 void scheduler_free(void);
 void job_free(struct job *);
+json_t *job_list_json(void);
+json_t *job_show_json(int64_t id); /* NULL: no such job */
+char *job_state(int64_t id);       /* NULL: no such job */
+int job_exists(int64_t id);
+void job_set_paused(struct job *, int paused);
 
 /* ---- result.c: the result contract ---- */
 void result_schema_check(json_t *schema, const char *path, json_t *problems);
@@ -423,6 +458,10 @@ int result_settle(
 /* ---- checkpoint.c ---- */
 char *checkpoint_resume_file(int64_t job, const char *chunk);
 char *checkpoint_rejection(int64_t job, const char *chunk);
+json_t *checkpoint_list_json(int64_t job, const char *chunk);
+json_t *checkpoint_recent_json(int64_t job, const char *chunk);
+int64_t checkpoint_add(struct agent *, const char *note, const void *data,
+    size_t size, const char *path, const char *hex);
 
 /* ---- watchdog.c: tier 1, and carrying out verdicts ---- */
 struct watch;

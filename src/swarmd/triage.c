@@ -12,6 +12,10 @@
  * SIGCHLD reaping (triage_reaped), and a timer bounds the run.  A hook
  * that exits nonzero, times out or prints anything but one valid verdict
  * has failed, and the watchdog escalates.
+ *
+ * The document's evidence comes from the tables' owners: heartbeats and
+ * earlier verdicts from evlog.c, checkpoints from checkpoint.c, the usage
+ * trend from quota.c and the task from chunk.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -232,128 +236,16 @@ log_tail(const char *path, int lines)
 	return arr;
 }
 
-static json_t *
-recent_heartbeats(struct agent *a)
-{
-	static const char sql[] = "SELECT ts, data FROM events WHERE agent = ? "
-	                          "AND event = 'heartbeat' ORDER BY seq DESC "
-	                          "LIMIT 20";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *arr = json_array(), *data;
-	const char *text;
-
-	sqlite3_bind_int64(st, 1, a->id);
-	while (store_step(st) == SQLITE_ROW) {
-		text = (const char *)sqlite3_column_text(st, 1);
-		data = text != NULL ? json_loads(text, 0, NULL) : NULL;
-		json_array_insert_new(arr, 0,
-		    json_pack("{s:o, s:O*}", "ts", store_col_ts(st, 0), "note",
-		        json_object_get(data, "note")));
-		json_decref(data);
-	}
-	sqlite3_reset(st);
-	return arr;
-}
-
-static json_t *
-recent_checkpoints(struct agent *a)
-{
-	static const char sql[] = "SELECT seq, ts, agent, note, size FROM "
-	                          "checkpoints WHERE job = ? AND chunk = ? "
-	                          "ORDER BY seq DESC LIMIT 10";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *arr = json_array();
-	char name[32];
-
-	sqlite3_bind_int64(st, 1, a->job);
-	store_bind_text(st, 2, a->chunk);
-	while (store_step(st) == SQLITE_ROW) {
-		snprintf(name, sizeof name, "agent-%lld",
-		    (long long)sqlite3_column_int64(st, 2));
-		json_array_insert_new(arr, 0,
-		    json_pack("{s:I, s:o, s:s, s:o, s:I}", "checkpoint",
-		        (json_int_t)sqlite3_column_int64(st, 0), "ts",
-		        store_col_ts(st, 1), "agent", name, "note",
-		        store_col_text(st, 3), "size",
-		        (json_int_t)sqlite3_column_int64(st, 4)));
-	}
-	sqlite3_reset(st);
-	return arr;
-}
-
 /* Tokens per minute over the last ten minutes, newest last. */
 static json_t *
 usage_trend(struct agent *a)
 {
-	static const char sql[] = "SELECT (?1 - ts) / 60000 AS m, "
-	                          "sum(input + output + cache_creation), "
-	                          "sum(cache_read) FROM usage WHERE agent = ?2 "
-	                          "AND ts > ?1 - 600000 GROUP BY m "
-	                          "ORDER BY m DESC";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *per = json_array();
+	json_t *per = quota_per_minute_json(a->id);
 
-	sqlite3_bind_int64(st, 1, now_wall_ms());
-	sqlite3_bind_int64(st, 2, a->id);
-	while (store_step(st) == SQLITE_ROW)
-		json_array_append_new(per,
-		    json_pack("{s:I, s:I, s:I}", "minutes_ago",
-		        (json_int_t)sqlite3_column_int64(st, 0), "tokens",
-		        (json_int_t)sqlite3_column_int64(st, 1), "cache_read",
-		        (json_int_t)sqlite3_column_int64(st, 2)));
-	sqlite3_reset(st);
 	return json_pack("{s:{s:I, s:I, s:I, s:I}, s:o}", "total", "input",
 	    (json_int_t)a->use.input, "output", (json_int_t)a->use.output,
 	    "cache_creation", (json_int_t)a->use.cache_creation, "cache_read",
 	    (json_int_t)a->use.cache_read, "per_minute", per);
-}
-
-/* Earlier verdicts on this chunk, over all its attempts. */
-static json_t *
-chunk_verdicts(struct agent *a)
-{
-	static const char sql[] = "SELECT ts, agent, attempt, data FROM events "
-	                          "WHERE job = ? AND chunk = ? AND event = "
-	                          "'triage_verdict' ORDER BY seq DESC LIMIT 20";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *arr = json_array(), *data;
-	const char *text;
-	char name[32];
-
-	sqlite3_bind_int64(st, 1, a->job);
-	store_bind_text(st, 2, a->chunk);
-	while (store_step(st) == SQLITE_ROW) {
-		text = (const char *)sqlite3_column_text(st, 3);
-		data = text != NULL ? json_loads(text, 0, NULL) : NULL;
-		if (data == NULL)
-			data = json_object();
-		snprintf(name, sizeof name, "agent-%lld",
-		    (long long)sqlite3_column_int64(st, 1));
-		json_object_set_new(data, "ts", store_col_ts(st, 0));
-		json_object_set_new(data, "agent", json_string(name));
-		json_object_set_new(data, "attempt", store_col_int(st, 2));
-		json_array_insert_new(arr, 0, data);
-	}
-	sqlite3_reset(st);
-	return arr;
-}
-
-static json_t *
-chunk_task(struct agent *a)
-{
-	static const char sql[] = "SELECT task FROM chunks WHERE job = ? AND "
-	                          "id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *task = json_null();
-
-	sqlite3_bind_int64(st, 1, a->job);
-	store_bind_text(st, 2, a->chunk);
-	if (store_step(st) == SQLITE_ROW) {
-		json_decref(task);
-		task = store_col_text(st, 0);
-	}
-	sqlite3_reset(st);
-	return task;
 }
 
 /* What the hook reads: the agent, what tier 1 saw, and the evidence. */
@@ -371,9 +263,11 @@ triage_document(struct agent *a, json_t *tier1)
 	    (double)(now_wall_ms() - a->started) / 1000, "pid", (int)a->pid,
 	    "state", agent_state_name(a->state), "model", a->model, "log",
 	    a->log, "last_seen", json_ts(a->last_seen), "tier1", tier1, "task",
-	    chunk_task(a), "output", log_tail(a->log, TAIL_LINES), "heartbeats",
-	    recent_heartbeats(a), "checkpoints", recent_checkpoints(a), "usage",
-	    usage_trend(a), "verdicts", chunk_verdicts(a));
+	    chunk_task_json(a->job, a->chunk), "output",
+	    log_tail(a->log, TAIL_LINES), "heartbeats",
+	    evlog_heartbeats_json(a->id), "checkpoints",
+	    checkpoint_recent_json(a->job, a->chunk), "usage", usage_trend(a),
+	    "verdicts", evlog_verdicts_json(a->job, a->chunk));
 }
 
 /* ---- running the hook ---- */

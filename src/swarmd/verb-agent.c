@@ -1,5 +1,6 @@
 /*
- * verb-agent.c: the operator verbs about agents: ps, abort, send, logs.
+ * verb-agent.c: the operator verbs about agents and the quota: ps, abort,
+ * send, logs and quota.
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -14,85 +15,18 @@
 #define LOG_CHUNK (128 * 1024) /* escaped, still well under a line */
 #define LOG_POLL_MS 100
 
-/* A ps row: the AGENT fields a listing needs, built without json_pack. */
-static json_t *
-ps_row(sqlite3_stmt *st)
-{
-	int64_t id = sqlite3_column_int64(st, 0);
-	struct agent *live = agent_find(id);
-	json_t *o = json_object();
-	char buf[32];
-
-	snprintf(buf, sizeof buf, "agent-%lld", (long long)id);
-	json_object_set_new(o, "agent", json_string(buf));
-	snprintf(buf, sizeof buf, "job-%lld",
-	    (long long)sqlite3_column_int64(st, 1));
-	json_object_set_new(o, "job", json_string(buf));
-	json_object_set_new(o, "chunk", store_col_text(st, 2));
-	json_object_set_new(o, "attempt", store_col_int(st, 3));
-	json_object_set_new(o, "state", store_col_text(st, 4));
-	json_object_set_new(o, "pid", store_col_int(st, 5));
-	json_object_set_new(o, "started", store_col_ts(st, 6));
-	json_object_set_new(o, "last_seen",
-	    live != NULL ? json_ts(live->last_seen) : store_col_ts(st, 7));
-	json_object_set_new(o, "ended", store_col_ts(st, 8));
-	return o;
-}
-
-/*
- * Four statements rather than one with optional filters: SQLite plans a
- * statement once, and "(?1 = 0 OR job = ?1)" would make every listing a
- * scan of all agents ever run.  Each of these uses an index.
- */
-#define PS_COLUMNS \
-	"SELECT a.id, a.job, a.chunk, a.attempt, a.state, " \
-	"a.pid, a.started, a.last_seen, a.ended FROM agents a "
-#define PS_LIVE "a.state IN ('starting', 'running', 'suspect') "
-
 enum verb_rc
 verb_ps(struct verb_ctx *ctx)
 {
-	static const char live[] = PS_COLUMNS "WHERE " PS_LIVE "ORDER BY a.id";
-	static const char all[] = PS_COLUMNS "ORDER BY a.id";
-	static const char job_live[] =
-	    PS_COLUMNS "WHERE a.job = ?1 AND " PS_LIVE "ORDER BY a.id";
-	static const char job_all[] = PS_COLUMNS "WHERE a.job = ?1 "
-	                                         "ORDER BY a.id";
 	const char *name = arg_str(ctx, "job");
-	int every = arg_bool(ctx, "all");
-	json_t *arr;
-	sqlite3_stmt *st;
 	int64_t job = 0;
 
 	if (name != NULL && job_parse_id(name, &job) == -1)
 		return verb_fail(
 		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", name);
-	arr = json_array();
-	if (name != NULL) {
-		st = store_prepare(every ? job_all : job_live);
-		sqlite3_bind_int64(st, 1, job);
-	} else
-		st = store_prepare(every ? all : live);
-	while (store_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, ps_row(st));
-	sqlite3_reset(st);
-	json_object_set_new(ctx->reply, "agents", arr);
+	json_object_set_new(
+	    ctx->reply, "agents", agent_list_json(job, arg_bool(ctx, "all")));
 	return VERB_OK;
-}
-
-/* The stored state of agent ID, or NULL when there is no such agent. */
-static char *
-agent_stored_state(int64_t id)
-{
-	static const char sql[] = "SELECT state FROM agents WHERE id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	char *s = NULL;
-
-	sqlite3_bind_int64(st, 1, id);
-	if (store_step(st) == SQLITE_ROW)
-		s = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	return s;
 }
 
 static void
@@ -142,27 +76,14 @@ abort_agent(struct verb_ctx *ctx, int64_t id, double grace, const char *reason)
 static enum verb_rc
 abort_job(struct verb_ctx *ctx, struct job *j, double grace, const char *reason)
 {
-	static const char sql[] = "UPDATE chunks SET state = ?, reason = ?, "
-	                          "updated = ? WHERE job = ? AND state = ?";
 	json_t *names = json_array();
 	struct agent *a, *next;
-	sqlite3_stmt *st;
 	int64_t dropped;
 	char *msg;
 
 	j->aborted = 1;
 	store_begin();
-	st = store_prepare(sql);
-	sqlite3_bind_text(st, 1,
-	    chunk_state_name(chunk_next(CHUNK_QUEUED, CI_DROP)), -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, "dropped: job aborted", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now_wall_ms());
-	sqlite3_bind_int64(st, 4, j->id);
-	sqlite3_bind_text(
-	    st, 5, chunk_state_name(CHUNK_QUEUED), -1, SQLITE_STATIC);
-	store_step(st);
-	dropped = sqlite3_changes(store.db);
+	dropped = chunk_drop_queued(j->id, "dropped: job aborted");
 	evlog_add("job_aborted", j->id, NULL, 0, 0,
 	    json_pack("{s:I, s:s*}", "dropped", (json_int_t)dropped, "reason",
 	        reason));
@@ -188,6 +109,24 @@ abort_job(struct verb_ctx *ctx, struct job *j, double grace, const char *reason)
 	return VERB_OK;
 }
 
+/* Not active: an ended job, or none at all. */
+static enum verb_rc
+abort_ended_job(struct verb_ctx *ctx, int64_t id)
+{
+	char *state, *msg;
+
+	if ((state = job_state(id)) == NULL)
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such job: job-%lld", (long long)id);
+	msg = xasprintf("job-%lld already ended (%s)", (long long)id, state);
+	json_object_set_new(ctx->reply, "message", json_string(msg));
+	reply_names(ctx, "aborted", json_array());
+	json_object_set_new(ctx->reply, "dropped", json_integer(0));
+	free(state);
+	free(msg);
+	return VERB_OK;
+}
+
 enum verb_rc
 verb_abort(struct verb_ctx *ctx)
 {
@@ -202,28 +141,8 @@ verb_abort(struct verb_ctx *ctx)
 	if (job_parse_id(target, &id) == -1)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such agent or job: \"%.128s\"", target);
-	if ((j = job_find(id)) == NULL) {
-		/* Not active: an ended job, or none at all. */
-		static const char sql[] = "SELECT state FROM jobs "
-		                          "WHERE id = ?";
-		sqlite3_stmt *st = store_prepare(sql);
-		char *msg;
-
-		sqlite3_bind_int64(st, 1, id);
-		if (store_step(st) != SQLITE_ROW) {
-			sqlite3_reset(st);
-			return verb_fail(ctx, SWARM_E_NOT_FOUND,
-			    "no such job: job-%lld", (long long)id);
-		}
-		msg = xasprintf("job-%lld already ended (%s)", (long long)id,
-		    sqlite3_column_text(st, 0));
-		sqlite3_reset(st);
-		json_object_set_new(ctx->reply, "message", json_string(msg));
-		reply_names(ctx, "aborted", json_array());
-		json_object_set_new(ctx->reply, "dropped", json_integer(0));
-		free(msg);
-		return VERB_OK;
-	}
+	if ((j = job_find(id)) == NULL)
+		return abort_ended_job(ctx, id);
 	return abort_job(ctx, j, grace, reason);
 }
 
@@ -379,28 +298,21 @@ on_log_poll(evutil_socket_t fd, short what, void *arg)
 enum verb_rc
 verb_logs(struct verb_ctx *ctx)
 {
-	static const char sql[] = "SELECT log FROM agents WHERE id = ?";
 	const char *name = arg_str(ctx, "agent");
 	json_t *off = json_object_get(ctx->args, "offset");
 	int64_t offset = off != NULL ? json_integer_value(off) : 0;
 	double wait = arg_num(ctx, "wait", 0);
 	struct timeval tv = { 0, LOG_POLL_MS * 1000 };
 	struct log_wait *w;
-	sqlite3_stmt *st;
 	struct stat sb;
-	char *path = NULL;
+	char *path;
 	int64_t id;
 	json_t *r;
 
 	if (agent_parse_id(name, &id) == -1)
 		return verb_fail(
 		    ctx, SWARM_E_NOT_FOUND, "no such agent: \"%.128s\"", name);
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, id);
-	if (store_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		path = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	if (path == NULL)
+	if ((path = agent_log_path(id)) == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such agent, or it never started: agent-%lld",
 		    (long long)id);

@@ -1,6 +1,6 @@
 /*
  * verb-job.c: the operator verbs about jobs and chunks: submit, jobs,
- * show, pause, resume, pending and events.
+ * show, pause, resume, pending, events, dead and retry.
  */
 #include <math.h>
 #include <stdio.h>
@@ -8,38 +8,6 @@
 #include <string.h>
 
 #include "swarmd.h"
-
-#define JOB_COLUMNS \
-	"j.id, j.name, j.state, j.paused, j.created, " \
-	"count(c.seq), " \
-	"coalesce(sum(c.state = 'queued'), 0), " \
-	"coalesce(sum(c.state = 'running'), 0), " \
-	"coalesce(sum(c.state = 'done'), 0), " \
-	"coalesce(sum(c.state = 'failed'), 0), " \
-	"coalesce(sum(c.state = 'aborted'), 0), " \
-	"j.workdir, j.concurrency, j.timeout, j.spec, " \
-	"coalesce(sum(c.state = 'dead'), 0) "
-
-static json_t *
-job_row_json(sqlite3_stmt *st)
-{
-	char name[32];
-
-	snprintf(name, sizeof name, "job-%lld",
-	    (long long)sqlite3_column_int64(st, 0));
-	return json_pack(
-	    "{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
-	    "job", name, "name", store_col_text(st, 1), "state",
-	    store_col_text(st, 2), "paused", sqlite3_column_int(st, 3),
-	    "created", store_col_ts(st, 4), "total",
-	    (json_int_t)sqlite3_column_int64(st, 5), "counts", "queued",
-	    (json_int_t)sqlite3_column_int64(st, 6), "running",
-	    (json_int_t)sqlite3_column_int64(st, 7), "done",
-	    (json_int_t)sqlite3_column_int64(st, 8), "failed",
-	    (json_int_t)sqlite3_column_int64(st, 9), "aborted",
-	    (json_int_t)sqlite3_column_int64(st, 10), "dead",
-	    (json_int_t)sqlite3_column_int64(st, 15));
-}
 
 /*
  * The pre-flight plan: how many agents the quota left can carry if each
@@ -159,168 +127,48 @@ verb_submit(struct verb_ctx *ctx)
 enum verb_rc
 verb_jobs(struct verb_ctx *ctx)
 {
-	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
-	                          "LEFT JOIN chunks c ON c.job = j.id "
-	                          "GROUP BY j.id ORDER BY j.id";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *arr = json_array();
-
-	while (store_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, job_row_json(st));
-	sqlite3_reset(st);
-	json_object_set_new(ctx->reply, "jobs", arr);
+	json_object_set_new(ctx->reply, "jobs", job_list_json());
 	return VERB_OK;
 }
 
 static enum verb_rc
 show_agent(struct verb_ctx *ctx, int64_t id)
 {
-	static const char sql[] = "SELECT " AGENT_COLUMNS " FROM agents a "
-	                          "WHERE a.id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
+	json_t *agent = agent_show_json(id);
 
-	sqlite3_bind_int64(st, 1, id);
-	if (store_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	if (agent == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such agent: agent-%lld", (long long)id);
-	}
-	json_object_set_new(ctx->reply, "agent", agent_json(st));
-	sqlite3_reset(st);
-	json_object_set_new(json_object_get(ctx->reply, "agent"), "usage",
-	    quota_agent_json(id));
+	json_object_set_new(ctx->reply, "agent", agent);
+	json_object_set_new(agent, "usage", quota_agent_json(id));
 	return VERB_OK;
-}
-
-static json_t *
-job_chunks(int64_t id)
-{
-	static const char sql[] = "SELECT id, state, agent, attempts, reason "
-	                          "FROM chunks WHERE job = ? ORDER BY seq";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *arr = json_array();
-	char agent[32];
-
-	sqlite3_bind_int64(st, 1, id);
-	while (store_step(st) == SQLITE_ROW) {
-		snprintf(agent, sizeof agent, "agent-%lld",
-		    (long long)sqlite3_column_int64(st, 2));
-		json_array_append_new(arr,
-		    json_pack("{s:o, s:o, s:o, s:i, s:o}", "id",
-		        store_col_text(st, 0), "state", store_col_text(st, 1),
-		        "agent",
-		        sqlite3_column_type(st, 2) == SQLITE_NULL ?
-		            json_null() :
-		            json_string(agent),
-		        "attempts", sqlite3_column_int(st, 3), "reason",
-		        store_col_text(st, 4)));
-	}
-	sqlite3_reset(st);
-	return arr;
 }
 
 static enum verb_rc
 show_job(struct verb_ctx *ctx, int64_t id)
 {
-	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
-	                          "LEFT JOIN chunks c ON c.job = j.id "
-	                          "WHERE j.id = ? GROUP BY j.id";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *job, *spec;
+	json_t *job = job_show_json(id);
 
-	sqlite3_bind_int64(st, 1, id);
-	if (store_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	if (job == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such job: job-%lld", (long long)id);
-	}
-	job = job_row_json(st);
-	spec = json_loads((const char *)sqlite3_column_text(st, 14), 0, NULL);
-	json_object_set_new(job, "workdir", store_col_text(st, 11));
-	json_object_set_new(job, "concurrency", store_col_int(st, 12));
-	json_object_set_new(job, "timeout", store_col_int(st, 13));
-	json_object_set(job, "command", json_object_get(spec, "command"));
-	json_decref(spec);
-	sqlite3_reset(st);
-	json_object_set_new(job, "chunks", job_chunks(id));
+	json_object_set_new(job, "chunks", chunk_list_json(id));
 	if (job_find(id) != NULL)
 		json_object_set_new(job, "stagger", stagger_json(job_find(id)));
 	json_object_set_new(ctx->reply, "job", job);
 	return VERB_OK;
 }
 
-static json_t *
-chunk_agents(int64_t job, const char *chunk)
-{
-	static const char sql[] = "SELECT " AGENT_COLUMNS " FROM agents a "
-	                          "WHERE a.job = ? AND a.chunk = ? "
-	                          "ORDER BY a.id";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *arr = json_array();
-
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	while (store_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, agent_json(st));
-	sqlite3_reset(st);
-	return arr;
-}
-
-static json_t *
-chunk_checkpoints(int64_t job, const char *chunk)
-{
-	static const char sql[] = "SELECT seq, ts, agent, note, size "
-	                          "FROM checkpoints WHERE job = ? AND "
-	                          "chunk = ? ORDER BY seq";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *arr = json_array();
-	char agent[32];
-
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	while (store_step(st) == SQLITE_ROW) {
-		snprintf(agent, sizeof agent, "agent-%lld",
-		    (long long)sqlite3_column_int64(st, 2));
-		json_array_append_new(arr,
-		    json_pack("{s:I, s:o, s:s, s:o, s:I}", "seq",
-		        (json_int_t)sqlite3_column_int64(st, 0), "ts",
-		        store_col_ts(st, 1), "agent", agent, "note",
-		        store_col_text(st, 3), "size",
-		        (json_int_t)sqlite3_column_int64(st, 4)));
-	}
-	sqlite3_reset(st);
-	return arr;
-}
-
 static enum verb_rc
 show_chunk(struct verb_ctx *ctx, int64_t job, const char *chunk)
 {
-	static const char sql[] = "SELECT id, task, state, attempts, agent, "
-	                          "reason FROM chunks WHERE job = ? AND id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	char jobname[32], agent[32];
-	json_t *o;
+	json_t *o = chunk_show_json(job, chunk);
 
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	if (store_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	if (o == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such chunk: job-%lld/%s", (long long)job, chunk);
-	}
-	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job);
-	snprintf(agent, sizeof agent, "agent-%lld",
-	    (long long)sqlite3_column_int64(st, 4));
-	o = json_pack("{s:s, s:o, s:o, s:o, s:i, s:o, s:o}", "job", jobname,
-	    "id", store_col_text(st, 0), "task", store_col_text(st, 1), "state",
-	    store_col_text(st, 2), "attempts", sqlite3_column_int(st, 3),
-	    "agent",
-	    sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
-	                                                json_string(agent),
-	    "reason", store_col_text(st, 5));
-	sqlite3_reset(st);
-	json_object_set_new(o, "agents", chunk_agents(job, chunk));
-	json_object_set_new(o, "checkpoints", chunk_checkpoints(job, chunk));
+	json_object_set_new(o, "agents", agent_chunk_list_json(job, chunk));
+	json_object_set_new(o, "checkpoints", checkpoint_list_json(job, chunk));
 	json_object_set_new(ctx->reply, "chunk", o);
 	return VERB_OK;
 }
@@ -357,10 +205,9 @@ verb_show(struct verb_ctx *ctx)
 static struct job *
 active_job(struct verb_ctx *ctx, const char *name)
 {
-	static const char sql[] = "SELECT state FROM jobs WHERE id = ?";
-	sqlite3_stmt *st;
 	struct job *j;
 	int64_t id;
+	char *state;
 
 	if (job_parse_id(name, &id) == -1) {
 		verb_fail(
@@ -369,43 +216,25 @@ active_job(struct verb_ctx *ctx, const char *name)
 	}
 	if ((j = job_find(id)) != NULL)
 		return j;
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, id);
-	if (store_step(st) == SQLITE_ROW)
+	if ((state = job_state(id)) != NULL)
 		verb_fail(ctx, SWARM_E_CONFLICT, "job-%lld has ended (%s)",
-		    (long long)id, sqlite3_column_text(st, 0));
+		    (long long)id, state);
 	else
 		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: job-%lld",
 		    (long long)id);
-	sqlite3_reset(st);
+	free(state);
 	return NULL;
 }
 
 static enum verb_rc
 set_paused(struct verb_ctx *ctx, int paused)
 {
-	static const char sql[] = "UPDATE jobs SET paused = ? WHERE id = ?";
 	struct job *j = active_job(ctx, arg_str(ctx, "job"));
-	sqlite3_stmt *st;
 	char name[32];
 
 	if (j == NULL)
 		return VERB_ERROR;
-	if (j->paused != paused) {
-		store_begin();
-		st = store_prepare(sql);
-		sqlite3_bind_int(st, 1, paused);
-		sqlite3_bind_int64(st, 2, j->id);
-		store_step(st);
-		evlog_add(paused ? "job_paused" : "job_resumed", j->id, NULL, 0,
-		    0, NULL);
-		store_commit();
-		j->paused = paused;
-		log_info("job-%lld %s", (long long)j->id,
-		    paused ? "paused" : "resumed");
-		if (!paused)
-			scheduler_kick();
-	}
+	job_set_paused(j, paused);
 	snprintf(name, sizeof name, "job-%lld", (long long)j->id);
 	json_object_set_new(ctx->reply, "job", json_string(name));
 	json_object_set_new(ctx->reply, "paused", json_boolean(paused));
@@ -428,11 +257,8 @@ verb_resume(struct verb_ctx *ctx)
 static int64_t
 opt_job(struct verb_ctx *ctx)
 {
-	static const char sql[] = "SELECT 1 FROM jobs WHERE id = ?";
 	const char *name = arg_str(ctx, "job");
-	sqlite3_stmt *st;
 	int64_t id;
-	int found;
 
 	if (name == NULL)
 		return 0;
@@ -441,11 +267,7 @@ opt_job(struct verb_ctx *ctx)
 		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", name);
 		return -1;
 	}
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, id);
-	found = store_step(st) == SQLITE_ROW;
-	sqlite3_reset(st);
-	if (!found) {
+	if (!job_exists(id)) {
 		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: job-%lld",
 		    (long long)id);
 		return -1;
@@ -457,66 +279,27 @@ opt_job(struct verb_ctx *ctx)
 enum verb_rc
 verb_pending(struct verb_ctx *ctx)
 {
-	static const char sql[] =
-	    "SELECT DISTINCT d.job, d.chunk FROM events d "
-	    "WHERE d.event = 'subagent_dispatched' "
-	    "AND (?1 = 0 OR d.job = ?1) AND NOT EXISTS ("
-	    "  SELECT 1 FROM events c WHERE c.agent = d.agent "
-	    "  AND c.event = 'subagent_completed') "
-	    "ORDER BY d.job, d.seq";
 	int64_t job = opt_job(ctx);
-	json_t *arr = json_array();
-	sqlite3_stmt *st;
-	char *s;
 
-	if (job == -1) {
-		json_decref(arr);
+	if (job == -1)
 		return VERB_ERROR;
-	}
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, job);
-	while (store_step(st) == SQLITE_ROW) {
-		s = xasprintf("job-%lld/%s",
-		    (long long)sqlite3_column_int64(st, 0),
-		    sqlite3_column_text(st, 1));
-		json_array_append_new(arr, json_string(s));
-		free(s);
-	}
-	sqlite3_reset(st);
-	json_object_set_new(ctx->reply, "pending", arr);
+	json_object_set_new(ctx->reply, "pending", evlog_pending_json(job));
 	return VERB_OK;
 }
 
 enum verb_rc
 verb_events(struct verb_ctx *ctx)
 {
-	static const char after_sql[] =
-	    "SELECT seq, ts, event, job, chunk, agent, attempt, data "
-	    "FROM events WHERE (?1 = 0 OR job = ?1) AND seq > ?2 "
-	    "ORDER BY seq LIMIT ?3";
-	static const char last_sql[] =
-	    "SELECT * FROM (SELECT seq, ts, event, job, chunk, agent, "
-	    "attempt, data FROM events WHERE (?1 = 0 OR job = ?1) "
-	    "ORDER BY seq DESC LIMIT ?3) ORDER BY seq";
 	json_t *after = json_object_get(ctx->args, "after");
 	json_t *limit = json_object_get(ctx->args, "limit");
-	int64_t job = opt_job(ctx);
-	json_t *arr;
-	sqlite3_stmt *st;
+	int64_t job = opt_job(ctx), from;
 
 	if (job == -1)
 		return VERB_ERROR;
-	st = store_prepare(after != NULL ? after_sql : last_sql);
-	sqlite3_bind_int64(st, 1, job);
-	sqlite3_bind_int64(
-	    st, 2, after != NULL ? json_integer_value(after) : 0);
-	sqlite3_bind_int64(
-	    st, 3, limit != NULL ? json_integer_value(limit) : 100000);
-	arr = json_array();
-	while (store_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, evlog_row_json(st));
-	sqlite3_reset(st);
-	json_object_set_new(ctx->reply, "events", arr);
+	from = after != NULL ? json_integer_value(after) : 0;
+	json_object_set_new(ctx->reply, "events",
+	    evlog_list_json(job, after != NULL ? &from : NULL,
+	        limit != NULL ? json_integer_value(limit) : 100000));
 	if (!arg_bool(ctx, "follow"))
 		return VERB_OK;
 	client_reply(ctx->client, ctx->id, ctx->reply);
@@ -527,38 +310,11 @@ verb_events(struct verb_ctx *ctx)
 enum verb_rc
 verb_dead(struct verb_ctx *ctx)
 {
-	static const char sql[] =
-	    "SELECT c.job, c.id, c.fail_class, c.reason, c.attempts, c.agent, "
-	    "a.log FROM chunks c LEFT JOIN agents a ON a.id = c.agent "
-	    "WHERE c.state = 'dead' AND (?1 = 0 OR c.job = ?1) "
-	    "ORDER BY c.job, c.seq";
 	int64_t job = opt_job(ctx);
-	json_t *arr;
-	sqlite3_stmt *st;
-	char *name, agent[32];
 
 	if (job == -1)
 		return VERB_ERROR;
-	arr = json_array();
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, job);
-	while (store_step(st) == SQLITE_ROW) {
-		name = xasprintf("job-%lld/%s",
-		    (long long)sqlite3_column_int64(st, 0),
-		    sqlite3_column_text(st, 1));
-		snprintf(agent, sizeof agent, "agent-%lld",
-		    (long long)sqlite3_column_int64(st, 5));
-		json_array_append_new(arr,
-		    json_pack("{s:s, s:o, s:o, s:i, s:s, s:o}", "chunk", name,
-		        "class", store_col_text(st, 2), "reason",
-		        store_col_text(st, 3), "attempts",
-		        sqlite3_column_int(st, 4), "agent", agent,
-		        "last_output",
-		        log_tail((const char *)sqlite3_column_text(st, 6), 5)));
-		free(name);
-	}
-	sqlite3_reset(st);
-	json_object_set_new(ctx->reply, "dead", arr);
+	json_object_set_new(ctx->reply, "dead", chunk_dead_json(job));
 	return VERB_OK;
 }
 
@@ -566,18 +322,8 @@ verb_dead(struct verb_ctx *ctx)
 static int
 retry_chunk(int64_t job, const char *chunk)
 {
-	static const char reset[] = "UPDATE chunks SET not_before = NULL, "
-	                            "transient_failures = 0, "
-	                            "schema_failures = 0, rejection = NULL "
-	                            "WHERE job = ? AND id = ?";
-	sqlite3_stmt *st;
-
-	if (chunk_apply(job, chunk, CI_RETRY, NULL) == -1)
+	if (chunk_retry(job, chunk) == -1)
 		return 0;
-	st = store_prepare(reset);
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	store_step(st);
 	evlog_add("retry_requested", job, chunk, 0, 0, NULL);
 	return 1;
 }
@@ -585,14 +331,9 @@ retry_chunk(int64_t job, const char *chunk)
 enum verb_rc
 verb_retry(struct verb_ctx *ctx)
 {
-	static const char dead[] = "SELECT id FROM chunks WHERE job = ? AND "
-	                           "state = 'dead' ORDER BY seq";
-	static const char state[] = "SELECT state FROM chunks WHERE job = ? "
-	                            "AND id = ?";
 	const char *target = arg_str(ctx, "target");
 	const char *slash = strchr(target, '/');
 	json_t *moved = json_array();
-	sqlite3_stmt *st;
 	char jobname[64];
 	int64_t id;
 	int rc;
@@ -610,12 +351,7 @@ verb_retry(struct verb_ctx *ctx)
 	}
 	store_begin();
 	if (slash != NULL) {
-		st = store_prepare(state);
-		sqlite3_bind_int64(st, 1, id);
-		store_bind_text(st, 2, slash + 1);
-		rc = store_step(st) == SQLITE_ROW;
-		sqlite3_reset(st);
-		if (!rc) {
+		if (!chunk_exists(id, slash + 1)) {
 			store_rollback();
 			json_decref(moved);
 			return verb_fail(ctx, SWARM_E_NOT_FOUND,
@@ -624,14 +360,9 @@ verb_retry(struct verb_ctx *ctx)
 		if (retry_chunk(id, slash + 1))
 			json_array_append_new(moved, json_string(target));
 	} else {
-		json_t *ids = json_array(), *v;
+		json_t *ids = chunk_dead_ids(id), *v;
 		size_t i;
 
-		st = store_prepare(dead);
-		sqlite3_bind_int64(st, 1, id);
-		while (store_step(st) == SQLITE_ROW)
-			json_array_append_new(ids, store_col_text(st, 0));
-		sqlite3_reset(st);
 		json_array_foreach(ids, i, v) {
 			if (retry_chunk(id, json_string_value(v)))
 				json_array_append_new(moved,

@@ -1,7 +1,7 @@
 /*
  * verb-self.c: the verbs an agent uses on itself: heartbeat, recv,
- * checkpoint and done.  verb.c has already matched the caller's token to
- * ctx->self.
+ * checkpoint, done, report and fail.  verb.c has already matched the
+ * caller's token to ctx->self.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,14 +10,6 @@
 #include <unistd.h>
 
 #include "swarmd.h"
-
-struct waiter {
-	struct client *client;
-	json_t *id;
-	struct agent *agent;
-	struct event *timer;
-	TAILQ_ENTRY(waiter) entry;
-};
 
 enum verb_rc
 verb_heartbeat(struct verb_ctx *ctx)
@@ -37,127 +29,11 @@ verb_heartbeat(struct verb_ctx *ctx)
 	return VERB_OK;
 }
 
-/*
- * Leave TEXT in the agent's mailbox, from SENDER ("operator" or
- * "swarmd"), in the caller's transaction; the caller wakes its readers
- * (agent_deliver) once it is committed.
- */
-void
-mailbox_put(struct agent *a, const char *sender, const char *text)
-{
-	static const char sql[] = "INSERT INTO messages (agent, ts, sender, "
-	                          "text) VALUES (?, ?, ?, ?)";
-	sqlite3_stmt *st = store_prepare(sql);
-
-	sqlite3_bind_int64(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, now_wall_ms());
-	sqlite3_bind_text(st, 3, sender, -1, SQLITE_STATIC);
-	store_bind_text(st, 4, text);
-	store_step(st);
-	evlog_add("message_sent", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:I, s:s, s:s}", "message", (json_int_t)store_last_id(),
-	        "from", sender, "text", text));
-}
-
-/* Take the agent's unread messages, oldest first, and mark them read. */
-static json_t *
-mailbox_take(struct agent *a)
-{
-	static const char get[] = "SELECT seq, ts, sender, text FROM messages "
-	                          "WHERE agent = ? AND delivered IS NULL "
-	                          "ORDER BY seq";
-	static const char mark[] = "UPDATE messages SET delivered = ? "
-	                           "WHERE agent = ? AND delivered IS NULL "
-	                           "AND seq <= ?";
-	sqlite3_stmt *st = store_prepare(get);
-	json_t *arr = json_array();
-	int64_t last = 0;
-
-	sqlite3_bind_int64(st, 1, a->id);
-	while (store_step(st) == SQLITE_ROW) {
-		last = sqlite3_column_int64(st, 0);
-		json_array_append_new(arr,
-		    json_pack("{s:I, s:o, s:o, s:o}", "seq", (json_int_t)last,
-		        "ts", store_col_ts(st, 1), "from",
-		        store_col_text(st, 2), "text", store_col_text(st, 3)));
-	}
-	sqlite3_reset(st);
-	if (last == 0)
-		return arr;
-	store_begin_grouped();
-	st = store_prepare(mark);
-	sqlite3_bind_int64(st, 1, now_wall_ms());
-	sqlite3_bind_int64(st, 2, a->id);
-	sqlite3_bind_int64(st, 3, last);
-	store_step(st);
-	evlog_add("message_delivered", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:I, s:I}", "count", (json_int_t)json_array_size(arr),
-	        "last", (json_int_t)last));
-	store_commit_grouped();
-	return arr;
-}
-
-static void
-waiter_free(struct waiter *w)
-{
-	TAILQ_REMOVE(&w->agent->waiters, w, entry);
-	event_free(w->timer);
-	json_decref(w->id);
-	free(w);
-}
-
-/* Answer a waiting recv with whatever is unread (possibly nothing). */
-static void
-waiter_answer(struct waiter *w)
-{
-	struct client *c = w->client;
-	json_t *r;
-
-	r = json_pack("{s:o}", "messages", mailbox_take(w->agent));
-	client_reply(c, w->id, r);
-	json_decref(r);
-	client_set_release(c, NULL, NULL);
-	waiter_free(w);
-	client_resume(c);
-}
-
-static void
-on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	waiter_answer(arg);
-}
-
-static void
-waiter_release(struct client *c, void *arg)
-{
-	(void)c;
-	waiter_free(arg);
-}
-
-/* New mail, or the agent ended: wake its waiting recv calls. */
-void
-agent_deliver(struct agent *a)
-{
-	struct waiter *w;
-
-	/*
-	 * The head each time, no saved next: answering resumes a client whose
-	 * next verbs may end the agent, which answers (frees) the others.
-	 * waiter_free unlinks w; the analyzer cannot see it was the head.
-	 */
-	while ((w = TAILQ_FIRST(&a->waiters)) != NULL)
-		waiter_answer(w); /* NOLINT(clang-analyzer-unix.Malloc) */
-}
-
 enum verb_rc
 verb_recv(struct verb_ctx *ctx)
 {
 	struct agent *a = ctx->self;
 	double wait = arg_num(ctx, "wait", 0);
-	struct timeval tv;
-	struct waiter *w;
 	json_t *msgs;
 
 	a->last_seen = now_wall_ms();
@@ -169,16 +45,7 @@ verb_recv(struct verb_ctx *ctx)
 		return VERB_OK;
 	}
 	json_decref(msgs);
-	w = xcalloc(1, sizeof *w);
-	w->client = ctx->client;
-	w->id = json_incref(ctx->id);
-	w->agent = a;
-	w->timer = evtimer_new(srv.base, on_waiter_timeout, w);
-	tv.tv_sec = (time_t)wait;
-	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
-	evtimer_add(w->timer, &tv);
-	TAILQ_INSERT_TAIL(&a->waiters, w, entry);
-	client_set_release(ctx->client, waiter_release, w);
+	mailbox_wait(a, ctx->client, ctx->id, wait);
 	return VERB_DEFERRED;
 }
 
@@ -260,9 +127,6 @@ checkpoint_file_ok(
 enum verb_rc
 verb_checkpoint(struct verb_ctx *ctx)
 {
-	static const char sql[] = "INSERT INTO checkpoints (job, chunk, agent, "
-	                          "ts, note, data, size, path, sha256) "
-	                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	struct agent *a = ctx->self;
 	const char *note = arg_str(ctx, "note");
 	const char *data = arg_str(ctx, "data");
@@ -271,7 +135,6 @@ verb_checkpoint(struct verb_ctx *ctx)
 	const char *hex = arg_str(ctx, "sha256");
 	size_t size = data != NULL ? strlen(data) : 0;
 	uint8_t *decoded = NULL;
-	sqlite3_stmt *st;
 	int64_t seq;
 
 	if (path != NULL && data != NULL)
@@ -295,26 +158,9 @@ verb_checkpoint(struct verb_ctx *ctx)
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
 	a->alive = 1;
-	store_begin_grouped();
-	st = store_prepare(sql);
-	sqlite3_bind_int64(st, 1, a->job);
-	store_bind_text(st, 2, a->chunk);
-	sqlite3_bind_int64(st, 3, a->id);
-	sqlite3_bind_int64(st, 4, a->last_seen);
-	store_bind_text(st, 5, note);
-	if (data != NULL)
-		sqlite3_bind_blob(st, 6,
-		    decoded != NULL ? (void *)decoded : (void *)data, (int)size,
-		    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)size);
-	store_bind_text(st, 8, path);
-	store_bind_text(st, 9, path != NULL ? hex : NULL);
-	store_step(st);
-	seq = store_last_id();
-	evlog_add("checkpoint", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:I, s:s*, s:I, s:s*}", "checkpoint", (json_int_t)seq,
-	        "note", note, "size", (json_int_t)size, "path", path));
-	store_commit_grouped();
+	seq = checkpoint_add(a, note,
+	    decoded != NULL ? (const void *)decoded : (const void *)data, size,
+	    path, hex);
 	free(decoded);
 	json_object_set_new(ctx->reply, "checkpoint", json_integer(seq));
 	return VERB_OK;

@@ -2,7 +2,7 @@
  * verb.c: the verb table and the checks every request passes before its
  * verb runs: shape, verb, role, token and arguments.  Each verb's
  * arguments are declared in its table entry, so a verb's exec function
- * sees only well-typed, known members.
+ * sees only well-typed, known members.  It holds one verb: hello.
  */
 #include <stdarg.h>
 #include <stdio.h>
