@@ -64,24 +64,6 @@ checkpoint_resume_file(int64_t job, const char *chunk)
 	return out;
 }
 
-/* Why the chunk's last result was refused, for its next attempt. */
-char *
-checkpoint_rejection(int64_t job, const char *chunk)
-{
-	static const char sql[] = "SELECT rejection FROM chunks "
-	                          "WHERE job = ? AND id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	char *out = NULL;
-
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	if (store_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL)
-		out = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	return out;
-}
-
 /* ---- the checkpoints table: queries and the insert ---- */
 
 static json_t *

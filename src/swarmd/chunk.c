@@ -236,6 +236,63 @@ chunk_complete(const struct agent *a, enum chunk_input in, enum fail_class cls,
 
 /* ---- the chunks table: queries and updates for the other modules ---- */
 
+/* Each queued chunk of JOB that is due at NOW, in order, up to LIMIT. */
+void
+chunk_each_due(int64_t job, int64_t now, int limit,
+    void (*cb)(void *, const char *id, const char *task, int attempts),
+    void *arg)
+{
+	static const char sql[] = "SELECT id, task, attempts FROM chunks "
+	                          "WHERE job = ? AND state = 'queued' AND "
+	                          "(not_before IS NULL OR not_before <= ?) "
+	                          "ORDER BY seq LIMIT ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int64(st, 1, job);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int(st, 3, limit);
+	while (store_step(st) == SQLITE_ROW)
+		cb(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int(st, 2));
+	sqlite3_reset(st);
+}
+
+/* When the first queued chunk waiting out a backoff is due; 0 if none. */
+int64_t
+chunk_next_due(void)
+{
+	static const char sql[] = "SELECT min(not_before) FROM chunks "
+	                          "WHERE not_before IS NOT NULL AND "
+	                          "state = 'queued'";
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t due = 0;
+
+	if (store_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		due = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return due;
+}
+
+/* Why the chunk's last result was refused, for its next attempt. */
+char *
+chunk_rejection(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT rejection FROM chunks "
+	                          "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	char *out = NULL;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		out = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return out;
+}
+
 /* Store a new job's chunks, queued, in the caller's transaction. */
 void
 chunk_add_all(int64_t job, json_t *chunks)

@@ -263,18 +263,33 @@ agent_abort_as(
 	return 0;
 }
 
+struct pick {
+	struct dispatch *d;
+	size_t n, cap;
+	struct job *job;
+};
+
+static void
+pick_one(void *arg, const char *chunk, const char *task, int attempts)
+{
+	struct pick *p = arg;
+
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->d = xrealloc(p->d, p->cap * sizeof *p->d);
+	}
+	memset(&p->d[p->n], 0, sizeof p->d[p->n]);
+	p->d[p->n].req.agent = agent_new(0, p->job->id, chunk, attempts + 1);
+	p->d[p->n].task = xstrdup(task);
+	p->job->running++;
+	p->n++;
+}
+
 /* Pick queued chunks for every job with free slots, in job order. */
 static size_t
 schedule_pick(struct dispatch **out)
 {
-	static const char sql[] = "SELECT id, task, attempts FROM chunks "
-	                          "WHERE job = ? AND state = 'queued' AND "
-	                          "(not_before IS NULL OR not_before <= ?) "
-	                          "ORDER BY seq LIMIT ?";
-	struct dispatch *d = NULL;
-	size_t n = 0, cap = 0;
-	struct job *j;
-	sqlite3_stmt *st;
+	struct pick p = { NULL, 0, 0, NULL };
 	int slots;
 
 	/* Past a quota window's pause_at no agent starts at all. */
@@ -282,34 +297,16 @@ schedule_pick(struct dispatch **out)
 		*out = NULL;
 		return 0;
 	}
-	TAILQ_FOREACH(j, &active_jobs, entry) {
-		slots = stagger_allowed(j) - j->running;
-		if (slots > srv.cfg.max_agents - nlive - (int)n)
-			slots = srv.cfg.max_agents - nlive - (int)n;
-		if (j->paused || j->aborted || slots <= 0)
+	TAILQ_FOREACH(p.job, &active_jobs, entry) {
+		slots = stagger_allowed(p.job) - p.job->running;
+		if (slots > srv.cfg.max_agents - nlive - (int)p.n)
+			slots = srv.cfg.max_agents - nlive - (int)p.n;
+		if (p.job->paused || p.job->aborted || slots <= 0)
 			continue;
-		st = store_prepare(sql);
-		sqlite3_bind_int64(st, 1, j->id);
-		sqlite3_bind_int64(st, 2, now_wall_ms());
-		sqlite3_bind_int(st, 3, slots);
-		while (store_step(st) == SQLITE_ROW) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 16;
-				d = xrealloc(d, cap * sizeof *d);
-			}
-			memset(&d[n], 0, sizeof d[n]);
-			d[n].req.agent = agent_new(0, j->id,
-			    (const char *)sqlite3_column_text(st, 0),
-			    sqlite3_column_int(st, 2) + 1);
-			d[n].task =
-			    xstrdup((const char *)sqlite3_column_text(st, 1));
-			j->running++;
-			n++;
-		}
-		sqlite3_reset(st);
+		chunk_each_due(p.job->id, now_wall_ms(), slots, pick_one, &p);
 	}
-	*out = d;
-	return n;
+	*out = p.d;
+	return p.n;
 }
 
 /* Intent: the agent row, the chunk's move to running, the event. */
@@ -332,8 +329,7 @@ schedule_record(struct dispatch *d, size_t n)
 		if (a->attempt > 1) {
 			d[i].req.checkpoint =
 			    checkpoint_resume_file(a->job, a->chunk);
-			d[i].req.rejection =
-			    checkpoint_rejection(a->job, a->chunk);
+			d[i].req.rejection = chunk_rejection(a->job, a->chunk);
 		}
 		chunk_dispatch(a->job, a->chunk, a->id);
 		evlog_add("subagent_dispatched", a->job, a->chunk, a->id,
@@ -375,15 +371,10 @@ schedule_started(struct dispatch *d)
 static void
 schedule_wake_delayed(void)
 {
-	static const char sql[] = "SELECT min(not_before) FROM chunks "
-	                          "WHERE not_before IS NOT NULL AND "
-	                          "state = 'queued'";
-	sqlite3_stmt *st = store_prepare(sql);
+	int64_t due = chunk_next_due();
 
-	if (store_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL)
-		route_wake_at(sqlite3_column_int64(st, 0) + 1);
-	sqlite3_reset(st);
+	if (due > 0)
+		route_wake_at(due + 1);
 }
 
 static void

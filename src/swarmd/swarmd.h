@@ -122,6 +122,11 @@ json_t *chunk_dead_json(int64_t job);                    /* 0: all jobs */
 json_t *chunk_dead_ids(int64_t job);
 int chunk_retry(int64_t job, const char *chunk); /* -1: cannot */
 int64_t chunk_drop_queued(int64_t job, const char *reason);
+void chunk_each_due(int64_t job, int64_t now, int limit,
+    void (*cb)(void *, const char *id, const char *task, int attempts),
+    void *arg);
+int64_t chunk_next_due(void); /* wall ms; 0 when none waits */
+char *chunk_rejection(int64_t job, const char *chunk);
 int chunk_add_failure(int64_t job, const char *chunk, enum fail_class);
 void chunk_set_retry(int64_t job, const char *chunk, int64_t not_before,
     enum fail_class, const char *rejection);
@@ -457,7 +462,6 @@ int result_settle(
 
 /* ---- checkpoint.c ---- */
 char *checkpoint_resume_file(int64_t job, const char *chunk);
-char *checkpoint_rejection(int64_t job, const char *chunk);
 json_t *checkpoint_list_json(int64_t job, const char *chunk);
 json_t *checkpoint_recent_json(int64_t job, const char *chunk);
 int64_t checkpoint_add(struct agent *, const char *note, const void *data,
