@@ -66,6 +66,20 @@ void log_detached(void);
 void log_event(int prio, const char *event, int64_t job, const char *chunk,
     int64_t agent, int attempt, const char *message);
 
+/* ---- daemon.c: the state every layer shares ---- */
+struct server {
+	struct event_base *base;
+	struct config cfg;
+	char *config_path;
+	uid_t uid;
+	gid_t operator_gid; /* (gid_t)-1 when no such group */
+	int shutting_down;
+};
+extern struct server srv;
+
+/* ---- sock.c: the daemon's Unix sockets ---- */
+int server_bind(const char *path, char *err, size_t errlen);
+
 /* ---- sd.c: systemd notification, watchdog, socket activation ---- */
 int systemd_listen_fd(char *err, size_t errlen); /* -1 none, -2 error */
 void systemd_ready(void);
@@ -501,18 +515,7 @@ void stagger_check_all(void);
 json_t *stagger_json(struct job *);
 
 /* ---- server.c: the control socket ---- */
-struct server {
-	struct event_base *base;
-	struct config cfg;
-	char *config_path;
-	uid_t uid;
-	gid_t operator_gid; /* (gid_t)-1 when no such group */
-	int shutting_down;
-};
-extern struct server srv;
-
 int server_listen(char *err, size_t errlen);
-int server_bind(const char *path, char *err, size_t errlen);
 void server_close(void);
 void client_reply(struct client *, json_t *id, json_t *body);
 void client_error(struct client *, json_t *id, const char *code,
