@@ -123,11 +123,12 @@ client_write_line(struct client *c, json_t *j)
 }
 
 /* The group commit is durable: send what waited for it. */
-void
-server_release_held(void)
+static void
+server_release_held(void *arg)
 {
 	struct client *c;
 
+	(void)arg;
 	while ((c = TAILQ_FIRST(&held)) != NULL) {
 		TAILQ_REMOVE(&held, c, held_entry);
 		c->is_held = 0;
@@ -377,6 +378,7 @@ server_listen(char *err, size_t errlen)
 		return -1;
 	}
 	evconnlistener_set_error_cb(listener, on_accept_error);
+	store_subscribe(server_release_held, NULL);
 	log_info("listening on %s%s", srv.cfg.socket,
 	    activated ? " (socket activation)" : "");
 	return 0;
@@ -387,6 +389,7 @@ server_close(void)
 {
 	struct client *c, *next;
 
+	store_unsubscribe(server_release_held, NULL);
 	if (listener != NULL) {
 		evconnlistener_free(listener);
 		listener = NULL;

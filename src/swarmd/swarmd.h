@@ -242,6 +242,10 @@ void store_begin_grouped(void);
 void store_commit_grouped(void);
 void store_flush(void);
 int store_pending(void);
+/* Told after each commit that reaches SQLite. */
+typedef void (*store_commit_cb)(void *arg);
+void store_subscribe(store_commit_cb, void *arg);
+void store_unsubscribe(store_commit_cb, void *arg);
 /* Event priorities: requests and timers first, the group commit last. */
 #define STORE_PRIORITIES 3
 #define STORE_FLUSH_PRIORITY 2
@@ -526,7 +530,6 @@ void client_error_extra(struct client *, json_t *id, const char *code,
 int client_is_closing(struct client *);
 void client_resume(struct client *);
 void server_stop_accepting(void);
-void server_release_held(void);
 void client_set_release(
     struct client *, void (*)(struct client *, void *), void *);
 
