@@ -86,6 +86,13 @@ void systemd_ready(void);
 void systemd_reloading(void);
 void systemd_stopping(int agents);
 void systemd_status_changed(void);
+struct systemd_counts {
+	int running;    /* live agents */
+	int64_t queued; /* chunks */
+	int64_t done;
+};
+typedef void (*systemd_counts_fn)(struct systemd_counts *);
+void systemd_set_counts(systemd_counts_fn);
 void systemd_free(void);
 
 /* ---- chunk.c: chunk lifecycle ---- */
@@ -298,7 +305,20 @@ void output_read(struct agent *);
 int64_t evlog_add(const char *name, int64_t job, const char *chunk,
     int64_t agent, int attempt, json_t *extra);
 json_t *evlog_row_json(sqlite3_stmt *);
-void evlog_follow(struct client *, json_t *id, int64_t job);
+json_t *evlog_get(int64_t seq); /* NULL: no such event */
+/* A new event, as its subscribers are told of it. */
+struct evlog_entry {
+	int64_t seq;
+	const char *name;
+	int64_t job; /* 0: none */
+	const char *chunk;
+	int64_t agent;    /* 0: none */
+	int attempt;      /* 0: none */
+	const char *data; /* its other members, compact JSON; may be NULL */
+};
+typedef void (*evlog_cb)(const struct evlog_entry *, void *arg);
+void evlog_subscribe(evlog_cb, void *arg);
+void evlog_unsubscribe(evlog_cb, void *arg);
 
 /* ---- jobspec.c: job file validation ---- */
 struct jobspec {
@@ -532,6 +552,11 @@ void client_resume(struct client *);
 void server_stop_accepting(void);
 void client_set_release(
     struct client *, void (*)(struct client *, void *), void *);
+
+/* ---- server-follow.c: events --follow ---- */
+void server_follow_init(void);
+void server_follow_free(void);
+void evlog_follow(struct client *, json_t *id, int64_t job);
 
 /* ---- verb.c: the verb table ---- */
 #define V_OPERATOR 0x1 /* operators only */
