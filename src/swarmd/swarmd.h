@@ -267,7 +267,7 @@ json_t *store_col_int(sqlite3_stmt *, int);
 json_t *store_col_text(sqlite3_stmt *, int);
 json_t *json_ts(int64_t wall_ms); /* 0 -> null */
 
-/* store-wal.c */
+/* ---- store-wal.c: WAL checkpoints, off the event loop ---- */
 void store_wal_start(const char *);
 int store_wal_reaped(pid_t, int);
 void store_wal_stop(void);
