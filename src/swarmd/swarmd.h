@@ -127,9 +127,6 @@ enum disposition { DISP_ABORT, DISP_REQUEUE, DISP_DEAD };
 int chunk_next(enum chunk_state, enum chunk_input);
 const char *chunk_state_name(enum chunk_state);
 int chunk_state_parse(const char *);
-int chunk_apply(
-    int64_t job, const char *chunk, enum chunk_input, const char *reason);
-void chunk_set_output(int64_t job, const char *chunk, const char *path);
 
 /* ---- agent.c: agent lifecycle and the live-agent table ---- */
 enum agent_state {
@@ -225,13 +222,14 @@ int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(
     int64_t id, int64_t job, const char *chunk, int attempt);
 void agent_free(struct agent *);
-void agent_deliver(struct agent *); /* wake recv waiters */
-void mailbox_put(struct agent *, const char *sender, const char *text);
-const char *agent_output_file(struct agent *);
 json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
 #define AGENT_COLUMNS \
 	"a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
 	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
+
+/* ---- verb-self.c: an agent's mailbox ---- */
+void agent_deliver(struct agent *); /* wake recv waiters */
+void mailbox_put(struct agent *, const char *sender, const char *text);
 
 /* ---- store.c: the SQLite state database ---- */
 struct store {
@@ -401,10 +399,16 @@ void scheduler_adopted(struct agent *);
 void agent_finish(struct agent *, enum agent_input, enum chunk_input,
     enum fail_class, int code, int sig, const char *reason);
 void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
-void recover_agents(void);
-int recover_result_ok(struct agent *, char *reason, size_t len);
 void scheduler_free(void);
 void job_free(struct job *);
+int chunk_apply(
+    int64_t job, const char *chunk, enum chunk_input, const char *reason);
+void chunk_set_output(int64_t job, const char *chunk, const char *path);
+const char *agent_output_file(struct agent *);
+
+/* ---- recover.c: agents found again at start ---- */
+void recover_agents(void);
+int recover_result_ok(struct agent *, char *reason, size_t len);
 
 /* ---- result.c: the result contract ---- */
 void result_schema_check(json_t *schema, const char *path, json_t *problems);
