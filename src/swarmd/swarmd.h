@@ -1,10 +1,8 @@
 /*
- * swarmd.h: the daemon's shared types and the functions each layer offers.
- *
- * Layers, bottom up: log, store (SQLite), event (the append-only event log
- * and its followers), chunk and agent (lifecycles as tables), jobspec (job
- * file validation), proc (process groups and signals), spawn, scheduler,
- * server (the control socket) and verb-* (one table entry per verb).
+ * swarmd.h: the daemon's shared types and the functions each file offers,
+ * in one section per file, under a label naming it.  The layers (base,
+ * store, records, mechanisms, policy, control, top) and who may call whom
+ * are in ARCHITECTURE.md; tools/layers.sh and tools/labels.sh check them.
  */
 #ifndef SWARMD_H
 #define SWARMD_H
