@@ -1,7 +1,8 @@
 /*
- * event.c: the append-only event log.  Every decision is a row with its
- * job, chunk, agent, attempt and time; followers (events --follow) get
- * each new row as it is written.
+ * evlog.c: the append-only event log.  Every decision is a row with its
+ * job, chunk, agent, attempt and time.  The layers above subscribe at
+ * start and are told of each new row as it is written (the followers of
+ * events --follow, systemd's STATUS=); the log never calls them by name.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,13 +10,12 @@
 
 #include "swarmd.h"
 
-struct follower {
-	struct client *client;
-	json_t *id;
-	int64_t job; /* 0: all jobs */
-	TAILQ_ENTRY(follower) entry;
+struct evlog_sub {
+	evlog_cb cb;
+	void *arg;
+	TAILQ_ENTRY(evlog_sub) entry;
 };
-static TAILQ_HEAD(, follower) followers = TAILQ_HEAD_INITIALIZER(followers);
+static TAILQ_HEAD(, evlog_sub) subs = TAILQ_HEAD_INITIALIZER(subs);
 
 #define EVENT_COLUMNS "seq, ts, event, job, chunk, agent, attempt, data"
 
@@ -55,35 +55,30 @@ evlog_row_json(sqlite3_stmt *st)
 	return o;
 }
 
-static void
-evlog_fanout(int64_t seq, int64_t job)
+/* Event SEQ as the protocol's EVENT object, or NULL if there is none. */
+json_t *
+evlog_get(int64_t seq)
 {
 	static const char sql[] =
 	    "SELECT " EVENT_COLUMNS " FROM events WHERE seq = ?";
-	struct follower *f, *next;
-	sqlite3_stmt *st;
-	json_t *ev;
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *ev = NULL;
 
-	if (TAILQ_EMPTY(&followers))
-		return;
-	st = store_prepare(sql);
 	sqlite3_bind_int64(st, 1, seq);
-	if (store_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return;
-	}
-	ev = evlog_row_json(st);
+	if (store_step(st) == SQLITE_ROW)
+		ev = evlog_row_json(st);
 	sqlite3_reset(st);
-	TAILQ_FOREACH_SAFE(f, &followers, entry, next) {
-		json_t *line;
+	return ev;
+}
 
-		if (f->job != 0 && f->job != job)
-			continue;
-		line = json_pack("{s:O, s:O}", "id", f->id, "event", ev);
-		client_write_line(f->client, line);
-		json_decref(line);
+static void
+evlog_notify(const struct evlog_entry *e)
+{
+	struct evlog_sub *sub, *next;
+
+	TAILQ_FOREACH_SAFE(sub, &subs, entry, next) {
+		sub->cb(e, sub->arg);
 	}
-	json_decref(ev);
 }
 
 /* Events worth more than info in the journal. */
@@ -157,7 +152,7 @@ evlog_add(const char *name, int64_t job, const char *chunk, int64_t agent,
 	                          "VALUES (?, ?, ?, ?, ?, ?, ?)";
 	sqlite3_stmt *st = store_prepare(sql);
 	char *data = NULL;
-	int64_t seq;
+	struct evlog_entry e;
 	int prio = evlog_prio(name, extra);
 
 	if (extra != NULL) {
@@ -176,35 +171,42 @@ evlog_add(const char *name, int64_t job, const char *chunk, int64_t agent,
 	store_bind_text(st, 7, data);
 	store_step(st);
 	sqlite3_reset(st);
-	seq = store_last_id();
+	e.seq = store_last_id();
 	evlog_log(prio, name, job, chunk, agent, attempt, data);
+	e.name = name;
+	e.job = job;
+	e.chunk = chunk;
+	e.agent = agent;
+	e.attempt = attempt;
+	e.data = data;
+	evlog_notify(&e);
 	free(data);
-	evlog_fanout(seq, job);
-	systemd_status_changed();
-	return seq;
+	return e.seq;
 }
 
-static void
-evlog_release(struct client *c, void *arg)
+/* Call CB with each new event; upper layers subscribe at start. */
+void
+evlog_subscribe(evlog_cb cb, void *arg)
 {
-	struct follower *f = arg;
+	struct evlog_sub *sub = xcalloc(1, sizeof *sub);
 
-	(void)c;
-	TAILQ_REMOVE(&followers, f, entry);
-	json_decref(f->id);
-	free(f);
+	sub->cb = cb;
+	sub->arg = arg;
+	TAILQ_INSERT_TAIL(&subs, sub, entry);
 }
 
 void
-evlog_follow(struct client *c, json_t *id, int64_t job)
+evlog_unsubscribe(evlog_cb cb, void *arg)
 {
-	struct follower *f = xcalloc(1, sizeof *f);
+	struct evlog_sub *sub;
 
-	f->client = c;
-	f->id = json_incref(id);
-	f->job = job;
-	TAILQ_INSERT_TAIL(&followers, f, entry);
-	client_set_release(c, evlog_release, f);
+	TAILQ_FOREACH(sub, &subs, entry) {
+		if (sub->cb == cb && sub->arg == arg) {
+			TAILQ_REMOVE(&subs, sub, entry);
+			free(sub);
+			return;
+		}
+	}
 }
 
 /* ---- the events table: queries for the verbs and for triage ---- */

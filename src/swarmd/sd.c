@@ -23,6 +23,7 @@ static struct event *watchdog_ev, *status_ev;
 static int notifying; /* NOTIFY_SOCKET was set */
 static int status_dirty = 1;
 static char status_sent[128];
+static systemd_counts_fn counts_fn; /* given at start by swarmd.c */
 
 /*
  * The listening socket systemd passed us: its descriptor, -1 when none
@@ -60,23 +61,23 @@ systemd_listen_fd(char *err, size_t errlen)
 	return fd;
 }
 
+/* Where STATUS= gets its counts: the layers above know them. */
+void
+systemd_set_counts(systemd_counts_fn fn)
+{
+	counts_fn = fn;
+}
+
 /* "12 running, 3 queued, 40 done": live agents and chunks by state. */
 static void
 systemd_status_text(char *buf, size_t len)
 {
-	static const char sql[] = "SELECT coalesce(sum(state = 'queued'), 0), "
-	                          "coalesce(sum(state = 'done'), 0) "
-	                          "FROM chunks";
-	sqlite3_stmt *st = store_prepare(sql);
-	long long queued = 0, done = 0;
+	struct systemd_counts c = { 0, 0, 0 };
 
-	if (store_step(st) == SQLITE_ROW) {
-		queued = sqlite3_column_int64(st, 0);
-		done = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
-	snprintf(buf, len, "%d running, %lld queued, %lld done",
-	    scheduler_live(), queued, done);
+	if (counts_fn != NULL)
+		counts_fn(&c);
+	snprintf(buf, len, "%d running, %lld queued, %lld done", c.running,
+	    (long long)c.queued, (long long)c.done);
 }
 
 static void
@@ -111,7 +112,7 @@ on_watchdog(evutil_socket_t fd, short what, void *arg)
 	sd_notify(0, "WATCHDOG=1");
 }
 
-/* A chunk or an agent changed state: STATUS= is due at the next tick. */
+/* An event was logged: STATUS= is due at the next tick. */
 void
 systemd_status_changed(void)
 {

@@ -16,6 +16,14 @@ static int depth;   /* of nested store_begin() calls */
 static int pending; /* grouped work not yet committed */
 static struct event *flush_ev;
 
+/* Who hears of each commit (the server, to send the replies it held). */
+struct store_sub {
+	store_commit_cb cb;
+	void *arg;
+	TAILQ_ENTRY(store_sub) entry;
+};
+static TAILQ_HEAD(, store_sub) subs = TAILQ_HEAD_INITIALIZER(subs);
+
 /* Migration N takes the schema from version N to N + 1. */
 static const char *migrations[] = {
 	"CREATE TABLE jobs ("
@@ -281,6 +289,41 @@ store_close(void)
 	store.path = NULL;
 }
 
+/* Call CB after each commit; upper layers subscribe at start. */
+void
+store_subscribe(store_commit_cb cb, void *arg)
+{
+	struct store_sub *sub = xcalloc(1, sizeof *sub);
+
+	sub->cb = cb;
+	sub->arg = arg;
+	TAILQ_INSERT_TAIL(&subs, sub, entry);
+}
+
+void
+store_unsubscribe(store_commit_cb cb, void *arg)
+{
+	struct store_sub *sub;
+
+	TAILQ_FOREACH(sub, &subs, entry) {
+		if (sub->cb == cb && sub->arg == arg) {
+			TAILQ_REMOVE(&subs, sub, entry);
+			free(sub);
+			return;
+		}
+	}
+}
+
+static void
+store_committed(void)
+{
+	struct store_sub *sub, *next;
+
+	TAILQ_FOREACH_SAFE(sub, &subs, entry, next) {
+		sub->cb(sub->arg);
+	}
+}
+
 /*
  * Transactions nest: only the outermost begin and commit reach SQLite, so
  * a helper that writes can be called alone or inside a larger change.
@@ -289,10 +332,11 @@ store_close(void)
  * a checkpoint, a usage report) commits with store_commit_grouped().  The
  * transaction stays open for the other requests of this turn of the event
  * loop and is committed once, at its end, by store_flush(); their replies
- * wait until then (server.c), so nothing is acknowledged before it is
- * durable.  One fsync then covers many requests.  Any plain store_begin()
- * commits pending grouped work first: intent that precedes an act (a
- * spawn, a signal) is never held back.
+ * wait until then (server.c holds them and, subscribed to the commits,
+ * sends them after), so nothing is acknowledged before it is durable.
+ * One fsync then covers many requests.  Any plain store_begin() commits
+ * pending grouped work first: intent that precedes an act (a spawn, a
+ * signal) is never held back.
  */
 
 static void
@@ -317,7 +361,7 @@ store_flush(void)
 		return;
 	pending = 0;
 	store_exec("COMMIT");
-	server_release_held();
+	store_committed();
 }
 
 void
@@ -343,7 +387,7 @@ store_commit(void)
 	if (depth > 0 && --depth == 0) {
 		pending = 0;
 		store_exec("COMMIT");
-		server_release_held();
+		store_committed();
 	}
 }
 

@@ -129,6 +129,52 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(srv.base, NULL);
 }
 
+/* STATUS=: live agents, and chunks by state. */
+static void
+status_counts(struct systemd_counts *c)
+{
+	static const char sql[] = "SELECT coalesce(sum(state = 'queued'), 0), "
+	                          "coalesce(sum(state = 'done'), 0) "
+	                          "FROM chunks";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	if (store_step(st) == SQLITE_ROW) {
+		c->queued = sqlite3_column_int64(st, 0);
+		c->done = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	c->running = scheduler_live();
+}
+
+static void
+status_on_event(const struct evlog_entry *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+	systemd_status_changed();
+}
+
+/*
+ * The lower layers never call the upper ones: they tell whoever
+ * subscribed here (see ARCHITECTURE.md).  The server subscribes to the
+ * store's commits itself when it listens.
+ */
+static void
+subscribe(void)
+{
+	systemd_set_counts(status_counts);
+	evlog_subscribe(status_on_event, NULL);
+	server_follow_init();
+}
+
+static void
+unsubscribe(void)
+{
+	server_follow_free();
+	evlog_unsubscribe(status_on_event, NULL);
+	systemd_set_counts(NULL);
+}
+
 static int
 make_dirs(char *err, size_t errlen)
 {
@@ -360,6 +406,7 @@ swarmd_main(int argc, char **argv)
 	        srv.cfg.statedir, srv.cfg.synchronous, err, sizeof err) == -1)
 		fatalx("%s", err);
 	store_wal_start(srv.cfg.synchronous);
+	subscribe();
 	quota_init();
 	/* Before any agent starts: their environment names it. */
 	if (proxy_init(err, sizeof err) == -1)
@@ -387,6 +434,7 @@ swarmd_main(int argc, char **argv)
 	output_free();
 	quota_free();
 	store_close();
+	unsubscribe();
 	event_free(sig_term);
 	event_free(sig_int);
 	event_free(sig_hup);

@@ -1,10 +1,8 @@
 /*
- * swarmd.h: the daemon's shared types and the functions each layer offers.
- *
- * Layers, bottom up: log, store (SQLite), event (the append-only event log
- * and its followers), chunk and agent (lifecycles as tables), jobspec (job
- * file validation), proc (process groups and signals), spawn, scheduler,
- * server (the control socket) and verb-* (one table entry per verb).
+ * swarmd.h: the daemon's shared types and the functions each file offers,
+ * in one section per file, under a label naming it.  The layers (base,
+ * store, records, mechanisms, policy, control, top) and who may call whom
+ * are in ARCHITECTURE.md; tools/layers.sh and tools/labels.sh check them.
  */
 #ifndef SWARMD_H
 #define SWARMD_H
@@ -66,12 +64,33 @@ void log_detached(void);
 void log_event(int prio, const char *event, int64_t job, const char *chunk,
     int64_t agent, int attempt, const char *message);
 
+/* ---- daemon.c: the state every layer shares ---- */
+struct server {
+	struct event_base *base;
+	struct config cfg;
+	char *config_path;
+	uid_t uid;
+	gid_t operator_gid; /* (gid_t)-1 when no such group */
+	int shutting_down;
+};
+extern struct server srv;
+
+/* ---- sock.c: the daemon's Unix sockets ---- */
+int server_bind(const char *path, char *err, size_t errlen);
+
 /* ---- sd.c: systemd notification, watchdog, socket activation ---- */
 int systemd_listen_fd(char *err, size_t errlen); /* -1 none, -2 error */
 void systemd_ready(void);
 void systemd_reloading(void);
 void systemd_stopping(int agents);
 void systemd_status_changed(void);
+struct systemd_counts {
+	int running;    /* live agents */
+	int64_t queued; /* chunks */
+	int64_t done;
+};
+typedef void (*systemd_counts_fn)(struct systemd_counts *);
+void systemd_set_counts(systemd_counts_fn);
 void systemd_free(void);
 
 /* ---- chunk.c: chunk lifecycle ---- */
@@ -302,6 +321,10 @@ void store_begin_grouped(void);
 void store_commit_grouped(void);
 void store_flush(void);
 int store_pending(void);
+/* Told after each commit that reaches SQLite. */
+typedef void (*store_commit_cb)(void *arg);
+void store_subscribe(store_commit_cb, void *arg);
+void store_unsubscribe(store_commit_cb, void *arg);
 /* Event priorities: requests and timers first, the group commit last. */
 #define STORE_PRIORITIES 3
 #define STORE_FLUSH_PRIORITY 2
@@ -316,7 +339,7 @@ json_t *store_col_int(sqlite3_stmt *, int);
 json_t *store_col_text(sqlite3_stmt *, int);
 json_t *json_ts(int64_t wall_ms); /* 0 -> null */
 
-/* store-wal.c */
+/* ---- store-wal.c: WAL checkpoints, off the event loop ---- */
 void store_wal_start(const char *);
 int store_wal_reaped(pid_t, int);
 void store_wal_stop(void);
@@ -356,11 +379,24 @@ void output_read(struct agent *);
 int64_t evlog_add(const char *name, int64_t job, const char *chunk,
     int64_t agent, int attempt, json_t *extra);
 json_t *evlog_row_json(sqlite3_stmt *);
-void evlog_follow(struct client *, json_t *id, int64_t job);
 json_t *evlog_list_json(int64_t job, const int64_t *after, int64_t limit);
 json_t *evlog_pending_json(int64_t job);
 json_t *evlog_heartbeats_json(int64_t agent);
 json_t *evlog_verdicts_json(int64_t job, const char *chunk);
+json_t *evlog_get(int64_t seq); /* NULL: no such event */
+/* A new event, as its subscribers are told of it. */
+struct evlog_entry {
+	int64_t seq;
+	const char *name;
+	int64_t job; /* 0: none */
+	const char *chunk;
+	int64_t agent;    /* 0: none */
+	int attempt;      /* 0: none */
+	const char *data; /* its other members, compact JSON; may be NULL */
+};
+typedef void (*evlog_cb)(const struct evlog_entry *, void *arg);
+void evlog_subscribe(evlog_cb, void *arg);
+void evlog_unsubscribe(evlog_cb, void *arg);
 
 /* ---- jobspec.c: job file validation ---- */
 struct jobspec {
@@ -443,8 +479,6 @@ void scheduler_adopted(struct agent *);
 void agent_finish(
     struct agent *, enum agent_exit, int code, int sig, const char *exited);
 void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
-void recover_agents(void);
-int recover_result_ok(struct agent *, char *reason, size_t len);
 void scheduler_free(void);
 void job_free(struct job *);
 json_t *job_list_json(void);
@@ -452,6 +486,10 @@ json_t *job_show_json(int64_t id); /* NULL: no such job */
 char *job_state(int64_t id);       /* NULL: no such job */
 int job_exists(int64_t id);
 void job_set_paused(struct job *, int paused);
+
+/* ---- recover.c: agents found again at start ---- */
+void recover_agents(void);
+int recover_result_ok(struct agent *, char *reason, size_t len);
 
 /* ---- result.c: the result contract ---- */
 void result_schema_check(json_t *schema, const char *path, json_t *problems);
@@ -589,18 +627,7 @@ void stagger_check_all(void);
 json_t *stagger_json(struct job *);
 
 /* ---- server.c: the control socket ---- */
-struct server {
-	struct event_base *base;
-	struct config cfg;
-	char *config_path;
-	uid_t uid;
-	gid_t operator_gid; /* (gid_t)-1 when no such group */
-	int shutting_down;
-};
-extern struct server srv;
-
 int server_listen(char *err, size_t errlen);
-int server_bind(const char *path, char *err, size_t errlen);
 void server_close(void);
 void client_reply(struct client *, json_t *id, json_t *body);
 void client_error(struct client *, json_t *id, const char *code,
@@ -611,9 +638,13 @@ void client_error_extra(struct client *, json_t *id, const char *code,
 int client_is_closing(struct client *);
 void client_resume(struct client *);
 void server_stop_accepting(void);
-void server_release_held(void);
 void client_set_release(
     struct client *, void (*)(struct client *, void *), void *);
+
+/* ---- server-follow.c: events --follow ---- */
+void server_follow_init(void);
+void server_follow_free(void);
+void evlog_follow(struct client *, json_t *id, int64_t job);
 
 /* ---- verb.c: the verb table ---- */
 #define V_OPERATOR 0x1 /* operators only */
