@@ -13,15 +13,6 @@
 #include "proxy.h"
 
 static void
-usage_take(json_t *o, const char *key, int64_t *slot)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (json_is_integer(v) && json_integer_value(v) >= 0)
-		*slot = json_integer_value(v);
-}
-
-static void
 set_str(char **slot, json_t *v)
 {
 	if (!json_is_string(v))
@@ -59,33 +50,20 @@ meter_doc(struct preq *p, json_t *j)
 		p->complete = 1;
 	} else if (object != NULL &&
 	    strncmp(object, "chat.completion", 15) == 0) {
-		int64_t cached = 0;
-
 		set_str(&p->msgid, json_object_get(j, "id"));
 		set_str(&p->model, json_object_get(j, "model"));
 		if (strcmp(object, "chat.completion") == 0)
 			p->complete = 1;
 		u = json_object_get(j, "usage");
-		if (!json_is_object(u))
+		if (usage_parse_openai(u, &p->use) == -1)
 			return;
-		usage_take(u, "prompt_tokens", &p->use.input);
-		usage_take(u, "completion_tokens", &p->use.output);
-		usage_take(json_object_get(u, "prompt_tokens_details"),
-		    "cached_tokens", &cached);
-		/* OpenAI counts cached tokens inside prompt_tokens. */
-		p->use.cache_read = cached;
-		p->use.input -= cached < p->use.input ? cached : p->use.input;
 		p->seen_usage = 1;
 		p->complete = 1;
 		return;
 	} else
 		return;
-	if (!json_is_object(u))
+	if (usage_parse(u, &p->use) == -1)
 		return;
-	usage_take(u, "input_tokens", &p->use.input);
-	usage_take(u, "output_tokens", &p->use.output);
-	usage_take(u, "cache_creation_input_tokens", &p->use.cache_creation);
-	usage_take(u, "cache_read_input_tokens", &p->use.cache_read);
 	p->seen_usage = 1;
 }
 
