@@ -26,25 +26,6 @@
 static int ifd = -1;
 static struct event *iev;
 
-static int64_t
-member_int(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) && json_integer_value(v) > 0 ?
-	    json_integer_value(v) :
-	    0;
-}
-
-static void
-usage_from(json_t *o, struct usage *u)
-{
-	u->input = member_int(o, "input_tokens");
-	u->output = member_int(o, "output_tokens");
-	u->cache_creation = member_int(o, "cache_creation_input_tokens");
-	u->cache_read = member_int(o, "cache_read_input_tokens");
-}
-
 static void
 on_assistant(struct agent *a, json_t *line)
 {
@@ -60,7 +41,9 @@ on_assistant(struct agent *a, json_t *line)
 		free(a->model);
 		a->model = xstrdup(model);
 	}
-	usage_from(usage, &u);
+	/* A class missing from the line is none. */
+	memset(&u, 0, sizeof u);
+	usage_parse(usage, &u);
 	/* What the request carried: the watchdog's context measure. */
 	a->last_msg_context = u.input + u.cache_creation + u.cache_read;
 	if (quota_record(a, a->model, "stream", id, &u)) {
@@ -86,7 +69,8 @@ on_result(struct agent *a, json_t *line)
 	/* The proxy saw every request itself: nothing is left to settle. */
 	if (!json_is_object(usage) || a->proxied)
 		return;
-	usage_from(usage, &total);
+	memset(&total, 0, sizeof total);
+	usage_parse(usage, &total);
 	d.input = total.input - a->stream_use.input;
 	d.output = total.output - a->stream_use.output;
 	d.cache_creation = total.cache_creation - a->stream_use.cache_creation;

@@ -374,6 +374,10 @@ void output_watch(struct agent *);
 void output_unwatch(struct agent *);
 void output_read(struct agent *);
 
+/* ---- usage.c: the API's usage object, in either API's shape ---- */
+int usage_parse(json_t *, struct usage *);
+int usage_parse_openai(json_t *, struct usage *);
+
 /* ---- evlog.c: the append-only event log ---- */
 /* Append an event; EXTRA (may be NULL) is stolen and merged into it. */
 int64_t evlog_add(const char *name, int64_t job, const char *chunk,
