@@ -40,6 +40,24 @@ job_parse_id(const char *s, int64_t *id)
 	return 0;
 }
 
+/* The policy layer's hooks: a job joined the cache; work may be runnable. */
+static void (*job_added)(struct job *);
+static void (*job_runnable)(void);
+
+void
+job_set_hooks(void (*added)(struct job *), void (*runnable)(void))
+{
+	job_added = added;
+	job_runnable = runnable;
+}
+
+static void
+job_kick(void)
+{
+	if (job_runnable != NULL)
+		job_runnable();
+}
+
 static struct job *
 job_cache(int64_t id, const char *name, json_t *spec, const char *workdir,
     int concurrency, int timeout, int paused)
@@ -53,7 +71,8 @@ job_cache(int64_t id, const char *name, json_t *spec, const char *workdir,
 	j->concurrency = concurrency;
 	j->timeout = timeout;
 	j->paused = paused;
-	stagger_start(j);
+	if (job_added != NULL)
+		job_added(j);
 	TAILQ_INSERT_TAIL(&active_jobs, j, entry);
 	return j;
 }
@@ -128,7 +147,7 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	    js->concurrency);
 	job_cache(id, js->name, spec, workdir, js->concurrency, js->timeout, 0);
 	free(workdir);
-	scheduler_kick();
+	job_kick();
 	return id;
 }
 
@@ -343,5 +362,5 @@ job_set_paused(struct job *j, int paused)
 	log_info(
 	    "job-%lld %s", (long long)j->id, paused ? "paused" : "resumed");
 	if (!paused)
-		scheduler_kick();
+		job_kick();
 }

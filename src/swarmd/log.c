@@ -7,6 +7,7 @@
  * form journald and systemd-cat understand.
  */
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <sys/uio.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -196,4 +197,69 @@ fatalx(const char *fmt, ...)
 	log_vmsg(LOG_P_ERR, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/* ---- reading agents' logs back ---- */
+
+#define TAIL_BYTES (256 * 1024)
+
+/* Bytes that are not UTF-8 cannot travel in JSON: '?' for the rest. */
+json_t *
+log_json_text(const char *p, size_t n)
+{
+	json_t *s = json_stringn(p, n);
+	char *copy;
+	size_t i;
+
+	if (s != NULL)
+		return s;
+	copy = xmalloc(n + 1);
+	for (i = 0; i < n; i++)
+		copy[i] =
+		    (unsigned char)p[i] < 0x80 && p[i] != '\0' ? p[i] : '?';
+	s = json_stringn(copy, n);
+	free(copy);
+	return s;
+}
+
+/*
+ * The last LINES lines of an agent's log as JSON strings (bytes that are
+ * not UTF-8 become '?').  Triage documents and dead letters use it.
+ */
+json_t *
+log_tail(const char *path, int lines)
+{
+	json_t *arr = json_array();
+	char *buf, *p, *end, *nl;
+	off_t size, from;
+	ssize_t n;
+	int fd;
+
+	if (path == NULL || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return arr;
+	size = lseek(fd, 0, SEEK_END);
+	from = size > TAIL_BYTES ? size - TAIL_BYTES : 0;
+	buf = xmalloc(TAIL_BYTES);
+	n = pread(fd, buf, TAIL_BYTES, from);
+	close(fd);
+	end = buf + (n > 0 ? n : 0);
+	p = end;
+	if (p > buf && p[-1] == '\n')
+		p--;
+	while (p > buf && lines > 0) {
+		if (p[-1] == '\n' && --lines == 0)
+			break;
+		p--;
+	}
+	/* Started mid-file: the first line is a fragment. */
+	if (p == buf && from > 0 &&
+	    (nl = memchr(p, '\n', (size_t)(end - p))) != NULL)
+		p = nl + 1;
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		json_array_append_new(arr, log_json_text(p, (size_t)(nl - p)));
+	}
+	free(buf);
+	return arr;
 }

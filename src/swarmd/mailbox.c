@@ -9,10 +9,10 @@
 #include "swarmd.h"
 
 struct waiter {
-	struct client *client;
-	json_t *id;
 	struct agent *agent;
 	struct event *timer;
+	mailbox_wake_cb wake;
+	void *arg;
 	TAILQ_ENTRY(waiter) entry;
 };
 
@@ -105,23 +105,19 @@ waiter_free(struct waiter *w)
 {
 	TAILQ_REMOVE(&w->agent->waiters, w, entry);
 	event_free(w->timer);
-	json_decref(w->id);
 	free(w);
 }
 
-/* Answer a waiting recv with whatever is unread (possibly nothing). */
+/* Unlink the waiter, then tell its owner (which may end the agent). */
 static void
-waiter_answer(struct waiter *w)
+waiter_wake(struct waiter *w)
 {
-	struct client *c = w->client;
-	json_t *r;
+	mailbox_wake_cb wake = w->wake;
+	struct agent *a = w->agent;
+	void *arg = w->arg;
 
-	r = json_pack("{s:o}", "messages", mailbox_take(w->agent));
-	client_reply(c, w->id, r);
-	json_decref(r);
-	client_set_release(c, NULL, NULL);
 	waiter_free(w);
-	client_resume(c);
+	wake(a, arg);
 }
 
 static void
@@ -129,32 +125,35 @@ on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	waiter_answer(arg);
+	waiter_wake(arg);
 }
 
-static void
-waiter_release(struct client *c, void *arg)
-{
-	(void)c;
-	waiter_free(arg);
-}
-
-/* Hold client C's recv (request ID) until mail comes or WAIT seconds pass. */
-void
-mailbox_wait(struct agent *a, struct client *c, json_t *id, double wait)
+/*
+ * Wait for mail to agent A: WAKE(A, ARG) is called once, when mail comes,
+ * when the agent ends, or after WAIT seconds.  The returned waiter may be
+ * cancelled before then with mailbox_unwait.
+ */
+struct waiter *
+mailbox_wait(struct agent *a, double wait, mailbox_wake_cb wake, void *arg)
 {
 	struct waiter *w = xcalloc(1, sizeof *w);
 	struct timeval tv;
 
-	w->client = c;
-	w->id = json_incref(id);
 	w->agent = a;
+	w->wake = wake;
+	w->arg = arg;
 	w->timer = evtimer_new(srv.base, on_waiter_timeout, w);
 	tv.tv_sec = (time_t)wait;
 	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
 	evtimer_add(w->timer, &tv);
 	TAILQ_INSERT_TAIL(&a->waiters, w, entry);
-	client_set_release(c, waiter_release, w);
+	return w;
+}
+
+void
+mailbox_unwait(struct waiter *w)
+{
+	waiter_free(w);
 }
 
 /* New mail, or the agent ended: wake its waiting recv calls. */
@@ -164,10 +163,10 @@ agent_deliver(struct agent *a)
 	struct waiter *w;
 
 	/*
-	 * The head each time, no saved next: answering resumes a client whose
-	 * next verbs may end the agent, which answers (frees) the others.
-	 * waiter_free unlinks w; the analyzer cannot see it was the head.
+	 * The head each time, no saved next: a woken owner may go on to end
+	 * the agent, which wakes (frees) the others.  waiter_wake unlinks w;
+	 * the analyzer cannot see it was the head.
 	 */
 	while ((w = TAILQ_FIRST(&a->waiters)) != NULL)
-		waiter_answer(w); /* NOLINT(clang-analyzer-unix.Malloc) */
+		waiter_wake(w); /* NOLINT(clang-analyzer-unix.Malloc) */
 }

@@ -57,3 +57,26 @@ proc_start_time(pid_t pid)
 		start = -1;
 	return start;
 }
+
+/*
+ * What every child of swarmd starts with: a process group of its own, no
+ * blocked signals, and every signal at its default action (swarmd ignores
+ * SIGPIPE and handles others, and both would otherwise be inherited).
+ */
+void
+proc_spawn_attr(posix_spawnattr_t *attr)
+{
+	sigset_t none, dflt;
+
+	sigemptyset(&none);
+	sigfillset(&dflt);
+	sigdelset(&dflt, SIGKILL);
+	sigdelset(&dflt, SIGSTOP);
+	posix_spawnattr_init(attr);
+	posix_spawnattr_setflags(attr,
+	    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+	        POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(attr, 0);
+	posix_spawnattr_setsigmask(attr, &none);
+	posix_spawnattr_setsigdefault(attr, &dflt);
+}

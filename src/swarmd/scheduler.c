@@ -396,6 +396,8 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		struct job *j = job_find(d[i].req.agent->job);
 
 		d[i].req.task = d[i].task;
+		d[i].req.proxy = proxy_address();
+		d[i].req.proxy_socket = proxy_socket();
 		d[i].req.agent->timeout = j != NULL ? j->timeout : 0;
 		if (spawn_agent(&d[i].req) == -1)
 			d[i].req.agent->pid = 0;
@@ -542,6 +544,7 @@ scheduler_init(void)
 	if (tv.tv_sec < 1)
 		tv.tv_sec = 1;
 	evtimer_add(flush_ev, &tv);
+	job_set_hooks(stagger_start, scheduler_kick);
 	job_load_all();
 	recover_agents();
 	scheduler_kick();

@@ -89,7 +89,7 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 {
 	struct agent *a = req->agent;
 	json_t *jenv = json_object_get(job->spec, "env"), *v;
-	const char *key, *proxy = proxy_address();
+	const char *key, *proxy = req->proxy;
 	char **e;
 
 	for (e = environ; *e != NULL; e++) {
@@ -118,10 +118,10 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 		strv_add(env,
 		    xasprintf("OPENAI_BASE_URL=http://%s/a/%s/v1", proxy,
 		        req->token));
-		if (proxy_socket() != NULL)
+		if (req->proxy_socket != NULL)
 			strv_add(env,
-			    xasprintf(
-			        SWARM_ENV_PROXY_SOCKET "=%s", proxy_socket()));
+			    xasprintf(SWARM_ENV_PROXY_SOCKET "=%s",
+			        req->proxy_socket));
 	}
 	strv_add(env, xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket));
 	strv_add(
@@ -185,29 +185,6 @@ resolve(const char *name, struct job *job)
 	return NULL;
 }
 
-/*
- * What every child of swarmd starts with: a process group of its own, no
- * blocked signals, and every signal at its default action (swarmd ignores
- * SIGPIPE and handles others, and both would otherwise be inherited).
- */
-void
-spawn_attr_init(posix_spawnattr_t *attr)
-{
-	sigset_t none, dflt;
-
-	sigemptyset(&none);
-	sigfillset(&dflt);
-	sigdelset(&dflt, SIGKILL);
-	sigdelset(&dflt, SIGSTOP);
-	posix_spawnattr_init(attr);
-	posix_spawnattr_setflags(attr,
-	    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-	        POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(attr, 0);
-	posix_spawnattr_setsigmask(attr, &none);
-	posix_spawnattr_setsigdefault(attr, &dflt);
-}
-
 static int
 spawn_exec(struct spawn_req *req, struct job *job, const char *path,
     char **argv, char **envp, int logfd)
@@ -217,7 +194,7 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 	pid_t pid;
 	int rc;
 
-	spawn_attr_init(&attr);
+	proc_spawn_attr(&attr);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, logfd, 1);

@@ -66,7 +66,7 @@ store_wal_start(const char *synchronous)
 	argv[2] = store.path;
 	argv[3] = (char *)synchronous;
 	argv[4] = NULL;
-	spawn_attr_init(&attr);
+	proc_spawn_attr(&attr);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[0], 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);

@@ -61,6 +61,8 @@ void fatal(const char *fmt, ...)
 void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 void log_detached(void);
+json_t *log_tail(const char *path, int lines); /* an agent's log, as JSON */
+json_t *log_json_text(const char *, size_t);   /* bytes not UTF-8 as '?' */
 void log_event(int prio, const char *event, int64_t job, const char *chunk,
     int64_t agent, int attempt, const char *message);
 
@@ -173,6 +175,7 @@ enum agent_input {
 int agent_next(enum agent_state, enum agent_input);
 const char *agent_state_name(enum agent_state);
 
+/* ---- agent-end.c: why an agent ends, and what that makes of its chunk ---- */
 /*
  * Why an agent ends: one value, set when the cause is known.  A cause
  * replaces an earlier one only when it ranks higher (agent_end_set).
@@ -209,7 +212,12 @@ const struct agent_outcome *agent_outcome(
     enum agent_end, enum agent_exit, int result_valid);
 int agent_outcome_needs_result(enum agent_end, enum agent_exit);
 const char *agent_end_name(enum agent_end);
+struct agent;
+int agent_end_set(struct agent *, enum agent_end, const char *reason);
+int agent_is_aborting(const struct agent *);
+int agent_is_ending(const struct agent *);
 
+/* ---- agent.c: the live agents and the agents table ---- */
 struct waiter;
 
 /* Tokens by class, as the API reports them. */
@@ -277,11 +285,6 @@ void agent_store_result_path(struct agent *);
 void agent_store_abort(struct agent *);
 void agent_store_seen(struct agent *);
 void agent_load_live(void);
-
-/* agent-end.c */
-int agent_end_set(struct agent *, enum agent_end, const char *reason);
-int agent_is_aborting(const struct agent *);
-int agent_is_ending(const struct agent *);
 void agent_set_id(struct agent *, int64_t);
 int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(
@@ -302,7 +305,10 @@ char *agent_log_path(int64_t id);              /* NULL: none */
 void mailbox_put(struct agent *, const char *sender, const char *text);
 json_t *mailbox_take(struct agent *); /* unread, now marked read */
 void mailbox_forward(struct agent *); /* an earlier attempt's unread mail */
-void mailbox_wait(struct agent *, struct client *, json_t *id, double wait);
+typedef void (*mailbox_wake_cb)(struct agent *, void *arg);
+struct waiter *mailbox_wait(
+    struct agent *, double wait, mailbox_wake_cb, void *arg);
+void mailbox_unwait(struct waiter *);
 void agent_deliver(struct agent *); /* wake recv waiters */
 
 /* ---- store.c: the SQLite state database ---- */
@@ -427,19 +433,21 @@ char *jobspec_expand(const char *tmpl, const char *task, const char *chunk,
 int proc_signal_group(pid_t, int sig);
 int proc_group_alive(pid_t);
 long long proc_start_time(pid_t);
+void proc_spawn_attr(posix_spawnattr_t *);
 
 /* ---- spawn.c ---- */
 struct spawn_req {
 	struct agent *agent;
 	const char *task;
-	char *checkpoint; /* SWARM_CHECKPOINT, or NULL */
-	char *rejection;  /* SWARM_REJECTION, or NULL */
-	char token[65];   /* hex; handed to the child, never stored */
-	char error[256];  /* why the spawn failed */
+	char *checkpoint;         /* SWARM_CHECKPOINT, or NULL */
+	char *rejection;          /* SWARM_REJECTION, or NULL */
+	const char *proxy;        /* the proxy's address, or NULL when off */
+	const char *proxy_socket; /* and its Unix socket, or NULL */
+	char token[65];           /* hex; handed to the child, never stored */
+	char error[256];          /* why the spawn failed */
 };
 int spawn_agent(struct spawn_req *);
 void spawn_token(char token[65]);
-void spawn_attr_init(posix_spawnattr_t *);
 
 /* ---- job.c and scheduler.c ---- */
 struct job {
@@ -485,6 +493,7 @@ void agent_finish(
 void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
 void scheduler_free(void);
 void job_free(struct job *);
+void job_set_hooks(void (*added)(struct job *), void (*runnable)(void));
 json_t *job_list_json(void);
 json_t *job_show_json(int64_t id); /* NULL: no such job */
 char *job_state(int64_t id);       /* NULL: no such job */
@@ -541,7 +550,6 @@ struct triage *triage_start(
 void triage_cancel(struct triage *);
 int triage_reaped(pid_t, int status);
 void triage_free_all(void);
-json_t *log_tail(const char *path, int lines);
 
 /* ---- curlev.c: libcurl's multi interface on the event loop ---- */
 typedef void (*curlev_done_cb)(void *easy, int curlcode, void *arg);

@@ -35,7 +35,6 @@
 #define REASON_MAX 1024
 #define STDERR_KEEP 1024 /* the end of the hook's stderr */
 #define TAIL_LINES 200
-#define TAIL_BYTES (256 * 1024)
 
 extern char **environ;
 
@@ -174,67 +173,6 @@ verdict_json(const struct verdict *v)
 }
 
 /* ---- the document ---- */
-
-/* Bytes that are not UTF-8 cannot travel in JSON: '?' for the rest. */
-static json_t *
-line_json(const char *p, size_t n)
-{
-	json_t *s = json_stringn(p, n);
-	char *copy;
-	size_t i;
-
-	if (s != NULL)
-		return s;
-	copy = xmalloc(n + 1);
-	for (i = 0; i < n; i++)
-		copy[i] =
-		    (unsigned char)p[i] < 0x80 && p[i] != '\0' ? p[i] : '?';
-	s = json_stringn(copy, n);
-	free(copy);
-	return s;
-}
-
-/*
- * The last LINES lines of an agent's log as JSON strings (bytes that are
- * not UTF-8 become '?').  Triage documents and dead letters use it.
- */
-json_t *
-log_tail(const char *path, int lines)
-{
-	json_t *arr = json_array();
-	char *buf, *p, *end, *nl;
-	off_t size, from;
-	ssize_t n;
-	int fd;
-
-	if (path == NULL || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return arr;
-	size = lseek(fd, 0, SEEK_END);
-	from = size > TAIL_BYTES ? size - TAIL_BYTES : 0;
-	buf = xmalloc(TAIL_BYTES);
-	n = pread(fd, buf, TAIL_BYTES, from);
-	close(fd);
-	end = buf + (n > 0 ? n : 0);
-	p = end;
-	if (p > buf && p[-1] == '\n')
-		p--;
-	while (p > buf && lines > 0) {
-		if (p[-1] == '\n' && --lines == 0)
-			break;
-		p--;
-	}
-	/* Started mid-file: the first line is a fragment. */
-	if (p == buf && from > 0 &&
-	    (nl = memchr(p, '\n', (size_t)(end - p))) != NULL)
-		p = nl + 1;
-	for (; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		json_array_append_new(arr, line_json(p, (size_t)(nl - p)));
-	}
-	free(buf);
-	return arr;
-}
 
 /* Tokens per minute over the last ten minutes, newest last. */
 static json_t *
@@ -443,7 +381,7 @@ hook_spawn(struct triage *t, int pin[2], int pout[2], int perr[2])
 	posix_spawnattr_t attr;
 	int rc;
 
-	spawn_attr_init(&attr);
+	proc_spawn_attr(&attr);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
@@ -589,10 +527,10 @@ triage_finish(struct triage *t)
 	    (json_int_t)(now_mono_ms() - t->started));
 	if (t->elen > 0)
 		json_object_set_new(
-		    info, "stderr", line_json(t->ebuf, t->elen));
+		    info, "stderr", log_json_text(t->ebuf, t->elen));
 	if (*why != '\0' && t->olen > 0)
 		json_object_set_new(info, "stdout",
-		    line_json(t->obuf, t->olen > 512 ? 512 : t->olen));
+		    log_json_text(t->obuf, t->olen > 512 ? 512 : t->olen));
 	cb = t->cb;
 	arg = t->arg;
 	triage_release(t);

@@ -29,9 +29,45 @@ verb_heartbeat(struct verb_ctx *ctx)
 	return VERB_OK;
 }
 
+/* A recv --wait held until its agent's mailbox wakes it. */
+struct recv_wait {
+	struct client *client;
+	json_t *id;
+	struct waiter *waiter;
+};
+
+/* Answer with whatever is unread (possibly nothing), then go on reading. */
+static void
+recv_wake(struct agent *a, void *arg)
+{
+	struct recv_wait *r = arg;
+	struct client *c = r->client;
+	json_t *reply = json_pack("{s:o}", "messages", mailbox_take(a));
+
+	client_reply(c, r->id, reply);
+	json_decref(reply);
+	client_set_release(c, NULL, NULL);
+	json_decref(r->id);
+	free(r);
+	client_resume(c);
+}
+
+/* The client went away first. */
+static void
+recv_release(struct client *c, void *arg)
+{
+	struct recv_wait *r = arg;
+
+	(void)c;
+	mailbox_unwait(r->waiter);
+	json_decref(r->id);
+	free(r);
+}
+
 enum verb_rc
 verb_recv(struct verb_ctx *ctx)
 {
+	struct recv_wait *r;
 	struct agent *a = ctx->self;
 	double wait = arg_num(ctx, "wait", 0);
 	json_t *msgs;
@@ -45,7 +81,11 @@ verb_recv(struct verb_ctx *ctx)
 		return VERB_OK;
 	}
 	json_decref(msgs);
-	mailbox_wait(a, ctx->client, ctx->id, wait);
+	r = xcalloc(1, sizeof *r);
+	r->client = ctx->client;
+	r->id = json_incref(ctx->id);
+	r->waiter = mailbox_wait(a, wait, recv_wake, r);
+	client_set_release(ctx->client, recv_release, r);
 	return VERB_DEFERRED;
 }
 
