@@ -258,6 +258,22 @@ chunk_each_due(int64_t job, int64_t now, int limit,
 	sqlite3_reset(st);
 }
 
+/* Every job's queued and done chunks, for systemd's STATUS=. */
+void
+chunk_totals(int64_t *queued, int64_t *done)
+{
+	static const char sql[] = "SELECT coalesce(sum(state = 'queued'), 0), "
+	                          "coalesce(sum(state = 'done'), 0) "
+	                          "FROM chunks";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	if (store_step(st) == SQLITE_ROW) {
+		*queued = sqlite3_column_int64(st, 0);
+		*done = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+}
+
 /* When the first queued chunk waiting out a backoff is due; 0 if none. */
 int64_t
 chunk_next_due(void)

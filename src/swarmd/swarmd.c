@@ -133,16 +133,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 static void
 status_counts(struct systemd_counts *c)
 {
-	static const char sql[] = "SELECT coalesce(sum(state = 'queued'), 0), "
-	                          "coalesce(sum(state = 'done'), 0) "
-	                          "FROM chunks";
-	sqlite3_stmt *st = store_prepare(sql);
-
-	if (store_step(st) == SQLITE_ROW) {
-		c->queued = sqlite3_column_int64(st, 0);
-		c->done = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
+	chunk_totals(&c->queued, &c->done);
 	c->running = scheduler_live();
 }
 

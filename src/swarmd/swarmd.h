@@ -147,6 +147,7 @@ void chunk_each_due(int64_t job, int64_t now, int limit,
     void (*cb)(void *, const char *id, const char *task, int attempts),
     void *arg);
 int64_t chunk_next_due(void); /* wall ms; 0 when none waits */
+void chunk_totals(int64_t *queued, int64_t *done);
 char *chunk_rejection(int64_t job, const char *chunk);
 int chunk_add_failure(int64_t job, const char *chunk, enum fail_class);
 void chunk_set_retry(int64_t job, const char *chunk, int64_t not_before,
