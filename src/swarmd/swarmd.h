@@ -396,7 +396,7 @@ enum watch_input {
 	WI_RULE_NO_HOOK,  /* ... and there is no hook: a person is */
 	WI_LIFE,          /* the suspect showed life or progress again */
 	WI_TRIAGE_FAILED, /* the hook gave no verdict */
-	WI_CONTINUE,      /* the verdict or a person's action */
+	WI_CONTINUE,      /* this and the next five: a verdict or a person */
 	WI_NUDGE,
 	WI_RESTART,
 	WI_KILL,
