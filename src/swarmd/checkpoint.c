@@ -150,3 +150,22 @@ checkpoint_add(struct agent *a, const char *note, const void *data, size_t size,
 	store_commit_grouped();
 	return seq;
 }
+
+/* ---- queries for the watchdog ---- */
+
+/* The seq of the chunk's latest checkpoint, or 0. */
+int64_t
+checkpoint_latest_seq(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT max(seq) FROM checkpoints "
+	                          "WHERE job = ? AND chunk = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t seq = 0;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return seq;
+}

@@ -342,3 +342,22 @@ evlog_verdicts_json(int64_t job, const char *chunk)
 	sqlite3_reset(st);
 	return arr;
 }
+
+/* ---- queries for the watchdog ---- */
+
+/* Wall ms of the agent's latest heartbeat note, checkpoint or result. */
+int64_t
+evlog_progress_latest(int64_t agent)
+{
+	static const char sql[] = "SELECT max(ts) FROM events WHERE agent = ? "
+	                          "AND event IN ('heartbeat', 'checkpoint', "
+	                          "'subagent_completed')";
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t ts = 0;
+
+	sqlite3_bind_int64(st, 1, agent);
+	if (store_step(st) == SQLITE_ROW)
+		ts = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return ts;
+}

@@ -408,6 +408,7 @@ struct evlog_entry {
 typedef void (*evlog_cb)(const struct evlog_entry *, void *arg);
 void evlog_subscribe(evlog_cb, void *arg);
 void evlog_unsubscribe(evlog_cb, void *arg);
+int64_t evlog_progress_latest(int64_t agent); /* wall ms, 0 none */
 
 /* ---- jobspec.c: job file validation ---- */
 struct jobspec {
@@ -518,9 +519,36 @@ json_t *checkpoint_list_json(int64_t job, const char *chunk);
 json_t *checkpoint_recent_json(int64_t job, const char *chunk);
 int64_t checkpoint_add(struct agent *, const char *note, const void *data,
     size_t size, const char *path, const char *hex);
+int64_t checkpoint_latest_seq(int64_t job, const char *chunk); /* 0 none */
 
 /* ---- watchdog.c: tier 1, and carrying out verdicts ---- */
+enum watch_phase {
+	W_WATCH,     /* running, under the rules */
+	W_TRIAGE,    /* suspect, the hook is deciding */
+	W_HANDOFF,   /* asked for a checkpoint before a restart */
+	W_ESCALATED, /* suspect, waiting for a person */
+	W_DONE,      /* being restarted or killed */
+	W_NPHASES,
+	W_INVALID = -1
+};
+enum watch_input {
+	WI_RULE,          /* a tier 1 rule fired; the hook is asked */
+	WI_RULE_NO_HOOK,  /* ... and there is no hook: a person is */
+	WI_LIFE,          /* the suspect showed life or progress again */
+	WI_TRIAGE_FAILED, /* the hook gave no verdict */
+	WI_CONTINUE,      /* this and the next five: a verdict or a person */
+	WI_NUDGE,
+	WI_RESTART,
+	WI_KILL,
+	WI_HANDOFF,
+	WI_ESCALATE,
+	WI_HANDOFF_ENDED, /* checkpointed, or out of time */
+	W_NINPUTS
+};
 struct watch;
+int watch_next(enum watch_phase, enum watch_input);
+const char *watch_phase_name(enum watch_phase);
+const char *watch_input_name(enum watch_input);
 void watchdog_init(void);
 void watchdog_reload(void);
 void watchdog_free(void);
@@ -529,6 +557,13 @@ void watchdog_agent_free(struct agent *);
 int64_t watchdog_context_window(const char *model);
 int watchdog_act(
     struct agent *, const char *action, const char *message, const char *why);
+
+/* ---- limits.c: rlimits and cgroup limits on agents ---- */
+void limits_init(void);
+void limits_reload(void);
+void limits_free(void);
+int limits_apply(struct agent *); /* 1: placed in a cgroup */
+void limits_release(struct agent *);
 
 /* ---- triage.c: tier 2, the triage hook ---- */
 struct verdict {

@@ -14,59 +14,164 @@
  * a person when there is no hook.  A suspect agent that shows life again
  * (or progress, for a zombie) goes back to running.  Hard limits act at
  * once without asking: the job's timeout and token caps (scheduler.c,
- * quota.c), and the rlimits and cgroup limits set here, which the kernel
- * enforces.
+ * quota.c), and the rlimits and cgroup limits (limits.c), which the
+ * kernel enforces.
+ *
+ * Each agent's watch moves through its phases by one table: a phase and
+ * an input give the next phase and the action that carries it out.
  */
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "swarmd.h"
 
-enum phase {
-	W_WATCH,     /* running, under the rules */
-	W_TRIAGE,    /* suspect, the hook is deciding */
-	W_HANDOFF,   /* asked for a checkpoint before a restart */
-	W_ESCALATED, /* suspect, waiting for a person */
-	W_DONE,      /* being restarted or killed */
-};
-
 struct watch {
-	enum phase phase;
-	char reason[24];     /* what tier 1 saw */
-	char summary[256];   /* the same in a sentence */
-	json_t *tier1;       /* its evidence */
-	json_t *verdict;     /* the latest verdict, or NULL */
-	int64_t since;       /* wall ms the phase began */
-	int64_t window_from; /* silence counts from here at the earliest */
-	int64_t use;         /* tokens at the last tick */
-	int64_t last_rise;   /* wall ms usage last rose */
-	int64_t rise_from;   /* first rise after the latest progress; 0 */
-	int64_t progress_at; /* latest progress mark seen (wall ms) */
-	int64_t seen;        /* last_seen at the last look */
+	enum watch_phase phase; /* written by watch_apply only */
+	char reason[24];        /* what tier 1 saw */
+	char summary[256];      /* the same in a sentence */
+	json_t *tier1;          /* its evidence */
+	json_t *verdict;        /* the latest verdict, or NULL */
+	int64_t since;          /* wall ms the phase began */
+	int64_t window_from;    /* silence counts from here at the earliest */
+	int64_t use;            /* tokens at the last tick */
+	int64_t last_rise;      /* wall ms usage last rose */
+	int64_t rise_from;      /* first rise after the latest progress; 0 */
+	int64_t progress_at;    /* latest progress mark seen (wall ms) */
+	int64_t seen;           /* last_seen at the last look */
 	int context_asked;
 	struct triage *triage;
 	int64_t handoff_seq; /* the chunk's latest checkpoint when asked */
 	int64_t deadline;    /* of the handoff, wall ms */
-	char *cgroup;        /* the agent's cgroup directory, or NULL */
 };
 
-static struct event *tick_ev;
-static char *cg_base; /* our delegated cgroup v2, or NULL */
-static int cg_tried;
+/* What an input carries; the JSON members are stolen by watch_apply. */
+struct watch_arg {
+	const char *why;
+	const char *message; /* of a nudge or a handoff, or NULL */
+	const char *reason;  /* of a rule: its name, */
+	const char *summary; /* ... what it saw, */
+	json_t *evidence;    /* ... and why it thinks so */
+	json_t *tried;       /* for an escalation: what was tried */
+};
 
-static void watch_escalate(struct agent *, json_t *tried);
-static void cgroup_relimit(void);
+typedef void watch_action(struct agent *, struct watch *, enum watch_phase from,
+    const struct watch_arg *);
+
+static watch_action act_triage, act_ask, act_clear, act_nudge, act_restart,
+    act_kill, act_handoff, act_handoff_ended, act_escalate;
+
+static struct event *tick_ev;
+
+/* ---- the phase table ---- */
+
+/*
+ * A missing cell is refused.  A rule fires only in W_WATCH, life counts
+ * only while suspect, a handoff ends only in W_HANDOFF, and the hook fails
+ * only while it is asked.  A verdict or a person may act in any phase but
+ * W_DONE, which is final: the agent is ending.
+ */
+#define VERDICTS \
+	[WI_CONTINUE] = { W_WATCH, act_clear }, \
+	[WI_NUDGE] = { W_WATCH, act_nudge }, \
+	[WI_RESTART] = { W_DONE, act_restart }, \
+	[WI_KILL] = { W_DONE, act_kill }, \
+	[WI_HANDOFF] = { W_HANDOFF, act_handoff }, \
+	[WI_ESCALATE] = { W_ESCALATED, act_escalate }
+
+static const struct watch_cell {
+	enum watch_phase next;
+	watch_action *act;
+} watch_table[W_NPHASES][W_NINPUTS] = {
+	[W_WATCH] = {
+		[WI_RULE] = { W_TRIAGE, act_triage },
+		[WI_RULE_NO_HOOK] = { W_ESCALATED, act_ask },
+		VERDICTS,
+	},
+	[W_TRIAGE] = {
+		[WI_LIFE] = { W_WATCH, act_clear },
+		[WI_TRIAGE_FAILED] = { W_ESCALATED, act_escalate },
+		VERDICTS,
+	},
+	[W_HANDOFF] = {
+		[WI_HANDOFF_ENDED] = { W_DONE, act_handoff_ended },
+		VERDICTS,
+	},
+	[W_ESCALATED] = {
+		[WI_LIFE] = { W_WATCH, act_clear },
+		VERDICTS,
+	},
+	[W_DONE] = { { 0 } }, /* final */
+};
+#undef VERDICTS
+
+static const char *phase_names[W_NPHASES] = { "watch", "triage", "handoff",
+	"escalated", "done" };
+
+static const char *input_names[W_NINPUTS] = { "rule", "rule_no_hook", "life",
+	"triage_failed", "continue", "nudge", "restart", "kill", "handoff",
+	"escalate", "handoff_ended" };
+
+static const struct watch_cell *
+watch_cell(enum watch_phase p, enum watch_input in)
+{
+	if ((int)p < 0 || p >= W_NPHASES || (int)in < 0 || in >= W_NINPUTS ||
+	    watch_table[p][in].act == NULL)
+		return NULL;
+	return &watch_table[p][in];
+}
+
+int
+watch_next(enum watch_phase p, enum watch_input in)
+{
+	const struct watch_cell *c = watch_cell(p, in);
+
+	return c != NULL ? (int)c->next : W_INVALID;
+}
+
+const char *
+watch_phase_name(enum watch_phase p)
+{
+	if ((int)p < 0 || p >= W_NPHASES)
+		return "invalid";
+	return phase_names[p];
+}
+
+const char *
+watch_input_name(enum watch_input in)
+{
+	if ((int)in < 0 || in >= W_NINPUTS)
+		return "invalid";
+	return input_names[in];
+}
+
+/*
+ * The one writer of w->phase.  The phase moves before the action runs,
+ * which may count from w->since (a handoff's deadline).  Returns 0, or -1
+ * when the table refuses IN in the current phase (logged; nothing moves).
+ */
+static int
+watch_apply(struct agent *a, struct watch *w, enum watch_input in,
+    const struct watch_arg *arg)
+{
+	enum watch_phase from = w->phase;
+	const struct watch_cell *c = watch_cell(from, in);
+
+	if (c == NULL) {
+		log_warnx("agent-%lld: watchdog refused input %s in phase %s",
+		    (long long)a->id, watch_input_name(in),
+		    watch_phase_name(from));
+		json_decref(arg->evidence);
+		json_decref(arg->tried);
+		return -1;
+	}
+	w->phase = c->next;
+	w->since = now_wall_ms();
+	c->act(a, w, from, arg);
+	return 0;
+}
 
 /* ---- small helpers ---- */
 
@@ -83,6 +188,7 @@ max64(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
+/* A new watch is zeroed: in W_WATCH. */
 static struct watch *
 watch_get(struct agent *a)
 {
@@ -96,46 +202,6 @@ watch_get(struct agent *a)
 	w->use = usage_all(a);
 	w->seen = a->last_seen;
 	return w;
-}
-
-static void
-watch_phase(struct watch *w, enum phase p)
-{
-	w->phase = p;
-	w->since = now_wall_ms();
-}
-
-/* The latest heartbeat note, checkpoint or result of the agent. */
-static int64_t
-progress_latest(struct agent *a)
-{
-	static const char sql[] = "SELECT max(ts) FROM events WHERE agent = ? "
-	                          "AND event IN ('heartbeat', 'checkpoint', "
-	                          "'subagent_completed')";
-	sqlite3_stmt *st = store_prepare(sql);
-	int64_t ts = 0;
-
-	sqlite3_bind_int64(st, 1, a->id);
-	if (store_step(st) == SQLITE_ROW)
-		ts = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return ts;
-}
-
-static int64_t
-checkpoint_latest(struct agent *a)
-{
-	static const char sql[] = "SELECT max(seq) FROM checkpoints "
-	                          "WHERE job = ? AND chunk = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	int64_t seq = 0;
-
-	sqlite3_bind_int64(st, 1, a->job);
-	store_bind_text(st, 2, a->chunk);
-	if (store_step(st) == SQLITE_ROW)
-		seq = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return seq;
 }
 
 /* Suspect and clear only where the table has them (agent.c stores it). */
@@ -178,14 +244,30 @@ static void
 watch_suspect(
     struct agent *a, const char *reason, json_t *evidence, const char *fmt, ...)
 {
-	struct watch *w = a->wd;
+	struct watch_arg arg = { .reason = reason, .evidence = evidence };
+	char summary[sizeof a->wd->summary];
 	va_list ap;
 
-	snprintf(w->reason, sizeof w->reason, "%s", reason);
 	va_start(ap, fmt);
-	vsnprintf(w->summary, sizeof w->summary, fmt, ap);
+	vsnprintf(summary, sizeof summary, fmt, ap);
 	va_end(ap);
-	json_object_set_new(evidence, "reason", json_string(reason));
+	arg.summary = summary;
+	if (*srv.cfg.triage_hook == '\0') {
+		arg.tried = json_array();
+		watch_apply(a, a->wd, WI_RULE_NO_HOOK, &arg);
+	} else
+		watch_apply(a, a->wd, WI_RULE, &arg);
+}
+
+/* What a rule saw becomes the agent's record; it is suspect now. */
+static void
+suspect_mark(struct agent *a, struct watch *w, const struct watch_arg *arg)
+{
+	json_t *evidence = arg->evidence;
+
+	snprintf(w->reason, sizeof w->reason, "%s", arg->reason);
+	snprintf(w->summary, sizeof w->summary, "%s", arg->summary);
+	json_object_set_new(evidence, "reason", json_string(arg->reason));
 	json_object_set_new(evidence, "summary", json_string(w->summary));
 	json_decref(w->tier1);
 	w->tier1 = evidence;
@@ -197,26 +279,38 @@ watch_suspect(
 	    json_deep_copy(evidence));
 	store_commit();
 	log_notice("agent-%lld suspect: %s", (long long)a->id, w->summary);
-	if (*srv.cfg.triage_hook == '\0') {
-		watch_escalate(a, json_array());
-		return;
-	}
-	watch_phase(w, W_TRIAGE);
+}
+
+static void
+act_triage(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
+{
+	(void)from;
+	suspect_mark(a, w, arg);
 	store_begin();
 	evlog_add("triage_started", a->job, a->chunk, a->id, a->attempt,
-	    json_pack(
-	        "{s:s, s:s}", "reason", reason, "hook", srv.cfg.triage_hook));
+	    json_pack("{s:s, s:s}", "reason", arg->reason, "hook",
+	        srv.cfg.triage_hook));
 	store_commit();
 	w->triage =
-	    triage_start(srv.cfg.triage_hook, triage_document(a, evidence),
+	    triage_start(srv.cfg.triage_hook, triage_document(a, w->tier1),
 	        srv.cfg.triage_timeout, on_verdict, (void *)(intptr_t)a->id);
+}
+
+/* No hook: a person is asked at once. */
+static void
+act_ask(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
+{
+	suspect_mark(a, w, arg);
+	act_escalate(a, w, from, arg);
 }
 
 /* Back to running with a fresh window: life, a verdict, or a person. */
 static void
-watch_clear(struct agent *a, const char *why)
+act_clear(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
 {
-	struct watch *w = a->wd;
 	int64_t esc;
 
 	if (w->triage != NULL) {
@@ -224,14 +318,13 @@ watch_clear(struct agent *a, const char *why)
 		w->triage = NULL;
 	}
 	/* Nobody needs to come: the agent is fine again. */
-	if (w->phase == W_ESCALATED && (esc = escalate_open_for(a->id)) != 0)
-		escalate_close(esc, "recovered", NULL, why);
+	if (from == W_ESCALATED && (esc = escalate_open_for(a->id)) != 0)
+		escalate_close(esc, "recovered", NULL, arg->why);
 	store_begin();
 	watch_transition(a, AI_CLEAR);
 	evlog_add("watchdog_cleared", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:s, s:s}", "reason", w->reason, "why", why));
+	    json_pack("{s:s, s:s}", "reason", w->reason, "why", arg->why));
 	store_commit();
-	watch_phase(w, W_WATCH);
 	w->window_from = now_wall_ms();
 	w->rise_from = 0;
 	w->progress_at = max64(w->progress_at, w->window_from);
@@ -258,7 +351,7 @@ watch_usage(struct agent *a, struct watch *w, int64_t now)
 		return;
 	w->use = use;
 	w->last_rise = now;
-	if ((p = progress_latest(a)) > w->progress_at) {
+	if ((p = evlog_progress_latest(a->id)) > w->progress_at) {
 		w->progress_at = p;
 		w->rise_from = 0;
 	} else if (w->rise_from == 0)
@@ -297,7 +390,7 @@ rule_zombie(struct agent *a, struct watch *w, int64_t now)
 	if ((flowing = (double)(now - w->rise_from) / 1000) < npt)
 		return 0;
 	/* Progress between ticks without usage: look once more. */
-	if ((p = progress_latest(a)) > w->progress_at) {
+	if ((p = evlog_progress_latest(a->id)) > w->progress_at) {
 		w->progress_at = p;
 		w->rise_from = 0;
 		return 0;
@@ -339,28 +432,53 @@ rule_context(struct agent *a, struct watch *w)
 }
 
 static void
-restart(struct agent *a, const char *how, enum agent_end end, const char *why)
+watch_restart(struct agent *a, struct watch *w, const char *how,
+    enum agent_end end, const char *why)
 {
-	struct watch *w = a->wd;
 	char reason[512];
 
 	snprintf(reason, sizeof reason, "watchdog %s: %s (%s)", how,
 	    w->reason[0] != '\0' ? w->reason : "suspect", why);
-	watch_phase(w, W_DONE);
 	agent_abort_as(a, srv.cfg.abort_grace, reason, end);
+}
+
+static void
+act_restart(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
+{
+	(void)from;
+	watch_restart(a, w, "restart", END_RESTARTED, arg->why);
+}
+
+static void
+act_kill(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
+{
+	(void)from;
+	watch_restart(a, w, "kill", END_KILLED, arg->why);
+}
+
+static void
+act_handoff_ended(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
+{
+	(void)from;
+	watch_restart(a, w, "handoff", END_RESTARTED, arg->why);
 }
 
 /* A handoff ends with the checkpoint it asked for, or at its deadline. */
 static void
 check_handoff(struct agent *a, struct watch *w, int64_t now)
 {
+	struct watch_arg arg = { 0 };
 	int64_t seq = 0;
 	int timed_out = now >= w->deadline;
 
 	if (a->last_seen == w->seen && !timed_out)
 		return;
 	w->seen = a->last_seen;
-	if ((seq = checkpoint_latest(a)) <= w->handoff_seq && !timed_out)
+	if ((seq = checkpoint_latest_seq(a->job, a->chunk)) <= w->handoff_seq &&
+	    !timed_out)
 		return;
 	store_begin();
 	evlog_add(timed_out && seq <= w->handoff_seq ? "handoff_timeout" :
@@ -369,25 +487,30 @@ check_handoff(struct agent *a, struct watch *w, int64_t now)
 	    json_pack("{s:I, s:I}", "checkpoint", (json_int_t)seq, "waited_ms",
 	        (json_int_t)(now - w->since)));
 	store_commit();
-	restart(a, "handoff", END_RESTARTED,
-	    seq > w->handoff_seq ? "checkpointed" : "no checkpoint in time");
+	arg.why =
+	    seq > w->handoff_seq ? "checkpointed" : "no checkpoint in time";
+	watch_apply(a, w, WI_HANDOFF_ENDED, &arg);
 }
 
 /* A suspect agent that shows life (or, a zombie, progress) recovers. */
 static void
 check_suspect(struct agent *a, struct watch *w)
 {
+	struct watch_arg arg = { 0 };
 	int64_t p;
 
 	if (strcmp(w->reason, "stalled") == 0) {
-		if (life_latest(a) > w->since)
-			watch_clear(a, "showed life again");
+		if (life_latest(a) > w->since) {
+			arg.why = "showed life again";
+			watch_apply(a, w, WI_LIFE, &arg);
+		}
 	} else if (strcmp(w->reason, "zombie") == 0 &&
 	    a->last_seen != w->seen) {
 		w->seen = a->last_seen;
-		if ((p = progress_latest(a)) > w->since) {
+		if ((p = evlog_progress_latest(a->id)) > w->since) {
 			w->progress_at = p;
-			watch_clear(a, "made progress");
+			arg.why = "made progress";
+			watch_apply(a, w, WI_LIFE, &arg);
 		}
 	}
 }
@@ -414,7 +537,7 @@ watch_one(struct agent *a, int64_t now)
 	case W_HANDOFF:
 		check_handoff(a, w, now);
 		break;
-	case W_DONE:
+	default: /* W_DONE: ending */
 		break;
 	}
 }
@@ -437,13 +560,52 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 /* ---- carrying out verdicts ---- */
 
 static void
-watch_escalate(struct agent *a, json_t *tried)
+act_escalate(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
 {
-	struct watch *w = a->wd;
+	(void)from;
+	escalate_open(a, w->reason, w->summary, json_incref(w->tier1),
+	    arg->tried, w->verdict != NULL ? json_incref(w->verdict) : NULL);
+}
 
-	watch_phase(w, W_ESCALATED);
-	escalate_open(a, w->reason, w->summary, json_incref(w->tier1), tried,
-	    w->verdict != NULL ? json_incref(w->verdict) : NULL);
+static void
+act_nudge(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
+{
+	store_begin();
+	mailbox_put(a, "swarmd",
+	    arg->message != NULL ?
+	        arg->message :
+	        "swarmd: are you still working? report with swarmctl heartbeat --note");
+	store_commit();
+	agent_deliver(a);
+	act_clear(a, w, from, arg);
+}
+
+/* Ask for a checkpoint; the chunk restarts once it comes, or at the end. */
+static void
+act_handoff(struct agent *a, struct watch *w, enum watch_phase from,
+    const struct watch_arg *arg)
+{
+	char *text;
+
+	(void)from;
+	w->handoff_seq = checkpoint_latest_seq(a->job, a->chunk);
+	w->seen = a->last_seen;
+	w->deadline = w->since + (int64_t)(srv.cfg.handoff_timeout * 1000);
+	text = xasprintf(
+	    "checkpoint: %s; save your progress now with swarmctl checkpoint: the chunk restarts from it",
+	    arg->message != NULL ? arg->message :
+	                           "your context is nearly full");
+	store_begin();
+	mailbox_put(a, "swarmd", text);
+	evlog_add("handoff_requested", a->job, a->chunk, a->id, a->attempt,
+	    json_pack("{s:I, s:f}", "after_checkpoint",
+	        (json_int_t)w->handoff_seq, "timeout",
+	        srv.cfg.handoff_timeout));
+	store_commit();
+	free(text);
+	agent_deliver(a);
 }
 
 static void
@@ -451,6 +613,7 @@ on_verdict(
     void *arg, const struct verdict *v, const char *failure, json_t *info)
 {
 	struct agent *a = agent_find((int64_t)(intptr_t)arg);
+	struct watch_arg in = { 0 };
 	struct watch *w;
 	char why[256];
 	int moot;
@@ -479,16 +642,17 @@ on_verdict(
 		return;
 	if (v == NULL) {
 		json_object_set_new(info, "tier", json_integer(2));
-		watch_escalate(a, json_pack("[o]", info));
+		in.tried = json_pack("[o]", info);
+		watch_apply(a, w, WI_TRIAGE_FAILED, &in);
 		return;
 	}
 	snprintf(why, sizeof why, "triage: %s",
 	    v->reason != NULL ? v->reason : v->state);
-	if (strcmp(v->action, "escalate") == 0)
-		watch_escalate(a,
-		    json_pack(
-		        "[{s:i, s:O}]", "tier", 2, "verdict", w->verdict));
-	else
+	if (strcmp(v->action, "escalate") == 0) {
+		in.tried =
+		    json_pack("[{s:i, s:O}]", "tier", 2, "verdict", w->verdict);
+		watch_apply(a, w, WI_ESCALATE, &in);
+	} else
 		watchdog_act(a, v->action, v->message, why);
 }
 
@@ -500,353 +664,58 @@ int
 watchdog_act(
     struct agent *a, const char *action, const char *message, const char *why)
 {
+	static const struct {
+		const char *name;
+		enum watch_input in;
+	} acts[] = {
+		{ "continue", WI_CONTINUE },
+		{ "nudge", WI_NUDGE },
+		{ "restart", WI_RESTART },
+		{ "kill", WI_KILL },
+		{ "handoff", WI_HANDOFF },
+		{ "escalate", WI_ESCALATE },
+	};
 	struct watch *w = watch_get(a);
-	char *text;
+	struct watch_arg arg = { .why = why, .message = message };
+	size_t i;
 
-	if (strcmp(action, "continue") == 0) {
-		if (w->phase != W_WATCH || a->state == AGENT_SUSPECT)
-			watch_clear(a, why);
-	} else if (strcmp(action, "nudge") == 0) {
-		store_begin();
-		mailbox_put(a, "swarmd",
-		    message != NULL ?
-		        message :
-		        "swarmd: are you still working? report with swarmctl heartbeat --note");
-		store_commit();
-		agent_deliver(a);
-		watch_clear(a, why);
-	} else if (strcmp(action, "restart") == 0)
-		restart(a, "restart", END_RESTARTED, why);
-	else if (strcmp(action, "kill") == 0)
-		restart(a, "kill", END_KILLED, why);
-	else if (strcmp(action, "handoff") == 0) {
-		w->handoff_seq = checkpoint_latest(a);
-		w->seen = a->last_seen;
-		watch_phase(w, W_HANDOFF);
-		w->deadline =
-		    w->since + (int64_t)(srv.cfg.handoff_timeout * 1000);
-		text = xasprintf(
-		    "checkpoint: %s; save your progress now with swarmctl checkpoint: the chunk restarts from it",
-		    message != NULL ? message : "your context is nearly full");
-		store_begin();
-		mailbox_put(a, "swarmd", text);
-		evlog_add("handoff_requested", a->job, a->chunk, a->id,
-		    a->attempt,
-		    json_pack("{s:I, s:f}", "after_checkpoint",
-		        (json_int_t)w->handoff_seq, "timeout",
-		        srv.cfg.handoff_timeout));
-		store_commit();
-		free(text);
-		agent_deliver(a);
-	} else if (strcmp(action, "escalate") == 0)
-		watch_escalate(a, json_array());
-	else
+	for (i = 0; i < nitems(acts); i++) {
+		if (strcmp(action, acts[i].name) == 0)
+			break;
+	}
+	if (i == nitems(acts))
 		return -1;
+	/* Continue on an agent nobody doubts: nothing to clear. */
+	if (acts[i].in == WI_CONTINUE && w->phase == W_WATCH &&
+	    a->state != AGENT_SUSPECT)
+		return 0;
+	if (acts[i].in == WI_ESCALATE)
+		arg.tried = json_array();
+	watch_apply(a, w, acts[i].in, &arg);
 	return 0;
 }
 
-/* ---- resource limits ---- */
+/* ---- life of the module ---- */
 
-/* "0::/system.slice/swarmd.service" -> that path under the v2 mount. */
-static char *
-cgroup_own(void)
-{
-	char line[4096], mnt[PATH_MAX] = "", *p, *path = NULL;
-	FILE *f;
-
-	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
-		return NULL;
-	while (fgets(line, sizeof line, f) != NULL) {
-		if (strstr(line, " - cgroup2 ") == NULL)
-			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1)
-			break;
-	}
-	fclose(f);
-	if (*mnt == '\0' || (f = fopen("/proc/self/cgroup", "re")) == NULL)
-		return NULL;
-	while (fgets(line, sizeof line, f) != NULL) {
-		if (strncmp(line, "0::", 3) != 0)
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		path = xasprintf(
-		    "%s%s", mnt, strcmp(line + 3, "/") == 0 ? "" : line + 3);
-		break;
-	}
-	fclose(f);
-	/* After a restart we may already sit in our own leaf. */
-	if (path != NULL && (p = strrchr(path, '/')) != NULL &&
-	    strcmp(p, "/swarmd-daemon") == 0)
-		*p = '\0';
-	return path;
-}
-
-static int
-cgroup_write(const char *dir, const char *file, const char *value)
-{
-	char *path = xasprintf("%s/%s", dir, file);
-	int fd, rc = -1, err;
-
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) != -1) {
-		if (write(fd, value, strlen(value)) == (ssize_t)strlen(value))
-			rc = 0;
-		err = errno;
-		close(fd);
-	} else
-		err = errno;
-	free(path);
-	errno = err; /* for the caller's message */
-	return rc;
-}
-
-static int
-cgroup_has(const char *dir, const char *controller)
-{
-	char *path = xasprintf("%s/cgroup.controllers", dir), buf[512], *w,
-	     *save = NULL;
-	int fd, found = 0;
-	ssize_t n;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	free(path);
-	if (fd == -1)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	for (w = strtok_r(buf, " \n", &save); w != NULL && !found;
-	     w = strtok_r(NULL, " \n", &save))
-		found = strcmp(w, controller) == 0;
-	return found;
-}
-
-static const char *
-cgroup_check(const char *base)
-{
-	char *ctl;
-	int ok;
-
-	if (base == NULL)
-		return "no cgroup v2 hierarchy";
-	ctl = xasprintf("%s/cgroup.subtree_control", base);
-	ok = access(ctl, W_OK) == 0;
-	free(ctl);
-	if (!ok)
-		return "the cgroup is not delegated to swarmd";
-	if ((srv.cfg.cgroup_memory_max > 0 && !cgroup_has(base, "memory")) ||
-	    (srv.cfg.cgroup_pids_max > 0 && !cgroup_has(base, "pids")))
-		return "the memory or pids controller is not available";
-	return NULL;
-}
-
-/*
- * Use our cgroup only if it is delegated to us (we may write its
- * subtree_control).  The daemon moves into a leaf of its own first: a
- * cgroup v2 with processes in it cannot enable controllers for children.
- */
-static void
-cgroup_setup(void)
-{
-	char *base = cgroup_own(), *leaf, pid[32], ctl[32], msg[128];
-	const char *why = cgroup_check(base), *step = NULL;
-
-	cg_tried = 1;
-	snprintf(ctl, sizeof ctl, "%s%s%s",
-	    srv.cfg.cgroup_memory_max > 0 ? "+memory" : "",
-	    srv.cfg.cgroup_memory_max > 0 && srv.cfg.cgroup_pids_max > 0 ? " " :
-	                                                                   "",
-	    srv.cfg.cgroup_pids_max > 0 ? "+pids" : "");
-	if (why == NULL) {
-		leaf = xasprintf("%s/swarmd-daemon", base);
-		snprintf(pid, sizeof pid, "%d", (int)getpid());
-		if (mkdir(leaf, 0755) == -1 && errno != EEXIST)
-			step = "create swarmd-daemon";
-		else if (cgroup_write(leaf, "cgroup.procs", pid) == -1)
-			step = "move into swarmd-daemon";
-		else if (cgroup_write(base, "cgroup.subtree_control", ctl) < 0)
-			step = "enable the controllers";
-		if (step != NULL) {
-			/* EBUSY here: a process other than ours is in it. */
-			snprintf(msg, sizeof msg, "cannot %s: %s", step,
-			    strerror(errno));
-			why = msg;
-		}
-		free(leaf);
-	}
-	if (why != NULL) {
-		log_notice("cgroup limits off: %s%s%s", why,
-		    base != NULL ? ": " : "", base != NULL ? base : "");
-		free(base);
-		return;
-	}
-	cg_base = base;
-	log_info("cgroup limits on: agents in %s/agent-N", cg_base);
-	cgroup_relimit();
-}
-
-/* The configured limits on an agent's cgroup DIR. */
-static void
-cgroup_limit(const char *dir, json_t *applied)
-{
-	char val[32];
-
-	if (srv.cfg.cgroup_memory_max > 0) {
-		snprintf(val, sizeof val, "%lld", srv.cfg.cgroup_memory_max);
-		if (cgroup_write(dir, "memory.max", val) == 0 &&
-		    applied != NULL)
-			json_object_set_new(applied, "cgroup_memory_max",
-			    json_integer(srv.cfg.cgroup_memory_max));
-	}
-	if (srv.cfg.cgroup_pids_max > 0) {
-		snprintf(val, sizeof val, "%lld", srv.cfg.cgroup_pids_max);
-		if (cgroup_write(dir, "pids.max", val) == 0 && applied != NULL)
-			json_object_set_new(applied, "cgroup_pids_max",
-			    json_integer(srv.cfg.cgroup_pids_max));
-	}
-}
-
-/*
- * Agents that outlived the last swarmd lost their limits when the unit
- * gave the controllers back (its ExecStopPost): set them again, and
- * remove the cgroups of those that ended meanwhile.
- */
-static void
-cgroup_relimit(void)
-{
-	struct dirent *e;
-	char *dir;
-	DIR *d;
-
-	if ((d = opendir(cg_base)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, "agent-", 6) != 0)
-			continue;
-		dir = xasprintf("%s/%s", cg_base, e->d_name);
-		if (rmdir(dir) == -1)
-			cgroup_limit(dir, NULL);
-		free(dir);
-	}
-	closedir(d);
-}
-
-static void
-cgroup_place(struct agent *a, json_t *applied)
-{
-	char *dir, val[32];
-
-	if (!cg_tried &&
-	    (srv.cfg.cgroup_memory_max > 0 || srv.cfg.cgroup_pids_max > 0))
-		cgroup_setup();
-	if (cg_base == NULL ||
-	    (srv.cfg.cgroup_memory_max <= 0 && srv.cfg.cgroup_pids_max <= 0))
-		return;
-	dir = xasprintf("%s/agent-%lld", cg_base, (long long)a->id);
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		log_warn("agent-%lld: mkdir %s", (long long)a->id, dir);
-		free(dir);
-		return;
-	}
-	cgroup_limit(dir, applied);
-	snprintf(val, sizeof val, "%d", (int)a->pid);
-	if (cgroup_write(dir, "cgroup.procs", val) == -1)
-		log_warnx("agent-%lld: cannot move pid %d into %s",
-		    (long long)a->id, (int)a->pid, dir);
-	watch_get(a)->cgroup = dir;
-}
-
-/* An ended agent's cgroup: did a limit bite?  Then remove it. */
-static void
-cgroup_done(struct agent *a, struct watch *w)
-{
-	static const char *files[][2] = { { "memory.events", "oom_kill " },
-		{ "pids.events", "max " } };
-	char *path, line[128];
-	long long n;
-	size_t i, klen;
-	FILE *f;
-
-	for (i = 0; i < nitems(files); i++) {
-		klen = strlen(files[i][1]);
-		path = xasprintf("%s/%s", w->cgroup, files[i][0]);
-		f = fopen(path, "re");
-		free(path);
-		while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-			if (strncmp(line, files[i][1], klen) != 0 ||
-			    (n = atoll(line + klen)) <= 0)
-				continue;
-			evlog_add("resource_limit", a->job, a->chunk, a->id,
-			    a->attempt,
-			    json_pack("{s:s, s:I}", "limit", files[i][0],
-			        "count", (json_int_t)n));
-		}
-		if (f != NULL)
-			fclose(f);
-	}
-	if (rmdir(w->cgroup) == -1 && errno != ENOENT)
-		log_debug("rmdir %s: %s", w->cgroup, strerror(errno));
-	free(w->cgroup);
-	w->cgroup = NULL;
-}
-
-/*
- * Limits for a new agent.  posix_spawn cannot set rlimits, so they are
- * set here with prlimit(2) right after it returns.  That leaves a race:
- * the child has already exec'd and runs for a moment unlimited, and a
- * process it forks in that moment keeps no limit.  The same holds for
- * the cgroup placement.  Good enough for runaway agents; not a sandbox.
- */
+/* Rlimits and cgroup limits (limits.c). */
 void
 watchdog_started(struct agent *a)
 {
-	struct {
-		int res;
-		const char *name;
-		rlim_t v;
-	} lim[] = {
-		{ RLIMIT_AS, "rlimit_as", (rlim_t)srv.cfg.rlimit_as },
-		{ RLIMIT_CPU, "rlimit_cpu", (rlim_t)ceil(srv.cfg.rlimit_cpu) },
-		{ RLIMIT_NPROC, "rlimit_nproc", (rlim_t)srv.cfg.rlimit_nproc },
-	};
-	json_t *applied = json_object();
-	struct rlimit rl;
-	size_t i;
-
-	for (i = 0; a->pid > 0 && i < nitems(lim); i++) {
-		if (lim[i].v == 0)
-			continue;
-		/* CPU: SIGXCPU at the limit, SIGKILL a second later. */
-		rl.rlim_cur = lim[i].v;
-		rl.rlim_max = lim[i].v + (lim[i].res == RLIMIT_CPU);
-		if (prlimit(a->pid, lim[i].res, &rl, NULL) == -1)
-			log_warn("agent-%lld: prlimit %s", (long long)a->id,
-			    lim[i].name);
-		else
-			json_object_set_new(applied, lim[i].name,
-			    json_integer((json_int_t)lim[i].v));
-	}
-	if (a->pid > 0)
-		cgroup_place(a, applied);
-	if (json_object_size(applied) > 0)
-		evlog_add("limits_applied", a->job, a->chunk, a->id, a->attempt,
-		    applied);
-	else
-		json_decref(applied);
+	/* An agent placed in a cgroup is watched from its start. */
+	if (limits_apply(a))
+		(void)watch_get(a);
 }
-
-/* ---- life of the module ---- */
 
 void
 watchdog_agent_free(struct agent *a)
 {
 	struct watch *w = a->wd;
 
+	if (w != NULL && w->triage != NULL)
+		triage_cancel(w->triage);
+	limits_release(a);
 	if (w == NULL)
 		return;
-	if (w->triage != NULL)
-		triage_cancel(w->triage);
-	if (w->cgroup != NULL)
-		cgroup_done(a, w);
 	json_decref(w->tier1);
 	json_decref(w->verdict);
 	free(w);
@@ -873,34 +742,19 @@ watchdog_arm(void)
 	evtimer_add(tick_ev, &tv);
 }
 
-/*
- * Set the cgroup up before any agent starts: one spawned while the daemon
- * still sits in its cgroup stays there, and a cgroup with a process in it
- * cannot enable the memory controller for its children.
- */
-static void
-cgroup_init(void)
-{
-	if (cg_base != NULL)
-		return;
-	cg_tried = 0;
-	if (srv.cfg.cgroup_memory_max > 0 || srv.cfg.cgroup_pids_max > 0)
-		cgroup_setup();
-}
-
 void
 watchdog_init(void)
 {
 	watchdog_arm();
 	escalate_init();
-	cgroup_init();
+	limits_init();
 }
 
 /* SIGHUP: timeouts may have moved; cgroup limits are tried again. */
 void
 watchdog_reload(void)
 {
-	cgroup_init();
+	limits_reload();
 	watchdog_arm();
 }
 
@@ -920,7 +774,5 @@ watchdog_free(void)
 	if (tick_ev != NULL)
 		event_free(tick_ev);
 	tick_ev = NULL;
-	free(cg_base);
-	cg_base = NULL;
-	cg_tried = 0;
+	limits_free();
 }
