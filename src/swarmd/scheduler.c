@@ -151,11 +151,12 @@ agent_finish(
 	o = agent_outcome(a->end, x, valid);
 	if (valid || o->cls != FAIL_SCHEMA)
 		finish_reason(a, x, reason, sizeof reason);
-	finish_record(a, o, code, sig,
-	    o->chunk == CI_EXIT_OK ||
-	            (a->end == END_DONE && code <= 0 && sig == 0) ?
-	        NULL :
-	        reason);
+	/* No reason for a success, nor for a settled agent's clean exit. */
+	if (o->chunk == CI_EXIT_OK ||
+	    (o->chunk == CHUNK_NINPUTS && (x == EXIT_ZERO || x == EXIT_UNSEEN)))
+		finish_record(a, o, code, sig, NULL);
+	else
+		finish_record(a, o, code, sig, reason);
 	agent_deliver(a);
 	nlive--;
 	if (j != NULL)
