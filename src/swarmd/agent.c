@@ -15,14 +15,6 @@
 		AGENT_INVALID, AA_NONE \
 	}
 
-/* What a move writes besides the state. */
-enum agent_action {
-	AA_NONE,
-	AA_STATE,   /* the state alone */
-	AA_STARTED, /* pid, token hash, start time, log, token cap */
-	AA_ENDED,   /* end time, exit status or signal, reason */
-};
-
 static const struct agent_move {
 	int next;
 	enum agent_action action;
@@ -77,6 +69,15 @@ agent_next(enum agent_state s, enum agent_input in)
 	    in >= AGENT_NINPUTS)
 		return AGENT_INVALID;
 	return agent_table[s][in].next;
+}
+
+/* What the move (S, IN) stores; AA_NONE if refused. */
+int
+agent_action(enum agent_state s, enum agent_input in)
+{
+	if (agent_next(s, in) == AGENT_INVALID)
+		return AA_NONE;
+	return agent_table[s][in].action;
 }
 
 const char *

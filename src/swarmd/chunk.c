@@ -20,13 +20,6 @@
 		CHUNK_INVALID, CA_NONE \
 	}
 
-/* What a move writes besides the state and its reason. */
-enum chunk_action {
-	CA_NONE,
-	CA_DISPATCH, /* one more attempt, by this agent, due now */
-	CA_OUTPUT,   /* where its output is */
-};
-
 static const struct chunk_move {
 	int next;
 	enum chunk_action action;
@@ -86,6 +79,15 @@ chunk_next(enum chunk_state s, enum chunk_input in)
 	    in >= CHUNK_NINPUTS)
 		return CHUNK_INVALID;
 	return chunk_table[s][in].next;
+}
+
+/* What the move (S, IN) writes besides the state; CA_NONE if refused. */
+int
+chunk_action(enum chunk_state s, enum chunk_input in)
+{
+	if (chunk_next(s, in) == CHUNK_INVALID)
+		return CA_NONE;
+	return chunk_table[s][in].action;
 }
 
 const char *

@@ -122,7 +122,14 @@ enum chunk_input {
 enum fail_class { FAIL_NONE, FAIL_TRANSIENT, FAIL_SCHEMA, FAIL_UNKNOWN };
 const char *fail_class_name(enum fail_class);
 
+/* What a move writes besides the state and its reason. */
+enum chunk_action {
+	CA_NONE,
+	CA_DISPATCH, /* one more attempt, by this agent, due now */
+	CA_OUTPUT,   /* where its output is */
+};
 int chunk_next(enum chunk_state, enum chunk_input);
+int chunk_action(enum chunk_state, enum chunk_input);
 const char *chunk_state_name(enum chunk_state);
 int chunk_state_parse(const char *);
 int chunk_apply(
@@ -173,7 +180,15 @@ enum agent_input {
 	AI_KILLED,
 	AGENT_NINPUTS
 };
+/* What a move stores besides the state. */
+enum agent_action {
+	AA_NONE,
+	AA_STATE,   /* the state alone */
+	AA_STARTED, /* pid, token hash, start time, log, token cap */
+	AA_ENDED,   /* end time, exit status or signal, reason */
+};
 int agent_next(enum agent_state, enum agent_input);
+int agent_action(enum agent_state, enum agent_input);
 const char *agent_state_name(enum agent_state);
 
 /* ---- agent-end.c: why an agent ends, and what that makes of its chunk ---- */

@@ -15,47 +15,65 @@
 #include "swarmd.h"
 
 struct move {
-	int from, input, to;
+	int from, input, to, action;
 };
 
 static const struct move chunk_moves[] = {
-	{ CHUNK_QUEUED, CI_DISPATCH, CHUNK_RUNNING },
-	{ CHUNK_QUEUED, CI_DROP, CHUNK_ABORTED },
-	{ CHUNK_RUNNING, CI_EXIT_OK, CHUNK_DONE },
-	{ CHUNK_RUNNING, CI_EXIT_FAIL, CHUNK_FAILED },
-	{ CHUNK_RUNNING, CI_ABORT, CHUNK_ABORTED },
-	{ CHUNK_RUNNING, CI_REQUEUE, CHUNK_QUEUED },
-	{ CHUNK_RUNNING, CI_DEADLETTER, CHUNK_DEAD },
-	{ CHUNK_FAILED, CI_DEADLETTER, CHUNK_DEAD },
-	{ CHUNK_DEAD, CI_RETRY, CHUNK_QUEUED },
-	{ CHUNK_FAILED, CI_RETRY, CHUNK_QUEUED },
-	{ CHUNK_ABORTED, CI_RETRY, CHUNK_QUEUED },
+	{ CHUNK_QUEUED, CI_DISPATCH, CHUNK_RUNNING, CA_DISPATCH },
+	{ CHUNK_QUEUED, CI_DROP, CHUNK_ABORTED, CA_NONE },
+	{ CHUNK_RUNNING, CI_EXIT_OK, CHUNK_DONE, CA_OUTPUT },
+	{ CHUNK_RUNNING, CI_EXIT_FAIL, CHUNK_FAILED, CA_NONE },
+	{ CHUNK_RUNNING, CI_ABORT, CHUNK_ABORTED, CA_NONE },
+	{ CHUNK_RUNNING, CI_REQUEUE, CHUNK_QUEUED, CA_NONE },
+	{ CHUNK_RUNNING, CI_DEADLETTER, CHUNK_DEAD, CA_NONE },
+	{ CHUNK_FAILED, CI_DEADLETTER, CHUNK_DEAD, CA_NONE },
+	{ CHUNK_DEAD, CI_RETRY, CHUNK_QUEUED, CA_NONE },
+	{ CHUNK_FAILED, CI_RETRY, CHUNK_QUEUED, CA_NONE },
+	{ CHUNK_ABORTED, CI_RETRY, CHUNK_QUEUED, CA_NONE },
 };
 
 static const struct move agent_moves[] = {
-	{ AGENT_STARTING, AI_SPAWNED, AGENT_RUNNING },
-	{ AGENT_STARTING, AI_SPAWN_FAILED, AGENT_EXITED },
-	{ AGENT_STARTING, AI_EXIT, AGENT_EXITED },
-	{ AGENT_STARTING, AI_KILLED, AGENT_KILLED },
-	{ AGENT_RUNNING, AI_SUSPECT, AGENT_SUSPECT },
-	{ AGENT_RUNNING, AI_EXIT, AGENT_EXITED },
-	{ AGENT_RUNNING, AI_KILLED, AGENT_KILLED },
-	{ AGENT_SUSPECT, AI_CLEAR, AGENT_RUNNING },
-	{ AGENT_SUSPECT, AI_EXIT, AGENT_EXITED },
-	{ AGENT_SUSPECT, AI_KILLED, AGENT_KILLED },
+	{ AGENT_STARTING, AI_SPAWNED, AGENT_RUNNING, AA_STARTED },
+	{ AGENT_STARTING, AI_SPAWN_FAILED, AGENT_EXITED, AA_ENDED },
+	{ AGENT_STARTING, AI_EXIT, AGENT_EXITED, AA_ENDED },
+	{ AGENT_STARTING, AI_KILLED, AGENT_KILLED, AA_ENDED },
+	{ AGENT_RUNNING, AI_SUSPECT, AGENT_SUSPECT, AA_STATE },
+	{ AGENT_RUNNING, AI_EXIT, AGENT_EXITED, AA_ENDED },
+	{ AGENT_RUNNING, AI_KILLED, AGENT_KILLED, AA_ENDED },
+	{ AGENT_SUSPECT, AI_CLEAR, AGENT_RUNNING, AA_STATE },
+	{ AGENT_SUSPECT, AI_EXIT, AGENT_EXITED, AA_ENDED },
+	{ AGENT_SUSPECT, AI_KILLED, AGENT_KILLED, AA_ENDED },
 };
 
-/* The listed target of (S, IN), or INVALID when the pair is not listed. */
-static int
-expected(const struct move *m, size_t n, int s, int in, int invalid)
+/* The listed move of (S, IN), or NULL when the pair is not listed. */
+static const struct move *
+listed(const struct move *m, size_t n, int s, int in)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		if (m[i].from == s && m[i].input == in)
-			return m[i].to;
+			return &m[i];
 	}
-	return invalid;
+	return NULL;
+}
+
+/* The listed target of (S, IN), or INVALID when the pair is not listed. */
+static int
+expected(const struct move *m, size_t n, int s, int in, int invalid)
+{
+	const struct move *l = listed(m, n, s, in);
+
+	return l != NULL ? l->to : invalid;
+}
+
+/* The listed action of (S, IN); a refused pair has none (0). */
+static int
+expected_action(const struct move *m, size_t n, int s, int in)
+{
+	const struct move *l = listed(m, n, s, in);
+
+	return l != NULL ? l->action : 0;
 }
 
 static void
@@ -70,8 +88,15 @@ test_chunk_table(void **state)
 			want = expected(chunk_moves, nitems(chunk_moves), s, in,
 			    CHUNK_INVALID);
 			if (got != want)
-				fail_msg("chunk %s on input %d: got %d, "
-				         "want %d",
+				fail_msg(
+				    "chunk %s on input %d: got %d, want %d",
+				    chunk_state_name(s), in, got, want);
+			got = chunk_action(s, in);
+			want = expected_action(
+			    chunk_moves, nitems(chunk_moves), s, in);
+			if (got != want)
+				fail_msg(
+				    "chunk %s on input %d: action %d, want %d",
 				    chunk_state_name(s), in, got, want);
 		}
 	}
@@ -141,8 +166,15 @@ test_agent_table(void **state)
 			want = expected(agent_moves, nitems(agent_moves), s, in,
 			    AGENT_INVALID);
 			if (got != want)
-				fail_msg("agent %s on input %d: got %d, "
-				         "want %d",
+				fail_msg(
+				    "agent %s on input %d: got %d, want %d",
+				    agent_state_name(s), in, got, want);
+			got = agent_action(s, in);
+			want = expected_action(
+			    agent_moves, nitems(agent_moves), s, in);
+			if (got != want)
+				fail_msg(
+				    "agent %s on input %d: action %d, want %d",
 				    agent_state_name(s), in, got, want);
 		}
 	}
