@@ -58,7 +58,7 @@ line=$(grep -a "^<6>heartbeat $job/c0 $agent " "$T/swarmd.log" | grep -a -E '\.\
 [ -n "$line" ] || fail "no cut heartbeat in the log"
 bytes=$(printf '%s' "$line" | wc -c)
 [ "$bytes" -le 1100 ] || fail "journal line of $bytes bytes"
-full=$(printf 'heartbeat %s/c0 %s attempt 1: {"note":"%s"}' "$job" "$agent" "$(python3 -c 'print("\u00e9" * 2047 + "xy")')" | wc -c)
+full=$(printf 'heartbeat %s/c0 %s attempt 1: {"note":"%s"}' "$job" "$agent" "$(PYTHONIOENCODING=utf-8 python3 -c 'print("\u00e9" * 2047 + "xy")')" | wc -c)
 assert_contains "$line" "... ($full bytes)" "its size"
 # swarmctl says the same, exit 1.
 SWARM_AGENT=$agent SWARM_TOKEN=$token swarmctl heartbeat --note "$(head -c 5000 /dev/zero | tr '\0' x)" 2>"$T/err"

@@ -10,6 +10,7 @@ f=$(job_file many '["'"$AGENTS"'/hang-agent"]' 1 '{"env":{"HANG_PIDFILE":"'"$T/p
 job=$(swarmctl submit "$f")
 wait_until 20 test -s "$T/pids" || fail "agent did not start"
 pid=$(head -n 1 "$T/pids")
+wait_until 10 sh -c "swarmctl events --job $job --json | grep -q hanging" || fail "first heartbeat"
 envof() { tr '\0' '\n' <"/proc/$pid/environ" | sed -n "s/^$1=//p"; }
 PYTHONPATH="$(dirname "$0")" python3 - "$SOCK" "$(envof SWARM_AGENT)" "$(envof SWARM_TOKEN)" <<'PY' || fail "paging"
 import sys
@@ -17,11 +18,15 @@ from rawclient import Conn
 path, agent, token = sys.argv[1:]
 auth = {"agent": agent, "token": token}
 c = Conn(path, timeout=60)
-# 1100 heartbeats with the longest note (4.5 MB of data), 1500 short ones.
-for i in range(1100):
-    assert c.call("heartbeat", {"note": "%05d" % i + "n" * 4091}, auth)["ok"]
-for i in range(1500):
-    assert c.call("heartbeat", {"note": "beat %d" % i}, auth)["ok"]
+# 1100 heartbeats with the longest note (4.5 MB of data), 1500 short
+# ones; a hundred requests at a time.
+notes = ["%05d" % i + "n" * 4091 for i in range(1100)]
+notes += ["beat %d" % i for i in range(1500)]
+for b in range(0, len(notes), 100):
+    for n in notes[b:b + 100]:
+        c.send({"id": 1, "verb": "heartbeat", "args": {"note": n}, "auth": auth})
+    for n in notes[b:b + 100]:
+        assert c.line()["ok"]
 
 def expect_bad(args, what):
     r = c.call("events", args)
