@@ -1,10 +1,12 @@
 /* config.c: read swarmd.conf with inih into struct config. */
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -453,17 +455,23 @@ config_load(struct config *cfg, const char *file, int missing_ok, char *err,
 {
 	struct load_ctx ctx = { cfg, NULL, 0, 0, 0, err, errlen, 0 };
 	struct stat sb;
-	int rc;
+	int fd, rc;
 
-	if ((ctx.f = fopen(file, "r")) == NULL) {
+	/* O_NONBLOCK: a FIFO in its place must not hang a reload. */
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
 		if (missing_ok && errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return -1;
 	}
-	if (fstat(fileno(ctx.f), &sb) == -1 || !S_ISREG(sb.st_mode)) {
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		snprintf(err, errlen, "%s: not a regular file", file);
-		fclose(ctx.f);
+		close(fd);
+		return -1;
+	}
+	if ((ctx.f = fdopen(fd, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	rc = ini_parse_stream(read_line, &ctx, on_key, &ctx);

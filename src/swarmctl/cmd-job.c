@@ -283,33 +283,54 @@ show_event(struct cmd_ctx *ctx, json_t *ev)
 		print_event(ev);
 }
 
+/* Print a page of events; the seq of its last one into *LAST. */
+static void
+show_page(struct cmd_ctx *ctx, json_t *events, json_int_t *last)
+{
+	json_t *ev;
+	size_t i;
+
+	json_array_foreach(events, i, ev) {
+		show_event(ctx, ev);
+		*last = json_integer_value(json_object_get(ev, "seq"));
+	}
+}
+
+/*
+ * The whole log, a page at a time after the last seq seen, as swarmd
+ * answers with a page and whether there is more; with --follow, swarmd
+ * follows once a page reaches the newest event.  With --limit, the newest
+ * N in one answer.
+ */
 int
 cmd_events(struct cmd_ctx *ctx)
 {
 	const char *limit = cmd_opt(ctx, "limit");
-	json_t *args = json_object(), *resp, *events;
-	long long n;
-	size_t i;
-	int rc;
+	int follow = cmd_opt(ctx, "follow") != NULL, more, rc;
+	json_t *args, *resp;
+	json_int_t last = 0;
+	long long n = 0;
 
-	if (limit != NULL) {
-		if (parse_int(limit, 0, LLONG_MAX, &n) == -1) {
-			json_decref(args);
-			return cmd_usage_error(
-			    ctx, "bad --limit \"%s\": expected a count", limit);
-		}
-		json_object_set_new(args, "limit", json_integer(n));
-	}
-	cmd_opt_arg(ctx, args, "job", "job");
-	if (cmd_opt(ctx, "follow") != NULL)
-		json_object_set_new(args, "follow", json_true());
-	if ((rc = client_call(ctx, "events", args, &resp)) != 0)
-		return rc;
-	events = json_object_get(resp, "events");
-	for (i = 0; i < json_array_size(events); i++)
-		show_event(ctx, json_array_get(events, i));
-	json_decref(resp);
-	if (cmd_opt(ctx, "follow") == NULL)
+	if (limit != NULL && parse_int(limit, 0, LLONG_MAX, &n) == -1)
+		return cmd_usage_error(
+		    ctx, "bad --limit \"%s\": expected a count", limit);
+	do {
+		args = json_object();
+		if (limit != NULL)
+			json_object_set_new(args, "limit", json_integer(n));
+		else
+			json_object_set_new(args, "after", json_integer(last));
+		cmd_opt_arg(ctx, args, "job", "job");
+		if (follow)
+			json_object_set_new(args, "follow", json_true());
+		if ((rc = client_call(ctx, "events", args, &resp)) != 0)
+			return rc;
+		show_page(ctx, json_object_get(resp, "events"), &last);
+		more = limit == NULL &&
+		    json_is_true(json_object_get(resp, "more"));
+		json_decref(resp);
+	} while (more);
+	if (!follow)
 		return 0;
 	format_flush();
 	return client_follow(ctx, "event", show_event);

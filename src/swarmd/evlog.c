@@ -228,26 +228,41 @@ evlog_unsubscribe(evlog_cb cb, void *arg)
 	"  AND c.event = 'subagent_completed') " \
 	"ORDER BY d.job, d.seq"
 
+/* A page's rows in seq order: those of the newest-first listing reversed. */
+static void
+reverse(json_t *arr)
+{
+	size_t i, n = json_array_size(arr);
+	json_t *a, *b;
+
+	for (i = 0; i < n / 2; i++) {
+		a = json_incref(json_array_get(arr, i));
+		b = json_incref(json_array_get(arr, n - 1 - i));
+		json_array_set_new(arr, i, b);
+		json_array_set_new(arr, n - 1 - i, a);
+	}
+}
+
 /*
- * JOB's events (0: every job's) after seq AFTER, oldest first, at most
- * LIMIT; with AFTER NULL, the newest LIMIT of them.
+ * JOB's events (0: every job's) after seq AFTER, oldest first; with AFTER
+ * NULL, the newest of them.  A page holds at most LIMIT events and about
+ * EVENTS_PAGE_BYTES of their data (always one); *MORE says whether more
+ * lie beyond it: newer ones after AFTER, older ones without it.
  */
 json_t *
-evlog_list_json(int64_t job, const int64_t *after, int64_t limit)
+evlog_list_json(int64_t job, const int64_t *after, int64_t limit, int *more)
 {
 	static const char after_all[] =
 	    EVENTS_SELECT "WHERE seq > ?2 ORDER BY seq LIMIT ?3";
 	static const char after_job[] =
 	    EVENTS_SELECT "WHERE job = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 	static const char last_all[] =
-	    "SELECT * FROM (" EVENTS_SELECT "ORDER BY seq DESC LIMIT ?3) "
-	    "ORDER BY seq";
+	    EVENTS_SELECT "ORDER BY seq DESC LIMIT ?3";
 	static const char last_job[] =
-	    "SELECT * FROM (" EVENTS_SELECT "WHERE job = ?1 "
-	    "ORDER BY seq DESC LIMIT ?3) "
-	    "ORDER BY seq";
+	    EVENTS_SELECT "WHERE job = ?1 ORDER BY seq DESC LIMIT ?3";
 	sqlite3_stmt *st;
-	json_t *arr;
+	json_t *arr = json_array();
+	size_t bytes = 0;
 
 	if (after != NULL)
 		st = store_prepare(job != 0 ? after_job : after_all);
@@ -257,11 +272,20 @@ evlog_list_json(int64_t job, const int64_t *after, int64_t limit)
 		sqlite3_bind_int64(st, 1, job);
 	if (after != NULL)
 		sqlite3_bind_int64(st, 2, *after);
-	sqlite3_bind_int64(st, 3, limit);
-	arr = json_array();
-	while (store_step(st) == SQLITE_ROW)
+	sqlite3_bind_int64(st, 3, limit + 1); /* one more tells of more */
+	*more = 0;
+	while (store_step(st) == SQLITE_ROW) {
+		if ((int64_t)json_array_size(arr) == limit ||
+		    (bytes > EVENTS_PAGE_BYTES && json_array_size(arr) > 0)) {
+			*more = 1;
+			break;
+		}
+		bytes += 128 + (size_t)sqlite3_column_bytes(st, 7);
 		json_array_append_new(arr, evlog_row_json(st));
+	}
 	sqlite3_reset(st);
+	if (after == NULL)
+		reverse(arr);
 	return arr;
 }
 

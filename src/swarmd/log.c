@@ -24,6 +24,8 @@
 #include "swarmd.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
+/* The most of an event's message the journal gets (swarmd(8)). */
+#define LOG_EVENT_MAX 1024
 
 static int log_level = LOG_P_INFO;
 static int log_journal; /* records to journald, not lines to stderr */
@@ -143,6 +145,22 @@ iov_add(struct iovec *iov, int *n, char *field)
 }
 
 /*
+ * The journal gets the head of a long event message, cut at a UTF-8
+ * character, and its size; the event log keeps the whole.
+ */
+static char *
+log_event_text(const char *message)
+{
+	size_t len = strlen(message), n = LOG_EVENT_MAX;
+
+	if (len <= LOG_EVENT_MAX)
+		return xstrdup(message);
+	while (n > 0 && ((unsigned char)message[n] & 0xc0) == 0x80)
+		n--;
+	return xasprintf("%.*s... (%zu bytes)", (int)n, message, len);
+}
+
+/*
  * An event from the event log: MESSAGE plus a field for each of its ids
  * (0 or NULL: none), so "journalctl SWARM_AGENT=agent-17" finds them all.
  */
@@ -151,15 +169,19 @@ log_event(int prio, const char *event, int64_t job, const char *chunk,
     int64_t agent, int attempt, const char *message)
 {
 	struct iovec iov[8];
+	char *text;
 	int i, n = 0;
 
 	if (prio > log_level)
 		return;
+	text = log_event_text(message);
 	if (!log_journal) {
-		fprintf(stderr, "<%d>%s\n", prio, message);
+		fprintf(stderr, "<%d>%s\n", prio, text);
+		free(text);
 		return;
 	}
-	iov_add(iov, &n, xasprintf("MESSAGE=%s", message));
+	iov_add(iov, &n, xasprintf("MESSAGE=%s", text));
+	free(text);
 	iov_add(iov, &n, xasprintf("PRIORITY=%d", prio));
 	iov_add(iov, &n, xstrdup("SYSLOG_IDENTIFIER=swarmd"));
 	iov_add(iov, &n, xasprintf("SWARM_EVENT=%s", event));

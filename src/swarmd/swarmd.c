@@ -20,6 +20,8 @@
 
 static struct event *sig_term, *sig_int, *sig_hup;
 static char *opt_socket, *opt_statedir;
+/* The file was named with -c or read at start: a reload must read it. */
+static int config_required;
 
 static void
 usage(FILE *f)
@@ -37,16 +39,16 @@ usage(FILE *f)
 	    SWARM_DEFAULT_CONFIG);
 }
 
-/* Read the configuration; command-line paths win over the file. */
+/*
+ * Read the configuration into CFG; command-line paths win over the file.
+ * Without REQUIRED a missing file means the defaults.  -1 with the reason
+ * in ERR.
+ */
 static int
-load_config(struct config *cfg, int explicit_path)
+load_config(struct config *cfg, int required, char *err, size_t errlen)
 {
-	char err[512];
-
 	config_defaults(cfg);
-	if (config_load(
-	        cfg, srv.config_path, !explicit_path, err, sizeof err) == -1) {
-		log_err("%s", err);
+	if (config_load(cfg, srv.config_path, !required, err, errlen) == -1) {
 		config_free(cfg);
 		return -1;
 	}
@@ -75,10 +77,12 @@ static void
 reload(void)
 {
 	struct config cfg;
+	char err[512];
 
 	log_notice("SIGHUP: reloading %s", srv.config_path);
-	if (load_config(&cfg, 0) == -1) {
-		log_err("reload failed; keeping the running configuration");
+	if (load_config(&cfg, config_required, err, sizeof err) == -1) {
+		log_err("reload failed: %s; keeping the running configuration",
+		    err);
 		return;
 	}
 	if (strcmp(cfg.socket, srv.cfg.socket) != 0 ||
@@ -366,8 +370,11 @@ swarmd_main(int argc, char **argv)
 
 	parse_args(argc, argv, &foreground, &explicit_path);
 	log_init(foreground, "info");
-	if (load_config(&srv.cfg, explicit_path) == -1)
+	if (load_config(&srv.cfg, explicit_path, err, sizeof err) == -1) {
+		log_err("%s", err);
 		return 1;
+	}
+	config_required = explicit_path || access(srv.config_path, F_OK) == 0;
 	log_set_level(srv.cfg.log_level);
 	srv.uid = getuid();
 	resolve_operator_group();

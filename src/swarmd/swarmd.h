@@ -405,7 +405,12 @@ int usage_parse_openai(json_t *, struct usage *);
 int64_t evlog_add(const char *name, int64_t job, const char *chunk,
     int64_t agent, int attempt, json_t *extra);
 json_t *evlog_row_json(sqlite3_stmt *);
-json_t *evlog_list_json(int64_t job, const int64_t *after, int64_t limit);
+/* events: a page's default and largest number of events, and its data. */
+#define EVENTS_PAGE 1000
+#define EVENTS_LIMIT_MAX 10000
+#define EVENTS_PAGE_BYTES (4 * 1024 * 1024)
+json_t *evlog_list_json(
+    int64_t job, const int64_t *after, int64_t limit, int *more);
 json_t *evlog_pending_json(int64_t job);
 json_t *evlog_heartbeats_json(int64_t agent);
 json_t *evlog_verdicts_json(int64_t job, const char *chunk);
@@ -715,10 +720,16 @@ void evlog_follow(struct client *, json_t *id, int64_t job);
 #define V_ANY 0x4      /* anyone who can connect */
 
 enum arg_type { A_STRING, A_INT, A_NUMBER, A_BOOL, A_OBJECT, A_ANY };
+/* Limits of string arguments, in bytes (swarmd-protocol(7)). */
+#define ARG_MAX_NAME 256   /* agent, job, chunk and model names */
+#define ARG_MAX_PATH 4096  /* paths, as PATH_MAX */
+#define ARG_MAX_NOTE 4096  /* notes and reasons */
+#define ARG_MAX_TEXT 65536 /* messages and done summaries */
 struct verb_arg {
 	const char *name;
 	enum arg_type type;
 	int required;
+	size_t max; /* A_STRING: the most bytes allowed */
 };
 
 struct verb_ctx {

@@ -287,20 +287,38 @@ verb_pending(struct verb_ctx *ctx)
 	return VERB_OK;
 }
 
+/*
+ * A page of events: the newest LIMIT, or LIMIT after seq AFTER, and
+ * whether there are more.  A follower is followed from the newest event
+ * only: a page that stops short of it is answered without following, and
+ * the client asks again after its last event.
+ */
 enum verb_rc
 verb_events(struct verb_ctx *ctx)
 {
 	json_t *after = json_object_get(ctx->args, "after");
 	json_t *limit = json_object_get(ctx->args, "limit");
-	int64_t job = opt_job(ctx), from;
+	int64_t job, from, n = EVENTS_PAGE;
+	int more, follow = arg_bool(ctx, "follow");
 
-	if (job == -1)
+	if (limit != NULL) {
+		n = json_integer_value(limit);
+		if (n < 0 || n > EVENTS_LIMIT_MAX)
+			return verb_fail(ctx, SWARM_E_BAD_ARGS,
+			    "events: limit must be from 0 to %d; page with \"after\" for more",
+			    EVENTS_LIMIT_MAX);
+	}
+	if ((job = opt_job(ctx)) == -1)
 		return VERB_ERROR;
 	from = after != NULL ? json_integer_value(after) : 0;
 	json_object_set_new(ctx->reply, "events",
-	    evlog_list_json(job, after != NULL ? &from : NULL,
-	        limit != NULL ? json_integer_value(limit) : 100000));
-	if (!arg_bool(ctx, "follow"))
+	    evlog_list_json(job, after != NULL ? &from : NULL, n, &more));
+	json_object_set_new(ctx->reply, "more", json_boolean(more));
+	if (!follow)
+		return VERB_OK;
+	follow = !more || after == NULL;
+	json_object_set_new(ctx->reply, "following", json_boolean(follow));
+	if (!follow)
 		return VERB_OK;
 	client_reply(ctx->client, ctx->id, ctx->reply);
 	evlog_follow(ctx->client, ctx->id, job);

@@ -10,52 +10,71 @@
 
 #include "swarmd.h"
 
-static const struct verb_arg no_args[] = { { NULL, A_ANY, 0 } };
-static const struct verb_arg hello_args[] = { { "version", A_INT, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg submit_args[] = { { "job", A_ANY, 1 },
-	{ "dry_run", A_BOOL, 0 }, { "strict", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg ps_args[] = { { "job", A_STRING, 0 },
-	{ "all", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg target_args[] = { { "target", A_STRING, 1 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg abort_args[] = { { "target", A_STRING, 1 },
-	{ "grace", A_NUMBER, 0 }, { "reason", A_STRING, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg send_args[] = { { "target", A_STRING, 1 },
-	{ "text", A_STRING, 1 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg job_args[] = { { "job", A_STRING, 1 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg optjob_args[] = { { "job", A_STRING, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg events_args[] = { { "job", A_STRING, 0 },
-	{ "after", A_INT, 0 }, { "limit", A_INT, 0 }, { "follow", A_BOOL, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg logs_args[] = { { "agent", A_STRING, 1 },
-	{ "offset", A_INT, 0 }, { "wait", A_NUMBER, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg heartbeat_args[] = { { "note", A_STRING, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg recv_args[] = { { "wait", A_NUMBER, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg checkpoint_args[] = { { "note", A_STRING, 0 },
-	{ "data", A_STRING, 0 }, { "encoding", A_STRING, 0 },
-	{ "path", A_STRING, 0 }, { "sha256", A_STRING, 0 },
-	{ "size", A_INT, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg report_args[] = { { "input", A_INT, 0 },
-	{ "output", A_INT, 0 }, { "cache_read", A_INT, 0 },
-	{ "cache_creation", A_INT, 0 }, { "model", A_STRING, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg fail_args[] = { { "transient", A_BOOL, 0 },
-	{ "reason", A_STRING, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg retry_args[] = { { "target", A_STRING, 1 },
-	{ "dead", A_BOOL, 0 }, { NULL, A_ANY, 0 } };
-static const struct verb_arg escalations_args[] = { { "all", A_BOOL, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg resolve_args[] = { { "target", A_STRING, 1 },
-	{ "action", A_STRING, 1 }, { "note", A_STRING, 0 },
-	{ NULL, A_ANY, 0 } };
-static const struct verb_arg done_args[] = { { "summary", A_STRING, 0 },
-	{ "result", A_STRING, 0 }, { NULL, A_ANY, 0 } };
+/*
+ * Every string argument has a size limit in bytes (swarmd-protocol(7)):
+ * what is stored, and written to the journal with its event, stays small.
+ */
+/* clang-format off */
+#define ARG_OPT(name, type) { name, type, 0, 0 }
+#define ARG_NEED(name, type) { name, type, 1, 0 }
+#define ARG_STR(name, max) { name, A_STRING, 0, max }
+#define ARG_NEED_STR(name, max) { name, A_STRING, 1, max }
+#define ARG_END { NULL, A_ANY, 0, 0 }
+/* clang-format on */
+
+static const struct verb_arg no_args[] = { ARG_END };
+static const struct verb_arg hello_args[] = { ARG_OPT("version", A_INT),
+	ARG_END };
+static const struct verb_arg submit_args[] = { ARG_NEED("job", A_ANY),
+	ARG_OPT("dry_run", A_BOOL), ARG_OPT("strict", A_BOOL), ARG_END };
+static const struct verb_arg ps_args[] = { ARG_STR("job", ARG_MAX_NAME),
+	ARG_OPT("all", A_BOOL), ARG_END };
+static const struct verb_arg target_args[] = {
+	ARG_NEED_STR("target", ARG_MAX_NAME), ARG_END
+};
+static const struct verb_arg abort_args[] = { ARG_NEED_STR(
+	                                          "target", ARG_MAX_NAME),
+	ARG_OPT("grace", A_NUMBER), ARG_STR("reason", ARG_MAX_NOTE), ARG_END };
+static const struct verb_arg send_args[] = { ARG_NEED_STR(
+	                                         "target", ARG_MAX_NAME),
+	ARG_NEED_STR("text", ARG_MAX_TEXT), ARG_END };
+static const struct verb_arg job_args[] = { ARG_NEED_STR("job", ARG_MAX_NAME),
+	ARG_END };
+static const struct verb_arg optjob_args[] = { ARG_STR("job", ARG_MAX_NAME),
+	ARG_END };
+static const struct verb_arg events_args[] = { ARG_STR("job", ARG_MAX_NAME),
+	ARG_OPT("after", A_INT), ARG_OPT("limit", A_INT),
+	ARG_OPT("follow", A_BOOL), ARG_END };
+static const struct verb_arg logs_args[] = { ARG_NEED_STR(
+	                                         "agent", ARG_MAX_NAME),
+	ARG_OPT("offset", A_INT), ARG_OPT("wait", A_NUMBER), ARG_END };
+static const struct verb_arg heartbeat_args[] = { ARG_STR("note", ARG_MAX_NOTE),
+	ARG_END };
+static const struct verb_arg recv_args[] = { ARG_OPT("wait", A_NUMBER),
+	ARG_END };
+/* The data's own limit is [store] checkpoint_max, checked by the verb. */
+static const struct verb_arg checkpoint_args[] = {
+	ARG_STR("note", ARG_MAX_NOTE), ARG_STR("data", SWARM_MAX_LINE),
+	ARG_STR("encoding", ARG_MAX_NAME), ARG_STR("path", ARG_MAX_PATH),
+	ARG_STR("sha256", ARG_MAX_NAME), ARG_OPT("size", A_INT), ARG_END
+};
+static const struct verb_arg report_args[] = { ARG_OPT("input", A_INT),
+	ARG_OPT("output", A_INT), ARG_OPT("cache_read", A_INT),
+	ARG_OPT("cache_creation", A_INT), ARG_STR("model", ARG_MAX_NAME),
+	ARG_END };
+static const struct verb_arg fail_args[] = { ARG_OPT("transient", A_BOOL),
+	ARG_STR("reason", ARG_MAX_NOTE), ARG_END };
+static const struct verb_arg retry_args[] = {
+	ARG_NEED_STR("target", ARG_MAX_NAME), ARG_OPT("dead", A_BOOL), ARG_END
+};
+static const struct verb_arg escalations_args[] = { ARG_OPT("all", A_BOOL),
+	ARG_END };
+static const struct verb_arg resolve_args[] = { ARG_NEED_STR(
+	                                            "target", ARG_MAX_NAME),
+	ARG_NEED_STR("action", ARG_MAX_NAME), ARG_STR("note", ARG_MAX_NOTE),
+	ARG_END };
+static const struct verb_arg done_args[] = { ARG_STR("summary", ARG_MAX_TEXT),
+	ARG_STR("result", ARG_MAX_PATH), ARG_END };
 
 /* One entry per verb. */
 static const struct verb verbs[] = {
@@ -149,6 +168,12 @@ check_args(struct verb_ctx *ctx, const struct verb *v)
 			    "%s: argument \"%s\" must be %s%s", v->name, key,
 			    type_names[a->type],
 			    a->type == A_NUMBER ? " from 0 to 86400" : "");
+			return -1;
+		}
+		if (a->type == A_STRING && json_string_length(val) > a->max) {
+			verb_fail(ctx, SWARM_E_BAD_ARGS,
+			    "%s: argument \"%s\" is %zu bytes; the limit is %zu",
+			    v->name, key, json_string_length(val), a->max);
 			return -1;
 		}
 	}
