@@ -110,6 +110,17 @@ def ts_ms(ts):
     return d.replace(tzinfo=timezone.utc).timestamp() * 1000.0
 
 
+def all_events(c, args):
+    """The whole event log (of ARGS' job), page by page, oldest first."""
+    out, after = [], 0
+    while True:
+        r = c.call("events", dict(args, after=after, limit=10000))
+        out += r["events"]
+        if not r.get("more") or not r["events"]:
+            return out
+        after = r["events"][-1]["seq"]
+
+
 def watch(sock, job, t0_ms, timeout, out):
     """Sample swarmd's own view of the window (quota) and the job twice a
     second until the job ends; then print the seconds from submit to its
@@ -134,9 +145,9 @@ def watch(sock, job, t0_ms, timeout, out):
                                    (job, timeout))
             time.sleep(0.5)
     ev = c.call("events", {"job": job, "limit": 1})["events"][-1]
-    evs = c.call("events", {"job": job})["events"]
+    evs = all_events(c, {"job": job})
     names = [e["event"] for e in evs]
-    allev = [e["event"] for e in c.call("events")["events"]]
+    allev = [e["event"] for e in all_events(c, {})]
     print("%.3f %.2f %d %d %s %d %d %d" % (
         (ts_ms(ev["ts"]) - float(t0_ms)) / 1000.0, peak, paused,
         allev.count("quota_paused"), json.dumps(j["counts"],
