@@ -10,12 +10,7 @@
 
 #include "swarmd.h"
 
-struct evlog_sub {
-	evlog_cb cb;
-	void *arg;
-	TAILQ_ENTRY(evlog_sub) entry;
-};
-static TAILQ_HEAD(, evlog_sub) subs = TAILQ_HEAD_INITIALIZER(subs);
+static struct notify_list subs = TAILQ_HEAD_INITIALIZER(subs);
 
 #define EVENT_COLUMNS "seq, ts, event, job, chunk, agent, attempt, data"
 
@@ -74,11 +69,10 @@ evlog_get(int64_t seq)
 static void
 evlog_notify(const struct evlog_entry *e)
 {
-	struct evlog_sub *sub, *next;
+	struct notify *n, *next;
 
-	TAILQ_FOREACH_SAFE(sub, &subs, entry, next) {
-		sub->cb(e, sub->arg);
-	}
+	TAILQ_FOREACH_SAFE(n, &subs, entry, next)
+		((evlog_cb)n->fn)(e, n->arg);
 }
 
 /* Events worth more than info in the journal. */
@@ -188,25 +182,13 @@ evlog_add(const char *name, int64_t job, const char *chunk, int64_t agent,
 void
 evlog_subscribe(evlog_cb cb, void *arg)
 {
-	struct evlog_sub *sub = xcalloc(1, sizeof *sub);
-
-	sub->cb = cb;
-	sub->arg = arg;
-	TAILQ_INSERT_TAIL(&subs, sub, entry);
+	notify_add(&subs, (notify_fn)cb, arg);
 }
 
 void
 evlog_unsubscribe(evlog_cb cb, void *arg)
 {
-	struct evlog_sub *sub;
-
-	TAILQ_FOREACH(sub, &subs, entry) {
-		if (sub->cb == cb && sub->arg == arg) {
-			TAILQ_REMOVE(&subs, sub, entry);
-			free(sub);
-			return;
-		}
-	}
+	notify_remove(&subs, (notify_fn)cb, arg);
 }
 
 /* ---- the events table: queries for the verbs and for triage ---- */

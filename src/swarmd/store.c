@@ -17,12 +17,7 @@ static int pending; /* grouped work not yet committed */
 static struct event *flush_ev;
 
 /* Who hears of each commit (the server, to send the replies it held). */
-struct store_sub {
-	store_commit_cb cb;
-	void *arg;
-	TAILQ_ENTRY(store_sub) entry;
-};
-static TAILQ_HEAD(, store_sub) subs = TAILQ_HEAD_INITIALIZER(subs);
+static struct notify_list subs = TAILQ_HEAD_INITIALIZER(subs);
 
 /* Migration N takes the schema from version N to N + 1. */
 static const char *migrations[] = {
@@ -293,35 +288,22 @@ store_close(void)
 void
 store_subscribe(store_commit_cb cb, void *arg)
 {
-	struct store_sub *sub = xcalloc(1, sizeof *sub);
-
-	sub->cb = cb;
-	sub->arg = arg;
-	TAILQ_INSERT_TAIL(&subs, sub, entry);
+	notify_add(&subs, (notify_fn)cb, arg);
 }
 
 void
 store_unsubscribe(store_commit_cb cb, void *arg)
 {
-	struct store_sub *sub;
-
-	TAILQ_FOREACH(sub, &subs, entry) {
-		if (sub->cb == cb && sub->arg == arg) {
-			TAILQ_REMOVE(&subs, sub, entry);
-			free(sub);
-			return;
-		}
-	}
+	notify_remove(&subs, (notify_fn)cb, arg);
 }
 
 static void
 store_committed(void)
 {
-	struct store_sub *sub, *next;
+	struct notify *n, *next;
 
-	TAILQ_FOREACH_SAFE(sub, &subs, entry, next) {
-		sub->cb(sub->arg);
-	}
+	TAILQ_FOREACH_SAFE(n, &subs, entry, next)
+		((store_commit_cb)n->fn)(n->arg);
 }
 
 /*

@@ -77,6 +77,17 @@ struct server {
 };
 extern struct server srv;
 
+/* A subscriber list: each list casts notify_fn to and from its own type. */
+typedef void (*notify_fn)(void);
+struct notify {
+	notify_fn fn;
+	void *arg;
+	TAILQ_ENTRY(notify) entry;
+};
+TAILQ_HEAD(notify_list, notify);
+void notify_add(struct notify_list *, notify_fn, void *arg);
+void notify_remove(struct notify_list *, notify_fn, void *arg);
+
 /* ---- sock.c: the daemon's Unix sockets ---- */
 int server_bind(const char *path, char *err, size_t errlen);
 
