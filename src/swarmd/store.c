@@ -3,10 +3,14 @@
  * carries a version (PRAGMA user_version) and moves forward through the
  * migrations below, never back.  Statements are prepared once and cached.
  */
+#include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "swarmd.h"
 
@@ -239,6 +243,36 @@ store_migrate(char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The database holds jobs' specs and agents' token hashes: only swarmd's
+ * user reads it.  Made 0600 before SQLite opens it (its -wal and -shm
+ * take the database's mode), and tightened if an older swarmd left it,
+ * or its companions, readable by others.
+ */
+static int
+store_private(const char *path, char *err, size_t errlen)
+{
+	static const char *const companions[] = { "-wal", "-shm" };
+	char other[PATH_MAX];
+	size_t i;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1 || fchmod(fd, 0600) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	for (i = 0; i < nitems(companions); i++) {
+		snprintf(other, sizeof other, "%s%s", path, companions[i]);
+		if (chmod(other, 0600) == -1 && errno != ENOENT)
+			log_warn("store: chmod %s", other);
+	}
+	return 0;
+}
+
 int
 store_open(
     const char *statedir, const char *synchronous, char *err, size_t errlen)
@@ -246,6 +280,8 @@ store_open(
 	char sql[64];
 
 	store.path = xasprintf("%s/swarmd.db", statedir);
+	if (store_private(store.path, err, errlen) == -1)
+		return -1;
 	if (sqlite3_open_v2(store.path, &store.db,
 	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	            SQLITE_OPEN_NOMUTEX,
