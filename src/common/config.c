@@ -65,6 +65,11 @@ static const struct key keys[] = {
 	{ "proxy", "openai_upstream", K_STR, OFF(proxy_openai_upstream), 0, 0 },
 	{ "proxy", "max_hold", K_DUR, OFF(proxy_max_hold), 0, 86400 },
 	{ "proxy", "timeout", K_DUR, OFF(proxy_timeout), 1, 86400 },
+	{ "proxy", "max_header", K_SIZE, OFF(proxy_max_header), 1024,
+	    1LL << 24 },
+	{ "proxy", "max_body", K_SIZE, OFF(proxy_max_body), 1024, 1LL << 30 },
+	{ "proxy", "client_timeout", K_DUR, OFF(proxy_client_timeout), 0,
+	    86400 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
 	{ "watchdog", "heartbeat_timeout", K_DUR, OFF(heartbeat_timeout), 0,
@@ -143,6 +148,9 @@ config_defaults(struct config *cfg)
 	cfg->proxy_openai_upstream = xstrdup("https://api.openai.com");
 	cfg->proxy_max_hold = 30;
 	cfg->proxy_timeout = 600;
+	cfg->proxy_max_header = 64 * 1024;
+	cfg->proxy_max_body = 32 * 1024 * 1024;
+	cfg->proxy_client_timeout = 60;
 	cfg->heartbeat_timeout = 180;
 	cfg->no_progress_timeout = 600;
 	cfg->triage_hook = xstrdup("");
@@ -222,7 +230,7 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 			return -1;
 		return 0;
 	case K_SIZE:
-		if (parse_size(value, k->max, &n) == -1)
+		if (parse_size(value, k->max, &n) == -1 || n < k->min)
 			return -1;
 		*(long long *)slot = n;
 		return 0;

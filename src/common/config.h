@@ -81,6 +81,9 @@ struct config {
 	char *proxy_openai_upstream; /* an OpenAI-compatible API */
 	double proxy_max_hold;       /* longest a request waits in swarmd */
 	double proxy_timeout; /* an upstream silent this long is dropped */
+	long long proxy_max_header;  /* bytes of a request's head */
+	long long proxy_max_body;    /* bytes of a request's body */
+	double proxy_client_timeout; /* an agent silent this long is dropped */
 };
 
 void config_defaults(struct config *);

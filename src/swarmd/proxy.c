@@ -24,15 +24,15 @@
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
 #include "proxy.h"
 
-#define PROXY_MAX_BODY (32 * 1024 * 1024)
-
 static struct upstream ups[UP_N];
 static struct evhttp *http;
+static struct evhttp_bound_socket *bound;
 static char *base_addr; /* 127.0.0.1:PORT as bound, or localhost */
 static char *sock_path; /* [proxy] listen as a Unix socket */
 
@@ -126,7 +126,9 @@ proxy_reply_error(struct evhttp_request *req, int status, const char *type,
 		snprintf(num, sizeof num, "%d", retry_after);
 		evhttp_add_header(out, "retry-after", num);
 	}
-	evhttp_send_reply(req, status, NULL, b);
+	/* libevent 2.1 has no phrase of its own for 431. */
+	evhttp_send_reply(req, status,
+	    status == 431 ? "Request Header Fields Too Large" : NULL, b);
 	evbuffer_free(b);
 	free(s);
 	json_decref(j);
@@ -151,12 +153,15 @@ proxy_hop_by_hop(const char *name)
 
 /* ---- requests from agents ---- */
 
-static struct agent *
-agent_by_token(const char *token)
+/* The agent (or the triage hook) a 64-character token is for, or NULL. */
+struct agent *
+proxy_token_agent(const char *token)
 {
 	uint8_t h[SHA256_LEN];
 	struct agent *a;
 
+	if (*hook_token != '\0' && strcmp(token, hook_token) == 0)
+		return &watcher;
 	sha256(token, 64, h);
 	TAILQ_FOREACH(a, &live_agents, entry) {
 		if (memcmp(a->token_hash, h, sizeof h) == 0)
@@ -216,8 +221,21 @@ request_agent(struct evhttp_request *req, const char **rest)
 {
 	const char *uri = evhttp_request_get_uri(req);
 	struct agent *a;
-	char token[65];
+	char token[65], msg[128];
 
+	if (strcmp(uri, GATE_TOO_LARGE) == 0) {
+		snprintf(msg, sizeof msg,
+		    "swarmd: request headers over %lld bytes ([proxy] max_header)",
+		    srv.cfg.proxy_max_header);
+		proxy_reply_error(req, 431, "invalid_request_error", msg, 0);
+		return NULL;
+	}
+	if (strcmp(uri, GATE_TOO_SLOW) == 0) {
+		proxy_reply_error(req, 408, "timeout_error",
+		    "swarmd: request headers not in within [proxy] client_timeout",
+		    0);
+		return NULL;
+	}
 	if (strncmp(uri, "/a/", 3) != 0 || strlen(uri + 3) < 64 ||
 	    (uri[67] != '/' && uri[67] != '\0')) {
 		proxy_reply_error(
@@ -226,9 +244,7 @@ request_agent(struct evhttp_request *req, const char **rest)
 	}
 	memcpy(token, uri + 3, 64);
 	token[64] = '\0';
-	if (*hook_token != '\0' && strcmp(token, hook_token) == 0)
-		a = &watcher;
-	else if ((a = agent_by_token(token)) == NULL) {
+	if ((a = proxy_token_agent(token)) == NULL) {
 		proxy_reply_error(req, 401, "authentication_error",
 		    "swarmd: unknown agent token", 0);
 		return NULL;
@@ -301,6 +317,51 @@ on_client_close(struct evhttp_connection *evcon, void *arg)
 	preq_free(p);
 }
 
+/* [proxy] client_timeout, or NULL for none. */
+static const struct timeval *
+client_timeout(struct timeval *tv)
+{
+	double t = srv.cfg.proxy_client_timeout;
+
+	if (t <= 0)
+		return NULL;
+	tv->tv_sec = (time_t)t;
+	tv->tv_usec = (suseconds_t)((t - (double)tv->tv_sec) * 1e6);
+	return tv;
+}
+
+/* Answered: the connection waits for its next request, for so long. */
+static void
+on_answered(struct evhttp_request *req, void *arg)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct timeval tv;
+
+	(void)arg;
+	if (evcon == NULL)
+		return;
+	if (client_timeout(&tv) != NULL)
+		evhttp_connection_set_timeout_tv(evcon, &tv);
+	else
+		bufferevent_set_timeouts(
+		    evhttp_connection_get_bufferevent(evcon), NULL, NULL);
+}
+
+/*
+ * While the answer is waited for and streamed the agent sends nothing:
+ * no read timeout then ([proxy] timeout bounds upstream's silence), but
+ * one that stops reading what it is sent is dropped.
+ */
+static void
+answer_timeouts(struct preq *p)
+{
+	struct timeval tv;
+
+	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(p->evcon),
+	    NULL, client_timeout(&tv));
+	evhttp_request_set_on_complete_cb(p->req, on_answered, NULL);
+}
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -354,7 +415,8 @@ on_request(struct evhttp_request *req, void *arg)
 	                            srv.cfg.proxy_upstream,
 	    rest);
 	p->headers = request_headers(req);
-	evhttp_connection_set_closecb(p->evcon, on_client_close, p);
+	gate_set_closecb(p->evcon, on_client_close, p);
+	answer_timeouts(p);
 	queue_put(p, 0);
 	queue_pump(up);
 }
@@ -398,12 +460,13 @@ proxy_listen_unix(char *err, size_t errlen)
 
 	if ((fd = server_bind(srv.cfg.proxy_listen, err, errlen)) == -1)
 		return -1;
-	if (evhttp_accept_socket_with_handle(http, fd) == NULL) {
+	if ((bound = evhttp_accept_socket_with_handle(http, fd)) == NULL) {
 		snprintf(err, errlen, "[proxy] listen %s: cannot accept",
 		    srv.cfg.proxy_listen);
 		close(fd);
 		return -1;
 	}
+	sock_guard_accept(evhttp_bound_socket_get_listener(bound), "proxy");
 	sock_path = xstrdup(srv.cfg.proxy_listen);
 	base_addr = xstrdup("localhost");
 	quota_proxy_listen(sock_path);
@@ -433,6 +496,17 @@ proxy_bind(const char *host, int port, const char *keep)
 	return bs;
 }
 
+/* What a connection may send, and how slowly (new connections). */
+static void
+proxy_limits(void)
+{
+	struct timeval tv;
+
+	evhttp_set_max_headers_size(http, (ev_ssize_t)srv.cfg.proxy_max_header);
+	evhttp_set_max_body_size(http, (ev_ssize_t)srv.cfg.proxy_max_body);
+	evhttp_set_timeout_tv(http, client_timeout(&tv));
+}
+
 /* Listen when [proxy] listen is set (see quota for where). */
 int
 proxy_init(char *err, size_t errlen)
@@ -455,7 +529,9 @@ proxy_init(char *err, size_t errlen)
 		return 0;
 	spawn_token(hook_token);
 	http = evhttp_new(srv.base);
-	evhttp_set_max_body_size(http, PROXY_MAX_BODY);
+	proxy_limits();
+	/* Each connection behind a gate: no body without a token. */
+	evhttp_set_bevcb(http, gate_new, NULL);
 	evhttp_set_gencb(http, on_request, NULL);
 	if (*srv.cfg.proxy_listen == '/')
 		return proxy_listen_unix(err, errlen);
@@ -472,6 +548,8 @@ proxy_init(char *err, size_t errlen)
 		free(keep);
 		return -1;
 	}
+	bound = bs;
+	sock_guard_accept(evhttp_bound_socket_get_listener(bs), "proxy");
 	/* clang-tidy cannot see getsockname fill it. */
 	memset(&sin, 0, sizeof sin);
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin,
@@ -489,8 +567,8 @@ proxy_init(char *err, size_t errlen)
 	return 0;
 }
 
-/* After SIGHUP: the account's bucket follows [quota] tokens_per_minute;
- * the address stays (a restart moves it). */
+/* After SIGHUP: the account's bucket follows [quota] tokens_per_minute,
+ * new connections the limits; the address stays (a restart moves it). */
 void
 proxy_reload(void)
 {
@@ -498,6 +576,8 @@ proxy_reload(void)
 
 	for (i = 0; i < UP_N; i++)
 		pace_account(&ups[i].pace, (double)srv.cfg.tokens_per_minute);
+	if (http != NULL)
+		proxy_limits();
 }
 
 void
@@ -507,6 +587,9 @@ proxy_free(void)
 
 	/* First the connections: their requests' close callbacks free what
 	 * they hold, and that still pumps the queues. */
+	if (bound != NULL)
+		sock_unguard_accept(evhttp_bound_socket_get_listener(bound));
+	bound = NULL;
 	if (http != NULL)
 		evhttp_free(http);
 	http = NULL;

@@ -4,6 +4,8 @@
  *
  *   proxy.c           listeners, reload, the JSON views, and requests
  *                     from agents: the token, the route, the body
+ *   proxy-gate.c      each connection's input, before libevent reads
+ *                     it: no body without a live token
  *   proxy-queue.c     each upstream's fair queue, its pacing and holds
  *   proxy-upstream.c  requests in flight and the response as libcurl
  *                     delivers it
@@ -84,6 +86,16 @@ void proxy_reply_error(struct evhttp_request *, int status, const char *type,
     const char *message, int retry_after);
 int proxy_hop_by_hop(const char *name);
 struct agent *proxy_agent(int64_t id);
+struct agent *proxy_token_agent(const char *token);
+
+/* proxy-gate.c */
+struct bufferevent *gate_new(struct event_base *, void *);
+void gate_set_closecb(struct evhttp_connection *,
+    void (*)(struct evhttp_connection *, void *), void *);
+/* What the gate hands on for a head over [proxy] max_header, or one
+ * slower than [proxy] client_timeout. */
+#define GATE_TOO_LARGE "/.swarmd/head-too-large"
+#define GATE_TOO_SLOW "/.swarmd/head-too-slow"
 
 /* proxy-queue.c */
 void queue_init(struct upstream *);

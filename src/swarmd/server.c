@@ -92,6 +92,15 @@ dump_to_evbuffer(const char *buf, size_t len, void *arg)
 	return evbuffer_add(arg, buf, len);
 }
 
+/* What waits to reach the client: its output, and replies held for the
+ * group commit, which join it after; both count against MAX_OUTPUT. */
+static size_t
+client_queued(struct client *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (c->held != NULL ? evbuffer_get_length(c->held) : 0);
+}
+
 int
 client_write_line(struct client *c, json_t *j)
 {
@@ -99,7 +108,7 @@ client_write_line(struct client *c, json_t *j)
 
 	if (c->closing)
 		return -1;
-	if (evbuffer_get_length(out) > MAX_OUTPUT) {
+	if (client_queued(c) > MAX_OUTPUT) {
 		log_warnx("client pid %d is not reading its output; dropped",
 		    (int)c->pid);
 		c->closing = 1;
@@ -321,15 +330,6 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 }
 
-static void
-on_accept_error(struct evconnlistener *l, void *arg)
-{
-	(void)l;
-	(void)arg;
-	/* EMFILE and friends: say so; libevent retries on the next event. */
-	log_warn("accept");
-}
-
 /* systemd's socket: its path is the one agents must be given. */
 static void
 server_adopt(int fd)
@@ -377,7 +377,7 @@ server_listen(char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	evconnlistener_set_error_cb(listener, on_accept_error);
+	sock_guard_accept(listener, "control socket");
 	store_subscribe(server_release_held, NULL);
 	log_info("listening on %s%s", srv.cfg.socket,
 	    activated ? " (socket activation)" : "");
@@ -391,6 +391,7 @@ server_close(void)
 
 	store_unsubscribe(server_release_held, NULL);
 	if (listener != NULL) {
+		sock_unguard_accept(listener);
 		evconnlistener_free(listener);
 		listener = NULL;
 		if (!activated) /* systemd's socket outlives us */
@@ -405,6 +406,8 @@ server_close(void)
 void
 server_stop_accepting(void)
 {
-	if (listener != NULL)
+	if (listener != NULL) {
+		sock_unguard_accept(listener);
 		evconnlistener_disable(listener);
+	}
 }

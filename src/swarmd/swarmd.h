@@ -88,8 +88,11 @@ TAILQ_HEAD(notify_list, notify);
 void notify_add(struct notify_list *, notify_fn, void *arg);
 void notify_remove(struct notify_list *, notify_fn, void *arg);
 
-/* ---- sock.c: the daemon's Unix sockets ---- */
+/* ---- sock.c: the daemon's Unix sockets, and pausing on accept errors ---- */
+struct evconnlistener;
 int server_bind(const char *path, char *err, size_t errlen);
+void sock_guard_accept(struct evconnlistener *, const char *name);
+void sock_unguard_accept(struct evconnlistener *);
 
 /* ---- sd.c: systemd notification, watchdog, socket activation ---- */
 int systemd_listen_fd(char *err, size_t errlen); /* -1 none, -2 error */

@@ -106,6 +106,9 @@ assert_defaults(const struct config *c)
 	assert_true(
 	    c->rlimit_as == 0 && c->rlimit_cpu == 0 && c->rlimit_nproc == 0);
 	assert_true(c->cgroup_memory_max == 0 && c->cgroup_pids_max == 0);
+	assert_true(c->proxy_max_header == 64 * 1024);
+	assert_true(c->proxy_max_body == 32 * 1024 * 1024);
+	assert_true(c->proxy_client_timeout == 60);
 	assert_int_equal(c->nmodels, 0);
 }
 
@@ -223,6 +226,9 @@ test_bad_int(void **state)
 	    "[spawn] max_agents: bad value \"0\"");
 	assert_load_error(fx, "[spawn]\ndefault_concurrency = 100001\n", 2,
 	    "[spawn] default_concurrency: bad value \"100001\"");
+	/* A size below its key's least. */
+	assert_load_error(fx, "[proxy]\nmax_header = 512\n", 2,
+	    "[proxy] max_header: bad value \"512\"");
 }
 
 static void
