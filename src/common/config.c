@@ -65,6 +65,7 @@ static const struct key keys[] = {
 	{ "proxy", "timeout", K_DUR, OFF(proxy_timeout), 1, 86400 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
+	{ "store", "file_max", K_SIZE, OFF(file_max), 1, 1LL << 40 },
 	{ "watchdog", "heartbeat_timeout", K_DUR, OFF(heartbeat_timeout), 0,
 	    7 * 86400 },
 	{ "watchdog", "no_progress_timeout", K_DUR, OFF(no_progress_timeout), 0,
@@ -131,6 +132,7 @@ config_defaults(struct config *cfg)
 	cfg->resume_at = 0.70;
 	cfg->reserve = 0.10;
 	cfg->checkpoint_max = SWARM_CHECKPOINT_INLINE;
+	cfg->file_max = 64LL << 20;
 	cfg->retries_transient = 2;
 	cfg->retries_schema = 1;
 	cfg->backoff_base = 10;
@@ -220,7 +222,7 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 			return -1;
 		return 0;
 	case K_SIZE:
-		if (parse_size(value, k->max, &n) == -1)
+		if (parse_size(value, k->max, &n) == -1 || n < k->min)
 			return -1;
 		*(long long *)slot = n;
 		return 0;

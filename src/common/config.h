@@ -73,6 +73,7 @@ struct config {
 
 	/* [store] */
 	long long checkpoint_max; /* bytes kept inline; larger go by path */
+	long long file_max;       /* a checkpoint file or a result, at most */
 	char *synchronous;        /* SQLite synchronous: full, normal, extra */
 
 	/* [proxy]: agents reach the model APIs through swarmd */
