@@ -92,10 +92,13 @@ file_open(const char *path, off_t *size, char *err, size_t len)
 		return -1;
 	fd = open(
 	    path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd == -1 && errno == ELOOP) {
+		snprintf(err, len, "%s is a symbolic link, not a regular file",
+		    path);
+		return -1;
+	}
 	if (fd == -1) {
-		snprintf(err, len, "%s: %s", path,
-		    errno == ELOOP ? "a symbolic link, not a regular file" :
-		                     strerror(errno));
+		snprintf(err, len, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1) {
