@@ -1,10 +1,12 @@
 /*
  * file.c: reading a file an agent names (a checkpoint kept by path, a
  * result).  The agent chooses the path, so swarmd reads nothing but a
- * regular file of at most [store] file_max bytes: a FIFO would hold the
- * loop until a writer came, a directory or /dev/zero has no end, and a
- * device may act on being opened.  A file is read in slices, and a
- * checkpoint's is hashed a bounded amount per turn of the loop.
+ * regular file within its limit ([store] file_max for a checkpoint,
+ * result_max for a result): a FIFO would hold the loop until a writer
+ * came, a directory or /dev/zero has no end, and a device may act on
+ * being opened.  A checkpoint's file is hashed a bounded amount per turn
+ * of the loop; a result is read whole, to be parsed, so its limit is
+ * smaller.
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -21,6 +23,7 @@
 
 struct file_hash {
 	int fd;
+	enum file_kind kind;
 	char *path;
 	off_t total;
 	struct sha256_ctx sha;
@@ -30,7 +33,7 @@ struct file_hash {
 };
 
 static const char *
-file_kind(mode_t m)
+file_type(mode_t m)
 {
 	if (S_ISDIR(m))
 		return "a directory";
@@ -47,24 +50,32 @@ file_kind(mode_t m)
 	return "something else";
 }
 
-static void
-file_over(const char *path, long long n, char *err, size_t len)
+static long long
+file_max(enum file_kind kind)
 {
-	snprintf(err, len, "%s: %lld bytes is over [store] file_max (%lld)",
-	    path, n, srv.cfg.file_max);
+	return kind == FILE_RESULT ? srv.cfg.result_max : srv.cfg.file_max;
+}
+
+static void
+file_over(
+    const char *path, enum file_kind kind, long long n, char *err, size_t len)
+{
+	snprintf(err, len, "%s: %lld bytes is over [store] %s (%lld)", path, n,
+	    kind == FILE_RESULT ? "result_max" : "file_max", file_max(kind));
 }
 
 /* A regular file within the limit: 0, or -1 with ERR. */
 static int
-file_check(const char *path, const struct stat *st, char *err, size_t len)
+file_check(const char *path, enum file_kind kind, const struct stat *st,
+    char *err, size_t len)
 {
 	if (!S_ISREG(st->st_mode)) {
 		snprintf(err, len, "%s is %s, not a regular file", path,
-		    file_kind(st->st_mode));
+		    file_type(st->st_mode));
 		return -1;
 	}
-	if (st->st_size > srv.cfg.file_max) {
-		file_over(path, (long long)st->st_size, err, len);
+	if (st->st_size > file_max(kind)) {
+		file_over(path, kind, (long long)st->st_size, err, len);
 		return -1;
 	}
 	return 0;
@@ -79,7 +90,8 @@ file_check(const char *path, const struct stat *st, char *err, size_t len)
  * that begins with PATH.
  */
 int
-file_open(const char *path, off_t *size, char *err, size_t len)
+file_open(
+    const char *path, enum file_kind kind, off_t *size, char *err, size_t len)
 {
 	struct stat st;
 	int fd;
@@ -88,7 +100,7 @@ file_open(const char *path, off_t *size, char *err, size_t len)
 		snprintf(err, len, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (file_check(path, &st, err, len) == -1)
+	if (file_check(path, kind, &st, err, len) == -1)
 		return -1;
 	fd = open(
 	    path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -106,7 +118,7 @@ file_open(const char *path, off_t *size, char *err, size_t len)
 		close(fd);
 		return -1;
 	}
-	if (file_check(path, &st, err, len) == -1) {
+	if (file_check(path, kind, &st, err, len) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -131,21 +143,22 @@ file_read_some(int fd, char *buf, size_t max)
  * that grows past the limit while it is read is refused too.
  */
 char *
-file_read(const char *path, size_t *size, char *err, size_t len)
+file_read(
+    const char *path, enum file_kind kind, size_t *size, char *err, size_t len)
 {
-	size_t cap, n = 0, max = (size_t)srv.cfg.file_max;
+	size_t cap, n = 0, max = (size_t)file_max(kind);
 	off_t want;
 	ssize_t r;
 	char *buf;
 	int fd;
 
-	if ((fd = file_open(path, &want, err, len)) == -1)
+	if ((fd = file_open(path, kind, &want, err, len)) == -1)
 		return NULL;
 	cap = (size_t)want + 1; /* room to see that it grew */
 	buf = xmalloc(cap + 1);
 	while ((r = file_read_some(fd, buf + n, cap - n)) > 0) {
 		if ((n += (size_t)r) > max) {
-			file_over(path, (long long)n, err, len);
+			file_over(path, kind, (long long)n, err, len);
 			break;
 		}
 		if (n == cap) {
@@ -213,9 +226,9 @@ file_hash_turn(evutil_socket_t unused, short what, void *arg)
 			file_hash_end(h, NULL);
 			return;
 		}
-		if ((h->total += r) > srv.cfg.file_max) {
-			file_over(
-			    h->path, (long long)h->total, err, sizeof err);
+		if ((h->total += r) > file_max(h->kind)) {
+			file_over(h->path, h->kind, (long long)h->total, err,
+			    sizeof err);
 			file_hash_end(h, err);
 			return;
 		}
@@ -231,18 +244,19 @@ file_hash_turn(evutil_socket_t unused, short what, void *arg)
  * opened as file_open() would.
  */
 struct file_hash *
-file_hash_start(
-    const char *path, file_hash_cb cb, void *arg, char *err, size_t len)
+file_hash_start(const char *path, enum file_kind kind, file_hash_cb cb,
+    void *arg, char *err, size_t len)
 {
 	static const struct timeval now = { 0, 0 };
 	struct file_hash *h;
 	off_t size;
 	int fd;
 
-	if ((fd = file_open(path, &size, err, len)) == -1)
+	if ((fd = file_open(path, kind, &size, err, len)) == -1)
 		return NULL;
 	h = xcalloc(1, sizeof *h);
 	h->fd = fd;
+	h->kind = kind;
 	h->path = xstrdup(path);
 	h->cb = cb;
 	h->arg = arg;

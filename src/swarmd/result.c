@@ -244,7 +244,8 @@ validate(json_t *schema, json_t *v, const char *path, json_t *errors)
 /*
  * The result at PATH, parsed; NULL with the reason.  The agent names the
  * path, so it is read as file_read() reads: a regular file only, within
- * [store] file_max.
+ * [store] result_max, a smaller limit than a checkpoint's: it is parsed
+ * whole, on the loop, into some ten times its size.
  */
 static json_t *
 result_load(const char *path, char *reason, size_t len)
@@ -254,7 +255,7 @@ result_load(const char *path, char *reason, size_t len)
 	json_t *doc;
 	size_t n;
 
-	if ((buf = file_read(path, &n, err, sizeof err)) == NULL) {
+	if ((buf = file_read(path, FILE_RESULT, &n, err, sizeof err)) == NULL) {
 		snprintf(reason, len, "result %s", err);
 		return NULL;
 	}

@@ -205,7 +205,8 @@ checkpoint_by_path(struct verb_ctx *ctx, const char *path, const char *hex)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
 		    "checkpoint: a path must be absolute and come with its sha256");
 	w = xcalloc(1, sizeof *w);
-	w->hash = file_hash_start(path, ckpt_hashed, w, err, sizeof err);
+	w->hash = file_hash_start(
+	    path, FILE_CHECKPOINT, ckpt_hashed, w, err, sizeof err);
 	if (w->hash == NULL) {
 		free(w);
 		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: %s", err);

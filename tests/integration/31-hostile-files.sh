@@ -1,7 +1,8 @@
 #!/bin/bash
 # Files an agent names that are not files to read: a checkpoint path that
 # is a directory, a FIFO, /dev/zero, a symbolic link or over [store]
-# file_max, and done --result naming a FIFO, a directory or a device.
+# file_max, and done --result naming a FIFO, a directory, a device or a
+# file over [store] result_max.
 # Each is refused at once with a clear error, stores nothing, and the
 # daemon keeps serving others.  A result contract whose file is a FIFO at
 # exit fails its chunk cleanly.
@@ -9,6 +10,7 @@
 cat >>"$CONF" <<C
 [store]
 file_max = 4M
+result_max = 1K
 [retries]
 schema = 0
 C
@@ -102,6 +104,10 @@ for path, want in ((T + "/fifo", "is a FIFO"), (T + "/dir", "is a directory"),
                    ("/dev/zero", "is a character device")):
     refused("done", {"result": path}, "invalid_result",
             path + " " + want + ", not a regular file")
+with open(T + "/long.json", "w") as f:
+    f.write("[" + "0," * 1000 + "0]")
+refused("done", {"result": T + "/long.json"}, "invalid_result",
+        "long.json: 2003 bytes is over [store] result_max (1024)")
 open(T + "/files.ok", "w").close()
 PY
 echo '{"done": true}' >"$SWARM_RESULT"
