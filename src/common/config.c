@@ -72,6 +72,8 @@ static const struct key keys[] = {
 	    86400 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
+	{ "store", "file_max", K_SIZE, OFF(file_max), 1, 1LL << 40 },
+	{ "store", "result_max", K_SIZE, OFF(result_max), 1, 1LL << 40 },
 	{ "watchdog", "heartbeat_timeout", K_DUR, OFF(heartbeat_timeout), 0,
 	    7 * 86400 },
 	{ "watchdog", "no_progress_timeout", K_DUR, OFF(no_progress_timeout), 0,
@@ -138,6 +140,8 @@ config_defaults(struct config *cfg)
 	cfg->resume_at = 0.70;
 	cfg->reserve = 0.10;
 	cfg->checkpoint_max = SWARM_CHECKPOINT_INLINE;
+	cfg->file_max = 64LL << 20;
+	cfg->result_max = 1LL << 20;
 	cfg->retries_transient = 2;
 	cfg->retries_schema = 1;
 	cfg->backoff_base = 10;

@@ -73,6 +73,8 @@ struct config {
 
 	/* [store] */
 	long long checkpoint_max; /* bytes kept inline; larger go by path */
+	long long file_max;       /* a checkpoint kept by path, at most */
+	long long result_max;     /* a result file, at most */
 	char *synchronous;        /* SQLite synchronous: full, normal, extra */
 
 	/* [proxy]: agents reach the model APIs through swarmd */

@@ -1,7 +1,7 @@
 /*
  * sha256.c: FIPS 180-4 SHA-256.  swarmd stores a digest of each agent's
- * token instead of the token; this is too small a need to pull in a
- * crypto library for.
+ * token instead of the token, and checks checkpoint files a slice at a
+ * time (sha256_update); too small a need to pull in a crypto library for.
  */
 #include <string.h>
 
@@ -105,30 +105,68 @@ sha256_block(uint32_t h[8], const uint8_t *p)
 }
 
 void
-sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
+sha256_init(struct sha256_ctx *c)
 {
-	uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-	const uint8_t *p = data;
-	uint8_t tail[128];
-	uint64_t bits = (uint64_t)len * 8;
-	size_t rest, n, i;
+	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372,
+		0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
 
-	for (n = len; n >= 64; n -= 64, p += 64)
-		sha256_block(h, p);
-	rest = n;
+	memcpy(c->h, iv, sizeof c->h);
+	c->len = 0;
+	c->n = 0;
+}
+
+/* Feed LEN more bytes: whole blocks straight from DATA, the rest kept. */
+void
+sha256_update(struct sha256_ctx *c, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t take;
+
+	c->len += len;
+	if (c->n > 0) {
+		take = len < 64 - c->n ? len : 64 - c->n;
+		memcpy(c->buf + c->n, p, take);
+		c->n += take, p += take, len -= take;
+		if (c->n < 64)
+			return;
+		sha256_block(c->h, c->buf);
+		c->n = 0;
+	}
+	for (; len >= 64; len -= 64, p += 64)
+		sha256_block(c->h, p);
+	memcpy(c->buf, p, len);
+	c->n = len;
+}
+
+void
+sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
+{
+	uint64_t bits = c->len * 8;
+	uint8_t tail[128];
+	size_t n, i;
+
 	memset(tail, 0, sizeof tail);
-	memcpy(tail, p, rest);
-	tail[rest] = 0x80;
-	n = rest + 1 + 8 <= 64 ? 64 : 128;
+	memcpy(tail, c->buf, c->n);
+	tail[c->n] = 0x80;
+	n = c->n + 1 + 8 <= 64 ? 64 : 128;
 	for (i = 0; i < 8; i++)
 		tail[n - 1 - i] = (uint8_t)(bits >> (8 * i));
 	for (i = 0; i < n; i += 64)
-		sha256_block(h, tail + i);
+		sha256_block(c->h, tail + i);
 	for (i = 0; i < 8; i++) {
-		out[4 * i] = (uint8_t)(h[i] >> 24);
-		out[4 * i + 1] = (uint8_t)(h[i] >> 16);
-		out[4 * i + 2] = (uint8_t)(h[i] >> 8);
-		out[4 * i + 3] = (uint8_t)h[i];
+		out[4 * i] = (uint8_t)(c->h[i] >> 24);
+		out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+		out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+		out[4 * i + 3] = (uint8_t)c->h[i];
 	}
+}
+
+void
+sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
+{
+	struct sha256_ctx c;
+
+	sha256_init(&c);
+	sha256_update(&c, data, len);
+	sha256_final(&c, out);
 }

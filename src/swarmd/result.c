@@ -242,22 +242,43 @@ validate(json_t *schema, json_t *v, const char *path, json_t *errors)
 }
 
 /*
+ * The result at PATH, parsed; NULL with the reason.  The agent names the
+ * path, so it is read as file_read() reads: a regular file only, within
+ * [store] result_max, a smaller limit than a checkpoint's: it is parsed
+ * whole, on the loop, into some ten times its size.
+ */
+static json_t *
+result_load(const char *path, char *reason, size_t len)
+{
+	json_error_t jerr;
+	char err[512], *buf;
+	json_t *doc;
+	size_t n;
+
+	if ((buf = file_read(path, FILE_RESULT, &n, err, sizeof err)) == NULL) {
+		snprintf(reason, len, "result %s", err);
+		return NULL;
+	}
+	doc = json_loadb(buf, n, JSON_DECODE_ANY, &jerr);
+	free(buf);
+	if (doc == NULL)
+		snprintf(reason, len, "result %s: %s", path, jerr.text);
+	return doc;
+}
+
+/*
  * Check the result file at PATH against SCHEMA (may be NULL: any JSON).
  * Returns 0 when valid, else -1 with the reasons joined in REASON.
  */
 int
 result_check(const char *path, json_t *schema, char *reason, size_t len)
 {
-	json_t *errors = json_array(), *doc, *e;
-	json_error_t jerr;
+	json_t *errors, *doc, *e;
 	size_t i, off = 0;
 
-	doc = json_load_file(path, JSON_DECODE_ANY, &jerr);
-	if (doc == NULL) {
-		snprintf(reason, len, "result %s: %s", path, jerr.text);
-		json_decref(errors);
+	if ((doc = result_load(path, reason, len)) == NULL)
 		return -1;
-	}
+	errors = json_array();
 	if (schema != NULL)
 		validate(schema, doc, "$", errors);
 	json_decref(doc);

@@ -88,6 +88,19 @@ TAILQ_HEAD(notify_list, notify);
 void notify_add(struct notify_list *, notify_fn, void *arg);
 void notify_remove(struct notify_list *, notify_fn, void *arg);
 
+/* ---- file.c: files an agent names, read safely and within a limit ---- */
+enum file_kind { FILE_CHECKPOINT, FILE_RESULT }; /* which limit applies */
+int file_open(
+    const char *path, enum file_kind, off_t *size, char *err, size_t len);
+char *file_read(
+    const char *path, enum file_kind, size_t *size, char *err, size_t len);
+struct file_hash;
+typedef void (*file_hash_cb)(
+    const uint8_t *digest, off_t size, const char *err, void *arg);
+struct file_hash *file_hash_start(const char *path, enum file_kind,
+    file_hash_cb, void *arg, char *err, size_t len);
+void file_hash_cancel(struct file_hash *);
+
 /* ---- sock.c: the daemon's Unix sockets, and pausing on accept errors ---- */
 struct evconnlistener;
 int server_bind(const char *path, char *err, size_t errlen);

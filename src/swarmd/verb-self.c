@@ -3,7 +3,6 @@
  * checkpoint, done, report and fail.  verb.c has already matched the
  * caller's token to ctx->self.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,44 +123,102 @@ base64_decode(const char *in, size_t *outlen)
 	return out;
 }
 
-/* A checkpoint kept by path: the file must be there and match its hash. */
-static int
-checkpoint_file_ok(
-    struct verb_ctx *ctx, const char *path, const char *hex, size_t *size)
-{
-	uint8_t digest[SHA256_LEN];
-	char text[2 * SHA256_LEN + 1];
-	size_t i;
-	FILE *f;
-	char *buf;
-	long n;
+/*
+ * A checkpoint kept by path, answered once its file is hashed: a slice
+ * per turn of the loop (file_hash_start), so a large file holds no one
+ * else up.
+ */
+struct ckpt_wait {
+	struct client *client;
+	json_t *id;
+	int64_t agent;
+	char *note;
+	char *path;
+	char hex[2 * SHA256_LEN + 1];
+	struct file_hash *hash;
+};
 
-	if (*path != '/' || hex == NULL || strlen(hex) != 2 * SHA256_LEN) {
-		verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "checkpoint: a path must be absolute and come with its sha256");
-		return -1;
-	}
-	if ((f = fopen(path, "re")) == NULL) {
-		verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = xmalloc(n > 0 ? (size_t)n : 1);
-	*size = n > 0 ? fread(buf, 1, (size_t)n, f) : 0;
-	fclose(f);
-	sha256(buf, *size, digest);
-	free(buf);
-	for (i = 0; i < SHA256_LEN; i++)
+static void
+ckpt_wait_free(struct ckpt_wait *w)
+{
+	json_decref(w->id);
+	free(w->note);
+	free(w->path);
+	free(w);
+}
+
+/* The client went away first: stop hashing, keep nothing. */
+static void
+ckpt_release(struct client *c, void *arg)
+{
+	struct ckpt_wait *w = arg;
+
+	(void)c;
+	file_hash_cancel(w->hash);
+	ckpt_wait_free(w);
+}
+
+/* Keep the checkpoint if the file is what its agent said it is. */
+static void
+ckpt_hashed(const uint8_t *digest, off_t size, const char *err, void *arg)
+{
+	struct ckpt_wait *w = arg;
+	struct client *c = w->client;
+	struct agent *a = agent_find(w->agent);
+	char text[2 * SHA256_LEN + 1] = "";
+	json_t *reply;
+	size_t i;
+
+	for (i = 0; digest != NULL && i < SHA256_LEN; i++)
 		snprintf(text + 2 * i, 3, "%02x", digest[i]);
-	if (strcmp(text, hex) != 0) {
-		verb_fail(ctx, SWARM_E_BAD_ARGS,
-		    "checkpoint: %s does not match its sha256", path);
-		return -1;
+	if (err != NULL)
+		client_error(c, w->id, SWARM_E_BAD_ARGS, "checkpoint: %s", err);
+	else if (strcmp(text, w->hex) != 0)
+		client_error(c, w->id, SWARM_E_BAD_ARGS,
+		    "checkpoint: %s does not match its sha256", w->path);
+	else if (a == NULL)
+		client_error(c, w->id, SWARM_E_CONFLICT,
+		    "checkpoint: agent-%lld has ended", (long long)w->agent);
+	else {
+		a->last_seen = now_wall_ms();
+		a->seen_dirty = 1;
+		a->alive = 1;
+		reply = json_pack("{s:I}", "checkpoint",
+		    (json_int_t)checkpoint_add(
+		        a, w->note, NULL, (size_t)size, w->path, w->hex));
+		client_reply(c, w->id, reply);
+		json_decref(reply);
 	}
-	return 0;
+	ckpt_wait_free(w);
+	client_resume(c);
+}
+
+/* Check what can be checked at once, then hash the file off this turn. */
+static enum verb_rc
+checkpoint_by_path(struct verb_ctx *ctx, const char *path, const char *hex)
+{
+	const char *note = arg_str(ctx, "note");
+	struct ckpt_wait *w;
+	char err[512];
+
+	if (*path != '/' || hex == NULL || strlen(hex) != 2 * SHA256_LEN)
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "checkpoint: a path must be absolute and come with its sha256");
+	w = xcalloc(1, sizeof *w);
+	w->hash = file_hash_start(
+	    path, FILE_CHECKPOINT, ckpt_hashed, w, err, sizeof err);
+	if (w->hash == NULL) {
+		free(w);
+		return verb_fail(ctx, SWARM_E_BAD_ARGS, "checkpoint: %s", err);
+	}
+	w->client = ctx->client;
+	w->id = json_incref(ctx->id);
+	w->agent = ctx->self->id;
+	w->note = note != NULL ? xstrdup(note) : NULL;
+	w->path = xstrdup(path);
+	memcpy(w->hex, hex, sizeof w->hex);
+	client_set_release(ctx->client, ckpt_release, w);
+	return VERB_DEFERRED;
 }
 
 enum verb_rc
@@ -172,7 +229,6 @@ verb_checkpoint(struct verb_ctx *ctx)
 	const char *data = arg_str(ctx, "data");
 	const char *encoding = arg_str(ctx, "encoding");
 	const char *path = arg_str(ctx, "path");
-	const char *hex = arg_str(ctx, "sha256");
 	size_t size = data != NULL ? strlen(data) : 0;
 	uint8_t *decoded = NULL;
 	int64_t seq;
@@ -180,16 +236,16 @@ verb_checkpoint(struct verb_ctx *ctx)
 	if (path != NULL && data != NULL)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
 		    "checkpoint: data or path, not both");
-	if (path != NULL && checkpoint_file_ok(ctx, path, hex, &size) == -1)
-		return VERB_ERROR;
 	if (encoding != NULL && strcmp(encoding, "base64") != 0)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
 		    "checkpoint: encoding must be \"base64\" or absent");
+	if (path != NULL)
+		return checkpoint_by_path(ctx, path, arg_str(ctx, "sha256"));
 	if (encoding != NULL && data != NULL &&
 	    (decoded = base64_decode(data, &size)) == NULL)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
 		    "checkpoint: data is not valid base64");
-	if (path == NULL && size > (size_t)srv.cfg.checkpoint_max) {
+	if (size > (size_t)srv.cfg.checkpoint_max) {
 		free(decoded);
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
 		    "checkpoint: %zu bytes is over [store] checkpoint_max (%lld); send it by path",
@@ -200,7 +256,7 @@ verb_checkpoint(struct verb_ctx *ctx)
 	a->alive = 1;
 	seq = checkpoint_add(a, note,
 	    decoded != NULL ? (const void *)decoded : (const void *)data, size,
-	    path, hex);
+	    NULL, NULL);
 	free(decoded);
 	json_object_set_new(ctx->reply, "checkpoint", json_integer(seq));
 	return VERB_OK;

@@ -94,6 +94,8 @@ assert_defaults(const struct config *c)
 	assert_true(c->stop_grace == 10);
 	assert_true(c->heartbeat_flush == 5);
 	assert_string_equal(c->synchronous, "full");
+	assert_int_equal(c->file_max, 64LL << 20);
+	assert_int_equal(c->result_max, 1LL << 20);
 	assert_true(c->heartbeat_timeout == 180);
 	assert_true(c->no_progress_timeout == 600);
 	assert_string_equal(c->triage_hook, "");
@@ -300,6 +302,26 @@ test_synchronous(void **state)
 	    "[store] synchronous: expected full, normal or extra");
 }
 
+/* file_max and result_max are sizes of at least one byte. */
+static void
+test_file_max(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(load(fx, "[store]\nfile_max = 1G\n"), 0);
+	assert_int_equal(fx->cfg.file_max, 1LL << 30);
+	assert_int_equal(load(fx, "[store]\nfile_max = 1\n"), 0);
+	assert_int_equal(fx->cfg.file_max, 1);
+	assert_load_error(fx, "[store]\nfile_max = 0\n", 2,
+	    "[store] file_max: bad value \"0\"");
+	assert_load_error(fx, "[store]\nfile_max = 2P\n", 2,
+	    "[store] file_max: bad value \"2P\"");
+	assert_int_equal(load(fx, "[store]\nresult_max = 16M\n"), 0);
+	assert_int_equal(fx->cfg.result_max, 16LL << 20);
+	assert_load_error(fx, "[store]\nresult_max = 0\n", 2,
+	    "[store] result_max: bad value \"0\"");
+}
+
 /* etc/swarmd.conf claims to show the defaults: hold it to that. */
 static void
 test_sample_is_defaults(void **state)
@@ -451,6 +473,7 @@ main(void)
 		T(test_syntax_error),
 		T(test_missing_file),
 		T(test_synchronous),
+		T(test_file_max),
 		T(test_watchdog),
 		T(test_sample_is_defaults),
 		T(test_first_error_wins),

@@ -153,6 +153,29 @@ test_unaligned_input(void **state)
 	assert_int_equal(buf[65], 'a');
 }
 
+/* In pieces of every size from 1 to 130 bytes: the digest of the whole. */
+static void
+test_pieces(void **state)
+{
+	uint8_t whole[SHA256_LEN], part[SHA256_LEN], buf[1000];
+	struct sha256_ctx c;
+	size_t step, off, n;
+
+	(void)state;
+	for (off = 0; off < sizeof buf; off++)
+		buf[off] = (uint8_t)(off * 7 + 3);
+	sha256(buf, sizeof buf, whole);
+	for (step = 1; step <= 130; step++) {
+		sha256_init(&c);
+		for (off = 0; off < sizeof buf; off += n) {
+			n = sizeof buf - off < step ? sizeof buf - off : step;
+			sha256_update(&c, buf + off, n);
+		}
+		sha256_final(&c, part);
+		assert_memory_equal(part, whole, SHA256_LEN);
+	}
+}
+
 int
 main(void)
 {
@@ -165,6 +188,7 @@ main(void)
 		cmocka_unit_test(test_padding_boundaries),
 		cmocka_unit_test(test_second_block_boundaries),
 		cmocka_unit_test(test_unaligned_input),
+		cmocka_unit_test(test_pieces),
 	};
 
 	return cmocka_run_group_tests_name("sha256", tests, NULL, NULL);
