@@ -76,7 +76,7 @@ queue_refuse(struct preq *p, int64_t wait)
 		    p->up->name);
 	snprintf(msg, sizeof msg, "swarmd: %s; retry after the hint", why);
 	if (p->evcon != NULL)
-		gate_set_closecb(p->evcon, NULL, NULL);
+		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 	proxy_reply_error(p->req, 429, "rate_limit_error", msg,
 	    (int)((wait < 1000 ? 1000 : wait + 999) / 1000));
 	p->up->refused++;

@@ -94,7 +94,7 @@ preq_free(struct preq *p)
 	if (p->inflight)
 		preq_landed(p);
 	if (p->req != NULL)
-		gate_set_closecb(p->evcon, NULL, NULL);
+		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 	curl_slist_free_all(p->headers);
 	evbuffer_free(p->resp);
 	evbuffer_free(p->lines);
@@ -289,7 +289,7 @@ preq_done(void *easy, int code, void *arg)
 	evtimer_del(p->idle);
 	if (code == CURLE_OK && preq_absorb(p))
 		return;
-	gate_set_closecb(p->evcon, NULL, NULL);
+	evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 	if (p->replying)
 		evhttp_send_reply_end(p->req);
 	else if (code != CURLE_OK && !p->headers_done)

@@ -154,7 +154,7 @@ proxy_hop_by_hop(const char *name)
 /* ---- requests from agents ---- */
 
 /* The agent (or the triage hook) a 64-character token is for, or NULL. */
-struct agent *
+static struct agent *
 proxy_token_agent(const char *token)
 {
 	uint8_t h[SHA256_LEN];
@@ -221,21 +221,8 @@ request_agent(struct evhttp_request *req, const char **rest)
 {
 	const char *uri = evhttp_request_get_uri(req);
 	struct agent *a;
-	char token[65], msg[128];
+	char token[65];
 
-	if (strcmp(uri, GATE_TOO_LARGE) == 0) {
-		snprintf(msg, sizeof msg,
-		    "swarmd: request headers over %lld bytes ([proxy] max_header)",
-		    srv.cfg.proxy_max_header);
-		proxy_reply_error(req, 431, "invalid_request_error", msg, 0);
-		return NULL;
-	}
-	if (strcmp(uri, GATE_TOO_SLOW) == 0) {
-		proxy_reply_error(req, 408, "timeout_error",
-		    "swarmd: request headers not in within [proxy] client_timeout",
-		    0);
-		return NULL;
-	}
 	if (strncmp(uri, "/a/", 3) != 0 || strlen(uri + 3) < 64 ||
 	    (uri[67] != '/' && uri[67] != '\0')) {
 		proxy_reply_error(
@@ -415,7 +402,7 @@ on_request(struct evhttp_request *req, void *arg)
 	                            srv.cfg.proxy_upstream,
 	    rest);
 	p->headers = request_headers(req);
-	gate_set_closecb(p->evcon, on_client_close, p);
+	evhttp_connection_set_closecb(p->evcon, on_client_close, p);
 	answer_timeouts(p);
 	queue_put(p, 0);
 	queue_pump(up);
@@ -530,8 +517,6 @@ proxy_init(char *err, size_t errlen)
 	spawn_token(hook_token);
 	http = evhttp_new(srv.base);
 	proxy_limits();
-	/* Each connection behind a gate: no body without a token. */
-	evhttp_set_bevcb(http, gate_new, NULL);
 	evhttp_set_gencb(http, on_request, NULL);
 	if (*srv.cfg.proxy_listen == '/')
 		return proxy_listen_unix(err, errlen);

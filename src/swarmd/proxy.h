@@ -86,16 +86,6 @@ void proxy_reply_error(struct evhttp_request *, int status, const char *type,
     const char *message, int retry_after);
 int proxy_hop_by_hop(const char *name);
 struct agent *proxy_agent(int64_t id);
-struct agent *proxy_token_agent(const char *token);
-
-/* proxy-gate.c */
-struct bufferevent *gate_new(struct event_base *, void *);
-void gate_set_closecb(struct evhttp_connection *,
-    void (*)(struct evhttp_connection *, void *), void *);
-/* What the gate hands on for a head over [proxy] max_header, or one
- * slower than [proxy] client_timeout. */
-#define GATE_TOO_LARGE "/.swarmd/head-too-large"
-#define GATE_TOO_SLOW "/.swarmd/head-too-slow"
 
 /* proxy-queue.c */
 void queue_init(struct upstream *);
