@@ -96,7 +96,7 @@ done
 echo "---- swarmctl show $job"
 swarmctl show "$job"
 echo "---- spawn pauses and proxy backoffs on the way"
-swarmctl events --json --limit 100000 | python3 -c '
+swarmctl events --json | python3 -c '
 import json, sys
 n = {}
 for line in sys.stdin:
