@@ -1,6 +1,6 @@
 #!/bin/bash
 # The proxy meters real API streams: the Python SDK's recorded streams
-# (shared/fixtures/anthropic-sse) replayed by a loopback upstream in 7-byte
+# (tests/data/anthropic-sse) replayed by a loopback upstream in 7-byte
 # writes, so events and lines arrive split.  Usage is message_start's
 # input and the last message_delta's output (cumulative, never summed);
 # input fields repeated in the last delta replace the earlier ones; a
@@ -8,7 +8,7 @@
 # far as it went and marked incomplete.  Every stream reaches the client
 # byte for byte.
 . "$(dirname "$0")/lib.sh"
-FIX=${SSE_FIXTURES:-$(dirname "$0")/../../../shared/fixtures/anthropic-sse}
+FIX=${SSE_FIXTURES:-$(dirname "$0")/../data/anthropic-sse}
 [ -f "$FIX/basic_response.txt" ] || fail "no recorded streams in $FIX"
 mkdir -p "$T/rec"
 cp "$FIX/basic_response.txt" "$FIX/tool_use_response.txt" "$T/rec/"
