@@ -487,14 +487,8 @@ char *
 agent_stored_state(int64_t id)
 {
 	static const char sql[] = "SELECT state FROM agents WHERE id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	char *s = NULL;
 
-	sqlite3_bind_int64(st, 1, id);
-	if (store_step(st) == SQLITE_ROW)
-		s = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	return s;
+	return store_text_by_id(sql, id);
 }
 
 /* Agent ID's log file, or NULL if there is no such agent or it never ran. */
@@ -502,12 +496,6 @@ char *
 agent_log_path(int64_t id)
 {
 	static const char sql[] = "SELECT log FROM agents WHERE id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	char *path = NULL;
 
-	sqlite3_bind_int64(st, 1, id);
-	if (store_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		path = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	return path;
+	return store_text_by_id(sql, id);
 }

@@ -353,22 +353,6 @@ chunk_count(int64_t job, const char *state)
 	return n;
 }
 
-/* Whether JOB has a chunk called CHUNK. */
-int
-chunk_exists(int64_t job, const char *chunk)
-{
-	static const char sql[] = "SELECT state FROM chunks WHERE job = ? "
-	                          "AND id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	int found;
-
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	found = store_step(st) == SQLITE_ROW;
-	sqlite3_reset(st);
-	return found;
-}
-
 /* The chunk's task as a JSON string, or null. */
 json_t *
 chunk_task_json(int64_t job, const char *chunk)

@@ -318,14 +318,8 @@ char *
 job_state(int64_t id)
 {
 	static const char sql[] = "SELECT state FROM jobs WHERE id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	char *s = NULL;
 
-	sqlite3_bind_int64(st, 1, id);
-	if (store_step(st) == SQLITE_ROW)
-		s = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	return s;
+	return store_text_by_id(sql, id);
 }
 
 int

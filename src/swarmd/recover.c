@@ -97,21 +97,23 @@ inspect_gone(struct agent *a)
 	char reason[1024];
 
 	scheduler_adopted(a);
-	if (chunk_state_of(a->job, a->chunk) == CHUNK_DONE)
+	if (chunk_state_of(a->job, a->chunk) == CHUNK_DONE) {
 		agent_end_set(a, END_DONE, NULL);
-	else if (recover_result_ok(a, reason, sizeof reason)) {
+		agent_finish(a, EXIT_UNSEEN, -1, 0, NULL);
+		return;
+	}
+	/* Said here; agent_finish's table reads the result again to settle. */
+	if (recover_result_ok(a, reason, sizeof reason)) {
 		evlog_add("recovered", a->job, a->chunk, a->id, a->attempt,
 		    json_pack("{s:s}", "output_file", a->result_path));
 		log_notice(
 		    "agent-%lld (job-%lld/%s) ended while swarmd was down, leaving a valid result: recovered",
 		    (long long)a->id, (long long)a->job, a->chunk);
-		agent_end_set(a, END_LOST, NULL);
-	} else {
+	} else
 		log_warnx(
 		    "agent-%lld (job-%lld/%s) ended while swarmd was down, with no valid result; chunk requeued",
 		    (long long)a->id, (long long)a->job, a->chunk);
-		agent_end_set(a, END_LOST, NULL);
-	}
+	agent_end_set(a, END_LOST, NULL);
 	agent_finish(a, EXIT_UNSEEN, -1, 0, NULL);
 }
 

@@ -464,6 +464,20 @@ store_prepare(const char *sql)
 	return st;
 }
 
+/* Column 0 of the row SQL (one ?, an id) finds, copied; NULL for none. */
+char *
+store_text_by_id(const char *sql, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(sql);
+	char *s = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		s = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return s;
+}
+
 int
 store_step(sqlite3_stmt *st)
 {

@@ -169,7 +169,6 @@ int chunk_complete(const struct agent *, enum chunk_input, enum fail_class,
 /* The chunks table for the other modules; writes in the caller's txn. */
 void chunk_add_all(int64_t job, json_t *chunks);
 int64_t chunk_count(int64_t job, const char *state);
-int chunk_exists(int64_t job, const char *chunk);
 json_t *chunk_task_json(int64_t job, const char *chunk);
 json_t *chunk_list_json(int64_t job);
 json_t *chunk_show_json(int64_t job, const char *chunk); /* NULL: none */
@@ -380,6 +379,7 @@ void store_unsubscribe(store_commit_cb, void *arg);
 sqlite3_stmt *store_prepare(const char *sql); /* cached, reset on return */
 void store_exec(const char *sql);
 int store_step(sqlite3_stmt *); /* SQLITE_ROW or SQLITE_DONE; dies else */
+char *store_text_by_id(const char *sql, int64_t id);
 void store_bind_text(sqlite3_stmt *, int, const char *);
 int64_t store_last_id(void);
 int store_schema_version(void);

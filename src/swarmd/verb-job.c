@@ -369,7 +369,7 @@ verb_retry(struct verb_ctx *ctx)
 	}
 	store_begin();
 	if (slash != NULL) {
-		if (!chunk_exists(id, slash + 1)) {
+		if (chunk_state_of(id, slash + 1) == CHUNK_INVALID) {
 			store_rollback();
 			json_decref(moved);
 			return verb_fail(ctx, SWARM_E_NOT_FOUND,
