@@ -93,20 +93,6 @@ format_table_cell(struct table *t, const char *s)
 }
 
 void
-format_table_cellf(struct table *t, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) == -1)
-		s = NULL;
-	va_end(ap);
-	format_table_cell(t, s);
-	free(s);
-}
-
-void
 format_table_json(struct table *t, json_t *v)
 {
 	char *s = format_value(v);

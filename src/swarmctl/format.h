@@ -17,8 +17,6 @@ struct table;
 struct table *format_table_new(const char *);
 void format_table_row(struct table *);
 void format_table_cell(struct table *, const char *);
-void format_table_cellf(struct table *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
 void format_table_json(struct table *, json_t *);
 void format_table_print(struct table *, FILE *);
 void format_table_free(struct table *);

@@ -114,7 +114,7 @@ agent_find(int64_t id)
 }
 
 /* An agent gets its number when its dispatch is stored. */
-void
+static void
 agent_set_id(struct agent *a, int64_t id)
 {
 	LIST_REMOVE(a, hentry);
@@ -161,8 +161,13 @@ agent_free(struct agent *a)
 	free(a);
 }
 
+/* The agents columns an AGENT object is made of (agent_json). */
+#define AGENT_COLUMNS \
+	"a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
+	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
+
 /* One row of AGENT_COLUMNS as the protocol's AGENT object. */
-json_t *
+static json_t *
 agent_json(sqlite3_stmt *st)
 {
 	int64_t id = sqlite3_column_int64(st, 0);

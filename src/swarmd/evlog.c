@@ -30,7 +30,7 @@ name_id(
 }
 
 /* One row of EVENT_COLUMNS as the protocol's EVENT object. */
-json_t *
+static json_t *
 evlog_row_json(sqlite3_stmt *st)
 {
 	const char *data = (const char *)sqlite3_column_text(st, 7);

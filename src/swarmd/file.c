@@ -89,7 +89,7 @@ file_check(const char *path, enum file_kind kind, const struct stat *st,
  * Returns the descriptor and the file's SIZE, or -1 with a one-line ERR
  * that begins with PATH.
  */
-int
+static int
 file_open(
     const char *path, enum file_kind kind, off_t *size, char *err, size_t len)
 {

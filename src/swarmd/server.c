@@ -61,12 +61,6 @@ client_free(struct client *c)
 	free(c);
 }
 
-int
-client_is_closing(struct client *c)
-{
-	return c->closing;
-}
-
 void
 client_set_release(
     struct client *c, void (*fn)(struct client *, void *), void *arg)

@@ -90,8 +90,6 @@ void notify_remove(struct notify_list *, notify_fn, void *arg);
 
 /* ---- file.c: files an agent names, read safely and within a limit ---- */
 enum file_kind { FILE_CHECKPOINT, FILE_RESULT }; /* which limit applies */
-int file_open(
-    const char *path, enum file_kind, off_t *size, char *err, size_t len);
 char *file_read(
     const char *path, enum file_kind, size_t *size, char *err, size_t len);
 struct file_hash;
@@ -327,16 +325,11 @@ void agent_store_result_path(struct agent *);
 void agent_store_abort(struct agent *);
 void agent_store_seen(struct agent *);
 void agent_load_live(void);
-void agent_set_id(struct agent *, int64_t);
 int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(
     int64_t id, int64_t job, const char *chunk, int attempt);
 void agent_free(struct agent *);
 const char *agent_output_file(const struct agent *);
-json_t *agent_json(sqlite3_stmt *); /* row of AGENT_COLUMNS */
-#define AGENT_COLUMNS \
-	"a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
-	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
 json_t *agent_show_json(int64_t id); /* NULL: no such agent */
 json_t *agent_chunk_list_json(int64_t job, const char *chunk);
 json_t *agent_list_json(int64_t job, int all); /* ps; job 0: all jobs */
@@ -431,7 +424,6 @@ int usage_parse_openai(json_t *, struct usage *);
 /* Append an event; EXTRA (may be NULL) is stolen and merged into it. */
 int64_t evlog_add(const char *name, int64_t job, const char *chunk,
     int64_t agent, int attempt, json_t *extra);
-json_t *evlog_row_json(sqlite3_stmt *);
 /* events: a page's default and largest number of events, and its data. */
 #define EVENTS_PAGE 1000
 #define EVENTS_LIMIT_MAX 10000
@@ -730,7 +722,6 @@ void client_error(struct client *, json_t *id, const char *code,
 int client_write_line(struct client *, json_t *);
 void client_error_extra(struct client *, json_t *id, const char *code,
     json_t *extra, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-int client_is_closing(struct client *);
 void client_resume(struct client *);
 void server_stop_accepting(void);
 void client_set_release(
