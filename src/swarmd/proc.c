@@ -2,7 +2,11 @@
  * proc.c: signals to an agent's process group.  Every agent leads its own
  * group, so one kill reaches everything it started.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,4 +83,54 @@ proc_spawn_attr(posix_spawnattr_t *attr)
 	posix_spawnattr_setpgroup(attr, 0);
 	posix_spawnattr_setsigmask(attr, &none);
 	posix_spawnattr_setsigdefault(attr, &dflt);
+}
+
+/* Whether PID's environment holds both entries A and B. */
+static int
+proc_env_has(pid_t pid, const char *a, const char *b)
+{
+	char path[64], buf[65536];
+	size_t n = 0, off;
+	ssize_t r;
+	int fd, found = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	while (n < sizeof buf - 1 &&
+	    (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = '\0';
+	for (off = 0; off < n; off += strlen(buf + off) + 1)
+		found |= (strcmp(buf + off, a) == 0) |
+		    (strcmp(buf + off, b) == 0) << 1;
+	return found == 3;
+}
+
+/*
+ * The process whose environment names agent ID on our socket, or 0: an
+ * agent spawned just before swarmd died, before its pid was recorded.
+ */
+pid_t
+proc_find_agent(int64_t id, const char *socket)
+{
+	char a[64], *b = xasprintf("%s=%s", SWARM_ENV_SOCKET, socket);
+	struct dirent *d;
+	pid_t pid = 0;
+	long long n;
+	DIR *dir;
+
+	snprintf(a, sizeof a, "%s=agent-%lld", SWARM_ENV_AGENT, (long long)id);
+	if ((dir = opendir("/proc")) != NULL) {
+		while (pid == 0 && (d = readdir(dir)) != NULL) {
+			if (parse_int(d->d_name, 2, INT32_MAX, &n) == 0 &&
+			    (pid_t)n != getpid() &&
+			    proc_env_has((pid_t)n, a, b))
+				pid = (pid_t)n;
+		}
+		closedir(dir);
+	}
+	free(b);
+	return pid;
 }

@@ -95,12 +95,29 @@ static void
 inspect_gone(struct agent *a)
 {
 	char reason[1024];
+	pid_t orphan;
+	int waited = 0;
 
 	scheduler_adopted(a);
 	if (chunk_state_of(a->job, a->chunk) == CHUNK_DONE) {
 		agent_end_set(a, END_DONE, NULL);
 		agent_finish(a, EXIT_UNSEEN, -1, 0, NULL);
 		return;
+	}
+	/*
+	 * Spawned but never recorded as started: its process may still run.
+	 * Stop it first, so that no result it writes comes after the chunk
+	 * is requeued and another attempt runs.
+	 */
+	if (a->pid <= 0 &&
+	    (orphan = proc_find_agent(a->id, srv.cfg.socket)) > 0) {
+		log_notice(
+		    "agent-%lld (job-%lld/%s): pid %d was never recorded; killed",
+		    (long long)a->id, (long long)a->job, a->chunk, (int)orphan);
+		proc_signal_group(orphan, SIGKILL);
+		while (kill(orphan, 0) == 0 && proc_start_time(orphan) >= 0 &&
+		    waited++ < 1000)
+			usleep(1000);
 	}
 	/* Said here; agent_finish's table reads the result again to settle. */
 	if (recover_result_ok(a, reason, sizeof reason)) {

@@ -475,6 +475,7 @@ int proc_signal_group(pid_t, int sig);
 int proc_group_alive(pid_t);
 long long proc_start_time(pid_t);
 void proc_spawn_attr(posix_spawnattr_t *);
+pid_t proc_find_agent(int64_t id, const char *socket);
 
 /* ---- spawn.c ---- */
 struct spawn_req {
