@@ -102,9 +102,12 @@ python3 -c 'import json,sys; b,a=json.loads(sys.argv[1]),json.loads(sys.argv[2])
 
 # An agent at its token cap: 403 naming the cap, nothing sent upstream.
 # The cap is what one request uses, so the first reaches it exactly.
-cost=$(stats | json 'j["tokens"]["input"] + j["tokens"]["output"]')
-post probe /v1/messages "$BODY" >/dev/null
-cost=$(( $(stats | json 'j["tokens"]["input"] + j["tokens"]["output"]') - cost ))
+# Measured on the agent's own meter: the fake's totals may still grow
+# from the silent request above, which it finishes after we gave up.
+spent() { usage | json 'j[0] + j[1]'; }
+cost=$(spent)
+assert_eq "$(post probe /v1/messages "$BODY")" 200 "the probe"
+cost=$(( $(spent) - cost ))
 f=$(job_file capped '["sh", "-c", "echo \"$ANTHROPIC_BASE_URL\" >'"$T"'/url.cap; exec sleep 600"]' 1 \
 	"{\"per_agent_tokens\": $cost}")
 swarmctl submit "$f" >/dev/null
