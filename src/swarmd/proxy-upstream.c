@@ -70,6 +70,9 @@ preq_landed(struct preq *p)
 
 	p->inflight = 0;
 	up->inflight--;
+	if (p->holding)
+		quota_hold(&p->hold, -1);
+	p->holding = 0;
 	if (p->probe)
 		probe_done(p);
 	if (p->seen_usage)
@@ -83,6 +86,10 @@ preq_landed(struct preq *p)
 void
 preq_free(struct preq *p)
 {
+	struct agent *a = proxy_agent(p->agent);
+
+	if (a != NULL)
+		a->held -= p->hold.tokens;
 	if (p->flow != NULL)
 		queue_take(p);
 	if (p->easy != NULL) {
@@ -330,6 +337,8 @@ preq_start(struct preq *p)
 	}
 	p->up->requests++;
 	pace_charge(&p->up->pace, &p->est, 1);
+	quota_hold(&p->hold, 1);
+	p->holding = 1;
 	curl_easy_setopt(e, CURLOPT_URL, p->url);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(

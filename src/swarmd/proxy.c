@@ -154,7 +154,7 @@ proxy_hop_by_hop(const char *name)
 /* ---- requests from agents ---- */
 
 /* The agent (or the triage hook) a 64-character token is for, or NULL. */
-static struct agent *
+struct agent *
 proxy_token_agent(const char *token)
 {
 	uint8_t h[SHA256_LEN];
@@ -266,23 +266,32 @@ request_body(struct evhttp_request *req, struct preq *p, int64_t *max_tokens)
 	if (mt == NULL)
 		mt = json_object_get(j, "max_completion_tokens");
 	*max_tokens = json_is_integer(mt) ? json_integer_value(mt) : -1;
+	if (json_is_string(json_object_get(j, "model")))
+		p->model =
+		    xstrdup(json_string_value(json_object_get(j, "model")));
 	json_decref(j);
 	return 0;
 }
 
-/* An agent past its token cap asks no more of the account. */
+/*
+ * An agent at its token cap asks no more of the account.  What its
+ * requests in flight may still use is held against the cap, so requests
+ * sent together overrun it by one at most.
+ */
 static int
 request_capped(struct evhttp_request *req, struct agent *a)
 {
 	int64_t used = usage_counted(&a->use);
-	char msg[256];
+	char msg[320];
 
-	if (a->cap <= 0 || used < a->cap)
+	if (a->cap <= 0 || used + a->held < a->cap)
 		return 0;
 	snprintf(msg, sizeof msg,
 	    "swarmd: agent-%lld has used %lld of its %lld-token cap "
-	    "(per_agent_tokens); no more requests",
-	    (long long)a->id, (long long)used, (long long)a->cap);
+	    "(per_agent_tokens), %lld more held by its requests in flight; "
+	    "no more requests",
+	    (long long)a->id, (long long)used, (long long)a->cap,
+	    (long long)a->held);
 	proxy_reply_error(req, 403, "permission_error", msg, 0);
 	return 1;
 }
@@ -317,7 +326,8 @@ client_timeout(struct timeval *tv)
 	return tv;
 }
 
-/* Answered: the connection waits for its next request, for so long. */
+/* Answered: the connection waits for its next request, for so long,
+ * and the gate looks at that request first. */
 static void
 on_answered(struct evhttp_request *req, void *arg)
 {
@@ -327,6 +337,7 @@ on_answered(struct evhttp_request *req, void *arg)
 	(void)arg;
 	if (evcon == NULL)
 		return;
+	proxy_gate_answered(evcon);
 	if (client_timeout(&tv) != NULL)
 		evhttp_connection_set_timeout_tv(evcon, &tv);
 	else
@@ -346,7 +357,6 @@ answer_timeouts(struct preq *p)
 
 	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(p->evcon),
 	    NULL, client_timeout(&tv));
-	evhttp_request_set_on_complete_cb(p->req, on_answered, NULL);
 }
 
 static void
@@ -360,6 +370,7 @@ on_request(struct evhttp_request *req, void *arg)
 	int count;
 
 	(void)arg;
+	evhttp_request_set_on_complete_cb(req, on_answered, NULL);
 	if ((a = request_agent(req, &rest)) == NULL)
 		return;
 	if ((up = route_path(rest, &count)) == NULL) {
@@ -386,8 +397,15 @@ on_request(struct evhttp_request *req, void *arg)
 		preq_free(p);
 		return;
 	}
-	if (!count)
+	if (!count) {
 		pace_estimate(&up->pace, p->body_len, max_tokens, &p->est);
+		/* At most: its input and all the output it asked for. */
+		quota_estimate(p->model, (int64_t)p->est.v[PACE_INPUT],
+		    max_tokens >= 0 ? max_tokens :
+		                      (int64_t)p->est.v[PACE_OUTPUT],
+		    &p->hold);
+		a->held += p->hold.tokens;
+	}
 	if ((wait = queue_wait(up, p, now)) >
 	    (int64_t)(srv.cfg.proxy_max_hold * 1000)) {
 		p->req = req;
@@ -517,6 +535,7 @@ proxy_init(char *err, size_t errlen)
 	spawn_token(hook_token);
 	http = evhttp_new(srv.base);
 	proxy_limits();
+	evhttp_set_bevcb(http, proxy_gate_bev, NULL);
 	evhttp_set_gencb(http, on_request, NULL);
 	if (*srv.cfg.proxy_listen == '/')
 		return proxy_listen_unix(err, errlen);
@@ -578,6 +597,7 @@ proxy_free(void)
 	if (http != NULL)
 		evhttp_free(http);
 	http = NULL;
+	proxy_gate_free();
 	for (i = 0; i < UP_N; i++)
 		queue_free(&ups[i]);
 	free(watcher.model);

@@ -4,8 +4,8 @@
  *
  *   proxy.c           listeners, reload, the JSON views, and requests
  *                     from agents: the token, the route, the body
- *   proxy-gate.c      each connection's input, before libevent reads
- *                     it: no body without a live token
+ *   proxy-gate.c      each request line, before libevent reads the
+ *                     request: no body read without a live token
  *   proxy-queue.c     each upstream's fair queue, its pacing and holds
  *   proxy-upstream.c  requests in flight and the response as libcurl
  *                     delivers it
@@ -49,9 +49,11 @@ struct preq {
 	struct evhttp_connection *evcon;
 	int64_t agent;
 	struct upstream *up;
-	struct flow *flow;    /* while it waits */
-	int64_t queued_at;    /* mono ms */
-	struct pace_cost est; /* charged while in flight */
+	struct flow *flow;      /* while it waits */
+	int64_t queued_at;      /* mono ms */
+	struct pace_cost est;   /* charged while in flight */
+	struct quota_held hold; /* its most: held against cap and account */
+	int holding;            /* hold is on the account (in flight) */
 	int inflight;
 	int probe;  /* the first request after a backoff */
 	int synced; /* its answer's headers settled the charge */
@@ -86,6 +88,13 @@ void proxy_reply_error(struct evhttp_request *, int status, const char *type,
     const char *message, int retry_after);
 int proxy_hop_by_hop(const char *name);
 struct agent *proxy_agent(int64_t id);
+struct agent *proxy_token_agent(const char *token);
+
+/* proxy-gate.c */
+int proxy_gate_line_ok(const char *line, size_t len);
+void proxy_gate_answered(struct evhttp_connection *);
+struct bufferevent *proxy_gate_bev(struct event_base *, void *);
+void proxy_gate_free(void);
 
 /* proxy-queue.c */
 void queue_init(struct upstream *);

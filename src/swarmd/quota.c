@@ -36,6 +36,10 @@ struct meter {
 	int64_t day; /* days since the epoch */
 	double usd_today;
 
+	/* Held by proxied requests in flight until their usage is in. */
+	int64_t held;
+	double held_usd;
+
 	/* The account's own windows, from rate_limit_event lines. */
 	json_t *subscription; /* {"five_hour": {status, resets_at}} */
 	char *proxy_listen;   /* the proxy's bound address, or NULL */
@@ -328,6 +332,37 @@ quota_pause_reason(void)
 }
 
 /*
+ * A proxied request about to leave holds H against the rolling window
+ * and the day's budget until its usage is in (SIGN 1 holds, -1 lets go):
+ * requests in flight together cannot overrun them by more than one.
+ */
+void
+quota_hold(const struct quota_held *h, int sign)
+{
+	m.held += sign * h->tokens;
+	m.held_usd += sign * h->usd;
+	if (m.held < 0)
+		m.held = 0;
+	if (m.held_usd < 1e-9) /* sums of doubles do not come back to 0 */
+		m.held_usd = 0;
+}
+
+/* What a request of MODEL, of IN tokens and at most OUT more, may cost. */
+void
+quota_estimate(const char *model, int64_t in, int64_t out, struct quota_held *h)
+{
+	struct usage u = { 0 };
+
+	u.input = in;
+	u.output = out;
+	h->tokens = in + out;
+	h->usd = quota_usd(model, &u);
+}
+
+/* Held in flight: a limit it fills frees as requests land, not later. */
+#define HELD_RECHECK_MS 1000
+
+/*
  * For the proxy: milliseconds until the account can take more work, 0
  * now, with the reason in WHY.  The spawn pause at pause_at leaves
  * running agents working; a window that is used up holds their requests
@@ -343,18 +378,29 @@ quota_proxy_wait(char *why, size_t len)
 
 	window_expire(now);
 	if (srv.cfg.window_tokens > 0 &&
-	    m.window_used >= srv.cfg.window_tokens && m.len > 0) {
-		wait =
-		    m.ring[m.head].ts + (int64_t)(srv.cfg.window * 1000) - now;
-		snprintf(why, len, "the rolling window's %lld tokens are used",
-		    (long long)srv.cfg.window_tokens);
+	    m.window_used + m.held >= srv.cfg.window_tokens) {
+		wait = m.window_used >= srv.cfg.window_tokens && m.len > 0 ?
+		    m.ring[m.head].ts + (int64_t)(srv.cfg.window * 1000) - now :
+		    HELD_RECHECK_MS;
+		snprintf(why, len, "the rolling window's %lld tokens are %s",
+		    (long long)srv.cfg.window_tokens,
+		    m.window_used >= srv.cfg.window_tokens ? "used" :
+		                                             "used or held");
 	}
 	day_roll(now);
-	if (srv.cfg.daily_usd > 0 && m.usd_today >= srv.cfg.daily_usd &&
-	    86400000 - now % 86400000 > wait) {
-		wait = 86400000 - now % 86400000;
-		snprintf(why, len, "the daily budget of $%.2f is spent",
-		    srv.cfg.daily_usd);
+	if (srv.cfg.daily_usd > 0 &&
+	    m.usd_today + m.held_usd >= srv.cfg.daily_usd) {
+		int64_t w = m.usd_today >= srv.cfg.daily_usd ?
+		    86400000 - now % 86400000 :
+		    HELD_RECHECK_MS;
+
+		if (w > wait) {
+			wait = w;
+			snprintf(why, len, "the daily budget of $%.2f is %s",
+			    srv.cfg.daily_usd,
+			    m.usd_today >= srv.cfg.daily_usd ? "spent" :
+			                                       "spent or held");
+		}
 	}
 	if ((resets = subscription_blocked(sub, sizeof sub)) - now > wait) {
 		wait = resets - now;

@@ -299,6 +299,7 @@ struct agent {
 	int64_t last_output;      /* wall ms it last wrote output */
 	struct watch *wd;         /* the watchdog's view (watchdog.c) */
 	int64_t cap;              /* tokens; 0 for none */
+	int64_t held;             /* tokens held by its proxied requests */
 	int cap_warned;
 	int alive;   /* showed life since it started */
 	int proxied; /* its API calls go through the proxy */
@@ -401,6 +402,13 @@ int64_t usage_counted(const struct usage *);
 double quota_usd(const char *model, const struct usage *);
 int64_t quota_remaining(void); /* -1: no token limit configured */
 int64_t quota_proxy_wait(char *why, size_t len);
+struct quota_held {
+	int64_t tokens;
+	double usd;
+};
+void quota_estimate(
+    const char *model, int64_t in, int64_t out, struct quota_held *);
+void quota_hold(const struct quota_held *, int sign);
 int64_t quota_cap_for(struct job *, int running);
 int quota_spawn_open(void);
 const char *quota_pause_reason(void);
