@@ -273,3 +273,47 @@ file_hash_cancel(struct file_hash *h)
 	if (h != NULL)
 		file_hash_free(h);
 }
+
+/*
+ * Write LEN bytes to PATH, mode 0600, whole or not at all: a temporary
+ * file beside it, synced, renamed over it, the directory synced.
+ */
+int
+file_write_private(
+    const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+	char *tmp = xasprintf("%s.tmp", path), *dir = xstrdup(path), *slash;
+	ssize_t n = 0;
+	size_t off = 0;
+	int fd, dfd, ok, saved;
+
+	fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	ok = fd != -1;
+	while (ok && off < len && (n = write(fd, data + off, len - off)) > 0)
+		off += (size_t)n;
+	if (ok && n == 0 && off < len)
+		errno = ENOSPC;
+	ok = ok && off == len && fsync(fd) == 0;
+	if (fd != -1 && close(fd) == -1)
+		ok = 0;
+	ok = ok && rename(tmp, path) == 0;
+	saved = errno;
+	if (!ok) {
+		if (fd != -1)
+			unlink(tmp);
+		snprintf(err, errlen, "%s: %s", path, strerror(saved));
+	} else {
+		if ((slash = strrchr(dir, '/')) != NULL)
+			*slash = '\0';
+		dfd = open(slash != NULL ? dir : ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd != -1) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	free(tmp);
+	free(dir);
+	return ok ? 0 : -1;
+}

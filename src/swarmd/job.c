@@ -4,6 +4,11 @@
  * struct job is a cache of the immutable spec plus the live-agent count,
  * rebuilt from the store at start.  A job ends when its chunks are
  * settled.  The queries the verbs list and show jobs with are here too.
+ *
+ * A job's env often carries an API key, so its values are not stored in
+ * the database: the spec there names the variables only, and the values
+ * are kept in STATE/secrets/job-N.json (0600, in a 0700 directory), read
+ * back when the job is loaded.
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -58,6 +63,72 @@ job_kick(void)
 		job_runnable();
 }
 
+/* ---- env values, kept out of the database ---- */
+
+static char *
+env_path(int64_t id)
+{
+	return xasprintf(
+	    "%s/secrets/job-%lld.json", srv.cfg.statedir, (long long)id);
+}
+
+/* Keep ENV's values for job ID in its private file. */
+static int
+env_keep(int64_t id, json_t *env, char *err, size_t errlen)
+{
+	char *dir = xasprintf("%s/secrets", srv.cfg.statedir), *path, *text;
+	int rc = -1;
+
+	if ((mkdir(dir, 0700) == -1 && errno != EEXIST) ||
+	    chmod(dir, 0700) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	path = env_path(id);
+	text = json_dumps(env, JSON_COMPACT);
+	rc = file_write_private(path, text, strlen(text), err, errlen);
+	free(text);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+/* The spec as stored: ENV's names, not its values. */
+static json_t *
+env_names(json_t *env)
+{
+	json_t *names = json_array(), *v;
+	const char *key;
+
+	json_object_foreach(env, key, v)
+		json_array_append_new(names, json_string(key));
+	return names;
+}
+
+/* Put back the values of a stored spec's env (names) from their file. */
+static void
+env_restore(int64_t id, json_t *spec)
+{
+	json_t *env = json_object_get(spec, "env"), *vals;
+	json_error_t jerr;
+	char *path;
+
+	if (!json_is_array(env))
+		return;
+	path = env_path(id);
+	vals = json_load_file(path, 0, &jerr);
+	if (!json_is_object(vals)) {
+		log_warnx("job-%lld: its env is lost (%s: %s); its agents "
+		          "start without it",
+		    (long long)id, path, jerr.text);
+		json_decref(vals);
+		vals = json_object();
+	}
+	json_object_set_new(spec, "env", vals);
+	free(path);
+}
+
 static struct job *
 job_cache(int64_t id, const char *name, json_t *spec, const char *workdir,
     int concurrency, int timeout, int paused)
@@ -100,14 +171,17 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	int64_t id;
 
-	spec = json_pack("{s:s, s:O, s:O*, s:i, s:i, s:O*, s:b, s:O*}", "name",
-	    js->name, "command", js->command, "env", js->env, "concurrency",
+	spec = json_pack("{s:s, s:O, s:o*, s:i, s:i, s:O*, s:b, s:O*}", "name",
+	    js->name, "command", js->command, "env",
+	    js->env != NULL ? env_names(js->env) : NULL, "concurrency",
 	    js->concurrency, "timeout", js->timeout, "stagger", js->stagger,
 	    "cap_signal", js->cap_signal, "result", js->result);
 	if (js->per_agent_tokens > 0)
 		json_object_set_new(spec, "per_agent_tokens",
 		    json_integer(js->per_agent_tokens));
 	text = json_dumps(spec, JSON_COMPACT);
+	if (js->env != NULL)
+		json_object_set(spec, "env", js->env);
 	store_begin();
 	st = store_prepare(sql);
 	store_bind_text(st, 1, js->name);
@@ -119,6 +193,11 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	store_step(st);
 	id = store_last_id();
 	free(text);
+	if (js->env != NULL && env_keep(id, js->env, err, errlen) == -1) {
+		store_rollback();
+		json_decref(spec);
+		return 0;
+	}
 	if (js->workdir != NULL)
 		workdir = xstrdup(js->workdir);
 	else {
@@ -171,6 +250,7 @@ job_load(int64_t only)
 			    (long long)sqlite3_column_int64(st, 0));
 			continue;
 		}
+		env_restore(sqlite3_column_int64(st, 0), spec);
 		job_cache(sqlite3_column_int64(st, 0),
 		    (const char *)sqlite3_column_text(st, 1), spec,
 		    (const char *)sqlite3_column_text(st, 3),
@@ -180,9 +260,66 @@ job_load(int64_t only)
 	sqlite3_reset(st);
 }
 
+/*
+ * Jobs stored before env values were kept apart: move the values out,
+ * overwriting what the database held (secure_delete), and shrink the
+ * write-ahead log that still had them.
+ */
+static void
+env_seal_old(void)
+{
+	static const char sel[] = "SELECT id, spec FROM jobs "
+	                          "WHERE json_type(spec, '$.env') = 'object'";
+	static const char upd[] = "UPDATE jobs SET spec = ? WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sel);
+	json_t *old = json_array(), *row;
+	char err[256], *text;
+	size_t i;
+
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(old,
+		    json_pack("{s:I, s:s}", "id",
+		        (json_int_t)sqlite3_column_int64(st, 0), "spec",
+		        (const char *)sqlite3_column_text(st, 1)));
+	sqlite3_reset(st);
+	if (json_array_size(old) > 0)
+		store_exec("PRAGMA secure_delete = ON");
+	json_array_foreach(old, i, row) {
+		int64_t id = json_integer_value(json_object_get(row, "id"));
+		json_t *spec = json_loads(
+		    json_string_value(json_object_get(row, "spec")), 0, NULL);
+		json_t *env = json_object_get(spec, "env");
+
+		if (env == NULL || env_keep(id, env, err, sizeof err) == -1) {
+			log_warnx("job-%lld: env left in the database: %s",
+			    (long long)id, env == NULL ? "bad spec" : err);
+			json_decref(spec);
+			continue;
+		}
+		json_object_set_new(spec, "env", env_names(env));
+		text = json_dumps(spec, JSON_COMPACT);
+		store_begin();
+		st = store_prepare(upd);
+		store_bind_text(st, 1, text);
+		sqlite3_bind_int64(st, 2, id);
+		store_step(st);
+		store_commit();
+		free(text);
+		json_decref(spec);
+		log_info("job-%lld: env values moved out of the database",
+		    (long long)id);
+	}
+	if (json_array_size(old) > 0) {
+		store_exec("PRAGMA secure_delete = OFF");
+		store_exec("PRAGMA wal_checkpoint(TRUNCATE)");
+	}
+	json_decref(old);
+}
+
 void
 job_load_all(void)
 {
+	env_seal_old();
 	job_load(0);
 }
 

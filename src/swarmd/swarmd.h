@@ -88,7 +88,7 @@ TAILQ_HEAD(notify_list, notify);
 void notify_add(struct notify_list *, notify_fn, void *arg);
 void notify_remove(struct notify_list *, notify_fn, void *arg);
 
-/* ---- file.c: files an agent names, read safely and within a limit ---- */
+/* ---- file.c: files an agent names, read safely; private files written ---- */
 enum file_kind { FILE_CHECKPOINT, FILE_RESULT }; /* which limit applies */
 char *file_read(
     const char *path, enum file_kind, size_t *size, char *err, size_t len);
@@ -98,6 +98,8 @@ typedef void (*file_hash_cb)(
 struct file_hash *file_hash_start(const char *path, enum file_kind,
     file_hash_cb, void *arg, char *err, size_t len);
 void file_hash_cancel(struct file_hash *);
+int file_write_private(
+    const char *path, const char *data, size_t len, char *err, size_t errlen);
 
 /* ---- sock.c: the daemon's Unix sockets, and pausing on accept errors ---- */
 struct evconnlistener;

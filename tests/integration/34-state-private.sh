@@ -1,5 +1,5 @@
 #!/bin/bash
-# The state database holds jobs' specs (their env too) and agents' token
+# The state database holds jobs' specs (the names of their env) and agents' token
 # hashes: it is swarmd's alone.  The database, its -wal and -shm are 0600,
 # and one an older swarmd left readable by others is tightened at start,
 # with nothing in it lost.
