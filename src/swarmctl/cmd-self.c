@@ -30,22 +30,13 @@ cmd_heartbeat(struct cmd_ctx *ctx)
 	return 0;
 }
 
-int
-cmd_recv(struct cmd_ctx *ctx)
+/* Print one page of messages; 1 when the daemon has more. */
+static int
+recv_page(struct cmd_ctx *ctx, json_t *resp)
 {
-	json_t *args = json_object(), *resp, *msgs;
+	json_t *msgs = json_object_get(resp, "messages");
 	size_t i;
-	int rc;
 
-	if (cmd_opt_seconds(ctx, "wait", args, "wait") == -1) {
-		json_decref(args);
-		return cmd_usage_error(ctx,
-		    "bad --wait \"%s\": expected seconds (10, 10s, 1m)",
-		    cmd_opt(ctx, "wait"));
-	}
-	if ((rc = client_call(ctx, "recv", args, &resp)) != 0)
-		return rc;
-	msgs = json_object_get(resp, "messages");
 	for (i = 0; i < json_array_size(msgs); i++) {
 		json_t *m = json_array_get(msgs, i);
 
@@ -54,7 +45,30 @@ cmd_recv(struct cmd_ctx *ctx)
 		else if (format_member(m, "text") != NULL)
 			printf("%s\n", format_member(m, "text"));
 	}
-	json_decref(resp);
+	return json_is_true(json_object_get(resp, "more"));
+}
+
+/* All unread mail, a page a call (the daemon bounds each reply). */
+int
+cmd_recv(struct cmd_ctx *ctx)
+{
+	json_t *args = json_object(), *resp;
+	int rc, more;
+
+	if (cmd_opt_seconds(ctx, "wait", args, "wait") == -1) {
+		json_decref(args);
+		return cmd_usage_error(ctx,
+		    "bad --wait \"%s\": expected seconds (10, 10s, 1m)",
+		    cmd_opt(ctx, "wait"));
+	}
+	do {
+		if ((rc = client_call(ctx, "recv", args, &resp)) != 0)
+			return rc;
+		more = recv_page(ctx, resp);
+		json_decref(resp);
+		args = json_object();
+	} while (more);
+	json_decref(args);
 	return 0;
 }
 

@@ -38,9 +38,14 @@ mailbox_put(struct agent *a, const char *sender, const char *text)
 	        "from", sender, "text", text));
 }
 
-/* Take the agent's unread messages, oldest first, and mark them read. */
+/*
+ * Take the agent's unread messages, oldest first, and mark them read:
+ * one page of at least one message and about MAIL_PAGE bytes of text, so
+ * a full mailbox is not one huge reply.  *MORE: some are left unread.
+ */
+#define MAIL_PAGE (1024 * 1024)
 json_t *
-mailbox_take(struct agent *a)
+mailbox_take(struct agent *a, int *more)
 {
 	static const char get[] = "SELECT seq, ts, sender, text FROM messages "
 	                          "WHERE agent = ? AND delivered IS NULL "
@@ -51,9 +56,16 @@ mailbox_take(struct agent *a)
 	sqlite3_stmt *st = store_prepare(get);
 	json_t *arr = json_array();
 	int64_t last = 0;
+	size_t bytes = 0;
 
+	*more = 0;
 	sqlite3_bind_int64(st, 1, a->id);
 	while (store_step(st) == SQLITE_ROW) {
+		if (bytes >= MAIL_PAGE) {
+			*more = 1;
+			break;
+		}
+		bytes += (size_t)sqlite3_column_bytes(st, 3);
 		last = sqlite3_column_int64(st, 0);
 		json_array_append_new(arr,
 		    json_pack("{s:I, s:o, s:o, s:o}", "seq", (json_int_t)last,

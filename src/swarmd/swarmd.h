@@ -341,7 +341,7 @@ char *agent_log_path(int64_t id);              /* NULL: none */
 
 /* ---- mailbox.c: agents' mail and the recv calls waiting on it ---- */
 void mailbox_put(struct agent *, const char *sender, const char *text);
-json_t *mailbox_take(struct agent *); /* unread, now marked read */
+json_t *mailbox_take(struct agent *, int *more); /* a page, marked read */
 void mailbox_forward(struct agent *); /* an earlier attempt's unread mail */
 typedef void (*mailbox_wake_cb)(struct agent *, void *arg);
 struct waiter *mailbox_wait(

@@ -41,8 +41,11 @@ recv_wake(struct agent *a, void *arg)
 {
 	struct recv_wait *r = arg;
 	struct client *c = r->client;
-	json_t *reply = json_pack("{s:o}", "messages", mailbox_take(a));
+	int more;
+	json_t *reply = json_pack("{s:o}", "messages", mailbox_take(a, &more));
 
+	if (more)
+		json_object_set_new(reply, "more", json_true());
 	client_reply(c, r->id, reply);
 	json_decref(reply);
 	client_set_release(c, NULL, NULL);
@@ -70,13 +73,16 @@ verb_recv(struct verb_ctx *ctx)
 	struct agent *a = ctx->self;
 	double wait = arg_num(ctx, "wait", 0);
 	json_t *msgs;
+	int more;
 
 	a->last_seen = now_wall_ms();
 	a->seen_dirty = 1;
 	a->alive = 1;
-	msgs = mailbox_take(a);
+	msgs = mailbox_take(a, &more);
 	if (json_array_size(msgs) > 0 || wait <= 0) {
 		json_object_set_new(ctx->reply, "messages", msgs);
+		if (more)
+			json_object_set_new(ctx->reply, "more", json_true());
 		return VERB_OK;
 	}
 	json_decref(msgs);
