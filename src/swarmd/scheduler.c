@@ -474,8 +474,10 @@ scheduler_reap(void)
 		if (waitpid(si.si_pid, &status, 0) == -1)
 			continue;
 		if (a == NULL) {
-			/* The checkpoint helper, or a triage hook. */
-			if (!store_wal_reaped(si.si_pid, status))
+			/* A watched child (git), the checkpoint helper, or a
+			 * triage hook. */
+			if (!child_reaped(si.si_pid, status) &&
+			    !store_wal_reaped(si.si_pid, status))
 				triage_reaped(si.si_pid, status);
 			continue;
 		}

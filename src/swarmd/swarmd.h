@@ -480,6 +480,28 @@ void jobspec_free(struct jobspec *);
 char *jobspec_expand(const char *tmpl, const char *task, const char *chunk,
     const char *job, const char *agent);
 
+/* ---- child.c: children that are not agents, told how they end ---- */
+typedef void (*child_cb)(pid_t, int status, void *arg);
+void child_watch(pid_t, child_cb, void *arg);
+int child_reaped(pid_t, int status); /* 1: it was watched, and told */
+void child_forget(pid_t);
+
+/* ---- git.c: running the git program off the loop ---- */
+struct git_result {
+	int exit;      /* exit status; -1 if it did not exit */
+	int signal;    /* the signal that ended it, or 0 */
+	int timed_out; /* killed after GIT_TIMEOUT */
+	int truncated; /* stdout past GIT_OUT_MAX was not read */
+	const char *out;
+	size_t outlen;
+	const char *err; /* the end of its stderr */
+};
+typedef void (*git_cb)(const struct git_result *, void *arg);
+struct git_run;
+struct git_run *git_run(const char *dir, const char *const *args,
+    const char *const *extra, git_cb, void *arg, char *err, size_t errlen);
+void git_cancel(struct git_run *);
+
 /* ---- proc.c: process groups ---- */
 int proc_signal_group(pid_t, int sig);
 int proc_group_alive(pid_t);
