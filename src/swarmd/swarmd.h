@@ -502,6 +502,13 @@ struct git_run *git_run(const char *dir, const char *const *args,
     const char *const *extra, git_cb, void *arg, char *err, size_t errlen);
 void git_cancel(struct git_run *);
 
+/* ---- git-worktree.c: a chunk's branch, worktree and snapshots ---- */
+typedef void (*gitwt_cb)(int ok, const char *err, const char *out, void *);
+void gitwt_add(const char *repo, const char *base, const char *branch,
+    const char *path, const char *reason, gitwt_cb, void *arg);
+void gitwt_snapshot(
+    const char *path, const char *ref, const char *msg, gitwt_cb, void *arg);
+
 /* ---- proc.c: process groups ---- */
 int proc_signal_group(pid_t, int sig);
 int proc_group_alive(pid_t);

@@ -3,7 +3,11 @@
  * through the child registry (child.c), against a real repository made
  * here: the output and the status come back, a failure carries git's
  * message, the caller's environment is added, and swarmd's own GIT_*
- * variables never reach git.
+ * variables never reach git.  Then a chunk's worktree (git-worktree.c):
+ * made from base, reused by a later attempt, locked and checked, refused
+ * for a missing base, a branch checked out elsewhere or no repository;
+ * and a snapshot that keeps changes and untracked files (not ignored
+ * ones) while the branch, the index and the files stay as they were.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -95,7 +99,7 @@ teardown(void **state)
 	(void)state;
 	event_free(sigchld);
 	event_base_free(srv.base);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	snprintf(cmd, sizeof cmd, "rm -rf %s %s-wt", dir, dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -178,6 +182,162 @@ test_no_git(void **state)
 	assert_non_null(strstr(err, "cannot run git"));
 }
 
+/* ---- worktrees ---- */
+
+struct told {
+	int done, ok;
+	char err[512], out[128];
+};
+
+static void
+on_wt(int ok, const char *err, const char *out, void *arg)
+{
+	struct told *t = arg;
+
+	t->done++;
+	t->ok = ok;
+	snprintf(t->err, sizeof t->err, "%s", err != NULL ? err : "");
+	snprintf(t->out, sizeof t->out, "%s", out != NULL ? out : "");
+}
+
+static void
+wait_told(struct told *t)
+{
+	int turns = 0;
+
+	while (!t->done && turns++ < 100000)
+		event_base_loop(srv.base, EVLOOP_ONCE);
+	assert_int_equal(t->done, 1);
+}
+
+static void
+add(const char *base, const char *branch, const char *path, struct told *t)
+{
+	memset(t, 0, sizeof *t);
+	gitwt_add(dir, base, branch, path, "swarmd agent-1", on_wt, t);
+	wait_told(t);
+}
+
+/* sh -c CMD (formatted) in the test's repository; its first line. */
+static char *
+sh(const char *fmt, ...)
+{
+	static char line[512];
+	char cmd[1024];
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	line[0] = '\0';
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (fgets(line, sizeof line, p) == NULL)
+		line[0] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	pclose(p);
+	return line;
+}
+
+static void
+commit_one(void)
+{
+	sh("cd %s && git -c user.name=t -c user.email=t@t commit -q "
+	   "--allow-empty -m first && git branch -M main",
+	    dir);
+}
+
+static void
+test_worktree_add(void **state)
+{
+	char path[128], other[128];
+	struct told t;
+
+	(void)state;
+	commit_one();
+	snprintf(path, sizeof path, "%s-wt/c0", dir);
+	add("main", "swarm/job-1/c0", path, &t);
+	assert_true(t.ok);
+	assert_string_equal(sh("git -C %s symbolic-ref HEAD", path),
+	    "refs/heads/swarm/job-1/c0");
+	assert_string_equal(sh("git -C %s worktree list --porcelain | "
+	                       "grep -A4 '^worktree %s$' | grep ^locked",
+	                        dir, path),
+	    "locked swarmd agent-1");
+	/* A later attempt: the same branch and worktree, its work kept. */
+	sh("cd %s && echo work >mine && git add mine && git -c user.name=a "
+	   "-c user.email=a@a commit -q -m mine",
+	    path);
+	add("main", "swarm/job-1/c0", path, &t);
+	assert_true(t.ok);
+	assert_string_equal(sh("git -C %s log -1 --format=%%s", path), "mine");
+	/* The branch of another chunk's worktree is not taken. */
+	snprintf(other, sizeof other, "%s-wt/c1", dir);
+	add("main", "swarm/job-1/c0", other, &t);
+	assert_false(t.ok);
+	assert_non_null(strstr(t.err, "cannot add the worktree"));
+	/* No base, no repository. */
+	add("nope", "swarm/job-1/c2", other, &t);
+	assert_false(t.ok);
+	assert_non_null(strstr(t.err, "cannot make the branch from base"));
+	memset(&t, 0, sizeof t);
+	gitwt_add("/", "main", "b", other, "r", on_wt, &t);
+	wait_told(&t);
+	assert_false(t.ok);
+	assert_non_null(strstr(t.err, "repo is not a git repository"));
+}
+
+static void
+snapshot(const char *path, struct told *t)
+{
+	memset(t, 0, sizeof *t);
+	gitwt_snapshot(
+	    path, "refs/swarm/snapshots/job-1/c0/1", "snap", on_wt, t);
+	wait_told(t);
+}
+
+static void
+test_snapshot(void **state)
+{
+	char path[128], before[512], head[64];
+	struct told t;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s-wt/s0", dir);
+	add("main", "swarm/job-1/s0", path, &t);
+	assert_true(t.ok);
+	snapshot(path, &t);
+	assert_true(t.ok);
+	assert_string_equal(t.out, ""); /* clean: nothing to keep */
+	sh("cd %s && echo '*.o' >.gitignore && echo a >tracked && git add "
+	   ".gitignore tracked && git -c user.name=a -c user.email=a@a commit "
+	   "-q -m base && echo changed >tracked && echo new >untracked && "
+	   "echo obj >x.o && echo staged >staged && git add staged",
+	    path);
+	snprintf(before, sizeof before, "%s",
+	    sh("git -C %s status --porcelain | tr '\n' ' '", path));
+	snprintf(head, sizeof head, "%s", sh("git -C %s rev-parse HEAD", path));
+	snapshot(path, &t);
+	assert_true(t.ok);
+	assert_int_equal(strlen(t.out), 40);
+	assert_string_equal(
+	    sh("git -C %s rev-parse refs/swarm/snapshots/job-1/c0/1", dir),
+	    t.out);
+	assert_string_equal(
+	    sh("git -C %s show --format= --name-only %s | sort | "
+	       "tr '\n' ' '",
+	        dir, t.out),
+	    "staged tracked untracked ");
+	assert_string_equal(
+	    sh("git -C %s show %s:tracked", dir, t.out), "changed");
+	/* Nothing of the worktree moved. */
+	assert_string_equal(sh("git -C %s rev-parse HEAD", path), head);
+	assert_string_equal(
+	    sh("git -C %s status --porcelain | tr '\n' ' '", path), before);
+	assert_string_equal(sh("cat %s/tracked", path), "changed");
+}
+
 int
 main(void)
 {
@@ -187,6 +347,8 @@ main(void)
 		cmocka_unit_test(test_extra_env),
 		cmocka_unit_test(test_env_isolated),
 		cmocka_unit_test(test_no_git),
+		cmocka_unit_test(test_worktree_add),
+		cmocka_unit_test(test_snapshot),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,341 @@
+/*
+ * git-worktree.c: the git operations behind a chunk's worktree, each a
+ * short sequence of git commands run off the loop (git.c), told once
+ * when done.  Every step is safe to run again after a crash: adding
+ * finds the branch and the worktree it made last time and takes them
+ * as they are, a lock already held for the same reason is kept, and a
+ * snapshot is a new commit that moves nothing but its own ref.
+ *
+ *   gitwt_add       the chunk's branch (made from base the first time,
+ *                   then always reused), its worktree, locked, checked
+ *                   to be the worktree of that repository
+ *   gitwt_snapshot  what the worktree holds beyond its branch (changes
+ *                   and untracked files, not ignored ones) as a commit
+ *                   under refs/swarm/snapshots/..., made from a
+ *                   temporary index: the branch, the index and the
+ *                   files are untouched
+ *
+ * Removal and the "can anything be lost" question come with the table
+ * that records worktrees.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "swarmd.h"
+
+struct gitwt {
+	char *repo, *base, *branch, *path, *reason, *ref, *msg;
+	char *index;  /* the snapshot's temporary index file */
+	char *common; /* repo's git common dir, as git reports it */
+	char *tree;
+	int snapshot; /* which sequence: a snapshot, else adding */
+	int step;
+	struct git_run *run;
+	gitwt_cb cb;
+	void *arg;
+	char err[512];
+	char out[128]; /* the snapshot's commit id */
+};
+
+static void
+gitwt_free(struct gitwt *w)
+{
+	if (w->index != NULL)
+		unlink(w->index);
+	free(w->repo);
+	free(w->base);
+	free(w->branch);
+	free(w->path);
+	free(w->reason);
+	free(w->ref);
+	free(w->msg);
+	free(w->index);
+	free(w->common);
+	free(w->tree);
+	free(w);
+}
+
+static void
+gitwt_end(struct gitwt *w, int ok)
+{
+	w->cb(ok, ok ? NULL : w->err, ok ? w->out : NULL, w->arg);
+	gitwt_free(w);
+}
+
+/* The first line of what git said, for a message. */
+static void
+gitwt_fail(struct gitwt *w, const char *what, const struct git_result *r)
+{
+	const char *s = r != NULL && *r->err != '\0' ? r->err :
+	    r != NULL                                ? r->out :
+	                                               "";
+	size_t n = strcspn(s, "\n");
+
+	if (r != NULL && r->timed_out)
+		s = "timed out", n = 9;
+	snprintf(w->err, sizeof w->err, "%s: %.*s", what, (int)n, s);
+	gitwt_end(w, 0);
+}
+
+static void on_step(const struct git_result *, void *);
+
+/* Run git in DIR for the next step; EXTRA as git_run. */
+static void
+gitwt_git(struct gitwt *w, const char *dir, const char *const *args,
+    const char *const *extra)
+{
+	w->run = git_run(dir, args, extra, on_step, w, w->err, sizeof w->err);
+	if (w->run == NULL)
+		gitwt_end(w, 0);
+}
+
+/* Output without its newline, copied. */
+static char *
+line_of(const struct git_result *r)
+{
+	return xasprintf("%.*s", (int)strcspn(r->out, "\n"), r->out);
+}
+
+/* ---- adding: branch, worktree, lock, check ---- */
+
+enum {
+	ADD_COMMON,
+	ADD_BRANCH_SEEN,
+	ADD_BRANCH_MADE,
+	ADD_WORKTREE,
+	ADD_LOCKED,
+	ADD_CHECKED
+};
+
+static void
+add_worktree(struct gitwt *w)
+{
+	const char *add[] = { "worktree", "add", "--quiet", w->path, w->branch,
+		NULL };
+	const char *top[] = { "rev-parse", "--is-inside-work-tree", NULL };
+
+	/* There already: made by an earlier attempt (or a crash after). */
+	w->step = ADD_WORKTREE;
+	if (access(w->path, F_OK) == 0)
+		gitwt_git(w, w->path, top, NULL);
+	else
+		gitwt_git(w, w->repo, add, NULL);
+}
+
+static void
+add_step(struct gitwt *w, const struct git_result *r)
+{
+	const char *seen[] = { "rev-parse", "--verify", "--quiet", NULL, NULL };
+	const char *make[] = { "branch", "--no-track", w->branch, w->base,
+		NULL };
+	const char *lock[] = { "worktree", "lock", "--reason", w->reason,
+		w->path, NULL };
+	const char *check[] = { "rev-parse", "--path-format=absolute",
+		"--show-toplevel", "--git-common-dir", "--symbolic-full-name",
+		"HEAD", NULL };
+	char *ref = xasprintf("refs/heads/%s", w->branch), *want;
+
+	switch (w->step) {
+	case ADD_COMMON:
+		if (r->exit != 0) {
+			gitwt_fail(w, "repo is not a git repository", r);
+			break;
+		}
+		w->common = line_of(r);
+		seen[3] = ref;
+		w->step = ADD_BRANCH_SEEN;
+		gitwt_git(w, w->repo, seen, NULL);
+		break;
+	case ADD_BRANCH_SEEN:
+		if (r->exit == 0) {
+			add_worktree(w); /* a later attempt: its own branch */
+			break;
+		}
+		w->step = ADD_BRANCH_MADE;
+		gitwt_git(w, w->repo, make, NULL);
+		break;
+	case ADD_BRANCH_MADE:
+		if (r->exit != 0)
+			gitwt_fail(w, "cannot make the branch from base", r);
+		else
+			add_worktree(w);
+		break;
+	case ADD_WORKTREE:
+		if (r->exit != 0) {
+			gitwt_fail(w, "cannot add the worktree", r);
+			break;
+		}
+		w->step = ADD_LOCKED;
+		gitwt_git(w, w->repo, lock, NULL);
+		break;
+	case ADD_LOCKED:
+		if (r->exit != 0 && strstr(r->err, "already locked") == NULL) {
+			gitwt_fail(w, "cannot lock the worktree", r);
+			break;
+		}
+		w->step = ADD_CHECKED;
+		gitwt_git(w, w->path, check, NULL);
+		break;
+	case ADD_CHECKED:
+		want = xasprintf("%s\n%s\n%s\n", w->path, w->common, ref);
+		if (r->exit != 0 || strcmp(r->out, want) != 0) {
+			snprintf(w->err, sizeof w->err,
+			    "%s is not a worktree of %s on %s: git says %.*s",
+			    w->path, w->repo, w->branch,
+			    (int)strcspn(r->exit != 0 ? r->err : r->out, "\n"),
+			    r->exit != 0 ? r->err : r->out);
+			gitwt_end(w, 0);
+		} else
+			gitwt_end(w, 1);
+		free(want);
+		break;
+	}
+	free(ref);
+}
+
+/*
+ * The worktree PATH of REPO on BRANCH (made from BASE if it is not
+ * there), locked for REASON and checked; PATH must be absolute and
+ * canonical (as git prints it).
+ */
+void
+gitwt_add(const char *repo, const char *base, const char *branch,
+    const char *path, const char *reason, gitwt_cb cb, void *arg)
+{
+	const char *common[] = { "rev-parse", "--path-format=absolute",
+		"--git-common-dir", NULL };
+	struct gitwt *w = xcalloc(1, sizeof *w);
+
+	w->repo = xstrdup(repo);
+	w->base = xstrdup(base);
+	w->branch = xstrdup(branch);
+	w->path = xstrdup(path);
+	w->reason = xstrdup(reason);
+	w->cb = cb;
+	w->arg = arg;
+	w->step = ADD_COMMON;
+	gitwt_git(w, w->repo, common, NULL);
+}
+
+/* ---- snapshots ---- */
+
+enum { SNAP_STATUS, SNAP_READ, SNAP_ADD, SNAP_TREE, SNAP_COMMIT, SNAP_REF };
+
+static void
+snap_git(struct gitwt *w, int step, const char *const *args,
+    const char *const *ident)
+{
+	char *index = xasprintf("GIT_INDEX_FILE=%s", w->index);
+	const char *env[8];
+	size_t n = 0, i;
+
+	env[n++] = index;
+	for (i = 0; ident != NULL && ident[i] != NULL && n + 1 < nitems(env);
+	     i++)
+		env[n++] = ident[i];
+	env[n] = NULL;
+	w->step = step;
+	gitwt_git(w, w->path, args, env);
+	free(index);
+}
+
+static void
+snap_step(struct gitwt *w, const struct git_result *r)
+{
+	const char *read[] = { "read-tree", "HEAD", NULL };
+	const char *add[] = { "add", "--all", NULL };
+	const char *tree[] = { "write-tree", NULL };
+	const char *commit[] = { "commit-tree", w->tree, "-p", "HEAD", "-m",
+		w->msg, NULL };
+	const char *ref[] = { "update-ref", w->ref, w->out, NULL };
+	const char *ident[] = { "GIT_AUTHOR_NAME=swarmd",
+		"GIT_AUTHOR_EMAIL=swarmd@localhost",
+		"GIT_COMMITTER_NAME=swarmd",
+		"GIT_COMMITTER_EMAIL=swarmd@localhost", NULL };
+	static const char *what[] = { "git status", "git read-tree", "git add",
+		"git write-tree", "git commit-tree", "git update-ref" };
+
+	if (r->exit != 0) {
+		gitwt_fail(w, what[w->step], r);
+		return;
+	}
+	switch (w->step) {
+	case SNAP_STATUS:
+		if (r->outlen == 0) {
+			gitwt_end(w, 1); /* nothing beyond the branch */
+			return;
+		}
+		snap_git(w, SNAP_READ, read, NULL);
+		break;
+	case SNAP_READ:
+		snap_git(w, SNAP_ADD, add, NULL);
+		break;
+	case SNAP_ADD:
+		snap_git(w, SNAP_TREE, tree, NULL);
+		break;
+	case SNAP_TREE:
+		w->tree = line_of(r);
+		commit[1] = w->tree;
+		snap_git(w, SNAP_COMMIT, commit, ident);
+		break;
+	case SNAP_COMMIT:
+		snprintf(w->out, sizeof w->out, "%.*s",
+		    (int)strcspn(r->out, "\n"), r->out);
+		snap_git(w, SNAP_REF, ref, NULL);
+		break;
+	case SNAP_REF:
+		gitwt_end(w, 1);
+		break;
+	}
+}
+
+/*
+ * Keep what the worktree PATH holds beyond its branch as a commit under
+ * REF, with message MSG.  Told the commit's id, or "" when there was
+ * nothing to keep.  Nothing of the worktree moves.
+ */
+void
+gitwt_snapshot(
+    const char *path, const char *ref, const char *msg, gitwt_cb cb, void *arg)
+{
+	const char *status[] = { "status", "--porcelain",
+		"--untracked-files=all", NULL };
+	const char *tmp = getenv("TMPDIR");
+	struct gitwt *w = xcalloc(1, sizeof *w);
+	int fd;
+
+	w->path = xstrdup(path);
+	w->ref = xstrdup(ref);
+	w->msg = xstrdup(msg);
+	w->index = xasprintf("%s/swarmd-index-XXXXXX",
+	    tmp != NULL && *tmp == '/' ? tmp : "/tmp");
+	w->cb = cb;
+	w->arg = arg;
+	w->snapshot = 1;
+	/* A name of our own; git makes the file (it must not exist). */
+	if ((fd = mkstemp(w->index)) == -1) {
+		snprintf(w->err, sizeof w->err, "temporary index: %s",
+		    strerror(errno));
+		gitwt_end(w, 0);
+		return;
+	}
+	close(fd);
+	unlink(w->index);
+	w->step = SNAP_STATUS;
+	gitwt_git(w, w->path, status, NULL);
+}
+
+static void
+on_step(const struct git_result *r, void *arg)
+{
+	struct gitwt *w = arg;
+
+	w->run = NULL;
+	if (w->snapshot)
+		snap_step(w, r);
+	else
+		add_step(w, r);
+}
