@@ -61,5 +61,6 @@
 #define SWARM_EXIT_USAGE 2        /* bad command line */
 #define SWARM_EXIT_REFUSED 3      /* refused by policy (submit --strict) */
 #define SWARM_EXIT_UNAVAILABLE 69 /* the daemon could not be reached */
+#define SWARM_EXIT_TIMEOUT 124    /* swarmctl wait: the time ran out */
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +210,7 @@ client_unreachable(struct cmd_ctx *ctx, int error)
  * Read the next line.  Returns 0 with *LINE set, -1 at a clean end of
  * the connection, or an exit status after a message.
  */
-static int
+int
 client_next(struct cmd_ctx *ctx, json_t **line)
 {
 	char err[256];
@@ -226,6 +227,34 @@ client_next(struct cmd_ctx *ctx, json_t **line)
 	}
 	fprintf(stderr, "swarmctl: bad response from swarmd: %s\n", err);
 	return SWARM_EXIT_ERROR;
+}
+
+/*
+ * A follow stream waits for swarmd, not for our output: a pipe whose
+ * reader left (grep -m1) shows only when we next write, which may be
+ * never.  poll() reports it on the write end as POLLERR at once.
+ */
+enum client_wait
+client_wait(struct cmd_ctx *ctx, int timeout_ms, int watch_out)
+{
+	struct client *c = ctx->client;
+	struct pollfd pfd[2] = { { c->fd, POLLIN, 0 },
+		{ STDOUT_FILENO, 0, 0 } };
+	int n;
+
+	if (memchr(c->buf + c->start, '\n', c->len - c->start) != NULL)
+		return CLIENT_READY;
+	for (;;) {
+		n = poll(pfd, watch_out ? 2 : 1, timeout_ms);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return CLIENT_TIMEOUT;
+		if (watch_out && n > 0 &&
+		    (pfd[1].revents & (POLLERR | POLLHUP)))
+			return CLIENT_OUT_GONE;
+		return CLIENT_READY; /* readable, or an error read will show */
+	}
 }
 
 /* The answer to request ID, or an exit status after a message. */
@@ -354,6 +383,8 @@ client_follow(struct cmd_ctx *ctx, const char *key,
 		json_t *line, *v;
 		int rc;
 
+		if (client_wait(ctx, -1, 1) == CLIENT_OUT_GONE)
+			return SWARM_EXIT_OK;
 		if ((rc = client_next(ctx, &line)) == -1)
 			return SWARM_EXIT_OK;
 		if (rc != 0)

@@ -38,6 +38,16 @@ struct cmd_ctx;
  */
 int client_call(
     struct cmd_ctx *, const char *verb, json_t *args, json_t **resp);
+enum client_wait {
+	CLIENT_READY,    /* a line is buffered, or the socket is readable */
+	CLIENT_TIMEOUT,  /* the time given passed first */
+	CLIENT_OUT_GONE, /* nobody reads our stdout any more */
+};
+/* Wait for the next line for at most TIMEOUT_MS (-1: no limit); with
+ * WATCH_OUT, stop too when our stdout is a pipe its reader closed. */
+enum client_wait client_wait(struct cmd_ctx *, int timeout_ms, int watch_out);
+/* The next line of a stream: 0, -1 at its end, else an exit status. */
+int client_next(struct cmd_ctx *, json_t **line);
 /* The rest of a follow stream: each line's KEY member to SHOW. */
 int client_follow(struct cmd_ctx *, const char *key,
     void (*show)(struct cmd_ctx *, json_t *));

@@ -78,6 +78,34 @@ cmd_submit(struct cmd_ctx *ctx)
 	return 0;
 }
 
+/*
+ * A job's state as people read it: a job that is over but left chunks
+ * failed, aborted or dead is no plain "done" ("done (2 dead)").  The
+ * JSON keeps the state as swarmd gives it, beside the counts.
+ */
+static const char *
+job_state_text(json_t *j, char *buf, size_t len)
+{
+	static const char *bad[] = { "failed", "aborted", "dead" };
+	const char *state = format_member(j, "state");
+	json_t *c = json_object_get(j, "counts");
+	size_t i, n;
+	int opened = 0;
+	json_int_t v;
+
+	if (state == NULL || strcmp(state, "done") != 0)
+		return state;
+	n = (size_t)snprintf(buf, len, "done");
+	for (i = 0; i < nitems(bad) && n < len; i++) {
+		if ((v = json_integer_value(json_object_get(c, bad[i]))) > 0)
+			n += (size_t)snprintf(buf + n, len - n, "%s%lld %s",
+			    opened++ ? ", " : " (", (long long)v, bad[i]);
+	}
+	if (opened && n < len)
+		snprintf(buf + n, len - n, ")");
+	return buf;
+}
+
 static void
 print_jobs(json_t *jobs)
 {
@@ -91,7 +119,8 @@ print_jobs(json_t *jobs)
 	for (i = 0; i < json_array_size(jobs); i++) {
 		json_t *j = json_array_get(jobs, i);
 
-		const char *state = format_member(j, "state");
+		char text[96];
+		const char *state = job_state_text(j, text, sizeof text);
 		json_t *c = json_object_get(j, "counts");
 
 		/* Paused matters only while the job can still run chunks. */
@@ -131,10 +160,15 @@ static void
 print_job(json_t *job)
 {
 	json_t *chunks = json_object_get(job, "chunks");
+	json_t *shown = json_copy(job);
+	char text[96];
 	struct table *t;
 	size_t i;
 
-	format_object(stdout, job);
+	json_object_set_new(shown, "state",
+	    json_string(job_state_text(job, text, sizeof text)));
+	format_object(stdout, shown);
+	json_decref(shown);
 	if (json_array_size(chunks) == 0)
 		return;
 	t = format_table_new("CHUNK STATE AGENT ATTEMPTS REASON");
@@ -429,4 +463,172 @@ cmd_retry(struct cmd_ctx *ctx)
 			    json_string_value(json_array_get(moved, i)));
 	json_decref(resp);
 	return 0;
+}
+
+/* ---- wait ---- */
+
+/* The job's show answer, or NULL after a message (*RC the status). */
+static json_t *
+wait_show(struct cmd_ctx *ctx, const char *job, int *rc)
+{
+	json_t *resp, *o;
+
+	*rc =
+	    client_call(ctx, "show", json_pack("{s:s}", "target", job), &resp);
+	if (*rc != 0)
+		return NULL;
+	o = json_incref(json_object_get(resp, "job"));
+	json_decref(resp);
+	return o;
+}
+
+/* How many jobs of WAITING are still running; their states asked. */
+static int
+wait_count(struct cmd_ctx *ctx, json_t *waiting, int *rc)
+{
+	const char *job;
+	json_t *v, *o;
+	void *tmp;
+	int left = 0;
+
+	json_object_foreach_safe(waiting, tmp, job, v) {
+		if ((o = wait_show(ctx, job, rc)) == NULL)
+			return -1;
+		if (strcmp(format_member(o, "state"), "running") != 0)
+			json_object_del(waiting, job);
+		else
+			left++;
+		json_decref(o);
+	}
+	return left;
+}
+
+/* One event: a job_done of a job we wait for ends its wait. */
+static void
+wait_event(json_t *ev, json_t *waiting, json_int_t *last)
+{
+	const char *type = format_member(ev, "event");
+	const char *job = format_member(ev, "job");
+
+	*last = json_integer_value(json_object_get(ev, "seq"));
+	if (type != NULL && job != NULL && strcmp(type, "job_done") == 0)
+		json_object_del(waiting, job);
+}
+
+/* Follow the log from LAST until no job of WAITING runs, or DEADLINE. */
+static int
+wait_follow(
+    struct cmd_ctx *ctx, json_t *waiting, json_int_t last, int64_t deadline)
+{
+	json_t *args, *resp, *line, *ev;
+	int rc, more;
+	size_t i;
+
+	do {
+		args = json_pack("{s:I, s:b}", "after", last, "follow", 1);
+		if ((rc = client_call(ctx, "events", args, &resp)) != 0)
+			return rc;
+		json_array_foreach(json_object_get(resp, "events"), i, ev)
+			wait_event(ev, waiting, &last);
+		more = json_is_true(json_object_get(resp, "more"));
+		json_decref(resp);
+	} while (more && json_object_size(waiting) > 0);
+	while (json_object_size(waiting) > 0) {
+		int64_t left = deadline < 0 ? -1 : deadline - now_mono_ms();
+
+		if (deadline >= 0 && left <= 0)
+			return SWARM_EXIT_TIMEOUT;
+		if (client_wait(ctx, (int)left, 0) == CLIENT_TIMEOUT)
+			return SWARM_EXIT_TIMEOUT;
+		if ((rc = client_next(ctx, &line)) != 0)
+			return rc == -1 ? SWARM_EXIT_UNAVAILABLE : rc;
+		if (json_is_object(ev = json_object_get(line, "event")))
+			wait_event(ev, waiting, &last);
+		json_decref(line);
+	}
+	return 0;
+}
+
+/* The jobs' ends: printed, and whether any chunk did not end done. */
+static int
+wait_report(struct cmd_ctx *ctx, int argc, char **argv, int *bad)
+{
+	static const char *ends[] = { "done", "failed", "aborted", "dead" };
+	json_t *all = json_object(), *o, *counts;
+	int rc = 0, i;
+	size_t k;
+
+	*bad = 0;
+	for (i = 0; i < argc && rc == 0; i++) {
+		if ((o = wait_show(ctx, argv[i], &rc)) == NULL)
+			break;
+		counts = json_object_get(o, "counts");
+		for (k = 1; k < nitems(ends); k++)
+			*bad |= json_integer_value(
+			            json_object_get(counts, ends[k])) > 0;
+		if (!ctx->json) {
+			printf("%s", argv[i]);
+			for (k = 0; k < nitems(ends); k++)
+				printf("%s %lld %s", k == 0 ? ":" : ",",
+				    (long long)json_integer_value(
+				        json_object_get(counts, ends[k])),
+				    ends[k]);
+			printf("\n");
+		}
+		json_object_set(all, argv[i], counts);
+		json_decref(o);
+	}
+	if (rc == 0 && ctx->json)
+		format_json(all);
+	json_decref(all);
+	return rc;
+}
+
+/*
+ * Block until every job named has ended.  Exit 0 when every chunk ended
+ * done, 1 when any ended failed, aborted or dead, 124 past --timeout.
+ */
+int
+cmd_wait(struct cmd_ctx *ctx)
+{
+	const char *tv = cmd_opt(ctx, "timeout");
+	json_t *waiting = json_object(), *resp, *ev;
+	json_int_t last = 0;
+	int64_t deadline = -1;
+	int rc, i, bad;
+	size_t k;
+	double secs;
+
+	if (tv != NULL) {
+		if (parse_duration(tv, &secs) == -1) {
+			json_decref(waiting);
+			return cmd_usage_error(ctx,
+			    "bad --timeout \"%s\": expected seconds (10, 10s, 1m)",
+			    tv);
+		}
+		deadline = now_mono_ms() + (int64_t)(secs * 1000);
+	}
+	for (i = 0; i < ctx->argc; i++)
+		json_object_set_new(waiting, ctx->argv[i], json_true());
+	/* The newest event before looking: a job that ends after it ends
+	 * in the log after it, where the follow below finds it. */
+	rc = client_call(ctx, "events", json_pack("{s:i}", "limit", 1), &resp);
+	if (rc == 0) {
+		json_array_foreach(json_object_get(resp, "events"), k, ev)
+			last = json_integer_value(json_object_get(ev, "seq"));
+		json_decref(resp);
+		if (wait_count(ctx, waiting, &rc) > 0) {
+			rc = wait_follow(ctx, waiting, last, deadline);
+			client_close(ctx->client); /* it was following */
+			ctx->client = NULL;
+		}
+	}
+	json_decref(waiting);
+	if (rc == SWARM_EXIT_TIMEOUT)
+		fprintf(stderr, "swarmctl: wait: timed out after %s\n", tv);
+	if (rc != 0)
+		return rc;
+	if ((rc = wait_report(ctx, ctx->argc, ctx->argv, &bad)) != 0)
+		return rc;
+	return bad ? SWARM_EXIT_ERROR : 0;
 }

@@ -73,6 +73,7 @@ int cmd_jobs(struct cmd_ctx *);
 int cmd_show(struct cmd_ctx *);
 int cmd_pause(struct cmd_ctx *); /* and resume */
 int cmd_events(struct cmd_ctx *);
+int cmd_wait(struct cmd_ctx *);
 int cmd_pending(struct cmd_ctx *);
 int cmd_dead(struct cmd_ctx *);
 int cmd_retry(struct cmd_ctx *);
