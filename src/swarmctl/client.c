@@ -203,6 +203,11 @@ client_unreachable(struct cmd_ctx *ctx, int error)
 {
 	fprintf(stderr, "swarmctl: cannot reach swarmd at %s: %s\n",
 	    ctx->socket, strerror(error));
+	/* Nothing listens there: say where else to look. */
+	if (error == ENOENT || error == ECONNREFUSED)
+		fprintf(stderr,
+		    "swarmctl: is swarmd running (systemctl status swarmd)? "
+		    "Another socket: swarmctl -s PATH, or SWARM_SOCKET=PATH\n");
 	return SWARM_EXIT_UNAVAILABLE;
 }
 

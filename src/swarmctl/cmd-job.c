@@ -41,6 +41,32 @@ load_job(const char *path, json_t **job)
 	return 0;
 }
 
+/* The pre-flight plan, as submit --dry-run shows it in text. */
+static void
+print_plan(json_t *plan)
+{
+	json_int_t fanout, asked;
+
+	if (!json_is_object(plan))
+		return;
+	fanout = json_integer_value(json_object_get(plan, "concurrency"));
+	asked = json_integer_value(json_object_get(plan, "safe_fanout"));
+	printf("plan: %lld agents at once (the quota left, %lld tokens, "
+	       "carries %lld at %lld each)\n",
+	    (long long)fanout,
+	    (long long)json_integer_value(
+	        json_object_get(plan, "remaining_tokens")),
+	    (long long)asked,
+	    (long long)json_integer_value(
+	        json_object_get(plan, "per_agent_tokens")));
+	printf("      %lld batches over %.15g s; the job needs %.15g tokens, "
+	       "%.15g s of refill past what is left\n",
+	    (long long)json_integer_value(json_object_get(plan, "batches")),
+	    json_number_value(json_object_get(plan, "ramp_seconds")),
+	    json_number_value(json_object_get(plan, "need_tokens")),
+	    json_number_value(json_object_get(plan, "drain_seconds")));
+}
+
 int
 cmd_submit(struct cmd_ctx *ctx)
 {
@@ -70,10 +96,12 @@ cmd_submit(struct cmd_ctx *ctx)
 		format_reply(resp);
 	else if ((id = format_member(resp, "job")) != NULL)
 		printf("%s\n", id);
-	else
+	else {
 		printf("valid: %" JSON_INTEGER_FORMAT
 		       " chunks; nothing was stored (dry run)\n",
 		    json_integer_value(json_object_get(resp, "chunks")));
+		print_plan(json_object_get(resp, "plan"));
+	}
 	json_decref(resp);
 	return 0;
 }
@@ -301,7 +329,8 @@ print_event(json_t *ev)
 		if (m == NULL || json_is_null(m))
 			continue;
 		/* JSON quoting keeps the line one line and unambiguous. */
-		if ((v = json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT)) != NULL)
+		if ((v = json_dumps(m, JSON_ENCODE_ANY | FORMAT_JSON_FLAGS)) !=
+		    NULL)
 			printf(" %s=%s", extra[i], v);
 		free(v);
 	}

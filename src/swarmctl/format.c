@@ -261,7 +261,7 @@ format_value(json_t *v)
 		return xasprintf(
 		    "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 	case JSON_REAL:
-		return xasprintf("%g", json_real_value(v));
+		return xasprintf("%.15g", json_real_value(v));
 	case JSON_TRUE:
 		return xstrdup("true");
 	case JSON_FALSE:
@@ -269,7 +269,7 @@ format_value(json_t *v)
 	case JSON_OBJECT:
 		return format_members(v);
 	case JSON_ARRAY:
-		if ((s = json_dumps(v, JSON_COMPACT)) != NULL)
+		if ((s = json_dumps(v, FORMAT_JSON_FLAGS)) != NULL)
 			return s;
 		break;
 	case JSON_NULL:
@@ -357,7 +357,7 @@ format_member(json_t *o, const char *key)
 void
 format_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = json_dumps(j, FORMAT_JSON_FLAGS | JSON_ENCODE_ANY);
 
 	if (s != NULL) {
 		fputs(s, stdout);

@@ -25,6 +25,8 @@ void format_table_free(struct table *);
 int format_parse_ts(const char *, int64_t *);
 
 #define FORMAT_AGE_LEN 32
+/* JSON as people write it: 15 digits print 0.8, not 0.80000000000000004. */
+#define FORMAT_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 /* 12s, 3m04s, 1h02m, 2d03h. */
 char *format_age(int64_t ms, char buf[FORMAT_AGE_LEN]);
 /* Time since the timestamp in V as "3s ago"; NULL if V is no timestamp. */

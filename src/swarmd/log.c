@@ -4,7 +4,8 @@
  * record, and each recorded event carries SWARM_EVENT, SWARM_JOB,
  * SWARM_CHUNK, SWARM_AGENT and SWARM_ATTEMPT fields to select it by.
  * Otherwise each line goes to stderr with a "<N>" priority prefix, the
- * form journald and systemd-cat understand.
+ * form journald and systemd-cat understand; on a terminal, where a
+ * person reads it, without.
  */
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 
 static int log_level = LOG_P_INFO;
 static int log_journal; /* records to journald, not lines to stderr */
+static int log_tty;     /* stderr is a terminal: no priority prefixes */
 
 static const struct {
 	const char *name;
@@ -77,6 +79,7 @@ log_init(int foreground, const char *level)
 	if (log_set_level(level) == -1)
 		log_level = LOG_P_INFO;
 	log_journal = log_stderr_is_journal();
+	log_tty = isatty(STDERR_FILENO);
 	/* Agents' stderr is their log file, not the journal. */
 	unsetenv("JOURNAL_STREAM");
 }
@@ -87,6 +90,15 @@ log_detached(void)
 {
 	if (access(JOURNAL_SOCKET, W_OK) == 0)
 		log_journal = 1;
+}
+
+static void
+log_line(int prio, const char *text)
+{
+	if (log_tty)
+		fprintf(stderr, "%s\n", text);
+	else
+		fprintf(stderr, "<%d>%s\n", prio, text);
 }
 
 static void
@@ -101,7 +113,7 @@ log_vmsg(int prio, const char *fmt, va_list ap)
 		sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio,
 		    "SYSLOG_IDENTIFIER=swarmd", NULL);
 	else
-		fprintf(stderr, "<%d>%s\n", prio, line);
+		log_line(prio, line);
 }
 
 /* OpenBSD's log_warn: the message, then ": " and strerror(errno). */
@@ -176,7 +188,7 @@ log_event(int prio, const char *event, int64_t job, const char *chunk,
 		return;
 	text = log_event_text(message);
 	if (!log_journal) {
-		fprintf(stderr, "<%d>%s\n", prio, text);
+		log_line(prio, text);
 		free(text);
 		return;
 	}
