@@ -29,13 +29,16 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: swarmd [-fhV] [-c FILE] [-s SOCKET] [-d STATEDIR]\n"
 	    "       swarmd --check STATEDIR\n"
-	    "  -f           stay in the foreground, log to stderr\n"
-	    "  -c FILE      configuration (default %s)\n"
-	    "  -s SOCKET    control socket (overrides [swarmd] socket)\n"
-	    "  -d STATEDIR  state directory (overrides [swarmd] "
+	    "  -f, --foreground       stay in the foreground, log to stderr\n"
+	    "  -c, --config FILE      configuration (default %s)\n"
+	    "  -s, --socket SOCKET    control socket (overrides [swarmd] "
+	    "socket)\n"
+	    "  -d, --statedir DIR     state directory (overrides [swarmd] "
 	    "statedir)\n"
-	    "  -V           print the version and exit\n"
-	    "  --check DIR  verify the state database in DIR and exit\n",
+	    "  -V, --version          print the version and exit\n"
+	    "  -h, --help             print this help and exit\n"
+	    "  --check DIR            verify the state database in DIR and "
+	    "exit\n",
 	    SWARM_DEFAULT_CONFIG);
 }
 
@@ -314,6 +317,15 @@ setup_signals(void)
 static int
 parse_args(int argc, char **argv, int *foreground, int *explicit_path)
 {
+	static const struct option lopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "statedir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int ch;
 
 	srv.config_path = SWARM_DEFAULT_CONFIG;
@@ -327,7 +339,7 @@ parse_args(int argc, char **argv, int *foreground, int *explicit_path)
 	/* Not for people: the checkpoint helper (store-wal.c). */
 	if (argc >= 2 && strcmp(argv[1], "--wal-checkpointer") == 0)
 		exit(store_wal_main(argc, argv));
-	while ((ch = getopt(argc, argv, "fc:s:d:hV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "fc:s:d:hV", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			*foreground = 1;

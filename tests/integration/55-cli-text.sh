@@ -2,7 +2,7 @@
 # What people read: submit --dry-run shows the plan in text; JSON numbers
 # as people write them (0.8); a socket nobody listens on comes with where
 # else to look; swarmd's lines on a terminal carry no <N> prefixes (they
-# keep them on a pipe, for journald).
+# keep them on a pipe, for journald); swarmd takes --help and --version.
 . "$(dirname "$0")/lib.sh"
 printf '[quota]\nwindow = 1h\nwindow_tokens = 100000\n' >>"$CONF"
 start_daemon
@@ -40,4 +40,11 @@ PY
 grep -q "swarmd 0.1.0 ready" "$T/tty.out" || fail "no ready line on the terminal"
 grep -q '^<[0-9]>' "$T/tty.out" && fail "a prefix on the terminal: $(head -n3 "$T/tty.out")"
 grep -q '^<5>swarmd 0.1.0 ready' "$T/swarmd.log" || fail "the pipe lost its prefixes"
+
+# swarmd's long options (getopt_long; --help was "invalid option -- '-'").
+"$SWARMD" --help >"$T/help" || fail "swarmd --help"
+assert_contains "$(cat "$T/help")" "--foreground" "--help lists the long options"
+assert_contains "$("$SWARMD" --version)" "swarmd " "--version"
+"$SWARMD" --bogus 2>/dev/null
+assert_eq "$?" 2 "an unknown option"
 ok
