@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,16 +99,64 @@ static const struct key keys[] = {
 	    4194304 },
 };
 
+/*
+ * Loading reports every problem of a file, "FILE:LINE: what" each, as
+ * job files do: one round trip shows them all.
+ */
 struct load_ctx {
 	struct config *cfg;
 	FILE *f;
+	const char *file;
 	int line;      /* of the text inih is handling now */
 	int too_long;  /* a line longer than inih reads whole */
-	int fail_line; /* of the first key that failed */
+	int after_key; /* the last line was a key: an indented one goes on */
 	char *err;
 	size_t errlen;
-	int failed;
+	int errors;
 };
+
+static void
+load_error(struct load_ctx *ctx, int line, const char *fmt, ...)
+{
+	size_t n = ctx->errors > 0 ? strlen(ctx->err) : 0;
+	va_list ap;
+
+	if (n + 2 >= ctx->errlen)
+		return;
+	/* One line, for the log: "; " between them. */
+	if (ctx->errors++ > 0) {
+		ctx->err[n++] = ';';
+		ctx->err[n++] = ' ';
+	}
+	n += (size_t)snprintf(
+	    ctx->err + n, ctx->errlen - n, "%s:%d: ", ctx->file, line);
+	if (n >= ctx->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err + n, ctx->errlen - n, fmt, ap);
+	va_end(ap);
+}
+
+/* A value less a trailing "  # comment" (";" inih takes off itself). */
+static const char *
+value_of(const char *value, char *buf, size_t len)
+{
+	const char *hash;
+	size_t n;
+
+	for (hash = strchr(value, '#'); hash != NULL;
+	     hash = strchr(hash + 1, '#')) {
+		if (hash > value && (hash[-1] == ' ' || hash[-1] == '\t'))
+			break;
+	}
+	if (hash == NULL)
+		return value;
+	n = (size_t)(hash - value);
+	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+		n--;
+	snprintf(buf, len, "%.*s", (int)n, value);
+	return buf;
+}
 
 static void
 set_str(char **slot, const char *value)
@@ -308,51 +357,67 @@ set_model(struct config *cfg, const char *model, const char *value)
 	return 0;
 }
 
+/* Each key; a bad one is noted and the rest still read. */
 static int
-on_key(void *arg, const char *section, const char *name, const char *value)
+on_key(void *arg, const char *section, const char *name, const char *raw)
 {
 	struct load_ctx *ctx = arg;
+	char buf[4096];
+	const char *value = value_of(raw, buf, sizeof buf);
 	size_t i;
 
-	if (ctx->failed)
-		return 0;
 	if (strcmp(section, "models") == 0) {
-		if (set_model(ctx->cfg, name, value) == 0)
-			return 1;
-		snprintf(ctx->err, ctx->errlen,
-		    "%d: [models] %s: expected a context window in tokens",
-		    ctx->line, name);
-		ctx->fail_line = ctx->line;
-		ctx->failed = 1;
-		return 0;
+		if (set_model(ctx->cfg, name, value) == -1)
+			load_error(ctx, ctx->line,
+			    "[models] %s: expected a context window in tokens",
+			    name);
+		return 1;
 	}
 	if (strcmp(section, "prices") == 0) {
-		if (set_price(ctx->cfg, name, value) == 0)
-			return 1;
-		snprintf(ctx->err, ctx->errlen,
-		    "%d: [prices] %s: expected four prices: input, output, cache write, cache read",
-		    ctx->line, name);
-		ctx->fail_line = ctx->line;
-		ctx->failed = 1;
-		return 0;
+		if (set_price(ctx->cfg, name, value) == -1)
+			load_error(ctx, ctx->line,
+			    "[prices] %s: expected four prices: input, output, cache write, cache read",
+			    name);
+		return 1;
 	}
 	for (i = 0; i < nitems(keys); i++) {
 		if (strcmp(keys[i].section, section) != 0 ||
 		    strcmp(keys[i].name, name) != 0)
 			continue;
-		if (set_key(ctx->cfg, &keys[i], value) == 0)
-			return 1;
-		snprintf(ctx->err, ctx->errlen, "%d: [%s] %s: bad value \"%s\"",
-		    ctx->line, section, name, value);
-		ctx->fail_line = ctx->line;
-		ctx->failed = 1;
-		return 0;
+		if (set_key(ctx->cfg, &keys[i], value) == -1)
+			load_error(ctx, ctx->line, "[%s] %s: bad value \"%s\"",
+			    section, name, value);
+		return 1;
 	}
-	snprintf(ctx->err, ctx->errlen, "%d: [%s] %s: unknown key", ctx->line,
-	    section, name);
-	ctx->fail_line = ctx->line;
-	ctx->failed = 1;
-	return 0;
+	if (*section == '\0')
+		load_error(
+		    ctx, ctx->line, "%s: a key before any [section]", name);
+	else
+		load_error(
+		    ctx, ctx->line, "[%s] %s: unknown key", section, name);
+	return 1;
+}
+
+/*
+ * What inih will make of LINE: blank, a comment, a [section], a key (=
+ * or :), or, indented after a key, more of its value.  Anything else is
+ * a syntax error, noted here so that every one is reported (inih gives
+ * only the first).
+ */
+static void
+check_syntax(struct load_ctx *ctx, const char *line)
+{
+	const char *s = line + strspn(line, " \t");
+	int indented = s > line;
+
+	if (*s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#')
+		return;
+	if (*s == '[' && strchr(s, ']') != NULL)
+		ctx->after_key = 0;
+	else if (*s != '[' && strpbrk(s, "=:") != NULL)
+		ctx->after_key = 1;
+	else if (!(indented && ctx->after_key))
+		load_error(ctx, ctx->line, "syntax error");
 }
 
 /* inih's reader, counting lines so an error names the right one. */
@@ -365,10 +430,12 @@ read_line(char *buf, int size, void *arg)
 	if (fgets(buf, size, ctx->f) == NULL)
 		return NULL;
 	n = strlen(buf);
-	if (n > 0 && buf[n - 1] == '\n')
+	/* A whole line, or the last one without its newline. */
+	if ((n > 0 && buf[n - 1] == '\n') || feof(ctx->f))
 		ctx->line++;
-	else if (!feof(ctx->f) && !ctx->too_long)
+	else if (!ctx->too_long)
 		ctx->too_long = ctx->line + 1;
+	check_syntax(ctx, buf);
 	return buf;
 }
 
@@ -465,7 +532,7 @@ int
 config_load(struct config *cfg, const char *file, int missing_ok, char *err,
     size_t errlen)
 {
-	struct load_ctx ctx = { cfg, NULL, 0, 0, 0, err, errlen, 0 };
+	struct load_ctx ctx = { cfg, NULL, file, 0, 0, 0, err, errlen, 0 };
 	struct stat sb;
 	int fd, rc;
 
@@ -493,17 +560,10 @@ config_load(struct config *cfg, const char *file, int missing_ok, char *err,
 		    err, errlen, "%s:%d: line too long", file, ctx.too_long);
 		return -1;
 	}
-	/* inih returns the first bad line; report whichever came first. */
-	if (rc != 0 && (!ctx.failed || rc < ctx.fail_line)) {
-		snprintf(err, errlen, "%s:%d: syntax error", file, rc);
+	/* A line inih refused that check_syntax let pass. */
+	if (rc > 0 && ctx.errors == 0)
+		load_error(&ctx, rc, "syntax error");
+	if (ctx.errors > 0)
 		return -1;
-	}
-	if (ctx.failed) {
-		char msg[256];
-
-		snprintf(msg, sizeof msg, "%s", err);
-		snprintf(err, errlen, "%s:%s", file, msg);
-		return -1;
-	}
 	return check_values(cfg, file, err, errlen);
 }

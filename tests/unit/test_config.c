@@ -276,7 +276,7 @@ static void
 test_missing_file(void **state)
 {
 	struct fixture *fx = *state;
-	char want[1024];
+	char want[2048];
 
 	unlink(fx->path);
 	assert_int_equal(
@@ -334,6 +334,40 @@ test_sample_is_defaults(void **state)
 	assert_int_equal(
 	    config_load(&fx->cfg, sample, 0, fx->err, sizeof fx->err), 0);
 	assert_defaults(&fx->cfg);
+}
+
+/* Every ```ini block of the README parses as shown. */
+static void
+test_readme_snippets(void **state)
+{
+	const char *readme = getenv("SWARMD_README");
+	struct fixture *fx = *state;
+	char *text, *p, *end;
+	int blocks = 0;
+	FILE *f;
+	long n;
+
+	if (readme == NULL)
+		skip();
+	assert_non_null(f = fopen(readme, "r"));
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	assert_true((n = ftell(f)) > 0);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	for (p = text; (p = strstr(p, "```ini\n")) != NULL; p = end + 3) {
+		p += 7;
+		assert_non_null(end = strstr(p, "```"));
+		*end = '\0';
+		if (load(fx, p) != 0)
+			fail_msg("README block %d: %s", blocks + 1, fx->err);
+		config_free(&fx->cfg);
+		config_defaults(&fx->cfg);
+		blocks++;
+	}
+	free(text);
+	assert_true(blocks >= 3);
 }
 
 static void
@@ -401,16 +435,45 @@ test_watchdog(void **state)
 	    "expected an http:// or https:// URL");
 }
 
-/* The first problem in the file is the one reported, with its line. */
+/* Every problem in the file is reported, in order, each with its line. */
 static void
-test_first_error_wins(void **state)
+test_every_error(void **state)
+{
+	struct fixture *fx = *state;
+	char want[2048];
+
+	assert_int_equal(load(fx,
+	                     "[swarmd]\ngarbage line\n\nbogus = 1\n"
+	                     "[quota]\npause_at = lots\nmore garbage\n"
+	                     "tokens_per_minute = 400000   # a comment\n"
+	                     "window = 5h ; another\n"),
+	    -1);
+	snprintf(want, sizeof want,
+	    "%s:2: syntax error; %s:4: [swarmd] bogus: unknown key; "
+	    "%s:6: [quota] pause_at: bad value \"lots\"; %s:7: syntax error",
+	    fx->path, fx->path, fx->path, fx->path);
+	assert_string_equal(fx->err, want);
+	/* One problem: one line, as before. */
+	assert_load_error(
+	    fx, "[swarmd]\nbogus = 1\n", 2, "[swarmd] bogus: unknown key");
+}
+
+/* A comment after a value, with # as with ;; a # inside a word stays. */
+static void
+test_trailing_comment(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_load_error(
-	    fx, "[swarmd]\ngarbage line\n\nbogus = 1\n", 2, "syntax error");
-	assert_load_error(fx, "[swarmd]\nbogus = 1\ngarbage line\n", 2,
-	    "[swarmd] bogus: unknown key");
+	assert_int_equal(
+	    load(fx,
+	        "[quota]\ntokens_per_minute = 400000   # per minute\n"
+	        "[watchdog]\ntriage_hook = /usr/bin/hook#1 --x\t# why\n"
+	        "escalation_webhook = https://h.example/x#frag\n"),
+	    0);
+	assert_int_equal(fx->cfg.tokens_per_minute, 400000);
+	assert_string_equal(fx->cfg.triage_hook, "/usr/bin/hook#1 --x");
+	assert_string_equal(
+	    fx->cfg.escalation_webhook, "https://h.example/x#frag");
 }
 
 static void
@@ -476,7 +539,9 @@ main(void)
 		T(test_file_max),
 		T(test_watchdog),
 		T(test_sample_is_defaults),
-		T(test_first_error_wins),
+		T(test_readme_snippets),
+		T(test_every_error),
+		T(test_trailing_comment),
 		T(test_long_line),
 		T(test_not_a_file),
 		T(test_nonsense_values),
