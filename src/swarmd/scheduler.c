@@ -400,6 +400,9 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		d[i].req.proxy = proxy_address();
 		d[i].req.proxy_socket = proxy_socket();
 		d[i].req.agent->timeout = j != NULL ? j->timeout : 0;
+		/* Apart from SWARM_TOKEN: neither works in the other's place. */
+		spawn_token(d[i].req.proxy_key);
+		sha256(d[i].req.proxy_key, 64, d[i].req.agent->proxy_hash);
 		if (spawn_agent(&d[i].req) == -1)
 			d[i].req.agent->pid = 0;
 	}
