@@ -149,7 +149,8 @@ peer_agent(pid_t pid)
 		}
 		next = chain[n++].ppid;
 	}
-	if ((id = peer_chain_agent(chain, n)) != 0)
+	if ((id = peer_chain_agent(chain, n)) != 0 ||
+	    (id = limits_cgroup_agent(pid)) != 0)
 		return id;
 	return peer_env_agent(pid);
 }
