@@ -5,13 +5,14 @@
  * operator.  Read once, at accept, from /proc; the client keeps it.
  *
  * In the tree: the agent's pid, or any process whose chain of parents
- * reaches it, or that shares a process group or session led by the
- * agent (an agent leads its own group; a shim between swarmd and the
- * agent is matched the same way), or whose environment names an agent
- * (SWARM_AGENT), which catches a descendant that left the group and was
- * orphaned but kept its environment.  What escapes all of these is a
- * process that leaves the group and session, is orphaned to init and
- * clears its environment: only a separate uid keeps that one out.
+ * reaches it, or that is in a process group or session the agent leads
+ * (an agent leads its own group) or whose leader is in the tree (a shim
+ * between swarmd and the agent is matched the same way), or that is in
+ * the agent's cgroup, or whose environment names an agent (SWARM_AGENT),
+ * which catches a descendant that left the group and was orphaned but
+ * kept its environment.  What escapes all of these is a process that
+ * leaves the group and session, is orphaned and clears its environment,
+ * without cgroup limits: only a uid of its own keeps that one out.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,31 +74,54 @@ peer_chain_has(const struct pstat *chain, size_t n, pid_t key)
 }
 
 /*
- * The live agent whose tree holds the chain, or 0.  First by the agents'
- * pids, which lead their groups; then by the group and session each
- * agent is in now, when they are not swarmd's own.
+ * Add NEXT and its parents to the chain, up to swarmd, init or one
+ * already there.  -1 when the chain grows too long; a process gone
+ * meanwhile ends the walk.
  */
-static int64_t
-peer_chain_agent(const struct pstat *chain, size_t n)
+static int
+peer_walk(struct pstat *chain, size_t *n, pid_t next)
 {
-	struct pstat self, as;
-	struct agent *a;
+	pid_t self = getpid();
+	size_t i;
 
-	TAILQ_FOREACH(a, &live_agents, entry) {
-		if (a->pid > 0 && peer_chain_has(chain, n, a->pid))
-			return a->id;
-	}
-	if (peer_stat(getpid(), &self) == -1)
-		return 0;
-	TAILQ_FOREACH(a, &live_agents, entry) {
-		if (a->pid <= 0 || peer_stat(a->pid, &as) == -1)
-			continue;
-		if ((as.pgrp != self.pgrp &&
-		        peer_chain_has(chain, n, as.pgrp)) ||
-		    (as.sid != self.sid && peer_chain_has(chain, n, as.sid)))
-			return a->id;
+	while (next > 1 && next != self) {
+		for (i = 0; i < *n; i++) {
+			if (chain[i].pid == next)
+				return 0;
+		}
+		if (*n == PEER_MAX_DEPTH)
+			return -1;
+		if (peer_stat(next, &chain[*n]) == -1)
+			return 0;
+		next = chain[(*n)++].ppid;
 	}
 	return 0;
+}
+
+/*
+ * The peer, its parents, and the leaders of their process groups and
+ * sessions with their parents (a process that left its parent, orphaned,
+ * stays in its group or session), into CHAIN; swarmd's own group and
+ * session are not followed.  Returns how many, or -1.
+ */
+static ssize_t
+peer_chain(pid_t pid, struct pstat *chain)
+{
+	struct pstat self;
+	size_t n = 0, i;
+
+	/* None when the peer is gone already. */
+	if (peer_stat(getpid(), &self) == -1 ||
+	    peer_walk(chain, &n, pid) == -1 || n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((chain[i].pgrp != self.pgrp &&
+		        peer_walk(chain, &n, chain[i].pgrp) == -1) ||
+		    (chain[i].sid != self.sid &&
+		        peer_walk(chain, &n, chain[i].sid) == -1))
+			return -1;
+	}
+	return (ssize_t)n;
 }
 
 /* SWARM_AGENT in PID's environment: agent-N gives N, anything else -1. */
@@ -133,24 +157,19 @@ int64_t
 peer_agent(pid_t pid)
 {
 	struct pstat chain[PEER_MAX_DEPTH];
-	size_t n = 0;
-	pid_t next = pid, self = getpid();
+	struct agent *a;
+	ssize_t n;
 	int64_t id;
 
 	if (pid <= 0) /* from another pid namespace */
 		return PEER_UNKNOWN;
-	while (next > 1 && next != self) {
-		if (n == nitems(chain))
-			return PEER_UNKNOWN;
-		if (peer_stat(next, &chain[n]) == -1) {
-			if (n == 0)
-				return PEER_UNKNOWN;
-			break; /* a parent gone meanwhile */
-		}
-		next = chain[n++].ppid;
+	if ((n = peer_chain(pid, chain)) == -1)
+		return PEER_UNKNOWN;
+	TAILQ_FOREACH(a, &live_agents, entry) {
+		if (a->pid > 0 && peer_chain_has(chain, (size_t)n, a->pid))
+			return a->id;
 	}
-	if ((id = peer_chain_agent(chain, n)) != 0 ||
-	    (id = limits_cgroup_agent(pid)) != 0)
+	if ((id = limits_cgroup_agent(pid)) != 0)
 		return id;
 	return peer_env_agent(pid);
 }
