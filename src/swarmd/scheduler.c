@@ -405,6 +405,9 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		sha256(d[i].req.proxy_key, 64, d[i].req.agent->proxy_hash);
 		if (spawn_agent(&d[i].req) == -1)
 			d[i].req.agent->pid = 0;
+		/* The agent has its secrets; we keep their hashes alone. */
+		explicit_bzero(d[i].req.token, sizeof d[i].req.token);
+		explicit_bzero(d[i].req.proxy_key, sizeof d[i].req.proxy_key);
 	}
 	store_begin();
 	for (i = 0; i < n; i++) {
