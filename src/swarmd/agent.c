@@ -217,7 +217,7 @@ agent_store_started(struct agent *a)
 	static const char sql[] = "UPDATE agents SET state = ?, "
 	                          "pid = ?, token_hash = ?, started = ?, "
 	                          "last_seen = ?, log = ?, pid_start = ?, "
-	                          "token_cap = ? WHERE id = ?";
+	                          "token_cap = ?, proxy_hash = ? WHERE id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
@@ -229,7 +229,8 @@ agent_store_started(struct agent *a)
 	sqlite3_bind_int64(st, 7, a->pid_start);
 	if (a->cap > 0)
 		sqlite3_bind_int64(st, 8, a->cap);
-	sqlite3_bind_int64(st, 9, a->id);
+	sqlite3_bind_blob(st, 9, a->proxy_hash, SHA256_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, a->id);
 	store_step(st);
 }
 
@@ -349,7 +350,7 @@ agent_store_seen(struct agent *a)
 
 #define AGENT_ROW \
 	"id, job, chunk, attempt, pid, pid_start, token_hash, " \
-	"log, result_path, started, last_seen, token_cap"
+	"log, result_path, started, last_seen, token_cap, proxy_hash"
 
 static struct agent *
 agent_from_row(sqlite3_stmt *st)
@@ -358,7 +359,8 @@ agent_from_row(sqlite3_stmt *st)
 	    agent_new(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 	        (const char *)sqlite3_column_text(st, 2),
 	        sqlite3_column_int(st, 3));
-	const void *hash = sqlite3_column_blob(st, 6);
+	const void *hash = sqlite3_column_blob(st, 6),
+	           *proxy = sqlite3_column_blob(st, 12);
 
 	a->state = AGENT_RUNNING;
 	a->pid = sqlite3_column_int(st, 4);
@@ -367,6 +369,8 @@ agent_from_row(sqlite3_stmt *st)
 	    sqlite3_column_int64(st, 5);
 	if (hash != NULL && sqlite3_column_bytes(st, 6) == SHA256_LEN)
 		memcpy(a->token_hash, hash, SHA256_LEN);
+	if (proxy != NULL && sqlite3_column_bytes(st, 12) == SHA256_LEN)
+		memcpy(a->proxy_hash, proxy, SHA256_LEN);
 	if (sqlite3_column_type(st, 7) != SQLITE_NULL)
 		a->log = xstrdup((const char *)sqlite3_column_text(st, 7));
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL)

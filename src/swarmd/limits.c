@@ -215,6 +215,52 @@ cgroup_relimit(void)
 	closedir(d);
 }
 
+/* Whether D, a path from /proc/PID/cgroup ("/..."), is cg_base's. */
+static int
+cgroup_is_base(const char *d, size_t dlen)
+{
+	size_t blen = strlen(cg_base);
+
+	return dlen > 0 && dlen < blen &&
+	    strncmp(cg_base + blen - dlen, d, dlen) == 0;
+}
+
+/*
+ * The agent whose cgroup PID is in (agent-N below ours, or one it made
+ * inside), or 0.  A process that left its agent's process tree, group
+ * and session is still in its cgroup.
+ */
+int64_t
+limits_cgroup_agent(pid_t pid)
+{
+	char path[64], line[4096], *d, *p, *end;
+	long long n;
+	int64_t id = 0;
+	FILE *f;
+
+	if (cg_base == NULL)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (id == 0 && fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		d = line + 3;
+		d[strcspn(d, "\n")] = '\0';
+		for (p = d; id == 0 && (p = strstr(p, "/agent-")) != NULL;
+		     p++) {
+			n = strtoll(p + 7, &end, 10);
+			if (n > 0 && end > p + 7 &&
+			    (*end == '/' || *end == '\0') &&
+			    cgroup_is_base(d, (size_t)(p - d)))
+				id = n;
+		}
+	}
+	fclose(f);
+	return id;
+}
+
 /* Returns 1 when the agent went into a cgroup of its own. */
 static int
 cgroup_place(struct agent *a, json_t *applied)

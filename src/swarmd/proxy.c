@@ -164,7 +164,7 @@ proxy_token_agent(const char *token)
 		return &watcher;
 	sha256(token, 64, h);
 	TAILQ_FOREACH(a, &live_agents, entry) {
-		if (memcmp(a->token_hash, h, sizeof h) == 0)
+		if (memcmp(a->proxy_hash, h, sizeof h) == 0)
 			return a;
 	}
 	return NULL;

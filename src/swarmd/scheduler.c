@@ -400,8 +400,14 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		d[i].req.proxy = proxy_address();
 		d[i].req.proxy_socket = proxy_socket();
 		d[i].req.agent->timeout = j != NULL ? j->timeout : 0;
+		/* Apart from SWARM_TOKEN: neither works in the other's place. */
+		spawn_token(d[i].req.proxy_key);
+		sha256(d[i].req.proxy_key, 64, d[i].req.agent->proxy_hash);
 		if (spawn_agent(&d[i].req) == -1)
 			d[i].req.agent->pid = 0;
+		/* The agent has its secrets; we keep their hashes alone. */
+		explicit_bzero(d[i].req.token, sizeof d[i].req.token);
+		explicit_bzero(d[i].req.proxy_key, sizeof d[i].req.proxy_key);
 	}
 	store_begin();
 	for (i = 0; i < n; i++) {

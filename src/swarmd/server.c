@@ -26,6 +26,7 @@ struct client {
 	struct bufferevent *bev;
 	pid_t pid;
 	uid_t uid;
+	int64_t agent; /* peer_agent(): fixed at accept, outlives the agent */
 	int is_operator;
 	int busy;              /* a deferred request is outstanding */
 	int closing;           /* close once the output is flushed */
@@ -202,7 +203,7 @@ client_line(struct client *c, const char *line, size_t len)
 		    "not JSON: %s at column %d", jerr.text, jerr.column);
 		return;
 	}
-	verb_dispatch(c, c->is_operator, req);
+	verb_dispatch(c, c->is_operator, c->agent, req);
 	json_decref(req);
 }
 
@@ -312,7 +313,9 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c = xcalloc(1, sizeof *c);
 	c->pid = cr.pid;
 	c->uid = cr.uid;
-	c->is_operator = peer_is_operator(fd, &cr);
+	/* An agent's process is no operator, whatever its uid. */
+	c->agent = peer_agent(cr.pid);
+	c->is_operator = c->agent == PEER_OUTSIDE && peer_is_operator(fd, &cr);
 	c->bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		close(fd);

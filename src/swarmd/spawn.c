@@ -114,10 +114,10 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 	if (proxy != NULL) {
 		strv_add(env,
 		    xasprintf("ANTHROPIC_BASE_URL=http://%s/a/%s", proxy,
-		        req->token));
+		        req->proxy_key));
 		strv_add(env,
 		    xasprintf("OPENAI_BASE_URL=http://%s/a/%s/v1", proxy,
-		        req->token));
+		        req->proxy_key));
 		if (req->proxy_socket != NULL)
 			strv_add(env,
 			    xasprintf(SWARM_ENV_PROXY_SOCKET "=%s",

@@ -181,6 +181,14 @@ static const char *migrations[] = {
 	"ALTER TABLE usage7 RENAME TO usage;"
 	"CREATE UNIQUE INDEX usage_by_message ON usage (agent, message_id);"
 	"CREATE INDEX usage_by_ts ON usage (ts);",
+
+	/*
+	 * 8: the proxy key's hash, apart from SWARM_TOKEN's.  Agents that
+	 * outlived an older swarmd hold one secret for both; it stays good
+	 * for the proxy until they end.
+	 */
+	"ALTER TABLE agents ADD COLUMN proxy_hash BLOB;"
+	"UPDATE agents SET proxy_hash = token_hash;",
 };
 
 struct cached {

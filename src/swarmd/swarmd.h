@@ -281,7 +281,9 @@ struct agent {
 	int64_t started;     /* wall ms */
 	int64_t last_seen;   /* wall ms */
 	int seen_dirty;      /* last_seen not yet flushed */
+	/* Its secrets' hashes: SWARM_TOKEN's, and the proxy key's. */
 	uint8_t token_hash[SHA256_LEN];
+	uint8_t proxy_hash[SHA256_LEN];
 	char *log;         /* stdout and stderr */
 	char *result_path; /* where its result is expected (SWARM_RESULT) */
 
@@ -525,6 +527,7 @@ struct spawn_req {
 	const char *proxy;        /* the proxy's address, or NULL when off */
 	const char *proxy_socket; /* and its Unix socket, or NULL */
 	char token[65];           /* hex; handed to the child, never stored */
+	char proxy_key[65];       /* the same, for the proxy alone */
 	char error[256];          /* why the spawn failed */
 };
 int spawn_agent(struct spawn_req *);
@@ -643,6 +646,7 @@ void limits_reload(void);
 void limits_free(void);
 int limits_apply(struct agent *); /* 1: placed in a cgroup */
 void limits_release(struct agent *);
+int64_t limits_cgroup_agent(pid_t);
 
 /* ---- triage.c: tier 2, the triage hook ---- */
 struct verdict {
@@ -772,6 +776,11 @@ void server_follow_init(void);
 void server_follow_free(void);
 void evlog_follow(struct client *, json_t *id, int64_t job);
 
+/* ---- server-peer.c: who is at the other end of the socket ---- */
+#define PEER_OUTSIDE 0    /* in no agent's process tree */
+#define PEER_UNKNOWN (-1) /* cannot be told: no operator either */
+int64_t peer_agent(pid_t);
+
 /* ---- verb.c: the verb table ---- */
 #define V_OPERATOR 0x1 /* operators only */
 #define V_AGENT 0x2    /* an agent acting on itself: needs auth */
@@ -796,6 +805,7 @@ struct verb_ctx {
 	json_t *args;
 	struct agent *self; /* V_AGENT verbs: the caller */
 	int is_operator;
+	int64_t peer;  /* the agent whose tree the peer is in, or PEER_* */
 	json_t *reply; /* members of the success reply */
 	const char *ecode;
 	char emsg[512];
@@ -811,7 +821,7 @@ struct verb {
 	enum verb_rc (*exec)(struct verb_ctx *);
 };
 
-void verb_dispatch(struct client *, int is_operator, json_t *req);
+void verb_dispatch(struct client *, int is_operator, int64_t peer, json_t *req);
 enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 const char *arg_str(struct verb_ctx *, const char *);

@@ -189,6 +189,47 @@ check_args(struct verb_ctx *ctx, const struct verb *v)
 	return 0;
 }
 
+/*
+ * A warning about a peer overstepping, at most ten a minute: an agent
+ * that keeps trying must not flood the journal.
+ */
+static void __attribute__((format(printf, 1, 2)))
+verb_warn(const char *fmt, ...)
+{
+	static int64_t window;
+	static unsigned n, dropped;
+	int64_t now = now_mono_ms();
+	char msg[512];
+	va_list ap;
+
+	if (window == 0 || now - window >= 60000) {
+		window = now;
+		n = 0;
+	}
+	if (n++ >= 10) {
+		dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (dropped > 0)
+		log_warnx("%s (%u more like it not logged)", msg, dropped);
+	else
+		log_warnx("%s", msg);
+	dropped = 0;
+}
+
+/* "agent-N's process", or the peer that could not be told from one. */
+static const char *
+peer_words(struct verb_ctx *ctx, char *buf, size_t len)
+{
+	if (ctx->peer == PEER_UNKNOWN)
+		return "could not be told apart from an agent's process";
+	snprintf(buf, len, "is agent-%lld's process", (long long)ctx->peer);
+	return buf;
+}
+
 /* The caller must hold the live agent's token; it then acts as that agent. */
 static int
 check_auth(struct verb_ctx *ctx, json_t *auth)
@@ -209,6 +250,17 @@ check_auth(struct verb_ctx *ctx, json_t *auth)
 	    a->pid <= 0 || !ct_equal(hash, a->token_hash, SHA256_LEN)) {
 		verb_fail(ctx, SWARM_E_UNAUTHORIZED,
 		    "token is not valid for a live agent named %s", name);
+		return -1;
+	}
+	/* A token works only in its own agent's processes. */
+	if (ctx->peer > 0 && a->id != ctx->peer) {
+		verb_warn("agent-%lld's process presented agent-%lld's token; "
+		          "refused",
+		    (long long)ctx->peer, (long long)a->id);
+		verb_fail(ctx, SWARM_E_UNAUTHORIZED,
+		    "this process is agent-%lld's: agent-%lld's token is not "
+		    "good here",
+		    (long long)ctx->peer, (long long)a->id);
 		return -1;
 	}
 	ctx->self = a;
@@ -256,6 +308,17 @@ check_request(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
 		return verb_fail(ctx, SWARM_E_BAD_REQUEST,
 		           "\"args\" must be an object"),
 		       -1;
+	if (((*vp)->flags & V_OPERATOR) && ctx->peer != PEER_OUTSIDE) {
+		char words[64];
+
+		verb_warn("%s refused: the peer %s", name,
+		    peer_words(ctx, words, sizeof words));
+		return verb_fail(ctx, SWARM_E_FORBIDDEN,
+		           "agents are not operators: %s is an operator verb, "
+		           "and this peer %s",
+		           name, peer_words(ctx, words, sizeof words)),
+		       -1;
+	}
 	if (((*vp)->flags & V_OPERATOR) && !ctx->is_operator)
 		return verb_fail(ctx, SWARM_E_FORBIDDEN,
 		           "%s is an operator verb: it needs root, uid %d or group %s",
@@ -268,7 +331,7 @@ check_request(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
 }
 
 void
-verb_dispatch(struct client *c, int is_operator, json_t *req)
+verb_dispatch(struct client *c, int is_operator, int64_t peer, json_t *req)
 {
 	struct verb_ctx ctx;
 	const struct verb *v;
@@ -278,6 +341,7 @@ verb_dispatch(struct client *c, int is_operator, json_t *req)
 	memset(&ctx, 0, sizeof ctx);
 	ctx.client = c;
 	ctx.is_operator = is_operator;
+	ctx.peer = peer;
 	ctx.id = id != NULL && (json_is_integer(id) || json_is_string(id)) ?
 	    id :
 	    json_null();
@@ -336,5 +400,8 @@ verb_hello(struct verb_ctx *ctx)
 	    ctx->reply, "server", json_string("swarmd " SWARM_VERSION));
 	json_object_set_new(
 	    ctx->reply, "operator", json_boolean(ctx->is_operator));
+	if (ctx->peer > 0)
+		json_object_set_new(ctx->reply, "agent",
+		    json_sprintf("agent-%lld", (long long)ctx->peer));
 	return VERB_OK;
 }
