@@ -217,7 +217,8 @@ agent_store_started(struct agent *a)
 	static const char sql[] = "UPDATE agents SET state = ?, "
 	                          "pid = ?, token_hash = ?, started = ?, "
 	                          "last_seen = ?, log = ?, pid_start = ?, "
-	                          "token_cap = ? WHERE id = ?";
+	                          "token_cap = ?, shim_pid = ?, shim_start = ? "
+	                          "WHERE id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
@@ -229,7 +230,11 @@ agent_store_started(struct agent *a)
 	sqlite3_bind_int64(st, 7, a->pid_start);
 	if (a->cap > 0)
 		sqlite3_bind_int64(st, 8, a->cap);
-	sqlite3_bind_int64(st, 9, a->id);
+	if (a->shim > 0) {
+		sqlite3_bind_int(st, 9, a->shim);
+		sqlite3_bind_int64(st, 10, a->shim_start);
+	}
+	sqlite3_bind_int64(st, 11, a->id);
 	store_step(st);
 }
 
@@ -242,7 +247,8 @@ agent_store_ended(struct agent *a, int code, int sig, const char *reason)
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now_wall_ms());
+	/* Its shim's time when it saw the end (swarmd may have been down). */
+	sqlite3_bind_int64(st, 2, a->ended > 0 ? a->ended : now_wall_ms());
 	if (code >= 0)
 		sqlite3_bind_int(st, 3, code);
 	if (sig > 0)
@@ -349,7 +355,7 @@ agent_store_seen(struct agent *a)
 
 #define AGENT_ROW \
 	"id, job, chunk, attempt, pid, pid_start, token_hash, " \
-	"log, result_path, started, last_seen, token_cap"
+	"log, result_path, started, last_seen, token_cap, shim_pid, shim_start"
 
 static struct agent *
 agent_from_row(sqlite3_stmt *st)
@@ -375,6 +381,10 @@ agent_from_row(sqlite3_stmt *st)
 	a->started = sqlite3_column_int64(st, 9);
 	a->last_seen = sqlite3_column_int64(st, 10);
 	a->cap = sqlite3_column_int64(st, 11);
+	a->shim = sqlite3_column_int(st, 12);
+	a->shim_start = sqlite3_column_type(st, 13) == SQLITE_NULL ?
+	    -2 :
+	    sqlite3_column_int64(st, 13);
 	return a;
 }
 

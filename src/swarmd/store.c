@@ -181,6 +181,10 @@ static const char *migrations[] = {
 	"ALTER TABLE usage7 RENAME TO usage;"
 	"CREATE UNIQUE INDEX usage_by_message ON usage (agent, message_id);"
 	"CREATE INDEX usage_by_ts ON usage (ts);",
+
+	/* 8: each agent's shim, the parent that records its exit status. */
+	"ALTER TABLE agents ADD COLUMN shim_pid INTEGER;"
+	"ALTER TABLE agents ADD COLUMN shim_start INTEGER;",
 };
 
 struct cached {

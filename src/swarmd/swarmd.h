@@ -274,8 +274,11 @@ struct agent {
 	char *chunk;
 	int attempt;
 	enum agent_state state;
-	pid_t pid;
+	pid_t pid;           /* the agent, leader of its process group */
 	long long pid_start; /* see proc_start_time() */
+	pid_t shim;          /* its parent, which records its exit; 0 none */
+	long long shim_start;
+	int64_t ended; /* wall ms its shim saw it end; 0 unknown */
 	int64_t started;     /* wall ms */
 	int64_t last_seen;   /* wall ms */
 	int seen_dirty;      /* last_seen not yet flushed */
@@ -288,7 +291,7 @@ struct agent {
 	int timeout;        /* seconds, 0 none */
 	struct event *timeout_ev;
 	struct event *kill_ev; /* SIGKILL after the grace period */
-	int pidfd;             /* a re-adopted agent: not our child */
+	int pidfd;             /* its shim or itself, when not our child */
 	struct event *pidfd_ev;
 
 	/* The meter's view of this agent. */
@@ -490,6 +493,13 @@ struct spawn_req {
 };
 int spawn_agent(struct spawn_req *);
 void spawn_token(char token[65]);
+int spawn_init(char *err, size_t errlen);
+void spawn_reload(void);
+void spawn_free(void);
+int spawn_status_read(struct agent *, int *status);
+void spawn_status_forget(const struct agent *);
+void spawn_status_committed(void *);
+void spawn_status_sweep(void);
 
 /* ---- job.c and scheduler.c ---- */
 struct job {
@@ -532,6 +542,7 @@ void scheduler_stop(double grace);
 void scheduler_adopted(struct agent *);
 void agent_finish(
     struct agent *, enum agent_exit, int code, int sig, const char *exited);
+void agent_exited(struct agent *, int status);
 void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
 void scheduler_free(void);
 void job_free(struct job *);
@@ -544,6 +555,7 @@ void job_set_paused(struct job *, int paused);
 
 /* ---- recover.c: agents found again at start ---- */
 void recover_agents(void);
+void recover_ended(struct agent *);
 int recover_result_ok(struct agent *, char *reason, size_t len);
 
 /* ---- result.c: the result contract ---- */
