@@ -43,8 +43,8 @@ extern char **environ;
 
 /* Stop signals a shim ignores: an agent's end is what ends it. */
 static const int ignored[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
-	SIGUSR2, SIGPIPE, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU, SIGXCPU,
-	SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO, SIGPWR };
+	SIGUSR2, SIGPIPE, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU, SIGXCPU, SIGXFSZ,
+	SIGVTALRM, SIGPROF, SIGIO, SIGPWR };
 
 static void
 shim_warn(const char *what, const char *arg)
@@ -180,9 +180,8 @@ shim_record(const char *status_path, pid_t pid, int status)
 		n = snprintf(line, sizeof line, "pid %d exit %d ended %lld\n",
 		    (int)pid, WEXITSTATUS(status), ms);
 	else
-		n = snprintf(line, sizeof line,
-		    "pid %d signal %d ended %lld\n", (int)pid,
-		    WIFSIGNALED(status) ? WTERMSIG(status) : 0, ms);
+		n = snprintf(line, sizeof line, "pid %d signal %d ended %lld\n",
+		    (int)pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0, ms);
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", status_path) >=
 	        (int)sizeof tmp ||
 	    snprintf(dir, sizeof dir, "%s", status_path) >= (int)sizeof dir ||
@@ -191,8 +190,8 @@ shim_record(const char *status_path, pid_t pid, int status)
 		return -1;
 	}
 	*(slash == dir ? slash + 1 : slash) = '\0';
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
+	fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1)
 		return -1;
 	if (shim_write_all(fd, line, (size_t)n) == -1 || fsync(fd) == -1) {

@@ -57,8 +57,8 @@ recover_watch(struct agent *a, pid_t pid)
 	int fd = pidfd_open(pid);
 
 	if (fd == -1) {
-		log_warn("agent-%lld: pidfd_open(%d)", (long long)a->id,
-		    (int)pid);
+		log_warn(
+		    "agent-%lld: pidfd_open(%d)", (long long)a->id, (int)pid);
 		return -1;
 	}
 	if (a->pidfd_ev != NULL)
@@ -155,8 +155,8 @@ kill_unrecorded(struct agent *a)
 	pid_t orphan;
 	int n, waited;
 
-	for (n = 0; n < 4 &&
-	     (orphan = proc_find_agent(a->id, srv.cfg.socket)) > 0;
+	for (n = 0;
+	     n < 4 && (orphan = proc_find_agent(a->id, srv.cfg.socket)) > 0;
 	     n++) {
 		log_notice(
 		    "agent-%lld (job-%lld/%s): pid %d was never recorded; killed",

@@ -285,8 +285,8 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 	int rc;
 
 	if (shim != NULL && pipe2(rep, O_CLOEXEC) == -1) {
-		snprintf(req->error, sizeof req->error, "pipe: %s",
-		    strerror(errno));
+		snprintf(
+		    req->error, sizeof req->error, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	proc_spawn_attr(&attr);
@@ -468,6 +468,24 @@ spawn_free(void)
 	nforgotten = forgotten_cap = 0;
 }
 
+/* "pid N exit CODE ended MS", or "pid N signal SIG ended MS". */
+static int
+status_parse(const char *line, int *pid, int *status, long long *ended)
+{
+	char how[8];
+	int v;
+
+	if (sscanf(line, "pid %d %7s %d ended %lld", pid, how, &v, ended) != 4)
+		return -1;
+	if (strcmp(how, "exit") == 0 && v >= 0 && v <= 255)
+		*status = W_EXITCODE(v, 0);
+	else if (strcmp(how, "signal") == 0 && v > 0 && v < NSIG)
+		*status = v;
+	else
+		return -1;
+	return 0;
+}
+
 /*
  * How agent A ended, from its shim's status file, as a wait(2) status in
  * *STATUS, and when (wall ms) in A->ended.  Returns 0, or -1 when there
@@ -481,7 +499,7 @@ spawn_status_read(struct agent *a, int *status)
 	struct stat st;
 	long long ended;
 	ssize_t n;
-	int fd, pid, v;
+	int fd, pid;
 
 	if (status_dir == NULL)
 		return -1;
@@ -497,14 +515,7 @@ spawn_status_read(struct agent *a, int *status)
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	if (sscanf(buf, "pid %d exit %d ended %lld", &pid, &v, &ended) == 3 &&
-	    v >= 0 && v <= 255)
-		*status = W_EXITCODE(v, 0);
-	else if (sscanf(buf, "pid %d signal %d ended %lld", &pid, &v,
-	             &ended) == 3 &&
-	    v > 0 && v < NSIG)
-		*status = v;
-	else
+	if (status_parse(buf, &pid, status, &ended) == -1)
 		return -1;
 	/* A pid recorded must be the one the shim started. */
 	if (a->pid > 0 && pid != a->pid)
@@ -519,7 +530,8 @@ spawn_status_forget(const struct agent *a)
 {
 	if (nforgotten == forgotten_cap) {
 		forgotten_cap = forgotten_cap ? forgotten_cap * 2 : 16;
-		forgotten = xrealloc(forgotten, forgotten_cap * sizeof *forgotten);
+		forgotten =
+		    xrealloc(forgotten, forgotten_cap * sizeof *forgotten);
 	}
 	forgotten[nforgotten++] = a->id;
 }

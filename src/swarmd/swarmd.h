@@ -274,14 +274,14 @@ struct agent {
 	char *chunk;
 	int attempt;
 	enum agent_state state;
-	pid_t pid;           /* the agent, leader of its process group */
-	long long pid_start; /* see proc_start_time() */
-	pid_t shim;          /* its parent, which records its exit; 0 none */
-	long long shim_start;
-	int64_t ended; /* wall ms its shim saw it end; 0 unknown */
-	int64_t started;     /* wall ms */
-	int64_t last_seen;   /* wall ms */
-	int seen_dirty;      /* last_seen not yet flushed */
+	pid_t pid;            /* the agent, leader of its process group */
+	long long pid_start;  /* see proc_start_time() */
+	pid_t shim;           /* its parent, recording its exit; 0 none */
+	long long shim_start; /* the shim's, the same way */
+	int64_t started;      /* wall ms */
+	int64_t last_seen;    /* wall ms */
+	int64_t ended;        /* wall ms its shim saw it end; 0 unknown */
+	int seen_dirty;       /* last_seen not yet flushed */
 	uint8_t token_hash[SHA256_LEN];
 	char *log;         /* stdout and stderr */
 	char *result_path; /* where its result is expected (SWARM_RESULT) */
