@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,62 +62,38 @@ shim_report(const char *word, long v)
 	close(REPORT_FD);
 }
 
-/* In the child: what swarmd gave the shim, less the shim's own. */
-static void
-shim_child(const char *path, char **argv, int errfd)
-{
-	struct sigaction sa;
-	sigset_t none;
-	int sig, e;
-
-	setpgid(0, 0);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	execve(path, argv, environ);
-	e = errno;
-	if (write(errfd, &e, sizeof e) != (ssize_t)sizeof e)
-		_exit(126);
-	_exit(127);
-}
-
-/* Fork and exec the agent; its pid, or -1 with errno set. */
+/*
+ * Start the agent as swarmd would: a process group of its own, no signal
+ * blocked, every signal at its default (the shim ignores some, and an
+ * ignored signal stays ignored across exec).  posix_spawn: the child runs
+ * until its exec before the shim goes on, so the pid it reports is of a
+ * running agent and an exec error comes back here.  A separate uid for
+ * agents would need fork and setuid in the child instead.  Returns the
+ * pid, or -1 with errno set.
+ */
 static pid_t
 shim_start(const char *path, char **argv)
 {
-	int p[2], e;
-	ssize_t n;
+	posix_spawnattr_t attr;
+	sigset_t none, dflt;
 	pid_t pid;
+	int rc;
 
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return -1;
-	if ((pid = fork()) == -1) {
-		e = errno;
-		close(p[0]);
-		close(p[1]);
-		errno = e;
-		return -1;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		shim_child(path, argv, p[1]);
-	}
-	/* Either side may set the group first; both leave it the same. */
-	(void)setpgid(pid, pid);
-	close(p[1]);
-	/* EOF: the exec closed the pipe.  Four bytes: its errno. */
-	do
-		n = read(p[0], &e, sizeof e);
-	while (n == -1 && errno == EINTR);
-	close(p[0]);
-	if (n == (ssize_t)sizeof e) {
-		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
-			;
-		errno = e;
+	sigemptyset(&none);
+	sigfillset(&dflt);
+	sigdelset(&dflt, SIGKILL);
+	sigdelset(&dflt, SIGSTOP);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr,
+	    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+	        POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dflt);
+	rc = posix_spawn(&pid, path, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0) {
+		errno = rc;
 		return -1;
 	}
 	return pid;

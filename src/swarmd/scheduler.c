@@ -405,6 +405,11 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		if (spawn_agent(&d[i].req) == -1)
 			d[i].req.agent->pid = 0;
 	}
+	/* The shims started at once; each now says its agent's pid. */
+	for (i = 0; i < n; i++) {
+		if (spawn_wait(&d[i].req) == -1)
+			d[i].req.agent->pid = 0;
+	}
 	store_begin();
 	for (i = 0; i < n; i++) {
 		if (d[i].req.agent->pid > 0)

@@ -8,8 +8,10 @@
  * waits for it and writes how it ended to STATEDIR/exit/agent-N before
  * it exits itself, so the exit status is there for the swarmd that reaps
  * the shim, or, after a restart, for the one that re-adopted it or finds
- * it gone.  The shim reports the agent's pid, or why its exec failed,
- * on a pipe (its descriptor 3) before this returns.
+ * it gone.  The shim reports the agent's pid, or why its exec failed, on
+ * a pipe (its descriptor 3), read by spawn_wait(): the scheduler starts
+ * a batch of shims first and then waits for them all, so that their
+ * starts overlap instead of each costing the loop a round trip.
  */
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -209,39 +211,57 @@ status_path(int64_t id)
 	return xasprintf("%s/agent-%lld", status_dir, (long long)id);
 }
 
+/* Why it did not start, for the agent's log too. */
+static void
+spawn_log_error(struct spawn_req *req)
+{
+	int fd = open(req->agent->log, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+	if (fd != -1) {
+		dprintf(fd, "swarmd: %s\n", req->error);
+		close(fd);
+	}
+}
+
 /*
- * The shim's word on descriptor RFD: "pid N" once the agent runs, or
- * "error ERRNO".  On an error the shim has exited: reap it here.
+ * The shim's word: "pid N" once the agent runs, or "error ERRNO".  On an
+ * error the shim has exited: reap it here.  REQ->error holds the words
+ * for a failure so far ("cannot run ... in ..."); they are cleared or
+ * completed.
  */
-static int
-shim_started(struct spawn_req *req, const char *cmd, const char *workdir,
-    pid_t shim_pid, int rfd)
+int
+spawn_wait(struct spawn_req *req)
 {
 	char buf[64];
-	size_t n = 0;
+	size_t n = 0, len = strlen(req->error);
 	ssize_t r;
 	long long v = 0;
+	pid_t shim_pid = req->agent->shim;
 
+	if (req->report == -1)
+		return 0;
 	while (n < sizeof buf - 1 &&
-	    ((r = read(rfd, buf + n, sizeof buf - 1 - n)) > 0 ||
+	    ((r = read(req->report, buf + n, sizeof buf - 1 - n)) > 0 ||
 	        (r == -1 && errno == EINTR)))
 		n += r > 0 ? (size_t)r : 0;
+	close(req->report);
+	req->report = -1;
 	buf[n] = '\0';
 	if (sscanf(buf, "pid %lld", &v) == 1 && v > 1 && v <= INT32_MAX) {
 		req->agent->pid = (pid_t)v;
-		req->agent->shim = shim_pid;
+		req->error[0] = '\0';
 		return 0;
 	}
 	if (sscanf(buf, "error %lld", &v) == 1 && v > 0 && v < 4096)
-		snprintf(req->error, sizeof req->error,
-		    "cannot run \"%s\" in %s: %s", cmd, workdir,
+		snprintf(req->error + len, sizeof req->error - len, ": %s",
 		    strerror((int)v));
 	else
-		snprintf(req->error, sizeof req->error,
-		    "%s (pid %d) ended before \"%s\" started", shim,
-		    (int)shim_pid, cmd);
+		snprintf(req->error + len, sizeof req->error - len,
+		    ": %s (pid %d) ended first", shim, (int)shim_pid);
+	req->agent->shim = 0;
 	while (waitpid(shim_pid, NULL, 0) == -1 && errno == EINTR)
 		;
+	spawn_log_error(req);
 	return -1;
 }
 
@@ -320,9 +340,12 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 		req->agent->pid = pid;
 		return 0;
 	}
-	rc = shim_started(req, argv[0], job->workdir, pid, rep[0]);
-	close(rep[0]);
-	return rc;
+	/* spawn_wait() reads the agent's pid, or completes these words. */
+	req->agent->shim = pid;
+	req->report = rep[0];
+	snprintf(req->error, sizeof req->error, "cannot run \"%s\" in %s",
+	    argv[0], job->workdir);
+	return 0;
 }
 
 int
@@ -334,6 +357,7 @@ spawn_agent(struct spawn_req *req)
 	char *path = NULL;
 	int logfd, rc = -1;
 
+	req->report = -1;
 	if (job == NULL) {
 		snprintf(req->error, sizeof req->error, "job-%lld is gone",
 		    (long long)a->job);

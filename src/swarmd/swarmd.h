@@ -490,8 +490,10 @@ struct spawn_req {
 	const char *proxy_socket; /* and its Unix socket, or NULL */
 	char token[65];           /* hex; handed to the child, never stored */
 	char error[256];          /* why the spawn failed */
+	int report;               /* the shim's pipe until spawn_wait(); -1 */
 };
 int spawn_agent(struct spawn_req *);
+int spawn_wait(struct spawn_req *);
 void spawn_token(char token[65]);
 int spawn_init(char *err, size_t errlen);
 void spawn_reload(void);
