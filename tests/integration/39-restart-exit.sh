@@ -5,7 +5,8 @@
 # new daemon their real status settles their chunks: exit 0 completes the
 # chunk once (attempt 1, never run again), exit 1 with no result fails it
 # (not done, not retried as "status unknown"), and an abort of a
-# re-adopted agent still reaches it, its signal recorded.  An agent whose
+# re-adopted agent still reaches it, its signal recorded (the agent
+# starts with no signal ignored or blocked).  An agent whose
 # shim is killed is watched on its own and ends "status unknown", which
 # without a result is no success.  Status files are swarmd's (a 0700
 # directory) and go once the ends are recorded.
@@ -17,6 +18,7 @@ start_daemon
 cat >"$T/agent.sh" <<'A'
 #!/bin/sh
 echo "$SWARM_CHUNK $SWARM_ATTEMPT $$" >>"$T/runs"
+grep -E '^Sig(Ign|Blk):' /proc/$$/status >"$T/sig.$SWARM_CHUNK.$SWARM_ATTEMPT"
 while [ ! -f "$T/go" ]; do sleep 0.05; done
 case "$SWARM_CHUNK" in
 ok) exit 0 ;;
@@ -44,6 +46,10 @@ assert_eq "$(ps -o comm= -p "$shim")" swarmd-shim "the agent's parent"
 assert_eq "$(ps -o pgid= -p "$(pid_of ok)" | tr -d ' ')" "$(pid_of ok)" "the agent's group"
 [ "$(ps -o pgid= -p "$shim" | tr -d ' ')" != "$(pid_of ok)" ] || fail "the shim is in the agent's group"
 assert_eq "$(stat -c %a "$STATE/exit")" 700 "the status directory"
+# The shim ignores stop signals; the agent must not inherit that (1-31;
+# glibc's posix_spawn leaves its own 32 and 33 ignored, as it always did).
+sig() { echo $(( 16#$(sed -n "s/^$1:[[:space:]]*//p" "$T/sig.ok.1") & 16#7fffffff )); }
+assert_eq "$(sig SigIgn) $(sig SigBlk)" "0 0" "the agent's ignored and blocked signals"
 
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
