@@ -319,7 +319,7 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 		posix_spawn_file_actions_adddup2(&fa, rep[1], 3);
 		sv = shim_argv(req->agent, path, argv);
 	}
-	/* Nothing of ours past stdio (and the shim's pipe), close-on-exec or not. */
+	/* Nothing of ours past stdio (and the shim's pipe), cloexec or not. */
 	posix_spawn_file_actions_addclosefrom_np(&fa, shim != NULL ? 4 : 3);
 	rc = posix_spawn(&pid, shim != NULL ? shim : path, &fa, &attr,
 	    shim != NULL ? sv : argv, envp);
