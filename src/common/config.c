@@ -42,6 +42,7 @@ static const struct key keys[] = {
 	{ "spawn", "stop_grace", K_DUR, OFF(stop_grace), 0, 86400 },
 	{ "spawn", "heartbeat_flush", K_DUR, OFF(heartbeat_flush), 0, 3600 },
 	{ "spawn", "stop_agents", K_BOOL, OFF(stop_agents), 0, 1 },
+	{ "spawn", "shim", K_STR, OFF(shim), 0, 0 },
 	{ "spawn", "stagger_batch", K_INT, OFF(stagger_batch), 1, 100000 },
 	{ "spawn", "stagger_interval", K_DUR, OFF(stagger_interval), 0, 86400 },
 	{ "spawn", "stagger_confirm_timeout", K_DUR,
@@ -180,6 +181,7 @@ config_defaults(struct config *cfg)
 	cfg->abort_grace = 30;
 	cfg->stop_grace = 10;
 	cfg->heartbeat_flush = 5;
+	cfg->shim = xstrdup("");
 	cfg->stagger_batch = 4;
 	cfg->stagger_interval = 30;
 	cfg->stagger_confirm_timeout = 120;

@@ -20,6 +20,7 @@ struct config {
 	double stop_grace;       /* the same when swarmd itself stops */
 	int stop_agents;         /* stop agents with swarmd, or leave them */
 	double heartbeat_flush;  /* seconds between last_seen flushes */
+	char *shim;              /* agents' parent; "" beside swarmd, "off" */
 
 	int stagger_batch;              /* agents a job's ramp adds at a time */
 	double stagger_interval;        /* seconds between ramp steps */

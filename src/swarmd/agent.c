@@ -217,7 +217,8 @@ agent_store_started(struct agent *a)
 	static const char sql[] = "UPDATE agents SET state = ?, "
 	                          "pid = ?, token_hash = ?, started = ?, "
 	                          "last_seen = ?, log = ?, pid_start = ?, "
-	                          "token_cap = ?, proxy_hash = ? WHERE id = ?";
+	                          "token_cap = ?, proxy_hash = ?, shim_pid = ?, "
+	                          "shim_start = ? WHERE id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
@@ -230,7 +231,11 @@ agent_store_started(struct agent *a)
 	if (a->cap > 0)
 		sqlite3_bind_int64(st, 8, a->cap);
 	sqlite3_bind_blob(st, 9, a->proxy_hash, SHA256_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 10, a->id);
+	if (a->shim > 0) {
+		sqlite3_bind_int(st, 10, a->shim);
+		sqlite3_bind_int64(st, 11, a->shim_start);
+	}
+	sqlite3_bind_int64(st, 12, a->id);
 	store_step(st);
 }
 
@@ -243,7 +248,8 @@ agent_store_ended(struct agent *a, int code, int sig, const char *reason)
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now_wall_ms());
+	/* Its shim's time when it saw the end (swarmd may have been down). */
+	sqlite3_bind_int64(st, 2, a->ended > 0 ? a->ended : now_wall_ms());
 	if (code >= 0)
 		sqlite3_bind_int(st, 3, code);
 	if (sig > 0)
@@ -350,7 +356,8 @@ agent_store_seen(struct agent *a)
 
 #define AGENT_ROW \
 	"id, job, chunk, attempt, pid, pid_start, token_hash, " \
-	"log, result_path, started, last_seen, token_cap, proxy_hash"
+	"log, result_path, started, last_seen, token_cap, proxy_hash, " \
+	"shim_pid, shim_start"
 
 static struct agent *
 agent_from_row(sqlite3_stmt *st)
@@ -379,6 +386,10 @@ agent_from_row(sqlite3_stmt *st)
 	a->started = sqlite3_column_int64(st, 9);
 	a->last_seen = sqlite3_column_int64(st, 10);
 	a->cap = sqlite3_column_int64(st, 11);
+	a->shim = sqlite3_column_int(st, 13);
+	a->shim_start = sqlite3_column_type(st, 14) == SQLITE_NULL ?
+	    -2 :
+	    sqlite3_column_int64(st, 14);
 	return a;
 }
 

@@ -146,6 +146,7 @@ agent_finish(
 
 	snprintf(reason, sizeof reason, "%s", exited != NULL ? exited : "");
 	output_unwatch(a);
+	spawn_status_forget(a);
 	if (agent_outcome_needs_result(a->end, x))
 		valid = finish_result_valid(a, x, reason, sizeof reason);
 	o = agent_outcome(a->end, x, valid);
@@ -350,6 +351,7 @@ schedule_started(struct dispatch *d)
 
 	a->started = a->last_seen = now_wall_ms();
 	a->pid_start = proc_start_time(a->pid);
+	a->shim_start = a->shim > 0 ? proc_start_time(a->shim) : -1;
 	a->cap = j != NULL ? quota_cap_for(j, j->running) : 0;
 	output_watch(a);
 	agent_apply(a, AI_SPAWNED, -1, 0, NULL);
@@ -409,6 +411,11 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		explicit_bzero(d[i].req.token, sizeof d[i].req.token);
 		explicit_bzero(d[i].req.proxy_key, sizeof d[i].req.proxy_key);
 	}
+	/* The shims started at once; each now says its agent's pid. */
+	for (i = 0; i < n; i++) {
+		if (spawn_wait(&d[i].req) == -1)
+			d[i].req.agent->pid = 0;
+	}
 	store_begin();
 	for (i = 0; i < n; i++) {
 		if (d[i].req.agent->pid > 0)
@@ -433,21 +440,25 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		scheduler_kick();
 }
 
+/* The agent whose child PID is: its shim, or the agent itself. */
 static struct agent *
 agent_by_pid(pid_t pid)
 {
 	struct agent *a;
 
 	TAILQ_FOREACH(a, &live_agents, entry) {
-		if (a->pid == pid)
+		if ((a->shim > 0 ? a->shim : a->pid) == pid)
 			return a;
 	}
 	return NULL;
 }
 
-/* Settle one reaped agent (inside the caller's transaction). */
-static void
-reap_one(struct agent *a, int status)
+/*
+ * Settle an agent that exited with wait(2) STATUS, reaped or read from
+ * its shim's status file (inside the caller's transaction).
+ */
+void
+agent_exited(struct agent *a, int status)
 {
 	char exited[128];
 	int code, sig;
@@ -460,7 +471,8 @@ reap_one(struct agent *a, int status)
 /*
  * Reap every exited child.  Peek first (WNOWAIT) so the pid, and with it
  * the process group id, stays reserved while we kill what the agent left
- * behind in its group; then reap for real.
+ * behind in its group; then reap for real.  A shim has done that for its
+ * agent already: its end settles the agent from its status file.
  */
 void
 scheduler_reap(void)
@@ -475,7 +487,7 @@ scheduler_reap(void)
 		    si.si_pid == 0)
 			break;
 		a = agent_by_pid(si.si_pid);
-		if (a != NULL)
+		if (a != NULL && a->shim <= 0)
 			proc_signal_group(si.si_pid, SIGKILL);
 		if (waitpid(si.si_pid, &status, 0) == -1)
 			continue;
@@ -491,7 +503,10 @@ scheduler_reap(void)
 			store_begin();
 			began = 1;
 		}
-		reap_one(a, status);
+		if (a->shim > 0)
+			recover_ended(a);
+		else
+			agent_exited(a, status);
 	}
 	if (began) {
 		store_commit();

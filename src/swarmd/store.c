@@ -189,6 +189,9 @@ static const char *migrations[] = {
 	 */
 	"ALTER TABLE agents ADD COLUMN proxy_hash BLOB;"
 	"UPDATE agents SET proxy_hash = token_hash;",
+	/* 9: each agent's shim, the parent that records its exit status. */
+	"ALTER TABLE agents ADD COLUMN shim_pid INTEGER;"
+	"ALTER TABLE agents ADD COLUMN shim_start INTEGER;",
 };
 
 struct cached {

@@ -100,6 +100,7 @@ reload(void)
 	log_set_level(srv.cfg.log_level);
 	resolve_operator_group();
 	quota_reload();
+	spawn_reload();
 	proxy_reload();
 	watchdog_reload();
 	scheduler_kick();
@@ -162,6 +163,7 @@ subscribe(void)
 {
 	systemd_set_counts(status_counts);
 	evlog_subscribe(status_on_event, NULL);
+	store_subscribe(spawn_status_committed, NULL);
 	server_follow_init();
 }
 
@@ -169,6 +171,7 @@ static void
 unsubscribe(void)
 {
 	server_follow_free();
+	store_unsubscribe(spawn_status_committed, NULL);
 	evlog_unsubscribe(status_on_event, NULL);
 	systemd_set_counts(NULL);
 }
@@ -423,6 +426,9 @@ swarmd_main(int argc, char **argv)
 		fatalx("%s", err);
 	output_init();
 	stagger_init();
+	/* The shim and its status files, before recovery reads them. */
+	if (spawn_init(err, sizeof err) == -1)
+		fatalx("%s", err);
 	scheduler_init();
 	watchdog_init();
 	if (server_listen(err, sizeof err) == -1)
@@ -439,6 +445,7 @@ swarmd_main(int argc, char **argv)
 	watchdog_free();
 	curlev_free();
 	scheduler_free();
+	spawn_free();
 	route_free();
 	stagger_free();
 	output_free();

@@ -276,11 +276,14 @@ struct agent {
 	char *chunk;
 	int attempt;
 	enum agent_state state;
-	pid_t pid;
-	long long pid_start; /* see proc_start_time() */
-	int64_t started;     /* wall ms */
-	int64_t last_seen;   /* wall ms */
-	int seen_dirty;      /* last_seen not yet flushed */
+	pid_t pid;            /* the agent, leader of its process group */
+	long long pid_start;  /* see proc_start_time() */
+	pid_t shim;           /* its parent, recording its exit; 0 none */
+	long long shim_start; /* the shim's, the same way */
+	int64_t started;      /* wall ms */
+	int64_t last_seen;    /* wall ms */
+	int64_t ended;        /* wall ms its shim saw it end; 0 unknown */
+	int seen_dirty;       /* last_seen not yet flushed */
 	/* Its secrets' hashes: SWARM_TOKEN's, and the proxy key's. */
 	uint8_t token_hash[SHA256_LEN];
 	uint8_t proxy_hash[SHA256_LEN];
@@ -292,7 +295,7 @@ struct agent {
 	int timeout;        /* seconds, 0 none */
 	struct event *timeout_ev;
 	struct event *kill_ev; /* SIGKILL after the grace period */
-	int pidfd;             /* a re-adopted agent: not our child */
+	int pidfd;             /* its shim or itself, when not our child */
 	struct event *pidfd_ev;
 
 	/* The meter's view of this agent. */
@@ -529,9 +532,18 @@ struct spawn_req {
 	char token[65];           /* hex; handed to the child, never stored */
 	char proxy_key[65];       /* the same, for the proxy alone */
 	char error[256];          /* why the spawn failed */
+	int report;               /* the shim's pipe until spawn_wait(); -1 */
 };
 int spawn_agent(struct spawn_req *);
+int spawn_wait(struct spawn_req *);
 void spawn_token(char token[65]);
+int spawn_init(char *err, size_t errlen);
+void spawn_reload(void);
+void spawn_free(void);
+int spawn_status_read(struct agent *, int *status);
+void spawn_status_forget(const struct agent *);
+void spawn_status_committed(void *);
+void spawn_status_sweep(void);
 
 /* ---- job.c and scheduler.c ---- */
 struct job {
@@ -574,6 +586,7 @@ void scheduler_stop(double grace);
 void scheduler_adopted(struct agent *);
 void agent_finish(
     struct agent *, enum agent_exit, int code, int sig, const char *exited);
+void agent_exited(struct agent *, int status);
 void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
 void scheduler_free(void);
 void job_free(struct job *);
@@ -586,6 +599,7 @@ void job_set_paused(struct job *, int paused);
 
 /* ---- recover.c: agents found again at start ---- */
 void recover_agents(void);
+void recover_ended(struct agent *);
 int recover_result_ok(struct agent *, char *reason, size_t len);
 
 /* ---- result.c: the result contract ---- */

@@ -2,8 +2,9 @@
 # kill -9 of swarmd loses nothing: agents still running are re-adopted and
 # go on under the new daemon (their mail, tokens and exits intact); an
 # agent that ended while swarmd was down with a valid result is recovered
-# without a new dispatch; one that ended without a result is requeued and
-# its next attempt resumes from its latest checkpoint.
+# without a new dispatch; one killed with its shim (no exit status, no
+# result) is requeued and its next attempt resumes from its latest
+# checkpoint.
 . "$(dirname "$0")/lib.sh"
 start_daemon
 cat >"$T/agent.sh" <<'A'
@@ -12,7 +13,8 @@ echo "$SWARM_CHUNK $SWARM_AGENT $SWARM_ATTEMPT" >>"$T/runs"
 echo "$SWARM_CHUNK $$" >>"$T/pids"
 case "$SWARM_CHUNK" in
 r0)	echo '{"verdict": "ok"}' >"$SWARM_RESULT"
-	exec sleep 3600 ;;
+	while [ ! -f "$T/r0go" ]; do sleep 0.05; done
+	exit 0 ;;
 r1)	if [ -n "$SWARM_RESUME" ]; then
 		cp "$SWARM_CHECKPOINT" "$T/resumed.r1"
 		echo '{"verdict": "resumed"}' >"$SWARM_RESULT"
@@ -41,9 +43,24 @@ wait_until 20 sh -c "[ \$(swarmctl events --json | grep -c '\"checkpoint\"') -ge
 wait_until 20 sh -c "[ \$(wc -l <'$T/pids') -ge 4 ]" || fail "agents did not start"
 a0=$(swarmctl show "$ja/c0" --json | json 'j["agent"]')
 swarmctl send "$a0" "mail sent before the crash" >/dev/null || fail send
+ar0=$(swarmctl show "$jr/r0" --json | json 'j["agent"]')
 kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
-# While swarmd is down, r0 and r1 die; the adopt agents go on.
-for c in r0 r1; do kill -KILL "$(grep "^$c " "$T/pids" | cut -d' ' -f2)"; done
+# While swarmd is down, r0 ends and r1 dies with its shim; the adopt
+# agents go on.
+p1=$(grep "^r1 " "$T/pids" | cut -d' ' -f2)
+s1=$(ps -o ppid= -p "$p1" | tr -d ' ')
+assert_eq "$(ps -o comm= -p "$s1")" swarmd-shim "r1's parent"
+kill -KILL "$s1" "$p1"
+touch "$T/r0go"
+# No process of ours (on our socket) is agent $1 or its shim any more.
+gone() {
+	local f
+	for f in $(grep -l -s -a "SWARM_SOCKET=$SOCK" /proc/[0-9]*/environ); do
+		grep -qsaP "SWARM_AGENT=$1\x00" "$f" && return 1
+	done
+	return 0
+}
+wait_until 20 gone "$ar0" || fail "r0 did not end"
 start_daemon
 assert_eq "$(swarmctl events --json | grep -c '"subagent_readopted"')" 2 "re-adopted"
 assert_eq "$(swarmctl ps --job "$ja" --json | json '[a["state"] for a in j]')" '["running", "running"]'

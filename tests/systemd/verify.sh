@@ -13,7 +13,7 @@ meson install -C "$BUILD" --destdir "$T/stage" --no-rebuild >"$T/install.log" 2>
 	{ cat "$T/install.log" >&2; fail "meson install --destdir"; }
 
 S=$T/stage
-for f in "$SBINDIR/swarmd" "$BINDIR/swarmctl"; do
+for f in "$SBINDIR/swarmd" "$SBINDIR/swarmd-shim" "$BINDIR/swarmctl"; do
 	[ -x "$S$f" ] || fail "$f not installed"
 done
 for f in "$UNITDIR/swarmd.service" "$UNITDIR/swarmd.socket" \

@@ -93,6 +93,7 @@ assert_defaults(const struct config *c)
 	assert_true(c->abort_grace == 30);
 	assert_true(c->stop_grace == 10);
 	assert_true(c->heartbeat_flush == 5);
+	assert_string_equal(c->shim, "");
 	assert_string_equal(c->synchronous, "full");
 	assert_int_equal(c->file_max, 64LL << 20);
 	assert_int_equal(c->result_max, 1LL << 20);
