@@ -57,6 +57,9 @@ err(json_t *errors, const char *path, const char *fmt, const char *arg)
 	if (json_array_size(errors) >= MAX_ERRORS)
 		return;
 	snprintf(msg, sizeof msg, fmt, arg);
+	/* Cut whole characters: a message jansson refused (not UTF-8) was
+	 * an error lost, and a result that broke its schema passed. */
+	utf8_trunc(msg);
 	json_array_append_new(errors, json_sprintf("%s: %s", path, msg));
 }
 

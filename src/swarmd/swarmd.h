@@ -773,6 +773,7 @@ struct verb {
 };
 
 void verb_dispatch(struct client *, int is_operator, json_t *req);
+int verb_check(struct verb_ctx *, json_t *req, const struct verb **);
 enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 const char *arg_str(struct verb_ctx *, const char *);
