@@ -37,10 +37,14 @@ for t in $targets; do
 	out=$build/fuzz-out/$t
 	rm -rf "$out"
 	mkdir -p "$out/corpus" "$out/crash" "$out/tmp"
+	# The seeds, and what once crashed it: mutate around old bugs too.
 	cp tests/fuzz/corpus/"$t"/* "$out/corpus/"
+	[ -d tests/fuzz/regress/"$t" ] && cp tests/fuzz/regress/"$t"/* "$out/corpus/"
+	set --
+	[ -f tests/fuzz/"$t".dict ] && set -- -dict=tests/fuzz/"$t".dict
 	TMPDIR=$top/$out/tmp "$build/tests/fuzz/fuzz-$t" -max_total_time="$secs" \
 		-timeout=10 -print_final_stats=1 -artifact_prefix="$out/crash/" \
-		"$out/corpus" >"$out/log" 2>&1
+		"$@" "$out/corpus" >"$out/log" 2>&1
 	st=$?
 	# The last status line: #RUNS DONE cov: N ft: N corp: N/SIZE ...
 	last=$(grep -E '^#[0-9]+' "$out/log" | tail -n1)

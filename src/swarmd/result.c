@@ -279,8 +279,10 @@ result_check(const char *path, json_t *schema, char *reason, size_t len)
 	json_t *errors, *doc, *e;
 	size_t i, off = 0;
 
-	if ((doc = result_load(path, reason, len)) == NULL)
+	if ((doc = result_load(path, reason, len)) == NULL) {
+		utf8_trunc(reason); /* jansson's "near" text may cut a char */
 		return -1;
+	}
 	errors = json_array();
 	if (schema != NULL)
 		validate(schema, doc, "$", errors);
@@ -297,6 +299,7 @@ result_check(const char *path, json_t *schema, char *reason, size_t len)
 			    "%s %s", i ? ";" : "", json_string_value(e));
 	}
 	json_decref(errors);
+	utf8_trunc(reason); /* cut at LEN: whole characters, for the events */
 	return -1;
 }
 

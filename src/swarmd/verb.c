@@ -121,9 +121,6 @@ verb_fail(struct verb_ctx *ctx, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ctx->emsg, sizeof ctx->emsg, fmt, ap);
 	va_end(ap);
-	/* A name cut by the bound must not void the reply: jansson refuses
-	 * text that is not UTF-8, and the client would wait forever. */
-	utf8_trunc(ctx->emsg);
 	return VERB_ERROR;
 }
 

@@ -32,22 +32,18 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The error reply as server.c's client_verror builds it. */
+/* The error reply server.c sends: it must always be built. */
 static void
-error_reply(json_t *id, const char *code, const char *msg)
+error_reply(json_t *id, const char *code, json_t *extra, char *msg)
 {
-	json_t *e, *r;
+	json_t *r;
 	char *s;
 
 	if (code == NULL)
 		abort(); /* a refusal without its code */
-	e = json_pack("{s:s, s:s}", "code", code, "message", msg);
-	if (e == NULL)
-		abort(); /* not UTF-8: no reply would be sent */
-	r = json_pack("{s:O, s:b, s:o}", "id", id != NULL ? id : json_null(),
-	    "ok", 0, "error", e);
+	r = server_error_json(id, code, extra, msg);
 	if (r == NULL || (s = json_dumps(r, JSON_COMPACT)) == NULL)
-		abort();
+		abort(); /* not UTF-8, say: no reply would be sent */
 	free(s);
 	json_decref(r);
 }
@@ -64,9 +60,10 @@ request_line(const char *line, size_t len)
 
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (req == NULL) {
+		/* client_line's message */
 		snprintf(msg, sizeof msg, "not JSON: %s at column %d",
 		    jerr.text, jerr.column);
-		error_reply(NULL, SWARM_E_BAD_REQUEST, msg);
+		error_reply(NULL, SWARM_E_BAD_REQUEST, NULL, msg);
 		return;
 	}
 	for (op = 0; op <= 1; op++) {
@@ -77,7 +74,8 @@ request_line(const char *line, size_t len)
 				abort();
 			json_decref(ctx.args);
 		} else
-			error_reply(ctx.id, ctx.ecode, ctx.emsg);
+			error_reply(ctx.id, ctx.ecode, ctx.edetail, ctx.emsg);
+		json_decref(ctx.edetail);
 	}
 	json_decref(req);
 }
