@@ -2,18 +2,25 @@
 # fuzz.sh TARGET|all SECONDS: build the libFuzzer targets of tests/fuzz
 # (clang, ASan+UBSan, in build-fuzz unless FUZZ_BUILD names another) and
 # run TARGET, or each in turn, for SECONDS on a scratch copy of its seed
-# corpus.  Exits non-zero on a crash and prints the input that crashed.
+# corpus (and of the inputs in tests/fuzz/regress), with its dictionary.  Exits non-zero on a crash and prints the input that crashed.
 # The runs' corpora, logs and crashes stay in BUILD/fuzz-out/TARGET.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-[ $# -eq 2 ] || { echo "usage: tools/fuzz.sh TARGET|all SECONDS" >&2; exit 2; }
-target=$1
-secs=$2
-build=${FUZZ_BUILD:-build-fuzz}
 # The list of targets is tests/fuzz/meson.build's.
 targets=$(sed -n "s/^fuzz_targets = \[\(.*\)\]/\1/p" tests/fuzz/meson.build |
 	tr -d "',")
+if [ "${1:-}" = list ]; then
+	echo $targets
+	exit 0
+fi
+[ $# -eq 2 ] || {
+	echo "usage: tools/fuzz.sh TARGET|all SECONDS, or tools/fuzz.sh list" >&2
+	exit 2
+}
+target=$1
+secs=$2
+build=${FUZZ_BUILD:-build-fuzz}
 if [ "$target" != all ] && ! echo " $targets " | grep -q " $target "; then
 	echo "fuzz.sh: no target $target (targets: $targets)" >&2
 	exit 2

@@ -727,7 +727,8 @@ void client_resume(struct client *);
 void server_stop_accepting(void);
 void client_set_release(
     struct client *, void (*)(struct client *, void *), void *);
-json_t *server_error_json(json_t *id, const char *code, json_t *extra, char *msg);
+json_t *server_error_json(
+    json_t *id, const char *code, json_t *extra, char *msg);
 
 /* ---- server-follow.c: events --follow ---- */
 void server_follow_init(void);

@@ -45,8 +45,8 @@ replay_dir(const char *path)
 		err(1, "%s", path);
 	for (i = 0; i < n; i++) {
 		if (names[i]->d_name[0] != '.') {
-			snprintf(file, sizeof file, "%s/%s", path,
-			    names[i]->d_name);
+			snprintf(
+			    file, sizeof file, "%s/%s", path, names[i]->d_name);
 			replay_file(file);
 			count++;
 		}

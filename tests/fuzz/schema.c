@@ -29,8 +29,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static int
 plainly_wrong(json_t *schema, const uint8_t *data, size_t size)
 {
-	json_t *doc = json_loadb((const char *)data, size, JSON_DECODE_ANY,
-	    NULL);
+	json_t *doc =
+	    json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
 	json_t *req = json_object_get(schema, "required");
 	json_t *en = json_object_get(schema, "enum"), *e;
 	int wrong = 0, found = 0;
