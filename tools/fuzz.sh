@@ -35,7 +35,10 @@ for t in $targets; do
 	set -- "$@" "tests/fuzz/fuzz-$t"
 done
 shift 2
-ninja -C "$build" "$@" >/dev/null || exit 1
+ninja -C "$build" "$@" >"$build/fuzz-build.log" 2>&1 || {
+	tail -n 30 "$build/fuzz-build.log"
+	exit 1
+}
 
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
