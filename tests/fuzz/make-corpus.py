@@ -75,6 +75,10 @@ for m in re.finditer(r'((?:\s*"(?:[^"\\]|\\.)*"\s*)+)', s):
 for f in sorted(glob.glob('data/*.jsonl')):
     put('stream', open(f, 'rb').read())
 put('stream', '{"type":"rate_limit_event","rate_limit_info":{"rateLimitType":"five_hour","status":"allowed","resetsAt":1900000000,"utilization":0.5}}\n')
+# the lines of 18-watchdog, 20-handoff and 13-quota's agents
+put('stream', ''.join('{"type":"assistant","message":{"id":"msg_%d","model":"m","usage":{"input_tokens":10,"output_tokens":5}}}\n' % i for i in range(3)))
+put('stream', '{"type":"assistant","message":{"id":"msg_1","model":"claude-test-20991231","usage":{"input_tokens":10,"cache_creation_input_tokens":5000,"cache_read_input_tokens":80000,"output_tokens":300}}}\n')
+put('stream', '{"type":"system","subtype":"init"}\nnot json\n  {"type":"result","usage":{"input_tokens":25,"output_tokens":60}}\n{"type":"rate_limit_event","rateLimitType":"seven_day","status":"allowed_warning","resetsAt":1900000000}\n')
 # sse: the recorded upstream streams, a whole message, an OpenAI stream
 for f in sorted(glob.glob('data/anthropic-sse/*')):
     put('sse', open(f, 'rb').read())
