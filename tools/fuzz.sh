@@ -40,6 +40,8 @@ ninja -C "$build" "$@" >"$build/fuzz-build.log" 2>&1 || {
 	exit 1
 }
 
+# A slow input is one over 60 s: every input here takes milliseconds, and
+# a loaded machine once stalled ASan's allocator 12 s in madvise().
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 rc=0
@@ -53,7 +55,7 @@ for t in $targets; do
 	set --
 	[ -f tests/fuzz/"$t".dict ] && set -- -dict=tests/fuzz/"$t".dict
 	TMPDIR=$top/$out/tmp "$build/tests/fuzz/fuzz-$t" -max_total_time="$secs" \
-		-timeout=10 -print_final_stats=1 -artifact_prefix="$out/crash/" \
+		-timeout=60 -print_final_stats=1 -artifact_prefix="$out/crash/" \
 		"$@" "$out/corpus" >"$out/log" 2>&1
 	st=$?
 	# The last status line: #RUNS DONE cov: N ft: N corp: N/SIZE ...
