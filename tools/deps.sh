@@ -2,10 +2,11 @@
 # deps.sh: install the Debian 12 packages swarmd builds and tests with,
 # only those that are missing.  Sourced by demo.sh and test.sh.  systemd,
 # mount and man-db are for tests/systemd (a booted systemd, systemd-analyze
-# verify with its man page check).
+# verify with its man page check); clang and its libFuzzer runtime for
+# tools/fuzz.sh.
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
 libsystemd-dev libjansson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev python3 procps util-linux groff-base \
-systemd mount man-db curl cppcheck clang-format"
+systemd mount man-db curl cppcheck clang-format clang libclang-rt-dev"
 
 swarm_deps() {
 	missing=""

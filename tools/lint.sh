@@ -10,5 +10,5 @@ cppcheck --quiet --error-exitcode=1 --inline-suppr \
 	--suppress=missingIncludeSystem \
 	--include="$queue" --include=/usr/include/jansson.h \
 	-Iinclude -Isrc/common -Isrc/swarmd -Isrc/swarmctl \
-	src tools/fake-upstream
+	src tools/fake-upstream tests/fuzz
 echo "cppcheck: clean"

@@ -22,7 +22,8 @@ trap 'rm -rf "$out"' EXIT
 # uninitialized va_lists after va_start (clang-tidy 14).  Each file's
 # report goes to its own log so the two jobs do not interleave lines.
 export TIDY_DIR="$dir" TIDY_OUT="$out"
-printf '%s\0' src/*/*.c tools/fake-upstream/*.c tools/sim-agent/*.c bench/*.c |
+printf '%s\0' src/*/*.c tools/fake-upstream/*.c tools/sim-agent/*.c bench/*.c \
+    tests/fuzz/*.c |
     xargs -0 -P 2 -n 1 sh -c 'log="$TIDY_OUT/$(echo "$1" | tr / _).log"
 	clang-tidy --quiet -p "$TIDY_DIR" "$1" >"$log" 2>&1 ||
 	    echo "clang-tidy $1: exit $?" >>"$log"' tidy

@@ -32,5 +32,8 @@ int parse_size(const char *, long long max, long long *);
 
 /* Constant-time comparison of two equal-length buffers. */
 int ct_equal(const void *, const void *, size_t);
+/* Cut S at its first byte that is not valid UTF-8 (a multibyte character
+ * split by a bounded printf, say), so jansson takes it. */
+void utf8_trunc(char *);
 
 #endif

@@ -57,6 +57,9 @@ err(json_t *errors, const char *path, const char *fmt, const char *arg)
 	if (json_array_size(errors) >= MAX_ERRORS)
 		return;
 	snprintf(msg, sizeof msg, fmt, arg);
+	/* Cut whole characters: a message jansson refused (not UTF-8) was
+	 * an error lost, and a result that broke its schema passed. */
+	utf8_trunc(msg);
 	json_array_append_new(errors, json_sprintf("%s: %s", path, msg));
 }
 
@@ -276,8 +279,10 @@ result_check(const char *path, json_t *schema, char *reason, size_t len)
 	json_t *errors, *doc, *e;
 	size_t i, off = 0;
 
-	if ((doc = result_load(path, reason, len)) == NULL)
+	if ((doc = result_load(path, reason, len)) == NULL) {
+		utf8_trunc(reason); /* jansson's "near" text may cut a char */
 		return -1;
+	}
 	errors = json_array();
 	if (schema != NULL)
 		validate(schema, doc, "$", errors);
@@ -294,6 +299,7 @@ result_check(const char *path, json_t *schema, char *reason, size_t len)
 			    "%s %s", i ? ";" : "", json_string_value(e));
 	}
 	json_decref(errors);
+	utf8_trunc(reason); /* cut at LEN: whole characters, for the events */
 	return -1;
 }
 

@@ -152,19 +152,33 @@ client_reply(struct client *c, json_t *id, json_t *body)
 	json_decref(r);
 }
 
+/*
+ * An error reply.  MSG is cut at whole characters first: jansson takes
+ * only UTF-8, and a message a bound or the parser's "near" cut mid
+ * character would void the reply, leaving the client waiting forever.
+ */
+json_t *
+server_error_json(json_t *id, const char *code, json_t *extra, char *msg)
+{
+	json_t *e;
+
+	utf8_trunc(msg);
+	e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+	if (extra != NULL)
+		json_object_update(e, extra);
+	return json_pack("{s:O, s:b, s:o}", "id", id != NULL ? id : json_null(),
+	    "ok", 0, "error", e);
+}
+
 static void
 client_verror(struct client *c, json_t *id, const char *code, json_t *extra,
     const char *fmt, va_list ap)
 {
 	char msg[1024];
-	json_t *r, *e;
+	json_t *r;
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	e = json_pack("{s:s, s:s}", "code", code, "message", msg);
-	if (extra != NULL)
-		json_object_update(e, extra);
-	r = json_pack("{s:O, s:b, s:o}", "id", id != NULL ? id : json_null(),
-	    "ok", 0, "error", e);
+	r = server_error_json(id, code, extra, msg);
 	client_write_line(c, r);
 	json_decref(r);
 }

@@ -784,6 +784,8 @@ void client_resume(struct client *);
 void server_stop_accepting(void);
 void client_set_release(
     struct client *, void (*)(struct client *, void *), void *);
+json_t *server_error_json(
+    json_t *id, const char *code, json_t *extra, char *msg);
 
 /* ---- server-follow.c: events --follow ---- */
 void server_follow_init(void);
@@ -836,6 +838,7 @@ struct verb {
 };
 
 void verb_dispatch(struct client *, int is_operator, int64_t peer, json_t *req);
+int verb_check(struct verb_ctx *, json_t *req, const struct verb **);
 enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 const char *arg_str(struct verb_ctx *, const char *);

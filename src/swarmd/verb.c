@@ -330,29 +330,51 @@ check_request(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
 	return 0;
 }
 
+/*
+ * Check REQ against the verb table without running it: its members, the
+ * verb, the caller's right to it and the arguments.  On success *VP is
+ * the verb and ctx->args a reference the caller drops.  The fuzz target
+ * "request" calls this too.
+ */
+int
+verb_check(struct verb_ctx *ctx, json_t *req, const struct verb **vp)
+{
+	json_t *id = json_object_get(req, "id");
+
+	ctx->id = id != NULL && (json_is_integer(id) || json_is_string(id)) ?
+	    id :
+	    json_null();
+	ctx->args = json_object_get(req, "args");
+	if (check_request(ctx, req, vp) == -1) {
+		ctx->args = NULL;
+		return -1;
+	}
+	if (ctx->args == NULL)
+		ctx->args = json_object();
+	else
+		json_incref(ctx->args);
+	if (check_args(ctx, *vp) == -1) {
+		json_decref(ctx->args);
+		ctx->args = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 void
 verb_dispatch(struct client *c, int is_operator, int64_t peer, json_t *req)
 {
 	struct verb_ctx ctx;
 	const struct verb *v;
-	json_t *id = json_object_get(req, "id");
 	enum verb_rc rc;
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.client = c;
 	ctx.is_operator = is_operator;
 	ctx.peer = peer;
-	ctx.id = id != NULL && (json_is_integer(id) || json_is_string(id)) ?
-	    id :
-	    json_null();
-	ctx.args = json_object_get(req, "args");
-	if (check_request(&ctx, req, &v) == 0) {
-		if (ctx.args == NULL)
-			ctx.args = json_object();
-		else
-			json_incref(ctx.args);
+	if (verb_check(&ctx, req, &v) == 0) {
 		ctx.reply = json_object();
-		rc = check_args(&ctx, v) == 0 ? v->exec(&ctx) : VERB_ERROR;
+		rc = v->exec(&ctx);
 		json_decref(ctx.args);
 	} else
 		rc = VERB_ERROR;

@@ -19,6 +19,12 @@ c.send_raw(b"this is not json\n")
 expect_error(c.line(), "bad_request", "not json")
 c.send_raw(b"[1,2,3]\n")
 expect_error(c.line(), "bad_request", "array")
+# Messages cut mid-character by a bound or by the parser's "near" text
+# still make a reply (found by fuzzing: tests/fuzz/regress/request).
+c.send_raw(('{"id":7,"verb":"a' + "\u00e9" * 40 + '"}\n').encode())
+r = c.line(); expect_error(r, "unknown_verb", "verb cut mid-character"); assert r["id"] == 7
+c.send_raw(b'{"verb": "x", "args": {"a\\u15e\xcd\x98e": 1}}\n')
+expect_error(c.line(), "bad_request", "not JSON, near text cut mid-character")
 c.send_raw(b'{"id":5,"verb":"hello","bogus":1}\n')
 r = c.line(); expect_error(r, "bad_request", "unknown member"); assert r["id"] == 5
 c.send_raw(b'{"id":6}\n')

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -194,6 +195,47 @@ test_ct_equal(void **state)
 	assert_true(ct_equal(a, first, 0));
 }
 
+/* utf8_trunc keeps whole characters and cuts at the first that is not. */
+static void
+test_utf8_trunc(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain", "plain" }, { "", "" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x9d",
+		    NULL },                 /* whole */
+		{ "ab\xc3", "ab" },         /* 2-byte char cut */
+		{ "ab\xe2\x82", "ab" },     /* 3-byte char cut */
+		{ "ab\xf0\x9f\x90", "ab" }, /* 4-byte char cut */
+		{ "a\xff"
+		  "b",
+		    "a" }, /* never UTF-8 */
+		{ "a\xc0\xaf"
+		  "b",
+		    "a" }, /* overlong '/' */
+		{ "a\xed\xa0\x80"
+		  "b",
+		    "a" }, /* a surrogate */
+		{ "a\xf4\x90\x80\x80"
+		  "b",
+		    "a" }, /* past U+10FFFF */
+		{ "a\xc3\xa9\x80"
+		  "b",
+		    "a\xc3\xa9" }, /* stray continuation */
+	};
+	char buf[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < nitems(cases); i++) {
+		snprintf(buf, sizeof buf, "%s", cases[i].in);
+		utf8_trunc(buf);
+		assert_string_equal(
+		    buf, cases[i].out != NULL ? cases[i].out : cases[i].in);
+	}
+}
+
 int
 main(void)
 {
@@ -205,6 +247,7 @@ main(void)
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_ts_format),
 		cmocka_unit_test(test_ct_equal),
+		cmocka_unit_test(test_utf8_trunc),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
