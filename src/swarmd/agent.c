@@ -214,11 +214,12 @@ agent_store_state(struct agent *a)
 static void
 agent_store_started(struct agent *a)
 {
-	static const char sql[] = "UPDATE agents SET state = ?, "
-	                          "pid = ?, token_hash = ?, started = ?, "
-	                          "last_seen = ?, log = ?, pid_start = ?, "
-	                          "token_cap = ?, proxy_hash = ?, shim_pid = ?, "
-	                          "shim_start = ? WHERE id = ?";
+	static const char sql[] =
+	    "UPDATE agents SET state = ?, "
+	    "pid = ?, token_hash = ?, started = ?, "
+	    "last_seen = ?, log = ?, pid_start = ?, "
+	    "token_cap = ?, proxy_hash = ?, shim_pid = ?, "
+	    "shim_start = ? WHERE id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);

@@ -147,7 +147,11 @@ gate_refuse(struct bufferevent *bev, struct evbuffer *in, size_t eol)
 		snprintf(line, sizeof line, "POST / HTTP/1.1");
 	evbuffer_remove_cb(in, gate_check, bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
+	/* A bufferevent's input takes bytes only while it reads: this may
+	 * be a request that came early (proxy_gate_answered), not a read. */
+	evbuffer_unfreeze(in, 0);
 	evbuffer_add_printf(in, "%s\r\nConnection: close\r\n\r\n", line);
+	evbuffer_freeze(in, 0);
 	evbuffer_add_cb(in, gate_drop, bev);
 }
 

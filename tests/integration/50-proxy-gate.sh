@@ -3,7 +3,8 @@
 # A request line is looked at before libevent reads the request: a POST
 # to an unknown token is answered 401 from its line while its announced
 # 30 MiB body is still unsent, and what follows is dropped unread; the
-# same on the second request of a kept-alive connection.  A head over
+# same on the second request of a kept-alive connection, and on one sent
+# before the answer to the first.  A head over
 # [proxy] max_header and a body announced over max_body are refused
 # before they are buffered, a connection idle for client_timeout is
 # closed, and through it all a good request is served and the daemon
@@ -103,6 +104,15 @@ elif case == "keepalive":
     code, _ = status(s)
     print(code)
     stranger(s)
+elif case == "pipelined":
+    # A good request and a stranger's sent together: the second is in
+    # before the first is answered, and still looked at.
+    s = connect()
+    s.sendall(head("/a/" + token + "/v1/messages", len(BODY)) + BODY +
+              head("/a/" + "2" * 64 + "/v1/messages", 1000) + b"z" * 1000)
+    print(status(s)[0])
+    code, body = status(s)
+    print(code, json.loads(body)["error"]["type"], "closed" if closed(s) else "open")
 elif case == "bighead":
     s = connect()
     try:
@@ -147,6 +157,8 @@ assert_eq "$(probe nopath)" "404 closed" "no /a/ path"
 assert_eq "$(requests)" "$n" "nothing sent upstream"
 assert_eq "$(probe keepalive)" "200
 401 authentication_error closed" "the second request of a connection"
+assert_eq "$(probe pipelined)" "200
+401 authentication_error closed" "a stranger's request pipelined behind a good one"
 n=$(requests)
 r=$(probe bighead)
 case $r in 4[0-9][0-9]\ closed) ;; *) fail "a 12 KiB head under max_header 4K: [$r]" ;; esac
