@@ -6,8 +6,9 @@
 # each mutation: apply it, build, run its tests, revert.  "caught" when a
 # test fails, "MISSED" when all pass; a patch that no longer applies or
 # builds is an error too.  Prints a table and the score; exits 0 only if
-# every mutation was caught.  Run it before resolving an issue, not in
-# every CI run (it rebuilds once per mutation).
+# every mutation was caught.  The tests named are first run once on the
+# unbroken tree: one failing there would "catch" anything.  Run it before
+# resolving an issue, not in every CI run (it rebuilds once per mutation).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -23,6 +24,21 @@ cd "$scratch"
 echo "building a scratch copy in $scratch"
 meson setup build >build.log 2>&1 && ninja -C build >>build.log 2>&1 ||
 	{ tail -n 20 build.log; exit 1; }
+# failed LOG: the tests that failed in a meson test log.
+failed() {
+	sed -n 's/^ *[0-9]*\/[0-9]* [^ ]* \/ \([^ ]*\) *\(FAIL\|TIMEOUT\|ERROR\).*/\1/p' "$1" |
+		sort -u | tr '\n' ' '
+}
+# First, unbroken: a test that fails already would "catch" anything.
+all=$(for name in "$@"; do
+	sed -n 's/^Tests: *//p' "$top/tests/mutations/$name.patch" | head -n1
+done | tr ' ' '\n' | sort -u | tr '\n' ' ')
+echo "unbroken: $all"
+if ! meson test -C build --no-rebuild --print-errorlogs $all >base.log 2>&1; then
+	echo "these fail on the unbroken tree: $(failed base.log)"
+	grep -h '^FAIL' base.log | head -n 5
+	exit 1
+fi
 caught=0 total=0 rows=""
 for name in "$@"; do
 	p=$top/tests/mutations/$name.patch
@@ -39,8 +55,14 @@ for name in "$@"; do
 		    $tests >>"$name.log" 2>&1; then
 			result="MISSED"
 		else
-			result="caught by $(sed -n 's/^ *[0-9]*\/[0-9]* [^ ]* \/ \([^ ]*\) *\(FAIL\|TIMEOUT\|ERROR\).*/\1/p' "$name.log" | sort -u | tr '\n' ' ')"
-			case $result in "caught by ") result="ERROR: tests did not run" ;; *) caught=$((caught + 1)) ;; esac
+			by=$(failed "$name.log")
+			why=$(grep -h -m1 -e '^FAIL' -e '^ERROR: ' -e '\[  ERROR   \]' "$name.log" | cut -c1-70)
+			if [ -n "$by" ]; then
+				result="caught by $by($why)"
+				caught=$((caught + 1))
+			else
+				result="ERROR: tests did not run"
+			fi
 		fi
 		git apply -R "$p" || { echo "cannot revert $name"; exit 1; }
 	fi

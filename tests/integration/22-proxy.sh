@@ -191,4 +191,7 @@ assert_eq "$(status_of g2)" 429 "429 past max_hold"
 grep -qi '^retry-after: [56][0-9]' "$T/g2.h" || fail "429 without retry-after"
 assert_eq "$(json 'j["error"]["type"]' <"$T/g2.b")" rate_limit_error "429 body"
 swarmctl events --json | grep -q '"proxy_hold"' || fail "no proxy_hold event"
+# The openai job's agent lent its token to the requests above: ended now.
+swarmctl abort "$ojob" --grace 1 >/dev/null || fail "abort the openai agent"
+wait_until 20 job_is "$ojob" aborted || fail "the openai agent did not end"
 ok

@@ -131,6 +131,7 @@ in_flight() { [ "$(inflight)" -ge 1 ]; }
 wait_until 10 in_flight || fail "no request in flight: $(inflight)"
 metered=$(usage)
 stop_daemon || fail "swarmd did not stop cleanly with a request in flight"
+end_agents || fail "the idle agents did not end"
 stored=$(python3 - "$STATE/swarmd.db" "${AGENT#agent-}" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)

@@ -106,4 +106,6 @@ call w2 "$B"
 wait_until 10 test -s "$T/w2.end" || fail "refused request did not finish"
 assert_eq "$(cat "$T/w2.code")" 429 "past max_hold"
 assert_contains "$(json 'j["error"]["message"]' <"$T/w2.b")" "five_hour window is rejected" "429 names the window"
+swarmctl abort "$job" --grace 1 >/dev/null || fail "abort the idle agents"
+wait_until 20 job_is "$job" aborted || fail "the idle agents did not end"
 ok

@@ -41,6 +41,13 @@ leftovers() {
 	done
 }
 no_leftovers() { [ -z "$(leftovers)" ]; }
+# end_agents: after a deliberate stop_daemon with agents running (swarmd
+# leaves them to re-adopt), end them: what the test meant is no leak.
+end_agents() {
+	local p
+	for p in $(leftovers); do kill -KILL "$p" 2>/dev/null; done
+	wait_until 10 no_leftovers
+}
 
 # Stop the daemon (it stops its agents), then make sure nothing we
 # started survives.  A process left behind is a leak, reported as a
