@@ -17,6 +17,7 @@ if [ $# -eq 0 ]; then
 fi
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/swarmd-mutate.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT INT TERM
+chmod 755 "$scratch" # 06-auth runs swarmctl as uid 65534
 # The tree as it is now, committed or not, without build directories.
 git ls-files -co --exclude-standard | grep -v '^build' |
 	tar -cf - -T - | tar -xf - -C "$scratch/" || exit 1

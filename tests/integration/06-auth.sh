@@ -24,7 +24,8 @@ for p in $(type -ap python3); do
 	as_nobody "$p" -c "" 2>/dev/null && { py=$p; break; }
 done
 [ -n "$py" ] || fail "no python3 that uid 65534 may run"
-as_nobody env PYTHONPATH="$(cd "$(dirname "$0")" && pwd)" "$py" - "$SOCK" <<'PY' || fail "hello refused to a stranger"
+cp "$(dirname "$0")/rawclient.py" "$T/" # the tree may be closed to uid 65534
+as_nobody env PYTHONPATH="$T" "$py" - "$SOCK" <<'PY' || fail "hello refused to a stranger"
 import sys
 from rawclient import Conn
 c = Conn(sys.argv[1])
