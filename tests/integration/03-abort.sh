@@ -13,7 +13,7 @@ wait_until 20 chunk_is "$job/c0" aborted || fail "chunk not aborted"
 pid=$(head -n1 "$T/pids")
 wait_until 10 sh -c "! kill -0 $pid" || fail "agent pid $pid still alive"
 # The whole group goes: hang-agent's sleep too, not the leader alone.
-wait_until 10 sh -c "! kill -0 -- -$pid" || fail "agent's group $pid outlived the abort: $(pgrep -g "$pid" -a)"
+wait_until 10 sh -c "! kill -0 -$pid" || fail "agent's group $pid outlived the abort: $(pgrep -g "$pid" -a)"
 swarmctl events --job "$job" --json >"$T/ev"
 # The abort message was left in the agent's mailbox, before the end.
 msg=$(grep -n '"message_sent"' "$T/ev" | grep '"from": *"swarmd"' | head -n1)

@@ -49,9 +49,10 @@ end_agents() {
 	wait_until 10 no_leftovers
 }
 
-# Stop the daemon (it stops its agents), then make sure nothing we
-# started survives.  A process left behind is a leak, reported as a
-# failure (and then killed).  KILL_AT_EXIT: processes a test started
+# Stop the daemon, then make sure nothing we started survives.  swarmd
+# leaves agents running when it stops, to re-adopt them: a test ends
+# the agents it started (abort, or end_agents after a deliberate stop).
+# A process left behind is a leak, reported as a failure (then killed).  KILL_AT_EXIT: processes a test started
 # beside the daemon (a fake upstream, a receiver), ended first; set it
 # rather than a trap of one's own, which would lose the test's exit status.
 KILL_AT_EXIT=""
