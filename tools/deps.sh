@@ -6,7 +6,7 @@
 # tools/fuzz.sh.
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
 libsystemd-dev libjansson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev python3 procps util-linux groff-base \
-systemd mount man-db curl cppcheck clang-format clang libclang-rt-dev"
+systemd mount man-db curl cppcheck clang-format clang-tidy binutils clang libclang-rt-dev"
 
 swarm_deps() {
 	missing=""
@@ -23,16 +23,26 @@ swarm_deps() {
 			$missing >/dev/null
 }
 
-# The real Claude Code CLI, for the tests that run it against the fake
-# upstream.  Skipped (and those tests skip) where npm is missing.
+# The real Claude Code CLI, pinned, for the tests that run it against the
+# fake upstream; npm from Debian if there is none (a node of another
+# origin keeps its own).  Without it those tests skip, and fail where
+# SWARM_REQUIRE_CLIENTS=1 (CI) says they must run.
 CLAUDE_CODE_VERSION=2.1.197
 swarm_claude() {
 	command -v claude >/dev/null 2>&1 && return 0
-	command -v npm >/dev/null 2>&1 || return 0
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "installing: npm"
+		$sudo apt-get update -q >/dev/null &&
+			DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+				npm >/dev/null ||
+			{ echo "could not install npm; the real-client tests will skip"; return 0; }
+	fi
 	echo "installing @anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
-	npm install -g --silent --no-fund --no-audit \
+	$sudo npm install -g --silent --no-fund --no-audit \
 		"@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null 2>&1 ||
-		echo "could not install Claude Code; its tests will skip"
+		echo "could not install Claude Code; the real-client tests will skip"
 }
 
 # swarm_build DIR [meson options...]: configure once, then build.

@@ -8,7 +8,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 cd "$root"
-command -v nm >/dev/null || { echo "layers: nm not found"; exit 77; }
+command -v nm >/dev/null || { echo "layers: nm not found (binutils, tools/deps.sh)"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -1,13 +1,13 @@
 #!/bin/sh
 # tidy.sh [BUILDDIR]: clang-tidy over the C sources with the checks in
 # .clang-tidy and the flags in BUILDDIR/compile_commands.json (default
-# build), two files at a time.  Exits 77 if clang-tidy is not installed.
+# build), two files at a time.  Fails if clang-tidy is not installed.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$top/build}
 if ! command -v clang-tidy >/dev/null; then
-	echo "clang-tidy: not installed, skipped"
-	exit 77
+	echo "clang-tidy: not installed (tools/deps.sh installs it)"
+	exit 1
 fi
 if [ ! -f "$dir/compile_commands.json" ]; then
 	echo "clang-tidy: no $dir/compile_commands.json (meson setup $dir)" >&2

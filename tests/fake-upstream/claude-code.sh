@@ -1,11 +1,16 @@
 #!/bin/bash
 # The real Claude Code CLI against the fake: a plain turn and a tool turn
 # (it runs Bash and sends the result back) complete, headless, with
-# stream-json output.  Skips (77) when no claude is installed; set CLAUDE
-# to its path, or have it on PATH (npm install -g @anthropic-ai/claude-code).
+# stream-json output.  Skips (77) when no claude is installed, fails
+# instead with SWARM_REQUIRE_CLIENTS=1 (CI); set CLAUDE to its path, or
+# have it on PATH (npm install -g @anthropic-ai/claude-code).
 # Environment: FAKE_UPSTREAM.
 CLAUDE=${CLAUDE:-$(command -v claude || true)}
 if [ -z "$CLAUDE" ] || [ ! -x "$CLAUDE" ]; then
+	if [ "${SWARM_REQUIRE_CLIENTS:-0}" = 1 ]; then
+		echo "FAIL: claude is not installed; SWARM_REQUIRE_CLIENTS=1 (CI) needs it"
+		exit 1
+	fi
 	echo "SKIP: claude is not installed (npm install -g @anthropic-ai/claude-code)"
 	exit 77
 fi

@@ -23,7 +23,7 @@ swarmctl events --job "$job" --json >"$T/events"
 assert_eq "$(grep -c '"event": *"subagent_dispatched"' "$T/events")" 10 dispatched
 assert_eq "$(grep -c '"event": *"subagent_completed"' "$T/events")" 10 completed
 grep '"subagent_completed"' "$T/events" | jsonl 'j["success"] is True and j["output_file"] is not None and j["agent"].startswith("agent-") and j["chunk_id"].startswith("c")' | grep -qv '^true$' && fail "completion fields"
-assert_eq "$(swarmctl pending)" "" "pending after done"
+assert_eq "$(must swarmctl pending)" "" "pending after done"
 # agent names: agent-1 .. agent-10, each once
 assert_eq "$(swarmctl ps --all --json | json '",".join(sorted(a["agent"] for a in j))')" \
 	"$(for i in 1 10 2 3 4 5 6 7 8 9; do printf 'agent-%s,' $i; done | sed 's/,$//')" "agent names"

@@ -12,7 +12,14 @@ assert_contains "$out" "agent-1"
 wait_until 20 chunk_is "$job/c0" aborted || fail "chunk not aborted"
 pid=$(head -n1 "$T/pids")
 wait_until 10 sh -c "! kill -0 $pid" || fail "agent pid $pid still alive"
+# The whole group goes: hang-agent's sleep too, not the leader alone.
+wait_until 10 sh -c "! kill -0 -$pid" || fail "agent's group $pid outlived the abort: $(pgrep -g "$pid" -a)"
 swarmctl events --job "$job" --json >"$T/ev"
+# The abort message was left in the agent's mailbox, before the end.
+msg=$(grep -n '"message_sent"' "$T/ev" | grep '"from": *"swarmd"' | head -n1)
+assert_contains "$msg" '"abort: test says stop"' "the abort message"
+[ "${msg%%:*}" -lt "$(grep -n subagent_completed "$T/ev" | cut -d: -f1)" ] ||
+	fail "the abort message must precede the completion"
 # The request is recorded before the completion.
 req=$(grep -n abort_requested "$T/ev" | cut -d: -f1)
 done_line=$(grep -n subagent_completed "$T/ev" | cut -d: -f1)
@@ -40,6 +47,23 @@ wait_until 20 chunk_is "$job/c0" aborted || fail "stubborn chunk not aborted"
 kill -0 "$pid" 2>/dev/null && fail "stubborn agent survived SIGKILL"
 assert_eq "$(swarmctl show agent-2 --json | json 'j["signal"]')" 9 "killed by SIGKILL"
 
+# The message is in the mailbox before the signal: an agent that
+# catches SIGTERM reads it there.
+cat >"$T/reader.sh" <<'A'
+#!/bin/sh
+trap 'swarmctl recv >"$T/got"; exit 0' TERM
+swarmctl heartbeat --note ready
+while :; do sleep 0.05; done
+A
+chmod +x "$T/reader.sh"
+f=$(job_file reader '["'"$T"'/reader.sh"]' 1 '{"env":{"T":"'"$T"'"}}')
+job=$(swarmctl submit "$f")
+wait_until 20 sh -c "swarmctl events --job $job --json | grep -q '\"heartbeat\"'" || fail "reader did not start"
+a=$(swarmctl show "$job/c0" --json | json 'j["agent"]')
+swarmctl abort "$a" --reason "read this" --grace 5 >/dev/null || fail "abort reader"
+wait_until 20 chunk_is "$job/c0" aborted || fail "reader not aborted"
+assert_contains "$(cat "$T/got" 2>/dev/null)" "abort: read this" "the aborted agent's mail"
+
 # Aborting a job aborts its running agents and drops its queued chunks.
 : >"$T/pids"
 f=$(job_file many '["'"$AGENTS"'/hang-agent"]' 6 '{"concurrency":2,"env":{"HANG_PIDFILE":"'"$T/pids"'"}}')
@@ -51,5 +75,5 @@ wait_until 20 job_is "$job" aborted || fail "job not aborted: $(job_state "$job"
 assert_eq "$(count "$job" aborted)" 6 "all chunks aborted"
 assert_eq "$(swarmctl ps --job "$job" --json | json 'len(j)')" 0 "no live agents"
 # Mailbox of an aborted agent held the abort message: seen in events.
-swarmctl events --job job-1 --json | grep -q '"abort_requested"' || fail "abort event"
+swarmctl events --job "$job" --json | grep -c '"abort_requested"' | grep -qx 2 || fail "abort events"
 ok

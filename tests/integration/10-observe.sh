@@ -17,7 +17,7 @@ assert_eq "$(swarmctl pending --job "$job" --json | json 'j')" "[\"$job/c0\"]"
 swarmctl pause "$job" >/dev/null || fail pause
 swarmctl abort agent-1 --grace 1 >/dev/null
 wait_until 20 chunk_is "$job/c0" aborted || fail "c0 not aborted"
-assert_eq "$(swarmctl pending)" "" "pending after abort"
+assert_eq "$(must swarmctl pending)" "" "pending after abort"
 assert_eq "$(count "$job" queued)" 2 "paused job keeps its queue"
 assert_eq "$(swarmctl ps --json | json 'len(j)')" 0 "nothing runs while paused"
 swarmctl jobs | grep -q paused || fail "jobs shows paused"

@@ -4,7 +4,8 @@
 # agent that ended while swarmd was down with a valid result is recovered
 # without a new dispatch; one killed with its shim (no exit status, no
 # result) is requeued and its next attempt resumes from its latest
-# checkpoint.
+# checkpoint; a re-adopted agent's use so far still counts against its
+# cap.
 . "$(dirname "$0")/lib.sh"
 start_daemon
 cat >"$T/agent.sh" <<'A'
@@ -20,8 +21,16 @@ r1)	if [ -n "$SWARM_RESUME" ]; then
 		echo '{"verdict": "resumed"}' >"$SWARM_RESULT"
 		exit 0
 	fi
+	# Two checkpoints: the next attempt resumes from the latter.
+	echo "a start on r1" >"$T/ckpt0.r1"
+	swarmctl checkpoint --note start --file "$T/ckpt0.r1"
 	echo "halfway through r1" >"$T/ckpt.r1"
 	swarmctl checkpoint --note half --file "$T/ckpt.r1"
+	exec sleep 3600 ;;
+cap)	# 900 of its 1000-token cap before the crash, 200 more after.
+	swarmctl report --input 900 || exit 1
+	while [ ! -f "$T/go" ]; do sleep 0.05; done
+	swarmctl report --input 200
 	exec sleep 3600 ;;
 *)	swarmctl checkpoint --note "started $SWARM_CHUNK"
 	while [ ! -f "$T/go" ]; do sleep 0.05; done
@@ -39,8 +48,14 @@ cat >"$T/rec.json" <<J
  "chunks": [{"id": "r0", "task": "x"}, {"id": "r1", "task": "y"}]}
 J
 jr=$(swarmctl submit "$T/rec.json")
-wait_until 20 sh -c "[ \$(swarmctl events --json | grep -c '\"checkpoint\"') -ge 3 ]" || fail "checkpoints"
-wait_until 20 sh -c "[ \$(wc -l <'$T/pids') -ge 4 ]" || fail "agents did not start"
+cat >"$T/cap.json" <<J
+{"name": "cap", "command": ["$T/agent.sh"], "env": {"T": "$T"}, "per_agent_tokens": 1000,
+ "chunks": [{"id": "cap", "task": "x"}]}
+J
+jc=$(swarmctl submit "$T/cap.json")
+wait_until 20 sh -c "[ \$(swarmctl events --json | grep -c '\"checkpoint\"') -ge 4 ]" || fail "checkpoints"
+wait_until 20 sh -c "[ \$(wc -l <'$T/pids') -ge 5 ]" || fail "agents did not start"
+wait_until 20 sh -c "swarmctl events --job $jc --json | grep -q '\"cap_warning\"'" || fail "the cap's 900 not counted"
 a0=$(swarmctl show "$ja/c0" --json | json 'j["agent"]')
 swarmctl send "$a0" "mail sent before the crash" >/dev/null || fail send
 ar0=$(swarmctl show "$jr/r0" --json | json 'j["agent"]')
@@ -62,7 +77,7 @@ gone() {
 }
 wait_until 20 gone "$ar0" || fail "r0 did not end"
 start_daemon
-assert_eq "$(swarmctl events --json | grep -c '"subagent_readopted"')" 2 "re-adopted"
+assert_eq "$(swarmctl events --json | grep -c '"subagent_readopted"')" 3 "re-adopted"
 assert_eq "$(swarmctl ps --job "$ja" --json | json '[a["state"] for a in j]')" '["running", "running"]'
 wait_until 20 chunk_is "$jr/r1" done || fail "r1 not rerun"
 assert_eq "$(swarmctl show "$jr/r0" --json | json '[j["state"], j["attempts"]]')" '["done", 1]' "r0 recovered in place"
@@ -72,12 +87,15 @@ assert_eq "$(swarmctl show "$jr/r1" --json | json 'j["attempts"]')" 2 "r1 attemp
 # The re-adopted agents still hold valid tokens; their exits are seen.
 touch "$T/go"
 wait_until 20 job_is "$ja" done || fail "adopted agents did not finish"
+# The re-adopted agent's use before the crash still counts: 1100 > 1000.
+wait_until 20 chunk_is "$jc/cap" aborted || fail "cap not enforced across the restart: $(chunk_state "$jc/cap")"
+assert_contains "$(swarmctl show "$jc/cap" --json | json 'j["reason"]')" "token_cap"
 assert_eq "$(count "$ja" done)" 2 "adopted chunks done"
 grep -q "mail sent before the crash" "$T/mail.c0" || fail "mail lost across the crash"
 assert_eq "$(grep -c '^c0 ' "$T/runs")" 1 "c0 ran once"
 assert_eq "$(grep -c '^r0 ' "$T/runs")" 1 "r0 ran once"
 assert_eq "$(swarmctl show "$ja/c0" --json | json 'j["attempts"]')" 1
-assert_eq "$(swarmctl pending)" "" "nothing pending"
+assert_eq "$(must swarmctl pending)" "" "nothing pending"
 # An ordinary stop leaves agents running too, and they are re-adopted.
 f=$(job_file again '["sh","-c","while [ ! -f '"$T"'/go2 ]; do sleep 0.05; done"]' 1)
 j3=$(swarmctl submit "$f")

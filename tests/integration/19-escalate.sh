@@ -32,6 +32,7 @@ s.serve_forever()
 P
 python3 "$T/receiver.py" "$T/posts" "$T/port" &
 RECEIVER=$!
+KILL_AT_EXIT=$RECEIVER
 wait_until 10 test -s "$T/port" || fail "receiver did not start"
 cat >>"$CONF" <<C
 [spawn]
@@ -64,7 +65,9 @@ wait_until 20 sh -c "[ \$(swarmctl escalations --json | python3 -c 'import json,
 swarmctl escalations --json >"$T/esc"
 assert_eq "$(json '[e["state"] for e in j]' <"$T/esc")" '["stalled", "stalled", "stalled", "stalled"]'
 assert_eq "$(json '[e["tried"] for e in j]' <"$T/esc")" '[[], [], [], []]' "nothing tried without a hook"
-json 'j[0]["evidence"]["silent_ms"] >= 1000 and j[0]["notifications"] == 1' <"$T/esc" | grep -qx true || fail "evidence"
+# At least one notification each: on a slow machine the first may have
+# been renotified already (renotify is 2 s); when is checked below.
+json 'j[0]["evidence"]["silent_ms"] >= 1000 and min(e["notifications"] for e in j) >= 1' <"$T/esc" | grep -qx true || fail "evidence"
 swarmctl escalations | grep -q "no heartbeat, output or usage" || fail "human listing"
 assert_eq "$(grep -c '^<1>escalated ' "$T/swarmd.log")" 4 "journal records at priority 1"
 
@@ -79,11 +82,19 @@ assert_contains "$(json 'j["body"]["text"]' <"$T/first")" "swarmctl resolve $fir
 assert_contains "$(json 'j["body"]["text"]' <"$T/first")" "stalled: no heartbeat"
 grep "\"escalation\": \"$first\"" "$T/posts" | jsonl 'j["status"]' | grep -qx 200 || fail "retry of $first not delivered"
 evs "$job" escalation_notified | grep "\"$first\"" | jsonl '(j["try"], j["ok"])' >"$T/tries"
-assert_eq "$(head -n 2 "$T/tries" | tr -d '\n')" '[1, false][2, true]' "attempts for $first"
+# The failed try is retried as try 2 (a renotify may post in between).
+assert_eq "$(head -n 1 "$T/tries")" '[1, false]' "first try for $first"
+grep -qxF '[2, true]' "$T/tries" || fail "attempts for $first: $(cat "$T/tries")"
 
 # Renotify: open escalations come back after 2 s.
 wait_until 20 sh -c "grep -q 'still open: ' '$T/posts'" || fail "no renotify post"
 evs "$job" escalation_renotified | grep -q '"notifications":2' || fail "renotify event"
+# Not sooner than renotify after the escalation was opened.
+python3 - "$(evs "$job" escalated | grep "\"$first\"")" "$(evs "$job" escalation_renotified | grep "\"$first\"" | head -n1)" <<'P' || fail "renotified before 2 s"
+import json, sys, datetime
+ts = [datetime.datetime.fromisoformat(json.loads(a)["ts"].replace("Z", "+00:00")) for a in sys.argv[1:]]
+sys.exit(0 if (ts[1] - ts[0]).total_seconds() >= 2.0 else 1)
+P
 grep -c '^<1>escalation_renotified ' "$T/swarmd.log" | grep -qv '^0$' || fail "renotify journal record"
 
 # Life again: back to running, and the escalation closes itself.
@@ -131,6 +142,5 @@ swarmctl resolve "$e0" --action restart 2>"$T/err"; assert_eq $? 1 "restart an e
 assert_contains "$(cat "$T/err")" "has ended or is being aborted"
 assert_eq "$(swarmctl resolve "$e0" --action continue)" "$e0 resolved: $a0 had ended"
 swarmctl abort "$job" --grace 1 >/dev/null
-kill "$RECEIVER"
-wait "$RECEIVER" 2>/dev/null
+wait_until 20 job_is "$job" aborted || fail "abort the job"
 ok

@@ -2,7 +2,9 @@
 # Resource limits per agent: rlimits set with prlimit right after the
 # spawn (and recorded), enforced by the kernel: a CPU burner dies of
 # SIGXCPU at once, no triage asked.  cgroup limits apply only with a
-# delegated cgroup v2; without one swarmd says why they are off.
+# delegated cgroup v2: where this host lets the test make one, agents
+# run in theirs with pids.max set; elsewhere swarmd says why they are
+# off, and the reason must be this host's.
 . "$(dirname "$0")/lib.sh"
 cat >>"$CONF" <<C
 [watchdog]
@@ -11,6 +13,33 @@ rlimit_cpu = 1
 rlimit_nproc = 4000
 cgroup_pids_max = 64
 C
+# What this host allows: a cgroup v2 of our own with the pids
+# controller, made here for the daemon (which then needs it delegated
+# to nobody else), or else the reason swarmd must give for going without.
+mnt=$(grep ' - cgroup2 ' /proc/self/mountinfo | head -n1 | cut -d' ' -f5)
+own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+[ "$own" = / ] && own=""
+CG="" why="no cgroup v2 hierarchy"
+if [ -n "$mnt" ]; then
+	why="the cgroup is not delegated to swarmd"
+	if [ -w "$mnt$own/cgroup.subtree_control" ]; then
+		why="the memory or pids controller is not available"
+		grep -qw pids "$mnt$own/cgroup.controllers" && why="cannot "
+	fi
+	if mkdir "$mnt$own/swarmd-test-$$" 2>/dev/null; then
+		if grep -qw pids "$mnt$own/swarmd-test-$$/cgroup.controllers"; then
+			CG="$mnt$own/swarmd-test-$$"
+		else
+			rmdir "$mnt$own/swarmd-test-$$"
+		fi
+	fi
+fi
+if [ -n "$CG" ]; then
+	# swarmd started inside CG: delegated to it alone.
+	printf '#!/bin/sh\necho $$ >"%s/cgroup.procs" && exec "%s" "$@"\n' "$CG" "$SWARMD" >"$T/in-cgroup"
+	chmod +x "$T/in-cgroup"
+	SWARMD=$T/in-cgroup
+fi
 start_daemon
 evs() { swarmctl events --job "$1" --json | grep "\"event\":\"$2\""; }
 
@@ -41,10 +70,15 @@ assert_eq "$(json '[j["rlimit_as"], j["rlimit_cpu"], j["rlimit_nproc"]]' <"$T/ap
 # SIGXCPU (24): a hard limit, acted on by the kernel without triage.
 assert_contains "$(swarmctl show "$job/burn" --json | json 'j["reason"]')" "signal 24"
 evs "$job" triage_started && fail "a hard limit went to triage"
-if grep -q "cgroup limits on" "$T/swarmd.log"; then
-	grep -q "/agent-[0-9]*$" "$T/cgroup" || fail "not in its cgroup: $(cat "$T/cgroup")"
+if [ -n "$CG" ]; then
+	grep -q "cgroup limits on" "$T/swarmd.log" || fail "cgroup limits not on in $CG"
+	grep -q "^0::${CG#"$mnt"}/agent-[0-9]*$" "$T/cgroup" || fail "not in its cgroup: $(cat "$T/cgroup")"
 	json 'j["cgroup_pids_max"]' <"$T/applied" | grep -qx 64 || fail "pids.max"
+	stop_daemon || fail "stop"
+	rmdir "$CG"/*/ "$CG" || fail "cgroups left behind: $(ls "$CG")"
 else
-	grep -q "cgroup limits off: " "$T/swarmd.log" || fail "no word on cgroup limits"
+	echo "cgroup limits off here: $why"
+	grep -q "cgroup limits off: $why" "$T/swarmd.log" ||
+		fail "expected \"cgroup limits off: $why\": $(grep cgroup "$T/swarmd.log")"
 fi
 ok

@@ -4,9 +4,14 @@
 # API key, so the fake can say what it served to each: every agent is
 # metered exactly that, the agents together exactly what the fake served
 # in all (nothing twice, nothing lost), and every agent ends with its
-# result.  Skips (77) when claude is not installed.
+# result.  Skips (77) when claude is not installed, fails
+# instead with SWARM_REQUIRE_CLIENTS=1 (CI).
 CLAUDE=${CLAUDE:-$(command -v claude || true)}
 if [ -z "$CLAUDE" ] || [ ! -x "$CLAUDE" ]; then
+	if [ "${SWARM_REQUIRE_CLIENTS:-0}" = 1 ]; then
+		echo "FAIL: claude is not installed; SWARM_REQUIRE_CLIENTS=1 (CI) needs it"
+		exit 1
+	fi
 	echo "SKIP: claude is not installed (tools/deps.sh: swarm_claude)"
 	exit 77
 fi

@@ -128,9 +128,10 @@ fault '{"slow_first_byte": {"delay_ms": 4000}}'
 post inflight /v1/messages "$BODY" >/dev/null 2>&1 &
 inflight() { swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]["in_flight"]'; }
 in_flight() { [ "$(inflight)" -ge 1 ]; }
-wait_until 10 in_flight || fail "no request in flight: $(inflight)"
+wait_until 10 in_flight || fail "no request in flight: $(swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]') $(stats)"
 metered=$(usage)
 stop_daemon || fail "swarmd did not stop cleanly with a request in flight"
+end_agents || fail "the idle agents did not end"
 stored=$(python3 - "$STATE/swarmd.db" "${AGENT#agent-}" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)

@@ -33,6 +33,8 @@ start_daemon
 assert_eq "$(post "$KURL")" 200 "the same URL after the restart"
 kagent=$(swarmctl show "$kjob/c0" --json | json 'j["agent"]')
 assert_eq "$(swarmctl show "$kagent" --json | json 'j["usage"]["output"]')" 18 "both metered to the re-adopted agent"
+swarmctl abort "$kjob" --grace 1 >/dev/null || fail "abort keep"
+wait_until 20 job_is "$kjob" aborted || fail "the keep agent did not end"
 stop_daemon || fail "unclean stop"
 
 cp "$T/base.conf" "$CONF"
@@ -60,6 +62,8 @@ sjob=$(swarmctl submit "$f")
 wait_until 30 job_is "$sjob" done || fail "sim-agent job: $(cat "$STATE"/logs/*.log | tail -3)"
 sagent=$(swarmctl show "$sjob/c0" --json | json 'j["agent"]')
 assert_eq "$(swarmctl show "$sagent" --json | json 'j["usage"]["output"]')" 10 "sim-agent metered through the socket"
+swarmctl abort "$job" --grace 1 >/dev/null || fail "abort idle"
+wait_until 20 job_is "$job" aborted || fail "the idle agent did not end"
 stop_daemon || fail "unclean stop"
 [ -e "$T/proxy.sock" ] && fail "the socket was left behind"
 ok

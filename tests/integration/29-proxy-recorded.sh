@@ -57,4 +57,6 @@ assert_eq "$(replay c2 redelta.txt)" "[40, 6, 0, 7]" "the last delta's input rep
 assert_eq "$(replay c3 whole.json)" "[21, 4, 100, 50]" "a whole message"
 assert_eq "$(replay c4 cut.txt)" "[11, 1, 0, 0]" "a cut stream: message_start's usage"
 assert_eq "$(swarmctl events --json | grep -c '"proxy_incomplete"')" 1 "only the cut stream is incomplete"
+swarmctl abort "$job" --grace 1 >/dev/null || fail "abort the idle agents"
+wait_until 20 job_is "$job" aborted || fail "the idle agents did not end"
 ok

@@ -75,4 +75,6 @@ PY
 swarmctl jobs >/dev/null || fail "daemon stopped serving"
 n=$(swarmctl events --job "$job" --json | grep -c '"heartbeat"')
 [ "$n" -ge 200 ] || fail "only $n heartbeat events"
+swarmctl abort "$job" --grace 1 >/dev/null || fail "abort the idle agents"
+wait_until 20 job_is "$job" aborted || fail "the idle agents did not end"
 ok

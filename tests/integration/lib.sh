@@ -17,28 +17,63 @@ DAEMON_PID=""
 # Tests ramp at once unless they test the stagger.
 printf '[spawn]\nstagger_batch = 1000\nstagger_interval = 0\n' >"$CONF"
 
+# fail MSG: end the test as failed, from anywhere.  Inside a command
+# substitution or a pipeline, exit ends only a subshell: so fail also
+# leaves a mark the cleanup reads and signals the test's main shell.
 fail() {
 	echo "FAIL: $*" >&2
 	[ -f "$T/swarmd.log" ] && { echo "--- swarmd log:" >&2; tail -n 40 "$T/swarmd.log" >&2; }
+	: >"$T/failed"
+	[ "$BASHPID" = $$ ] || kill -TERM $$
 	exit 1
 }
+trap 'exit 1' TERM
 
-# Stop the daemon (it stops its agents), then make sure nothing we
-# started survives: any process whose environment names our socket.
-# KILL_AT_EXIT: processes a test started beside the daemon (a fake
-# upstream, a receiver), ended first; set it rather than a trap of one's
-# own, which would lose the test's exit status.
+# The processes left of this test: any whose environment names our
+# socket (every agent and every swarmctl inherits it), but the test
+# itself and its own command substitutions.
+leftovers() {
+	local p
+	for p in $(grep -l -s -a "SWARM_SOCKET=$SOCK" /proc/[0-9]*/environ | cut -d/ -f3); do
+		[ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
+		grep -q -s '^PPid:[[:space:]]*'"$BASHPID"'$' "/proc/$p/status" && continue
+		[ -e "/proc/$p" ] && echo "$p"
+	done
+}
+no_leftovers() { [ -z "$(leftovers)" ]; }
+# end_agents: after a deliberate stop_daemon with agents running (swarmd
+# leaves them to re-adopt), end them: what the test meant is no leak.
+end_agents() {
+	local p
+	for p in $(leftovers); do kill -KILL "$p" 2>/dev/null; done
+	wait_until 10 no_leftovers
+}
+
+# Stop the daemon, then make sure nothing we started survives.  swarmd
+# leaves agents running when it stops, to re-adopt them: a test ends
+# the agents it started (abort, or end_agents after a deliberate stop).
+# A process left behind is a leak, reported as a failure (then killed).  KILL_AT_EXIT: processes a test started
+# beside the daemon (a fake upstream, a receiver), ended first; set it
+# rather than a trap of one's own, which would lose the test's exit status.
 KILL_AT_EXIT=""
 cleanup() {
 	local rc=$? p
 	trap - EXIT
+	trap '' TERM
+	[ -e "$T/failed" ] && rc=1
 	for p in $KILL_AT_EXIT; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	stop_daemon || rc=1
-	for p in $(grep -l -s -a "SWARM_SOCKET=$SOCK" /proc/[0-9]*/environ | cut -d/ -f3); do
-		[ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null
+	for p in $KILL_AT_EXIT; do
+		wait_until 10 sh -c "! kill -0 $p" || kill -KILL "$p" 2>/dev/null
 	done
+	stop_daemon || rc=1
+	if ! wait_until 5 no_leftovers; then
+		for p in $(leftovers); do
+			echo "FAIL: left running: $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" >&2
+			kill -KILL "$p" 2>/dev/null && rc=1
+		done
+	fi
 	rm -rf "$T"
 	exit $rc
 }
@@ -117,6 +152,9 @@ assert_contains() {
 	case $1 in *"$2"*) ;; *) fail "${3:-} [$1] does not contain [$2]" ;; esac
 }
 ok() { echo "ok: $(basename "$0")"; }
+# must CMD...: CMD's output, failing the test if CMD fails; for
+# "$(must swarmctl pending)", where an empty answer is the promise.
+must() { "$@" || fail "$*: exit status $?"; }
 
 # start_fake [CONFIG.json]: the project's fake model API on a free
 # loopback port, killed at exit; UP is its URL.

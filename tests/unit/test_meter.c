@@ -119,6 +119,31 @@ test_messages_once(void **state)
 	assert_use(&fx->a->use, 13, 170, 1200, 5000);
 }
 
+/*
+ * The assistant lines alone count every class, cache reads too: before
+ * the result line comes (an agent still at work) the meter is already
+ * whole, with nothing left for the result to settle.
+ */
+static void
+test_before_result(void **state)
+{
+	struct fixture *fx = *state;
+	char path[512], line[8192];
+	const char *dir = getenv("SWARM_TEST_DATA");
+	FILE *in;
+
+	snprintf(path, sizeof path, "%s/stream-two-messages.jsonl",
+	    dir != NULL ? dir : "tests/data");
+	in = fopen(path, "r");
+	assert_non_null(in);
+	while (fgets(line, sizeof line, in) != NULL)
+		if (strncmp(line, "{\"type\":\"result\"", 16) != 0)
+			append(fx, line);
+	fclose(in);
+	output_read(fx->a);
+	assert_use(&fx->a->use, 13, 170, 1200, 5000);
+}
+
 /* The result line settles what the stream did not show. */
 static void
 test_result_settles(void **state)
@@ -181,16 +206,24 @@ test_price(void **state)
 	assert_int_equal(usage_counted(&u), 1110000);
 }
 
-/* Past pause_at of the window no agent may start; the gate says why. */
+/*
+ * Under pause_at (80%) of the window agents start; past it none may, and
+ * the gate says why.
+ */
 static void
 test_pause(void **state)
 {
 	struct fixture *fx = *state;
-	struct usage u = { 8100, 0, 0, 0 };
+	struct usage under = { 7900, 0, 0, 0 }, more = { 200, 0, 0, 0 };
 
 	assert_true(quota_spawn_open());
 	store_begin();
-	assert_int_equal(quota_record(fx->a, NULL, "report", NULL, &u), 1);
+	assert_int_equal(quota_record(fx->a, NULL, "report", NULL, &under), 1);
+	store_commit();
+	event_base_loop(srv.base, EVLOOP_NONBLOCK);
+	assert_true(quota_spawn_open());
+	store_begin();
+	assert_int_equal(quota_record(fx->a, NULL, "report", NULL, &more), 1);
 	store_commit();
 	event_base_loop(srv.base, EVLOOP_NONBLOCK);
 	assert_false(quota_spawn_open());
@@ -245,6 +278,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_messages_once),
+		T(test_before_result),
 		T(test_result_settles),
 		T(test_partial_line),
 		T(test_noise),
