@@ -21,7 +21,7 @@ client_timeout = 2s
 C
 start_daemon
 f=$(job_file idle '["sh", "-c", "echo \"$ANTHROPIC_BASE_URL\" >'"$T"'/url; exec sleep 600"]' 1)
-swarmctl submit "$f" >/dev/null
+job=$(swarmctl submit "$f")
 wait_until 20 test -s "$T/url" || fail "the agent did not start"
 URL=$(cat "$T/url")
 requests() { curl -sS "$UP/_fake/stats" | json 'j["requests"]'; }
@@ -49,9 +49,11 @@ def head(path, length, extra=b""):
             b"anthropic-version: 2023-06-01\r\n" + extra +
             b"Content-Length: " + str(length).encode() + b"\r\n\r\n")
 
+pending = {}  # bytes read past an answer, by socket: the next one's
+
 def status(s):
     """The status of one answer, reading it whole (Content-Length)."""
-    buf = b""
+    buf = pending.pop(s, b"")
     while b"\r\n\r\n" not in buf:
         d = s.recv(65536)
         if not d:
@@ -68,7 +70,8 @@ def status(s):
         if not d:
             break
         rest += d
-    return int(h.split(b" ")[1]), rest
+    pending[s] = rest[n:]
+    return int(h.split(b" ")[1]), rest[:n]
 
 def closed(s):
     """Whether the server closes the connection (within the timeout)."""
@@ -176,4 +179,6 @@ after=$(rss)
 
 assert_eq "$(probe good)" 200 "a good request after all that"
 swarmctl jobs >/dev/null || fail "the control socket stopped serving"
+swarmctl abort "$job" >/dev/null || fail "abort"
+wait_until 30 job_is "$job" aborted || fail "the idle agent did not end"
 ok

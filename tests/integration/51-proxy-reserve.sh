@@ -89,4 +89,6 @@ used=$(spent "$AGENT")
 [ "$used" -le $((6000 + 2100)) ] || fail "the window was overrun: $used tokens for $ok_n requests"
 assert_contains "$(cat "$T"/win.* | grep -o 'rolling window[^"]*' | head -n1)" "rolling window's 6000 tokens" "429 names the window"
 swarmctl quota >/dev/null || fail "the daemon stopped serving"
+swarmctl abort "$job" >/dev/null || fail "abort"
+wait_until 30 job_is "$job" aborted || fail "the idle agent did not end"
 ok

@@ -24,4 +24,6 @@ assert_eq "$(complete_words show "$job/")" "$job/c0 $job/c1 " "its chunks"
 assert_eq "$(complete_words abort agent-)" "agent-1 agent-2 " "agent ids"
 assert_eq "$(complete_words -s "$T/none.sock" abort agent-)" "" "another socket: nothing there"
 assert_eq "$(complete_words --js)" "--json " "a global option"
+swarmctl abort "$job" >/dev/null || fail "abort"
+wait_until 30 job_is "$job" aborted || fail "the agents did not end"
 ok
