@@ -35,29 +35,51 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 #define CLOSE "\r\nConnection: close\r\n\r\n"
 
+enum { WAITING, PASSED, REFUSED };
+
+/* What the gate must decide once the first line of DATA is in. */
+static int
+decision(const uint8_t *data, size_t sofar)
+{
+	const uint8_t *nl = memchr(data, '\n', sofar);
+	size_t n;
+
+	if (nl == NULL)
+		return WAITING;
+	n = (size_t)(nl - data);
+	if (n > 0 && data[n - 1] == '\r')
+		n--;
+	return proxy_gate_line_ok((const char *)data, n < 80 ? n : 80) ?
+	    PASSED :
+	    REFUSED;
+}
+
 /*
- * What the gate left for libevent after a read: all that came so far,
- * untouched; or one request line and the close, which libevent then
- * reads (drained here as it would), after which every byte is dropped.
+ * What the gate left for libevent after a read: while no line is in,
+ * and after a line it passed, all that came so far, untouched; after a
+ * line it refused, that line and the close (which libevent then reads,
+ * drained here as it would), and after that nothing.
  */
 static void
-check(struct evbuffer *in, const uint8_t *data, size_t sofar, int *refused)
+check(struct evbuffer *in, const uint8_t *data, size_t sofar, int *state)
 {
 	size_t n = evbuffer_get_length(in), c = sizeof CLOSE - 1;
 	char *left = (char *)evbuffer_pullup(in, -1);
 
-	if (*refused) {
+	if (*state == REFUSED) {
 		if (n != 0)
 			abort(); /* a refused connection's bytes were kept */
 		return;
 	}
-	if (n == sofar && (n == 0 || memcmp(left, data, n) == 0))
+	if ((*state = decision(data, sofar)) != REFUSED) {
+		if (n != sofar || (n > 0 && memcmp(left, data, n) != 0))
+			abort(); /* a passed or unfinished line was touched */
 		return;
+	}
 	if (n < c || memcmp(left + n - c, CLOSE, c) != 0 ||
 	    memchr(left, '\n', n - c) != NULL)
 		abort();
 	evbuffer_drain(in, n);
-	*refused = 1;
 }
 
 int
@@ -66,14 +88,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bufferevent *bev = proxy_gate_bev(srv.base, NULL);
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t cut[4] = { 0, size / 3, 2 * size / 3, size };
-	int refused = 0, i;
+	int state = WAITING, i;
 
 	for (i = 0; i < 3; i++) {
 		/* As a read does: the input takes bytes only then. */
 		evbuffer_unfreeze(in, 0);
 		evbuffer_add(in, data + cut[i], cut[i + 1] - cut[i]);
 		evbuffer_freeze(in, 0);
-		check(in, data, cut[i + 1], &refused);
+		check(in, data, cut[i + 1], &state);
 	}
 	bufferevent_free(bev);
 	return 0;
