@@ -98,5 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(in, data, cut[i + 1], &state);
 	}
 	bufferevent_free(bev);
+	/* libevent 2.1 finishes freeing a bufferevent in the loop. */
+	event_base_loop(srv.base, EVLOOP_NONBLOCK);
 	return 0;
 }
