@@ -9,6 +9,11 @@
  * Windows count input, output and cache-creation tokens.  Cache reads are
  * recorded and priced but do not count, as the upstream input-token
  * limits do not count them.
+ *
+ * The file is one unit on purpose, past 800 lines: every section (the
+ * views, the spawn gate, the proxy's wait and holds, the caps, the
+ * records, the reports) reads and writes the meter `m`, which is static
+ * here; split, it would become a global every part could write.
  */
 #include <signal.h>
 #include <stdio.h>
