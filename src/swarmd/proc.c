@@ -1,6 +1,7 @@
 /*
- * proc.c: signals to an agent's process group.  Every agent leads its own
- * group, so one kill reaches everything it started.
+ * proc.c: signals to an agent's process group (every agent leads its own
+ * group, so one kill reaches everything it started), and what /proc says
+ * of a process: its start time, parent, group and session, environment.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,28 +35,42 @@ proc_group_alive(pid_t pgid)
  * /proc/PID/stat), or -1 if there is no such live process.  A pid with the start time we recorded is the
  * process we started, not a stranger that inherited the number.
  */
+/*
+ * /proc/PID/stat from its state on (field 3), past the command name,
+ * which may hold spaces and parentheses; into BUF.  NULL if PID is gone.
+ */
+const char *
+proc_stat_fields(pid_t pid, char *buf, size_t len)
+{
+	char path[64], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return NULL;
+	return p + 2;
+}
+
 long long
 proc_start_time(pid_t pid)
 {
-	char path[64], buf[1024], *p;
+	char buf[1024];
+	const char *p = proc_stat_fields(pid, buf, sizeof buf);
 	long long start = -1;
-	size_t n;
-	FILE *f;
 	int field;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: skip past it. */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return -1;
 	/* A zombie has ended: only its parent has yet to notice. */
-	if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+	if (p == NULL || *p == 'Z' || *p == 'X')
 		return -1;
-	for (field = 2; field < 22 && p != NULL; field++)
+	for (field = 3; field < 22 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
 	if (p != NULL && sscanf(p + 1, "%lld", &start) != 1)
 		start = -1;
@@ -85,27 +100,63 @@ proc_spawn_attr(posix_spawnattr_t *attr)
 	posix_spawnattr_setsigdefault(attr, &dflt);
 }
 
-/* Whether PID's environment holds both entries A and B. */
-static int
-proc_env_has(pid_t pid, const char *a, const char *b)
+/*
+ * PID's environment, its entries NUL-ended, in a buffer of its own
+ * (*LEN bytes, one NUL more); NULL if it cannot be read.
+ */
+char *
+proc_environ(pid_t pid, size_t *len)
 {
-	char path[64], buf[65536];
-	size_t n = 0, off;
-	ssize_t r;
-	int fd, found = 0;
+	char path[64], *buf = NULL;
+	size_t cap = 0, n = 0;
+	ssize_t r = 1;
+	int fd;
 
 	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	while (n < sizeof buf - 1 &&
-	    (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
-		n += (size_t)r;
+		return NULL;
+	while (r > 0 && cap < PROC_ENV_MAX) {
+		cap = cap == 0 ? 16384 : cap * 2;
+		buf = xrealloc(buf, cap + 1);
+		while (n < cap && (r = read(fd, buf + n, cap - n)) > 0)
+			n += (size_t)r;
+	}
 	close(fd);
 	buf[n] = '\0';
-	for (off = 0; off < n; off += strlen(buf + off) + 1)
-		found |= (strcmp(buf + off, a) == 0) |
-		    (strcmp(buf + off, b) == 0) << 1;
-	return found == 3;
+	*len = n;
+	return buf;
+}
+
+/* The value of NAME in an environment proc_environ read, or NULL. */
+const char *
+proc_env_value(const char *env, size_t len, const char *name)
+{
+	size_t off, nl = strlen(name);
+
+	for (off = 0; off < len; off += strlen(env + off) + 1) {
+		if (strncmp(env + off, name, nl) == 0 && env[off + nl] == '=')
+			return env + off + nl + 1;
+	}
+	return NULL;
+}
+
+/* Whether PID's environment names agent ID and SOCKET. */
+static int
+proc_env_has(pid_t pid, const char *agent, const char *socket)
+{
+	size_t len;
+	char *env = proc_environ(pid, &len);
+	const char *a, *s;
+	int yes;
+
+	if (env == NULL)
+		return 0;
+	a = proc_env_value(env, len, SWARM_ENV_AGENT);
+	s = proc_env_value(env, len, SWARM_ENV_SOCKET);
+	yes = a != NULL && s != NULL && strcmp(a, agent) == 0 &&
+	    strcmp(s, socket) == 0;
+	free(env);
+	return yes;
 }
 
 /*
@@ -115,22 +166,21 @@ proc_env_has(pid_t pid, const char *a, const char *b)
 pid_t
 proc_find_agent(int64_t id, const char *socket)
 {
-	char a[64], *b = xasprintf("%s=%s", SWARM_ENV_SOCKET, socket);
 	struct dirent *d;
 	pid_t pid = 0;
 	long long n;
+	char a[32];
 	DIR *dir;
 
-	snprintf(a, sizeof a, "%s=agent-%lld", SWARM_ENV_AGENT, (long long)id);
+	snprintf(a, sizeof a, "agent-%lld", (long long)id);
 	if ((dir = opendir("/proc")) != NULL) {
 		while (pid == 0 && (d = readdir(dir)) != NULL) {
 			if (parse_int(d->d_name, 2, INT32_MAX, &n) == 0 &&
 			    (pid_t)n != getpid() &&
-			    proc_env_has((pid_t)n, a, b))
+			    proc_env_has((pid_t)n, a, socket))
 				pid = (pid_t)n;
 		}
 		closedir(dir);
 	}
-	free(b);
 	return pid;
 }

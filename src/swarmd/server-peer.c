@@ -34,21 +34,11 @@ struct pstat {
 static int
 peer_stat(pid_t pid, struct pstat *ps)
 {
-	char path[64], buf[1024], *p;
-	int ppid, pgrp, sid, fd;
-	ssize_t n;
+	char buf[1024];
+	const char *p = proc_stat_fields(pid, buf, sizeof buf);
+	int ppid, pgrp, sid;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: skip past it. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %d %d %d", &ppid, &pgrp, &sid) != 3)
+	if (p == NULL || sscanf(p, "%*c %d %d %d", &ppid, &pgrp, &sid) != 3)
 		return -1;
 	ps->pid = pid;
 	ps->ppid = ppid;
@@ -128,23 +118,17 @@ peer_chain(pid_t pid, struct pstat *chain)
 static int64_t
 peer_env_agent(pid_t pid)
 {
-	static const char var[] = SWARM_ENV_AGENT "=";
-	char path[64], *entry = NULL;
-	size_t cap = 0;
+	size_t len;
+	char *env = proc_environ(pid, &len);
+	const char *v;
 	int64_t id = 0;
-	FILE *f;
 
-	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
+	if (env == NULL)
 		return 0;
-	/* Entries end in NUL; swarmd's own come last, so read them all. */
-	while (id == 0 && getdelim(&entry, &cap, '\0', f) > 0) {
-		if (strncmp(entry, var, sizeof var - 1) == 0 &&
-		    agent_parse_id(entry + sizeof var - 1, &id) == -1)
-			id = PEER_UNKNOWN;
-	}
-	free(entry);
-	fclose(f);
+	if ((v = proc_env_value(env, len, SWARM_ENV_AGENT)) != NULL &&
+	    agent_parse_id(v, &id) == -1)
+		id = PEER_UNKNOWN;
+	free(env);
 	return id;
 }
 

@@ -518,6 +518,10 @@ void gitwt_snapshot(
 int proc_signal_group(pid_t, int sig);
 int proc_group_alive(pid_t);
 long long proc_start_time(pid_t);
+const char *proc_stat_fields(pid_t, char *buf, size_t len);
+#define PROC_ENV_MAX (4 * 1024 * 1024) /* more is not an environment */
+char *proc_environ(pid_t, size_t *len);
+const char *proc_env_value(const char *env, size_t len, const char *name);
 void proc_spawn_attr(posix_spawnattr_t *);
 pid_t proc_find_agent(int64_t id, const char *socket);
 
