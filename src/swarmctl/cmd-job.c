@@ -259,8 +259,10 @@ cmd_show(struct cmd_ctx *ctx)
 	if ((o = json_object_get(resp, "agent")) != NULL) {
 		if (ctx->json)
 			format_json(o);
-		else
+		else {
 			format_object(stdout, o);
+			cmd_print_commits(o);
+		}
 	} else if ((o = json_object_get(resp, "job")) != NULL) {
 		if (ctx->json)
 			format_json(o);

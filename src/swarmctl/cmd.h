@@ -67,6 +67,12 @@ int cmd_opt_seconds(
 /* All of PATH ("-": stdin), at most MAX bytes; -1 with errno. */
 int cmd_read_file(const char *path, size_t max, char **out, size_t *outlen);
 
+/* cmd-work.c */
+int cmd_worktrees(struct cmd_ctx *);
+int cmd_clean(struct cmd_ctx *);
+int cmd_blame(struct cmd_ctx *);
+void cmd_print_commits(json_t *agent);
+
 /* cmd-job.c */
 int cmd_submit(struct cmd_ctx *);
 int cmd_jobs(struct cmd_ctx *);

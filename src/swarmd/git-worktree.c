@@ -8,15 +8,22 @@
  *
  *   gitwt_add       the chunk's branch (made from base the first time,
  *                   then always reused), its worktree, locked, checked
- *                   to be the worktree of that repository
+ *                   to be the worktree of that repository.  The first
+ *                   time, a branch already there is taken only when it
+ *                   holds nothing base does not: it can then only be
+ *                   ours, made just before a crash, or an empty name
+ *                   someone else made, and nothing of theirs is touched
  *   gitwt_snapshot  what the worktree holds beyond its branch (changes
  *                   and untracked files, not ignored ones) as a commit
  *                   under refs/swarm/snapshots/..., made from a
  *                   temporary index: the branch, the index and the
  *                   files are untouched
  *
- * Removal and the "can anything be lost" question come with the table
- * that records worktrees.
+ *   gitwt_remove    unlocked, then `git worktree remove` (forced only
+ *                   when asked, for a worktree whose content was kept
+ *                   first); a path already gone is pruned from git's
+ *                   list.  Never rm -rf: git refuses a path that is
+ *                   not one of its worktrees.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,7 +39,12 @@ struct gitwt {
 	char *common; /* repo's git common dir, as git reports it */
 	char *tree;
 	int snapshot; /* which sequence: a snapshot, else adding */
+	int removing; /* ... or a removal */
+	int fresh;    /* adding: the branch should not be there yet */
+	int force;    /* removing: even with changes in it */
 	int step;
+	int starting;        /* inside the call that began it */
+	struct event *later; /* telling a failure to start, from the loop */
 	struct git_run *run;
 	gitwt_cb cb;
 	void *arg;
@@ -55,15 +67,51 @@ gitwt_free(struct gitwt *w)
 	free(w->index);
 	free(w->common);
 	free(w->tree);
+	if (w->later != NULL)
+		event_free(w->later);
 	free(w);
 }
 
 static void
+on_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct gitwt *w = arg;
+
+	(void)fd;
+	(void)what;
+	w->cb(0, w->err, NULL, w->arg);
+	gitwt_free(w);
+}
+
+/* Told from the loop, never inside the call that began it. */
+static void
 gitwt_end(struct gitwt *w, int ok)
 {
+	struct timeval now = { 0, 0 };
+
+	if (w->starting) {
+		w->later = evtimer_new(srv.base, on_later, w);
+		evtimer_add(w->later, &now);
+		return;
+	}
 	w->cb(ok, ok ? NULL : w->err, ok ? w->out : NULL, w->arg);
 	gitwt_free(w);
 }
+
+/* Not wanted any more: git is stopped, and no one is told. */
+void
+gitwt_cancel(struct gitwt *w)
+{
+	if (w == NULL)
+		return;
+	git_cancel(w->run);
+	gitwt_free(w);
+}
+
+/* Begin W with its first step, which may fail at once. */
+static struct gitwt *
+gitwt_begin(struct gitwt *w, const char *dir, const char *const *args,
+    const char *const *extra);
 
 /* The first line of what git said, for a message. */
 static void
@@ -92,6 +140,19 @@ gitwt_git(struct gitwt *w, const char *dir, const char *const *args,
 		gitwt_end(w, 0);
 }
 
+static struct gitwt *
+gitwt_begin(struct gitwt *w, const char *dir, const char *const *args,
+    const char *const *extra)
+{
+	w->starting = 1;
+	if (args != NULL)
+		gitwt_git(w, dir, args, extra);
+	else
+		gitwt_end(w, 0);
+	w->starting = 0;
+	return w;
+}
+
 /* Output without its newline, copied. */
 static char *
 line_of(const struct git_result *r)
@@ -104,6 +165,7 @@ line_of(const struct git_result *r)
 enum {
 	ADD_COMMON,
 	ADD_BRANCH_SEEN,
+	ADD_BRANCH_FOREIGN,
 	ADD_BRANCH_MADE,
 	ADD_WORKTREE,
 	ADD_LOCKED,
@@ -133,6 +195,8 @@ add_step(struct gitwt *w, const struct git_result *r)
 		NULL };
 	const char *lock[] = { "worktree", "lock", "--reason", w->reason,
 		w->path, NULL };
+	const char *ahead[] = { "rev-list", "--count", w->branch, "--not",
+		w->base, "--", NULL };
 	const char *check[] = { "rev-parse", "--path-format=absolute",
 		"--show-toplevel", "--git-common-dir", "--symbolic-full-name",
 		"HEAD", NULL };
@@ -150,12 +214,30 @@ add_step(struct gitwt *w, const struct git_result *r)
 		gitwt_git(w, w->repo, seen, NULL);
 		break;
 	case ADD_BRANCH_SEEN:
-		if (r->exit == 0) {
+		if (r->exit == 0 && !w->fresh) {
 			add_worktree(w); /* a later attempt: its own branch */
+			break;
+		}
+		if (r->exit == 0) {
+			w->step = ADD_BRANCH_FOREIGN;
+			gitwt_git(w, w->repo, ahead, NULL);
 			break;
 		}
 		w->step = ADD_BRANCH_MADE;
 		gitwt_git(w, w->repo, make, NULL);
+		break;
+	case ADD_BRANCH_FOREIGN:
+		if (r->exit != 0)
+			gitwt_fail(w, "cannot compare the branch with base", r);
+		else if (strcmp(r->out, "0\n") != 0) {
+			snprintf(w->err, sizeof w->err,
+			    "branch %s already exists in %s with %.*s commits "
+			    "not on %s, and this chunk did not make it",
+			    w->branch, w->repo, (int)strcspn(r->out, "\n"),
+			    r->out, w->base);
+			gitwt_end(w, 0);
+		} else
+			add_worktree(w);
 		break;
 	case ADD_BRANCH_MADE:
 		if (r->exit != 0)
@@ -199,11 +281,12 @@ add_step(struct gitwt *w, const struct git_result *r)
 /*
  * The worktree PATH of REPO on BRANCH (made from BASE if it is not
  * there), locked for REASON and checked; PATH must be absolute and
- * canonical (as git prints it).
+ * canonical (as git prints it).  FRESH: the chunk never had it, so a
+ * branch found there must hold nothing beyond BASE.
  */
-void
+struct gitwt *
 gitwt_add(const char *repo, const char *base, const char *branch,
-    const char *path, const char *reason, gitwt_cb cb, void *arg)
+    const char *path, const char *reason, int fresh, gitwt_cb cb, void *arg)
 {
 	const char *common[] = { "rev-parse", "--path-format=absolute",
 		"--git-common-dir", NULL };
@@ -214,10 +297,11 @@ gitwt_add(const char *repo, const char *base, const char *branch,
 	w->branch = xstrdup(branch);
 	w->path = xstrdup(path);
 	w->reason = xstrdup(reason);
+	w->fresh = fresh;
 	w->cb = cb;
 	w->arg = arg;
 	w->step = ADD_COMMON;
-	gitwt_git(w, w->repo, common, NULL);
+	return gitwt_begin(w, w->repo, common, NULL);
 }
 
 /* ---- snapshots ---- */
@@ -297,7 +381,7 @@ snap_step(struct gitwt *w, const struct git_result *r)
  * REF, with message MSG.  Told the commit's id, or "" when there was
  * nothing to keep.  Nothing of the worktree moves.
  */
-void
+struct gitwt *
 gitwt_snapshot(
     const char *path, const char *ref, const char *msg, gitwt_cb cb, void *arg)
 {
@@ -319,13 +403,65 @@ gitwt_snapshot(
 	if ((fd = mkstemp(w->index)) == -1) {
 		snprintf(w->err, sizeof w->err, "temporary index: %s",
 		    strerror(errno));
-		gitwt_end(w, 0);
-		return;
+		return gitwt_begin(w, NULL, NULL, NULL);
 	}
 	close(fd);
 	unlink(w->index);
 	w->step = SNAP_STATUS;
-	gitwt_git(w, w->path, status, NULL);
+	return gitwt_begin(w, w->path, status, NULL);
+}
+
+/* ---- removing ---- */
+
+enum { RM_UNLOCK, RM_REMOVE, RM_PRUNE };
+
+static void
+rm_step(struct gitwt *w, const struct git_result *r)
+{
+	const char *rm[] = { "worktree", "remove", w->path, NULL, NULL };
+	const char *rmf[] = { "worktree", "remove", "--force", "--force",
+		w->path, NULL };
+	const char *prune[] = { "worktree", "prune", NULL };
+
+	switch (w->step) {
+	case RM_UNLOCK: /* not locked is as good */
+		w->step = access(w->path, F_OK) == 0 ? RM_REMOVE : RM_PRUNE;
+		if (w->step == RM_PRUNE)
+			gitwt_git(w, w->repo, prune, NULL);
+		else
+			gitwt_git(w, w->repo, w->force ? rmf : rm, NULL);
+		break;
+	case RM_REMOVE:
+	case RM_PRUNE:
+		if (r->exit != 0)
+			gitwt_fail(w, w->step == RM_PRUNE ? "git worktree prune" :
+			                                    "git worktree remove",
+			    r);
+		else
+			gitwt_end(w, 1);
+		break;
+	}
+}
+
+/*
+ * Remove the worktree PATH of REPO; FORCE even with changes in it (the
+ * caller kept them first).  A path that is gone is pruned.
+ */
+struct gitwt *
+gitwt_remove(
+    const char *repo, const char *path, int force, gitwt_cb cb, void *arg)
+{
+	const char *unlock[] = { "worktree", "unlock", path, NULL };
+	struct gitwt *w = xcalloc(1, sizeof *w);
+
+	w->repo = xstrdup(repo);
+	w->path = xstrdup(path);
+	w->force = force;
+	w->removing = 1;
+	w->cb = cb;
+	w->arg = arg;
+	w->step = RM_UNLOCK;
+	return gitwt_begin(w, w->repo, unlock, NULL);
 }
 
 static void
@@ -336,6 +472,8 @@ on_step(const struct git_result *r, void *arg)
 	w->run = NULL;
 	if (w->snapshot)
 		snap_step(w, r);
+	else if (w->removing)
+		rm_step(w, r);
 	else
 		add_step(w, r);
 }

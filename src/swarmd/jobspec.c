@@ -26,7 +26,10 @@ static const char *job_members[] = {
 	"stagger",
 	"cap_signal",
 	"result",
+	"worktree",
 };
+static const char *worktree_members[] = { "repo", "base", "branch", "root",
+	"email", "remote" };
 static const char *result_members[] = { "path", "schema" };
 static const char *stagger_members[] = { "batch", "interval" };
 static const char *chunk_members[] = { "id", "task" };
@@ -207,6 +210,93 @@ parse_chunk(json_t *c, size_t i, json_t *seen, json_t *problems)
 		problem(problems, "chunks[%zu].task: expected a string", i);
 }
 
+/* A name git takes as a ref or revision, never as an option. */
+static void
+wt_name(json_t *wt, const char *key, int need, json_t *problems)
+{
+	json_t *v = json_object_get(wt, key);
+	const char *s = json_string_value(v);
+
+	if (v == NULL && need)
+		problem(problems, "worktree.%s: required", key);
+	else if (v != NULL && (s == NULL || *s == '\0' || *s == '-' ||
+	                          strlen(s) > MAX_NAME))
+		problem(problems,
+		    "worktree.%s: expected a name of 1-%d bytes, not starting "
+		    "with '-'",
+		    key, MAX_NAME);
+}
+
+static void
+wt_path(json_t *wt, const char *key, int need, json_t *problems)
+{
+	json_t *v = json_object_get(wt, key);
+	const char *s = json_string_value(v);
+	struct stat sb;
+
+	if (v == NULL && need)
+		problem(problems, "worktree.%s: required", key);
+	else if (v != NULL && (s == NULL || *s != '/'))
+		problem(problems, "worktree.%s: expected an absolute path", key);
+	else if (v != NULL && need && (stat(s, &sb) == -1 || !S_ISDIR(sb.st_mode)))
+		problem(problems, "worktree.%s: no such directory \"%s\"", key, s);
+}
+
+/* A chunk id that is also a path component and a ref component. */
+static int
+chunk_ref_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return *s != '.' && strstr(s, "..") == NULL && strchr(s, ':') == NULL &&
+	    s[n - 1] != '.' && (n < 5 || strcmp(s + n - 5, ".lock") != 0);
+}
+
+/*
+ * "worktree": {"repo", "base", "branch", "root", "email", "remote"}.
+ * What only git can tell (a repository, its base) is asked at submit.
+ */
+static void
+parse_worktree(json_t *j, struct jobspec *js, json_t *problems)
+{
+	json_t *wt = json_object_get(j, "worktree"), *c;
+	const char *branch;
+	size_t i;
+
+	if (wt == NULL)
+		return;
+	if (!json_is_object(wt)) {
+		problem(problems, "worktree: expected an object");
+		return;
+	}
+	check_unknown(wt, "worktree.", worktree_members,
+	    nitems(worktree_members), problems);
+	wt_path(wt, "repo", 1, problems);
+	wt_name(wt, "base", 1, problems);
+	wt_name(wt, "branch", 0, problems);
+	wt_name(wt, "remote", 0, problems);
+	wt_path(wt, "root", 0, problems);
+	if (json_object_get(wt, "email") != NULL &&
+	    !json_is_string(json_object_get(wt, "email")))
+		problem(problems, "worktree.email: expected a string");
+	branch = json_string_value(json_object_get(wt, "branch"));
+	if (branch != NULL && strstr(branch, "{chunk}") == NULL)
+		problem(problems,
+		    "worktree.branch: must contain {chunk}: each chunk has a "
+		    "branch of its own");
+	json_array_foreach(js->chunks, i, c) {
+		const char *id = json_string_value(json_object_get(c, "id"));
+
+		if (id != NULL && chunk_id_ok(id) && !chunk_ref_ok(id))
+			problem(problems,
+			    "chunks[%zu].id: \"%s\" cannot name a branch or a "
+			    "worktree (a leading or trailing '.', \"..\", ':' or "
+			    "\".lock\")",
+			    i, id);
+	}
+	js->worktree = json_incref(wt);
+}
+
 static void
 parse_chunks(json_t *j, struct jobspec *js, json_t *problems)
 {
@@ -335,6 +425,7 @@ jobspec_parse(
 	parse_chunks(j, js, problems);
 	parse_quota(j, js, problems);
 	parse_result(j, js, problems);
+	parse_worktree(j, js, problems);
 	if (json_array_size(problems) != 0) {
 		jobspec_free(js);
 		return -1;
@@ -352,6 +443,7 @@ jobspec_free(struct jobspec *js)
 	json_decref(js->chunks);
 	json_decref(js->stagger);
 	json_decref(js->result);
+	json_decref(js->worktree);
 	memset(js, 0, sizeof *js);
 }
 

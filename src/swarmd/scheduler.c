@@ -18,11 +18,28 @@ static struct event *kick_ev, *sigchld_ev, *flush_ev;
 static int nlive;
 
 static void on_timeout(evutil_socket_t, short, void *);
+static int agent_unprepare(struct agent *);
 
 struct dispatch {
 	struct spawn_req req;
 	char *task;
+	int refused; /* its worktree could not be claimed: req.error */
+	int later;   /* spawned when its worktree is ready */
 };
+
+static void
+dispatch_clear(struct dispatch *d)
+{
+	char **e;
+
+	free(d->task);
+	free(d->req.checkpoint);
+	free(d->req.rejection);
+	free(d->req.dir);
+	for (e = d->req.env; e != NULL && *e != NULL; e++)
+		free(*e);
+	free(d->req.env);
+}
 
 void
 scheduler_kick(void)
@@ -147,6 +164,7 @@ agent_finish(
 	snprintf(reason, sizeof reason, "%s", exited != NULL ? exited : "");
 	output_unwatch(a);
 	spawn_status_forget(a);
+	keeper_ended(a);
 	if (agent_outcome_needs_result(a->end, x))
 		valid = finish_result_valid(a, x, reason, sizeof reason);
 	o = agent_outcome(a->end, x, valid);
@@ -245,7 +263,8 @@ agent_abort_as(
 	char *text;
 
 	if (agent_is_aborting(a)) {
-		agent_terminate(a, grace);
+		if (!agent_unprepare(a))
+			agent_terminate(a, grace);
 		return 0;
 	}
 	text = xasprintf("abort%s%s", reason != NULL ? ": " : "",
@@ -261,8 +280,37 @@ agent_abort_as(
 	log_notice("agent-%lld: abort requested%s%s", (long long)a->id,
 	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	agent_deliver(a);
-	agent_terminate(a, grace);
+	if (!agent_unprepare(a))
+		agent_terminate(a, grace);
 	return 0;
+}
+
+/* Its worktree is still being made, so nothing of it runs yet. */
+int
+agent_preparing(const struct agent *a)
+{
+	return a->pid <= 0 && a->state == AGENT_STARTING && a->shim <= 0;
+}
+
+/*
+ * An agent ended before it started, while its worktree was being made:
+ * that stops, and the agent is finished (as its end says).  1 if so.
+ */
+static int
+agent_unprepare(struct agent *a)
+{
+	struct dispatch *d;
+
+	if (!agent_preparing(a) || (d = keeper_cancel(a)) == NULL)
+		return 0;
+	store_begin();
+	if (a->end == END_NONE)
+		agent_end_set(a, END_SPAWN_FAILED, "ended before it started");
+	agent_finish(a, EXIT_FAIL, -1, 0, NULL);
+	store_commit();
+	dispatch_clear(d);
+	free(d);
+	return 1;
 }
 
 struct pick {
@@ -336,6 +384,9 @@ schedule_record(struct dispatch *d, size_t n)
 		chunk_dispatch(a->job, a->chunk, a->id);
 		evlog_add("subagent_dispatched", a->job, a->chunk, a->id,
 		    a->attempt, NULL);
+		if (keeper_claim(a, d[i].req.error, sizeof d[i].req.error) ==
+		    -1)
+			d[i].refused = 1;
 		if (a->attempt > 1)
 			mailbox_forward(a);
 	}
@@ -380,12 +431,81 @@ schedule_wake_delayed(void)
 		route_wake_at(due + 1);
 }
 
+/*
+ * Spawn N dispatches at once (their shims start together, then each
+ * says its agent's pid) and record how each went.
+ */
+static void
+schedule_spawn(struct dispatch *d, size_t n)
+{
+	struct agent *a;
+	size_t i;
+	int failed = 0;
+
+	for (i = 0; i < n; i++) {
+		if (d[i].later)
+			continue;
+		a = d[i].req.agent;
+		d[i].req.task = d[i].task;
+		d[i].req.proxy = proxy_address();
+		d[i].req.proxy_socket = proxy_socket();
+		a->timeout = job_find(a->job) != NULL ? job_find(a->job)->timeout : 0;
+		/* Apart from SWARM_TOKEN: neither works in the other's place. */
+		spawn_token(d[i].req.proxy_key);
+		sha256(d[i].req.proxy_key, 64, a->proxy_hash);
+		if (d[i].refused || spawn_agent(&d[i].req) == -1)
+			a->pid = 0;
+		/* The agent has its secrets; we keep their hashes alone. */
+		explicit_bzero(d[i].req.token, sizeof d[i].req.token);
+		explicit_bzero(d[i].req.proxy_key, sizeof d[i].req.proxy_key);
+	}
+	for (i = 0; i < n; i++) {
+		if (!d[i].later && !d[i].refused && spawn_wait(&d[i].req) == -1)
+			d[i].req.agent->pid = 0;
+	}
+	store_begin();
+	for (i = 0; i < n; i++) {
+		if (d[i].later)
+			continue;
+		a = d[i].req.agent;
+		if (a->pid > 0)
+			schedule_started(&d[i]);
+		else {
+			evlog_add("spawn_failed", a->job, a->chunk, a->id,
+			    a->attempt,
+			    json_pack("{s:s}", "reason", d[i].req.error));
+			agent_end_set(a, END_SPAWN_FAILED, d[i].req.error);
+			agent_finish(a, EXIT_FAIL, -1, 0, NULL);
+			failed = 1;
+		}
+		dispatch_clear(&d[i]);
+	}
+	store_commit();
+	if (failed)
+		scheduler_kick();
+}
+
+/* A's worktree is ready (or could not be made): spawn it now. */
+static void
+on_prepared(struct agent *a, int ok, const char *err, void *arg)
+{
+	struct dispatch *d = arg;
+
+	d->later = 0;
+	if (!ok) {
+		d->refused = 1;
+		snprintf(d->req.error, sizeof d->req.error, "%s", err);
+	} else
+		d->req.env = keeper_env(a, &d->req.dir);
+	schedule_spawn(d, 1);
+	free(d);
+}
+
 static void
 schedule(evutil_socket_t fd, short what, void *arg)
 {
-	struct dispatch *d;
+	struct dispatch *d, *one;
 	size_t n, i;
-	int failed = 0;
 
 	(void)fd;
 	(void)what;
@@ -395,49 +515,17 @@ schedule(evutil_socket_t fd, short what, void *arg)
 		return;
 	nlive += (int)n;
 	schedule_record(d, n);
+	/* Those with a worktree start when it is ready, off the loop. */
 	for (i = 0; i < n; i++) {
-		struct job *j = job_find(d[i].req.agent->job);
-
-		d[i].req.task = d[i].task;
-		d[i].req.proxy = proxy_address();
-		d[i].req.proxy_socket = proxy_socket();
-		d[i].req.agent->timeout = j != NULL ? j->timeout : 0;
-		/* Apart from SWARM_TOKEN: neither works in the other's place. */
-		spawn_token(d[i].req.proxy_key);
-		sha256(d[i].req.proxy_key, 64, d[i].req.agent->proxy_hash);
-		if (spawn_agent(&d[i].req) == -1)
-			d[i].req.agent->pid = 0;
-		/* The agent has its secrets; we keep their hashes alone. */
-		explicit_bzero(d[i].req.token, sizeof d[i].req.token);
-		explicit_bzero(d[i].req.proxy_key, sizeof d[i].req.proxy_key);
+		if (d[i].refused || !keeper_wants(job_find(d[i].req.agent->job)))
+			continue;
+		one = xmalloc(sizeof *one);
+		*one = d[i];
+		d[i].later = 1;
+		keeper_prepare(one->req.agent, on_prepared, one);
 	}
-	/* The shims started at once; each now says its agent's pid. */
-	for (i = 0; i < n; i++) {
-		if (spawn_wait(&d[i].req) == -1)
-			d[i].req.agent->pid = 0;
-	}
-	store_begin();
-	for (i = 0; i < n; i++) {
-		if (d[i].req.agent->pid > 0)
-			schedule_started(&d[i]);
-		else {
-			struct agent *a = d[i].req.agent;
-
-			evlog_add("spawn_failed", a->job, a->chunk, a->id,
-			    a->attempt,
-			    json_pack("{s:s}", "reason", d[i].req.error));
-			agent_end_set(a, END_SPAWN_FAILED, d[i].req.error);
-			agent_finish(a, EXIT_FAIL, -1, 0, NULL);
-			failed = 1;
-		}
-		free(d[i].task);
-		free(d[i].req.checkpoint);
-		free(d[i].req.rejection);
-	}
-	store_commit();
+	schedule_spawn(d, n);
 	free(d);
-	if (failed)
-		scheduler_kick();
 }
 
 /* The agent whose child PID is: its shim, or the agent itself. */
@@ -595,11 +683,12 @@ scheduler_stop(double grace)
 		nlive = 0;
 		return;
 	}
-	TAILQ_FOREACH(a, &live_agents, entry) {
-		if (a->pid <= 0)
+	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
+		if (a->pid <= 0 && !agent_preparing(a))
 			continue;
 		agent_end_set(a, END_INTERRUPTED, NULL);
-		agent_terminate(a, grace);
+		if (!agent_unprepare(a))
+			agent_terminate(a, grace);
 	}
 }
 

@@ -99,9 +99,22 @@ base_url_var(const char *s)
 	        (s[15] == '=' || s[15] == '\0');
 }
 
+/* Whether NAME=... (up to LEN) is set by the list EXTRA. */
+static int
+env_in(char **extra, const char *name, size_t len)
+{
+	for (; extra != NULL && *extra != NULL; extra++) {
+		if (strncmp(*extra, name, len) == 0 && (*extra)[len] == '=')
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * The daemon's environment, less SWARM_* and systemd's NOTIFY_SOCKET (the
  * agents' messages would only be refused), then the job's, then ours.
+ * In a worktree, none of the daemon's GIT_* (one could point git at
+ * another repository), and the worktree's own (req->env) over the job's.
  */
 static void
 build_env(struct strv *env, struct job *job, struct spawn_req *req)
@@ -117,6 +130,9 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 		if (strncmp(*e, "SWARM_", 6) == 0 || eq == NULL ||
 		    strncmp(*e, "NOTIFY_SOCKET=", 14) == 0)
 			continue;
+		if (req->env != NULL && (strncmp(*e, "GIT_", 4) == 0 ||
+		                            env_in(req->env, *e, eq - *e)))
+			continue;
 		if (proxy != NULL && base_url_var(*e))
 			continue;
 		if (jenv != NULL &&
@@ -125,10 +141,13 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 		strv_add(env, xstrdup(*e));
 	}
 	json_object_foreach(jenv, key, v) {
-		if (proxy == NULL || !base_url_var(key))
+		if ((proxy == NULL || !base_url_var(key)) &&
+		    !env_in(req->env, key, strlen(key)))
 			strv_add(
 			    env, xasprintf("%s=%s", key, json_string_value(v)));
 	}
+	for (e = req->env; e != NULL && *e != NULL; e++)
+		strv_add(env, xstrdup(*e));
 	/* The proxy tells agents apart by the token in the path. */
 	if (proxy != NULL) {
 		strv_add(env,
@@ -293,6 +312,13 @@ argv_free(char **v)
 	free(v);
 }
 
+/* Where the agent runs: its worktree, else the job's workdir. */
+static const char *
+spawn_dir(const struct spawn_req *req, const struct job *job)
+{
+	return req->dir != NULL ? req->dir : job->workdir;
+}
+
 static int
 spawn_exec(struct spawn_req *req, struct job *job, const char *path,
     char **argv, char **envp, int logfd)
@@ -314,7 +340,7 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
 	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-	posix_spawn_file_actions_addchdir_np(&fa, job->workdir);
+	posix_spawn_file_actions_addchdir_np(&fa, spawn_dir(req, job));
 	if (shim != NULL) {
 		posix_spawn_file_actions_adddup2(&fa, rep[1], 3);
 		sv = shim_argv(req->agent, path, argv);
@@ -333,7 +359,8 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 			close(rep[0]);
 		snprintf(req->error, sizeof req->error,
 		    "cannot run \"%s\" in %s: %s",
-		    shim != NULL ? shim : argv[0], job->workdir, strerror(rc));
+		    shim != NULL ? shim : argv[0], spawn_dir(req, job),
+		    strerror(rc));
 		return -1;
 	}
 	if (shim == NULL) {
@@ -344,7 +371,7 @@ spawn_exec(struct spawn_req *req, struct job *job, const char *path,
 	req->agent->shim = pid;
 	req->report = rep[0];
 	snprintf(req->error, sizeof req->error, "cannot run \"%s\" in %s",
-	    argv[0], job->workdir);
+	    argv[0], spawn_dir(req, job));
 	return 0;
 }
 

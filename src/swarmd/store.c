@@ -192,6 +192,47 @@ static const char *migrations[] = {
 	/* 9: each agent's shim, the parent that records its exit status. */
 	"ALTER TABLE agents ADD COLUMN shim_pid INTEGER;"
 	"ALTER TABLE agents ADD COLUMN shim_start INTEGER;",
+
+	/*
+	 * 10: the agents' work (worktree.c): a chunk's worktree and where
+	 * its lifecycle is, the snapshot each attempt left, and every
+	 * commit found on a chunk's branch, by the trailers it carries.
+	 */
+	"CREATE TABLE worktrees ("
+	"  job INTEGER NOT NULL,"
+	"  chunk TEXT NOT NULL,"
+	"  repo TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  branch TEXT NOT NULL,"
+	"  base TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  made INTEGER NOT NULL DEFAULT 0,"
+	"  agent INTEGER,"
+	"  attempt INTEGER,"
+	"  changed INTEGER NOT NULL,"
+	"  remote TEXT,"
+	"  PRIMARY KEY (job, chunk));"
+	"CREATE UNIQUE INDEX worktrees_by_branch ON worktrees (repo, branch);"
+	"CREATE TABLE snapshots ("
+	"  job INTEGER NOT NULL,"
+	"  chunk TEXT NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  agent INTEGER,"
+	"  ref TEXT NOT NULL,"
+	"  commit_id TEXT NOT NULL,"
+	"  taken INTEGER NOT NULL,"
+	"  PRIMARY KEY (job, chunk, attempt));"
+	"CREATE TABLE commits ("
+	"  commit_id TEXT NOT NULL,"
+	"  job INTEGER NOT NULL,"
+	"  chunk TEXT NOT NULL,"
+	"  agent INTEGER,"
+	"  attempt INTEGER,"
+	"  author TEXT,"
+	"  subject TEXT,"
+	"  at INTEGER,"
+	"  PRIMARY KEY (commit_id, job));"
+	"CREATE INDEX commits_by_chunk ON commits (job, chunk);",
 };
 
 struct cached {

@@ -429,7 +429,12 @@ swarmd_main(int argc, char **argv)
 	/* The shim and its status files, before recovery reads them. */
 	if (spawn_init(err, sizeof err) == -1)
 		fatalx("%s", err);
+	/* The hooks agents' git runs, before any agent starts. */
+	if (keeper_init(err, sizeof err) == -1)
+		fatalx("%s", err);
 	scheduler_init();
+	/* What a crash left half done to a worktree, finished. */
+	keeper_start();
 	watchdog_init();
 	if (server_listen(err, sizeof err) == -1)
 		fatalx("%s", err);
@@ -444,6 +449,7 @@ swarmd_main(int argc, char **argv)
 	proxy_free();
 	watchdog_free();
 	curlev_free();
+	keeper_free();
 	scheduler_free();
 	spawn_free();
 	route_free();

@@ -477,6 +477,7 @@ struct jobspec {
 	json_t *stagger;          /* {"batch", "interval"} or NULL */
 	int cap_signal;           /* SIGUSR1 at 80% of the cap */
 	json_t *result;           /* {"path", "schema"} or NULL */
+	json_t *worktree;         /* {"repo", "base", ...} or NULL */
 };
 /* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
 int jobspec_parse(
@@ -509,10 +510,81 @@ void git_cancel(struct git_run *);
 
 /* ---- git-worktree.c: a chunk's branch, worktree and snapshots ---- */
 typedef void (*gitwt_cb)(int ok, const char *err, const char *out, void *);
-void gitwt_add(const char *repo, const char *base, const char *branch,
-    const char *path, const char *reason, gitwt_cb, void *arg);
-void gitwt_snapshot(
+struct gitwt;
+struct gitwt *gitwt_add(const char *repo, const char *base,
+    const char *branch, const char *path, const char *reason, int fresh,
+    gitwt_cb, void *arg);
+struct gitwt *gitwt_remove(
+    const char *repo, const char *path, int force, gitwt_cb, void *arg);
+struct gitwt *gitwt_snapshot(
     const char *path, const char *ref, const char *msg, gitwt_cb, void *arg);
+void gitwt_cancel(struct gitwt *);
+
+/* ---- worktree.c: the records of the agents' work ---- */
+enum wt_state {
+	WT_INVALID = -1,
+	WT_PREPARING,
+	WT_RUNNING,
+	WT_SETTLING,
+	WT_KEPT,
+	WT_REMOVING,
+	WT_REMOVED,
+	WT_NSTATES
+};
+enum wt_input { WI_PREPARE, WI_READY, WI_END, WI_SETTLED, WI_REMOVE, WI_GONE,
+	WT_NINPUTS };
+enum wt_action { WA_NONE, WA_ATTEMPT, WA_MADE, WA_UNMADE };
+struct wt_row {
+	int64_t job;
+	char *chunk, *repo, *path, *branch, *base;
+	char *remote; /* its branches count as kept too; or NULL */
+	enum wt_state state;
+	int made; /* added and checked once: reused from then on */
+	int64_t agent;
+	int attempt;
+};
+struct wt_commit {
+	const char *id, *chunk, *author, *subject;
+	int64_t job, agent, at;
+	int attempt;
+};
+int worktree_next(enum wt_state, enum wt_input);
+const char *worktree_state_name(enum wt_state);
+int worktree_get(int64_t job, const char *chunk, struct wt_row *);
+void worktree_row_free(struct wt_row *);
+void worktree_each(
+    int64_t job, void (*)(const struct wt_row *, void *), void *arg);
+int64_t worktree_branch_owner(const char *repo, const char *branch);
+int worktree_claim(const struct wt_row *);
+int worktree_apply(int64_t job, const char *chunk, enum wt_input,
+    int64_t agent, int attempt);
+void worktree_snapshot_add(int64_t job, const char *chunk, int attempt,
+    int64_t agent, const char *ref, const char *commit);
+char *worktree_snapshot_latest(int64_t job, const char *chunk);
+json_t *worktree_snapshots_json(int64_t job, const char *chunk);
+void worktree_commit_add(const struct wt_commit *);
+json_t *worktree_commits_json(int64_t job, const char *chunk);
+json_t *worktree_blame_json(const char *prefix);
+
+/* ---- keeper.c: the agents' work kept: worktrees driven around attempts ---- */
+typedef void (*keeper_cb)(struct agent *, int ok, const char *err, void *);
+typedef void (*keeper_done_cb)(json_t *rows, void *arg);
+typedef void (*keeper_check_cb)(const char *err, void *arg);
+struct job;
+struct batch;
+int keeper_init(char *err, size_t errlen);
+void keeper_start(void);
+void keeper_free(void);
+int keeper_wants(const struct job *);
+int keeper_claim(struct agent *, char *err, size_t errlen);
+void keeper_prepare(struct agent *, keeper_cb, void *arg);
+void *keeper_cancel(struct agent *);
+char **keeper_env(const struct agent *, char **dir);
+void keeper_ended(const struct agent *);
+struct batch *keeper_survey(
+    int64_t job, int clean, int force, keeper_done_cb, void *arg);
+void keeper_forget(struct batch *);
+void keeper_check(json_t *spec, json_t *chunks, keeper_check_cb, void *arg);
 
 /* ---- proc.c: process groups ---- */
 int proc_signal_group(pid_t, int sig);
@@ -531,6 +603,8 @@ struct spawn_req {
 	const char *task;
 	char *checkpoint;         /* SWARM_CHECKPOINT, or NULL */
 	char *rejection;          /* SWARM_REJECTION, or NULL */
+	char *dir;                /* its worktree, or NULL: the job's workdir */
+	char **env;               /* NAME=value its worktree adds, or NULL */
 	const char *proxy;        /* the proxy's address, or NULL when off */
 	const char *proxy_socket; /* and its Unix socket, or NULL */
 	char token[65];           /* hex; handed to the child, never stored */
@@ -583,6 +657,7 @@ void job_check_done(struct job *);
 int agent_abort(struct agent *, double grace, const char *reason);
 int agent_abort_as(
     struct agent *, double grace, const char *reason, enum agent_end);
+int agent_preparing(const struct agent *);
 void scheduler_reap(void);
 void scheduler_flush_seen(void);
 int scheduler_live(void);
@@ -873,6 +948,12 @@ VERB_DECL(dead);
 VERB_DECL(retry);
 VERB_DECL(escalations);
 VERB_DECL(resolve);
+VERB_DECL(worktrees);
+VERB_DECL(clean);
+VERB_DECL(blame);
+int verb_submit_store(
+    json_t *reply, struct jobspec *, int dry_run, char *err, size_t errlen);
+enum verb_rc verb_submit_worktree(struct verb_ctx *, struct jobspec *);
 
 /* ---- check.c ---- */
 int check_statedir(const char *);

@@ -50,7 +50,7 @@ abort_agent(struct verb_ctx *ctx, int64_t id, double grace, const char *reason)
 	struct agent *a = agent_find(id);
 	char *state, *msg;
 
-	if (a == NULL || a->pid <= 0) {
+	if (a == NULL || (a->pid <= 0 && !agent_preparing(a))) {
 		if ((state = agent_stored_state(id)) == NULL)
 			return verb_fail(ctx, SWARM_E_NOT_FOUND,
 			    "no such agent: agent-%lld", (long long)id);
@@ -91,7 +91,7 @@ abort_job(struct verb_ctx *ctx, struct job *j, double grace, const char *reason)
 	log_notice("job-%lld: abort requested; %lld queued chunks dropped",
 	    (long long)j->id, (long long)dropped);
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
-		if (a->job != j->id || a->pid <= 0)
+		if (a->job != j->id || (a->pid <= 0 && !agent_preparing(a)))
 			continue;
 		json_array_append_new(names, agent_name(a->id));
 		agent_abort(a, grace, reason);

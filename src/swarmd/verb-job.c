@@ -90,8 +90,6 @@ verb_submit(struct verb_ctx *ctx)
 	json_t *problems = json_array();
 	struct jobspec js;
 	char err[256] = "";
-	char name[32];
-	int64_t id;
 
 	if (jobspec_parse(json_object_get(ctx->args, "job"),
 	        srv.cfg.default_concurrency, &js, problems) == -1) {
@@ -106,22 +104,38 @@ verb_submit(struct verb_ctx *ctx)
 		jobspec_free(&js);
 		return VERB_ERROR;
 	}
-	json_object_set_new(ctx->reply, "chunks",
-	    json_integer((json_int_t)json_array_size(js.chunks)));
-	json_object_set_new(
-	    ctx->reply, "concurrency", json_integer(js.concurrency));
-	if (arg_bool(ctx, "dry_run")) {
-		json_object_set_new(ctx->reply, "dry_run", json_true());
-		jobspec_free(&js);
-		return VERB_OK;
-	}
-	id = job_submit(&js, err, sizeof err);
-	jobspec_free(&js);
-	if (id == 0)
+	/* Its repository is asked first, off the loop. */
+	if (js.worktree != NULL)
+		return verb_submit_worktree(ctx, &js);
+	if (verb_submit_store(ctx->reply, &js, arg_bool(ctx, "dry_run"), err,
+	        sizeof err) == -1)
 		return verb_fail(ctx, SWARM_E_INTERNAL, "%s", err);
-	snprintf(name, sizeof name, "job-%lld", (long long)id);
-	json_object_set_new(ctx->reply, "job", json_string(name));
 	return VERB_OK;
+}
+
+/* A checked job stored (or only counted, for a dry run); JS is freed. */
+int
+verb_submit_store(
+    json_t *reply, struct jobspec *js, int dry_run, char *err, size_t errlen)
+{
+	char name[32];
+	int64_t id;
+
+	json_object_set_new(reply, "chunks",
+	    json_integer((json_int_t)json_array_size(js->chunks)));
+	json_object_set_new(reply, "concurrency", json_integer(js->concurrency));
+	if (dry_run) {
+		json_object_set_new(reply, "dry_run", json_true());
+		jobspec_free(js);
+		return 0;
+	}
+	id = job_submit(js, err, errlen);
+	jobspec_free(js);
+	if (id == 0)
+		return -1;
+	snprintf(name, sizeof name, "job-%lld", (long long)id);
+	json_object_set_new(reply, "job", json_string(name));
+	return 0;
 }
 
 enum verb_rc
@@ -129,6 +143,28 @@ verb_jobs(struct verb_ctx *ctx)
 {
 	json_object_set_new(ctx->reply, "jobs", job_list_json());
 	return VERB_OK;
+}
+
+/* An agent in a worktree: its chunk's commits and snapshots. */
+static void
+show_work(json_t *agent)
+{
+	const char *chunk = json_string_value(json_object_get(agent, "chunk"));
+	int64_t job;
+	struct wt_row w;
+
+	if (chunk == NULL ||
+	    job_parse_id(json_string_value(json_object_get(agent, "job")),
+	        &job) == -1 ||
+	    worktree_get(job, chunk, &w) == -1)
+		return;
+	json_object_set_new(agent, "worktree",
+	    json_pack("{s:s, s:s, s:s}", "path", w.path, "branch", w.branch,
+	        "state", worktree_state_name(w.state)));
+	json_object_set_new(agent, "commits", worktree_commits_json(job, chunk));
+	json_object_set_new(
+	    agent, "snapshots", worktree_snapshots_json(job, chunk));
+	worktree_row_free(&w);
 }
 
 static enum verb_rc
@@ -141,6 +177,7 @@ show_agent(struct verb_ctx *ctx, int64_t id)
 		    "no such agent: agent-%lld", (long long)id);
 	json_object_set_new(ctx->reply, "agent", agent);
 	json_object_set_new(agent, "usage", quota_agent_json(id));
+	show_work(agent);
 	return VERB_OK;
 }
 

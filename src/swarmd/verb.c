@@ -75,6 +75,11 @@ static const struct verb_arg resolve_args[] = { ARG_NEED_STR(
 	ARG_END };
 static const struct verb_arg done_args[] = { ARG_STR("summary", ARG_MAX_TEXT),
 	ARG_STR("result", ARG_MAX_PATH), ARG_END };
+static const struct verb_arg clean_args[] = { ARG_STR("job", ARG_MAX_NAME),
+	ARG_OPT("discard", A_BOOL), ARG_END };
+static const struct verb_arg blame_args[] = { ARG_NEED_STR(
+	                                          "commit", ARG_MAX_NAME),
+	ARG_END };
 
 /* One entry per verb. */
 static const struct verb verbs[] = {
@@ -101,6 +106,9 @@ static const struct verb verbs[] = {
 	{ "retry", V_OPERATOR, retry_args, verb_retry },
 	{ "escalations", V_OPERATOR, escalations_args, verb_escalations },
 	{ "resolve", V_OPERATOR, resolve_args, verb_resolve },
+	{ "worktrees", V_OPERATOR, optjob_args, verb_worktrees },
+	{ "clean", V_OPERATOR, clean_args, verb_clean },
+	{ "blame", V_OPERATOR, blame_args, verb_blame },
 };
 
 static const char *type_names[] = {

@@ -211,11 +211,18 @@ wait_told(struct told *t)
 }
 
 static void
-add(const char *base, const char *branch, const char *path, struct told *t)
+add_as(const char *base, const char *branch, const char *path, int fresh,
+    struct told *t)
 {
 	memset(t, 0, sizeof *t);
-	gitwt_add(dir, base, branch, path, "swarmd agent-1", on_wt, t);
+	gitwt_add(dir, base, branch, path, "swarmd agent-1", fresh, on_wt, t);
 	wait_told(t);
+}
+
+static void
+add(const char *base, const char *branch, const char *path, struct told *t)
+{
+	add_as(base, branch, path, 0, t);
 }
 
 /* sh -c CMD (formatted) in the test's repository; its first line. */
@@ -282,7 +289,7 @@ test_worktree_add(void **state)
 	assert_false(t.ok);
 	assert_non_null(strstr(t.err, "cannot make the branch from base"));
 	memset(&t, 0, sizeof t);
-	gitwt_add("/", "main", "b", other, "r", on_wt, &t);
+	gitwt_add("/", "main", "b", other, "r", 0, on_wt, &t);
 	wait_told(&t);
 	assert_false(t.ok);
 	assert_non_null(strstr(t.err, "repo is not a git repository"));
@@ -338,6 +345,90 @@ test_snapshot(void **state)
 	assert_string_equal(sh("cat %s/tracked", path), "changed");
 }
 
+/*
+ * A chunk's first attempt: a branch of that name already there is taken
+ * only when it holds nothing beyond base (made by us before a crash);
+ * one with work of its own is refused, and left as it was.
+ */
+static void
+test_worktree_fresh(void **state)
+{
+	char path[128], tip[64];
+	struct told t;
+
+	(void)state;
+	sh("git -C %s branch swarm/job-2/empty main", dir);
+	snprintf(path, sizeof path, "%s-wt/f0", dir);
+	add_as("main", "swarm/job-2/empty", path, 1, &t);
+	assert_true(t.ok);
+	sh("git -C %s branch swarm/job-2/theirs main && git -C %s "
+	   "-c user.name=o -c user.email=o@o commit-tree -p main -m x "
+	   "main^{tree} | xargs git -C %s update-ref "
+	   "refs/heads/swarm/job-2/theirs",
+	    dir, dir, dir);
+	snprintf(tip, sizeof tip, "%s",
+	    sh("git -C %s rev-parse swarm/job-2/theirs", dir));
+	snprintf(path, sizeof path, "%s-wt/f1", dir);
+	add_as("main", "swarm/job-2/theirs", path, 1, &t);
+	assert_false(t.ok);
+	assert_non_null(strstr(t.err, "already exists"));
+	assert_non_null(strstr(t.err, "1 commits not on main"));
+	assert_string_equal(
+	    sh("git -C %s rev-parse swarm/job-2/theirs", dir), tip);
+	assert_string_equal(sh("test -e %s || echo absent", path), "absent");
+}
+
+static void
+removed(const char *path, int force, struct told *t)
+{
+	memset(t, 0, sizeof *t);
+	gitwt_remove(dir, path, force, on_wt, t);
+	wait_told(t);
+}
+
+/*
+ * Removal: a locked worktree with changes stays unless forced (git's own
+ * refusal); a clean one goes, its branch kept; a path already gone is
+ * pruned from git's list; a directory that is no worktree is refused.
+ */
+static void
+test_worktree_remove(void **state)
+{
+	char path[128], plain[128];
+	struct told t;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s-wt/r0", dir);
+	add("main", "swarm/job-3/r0", path, &t);
+	assert_true(t.ok);
+	sh("echo dirty >%s/d", path);
+	removed(path, 0, &t);
+	assert_false(t.ok);
+	assert_non_null(strstr(t.err, "git worktree remove"));
+	assert_string_equal(sh("cat %s/d", path), "dirty");
+	sh("rm %s/d", path);
+	removed(path, 0, &t);
+	assert_true(t.ok);
+	assert_string_equal(sh("test -e %s || echo gone", path), "gone");
+	assert_string_equal(
+	    sh("git -C %s rev-parse --verify -q swarm/job-3/r0 >/dev/null "
+	       "&& echo kept",
+	        dir),
+	    "kept");
+	snprintf(path, sizeof path, "%s-wt/r1", dir);
+	add("main", "swarm/job-3/r1", path, &t);
+	sh("rm -rf %s", path);
+	removed(path, 0, &t);
+	assert_true(t.ok);
+	assert_string_equal(
+	    sh("git -C %s worktree list --porcelain | grep -c r1$", dir), "0");
+	snprintf(plain, sizeof plain, "%s-wt/plain", dir);
+	sh("mkdir -p %s && echo mine >%s/f", plain, plain);
+	removed(plain, 1, &t);
+	assert_false(t.ok);
+	assert_string_equal(sh("cat %s/f", plain), "mine");
+}
+
 int
 main(void)
 {
@@ -349,6 +440,8 @@ main(void)
 		cmocka_unit_test(test_no_git),
 		cmocka_unit_test(test_worktree_add),
 		cmocka_unit_test(test_snapshot),
+		cmocka_unit_test(test_worktree_fresh),
+		cmocka_unit_test(test_worktree_remove),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

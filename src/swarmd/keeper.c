@@ -1,0 +1,1125 @@
+/*
+ * keeper.c: the agents' work, kept.  A job with a "worktree" runs each
+ * chunk in a git worktree of its own, on a branch of its own; this file
+ * drives git (git-worktree.c, off the loop) around each attempt and
+ * feeds the worktree table (worktree.c):
+ *
+ *   before an attempt  the branch (made from base the first time, then
+ *                      the chunk's own) and its worktree, locked for the
+ *                      agent and checked to be that repository's
+ *   after it           whatever the way it ended: a snapshot of what
+ *                      the worktree holds beyond its branch, the
+ *                      branch's new commits recorded by their trailers,
+ *                      the lock let go
+ *   on request         removal, only when nothing can be lost
+ *
+ * Operations on one chunk's worktree run one at a time, in the order
+ * asked: a retry's preparation waits for the previous attempt's
+ * snapshot.  Each is recorded before git runs, so a start after a crash
+ * finds it in the table and finishes it (keeper_start).
+ */
+#include <sys/stat.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "swarmd.h"
+
+#define BRANCH_DEFAULT "swarm/{job}/{chunk}"
+#define EMAIL_DEFAULT "{agent}@{job}.swarmd.invalid"
+
+/* Git sequences at once: enough to keep 2 cores busy, few ref locks. */
+#define KEEP_PAR 8
+
+enum op_kind { OP_PREPARE, OP_SETTLE, OP_SURVEY, OP_REMOVE };
+
+/* A listing or a clean: one answer when its last worktree is done. */
+struct batch {
+	int pending;
+	int clean, force;
+	json_t *rows;
+	keeper_done_cb cb; /* NULL once the asker left */
+	void *arg;
+};
+
+struct op {
+	enum op_kind kind;
+	int64_t job;
+	char *chunk;
+	struct agent *agent; /* OP_PREPARE */
+	int force;           /* OP_REMOVE */
+	keeper_cb cb;
+	void *arg;
+	struct wt_row row;
+	struct gitwt *wt;     /* the git sequence running, or NULL */
+	struct git_run *run;  /* ... or the single git command */
+	int step;
+	int running;
+	char *snapshot;       /* OP_SETTLE: the snapshot's commit, or NULL */
+	int ncommits;
+	struct batch *batch;  /* OP_SURVEY, OP_REMOVE */
+	int dirty, unmerged;  /* OP_SURVEY's findings; -1 unknown */
+	char err[256];
+	TAILQ_ENTRY(op) entry;
+};
+static TAILQ_HEAD(, op) ops = TAILQ_HEAD_INITIALIZER(ops);
+static int nrunning;
+
+static void op_run(struct op *);
+
+static json_t *
+wt_spec(int64_t job)
+{
+	struct job *j = job_find(job);
+
+	return j != NULL ? json_object_get(j->spec, "worktree") : NULL;
+}
+
+int
+keeper_wants(const struct job *j)
+{
+	return j != NULL && json_object_get(j->spec, "worktree") != NULL;
+}
+
+static const char *
+spec_str(json_t *spec, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(spec, key));
+
+	return s != NULL ? s : dflt;
+}
+
+static char *
+expand(const char *tmpl, int64_t job, const char *chunk, int64_t agent)
+{
+	char jn[32], an[32];
+
+	snprintf(jn, sizeof jn, "job-%lld", (long long)job);
+	snprintf(an, sizeof an, "agent-%lld", (long long)agent);
+	return jobspec_expand(tmpl, "", chunk, jn, an);
+}
+
+/* mkdir -p, each new directory 0750. */
+static int
+mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+		return -1;
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0750) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0750) == -1 && errno != EEXIST ? -1 : 0;
+}
+
+/* The root of JOB's worktrees, made and canonical (as git prints it). */
+static char *
+job_root(int64_t job, json_t *spec, char *err, size_t errlen)
+{
+	const char *root = json_string_value(json_object_get(spec, "root"));
+	char *dir, real[PATH_MAX];
+
+	dir = root != NULL ? xasprintf("%s/job-%lld", root, (long long)job) :
+	                     xasprintf("%s/worktrees/job-%lld",
+	                         srv.cfg.statedir, (long long)job);
+	if (mkdirs(dir) == -1 || realpath(dir, real) == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	free(dir);
+	return xstrdup(real);
+}
+
+/*
+ * Agent A's claim on its chunk's worktree, in the dispatch transaction:
+ * recorded before git runs.  -1 with ERR when it cannot be had.
+ */
+int
+keeper_claim(struct agent *a, char *err, size_t errlen)
+{
+	json_t *spec = wt_spec(a->job);
+	struct wt_row w;
+	int64_t owner;
+	char *root;
+	int rc;
+
+	if (spec == NULL)
+		return 0;
+	if ((root = job_root(a->job, spec, err, errlen)) == NULL)
+		return -1;
+	memset(&w, 0, sizeof w);
+	w.job = a->job;
+	w.chunk = a->chunk;
+	w.repo = (char *)spec_str(spec, "repo", "");
+	w.base = (char *)spec_str(spec, "base", "");
+	w.branch = expand(
+	    spec_str(spec, "branch", BRANCH_DEFAULT), a->job, a->chunk, a->id);
+	w.path = xasprintf("%s/%s", root, a->chunk);
+	w.remote = (char *)json_string_value(json_object_get(spec, "remote"));
+	w.agent = a->id;
+	w.attempt = a->attempt;
+	owner = worktree_branch_owner(w.repo, w.branch);
+	if (owner != 0 && owner != a->job) {
+		snprintf(err, errlen, "branch %s of %s belongs to job-%lld",
+		    w.branch, w.repo, (long long)owner);
+		rc = -1;
+	} else if ((rc = worktree_claim(&w)) == -1)
+		snprintf(err, errlen, "the worktree of job-%lld/%s is busy",
+		    (long long)a->job, a->chunk);
+	free(w.branch);
+	free(w.path);
+	free(root);
+	return rc == -1 ? -1 : 0;
+}
+
+/* ---- the queue of operations, one at a time per chunk ---- */
+
+/* Whether an operation before O works on O's chunk. */
+static int
+op_waits(const struct op *o)
+{
+	struct op *p;
+
+	TAILQ_FOREACH(p, &ops, entry) {
+		if (p == o)
+			return 0;
+		if (p->job == o->job && strcmp(p->chunk, o->chunk) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Start what may start, in the order asked.  Not while stopping. */
+static void
+op_kick(void)
+{
+	struct op *o, *next;
+
+	TAILQ_FOREACH_SAFE(o, &ops, entry, next) {
+		if (nrunning >= KEEP_PAR || srv.shutting_down)
+			return;
+		if (o->running || op_waits(o))
+			continue;
+		o->running = 1;
+		nrunning++;
+		op_run(o);
+	}
+}
+
+static struct op *
+op_new(enum op_kind kind, int64_t job, const char *chunk)
+{
+	struct op *o = xcalloc(1, sizeof *o);
+
+	o->kind = kind;
+	o->job = job;
+	o->chunk = xstrdup(chunk);
+	o->dirty = o->unmerged = -1;
+	TAILQ_INSERT_TAIL(&ops, o, entry);
+	return o;
+}
+
+static void
+op_free(struct op *o)
+{
+	gitwt_cancel(o->wt);
+	git_cancel(o->run);
+	worktree_row_free(&o->row);
+	free(o->chunk);
+	free(o->snapshot);
+	free(o);
+}
+
+/* O is over (or never ran): the next operations may run. */
+static void
+op_done(struct op *o)
+{
+	TAILQ_REMOVE(&ops, o, entry);
+	if (o->running)
+		nrunning--;
+	op_free(o);
+	op_kick();
+}
+
+static void
+op_event(struct op *o, const char *type, json_t *data)
+{
+	evlog_add(type, o->job, o->chunk, o->row.agent, o->row.attempt, data);
+}
+
+/* ---- preparing: the worktree an attempt runs in ---- */
+
+static void
+on_added(int ok, const char *err, const char *out, void *arg)
+{
+	struct op *o = arg;
+	struct agent *a = o->agent;
+
+	(void)out;
+	o->wt = NULL;
+	store_begin();
+	if (ok) {
+		worktree_apply(o->job, o->chunk, WI_READY, 0, 0);
+		op_event(o, "worktree_ready",
+		    json_pack("{s:s, s:s}", "path", o->row.path, "branch",
+		        o->row.branch));
+	} else
+		op_event(o, "worktree_failed", json_pack("{s:s}", "reason", err));
+	store_commit();
+	o->cb(a, ok, err, o->arg);
+	op_done(o);
+}
+
+static void
+prepare_run(struct op *o)
+{
+	char *reason;
+
+	if (worktree_get(o->job, o->chunk, &o->row) == -1 ||
+	    o->row.state != WT_PREPARING) {
+		o->cb(o->agent, 0, "the chunk's worktree is not being prepared",
+		    o->arg);
+		op_done(o);
+		return;
+	}
+	reason = xasprintf("swarmd agent-%lld", (long long)o->agent->id);
+	o->wt = gitwt_add(o->row.repo, o->row.base, o->row.branch, o->row.path,
+	    reason, !o->row.made, on_added, o);
+	free(reason);
+}
+
+/*
+ * Make agent A's worktree ready (claimed already); CB is told once,
+ * after the previous attempt's snapshot if one is still being taken.
+ */
+void
+keeper_prepare(struct agent *a, keeper_cb cb, void *arg)
+{
+	struct op *o = op_new(OP_PREPARE, a->job, a->chunk);
+
+	o->agent = a;
+	o->cb = cb;
+	o->arg = arg;
+	op_kick();
+}
+
+/*
+ * A's preparation is no longer wanted (an abort, a stop): stopped, its
+ * callback never told.  Its ARG, or NULL when there was none.
+ */
+void *
+keeper_cancel(struct agent *a)
+{
+	struct op *o;
+	void *arg;
+
+	TAILQ_FOREACH(o, &ops, entry) {
+		if (o->kind == OP_PREPARE && o->agent == a) {
+			arg = o->arg;
+			op_done(o);
+			return arg;
+		}
+	}
+	return NULL;
+}
+
+/* ---- what an agent in a worktree is given ---- */
+
+static void
+env_add(char ***env, size_t *n, char *s)
+{
+	*env = xrealloc(*env, (*n + 2) * sizeof **env);
+	(*env)[(*n)++] = s;
+	(*env)[*n] = NULL;
+}
+
+/*
+ * Agent A's directory (its worktree) and what its environment gains:
+ * where it is, the snapshot to start from, git kept inside the worktree
+ * and committing as the agent, through swarmd's hooks, which add the
+ * trailers.  NULL when A's job has no worktree.
+ */
+char **
+keeper_env(const struct agent *a, char **dir)
+{
+	json_t *spec = wt_spec(a->job);
+	char **env = NULL, *email, *snap, *slash;
+	struct wt_row w;
+	size_t n = 0;
+
+	*dir = NULL;
+	if (spec == NULL || worktree_get(a->job, a->chunk, &w) == -1)
+		return NULL;
+	*dir = xstrdup(w.path);
+	email = expand(spec_str(spec, "email", EMAIL_DEFAULT), a->job,
+	    a->chunk, a->id);
+	env_add(&env, &n, xasprintf("SWARM_WORKTREE=%s", w.path));
+	env_add(&env, &n, xasprintf("SWARM_BRANCH=%s", w.branch));
+	if ((snap = worktree_snapshot_latest(a->job, a->chunk)) != NULL)
+		env_add(&env, &n, xasprintf("SWARM_SNAPSHOT=%s", snap));
+	/* git stops at the worktree's parent: no falling through. */
+	slash = strrchr(w.path, '/');
+	env_add(&env, &n,
+	    xasprintf("GIT_CEILING_DIRECTORIES=%.*s",
+	        (int)(slash != NULL ? slash - w.path : 0), w.path));
+	env_add(&env, &n, xasprintf("GIT_AUTHOR_NAME=agent-%lld", (long long)a->id));
+	env_add(&env, &n, xasprintf("GIT_AUTHOR_EMAIL=%s", email));
+	env_add(&env, &n,
+	    xasprintf("GIT_COMMITTER_NAME=agent-%lld", (long long)a->id));
+	env_add(&env, &n, xasprintf("GIT_COMMITTER_EMAIL=%s", email));
+	env_add(&env, &n, xstrdup("GIT_CONFIG_COUNT=1"));
+	env_add(&env, &n, xstrdup("GIT_CONFIG_KEY_0=core.hooksPath"));
+	env_add(&env, &n,
+	    xasprintf("GIT_CONFIG_VALUE_0=%s/git-hooks", srv.cfg.statedir));
+	free(snap);
+	free(email);
+	worktree_row_free(&w);
+	return env;
+}
+
+/* ---- settling: what an attempt leaves is kept ---- */
+
+enum { SETTLE_SNAP, SETTLE_LOG, SETTLE_UNLOCK, SETTLE_END, SETTLE_UNMAKE };
+
+static void settle_next(struct op *);
+
+static void
+settle_end(struct op *o)
+{
+	store_begin();
+	worktree_apply(o->job, o->chunk, WI_SETTLED, 0, 0);
+	op_event(o, "worktree_settled",
+	    json_pack("{s:s?, s:i}", "snapshot", o->snapshot, "commits",
+	        o->ncommits));
+	store_commit();
+	op_done(o);
+}
+
+/* One line of `git log` (fields apart by 0x1f) recorded as a commit. */
+static void
+settle_commit(struct op *o, char *line)
+{
+	char *f[6];
+	struct wt_commit c;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		f[i] = strsep(&line, "\x1f");
+	if (f[5] == NULL || strlen(f[0]) < 40)
+		return;
+	memset(&c, 0, sizeof c);
+	c.id = f[0];
+	c.job = o->job;
+	c.chunk = o->chunk;
+	c.author = f[1];
+	c.at = strtoll(f[2], NULL, 10) * 1000;
+	c.subject = f[3];
+	if (agent_parse_id(f[4], &c.agent) == -1)
+		c.agent = 0;
+	c.attempt = atoi(f[5]);
+	worktree_commit_add(&c);
+	o->ncommits++;
+}
+
+static void
+settle_commits(struct op *o, const char *text)
+{
+	char *out = xstrdup(text), *p = out, *line;
+
+	store_begin();
+	while ((line = strsep(&p, "\n")) != NULL) {
+		if (*line != '\0')
+			settle_commit(o, line);
+	}
+	store_commit();
+	free(out);
+}
+
+/* A step's git failed: said, and the settling goes on. */
+static void
+settle_warn(struct op *o, const char *what, const char *err)
+{
+	log_warnx("job-%lld/%s: worktree: %s: %.*s", (long long)o->job,
+	    o->chunk, what, (int)strcspn(err, "\n"), err);
+}
+
+static void
+on_settle_git(const struct git_result *r, void *arg)
+{
+	struct op *o = arg;
+
+	o->run = NULL;
+	if (r->exit != 0)
+		settle_warn(o, o->step == SETTLE_LOG ? "git log" :
+		                                       "git worktree unlock",
+		    r->err);
+	else if (o->step == SETTLE_LOG)
+		settle_commits(o, r->out);
+	o->step++;
+	settle_next(o);
+}
+
+static void
+on_snapshot(int ok, const char *err, const char *out, void *arg)
+{
+	struct op *o = arg;
+	char *ref;
+
+	o->wt = NULL;
+	store_begin();
+	if (!ok)
+		op_event(o, "snapshot_failed", json_pack("{s:s}", "reason", err));
+	else if (*out != '\0') {
+		ref = xasprintf("refs/swarm/snapshots/job-%lld/%s/%d",
+		    (long long)o->job, o->chunk, o->row.attempt);
+		o->snapshot = xstrdup(out);
+		worktree_snapshot_add(o->job, o->chunk, o->row.attempt,
+		    o->row.agent, ref, out);
+		op_event(o, "snapshot",
+		    json_pack("{s:s, s:s}", "ref", ref, "commit", out));
+		free(ref);
+	}
+	store_commit();
+	/* Never made whole (a crash while adding): kept, then undone. */
+	o->step = o->row.made ? SETTLE_LOG : SETTLE_UNMAKE;
+	settle_next(o);
+}
+
+static void on_unmade(int, const char *, const char *, void *);
+
+static void
+settle_next(struct op *o)
+{
+	const char *log[] = { "log",
+		"--format=%H%x1f%an%x1f%ct%x1f%s%x1f"
+		"%(trailers:key=Swarm-Agent,valueonly,separator=)%x1f"
+		"%(trailers:key=Swarm-Attempt,valueonly,separator=)",
+		o->row.branch, "--not", o->row.base, "--", NULL };
+	const char *unlock[] = { "worktree", "unlock", o->row.path, NULL };
+	char *ref, *msg;
+
+	if (o->step == SETTLE_SNAP && access(o->row.path, F_OK) != 0) {
+		if (o->row.made) { /* someone removed it: nothing to keep */
+			store_begin();
+			op_event(o, "worktree_missing",
+			    json_pack("{s:s}", "path", o->row.path));
+			store_commit();
+		}
+		o->step = o->row.made ? SETTLE_LOG : SETTLE_UNMAKE;
+	}
+	switch (o->step) {
+	case SETTLE_SNAP:
+		ref = xasprintf("refs/swarm/snapshots/job-%lld/%s/%d",
+		    (long long)o->job, o->chunk, o->row.attempt);
+		msg = xasprintf("swarmd: what agent-%lld left in job-%lld/%s, "
+		                "attempt %d",
+		    (long long)o->row.agent, (long long)o->job, o->chunk,
+		    o->row.attempt);
+		o->wt = gitwt_snapshot(o->row.path, ref, msg, on_snapshot, o);
+		free(ref);
+		free(msg);
+		return;
+	case SETTLE_LOG:
+	case SETTLE_UNLOCK:
+		o->run = git_run(o->row.repo, o->step == SETTLE_LOG ? log : unlock,
+		    NULL, on_settle_git, o, o->err, sizeof o->err);
+		if (o->run == NULL) {
+			settle_warn(o, "git", o->err);
+			o->step++;
+			settle_next(o);
+		}
+		return;
+	case SETTLE_UNMAKE:
+		o->wt = gitwt_remove(o->row.repo, o->row.path, 1, on_unmade, o);
+		return;
+	default:
+		settle_end(o);
+		return;
+	}
+}
+
+/* Removed, or it was not there: the next attempt adds it afresh. */
+static void
+on_unmade(int ok, const char *err, const char *out, void *arg)
+{
+	struct op *o = arg;
+
+	(void)ok;
+	(void)err;
+	(void)out;
+	o->wt = NULL;
+	settle_end(o);
+}
+
+static void
+settle_run(struct op *o)
+{
+	if (worktree_get(o->job, o->chunk, &o->row) == -1 ||
+	    o->row.state != WT_SETTLING) {
+		op_done(o);
+		return;
+	}
+	o->step = SETTLE_SNAP;
+	settle_next(o);
+}
+
+/*
+ * Agent A has ended, whatever the way: its worktree is settled (in the
+ * caller's transaction it becomes settling; git runs after).
+ */
+void
+keeper_ended(const struct agent *a)
+{
+	if (!keeper_wants(job_find(a->job)) ||
+	    worktree_apply(a->job, a->chunk, WI_END, 0, 0) == -1)
+		return;
+	op_new(OP_SETTLE, a->job, a->chunk);
+	op_kick();
+}
+
+/* ---- surveying and removing: nothing that can be lost goes ---- */
+
+static void
+batch_done(struct batch *b)
+{
+	if (--b->pending > 0)
+		return;
+	if (b->cb != NULL)
+		b->cb(b->rows, b->arg);
+	json_decref(b->rows);
+	free(b);
+}
+
+/* Why O's worktree must stay, in words; none: it is removable. */
+static json_t *
+kept_because(const struct op *o)
+{
+	json_t *why = json_array();
+
+	if (o->row.state == WT_PREPARING || o->row.state == WT_RUNNING)
+		json_array_append_new(why,
+		    json_sprintf("locked: agent-%lld works in it",
+		        (long long)o->row.agent));
+	else if (o->row.state != WT_KEPT)
+		json_array_append_new(
+		    why, json_string(worktree_state_name(o->row.state)));
+	if (o->unmerged > 0)
+		json_array_append_new(why,
+		    json_sprintf("%d commit%s not merged into %s", o->unmerged,
+		        o->unmerged == 1 ? "" : "s", o->row.base));
+	if (o->dirty > 0)
+		json_array_append_new(why, json_string("uncommitted changes"));
+	if (o->row.state == WT_KEPT && (o->unmerged < 0 || o->dirty < 0))
+		json_array_append_new(
+		    why, json_sprintf("cannot tell: %s", o->err));
+	return why;
+}
+
+static void
+batch_add(struct op *o, const char *state, json_t *why, const char *done)
+{
+	json_t *row = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:o}",
+	    "job", json_sprintf("job-%lld", (long long)o->job), "chunk",
+	    o->chunk, "path", o->row.path, "branch", o->row.branch, "base",
+	    o->row.base, "state", state, "kept_because", why, "snapshots",
+	    worktree_snapshots_json(o->job, o->chunk));
+
+	if (o->row.agent > 0)
+		json_object_set_new(row, "agent",
+		    json_sprintf("agent-%lld", (long long)o->row.agent));
+	if (o->unmerged >= 0)
+		json_object_set_new(row, "unmerged", json_integer(o->unmerged));
+	if (done != NULL)
+		json_object_set_new(row, "done", json_string(done));
+	json_array_append_new(o->batch->rows, row);
+}
+
+/* What a discarded worktree held, and where it is kept now. */
+static json_t *
+held(const struct op *o)
+{
+	json_t *h = json_array();
+
+	if (o->unmerged > 0)
+		json_array_append_new(h,
+		    json_sprintf("%d commit%s not merged into %s, on %s",
+		        o->unmerged, o->unmerged == 1 ? "" : "s", o->row.base,
+		        o->row.branch));
+	if (o->snapshot != NULL)
+		json_array_append_new(h,
+		    json_sprintf("uncommitted changes, kept in %.12s "
+		                 "(refs/swarm/snapshots/job-%lld/%s/discarded)",
+		        o->snapshot, (long long)o->job, o->chunk));
+	return h;
+}
+
+static void
+on_removed(int ok, const char *err, const char *out, void *arg)
+{
+	struct op *o = arg;
+
+	(void)out;
+	o->wt = NULL;
+	store_begin();
+	if (ok) {
+		worktree_apply(o->job, o->chunk, WI_GONE, 0, 0);
+		op_event(o, "worktree_removed",
+		    json_pack("{s:s, s:b}", "path", o->row.path, "discarded",
+		        o->force));
+	} else /* back to kept: it is all still there */
+		worktree_apply(o->job, o->chunk, WI_SETTLED, 0, 0);
+	store_commit();
+	if (o->batch != NULL) {
+		batch_add(o, ok ? "removed" : "kept",
+		    ok ? json_array() : json_pack("[s]", err),
+		    ok ? (o->force ? "discarded" : "removed") : NULL);
+		if (ok && o->force)
+			json_object_set_new(json_array_get(o->batch->rows,
+			                        json_array_size(o->batch->rows) - 1),
+			    "held", held(o));
+		batch_done(o->batch);
+	}
+	op_done(o);
+}
+
+static void
+on_discard_snapshot(int ok, const char *err, const char *out, void *arg)
+{
+	struct op *o = arg;
+	char *ref = xasprintf("refs/swarm/snapshots/job-%lld/%s/discarded",
+	    (long long)o->job, o->chunk);
+
+	o->wt = NULL;
+	if (!ok) {
+		batch_add(o, "kept", json_pack("[s]", err), NULL);
+		batch_done(o->batch);
+		op_done(o);
+	} else {
+		store_begin();
+		if (*out != '\0') { /* attempt 0: taken at the discard */
+			worktree_snapshot_add(
+			    o->job, o->chunk, 0, o->row.agent, ref, out);
+			o->snapshot = xstrdup(out);
+		}
+		worktree_apply(o->job, o->chunk, WI_REMOVE, 0, 0);
+		store_commit();
+		o->wt = gitwt_remove(o->row.repo, o->row.path, 1, on_removed, o);
+	}
+	free(ref);
+}
+
+/* Remove O's worktree: asked only when nothing is lost by it. */
+static void
+remove_run(struct op *o)
+{
+	char *ref;
+
+	if (o->force) {
+		ref = xasprintf("refs/swarm/snapshots/job-%lld/%s/discarded",
+		    (long long)o->job, o->chunk);
+		o->wt = gitwt_snapshot(o->row.path, ref,
+		    "swarmd: kept before the worktree was discarded",
+		    on_discard_snapshot, o);
+		free(ref);
+		return;
+	}
+	store_begin();
+	worktree_apply(o->job, o->chunk, WI_REMOVE, 0, 0);
+	store_commit();
+	o->wt = gitwt_remove(o->row.repo, o->row.path, 0, on_removed, o);
+}
+
+/* The survey is in: listed, or removed when the batch cleans. */
+static void
+survey_end(struct op *o)
+{
+	json_t *why = kept_because(o);
+	int removable = o->row.state == WT_KEPT && json_array_size(why) == 0;
+	struct op *rm;
+
+	if (o->batch->clean && o->row.state == WT_KEPT &&
+	    (removable || o->batch->force)) {
+		rm = op_new(OP_REMOVE, o->job, o->chunk);
+		rm->batch = o->batch;
+		rm->force = !removable;
+		rm->unmerged = o->unmerged;
+		rm->dirty = o->dirty;
+		json_decref(why);
+	} else {
+		batch_add(o,
+		    removable ? "removable" :
+		    o->row.state == WT_KEPT ? "kept" :
+		                              worktree_state_name(o->row.state),
+		    why, NULL);
+		batch_done(o->batch);
+	}
+	op_done(o);
+}
+
+static void survey_next(struct op *);
+
+static void
+on_survey_git(const struct git_result *r, void *arg)
+{
+	struct op *o = arg;
+	int n = r->exit == 0 ? atoi(r->out) : -1;
+
+	o->run = NULL;
+	if (r->exit != 0)
+		snprintf(o->err, sizeof o->err, "%.*s",
+		    (int)strcspn(r->err, "\n"), r->err);
+	if (o->step == 0)
+		o->unmerged = n;
+	else
+		o->dirty = r->exit == 0 ? r->outlen > 0 : -1;
+	o->step++;
+	survey_next(o);
+}
+
+static void
+survey_next(struct op *o)
+{
+	char *remotes = o->row.remote != NULL ?
+	    xasprintf("--remotes=%s", o->row.remote) :
+	    NULL;
+	const char *count[] = { "rev-list", "--count", o->row.branch, "--not",
+		o->row.base, remotes, NULL };
+	const char *status[] = { "status", "--porcelain",
+		"--untracked-files=all", NULL };
+
+	if (o->step > 1 || (o->step == 1 && access(o->row.path, F_OK) != 0)) {
+		if (o->step == 1)
+			o->dirty = 0; /* no worktree: nothing uncommitted */
+		free(remotes);
+		survey_end(o);
+		return;
+	}
+	o->run = git_run(o->step == 0 ? o->row.repo : o->row.path,
+	    o->step == 0 ? count : status, NULL, on_survey_git, o, o->err,
+	    sizeof o->err);
+	free(remotes);
+	if (o->run == NULL)
+		survey_end(o);
+}
+
+static void
+survey_run(struct op *o)
+{
+	if (worktree_get(o->job, o->chunk, &o->row) == -1) {
+		batch_done(o->batch);
+		op_done(o);
+		return;
+	}
+	if (o->row.state == WT_REMOVED) {
+		o->unmerged = o->dirty = 0;
+		batch_add(o, "removed", json_array(), NULL);
+		batch_done(o->batch);
+		op_done(o);
+		return;
+	}
+	o->step = 0;
+	survey_next(o);
+}
+
+static void
+survey_one(const struct wt_row *w, void *arg)
+{
+	struct batch *b = arg;
+	struct op *o = op_new(OP_SURVEY, w->job, w->chunk);
+
+	o->batch = b;
+	b->pending++;
+}
+
+/*
+ * Every worktree of JOB (0: all), surveyed: its state, and why it is
+ * kept.  CLEAN: the removable ones removed; FORCE: the kept ones too,
+ * each after a snapshot of what it held.  CB gets the rows; a batch
+ * whose asker left (keeper_forget) finishes without telling.
+ */
+struct batch *
+keeper_survey(int64_t job, int clean, int force, keeper_done_cb cb, void *arg)
+{
+	struct batch *b = xcalloc(1, sizeof *b);
+
+	b->rows = json_array();
+	b->clean = clean;
+	b->force = force;
+	b->cb = cb;
+	b->arg = arg;
+	b->pending = 1;
+	worktree_each(job, survey_one, b);
+	op_kick();
+	batch_done(b);
+	return b;
+}
+
+void
+keeper_forget(struct batch *b)
+{
+	b->cb = NULL;
+}
+
+/* ---- the operations, and the start ---- */
+
+static void
+op_run(struct op *o)
+{
+	switch (o->kind) {
+	case OP_PREPARE:
+		prepare_run(o);
+		break;
+	case OP_SETTLE:
+		settle_run(o);
+		break;
+	case OP_SURVEY:
+		survey_run(o);
+		break;
+	case OP_REMOVE:
+		if (worktree_get(o->job, o->chunk, &o->row) == -1) {
+			o->row.state = WT_INVALID;
+		}
+		if (o->row.state == WT_KEPT)
+			remove_run(o);
+		else if (o->row.state == WT_REMOVING) /* after a crash */
+			o->wt = gitwt_remove(
+			    o->row.repo, o->row.path, 0, on_removed, o);
+		else {
+			if (o->batch != NULL)
+				batch_done(o->batch);
+			op_done(o);
+		}
+		break;
+	}
+}
+
+/* What a crash left: settlings to finish, removals to finish. */
+static void
+resume_one(const struct wt_row *w, void *arg)
+{
+	(void)arg;
+	if (w->state == WT_SETTLING)
+		op_new(OP_SETTLE, w->job, w->chunk);
+	else if (w->state == WT_REMOVING)
+		op_new(OP_REMOVE, w->job, w->chunk);
+}
+
+void
+keeper_start(void)
+{
+	worktree_each(0, resume_one, NULL);
+	op_kick();
+}
+
+void
+keeper_free(void)
+{
+	struct op *o;
+
+	while ((o = TAILQ_FIRST(&ops)) != NULL) {
+		TAILQ_REMOVE(&ops, o, entry);
+		op_free(o);
+	}
+	nrunning = 0;
+}
+
+/* ---- the hooks every agent's git runs ---- */
+
+/*
+ * One script under every hook name swarmd takes over (core.hooksPath,
+ * set in the agents' environment alone): prepare-commit-msg adds the
+ * trailers (it runs even under --no-verify); then the repository's own
+ * hook of that name runs, from where it would have run without us.
+ */
+static const char hook_script[] =
+    "#!/bin/sh\n"
+    "# swarmd: attribute an agent's commits, then run the repository's\n"
+    "# own hook.  Written by swarmd at start; changes are overwritten.\n"
+    "hook=${0##*/}\n"
+    "if [ \"$hook\" = prepare-commit-msg ] && [ -n \"$SWARM_AGENT\" ]; then\n"
+    "\tgit interpret-trailers --in-place --if-exists replace \\\n"
+    "\t    --trailer \"Swarm-Agent: $SWARM_AGENT\" \\\n"
+    "\t    --trailer \"Swarm-Job: $SWARM_JOB\" \\\n"
+    "\t    --trailer \"Swarm-Chunk: $SWARM_CHUNK\" \\\n"
+    "\t    --trailer \"Swarm-Attempt: $SWARM_ATTEMPT\" \"$1\" || exit 1\n"
+    "fi\n"
+    "own=$(GIT_CONFIG_COUNT=0 git config core.hooksPath) ||\n"
+    "\town=$(git rev-parse --path-format=absolute --git-common-dir)/hooks\n"
+    "case $own in /*) ;; *) own=$(git rev-parse --show-toplevel)/$own ;; esac\n"
+    "[ \"$own\" != \"${0%/*}\" ] && [ -x \"$own/$hook\" ] && exec \"$own/$hook\" \"$@\"\n"
+    "exit 0\n";
+
+static const char *hook_names[] = {
+	"applypatch-msg",
+	"pre-applypatch",
+	"post-applypatch",
+	"pre-commit",
+	"pre-merge-commit",
+	"prepare-commit-msg",
+	"commit-msg",
+	"post-commit",
+	"pre-rebase",
+	"post-checkout",
+	"post-merge",
+	"pre-push",
+	"post-rewrite",
+};
+
+/* STATEDIR/git-hooks, written afresh at each start. */
+int
+keeper_init(char *err, size_t errlen)
+{
+	char *dir = xasprintf("%s/git-hooks", srv.cfg.statedir), *path;
+	size_t i;
+	int rc = 0;
+
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	for (i = 0; i < nitems(hook_names) && rc == 0; i++) {
+		path = xasprintf("%s/%s", dir, hook_names[i]);
+		if (file_write_private(path, hook_script, strlen(hook_script),
+		        err, errlen) == -1)
+			rc = -1;
+		else if (chmod(path, 0755) == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			rc = -1;
+		}
+		free(path);
+	}
+	free(dir);
+	return rc;
+}
+
+/* ---- a job's worktree, checked at submit ---- */
+
+struct check {
+	char *repo, *base;
+	int step;
+	struct git_run *run;
+	keeper_check_cb cb;
+	void *arg;
+	char err[512];
+};
+
+static void
+check_end(struct check *c, const char *err)
+{
+	if (c->cb != NULL)
+		c->cb(err, c->arg);
+	free(c->repo);
+	free(c->base);
+	free(c);
+}
+
+static void
+on_check_git(const struct git_result *r, void *arg)
+{
+	struct check *c = arg;
+	char *rev;
+	const char *verify[] = { "rev-parse", "--verify", "--quiet", NULL,
+		NULL };
+
+	c->run = NULL;
+	if (c->step == 0 && r->exit != 0) {
+		snprintf(c->err, sizeof c->err,
+		    "worktree.repo: %s is not a git repository: %.*s", c->repo,
+		    (int)strcspn(r->err, "\n"), r->err);
+		check_end(c, c->err);
+	} else if (c->step == 1 && r->exit != 0) {
+		snprintf(c->err, sizeof c->err,
+		    "worktree.base: no commit \"%s\" in %s", c->base, c->repo);
+		check_end(c, c->err);
+	} else if (c->step == 1)
+		check_end(c, NULL);
+	else {
+		c->step = 1;
+		rev = xasprintf("%s^{commit}", c->base);
+		verify[3] = rev;
+		c->run = git_run(c->repo, verify, NULL, on_check_git, c, c->err,
+		    sizeof c->err);
+		free(rev);
+		if (c->run == NULL)
+			check_end(c, c->err);
+	}
+}
+
+/* The nearest directory of PATH that exists is one we may write in. */
+static int
+root_ok(const char *root, char *err, size_t errlen)
+{
+	char buf[PATH_MAX], *slash;
+	struct stat sb;
+
+	snprintf(buf, sizeof buf, "%s", root);
+	while (stat(buf, &sb) == -1 && (slash = strrchr(buf, '/')) != NULL &&
+	    slash != buf)
+		*slash = '\0';
+	if (!S_ISDIR(sb.st_mode) || access(buf, W_OK | X_OK) == -1) {
+		snprintf(err, errlen,
+		    "worktree.root: cannot make %.200s: %.200s is %s", root, buf,
+		    !S_ISDIR(sb.st_mode) ? "not a directory" : "not writable");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * What only running git (or the store) can tell of a job's worktree
+ * SPEC, checked before it is stored: the repository, its base, the
+ * root, and branches no other job has.  CB gets NULL, or the problem.
+ */
+void
+keeper_check(json_t *spec, json_t *chunks, keeper_check_cb cb, void *arg)
+{
+	const char *common[] = { "rev-parse", "--git-common-dir", NULL };
+	const char *root = json_string_value(json_object_get(spec, "root"));
+	const char *pattern = spec_str(spec, "branch", BRANCH_DEFAULT);
+	struct check *c = xcalloc(1, sizeof *c);
+	char *branch;
+	int64_t owner;
+	json_t *ch;
+	size_t i;
+
+	c->repo = xstrdup(spec_str(spec, "repo", ""));
+	c->base = xstrdup(spec_str(spec, "base", ""));
+	c->cb = cb;
+	c->arg = arg;
+	if (root != NULL && root_ok(root, c->err, sizeof c->err) == -1) {
+		check_end(c, c->err);
+		return;
+	}
+	json_array_foreach(chunks, i, ch) {
+		if (strstr(pattern, "{job}") != NULL)
+			break;
+		branch = expand(pattern, 0,
+		    json_string_value(json_object_get(ch, "id")), 0);
+		owner = worktree_branch_owner(c->repo, branch);
+		if (owner != 0)
+			snprintf(c->err, sizeof c->err,
+			    "worktree.branch: %s of %s belongs to job-%lld",
+			    branch, c->repo, (long long)owner);
+		free(branch);
+		if (owner != 0) {
+			check_end(c, c->err);
+			return;
+		}
+	}
+	c->run = git_run(c->repo, common, NULL, on_check_git, c, c->err,
+	    sizeof c->err);
+	if (c->run == NULL)
+		check_end(c, c->err);
+}
