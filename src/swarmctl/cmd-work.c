@@ -37,15 +37,16 @@ kept_text(json_t *why)
 static void
 print_worktrees(json_t *rows, int clean)
 {
-	struct table *t = format_table_new(
-	    clean ? "JOB CHUNK DONE BRANCH PATH KEPT_BECAUSE_OR_HELD" :
-	            "JOB CHUNK STATE BRANCH PATH KEPT_BECAUSE");
+	struct table *t = format_table_new(clean ?
+	        "JOB CHUNK DONE BRANCH PATH KEPT_BECAUSE_OR_HELD" :
+	        "JOB CHUNK STATE BRANCH PATH KEPT_BECAUSE");
 	size_t i;
 	json_t *r;
 
 	json_array_foreach(rows, i, r) {
-		char *why = kept_text(json_object_get(
-		    r, json_object_get(r, "held") != NULL ? "held" : "kept_because"));
+		char *why = kept_text(json_object_get(r,
+		    json_object_get(r, "held") != NULL ? "held" :
+		                                         "kept_because"));
 
 		format_table_row(t);
 		format_table_cell(t, format_member(r, "job"));
@@ -122,8 +123,8 @@ cmd_blame(struct cmd_ctx *ctx)
 	size_t i;
 	int rc;
 
-	rc = client_call(ctx, "blame",
-	    json_pack("{s:s}", "commit", ctx->argv[0]), &resp);
+	rc = client_call(
+	    ctx, "blame", json_pack("{s:s}", "commit", ctx->argv[0]), &resp);
 	if (rc != 0)
 		return rc;
 	commits = json_object_get(resp, "commits");
@@ -141,7 +142,8 @@ cmd_blame(struct cmd_ctx *ctx)
 			    (long long)json_integer_value(
 			        json_object_get(c, "attempt")));
 		else
-			printf("  agent:   unattributed (no Swarm-Agent trailer)\n");
+			printf(
+			    "  agent:   unattributed (no Swarm-Agent trailer)\n");
 		printf("  chunk:   %s/%s\n", format_member(c, "job"),
 		    format_member(c, "chunk"));
 		printf("  author:  %s\n", format_member(c, "author"));
@@ -167,8 +169,9 @@ cmd_print_commits(json_t *agent)
 		const char *id = format_member(c, "commit");
 
 		printf("  %.12s %s %s\n", id != NULL ? id : "?",
-		    format_member(c, "agent") != NULL ? format_member(c, "agent") :
-		                                        "-",
+		    format_member(c, "agent") != NULL ?
+		        format_member(c, "agent") :
+		        "-",
 		    format_member(c, "subject"));
 	}
 }

@@ -127,7 +127,8 @@ static const struct cmd_entry cmd_table[] = {
 	    .exec = cmd_resolve },
 	{ .name = "worktrees",
 	    .usage = "[JOB]",
-	    .help = "list the chunks' worktrees, their state and what keeps them",
+	    .help =
+	        "list the chunks' worktrees, their state and what keeps them",
 	    .max_args = 1,
 	    .exec = cmd_worktrees },
 	{ .name = "clean",

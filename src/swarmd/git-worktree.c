@@ -109,9 +109,8 @@ gitwt_cancel(struct gitwt *w)
 }
 
 /* Begin W with its first step, which may fail at once. */
-static struct gitwt *
-gitwt_begin(struct gitwt *w, const char *dir, const char *const *args,
-    const char *const *extra);
+static struct gitwt *gitwt_begin(struct gitwt *w, const char *dir,
+    const char *const *args, const char *const *extra);
 
 /* The first line of what git said, for a message. */
 static void
@@ -434,8 +433,9 @@ rm_step(struct gitwt *w, const struct git_result *r)
 	case RM_REMOVE:
 	case RM_PRUNE:
 		if (r->exit != 0)
-			gitwt_fail(w, w->step == RM_PRUNE ? "git worktree prune" :
-			                                    "git worktree remove",
+			gitwt_fail(w,
+			    w->step == RM_PRUNE ? "git worktree prune" :
+			                          "git worktree remove",
 			    r);
 		else
 			gitwt_end(w, 1);

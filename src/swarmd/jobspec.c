@@ -219,8 +219,8 @@ wt_name(json_t *wt, const char *key, int need, json_t *problems)
 
 	if (v == NULL && need)
 		problem(problems, "worktree.%s: required", key);
-	else if (v != NULL && (s == NULL || *s == '\0' || *s == '-' ||
-	                          strlen(s) > MAX_NAME))
+	else if (v != NULL &&
+	    (s == NULL || *s == '\0' || *s == '-' || strlen(s) > MAX_NAME))
 		problem(problems,
 		    "worktree.%s: expected a name of 1-%d bytes, not starting "
 		    "with '-'",
@@ -237,9 +237,12 @@ wt_path(json_t *wt, const char *key, int need, json_t *problems)
 	if (v == NULL && need)
 		problem(problems, "worktree.%s: required", key);
 	else if (v != NULL && (s == NULL || *s != '/'))
-		problem(problems, "worktree.%s: expected an absolute path", key);
-	else if (v != NULL && need && (stat(s, &sb) == -1 || !S_ISDIR(sb.st_mode)))
-		problem(problems, "worktree.%s: no such directory \"%s\"", key, s);
+		problem(
+		    problems, "worktree.%s: expected an absolute path", key);
+	else if (v != NULL && need &&
+	    (stat(s, &sb) == -1 || !S_ISDIR(sb.st_mode)))
+		problem(
+		    problems, "worktree.%s: no such directory \"%s\"", key, s);
 }
 
 /* A chunk id that is also a path component and a ref component. */

@@ -54,14 +54,14 @@ struct op {
 	keeper_cb cb;
 	void *arg;
 	struct wt_row row;
-	struct gitwt *wt;     /* the git sequence running, or NULL */
-	struct git_run *run;  /* ... or the single git command */
+	struct gitwt *wt;    /* the git sequence running, or NULL */
+	struct git_run *run; /* ... or the single git command */
 	int step;
 	int running;
-	char *snapshot;       /* OP_SETTLE: the snapshot's commit, or NULL */
+	char *snapshot; /* OP_SETTLE: the snapshot's commit, or NULL */
 	int ncommits;
-	struct batch *batch;  /* OP_SURVEY, OP_REMOVE */
-	int dirty, unmerged;  /* OP_SURVEY's findings; -1 unknown */
+	struct batch *batch; /* OP_SURVEY, OP_REMOVE */
+	int dirty, unmerged; /* OP_SURVEY's findings; -1 unknown */
 	char err[256];
 	TAILQ_ENTRY(op) entry;
 };
@@ -170,13 +170,13 @@ keeper_claim(struct agent *a, char *err, size_t errlen)
 	w.agent = a->id;
 	w.attempt = a->attempt;
 	owner = worktree_branch_owner(w.repo, w.branch);
+	rc = 0;
 	if (owner != 0 && owner != a->job) {
 		snprintf(err, errlen, "branch %s of %s belongs to job-%lld",
 		    w.branch, w.repo, (long long)owner);
 		rc = -1;
-	} else if ((rc = worktree_claim(&w)) == -1)
-		snprintf(err, errlen, "the worktree of job-%lld/%s is busy",
-		    (long long)a->job, a->chunk);
+	} else
+		worktree_claim(&w);
 	free(w.branch);
 	free(w.path);
 	free(root);
@@ -200,21 +200,40 @@ op_waits(const struct op *o)
 	return 0;
 }
 
-/* Start what may start, in the order asked.  Not while stopping. */
+/* The first operation that may start now, or NULL. */
+static struct op *
+op_startable(void)
+{
+	struct op *o;
+
+	TAILQ_FOREACH(o, &ops, entry) {
+		if (!o->running && !op_waits(o))
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * Start what may start, in the order asked; not while stopping.  An
+ * operation may end at once and ask again: that is taken up here, not
+ * inside, so the list never changes under a walk.
+ */
 static void
 op_kick(void)
 {
-	struct op *o, *next;
+	static int kicking;
+	struct op *o;
 
-	TAILQ_FOREACH_SAFE(o, &ops, entry, next) {
-		if (nrunning >= KEEP_PAR || srv.shutting_down)
-			return;
-		if (o->running || op_waits(o))
-			continue;
+	if (kicking)
+		return;
+	kicking = 1;
+	while (nrunning < KEEP_PAR && !srv.shutting_down &&
+	    (o = op_startable()) != NULL) {
 		o->running = 1;
 		nrunning++;
 		op_run(o);
 	}
+	kicking = 0;
 }
 
 static struct op *
@@ -275,7 +294,8 @@ on_added(int ok, const char *err, const char *out, void *arg)
 		    json_pack("{s:s, s:s}", "path", o->row.path, "branch",
 		        o->row.branch));
 	} else
-		op_event(o, "worktree_failed", json_pack("{s:s}", "reason", err));
+		op_event(
+		    o, "worktree_failed", json_pack("{s:s}", "reason", err));
 	store_commit();
 	o->cb(a, ok, err, o->arg);
 	op_done(o);
@@ -284,11 +304,24 @@ on_added(int ok, const char *err, const char *out, void *arg)
 static void
 prepare_run(struct op *o)
 {
+	struct agent *a = o->agent;
 	char *reason;
+	int moved = 0;
 
-	if (worktree_get(o->job, o->chunk, &o->row) == -1 ||
-	    o->row.state != WT_PREPARING) {
-		o->cb(o->agent, 0, "the chunk's worktree is not being prepared",
+	if (worktree_get(o->job, o->chunk, &o->row) == 0 &&
+	    (o->row.state != WT_PREPARING || o->row.agent != a->id)) {
+		/* A later attempt: its turn, after the last one's snapshot. */
+		store_begin();
+		moved = worktree_apply(o->job, o->chunk, WI_PREPARE, a->id,
+		            a->attempt) != -1;
+		store_commit();
+		worktree_row_free(&o->row);
+		if (moved)
+			worktree_get(o->job, o->chunk, &o->row);
+	} else
+		moved = o->row.path != NULL;
+	if (!moved) {
+		o->cb(a, 0, "the chunk's worktree cannot be prepared now",
 		    o->arg);
 		op_done(o);
 		return;
@@ -362,8 +395,8 @@ keeper_env(const struct agent *a, char **dir)
 	if (spec == NULL || worktree_get(a->job, a->chunk, &w) == -1)
 		return NULL;
 	*dir = xstrdup(w.path);
-	email = expand(spec_str(spec, "email", EMAIL_DEFAULT), a->job,
-	    a->chunk, a->id);
+	email = expand(
+	    spec_str(spec, "email", EMAIL_DEFAULT), a->job, a->chunk, a->id);
 	env_add(&env, &n, xasprintf("SWARM_WORKTREE=%s", w.path));
 	env_add(&env, &n, xasprintf("SWARM_BRANCH=%s", w.branch));
 	if ((snap = worktree_snapshot_latest(a->job, a->chunk)) != NULL)
@@ -373,7 +406,8 @@ keeper_env(const struct agent *a, char **dir)
 	env_add(&env, &n,
 	    xasprintf("GIT_CEILING_DIRECTORIES=%.*s",
 	        (int)(slash != NULL ? slash - w.path : 0), w.path));
-	env_add(&env, &n, xasprintf("GIT_AUTHOR_NAME=agent-%lld", (long long)a->id));
+	env_add(&env, &n,
+	    xasprintf("GIT_AUTHOR_NAME=agent-%lld", (long long)a->id));
 	env_add(&env, &n, xasprintf("GIT_AUTHOR_EMAIL=%s", email));
 	env_add(&env, &n,
 	    xasprintf("GIT_COMMITTER_NAME=agent-%lld", (long long)a->id));
@@ -461,8 +495,8 @@ on_settle_git(const struct git_result *r, void *arg)
 
 	o->run = NULL;
 	if (r->exit != 0)
-		settle_warn(o, o->step == SETTLE_LOG ? "git log" :
-		                                       "git worktree unlock",
+		settle_warn(o,
+		    o->step == SETTLE_LOG ? "git log" : "git worktree unlock",
 		    r->err);
 	else if (o->step == SETTLE_LOG)
 		settle_commits(o, r->out);
@@ -479,13 +513,14 @@ on_snapshot(int ok, const char *err, const char *out, void *arg)
 	o->wt = NULL;
 	store_begin();
 	if (!ok)
-		op_event(o, "snapshot_failed", json_pack("{s:s}", "reason", err));
+		op_event(
+		    o, "snapshot_failed", json_pack("{s:s}", "reason", err));
 	else if (*out != '\0') {
 		ref = xasprintf("refs/swarm/snapshots/job-%lld/%s/%d",
 		    (long long)o->job, o->chunk, o->row.attempt);
 		o->snapshot = xstrdup(out);
-		worktree_snapshot_add(o->job, o->chunk, o->row.attempt,
-		    o->row.agent, ref, out);
+		worktree_snapshot_add(
+		    o->job, o->chunk, o->row.attempt, o->row.agent, ref, out);
 		op_event(o, "snapshot",
 		    json_pack("{s:s, s:s}", "ref", ref, "commit", out));
 		free(ref);
@@ -532,8 +567,9 @@ settle_next(struct op *o)
 		return;
 	case SETTLE_LOG:
 	case SETTLE_UNLOCK:
-		o->run = git_run(o->row.repo, o->step == SETTLE_LOG ? log : unlock,
-		    NULL, on_settle_git, o, o->err, sizeof o->err);
+		o->run =
+		    git_run(o->row.repo, o->step == SETTLE_LOG ? log : unlock,
+		        NULL, on_settle_git, o, o->err, sizeof o->err);
 		if (o->run == NULL) {
 			settle_warn(o, "git", o->err);
 			o->step++;
@@ -581,8 +617,17 @@ settle_run(struct op *o)
 void
 keeper_ended(const struct agent *a)
 {
+	struct wt_row w;
+	int mine;
+
 	if (!keeper_wants(job_find(a->job)) ||
-	    worktree_apply(a->job, a->chunk, WI_END, 0, 0) == -1)
+	    worktree_get(a->job, a->chunk, &w) == -1)
+		return;
+	/* Not its turn yet (it never got the worktree): nothing to keep. */
+	mine = w.agent == a->id &&
+	    (w.state == WT_PREPARING || w.state == WT_RUNNING);
+	worktree_row_free(&w);
+	if (!mine || worktree_apply(a->job, a->chunk, WI_END, 0, 0) == -1)
 		return;
 	op_new(OP_SETTLE, a->job, a->chunk);
 	op_kick();
@@ -685,8 +730,9 @@ on_removed(int ok, const char *err, const char *out, void *arg)
 		    ok ? json_array() : json_pack("[s]", err),
 		    ok ? (o->force ? "discarded" : "removed") : NULL);
 		if (ok && o->force)
-			json_object_set_new(json_array_get(o->batch->rows,
-			                        json_array_size(o->batch->rows) - 1),
+			json_object_set_new(
+			    json_array_get(o->batch->rows,
+			        json_array_size(o->batch->rows) - 1),
 			    "held", held(o));
 		batch_done(o->batch);
 	}
@@ -714,7 +760,8 @@ on_discard_snapshot(int ok, const char *err, const char *out, void *arg)
 		}
 		worktree_apply(o->job, o->chunk, WI_REMOVE, 0, 0);
 		store_commit();
-		o->wt = gitwt_remove(o->row.repo, o->row.path, 1, on_removed, o);
+		o->wt =
+		    gitwt_remove(o->row.repo, o->row.path, 1, on_removed, o);
 	}
 	free(ref);
 }
@@ -759,8 +806,9 @@ survey_end(struct op *o)
 	} else {
 		batch_add(o,
 		    removable ? "removable" :
-		    o->row.state == WT_KEPT ? "kept" :
-		                              worktree_state_name(o->row.state),
+		        o->row.state == WT_KEPT ?
+		                "kept" :
+		                worktree_state_name(o->row.state),
 		    why, NULL);
 		batch_done(o->batch);
 	}
@@ -1070,7 +1118,8 @@ root_ok(const char *root, char *err, size_t errlen)
 		*slash = '\0';
 	if (!S_ISDIR(sb.st_mode) || access(buf, W_OK | X_OK) == -1) {
 		snprintf(err, errlen,
-		    "worktree.root: cannot make %.200s: %.200s is %s", root, buf,
+		    "worktree.root: cannot make %.200s: %.200s is %s", root,
+		    buf,
 		    !S_ISDIR(sb.st_mode) ? "not a directory" : "not writable");
 		return -1;
 	}
@@ -1118,8 +1167,8 @@ keeper_check(json_t *spec, json_t *chunks, keeper_check_cb cb, void *arg)
 			return;
 		}
 	}
-	c->run = git_run(c->repo, common, NULL, on_check_git, c, c->err,
-	    sizeof c->err);
+	c->run = git_run(
+	    c->repo, common, NULL, on_check_git, c, c->err, sizeof c->err);
 	if (c->run == NULL)
 		check_end(c, c->err);
 }

@@ -449,7 +449,8 @@ schedule_spawn(struct dispatch *d, size_t n)
 		d[i].req.task = d[i].task;
 		d[i].req.proxy = proxy_address();
 		d[i].req.proxy_socket = proxy_socket();
-		a->timeout = job_find(a->job) != NULL ? job_find(a->job)->timeout : 0;
+		a->timeout =
+		    job_find(a->job) != NULL ? job_find(a->job)->timeout : 0;
 		/* Apart from SWARM_TOKEN: neither works in the other's place. */
 		spawn_token(d[i].req.proxy_key);
 		sha256(d[i].req.proxy_key, 64, a->proxy_hash);
@@ -517,7 +518,8 @@ schedule(evutil_socket_t fd, short what, void *arg)
 	schedule_record(d, n);
 	/* Those with a worktree start when it is ready, off the loop. */
 	for (i = 0; i < n; i++) {
-		if (d[i].refused || !keeper_wants(job_find(d[i].req.agent->job)))
+		if (d[i].refused ||
+		    !keeper_wants(job_find(d[i].req.agent->job)))
 			continue;
 		one = xmalloc(sizeof *one);
 		*one = d[i];

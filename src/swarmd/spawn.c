@@ -130,8 +130,9 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 		if (strncmp(*e, "SWARM_", 6) == 0 || eq == NULL ||
 		    strncmp(*e, "NOTIFY_SOCKET=", 14) == 0)
 			continue;
-		if (req->env != NULL && (strncmp(*e, "GIT_", 4) == 0 ||
-		                            env_in(req->env, *e, eq - *e)))
+		if (req->env != NULL &&
+		    (strncmp(*e, "GIT_", 4) == 0 ||
+		        env_in(req->env, *e, eq - *e)))
 			continue;
 		if (proxy != NULL && base_url_var(*e))
 			continue;

@@ -511,9 +511,8 @@ void git_cancel(struct git_run *);
 /* ---- git-worktree.c: a chunk's branch, worktree and snapshots ---- */
 typedef void (*gitwt_cb)(int ok, const char *err, const char *out, void *);
 struct gitwt;
-struct gitwt *gitwt_add(const char *repo, const char *base,
-    const char *branch, const char *path, const char *reason, int fresh,
-    gitwt_cb, void *arg);
+struct gitwt *gitwt_add(const char *repo, const char *base, const char *branch,
+    const char *path, const char *reason, int fresh, gitwt_cb, void *arg);
 struct gitwt *gitwt_remove(
     const char *repo, const char *path, int force, gitwt_cb, void *arg);
 struct gitwt *gitwt_snapshot(
@@ -531,8 +530,15 @@ enum wt_state {
 	WT_REMOVED,
 	WT_NSTATES
 };
-enum wt_input { WI_PREPARE, WI_READY, WI_END, WI_SETTLED, WI_REMOVE, WI_GONE,
-	WT_NINPUTS };
+enum wt_input {
+	WI_PREPARE,
+	WI_READY,
+	WI_END,
+	WI_SETTLED,
+	WI_REMOVE,
+	WI_GONE,
+	WT_NINPUTS
+};
 enum wt_action { WA_NONE, WA_ATTEMPT, WA_MADE, WA_UNMADE };
 struct wt_row {
 	int64_t job;
@@ -556,8 +562,8 @@ void worktree_each(
     int64_t job, void (*)(const struct wt_row *, void *), void *arg);
 int64_t worktree_branch_owner(const char *repo, const char *branch);
 int worktree_claim(const struct wt_row *);
-int worktree_apply(int64_t job, const char *chunk, enum wt_input,
-    int64_t agent, int attempt);
+int worktree_apply(
+    int64_t job, const char *chunk, enum wt_input, int64_t agent, int attempt);
 void worktree_snapshot_add(int64_t job, const char *chunk, int attempt,
     int64_t agent, const char *ref, const char *commit);
 char *worktree_snapshot_latest(int64_t job, const char *chunk);

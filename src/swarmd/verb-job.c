@@ -123,7 +123,8 @@ verb_submit_store(
 
 	json_object_set_new(reply, "chunks",
 	    json_integer((json_int_t)json_array_size(js->chunks)));
-	json_object_set_new(reply, "concurrency", json_integer(js->concurrency));
+	json_object_set_new(
+	    reply, "concurrency", json_integer(js->concurrency));
 	if (dry_run) {
 		json_object_set_new(reply, "dry_run", json_true());
 		jobspec_free(js);
@@ -154,14 +155,15 @@ show_work(json_t *agent)
 	struct wt_row w;
 
 	if (chunk == NULL ||
-	    job_parse_id(json_string_value(json_object_get(agent, "job")),
-	        &job) == -1 ||
+	    job_parse_id(
+	        json_string_value(json_object_get(agent, "job")), &job) == -1 ||
 	    worktree_get(job, chunk, &w) == -1)
 		return;
 	json_object_set_new(agent, "worktree",
 	    json_pack("{s:s, s:s, s:s}", "path", w.path, "branch", w.branch,
 	        "state", worktree_state_name(w.state)));
-	json_object_set_new(agent, "commits", worktree_commits_json(job, chunk));
+	json_object_set_new(
+	    agent, "commits", worktree_commits_json(job, chunk));
 	json_object_set_new(
 	    agent, "snapshots", worktree_snapshots_json(job, chunk));
 	worktree_row_free(&w);

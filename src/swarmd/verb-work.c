@@ -111,8 +111,8 @@ survey(struct verb_ctx *ctx, int clean, int force)
 	int64_t job = 0;
 
 	if (name != NULL && job_parse_id(name, &job) == -1)
-		return verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"",
-		    name);
+		return verb_fail(
+		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", name);
 	if (name != NULL && !job_exists(job))
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such job: job-%lld", (long long)job);
@@ -143,8 +143,7 @@ verb_blame(struct verb_ctx *ctx)
 	size_t n = strlen(commit), i;
 	json_t *found, *c;
 
-	if (n < 4 || n > 64 ||
-	    strspn(commit, "0123456789abcdef") != n)
+	if (n < 4 || n > 64 || strspn(commit, "0123456789abcdef") != n)
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
 		    "blame: \"%.64s\" is not a commit id (4 to 64 lowercase hex "
 		    "digits)",
@@ -159,8 +158,10 @@ verb_blame(struct verb_ctx *ctx)
 		int64_t agent;
 
 		if (agent_parse_id(
-		        json_string_value(json_object_get(c, "agent")), &agent) == 0)
-			json_object_set_new(c, "usage", quota_agent_json(agent));
+		        json_string_value(json_object_get(c, "agent")),
+		        &agent) == 0)
+			json_object_set_new(
+			    c, "usage", quota_agent_json(agent));
 	}
 	json_object_set_new(ctx->reply, "commits", found);
 	return VERB_OK;

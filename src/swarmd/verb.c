@@ -77,9 +77,9 @@ static const struct verb_arg done_args[] = { ARG_STR("summary", ARG_MAX_TEXT),
 	ARG_STR("result", ARG_MAX_PATH), ARG_END };
 static const struct verb_arg clean_args[] = { ARG_STR("job", ARG_MAX_NAME),
 	ARG_OPT("discard", A_BOOL), ARG_END };
-static const struct verb_arg blame_args[] = { ARG_NEED_STR(
-	                                          "commit", ARG_MAX_NAME),
-	ARG_END };
+static const struct verb_arg blame_args[] = {
+	ARG_NEED_STR("commit", ARG_MAX_NAME), ARG_END
+};
 
 /* One entry per verb. */
 static const struct verb verbs[] = {

@@ -31,8 +31,8 @@ static const struct wt_move {
 	enum wt_action action;
 } wt_table[WT_NSTATES][WT_NINPUTS] = {
 	/* PREPARE, READY, END, SETTLED, REMOVE, GONE */
-	[WT_PREPARING] = { X, { WT_RUNNING, WA_MADE },
-	    { WT_SETTLING, WA_NONE }, X, X, X },
+	[WT_PREPARING] = { X, { WT_RUNNING, WA_MADE }, { WT_SETTLING, WA_NONE },
+	    X, X, X },
 	[WT_RUNNING] = { X, X, { WT_SETTLING, WA_NONE }, X, X, X },
 	[WT_SETTLING] = { X, X, X, { WT_KEPT, WA_NONE }, X, X },
 	[WT_KEPT] = { { WT_PREPARING, WA_ATTEMPT }, X, X, X,
@@ -144,8 +144,9 @@ worktree_get(int64_t job, const char *chunk, struct wt_row *w)
 void
 worktree_each(int64_t job, void (*cb)(const struct wt_row *, void *), void *arg)
 {
-	static const char sql[] = "SELECT " WT_COLS " FROM worktrees "
-	                          "WHERE ?1 = 0 OR job = ?1 ORDER BY job, chunk";
+	static const char sql[] =
+	    "SELECT " WT_COLS " FROM worktrees "
+	    "WHERE ?1 = 0 OR job = ?1 ORDER BY job, chunk";
 	sqlite3_stmt *st = store_prepare(sql);
 	struct wt_row *rows = NULL;
 	size_t n = 0, i;
@@ -182,9 +183,10 @@ worktree_branch_owner(const char *repo, const char *branch)
 }
 
 /*
- * An attempt's claim on its chunk's worktree, in the dispatch's
- * transaction: a new row, preparing, or the PREPARE input for one kept
- * or removed.  -1 when the table refuses (it is still busy).
+ * The first attempt's claim on its chunk's worktree, in the dispatch's
+ * transaction: a new row, preparing.  A later attempt finds the row
+ * there and is moved to preparing when its turn comes (keeper.c), after
+ * the previous attempt's snapshot.  1 if the row is new.
  */
 int
 worktree_claim(const struct wt_row *w)
@@ -206,16 +208,13 @@ worktree_claim(const struct wt_row *w)
 	sqlite3_bind_int64(st, 9, now_wall_ms());
 	store_bind_text(st, 10, w->remote);
 	store_step(st);
-	if (sqlite3_changes(store.db) == 1)
-		return WT_PREPARING;
-	return worktree_apply(w->job, w->chunk, WI_PREPARE, w->agent,
-	    w->attempt);
+	return sqlite3_changes(store.db) == 1;
 }
 
 /* Move JOB/CHUNK's worktree on IN; the next state, or -1 refused. */
 int
-worktree_apply(int64_t job, const char *chunk, enum wt_input in,
-    int64_t agent, int attempt)
+worktree_apply(int64_t job, const char *chunk, enum wt_input in, int64_t agent,
+    int attempt)
 {
 	static const char set[] = "UPDATE worktrees SET state = ?, "
 	                          "changed = ? WHERE job = ? AND chunk = ?";
@@ -311,9 +310,10 @@ worktree_snapshot_latest(int64_t job, const char *chunk)
 json_t *
 worktree_snapshots_json(int64_t job, const char *chunk)
 {
-	static const char sql[] = "SELECT attempt, agent, ref, commit_id, taken "
-	                          "FROM snapshots WHERE job = ? AND chunk = ? "
-	                          "ORDER BY attempt";
+	static const char sql[] =
+	    "SELECT attempt, agent, ref, commit_id, taken "
+	    "FROM snapshots WHERE job = ? AND chunk = ? "
+	    "ORDER BY attempt";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *a = json_array();
 
@@ -360,13 +360,14 @@ commit_json(sqlite3_stmt *st)
 	    store_col_text(st, 0), "job", "job-",
 	    (const char *)sqlite3_column_text(st, 1), "chunk",
 	    store_col_text(st, 2), "author", store_col_text(st, 5), "subject",
-	    store_col_text(st, 6), "at", (json_int_t)sqlite3_column_int64(st, 7));
+	    store_col_text(st, 6), "at",
+	    (json_int_t)sqlite3_column_int64(st, 7));
 
 	json_object_set_new(c, "agent",
 	    sqlite3_column_type(st, 3) == SQLITE_NULL ?
 	        json_null() :
-	        json_sprintf("agent-%lld",
-	            (long long)sqlite3_column_int64(st, 3)));
+	        json_sprintf(
+	            "agent-%lld", (long long)sqlite3_column_int64(st, 3)));
 	json_object_set_new(c, "attempt",
 	    sqlite3_column_type(st, 4) == SQLITE_NULL ?
 	        json_null() :
@@ -379,8 +380,9 @@ commit_json(sqlite3_stmt *st)
 json_t *
 worktree_commits_json(int64_t job, const char *chunk)
 {
-	static const char sql[] = "SELECT " COMMIT_COLS " FROM commits "
-	                          "WHERE job = ? AND chunk = ? ORDER BY at, rowid";
+	static const char sql[] =
+	    "SELECT " COMMIT_COLS " FROM commits "
+	    "WHERE job = ? AND chunk = ? ORDER BY at, rowid";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *a = json_array();
 
