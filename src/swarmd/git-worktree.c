@@ -7,8 +7,9 @@
  * snapshot is a new commit that moves nothing but its own ref.
  *
  *   gitwt_add       the chunk's branch (made from base the first time,
- *                   then always reused), its worktree, locked, checked
- *                   to be the worktree of that repository.  The first
+ *                   then always reused), its worktree, checked to be a
+ *                   worktree of that repository (git run inside it must
+ *                   not find another checkout), then locked.  The first
  *                   time, a branch already there is taken only when it
  *                   holds nothing base does not: it can then only be
  *                   ours, made just before a crash, or an empty name
@@ -159,7 +160,7 @@ line_of(const struct git_result *r)
 	return xasprintf("%.*s", (int)strcspn(r->out, "\n"), r->out);
 }
 
-/* ---- adding: branch, worktree, lock, check ---- */
+/* ---- adding: branch, worktree, check, lock ---- */
 
 enum {
 	ADD_COMMON,
@@ -167,8 +168,8 @@ enum {
 	ADD_BRANCH_FOREIGN,
 	ADD_BRANCH_MADE,
 	ADD_WORKTREE,
-	ADD_LOCKED,
-	ADD_CHECKED
+	ADD_CHECKED,
+	ADD_LOCKED
 };
 
 static void
@@ -186,6 +187,53 @@ add_worktree(struct gitwt *w)
 		gitwt_git(w, w->repo, add, NULL);
 }
 
+/*
+ * Isolation, checked: git itself, run inside PATH, must find PATH as
+ * the top of a worktree of REPO (not its main checkout, not a checkout
+ * around it), on BRANCH, with no index lock left in it.  0, or -1 with
+ * what is wrong in w->err.
+ */
+static int
+add_checked(struct gitwt *w, const struct git_result *r, const char *ref)
+{
+	char *out = xstrdup(r->out), *p = out, *f[4], *lock = NULL;
+	size_t n = strlen(w->common);
+	int i, rc = -1;
+
+	for (i = 0; i < 4; i++)
+		f[i] = strsep(&p, "\n");
+	if (r->exit != 0 || f[3] == NULL)
+		snprintf(w->err, sizeof w->err,
+		    "%s is not a worktree: git says %.*s", w->path,
+		    (int)strcspn(r->err, "\n"), r->err);
+	else if (strcmp(f[0], w->path) != 0)
+		snprintf(w->err, sizeof w->err,
+		    "%s is not the top of a worktree: git finds %s", w->path,
+		    f[0]);
+	else if (strcmp(f[2], w->common) != 0)
+		snprintf(w->err, sizeof w->err,
+		    "%s belongs to another repository (%s), not %s", w->path,
+		    f[2], w->repo);
+	else if (strncmp(f[1], w->common, n) != 0 ||
+	    strncmp(f[1] + n, "/worktrees/", 11) != 0)
+		snprintf(w->err, sizeof w->err,
+		    "%s is not one of the worktrees of %s (its git dir is %s)",
+		    w->path, w->repo, f[1]);
+	else if (strcmp(f[3], ref) != 0)
+		snprintf(w->err, sizeof w->err, "%s is on %s, not on %s",
+		    w->path, f[3], ref);
+	else if (access((lock = xasprintf("%s/index.lock", f[1])), F_OK) == 0)
+		snprintf(w->err, sizeof w->err,
+		    "the index of %s is locked (%s): a git command runs there, "
+		    "or died and left the lock",
+		    w->path, lock);
+	else
+		rc = 0;
+	free(lock);
+	free(out);
+	return rc;
+}
+
 static void
 add_step(struct gitwt *w, const struct git_result *r)
 {
@@ -197,9 +245,9 @@ add_step(struct gitwt *w, const struct git_result *r)
 	const char *ahead[] = { "rev-list", "--count", w->branch, "--not",
 		w->base, "--", NULL };
 	const char *check[] = { "rev-parse", "--path-format=absolute",
-		"--show-toplevel", "--git-common-dir", "--symbolic-full-name",
-		"HEAD", NULL };
-	char *ref = xasprintf("refs/heads/%s", w->branch), *want;
+		"--show-toplevel", "--git-dir", "--git-common-dir",
+		"--symbolic-full-name", "HEAD", NULL };
+	char *ref = xasprintf("refs/heads/%s", w->branch);
 
 	switch (w->step) {
 	case ADD_COMMON:
@@ -249,29 +297,22 @@ add_step(struct gitwt *w, const struct git_result *r)
 			gitwt_fail(w, "cannot add the worktree", r);
 			break;
 		}
-		w->step = ADD_LOCKED;
-		gitwt_git(w, w->repo, lock, NULL);
-		break;
-	case ADD_LOCKED:
-		if (r->exit != 0 && strstr(r->err, "already locked") == NULL) {
-			gitwt_fail(w, "cannot lock the worktree", r);
-			break;
-		}
 		w->step = ADD_CHECKED;
 		gitwt_git(w, w->path, check, NULL);
 		break;
 	case ADD_CHECKED:
-		want = xasprintf("%s\n%s\n%s\n", w->path, w->common, ref);
-		if (r->exit != 0 || strcmp(r->out, want) != 0) {
-			snprintf(w->err, sizeof w->err,
-			    "%s is not a worktree of %s on %s: git says %.*s",
-			    w->path, w->repo, w->branch,
-			    (int)strcspn(r->exit != 0 ? r->err : r->out, "\n"),
-			    r->exit != 0 ? r->err : r->out);
+		if (add_checked(w, r, ref) == -1) {
 			gitwt_end(w, 0);
-		} else
+			break;
+		}
+		w->step = ADD_LOCKED;
+		gitwt_git(w, w->repo, lock, NULL);
+		break;
+	case ADD_LOCKED:
+		if (r->exit != 0 && strstr(r->err, "already locked") == NULL)
+			gitwt_fail(w, "cannot lock the worktree", r);
+		else
 			gitwt_end(w, 1);
-		free(want);
 		break;
 	}
 	free(ref);
