@@ -8,8 +8,9 @@
 # clean, the retries continued on their chunk's branch and saw their own
 # commits and snapshot, every commit carries the four trailers and its
 # agent's name (`swarmctl blame` agrees), each worktree was locked while
-# its agent ran and is unlocked after, and `clean` removes only what
-# nothing would be lost with.
+# its agent ran and is unlocked after, `clean` removes only what nothing
+# would be lost with, and `swarmd --check` finds git and the store agree
+# (and says where they do not).
 . "$(dirname "$0")/lib.sh"
 git init -q -b main "$T/repo"
 git -C "$T/repo" -c user.name=t -c user.email=t@t commit -q --allow-empty -m base
@@ -51,7 +52,7 @@ printf "[retries]\nbackoff = 0\n" >>"$CONF"
 start_daemon
 ja=$(swarmctl submit "$T/a.json") || fail "submit"
 jb=$(swarmctl submit "$T/b.json") || fail "submit"
-wait_until 30 test -s "$T/pid.abort" || fail "the abort chunk did not start"
+wait_until 60 test -s "$T/pid.abort" || fail "the abort chunk did not start: $(swarmctl events --job "$ja" | tail -n 20)"
 wait_until 30 test -s "$T/pid.crash" || fail "the crash chunk did not start"
 # Each agent runs in its own worktree, locked for it.
 abort_agent=$(swarmctl show "$ja/abort" --json | json 'j["agent"]')
@@ -151,4 +152,15 @@ git -C "$T/repo" show "refs/swarm/snapshots/$ja/abort/discarded:late.txt" | grep
 	fail "the discarded worktree's last edit was not kept"
 assert_eq "$(swarmctl worktrees --json "$jb" | json 'j[0]["state"]')" kept "the other job's worktree"
 stop_daemon || fail "stop"
+# --check: the store and git agree; a lock or a removal behind swarmd's
+# back is reported.
+"$SWARMD" --check "$STATE" >"$T/check" || fail "--check: $(cat "$T/check")"
+wt_t="$(grep "^timeout-1 " "$T/runs" | cut -d' ' -f3)"
+git -C "$T/repo" worktree lock --reason "swarmd agent-99" "$wt_t"
+"$SWARMD" --check "$STATE" >"$T/check" && fail "--check missed a stray lock"
+assert_contains "$(cat "$T/check")" "worktree: $jb/timeout: kept, but still locked by swarmd"
+git -C "$T/repo" worktree unlock "$wt_t"
+git -C "$T/repo" worktree remove --force "$wt_t"
+"$SWARMD" --check "$STATE" >"$T/check" && fail "--check missed a removal"
+assert_contains "$(cat "$T/check")" "worktree: $jb/timeout: kept, but git does not list $wt_t"
 ok

@@ -388,6 +388,46 @@ test_end_names(void **state)
 	assert_string_equal(agent_end_name(END_DONE), "done");
 }
 
+/*
+ * The worktree table, as worktree.c's head describes it: every listed
+ * move and no other.  Running is left only on its agent's end, and
+ * removal only from kept: a worktree with an agent in it, or an
+ * attempt not yet settled, is never removed.
+ */
+static const struct move wt_moves[] = {
+	{ WT_PREPARING, WI_READY, WT_RUNNING, WA_MADE },
+	{ WT_PREPARING, WI_END, WT_SETTLING, WA_NONE },
+	{ WT_RUNNING, WI_END, WT_SETTLING, WA_NONE },
+	{ WT_SETTLING, WI_SETTLED, WT_KEPT, WA_NONE },
+	{ WT_KEPT, WI_PREPARE, WT_PREPARING, WA_ATTEMPT },
+	{ WT_KEPT, WI_REMOVE, WT_REMOVING, WA_NONE },
+	{ WT_REMOVING, WI_SETTLED, WT_KEPT, WA_NONE },
+	{ WT_REMOVING, WI_GONE, WT_REMOVED, WA_UNMADE },
+	{ WT_REMOVED, WI_PREPARE, WT_PREPARING, WA_ATTEMPT },
+};
+
+static void
+test_worktree_table(void **state)
+{
+	int s, in, got, want;
+
+	(void)state;
+	for (s = 0; s < WT_NSTATES; s++) {
+		for (in = 0; in < WT_NINPUTS; in++) {
+			got = worktree_next(s, in);
+			want = expected(
+			    wt_moves, nitems(wt_moves), s, in, WT_INVALID);
+			if (got != want)
+				fail_msg("worktree %s on input %d: got %d, want %d",
+				    worktree_state_name(s), in, got, want);
+		}
+	}
+	assert_int_equal(worktree_next(WT_INVALID, WI_END), WT_INVALID);
+	assert_int_equal(worktree_next(WT_KEPT, WT_NINPUTS), WT_INVALID);
+	assert_string_equal(worktree_state_name(WT_SETTLING), "settling");
+	assert_string_equal(worktree_state_name(WT_NSTATES), "invalid");
+}
+
 int
 main(void)
 {
@@ -404,6 +444,7 @@ main(void)
 		cmocka_unit_test(test_outcome_table),
 		cmocka_unit_test(test_end_ranks),
 		cmocka_unit_test(test_end_names),
+		cmocka_unit_test(test_worktree_table),
 	};
 
 	return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
