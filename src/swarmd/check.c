@@ -122,8 +122,8 @@ git_worktrees(const char *repo)
 		out[len += (size_t)n] = '\0';
 	}
 	close(p[0]);
-	if (pid <= 0 || waitpid(pid, &status, 0) == -1 ||
-	    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (pid <= 0 || waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
 		free(out);
 		return NULL;
 	}
@@ -143,14 +143,12 @@ git_record(const char *list, const char *path)
 	if (p == NULL)
 		return NULL;
 	end = strstr(p, "\n\n");
-	rec = end != NULL ? xasprintf("%.*s\n", (int)(end - p), p) :
-	                    xstrdup(p);
+	rec = end != NULL ? xasprintf("%.*s\n", (int)(end - p), p) : xstrdup(p);
 	return rec;
 }
 
 /* A difference between the store and git, said: 1. */
-static int __attribute__((format(printf, 1, 2)))
-differ(const char *fmt, ...)
+static int __attribute__((format(printf, 1, 2))) differ(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -180,28 +178,32 @@ check_worktree(sqlite3_stmt *st)
 	int bad = 0;
 
 	if (list == NULL) {
-		return differ("job-%lld/%s: git cannot list the worktrees of %s",
-		    job, chunk, repo);
+		return differ(
+		    "job-%lld/%s: git cannot list the worktrees of %s", job,
+		    chunk, repo);
 	}
 	rec = git_record(list, path);
 	if (removed && rec != NULL)
-		bad += differ("job-%lld/%s: removed, but git lists %s",
-		    job, chunk, path);
+		bad += differ(
+		    "job-%lld/%s: removed, but git lists %s", job, chunk, path);
 	if (!removed && made && rec == NULL &&
 	    strcmp(state, "preparing") != 0 && strcmp(state, "settling") != 0)
-		bad += differ("job-%lld/%s: %s, but git does not list %s",
-		    job, chunk, state, path);
+		bad += differ("job-%lld/%s: %s, but git does not list %s", job,
+		    chunk, state, path);
 	want = xasprintf("branch refs/heads/%s\n", branch);
 	if (rec != NULL && strstr(rec, want) == NULL)
 		bad += differ("job-%lld/%s: git has %s on another branch "
-		       "than %s", job, chunk, path, branch);
+		              "than %s",
+		    job, chunk, path, branch);
 	free(want);
 	want = xasprintf("locked swarmd agent-%lld\n", agent);
 	if (rec != NULL && locked_want && strstr(rec, want) == NULL)
 		bad += differ("job-%lld/%s: running, but not locked for "
-		       "agent-%lld", job, chunk, agent);
+		              "agent-%lld",
+		    job, chunk, agent);
 	if (rec != NULL && !locked_want && strcmp(state, "preparing") != 0 &&
-	    strcmp(state, "settling") != 0 && strstr(rec, "\nlocked swarmd ") != NULL)
+	    strcmp(state, "settling") != 0 &&
+	    strstr(rec, "\nlocked swarmd ") != NULL)
 		bad += differ("job-%lld/%s: %s, but still locked by swarmd",
 		    job, chunk, state);
 	free(want);

@@ -957,6 +957,8 @@ VERB_DECL(resolve);
 VERB_DECL(worktrees);
 VERB_DECL(clean);
 VERB_DECL(blame);
+
+/* ---- verb-job.c, verb-work.c: a submit finished after git answers ---- */
 int verb_submit_store(
     json_t *reply, struct jobspec *, int dry_run, char *err, size_t errlen);
 enum verb_rc verb_submit_worktree(struct verb_ctx *, struct jobspec *);

@@ -418,7 +418,8 @@ test_worktree_table(void **state)
 			want = expected(
 			    wt_moves, nitems(wt_moves), s, in, WT_INVALID);
 			if (got != want)
-				fail_msg("worktree %s on input %d: got %d, want %d",
+				fail_msg(
+				    "worktree %s on input %d: got %d, want %d",
 				    worktree_state_name(s), in, got, want);
 		}
 	}
