@@ -6,6 +6,11 @@
  * caller is told once, with the status, stdout (up to GIT_OUT_MAX) and
  * the end of stderr (for the message when it fails).
  *
+ * One failure is git's own race, not an answer: a command that lists
+ * the worktrees while another `git worktree add` has made its entry but
+ * not yet filled it dies with "failed to read .git/worktrees/X/...".
+ * Such a run is started again, a few times, after a short wait.
+ *
  * git gets swarmd's environment less anything that would point it at
  * another repository (GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE...), in the
  * C locale so its messages parse, never prompting, plus what the caller
@@ -28,19 +33,24 @@
 #define GIT_OUT_MAX (16 * 1024 * 1024)
 #define GIT_ERR_KEEP 2048
 #define GIT_TIMEOUT 300 /* seconds */
+#define GIT_RACE_TRIES 6
+#define GIT_RACE_WAIT_MS 20 /* doubled each try */
 
 extern char **environ;
 
 struct git_run {
+	char **argv, **env; /* to start it again */
 	pid_t pid;
 	int status; /* -1 until reaped */
 	int out_fd, err_fd;
-	struct event *out_ev, *err_ev, *timer;
+	struct event *out_ev, *err_ev, *timer, *again;
 	struct evbuffer *out, *err;
-	int truncated, timed_out;
+	int truncated, timed_out, tries;
 	git_cb cb;
 	void *arg;
 };
+
+static int git_start(struct git_run *, char *err, size_t errlen);
 
 /* swarmd's environment for git: no repository of its own, no prompts. */
 static char **
@@ -73,9 +83,66 @@ env_free(char **env)
 {
 	char **e;
 
-	for (e = env; *e != NULL; e++)
+	for (e = env; e != NULL && *e != NULL; e++)
 		free(*e);
 	free(env);
+}
+
+/* The pipes and events of the run now ending; the rest is kept. */
+static void
+git_stop(struct git_run *g)
+{
+	if (g->pid > 0 && g->status == -1) {
+		child_forget(g->pid);
+		proc_signal_group(g->pid, SIGKILL);
+	}
+	if (g->out_ev != NULL)
+		event_free(g->out_ev);
+	if (g->err_ev != NULL)
+		event_free(g->err_ev);
+	if (g->out_fd != -1)
+		close(g->out_fd);
+	if (g->err_fd != -1)
+		close(g->err_fd);
+	if (g->timer != NULL)
+		event_free(g->timer);
+	g->out_ev = g->err_ev = g->timer = NULL;
+	g->out_fd = g->err_fd = -1;
+	g->pid = -1;
+}
+
+/* git lost the race with a worktree being added: not its answer. */
+static int
+git_raced(struct git_run *g)
+{
+	size_t n = evbuffer_get_length(g->err);
+	char *e = (char *)evbuffer_pullup(g->err, -1);
+
+	return WIFEXITED(g->status) && WEXITSTATUS(g->status) != 0 &&
+	    g->tries < GIT_RACE_TRIES && n > 0 &&
+	    memmem(e, n, "failed to read ", 15) != NULL &&
+	    memmem(e, n, "/worktrees/", 11) != NULL;
+}
+
+static void
+git_again(evutil_socket_t fd, short what, void *arg)
+{
+	struct git_run *g = arg;
+	struct git_result r;
+	char err[256];
+
+	(void)fd;
+	(void)what;
+	evbuffer_drain(g->out, evbuffer_get_length(g->out));
+	evbuffer_drain(g->err, evbuffer_get_length(g->err));
+	if (git_start(g, err, sizeof err) == 0)
+		return;
+	memset(&r, 0, sizeof r);
+	r.exit = -1;
+	r.out = "";
+	r.err = err;
+	g->cb(&r, g->arg);
+	git_cancel(g);
 }
 
 /* Told once, when both pipes are at their end and the status is in. */
@@ -87,6 +154,17 @@ git_maybe_done(struct git_run *g)
 
 	if (g->out_fd != -1 || g->err_fd != -1 || g->status == -1)
 		return;
+	if (git_raced(g)) {
+		struct timeval tv = { 0,
+			(GIT_RACE_WAIT_MS * 1000) << g->tries };
+
+		g->tries++;
+		git_stop(g);
+		if (g->again == NULL)
+			g->again = evtimer_new(srv.base, git_again, g);
+		evtimer_add(g->again, &tv);
+		return;
+	}
 	memset(&r, 0, sizeof r);
 	r.exit = WIFEXITED(g->status) ? WEXITSTATUS(g->status) : -1;
 	r.signal = WIFSIGNALED(g->status) ? WTERMSIG(g->status) : 0;
@@ -153,76 +231,70 @@ git_timeout(evutil_socket_t fd, short what, void *arg)
 	proc_signal_group(g->pid, SIGKILL);
 }
 
-static int
-git_spawn(struct git_run *g, const char *dir, const char *const *args,
-    const char *const *extra, int pout[2], int perr[2])
+/* `git -C DIR ARGS...`, as it is run (and run again). */
+static char **
+git_argv(const char *dir, const char *const *args)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	char **argv, **env = git_env(extra);
 	size_t n = 0, i;
-	int rc;
+	char **argv;
 
 	while (args[n] != NULL)
 		n++;
 	argv = xcalloc(n + 4, sizeof *argv);
-	argv[0] = (char *)"git";
-	argv[1] = (char *)"-C";
-	argv[2] = (char *)dir;
+	argv[0] = xstrdup("git");
+	argv[1] = xstrdup("-C");
+	argv[2] = xstrdup(dir);
 	for (i = 0; i < n; i++)
-		argv[3 + i] = (char *)args[i];
+		argv[3 + i] = xstrdup(args[i]);
+	return argv;
+}
+
+static int
+git_spawn(struct git_run *g, int pout[2], int perr[2])
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	int rc;
+
 	proc_spawn_attr(&attr);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-	rc = posix_spawnp(&g->pid, "git", &fa, &attr, argv, env);
+	rc = posix_spawnp(&g->pid, "git", &fa, &attr, g->argv, g->env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	free(argv);
-	env_free(env);
 	return rc;
 }
 
-/*
- * Run `git -C DIR ARGS...` with EXTRA ("NAME=value") added to its
- * environment; CB is told how it went.  NULL (and ERR) when git cannot
- * be started at all.
- */
-struct git_run *
-git_run(const char *dir, const char *const *args, const char *const *extra,
-    git_cb cb, void *arg, char *err, size_t errlen)
+/* Start (or start again) the run G: its pipes, events and timeout. */
+static int
+git_start(struct git_run *g, char *err, size_t errlen)
 {
 	struct timeval tv = { GIT_TIMEOUT, 0 };
-	struct git_run *g;
 	int pout[2], perr[2], rc;
 
 	if (pipe2(pout, O_CLOEXEC) == -1) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		return NULL;
+		return -1;
 	}
 	if (pipe2(perr, O_CLOEXEC) == -1) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		close(pout[0]);
 		close(pout[1]);
-		return NULL;
+		return -1;
 	}
-	g = xcalloc(1, sizeof *g);
 	g->status = -1;
-	rc = git_spawn(g, dir, args, extra, pout, perr);
+	rc = git_spawn(g, pout, perr);
 	close(pout[1]);
 	close(perr[1]);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot run git: %s", strerror(rc));
 		close(pout[0]);
 		close(perr[0]);
-		free(g);
-		return NULL;
+		g->pid = -1;
+		return -1;
 	}
-	g->cb = cb;
-	g->arg = arg;
-	g->out = evbuffer_new();
-	g->err = evbuffer_new();
 	g->out_fd = pout[0];
 	g->err_fd = perr[0];
 	fcntl(g->out_fd, F_SETFL, O_NONBLOCK);
@@ -236,6 +308,31 @@ git_run(const char *dir, const char *const *args, const char *const *extra,
 	event_add(g->err_ev, NULL);
 	evtimer_add(g->timer, &tv);
 	child_watch(g->pid, git_reaped, g);
+	return 0;
+}
+
+/*
+ * Run `git -C DIR ARGS...` with EXTRA ("NAME=value") added to its
+ * environment; CB is told how it went.  NULL (and ERR) when git cannot
+ * be started at all.
+ */
+struct git_run *
+git_run(const char *dir, const char *const *args, const char *const *extra,
+    git_cb cb, void *arg, char *err, size_t errlen)
+{
+	struct git_run *g = xcalloc(1, sizeof *g);
+
+	g->argv = git_argv(dir, args);
+	g->env = git_env(extra);
+	g->out_fd = g->err_fd = -1;
+	g->cb = cb;
+	g->arg = arg;
+	g->out = evbuffer_new();
+	g->err = evbuffer_new();
+	if (git_start(g, err, errlen) == -1) {
+		git_cancel(g);
+		return NULL;
+	}
 	return g;
 }
 
@@ -245,20 +342,12 @@ git_cancel(struct git_run *g)
 {
 	if (g == NULL)
 		return;
-	if (g->pid > 0 && g->status == -1) {
-		child_forget(g->pid);
-		proc_signal_group(g->pid, SIGKILL);
-	}
-	if (g->out_ev != NULL)
-		event_free(g->out_ev);
-	if (g->err_ev != NULL)
-		event_free(g->err_ev);
-	if (g->out_fd != -1)
-		close(g->out_fd);
-	if (g->err_fd != -1)
-		close(g->err_fd);
-	event_free(g->timer);
+	git_stop(g);
+	if (g->again != NULL)
+		event_free(g->again);
 	evbuffer_free(g->out);
 	evbuffer_free(g->err);
+	env_free(g->argv);
+	env_free(g->env);
 	free(g);
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -346,6 +347,51 @@ test_snapshot(void **state)
 }
 
 /*
+ * git's own race with a worktree being added ("failed to read
+ * .git/worktrees/X/commondir") is run again, not answered; any other
+ * failure is answered at once.  A stand-in git first in PATH fails the
+ * way the race does, twice, then runs the real one.
+ */
+static void
+test_race_retried(void **state)
+{
+	const char *args[] = { "rev-parse", "--is-inside-work-tree", NULL };
+	const char *other[] = { "no-such-command", NULL };
+	char bin[128], path[4096], *old = strdup(getenv("PATH"));
+	struct seen s;
+	FILE *f;
+
+	(void)state;
+	snprintf(bin, sizeof bin, "%s-bin", dir);
+	mkdir(bin, 0755);
+	snprintf(path, sizeof path, "%s/git", bin);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+	    "#!/bin/sh\nn=$(cat %s/n 2>/dev/null || echo 0)\n"
+	    "echo $((n + 1)) >%s/n\n"
+	    "if [ $n -lt 2 ]; then echo 'fatal: failed to read "
+	    ".git/worktrees/w5/commondir: Success' >&2; exit 128; fi\n"
+	    "PATH=%s exec git \"$@\"\n",
+	    bin, bin, old);
+	fclose(f);
+	chmod(path, 0755);
+	snprintf(path, sizeof path, "%s:%s", bin, old);
+	setenv("PATH", path, 1);
+	run(args, NULL, &s);
+	assert_int_equal(s.exit, 0);
+	assert_string_equal(s.out, "true\n");
+	assert_string_equal(sh("cat %s/n", bin), "3");
+	/* Not the race: told at once, with git's words. */
+	run(other, NULL, &s);
+	assert_int_not_equal(s.exit, 0);
+	assert_string_equal(sh("cat %s/n", bin), "4");
+	setenv("PATH", old, 1);
+	free(old);
+	sh("rm -rf %s", bin);
+}
+
+/*
  * A chunk's first attempt: a branch of that name already there is taken
  * only when it holds nothing beyond base (made by us before a crash);
  * one with work of its own is refused, and left as it was.
@@ -440,6 +486,7 @@ main(void)
 		cmocka_unit_test(test_no_git),
 		cmocka_unit_test(test_worktree_add),
 		cmocka_unit_test(test_snapshot),
+		cmocka_unit_test(test_race_retried),
 		cmocka_unit_test(test_worktree_fresh),
 		cmocka_unit_test(test_worktree_remove),
 	};
