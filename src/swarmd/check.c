@@ -148,15 +148,18 @@ git_record(const char *list, const char *path)
 }
 
 /* A difference between the store and git, said: 1. */
-static int __attribute__((format(printf, 1, 2))) differ(const char *fmt, ...)
+static int differ(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+differ(const char *fmt, ...)
 {
 	va_list ap;
 
-	va_start(ap, fmt);
 	printf("worktree: ");
+	va_start(ap, fmt);
 	vprintf(fmt, ap);
-	putchar('\n');
 	va_end(ap);
+	putchar('\n');
 	return 1;
 }
 

@@ -44,7 +44,6 @@ struct gitwt {
 	int fresh;    /* adding: the branch should not be there yet */
 	int force;    /* removing: even with changes in it */
 	int step;
-	int starting;        /* inside the call that began it */
 	struct event *later; /* telling a failure to start, from the loop */
 	struct git_run *run;
 	gitwt_cb cb;
@@ -84,17 +83,9 @@ on_later(evutil_socket_t fd, short what, void *arg)
 	gitwt_free(w);
 }
 
-/* Told from the loop, never inside the call that began it. */
 static void
 gitwt_end(struct gitwt *w, int ok)
 {
-	struct timeval now = { 0, 0 };
-
-	if (w->starting) {
-		w->later = evtimer_new(srv.base, on_later, w);
-		evtimer_add(w->later, &now);
-		return;
-	}
 	w->cb(ok, ok ? NULL : w->err, ok ? w->out : NULL, w->arg);
 	gitwt_free(w);
 }
@@ -108,10 +99,6 @@ gitwt_cancel(struct gitwt *w)
 	git_cancel(w->run);
 	gitwt_free(w);
 }
-
-/* Begin W with its first step, which may fail at once. */
-static struct gitwt *gitwt_begin(struct gitwt *w, const char *dir,
-    const char *const *args, const char *const *extra);
 
 /* The first line of what git said, for a message. */
 static void
@@ -140,16 +127,21 @@ gitwt_git(struct gitwt *w, const char *dir, const char *const *args,
 		gitwt_end(w, 0);
 }
 
+/* The first step; a failure to start is told from the loop, never
+ * inside the call that began it. */
 static struct gitwt *
 gitwt_begin(struct gitwt *w, const char *dir, const char *const *args,
     const char *const *extra)
 {
-	w->starting = 1;
+	struct timeval now = { 0, 0 };
+
 	if (args != NULL)
-		gitwt_git(w, dir, args, extra);
-	else
-		gitwt_end(w, 0);
-	w->starting = 0;
+		w->run = git_run(
+		    dir, args, extra, on_step, w, w->err, sizeof w->err);
+	if (w->run == NULL) {
+		w->later = evtimer_new(srv.base, on_later, w);
+		evtimer_add(w->later, &now);
+	}
 	return w;
 }
 

@@ -533,14 +533,17 @@ on_snapshot(int ok, const char *err, const char *out, void *arg)
 
 static void on_unmade(int, const char *, const char *, void *);
 
+/* One line a commit: id, author, time, subject, agent, attempt. */
+static const char log_format[] =
+    "--format=%H%x1f%an%x1f%ct%x1f%s%x1f"
+    "%(trailers:key=Swarm-Agent,valueonly,separator=)%x1f"
+    "%(trailers:key=Swarm-Attempt,valueonly,separator=)";
+
 static void
 settle_next(struct op *o)
 {
-	const char *log[] = { "log",
-		"--format=%H%x1f%an%x1f%ct%x1f%s%x1f"
-		"%(trailers:key=Swarm-Agent,valueonly,separator=)%x1f"
-		"%(trailers:key=Swarm-Attempt,valueonly,separator=)",
-		o->row.branch, "--not", o->row.base, "--", NULL };
+	const char *log[] = { "log", log_format, o->row.branch, "--not",
+		o->row.base, "--", NULL };
 	const char *unlock[] = { "worktree", "unlock", o->row.path, NULL };
 	char *ref, *msg;
 
@@ -896,9 +899,18 @@ survey_one(const struct wt_row *w, void *arg)
  * each after a snapshot of what it held.  CB gets the rows; a batch
  * whose asker left (keeper_forget) finishes without telling.
  */
+static void
+survey_release(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	batch_done(arg);
+}
+
 struct batch *
 keeper_survey(int64_t job, int clean, int force, keeper_done_cb cb, void *arg)
 {
+	struct timeval now = { 0, 0 };
 	struct batch *b = xcalloc(1, sizeof *b);
 
 	b->rows = json_array();
@@ -909,7 +921,8 @@ keeper_survey(int64_t job, int clean, int force, keeper_done_cb cb, void *arg)
 	b->pending = 1;
 	worktree_each(job, survey_one, b);
 	op_kick();
-	batch_done(b);
+	/* Its own hold, let go from the loop: never told inside this call. */
+	event_base_once(srv.base, -1, EV_TIMEOUT, survey_release, b, &now);
 	return b;
 }
 
@@ -1074,6 +1087,25 @@ check_end(struct check *c, const char *err)
 }
 
 static void
+on_check_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct check *c = arg;
+
+	(void)fd;
+	(void)what;
+	check_end(c, c->err);
+}
+
+/* Found wanting before git ran: told from the loop, not from here. */
+static void
+check_later(struct check *c)
+{
+	struct timeval now = { 0, 0 };
+
+	event_base_once(srv.base, -1, EV_TIMEOUT, on_check_later, c, &now);
+}
+
+static void
 on_check_git(const struct git_result *r, void *arg)
 {
 	struct check *c = arg;
@@ -1129,7 +1161,8 @@ root_ok(const char *root, char *err, size_t errlen)
 /*
  * What only running git (or the store) can tell of a job's worktree
  * SPEC, checked before it is stored: the repository, its base, the
- * root, and branches no other job has.  CB gets NULL, or the problem.
+ * root, and branches no other job has.  CB gets NULL, or the problem,
+ * always from the loop, never inside this call.
  */
 void
 keeper_check(json_t *spec, json_t *chunks, keeper_check_cb cb, void *arg)
@@ -1148,7 +1181,7 @@ keeper_check(json_t *spec, json_t *chunks, keeper_check_cb cb, void *arg)
 	c->cb = cb;
 	c->arg = arg;
 	if (root != NULL && root_ok(root, c->err, sizeof c->err) == -1) {
-		check_end(c, c->err);
+		check_later(c);
 		return;
 	}
 	json_array_foreach(chunks, i, ch) {
@@ -1163,12 +1196,12 @@ keeper_check(json_t *spec, json_t *chunks, keeper_check_cb cb, void *arg)
 			    branch, c->repo, (long long)owner);
 		free(branch);
 		if (owner != 0) {
-			check_end(c, c->err);
+			check_later(c);
 			return;
 		}
 	}
 	c->run = git_run(
 	    c->repo, common, NULL, on_check_git, c, c->err, sizeof c->err);
 	if (c->run == NULL)
-		check_end(c, c->err);
+		check_later(c);
 }
