@@ -59,6 +59,7 @@ static const struct key keys[] = {
 	{ "quota", "reserve", K_NUM, OFF(reserve), 0, 99 },
 	{ "retries", "transient", K_INT, OFF(retries_transient), 0, 100 },
 	{ "retries", "schema", K_INT, OFF(retries_schema), 0, 100 },
+	{ "retries", "gate", K_INT, OFF(retries_gate), 0, 100 },
 	{ "retries", "backoff", K_DUR, OFF(backoff_base), 0, 86400 },
 	{ "retries", "backoff_max", K_DUR, OFF(backoff_max), 0, 86400 },
 	{ "store", "synchronous", K_STR, OFF(synchronous), 0, 0 },
@@ -195,6 +196,7 @@ config_defaults(struct config *cfg)
 	cfg->result_max = 1LL << 20;
 	cfg->retries_transient = 2;
 	cfg->retries_schema = 1;
+	cfg->retries_gate = 2;
 	cfg->backoff_base = 10;
 	cfg->backoff_max = 600;
 	cfg->synchronous = xstrdup("full");

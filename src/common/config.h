@@ -39,6 +39,7 @@ struct config {
 	/* [retries] */
 	int retries_transient; /* further attempts after transient failures */
 	int retries_schema;    /* after an invalid or missing result */
+	int retries_gate;      /* after a failed gate; a job's gate_retries */
 	double backoff_base;   /* first retry within this, doubling */
 	double backoff_max;
 

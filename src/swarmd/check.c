@@ -36,12 +36,13 @@ static const struct rule rules[] = {
 	    "' is ' || c.state || ')' FROM agents a JOIN chunks c "
 	    "ON c.job = a.job AND c.id = a.chunk WHERE a.state IN "
 	    "('starting', 'running', 'suspect') AND c.state NOT IN "
-	    "('running', 'done') AND c.agent = a.id" },
+	    "('running', 'gating', 'done') AND c.agent = a.id" },
 	{ "chunk completed more than once",
 	    "SELECT 'job-' || job || '/' || chunk || ' (' || count(*) || "
-	    "' times)' FROM events WHERE event = 'subagent_completed' AND "
-	    "json_extract(data, '$.success') = 1 GROUP BY job, chunk "
-	    "HAVING count(*) > 1" },
+	    "' times)' FROM events WHERE (event = 'subagent_completed' AND "
+	    "json_extract(data, '$.success') = 1 AND "
+	    "json_extract(data, '$.gating') IS NULL) OR event = "
+	    "'gates_passed' GROUP BY job, chunk HAVING count(*) > 1" },
 	{ "dispatch with more than one completion",
 	    "SELECT 'agent-' || agent FROM events WHERE event = "
 	    "'subagent_completed' GROUP BY agent HAVING count(*) > 1" },
@@ -56,7 +57,8 @@ static const struct rule rules[] = {
 	    "HAVING c.attempts != count(a.id)" },
 	{ "finished job with unfinished chunks",
 	    "SELECT 'job-' || j.id FROM jobs j JOIN chunks c ON c.job = j.id "
-	    "WHERE j.state != 'running' AND c.state IN ('queued', 'running') "
+	    "WHERE j.state != 'running' AND c.state IN ('queued', 'running', "
+	    "'gating') "
 	    "GROUP BY j.id" },
 	{ "worktree in use by an agent that is not live",
 	    "SELECT 'job-' || w.job || '/' || w.chunk || ' (agent-' || w.agent "
@@ -65,7 +67,8 @@ static const struct rule rules[] = {
 	    "a.state NOT IN ('starting', 'running', 'suspect'))" },
 	{ "chunk in a state swarmd does not know",
 	    "SELECT 'job-' || job || '/' || id || ' (' || state || ')' "
-	    "FROM chunks WHERE state NOT IN ('queued', 'running', 'done', "
+	    "FROM chunks WHERE state NOT IN ('queued', 'running', 'gating', "
+	    "'done', "
 	    "'failed', 'aborted', 'dead')" },
 };
 

@@ -4,8 +4,11 @@
  * routed by its failure class: back to the queue for another attempt, or
  * to the dead letters.  An agent cut off by swarmd itself (a stop, a lost
  * process, a watchdog restart) requeues its chunk; an operator's retry
- * requeues a failed, aborted or dead one.  Anything not in the table is an
- * illegal transition: refused, logged, never forced.
+ * requeues a failed, aborted or dead one.  A job with gates runs them
+ * on a chunk whose attempt succeeded (gating) before it is done; a
+ * failing gate fails the chunk, routed like any failure (class gate:
+ * rework).  Anything not in the table is an illegal transition: refused,
+ * logged, never forced.
  *
  * chunk_apply is the only writer of chunks.state.  A chunk becomes dead
  * here, on the dead-letter input: from running (a watchdog kill) or from
@@ -24,17 +27,23 @@ static const struct chunk_move {
 	int next;
 	enum chunk_action action;
 } chunk_table[CHUNK_NSTATES][CHUNK_NINPUTS] = {
-	/* DISPATCH, EXIT_OK, EXIT_FAIL, ABORT, DROP, RETRY, REQUEUE, DEADLETTER */
+	/* DISPATCH, EXIT_OK, EXIT_FAIL, ABORT, DROP, RETRY, REQUEUE, DEADLETTER,
+	 * GATE, GATE_PASS, GATE_FAIL */
 	[CHUNK_QUEUED] = { { CHUNK_RUNNING, CA_DISPATCH }, X, X, X,
-	    { CHUNK_ABORTED, CA_NONE }, X, X, X },
+	    { CHUNK_ABORTED, CA_NONE }, X, X, X, X, X, X },
 	[CHUNK_RUNNING] = { X, { CHUNK_DONE, CA_OUTPUT },
 	    { CHUNK_FAILED, CA_NONE }, { CHUNK_ABORTED, CA_NONE }, X, X,
-	    { CHUNK_QUEUED, CA_NONE }, { CHUNK_DEAD, CA_NONE } },
-	[CHUNK_DONE] = { X, X, X, X, X, X, X, X },
+	    { CHUNK_QUEUED, CA_NONE }, { CHUNK_DEAD, CA_NONE },
+	    { CHUNK_GATING, CA_OUTPUT }, X, X },
+	[CHUNK_DONE] = { X, X, X, X, X, X, X, X, X, X, X },
 	[CHUNK_FAILED] = { X, X, X, X, X, { CHUNK_QUEUED, CA_NONE }, X,
-	    { CHUNK_DEAD, CA_NONE } },
-	[CHUNK_ABORTED] = { X, X, X, X, X, { CHUNK_QUEUED, CA_NONE }, X, X },
-	[CHUNK_DEAD] = { X, X, X, X, X, { CHUNK_QUEUED, CA_NONE }, X, X },
+	    { CHUNK_DEAD, CA_NONE }, X, X, X },
+	[CHUNK_ABORTED] = { X, X, X, X, X, { CHUNK_QUEUED, CA_NONE }, X, X, X,
+	    X, X },
+	[CHUNK_DEAD] = { X, X, X, X, X, { CHUNK_QUEUED, CA_NONE }, X, X, X, X,
+	    X },
+	[CHUNK_GATING] = { X, X, X, { CHUNK_ABORTED, CA_NONE }, X, X, X, X, X,
+	    { CHUNK_DONE, CA_NONE }, { CHUNK_FAILED, CA_NONE } },
 };
 #undef X
 
@@ -47,6 +56,9 @@ static const char *chunk_input_names[CHUNK_NINPUTS] = {
 	"retry",
 	"requeue",
 	"dead letter",
+	"gate",
+	"gates passed",
+	"gate failed",
 };
 
 static const char *chunk_names[CHUNK_NSTATES] = {
@@ -56,6 +68,7 @@ static const char *chunk_names[CHUNK_NSTATES] = {
 	"failed",
 	"aborted",
 	"dead",
+	"gating",
 };
 
 static const char *fail_names[] = {
@@ -63,6 +76,7 @@ static const char *fail_names[] = {
 	"transient",
 	"schema",
 	"unknown",
+	"gate",
 };
 
 const char *
@@ -212,7 +226,8 @@ chunk_dispatch(int64_t job, const char *chunk, int64_t agent)
 /*
  * An attempt's completion, by its agent's word (done) or by its end: the
  * chunk's move and the completion event.  EXTRA (stolen, may be NULL)
- * adds members to the event.  -1, with nothing written, when refused.
+ * adds members to the event.  The chunk's new state (gating, not done,
+ * when its job has gates), or -1, with nothing written, when refused.
  */
 int
 chunk_complete(const struct agent *a, enum chunk_input in, enum fail_class cls,
@@ -220,12 +235,21 @@ chunk_complete(const struct agent *a, enum chunk_input in, enum fail_class cls,
 {
 	struct chunk_args args = { reason, 0, output };
 	json_t *ev = extra != NULL ? extra : json_object();
+	struct job *j = job_find(a->job);
+	int next;
 
-	if (chunk_move(a->job, a->chunk, in, &args) == -1) {
+	/* A success of a job with gates is gated before it is done. */
+	if (in == CI_EXIT_OK && j != NULL &&
+	    json_array_size(json_object_get(j->spec, "gates")) > 0)
+		in = CI_GATE;
+	if ((next = chunk_move(a->job, a->chunk, in, &args)) == -1) {
 		json_decref(ev);
 		return -1;
 	}
-	json_object_set_new(ev, "success", json_boolean(in == CI_EXIT_OK));
+	json_object_set_new(
+	    ev, "success", json_boolean(in == CI_EXIT_OK || in == CI_GATE));
+	if (in == CI_GATE) /* the attempt succeeded; its gates decide */
+		json_object_set_new(ev, "gating", json_true());
 	json_object_set_new(ev, "output_file",
 	    output != NULL ? json_string(output) : json_null());
 	if (cls != FAIL_NONE)
@@ -233,7 +257,7 @@ chunk_complete(const struct agent *a, enum chunk_input in, enum fail_class cls,
 		    ev, "class", json_string(fail_class_name(cls)));
 	evlog_add(
 	    "subagent_completed", a->job, a->chunk, a->id, a->attempt, ev);
-	return 0;
+	return next;
 }
 
 /* ---- the chunks table: queries and updates for the other modules ---- */
@@ -437,8 +461,8 @@ chunk_show_json(int64_t job, const char *chunk)
  */
 #define DEAD_SELECT \
 	"SELECT c.job, c.id, c.fail_class, c.reason, c.attempts, c.agent, " \
-	"a.log FROM chunks c LEFT JOIN agents a ON a.id = c.agent " \
-	"WHERE c.state = 'dead' "
+	"coalesce(c.gate_log, a.log) FROM chunks c " \
+	"LEFT JOIN agents a ON a.id = c.agent WHERE c.state = 'dead' "
 
 json_t *
 chunk_dead_json(int64_t job)
@@ -497,7 +521,8 @@ chunk_retry(int64_t job, const char *chunk)
 {
 	static const char reset[] = "UPDATE chunks SET not_before = NULL, "
 	                            "transient_failures = 0, "
-	                            "schema_failures = 0, rejection = NULL "
+	                            "schema_failures = 0, gate_failures = 0, "
+	                            "rejection = NULL "
 	                            "WHERE job = ? AND id = ?";
 	sqlite3_stmt *st;
 	int next;
@@ -545,12 +570,17 @@ chunk_add_failure(int64_t job, const char *chunk, enum fail_class cls)
 	static const char schema[] = "UPDATE chunks SET schema_failures = "
 	                             "schema_failures + 1 WHERE job = ?1 AND "
 	                             "id = ?2 RETURNING schema_failures";
+	static const char gate[] = "UPDATE chunks SET gate_failures = "
+	                           "gate_failures + 1 WHERE job = ?1 AND "
+	                           "id = ?2 RETURNING gate_failures";
 	sqlite3_stmt *st;
 	int n = 0;
 
-	if (cls != FAIL_TRANSIENT && cls != FAIL_SCHEMA)
+	if (cls != FAIL_TRANSIENT && cls != FAIL_SCHEMA && cls != FAIL_GATE)
 		return 0;
-	st = store_prepare(cls == FAIL_TRANSIENT ? transient : schema);
+	st = store_prepare(cls == FAIL_TRANSIENT ? transient :
+	        cls == FAIL_SCHEMA               ? schema :
+	                                           gate);
 	sqlite3_bind_int64(st, 1, job);
 	store_bind_text(st, 2, chunk);
 	if (store_step(st) == SQLITE_ROW)
@@ -585,6 +615,20 @@ chunk_set_fail_class(int64_t job, const char *chunk, enum fail_class cls)
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_text(st, 1, fail_class_name(cls), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, job);
+	store_bind_text(st, 3, chunk);
+	store_step(st);
+}
+
+/* The log of the gate that failed JOB's CHUNK last (NULL: none). */
+void
+chunk_set_gate_log(int64_t job, const char *chunk, const char *log)
+{
+	static const char sql[] = "UPDATE chunks SET gate_log = ? "
+	                          "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	store_bind_text(st, 1, log);
 	sqlite3_bind_int64(st, 2, job);
 	store_bind_text(st, 3, chunk);
 	store_step(st);

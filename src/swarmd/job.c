@@ -181,6 +181,11 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 		    json_integer(js->per_agent_tokens));
 	if (js->worktree != NULL)
 		json_object_set(spec, "worktree", js->worktree);
+	if (js->gates != NULL)
+		json_object_set(spec, "gates", js->gates);
+	if (js->gate_retries >= 0)
+		json_object_set_new(
+		    spec, "gate_retries", json_integer(js->gate_retries));
 	text = json_dumps(spec, JSON_COMPACT);
 	if (js->env != NULL)
 		json_object_set(spec, "env", js->env);
@@ -355,7 +360,8 @@ job_check_done(struct job *j)
 	int64_t done, failed, aborted, dead;
 
 	if (j->running > 0 || chunk_count(j->id, "queued") > 0 ||
-	    chunk_count(j->id, "running") > 0)
+	    chunk_count(j->id, "running") > 0 ||
+	    chunk_count(j->id, "gating") > 0)
 		return;
 	done = chunk_count(j->id, "done");
 	failed = chunk_count(j->id, "failed");

@@ -27,7 +27,10 @@ static const char *job_members[] = {
 	"cap_signal",
 	"result",
 	"worktree",
+	"gates",
+	"gate_retries",
 };
+static const char *gate_members[] = { "name", "command", "timeout" };
 static const char *worktree_members[] = { "repo", "base", "branch", "root",
 	"email", "remote" };
 static const char *result_members[] = { "path", "schema" };
@@ -301,6 +304,80 @@ parse_worktree(json_t *j, struct jobspec *js, json_t *problems)
 }
 
 static void
+parse_gate(json_t *g, size_t i, json_t *seen, json_t *problems)
+{
+	json_t *name = json_object_get(g, "name"), *cmd, *v;
+	char prefix[32];
+	size_t k;
+
+	snprintf(prefix, sizeof prefix, "gates[%zu].", i);
+	if (!json_is_object(g)) {
+		problem(problems, "gates[%zu]: expected an object", i);
+		return;
+	}
+	check_unknown(g, prefix, gate_members, nitems(gate_members), problems);
+	if (!json_is_string(name) || !chunk_id_ok(json_string_value(name)))
+		problem(problems,
+		    "gates[%zu].name: expected 1-%d of "
+		    "[A-Za-z0-9._:-]",
+		    i, MAX_CHUNK_ID);
+	else if (json_object_get(seen, json_string_value(name)) != NULL)
+		problem(problems, "gates[%zu].name: duplicate \"%s\"", i,
+		    json_string_value(name));
+	else
+		json_object_set_new(seen, json_string_value(name), json_true());
+	cmd = json_object_get(g, "command");
+	if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+		problem(problems,
+		    "gates[%zu].command: expected a non-empty array of strings",
+		    i);
+	json_array_foreach(cmd, k, v) {
+		if (!json_is_string(v) ||
+		    (k == 0 && *json_string_value(v) == '\0'))
+			problem(problems,
+			    "gates[%zu].command[%zu]: expected a "
+			    "string",
+			    i, k);
+	}
+	v = json_object_get(g, "timeout");
+	if (v != NULL &&
+	    (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	        json_integer_value(v) > 86400))
+		problem(problems,
+		    "gates[%zu].timeout: expected 1-86400 seconds", i);
+}
+
+/*
+ * "gates": [{"name", "command", "timeout"}], run in order in the chunk's
+ * worktree once an attempt succeeds; so a job with gates has one.
+ */
+static void
+parse_gates(json_t *j, struct jobspec *js, json_t *problems)
+{
+	json_t *gates = json_object_get(j, "gates"), *g, *seen;
+	int retries = -1;
+	size_t i;
+
+	parse_int_member(j, "gate_retries", 0, 100, &retries, problems);
+	js->gate_retries = retries;
+	if (gates == NULL)
+		return;
+	if (!json_is_array(gates)) {
+		problem(problems, "gates: expected an array");
+		return;
+	}
+	if (json_object_get(j, "worktree") == NULL)
+		problem(problems,
+		    "gates: need a worktree (gates run in the "
+		    "chunk's worktree)");
+	seen = json_object();
+	json_array_foreach(gates, i, g)
+		parse_gate(g, i, seen, problems);
+	json_decref(seen);
+	js->gates = json_incref(gates);
+}
+
+static void
 parse_chunks(json_t *j, struct jobspec *js, json_t *problems)
 {
 	json_t *chunks = json_object_get(j, "chunks"), *seen, *c;
@@ -429,6 +506,7 @@ jobspec_parse(
 	parse_quota(j, js, problems);
 	parse_result(j, js, problems);
 	parse_worktree(j, js, problems);
+	parse_gates(j, js, problems);
 	if (json_array_size(problems) != 0) {
 		jobspec_free(js);
 		return -1;
@@ -447,6 +525,7 @@ jobspec_free(struct jobspec *js)
 	json_decref(js->stagger);
 	json_decref(js->result);
 	json_decref(js->worktree);
+	json_decref(js->gates);
 	memset(js, 0, sizeof *js);
 }
 

@@ -27,44 +27,13 @@
 #include <unistd.h>
 
 #include "swarmd.h"
+#include "keeper.h"
 
-#define BRANCH_DEFAULT "swarm/{job}/{chunk}"
 #define EMAIL_DEFAULT "{agent}@{job}.swarmd.invalid"
 
 /* Git sequences at once: enough to keep 2 cores busy, few ref locks. */
 #define KEEP_PAR 8
 
-enum op_kind { OP_PREPARE, OP_SETTLE, OP_SURVEY, OP_REMOVE };
-
-/* A listing or a clean: one answer when its last worktree is done. */
-struct batch {
-	int pending;
-	int clean, force;
-	json_t *rows;
-	keeper_done_cb cb; /* NULL once the asker left */
-	void *arg;
-};
-
-struct op {
-	enum op_kind kind;
-	int64_t job;
-	char *chunk;
-	struct agent *agent; /* OP_PREPARE */
-	int force;           /* OP_REMOVE */
-	keeper_cb cb;
-	void *arg;
-	struct wt_row row;
-	struct gitwt *wt;    /* the git sequence running, or NULL */
-	struct git_run *run; /* ... or the single git command */
-	int step;
-	int running;
-	char *snapshot; /* OP_SETTLE: the snapshot's commit, or NULL */
-	int ncommits;
-	struct batch *batch; /* OP_SURVEY, OP_REMOVE */
-	int dirty, unmerged; /* OP_SURVEY's findings; -1 unknown */
-	char err[256];
-	TAILQ_ENTRY(op) entry;
-};
 static TAILQ_HEAD(, op) ops = TAILQ_HEAD_INITIALIZER(ops);
 static int nrunning;
 
@@ -84,16 +53,16 @@ keeper_wants(const struct job *j)
 	return j != NULL && json_object_get(j->spec, "worktree") != NULL;
 }
 
-static const char *
-spec_str(json_t *spec, const char *key, const char *dflt)
+const char *
+keeper_spec_str(json_t *spec, const char *key, const char *dflt)
 {
 	const char *s = json_string_value(json_object_get(spec, key));
 
 	return s != NULL ? s : dflt;
 }
 
-static char *
-expand(const char *tmpl, int64_t job, const char *chunk, int64_t agent)
+char *
+keeper_expand(const char *tmpl, int64_t job, const char *chunk, int64_t agent)
 {
 	char jn[32], an[32];
 
@@ -161,10 +130,11 @@ keeper_claim(struct agent *a, char *err, size_t errlen)
 	memset(&w, 0, sizeof w);
 	w.job = a->job;
 	w.chunk = a->chunk;
-	w.repo = (char *)spec_str(spec, "repo", "");
-	w.base = (char *)spec_str(spec, "base", "");
-	w.branch = expand(
-	    spec_str(spec, "branch", BRANCH_DEFAULT), a->job, a->chunk, a->id);
+	w.repo = (char *)keeper_spec_str(spec, "repo", "");
+	w.base = (char *)keeper_spec_str(spec, "base", "");
+	w.branch =
+	    keeper_expand(keeper_spec_str(spec, "branch", BRANCH_DEFAULT),
+	        a->job, a->chunk, a->id);
 	w.path = xasprintf("%s/%s", root, a->chunk);
 	w.remote = (char *)json_string_value(json_object_get(spec, "remote"));
 	w.agent = a->id;
@@ -218,8 +188,8 @@ op_startable(void)
  * operation may end at once and ask again: that is taken up here, not
  * inside, so the list never changes under a walk.
  */
-static void
-op_kick(void)
+void
+keeper_op_kick(void)
 {
 	static int kicking;
 	struct op *o;
@@ -236,8 +206,8 @@ op_kick(void)
 	kicking = 0;
 }
 
-static struct op *
-op_new(enum op_kind kind, int64_t job, const char *chunk)
+struct op *
+keeper_op_new(enum op_kind kind, int64_t job, const char *chunk)
 {
 	struct op *o = xcalloc(1, sizeof *o);
 
@@ -254,6 +224,8 @@ op_free(struct op *o)
 {
 	gitwt_cancel(o->wt);
 	git_cancel(o->run);
+	gate_cancel(o->gate);
+	free(o->log);
 	worktree_row_free(&o->row);
 	free(o->chunk);
 	free(o->snapshot);
@@ -261,18 +233,18 @@ op_free(struct op *o)
 }
 
 /* O is over (or never ran): the next operations may run. */
-static void
-op_done(struct op *o)
+void
+keeper_op_done(struct op *o)
 {
 	TAILQ_REMOVE(&ops, o, entry);
 	if (o->running)
 		nrunning--;
 	op_free(o);
-	op_kick();
+	keeper_op_kick();
 }
 
-static void
-op_event(struct op *o, const char *type, json_t *data)
+void
+keeper_op_event(struct op *o, const char *type, json_t *data)
 {
 	evlog_add(type, o->job, o->chunk, o->row.agent, o->row.attempt, data);
 }
@@ -290,15 +262,15 @@ on_added(int ok, const char *err, const char *out, void *arg)
 	store_begin();
 	if (ok) {
 		worktree_apply(o->job, o->chunk, WI_READY, 0, 0);
-		op_event(o, "worktree_ready",
+		keeper_op_event(o, "worktree_ready",
 		    json_pack("{s:s, s:s}", "path", o->row.path, "branch",
 		        o->row.branch));
 	} else
-		op_event(
+		keeper_op_event(
 		    o, "worktree_failed", json_pack("{s:s}", "reason", err));
 	store_commit();
 	o->cb(a, ok, err, o->arg);
-	op_done(o);
+	keeper_op_done(o);
 }
 
 static void
@@ -323,7 +295,7 @@ prepare_run(struct op *o)
 	if (!moved) {
 		o->cb(a, 0, "the chunk's worktree cannot be prepared now",
 		    o->arg);
-		op_done(o);
+		keeper_op_done(o);
 		return;
 	}
 	reason = xasprintf("swarmd agent-%lld", (long long)o->agent->id);
@@ -339,12 +311,12 @@ prepare_run(struct op *o)
 void
 keeper_prepare(struct agent *a, keeper_cb cb, void *arg)
 {
-	struct op *o = op_new(OP_PREPARE, a->job, a->chunk);
+	struct op *o = keeper_op_new(OP_PREPARE, a->job, a->chunk);
 
 	o->agent = a;
 	o->cb = cb;
 	o->arg = arg;
-	op_kick();
+	keeper_op_kick();
 }
 
 /*
@@ -360,7 +332,7 @@ keeper_cancel(struct agent *a)
 	TAILQ_FOREACH(o, &ops, entry) {
 		if (o->kind == OP_PREPARE && o->agent == a) {
 			arg = o->arg;
-			op_done(o);
+			keeper_op_done(o);
 			return arg;
 		}
 	}
@@ -395,8 +367,8 @@ keeper_env(const struct agent *a, char **dir)
 	if (spec == NULL || worktree_get(a->job, a->chunk, &w) == -1)
 		return NULL;
 	*dir = xstrdup(w.path);
-	email = expand(
-	    spec_str(spec, "email", EMAIL_DEFAULT), a->job, a->chunk, a->id);
+	email = keeper_expand(keeper_spec_str(spec, "email", EMAIL_DEFAULT),
+	    a->job, a->chunk, a->id);
 	env_add(&env, &n, xasprintf("SWARM_WORKTREE=%s", w.path));
 	env_add(&env, &n, xasprintf("SWARM_BRANCH=%s", w.branch));
 	if ((snap = worktree_snapshot_latest(a->job, a->chunk)) != NULL)
@@ -433,11 +405,11 @@ settle_end(struct op *o)
 {
 	store_begin();
 	worktree_apply(o->job, o->chunk, WI_SETTLED, 0, 0);
-	op_event(o, "worktree_settled",
+	keeper_op_event(o, "worktree_settled",
 	    json_pack("{s:s?, s:i}", "snapshot", o->snapshot, "commits",
 	        o->ncommits));
 	store_commit();
-	op_done(o);
+	keeper_op_done(o);
 }
 
 /* One line of `git log` (fields apart by 0x1f) recorded as a commit. */
@@ -513,7 +485,7 @@ on_snapshot(int ok, const char *err, const char *out, void *arg)
 	o->wt = NULL;
 	store_begin();
 	if (!ok)
-		op_event(
+		keeper_op_event(
 		    o, "snapshot_failed", json_pack("{s:s}", "reason", err));
 	else if (*out != '\0') {
 		ref = xasprintf("refs/swarm/snapshots/job-%lld/%s/%d",
@@ -521,7 +493,7 @@ on_snapshot(int ok, const char *err, const char *out, void *arg)
 		o->snapshot = xstrdup(out);
 		worktree_snapshot_add(
 		    o->job, o->chunk, o->row.attempt, o->row.agent, ref, out);
-		op_event(o, "snapshot",
+		keeper_op_event(o, "snapshot",
 		    json_pack("{s:s, s:s}", "ref", ref, "commit", out));
 		free(ref);
 	}
@@ -550,7 +522,7 @@ settle_next(struct op *o)
 	if (o->step == SETTLE_SNAP && access(o->row.path, F_OK) != 0) {
 		if (o->row.made) { /* someone removed it: nothing to keep */
 			store_begin();
-			op_event(o, "worktree_missing",
+			keeper_op_event(o, "worktree_missing",
 			    json_pack("{s:s}", "path", o->row.path));
 			store_commit();
 		}
@@ -606,7 +578,7 @@ settle_run(struct op *o)
 {
 	if (worktree_get(o->job, o->chunk, &o->row) == -1 ||
 	    o->row.state != WT_SETTLING) {
-		op_done(o);
+		keeper_op_done(o);
 		return;
 	}
 	o->step = SETTLE_SNAP;
@@ -632,304 +604,11 @@ keeper_ended(const struct agent *a)
 	worktree_row_free(&w);
 	if (!mine || worktree_apply(a->job, a->chunk, WI_END, 0, 0) == -1)
 		return;
-	op_new(OP_SETTLE, a->job, a->chunk);
-	op_kick();
-}
-
-/* ---- surveying and removing: nothing that can be lost goes ---- */
-
-static void
-batch_done(struct batch *b)
-{
-	if (--b->pending > 0)
-		return;
-	if (b->cb != NULL)
-		b->cb(b->rows, b->arg);
-	json_decref(b->rows);
-	free(b);
-}
-
-/* Why O's worktree must stay, in words; none: it is removable. */
-static json_t *
-kept_because(const struct op *o)
-{
-	json_t *why = json_array();
-
-	if (o->row.state == WT_PREPARING || o->row.state == WT_RUNNING)
-		json_array_append_new(why,
-		    json_sprintf("locked: agent-%lld works in it",
-		        (long long)o->row.agent));
-	else if (o->row.state != WT_KEPT)
-		json_array_append_new(
-		    why, json_string(worktree_state_name(o->row.state)));
-	if (o->unmerged > 0)
-		json_array_append_new(why,
-		    json_sprintf("%d commit%s not merged into %s", o->unmerged,
-		        o->unmerged == 1 ? "" : "s", o->row.base));
-	if (o->dirty > 0)
-		json_array_append_new(why, json_string("uncommitted changes"));
-	if (o->row.state == WT_KEPT && (o->unmerged < 0 || o->dirty < 0))
-		json_array_append_new(
-		    why, json_sprintf("cannot tell: %s", o->err));
-	return why;
-}
-
-static void
-batch_add(struct op *o, const char *state, json_t *why, const char *done)
-{
-	json_t *row = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:o}",
-	    "job", json_sprintf("job-%lld", (long long)o->job), "chunk",
-	    o->chunk, "path", o->row.path, "branch", o->row.branch, "base",
-	    o->row.base, "state", state, "kept_because", why, "snapshots",
-	    worktree_snapshots_json(o->job, o->chunk));
-
-	if (o->row.agent > 0)
-		json_object_set_new(row, "agent",
-		    json_sprintf("agent-%lld", (long long)o->row.agent));
-	if (o->unmerged >= 0)
-		json_object_set_new(row, "unmerged", json_integer(o->unmerged));
-	if (done != NULL)
-		json_object_set_new(row, "done", json_string(done));
-	json_array_append_new(o->batch->rows, row);
-}
-
-/* What a discarded worktree held, and where it is kept now. */
-static json_t *
-held(const struct op *o)
-{
-	json_t *h = json_array();
-
-	if (o->unmerged > 0)
-		json_array_append_new(h,
-		    json_sprintf("%d commit%s not merged into %s, on %s",
-		        o->unmerged, o->unmerged == 1 ? "" : "s", o->row.base,
-		        o->row.branch));
-	if (o->snapshot != NULL)
-		json_array_append_new(h,
-		    json_sprintf("uncommitted changes, kept in %.12s "
-		                 "(refs/swarm/snapshots/job-%lld/%s/discarded)",
-		        o->snapshot, (long long)o->job, o->chunk));
-	return h;
-}
-
-static void
-on_removed(int ok, const char *err, const char *out, void *arg)
-{
-	struct op *o = arg;
-
-	(void)out;
-	o->wt = NULL;
-	store_begin();
-	if (ok) {
-		worktree_apply(o->job, o->chunk, WI_GONE, 0, 0);
-		op_event(o, "worktree_removed",
-		    json_pack("{s:s, s:b}", "path", o->row.path, "discarded",
-		        o->force));
-	} else /* back to kept: it is all still there */
-		worktree_apply(o->job, o->chunk, WI_SETTLED, 0, 0);
-	store_commit();
-	if (o->batch != NULL) {
-		batch_add(o, ok ? "removed" : "kept",
-		    ok ? json_array() : json_pack("[s]", err),
-		    ok ? (o->force ? "discarded" : "removed") : NULL);
-		if (ok && o->force)
-			json_object_set_new(
-			    json_array_get(o->batch->rows,
-			        json_array_size(o->batch->rows) - 1),
-			    "held", held(o));
-		batch_done(o->batch);
-	}
-	op_done(o);
-}
-
-static void
-on_discard_snapshot(int ok, const char *err, const char *out, void *arg)
-{
-	struct op *o = arg;
-	char *ref = xasprintf("refs/swarm/snapshots/job-%lld/%s/discarded",
-	    (long long)o->job, o->chunk);
-
-	o->wt = NULL;
-	if (!ok) {
-		batch_add(o, "kept", json_pack("[s]", err), NULL);
-		batch_done(o->batch);
-		op_done(o);
-	} else {
-		store_begin();
-		if (*out != '\0') { /* attempt 0: taken at the discard */
-			worktree_snapshot_add(
-			    o->job, o->chunk, 0, o->row.agent, ref, out);
-			o->snapshot = xstrdup(out);
-		}
-		worktree_apply(o->job, o->chunk, WI_REMOVE, 0, 0);
-		store_commit();
-		o->wt =
-		    gitwt_remove(o->row.repo, o->row.path, 1, on_removed, o);
-	}
-	free(ref);
-}
-
-/* Remove O's worktree: asked only when nothing is lost by it. */
-static void
-remove_run(struct op *o)
-{
-	char *ref;
-
-	if (o->force) {
-		ref = xasprintf("refs/swarm/snapshots/job-%lld/%s/discarded",
-		    (long long)o->job, o->chunk);
-		o->wt = gitwt_snapshot(o->row.path, ref,
-		    "swarmd: kept before the worktree was discarded",
-		    on_discard_snapshot, o);
-		free(ref);
-		return;
-	}
-	store_begin();
-	worktree_apply(o->job, o->chunk, WI_REMOVE, 0, 0);
-	store_commit();
-	o->wt = gitwt_remove(o->row.repo, o->row.path, 0, on_removed, o);
-}
-
-/* The survey is in: listed, or removed when the batch cleans. */
-static void
-survey_end(struct op *o)
-{
-	json_t *why = kept_because(o);
-	int removable = o->row.state == WT_KEPT && json_array_size(why) == 0;
-	struct op *rm;
-
-	if (o->batch->clean && o->row.state == WT_KEPT &&
-	    (removable || o->batch->force)) {
-		rm = op_new(OP_REMOVE, o->job, o->chunk);
-		rm->batch = o->batch;
-		rm->force = !removable;
-		rm->unmerged = o->unmerged;
-		rm->dirty = o->dirty;
-		json_decref(why);
-	} else {
-		batch_add(o,
-		    removable ? "removable" :
-		        o->row.state == WT_KEPT ?
-		                "kept" :
-		                worktree_state_name(o->row.state),
-		    why, NULL);
-		batch_done(o->batch);
-	}
-	op_done(o);
-}
-
-static void survey_next(struct op *);
-
-static void
-on_survey_git(const struct git_result *r, void *arg)
-{
-	struct op *o = arg;
-	int n = r->exit == 0 ? atoi(r->out) : -1;
-
-	o->run = NULL;
-	if (r->exit != 0)
-		snprintf(o->err, sizeof o->err, "%.*s",
-		    (int)strcspn(r->err, "\n"), r->err);
-	if (o->step == 0)
-		o->unmerged = n;
-	else
-		o->dirty = r->exit == 0 ? r->outlen > 0 : -1;
-	o->step++;
-	survey_next(o);
-}
-
-static void
-survey_next(struct op *o)
-{
-	char *remotes = o->row.remote != NULL ?
-	    xasprintf("--remotes=%s", o->row.remote) :
-	    NULL;
-	const char *count[] = { "rev-list", "--count", o->row.branch, "--not",
-		o->row.base, remotes, NULL };
-	const char *status[] = { "status", "--porcelain",
-		"--untracked-files=all", NULL };
-
-	if (o->step > 1 || (o->step == 1 && access(o->row.path, F_OK) != 0)) {
-		if (o->step == 1)
-			o->dirty = 0; /* no worktree: nothing uncommitted */
-		free(remotes);
-		survey_end(o);
-		return;
-	}
-	o->run = git_run(o->step == 0 ? o->row.repo : o->row.path,
-	    o->step == 0 ? count : status, NULL, on_survey_git, o, o->err,
-	    sizeof o->err);
-	free(remotes);
-	if (o->run == NULL)
-		survey_end(o);
-}
-
-static void
-survey_run(struct op *o)
-{
-	if (worktree_get(o->job, o->chunk, &o->row) == -1) {
-		batch_done(o->batch);
-		op_done(o);
-		return;
-	}
-	if (o->row.state == WT_REMOVED) {
-		o->unmerged = o->dirty = 0;
-		batch_add(o, "removed", json_array(), NULL);
-		batch_done(o->batch);
-		op_done(o);
-		return;
-	}
-	o->step = 0;
-	survey_next(o);
-}
-
-static void
-survey_one(const struct wt_row *w, void *arg)
-{
-	struct batch *b = arg;
-	struct op *o = op_new(OP_SURVEY, w->job, w->chunk);
-
-	o->batch = b;
-	b->pending++;
-}
-
-/*
- * Every worktree of JOB (0: all), surveyed: its state, and why it is
- * kept.  CLEAN: the removable ones removed; FORCE: the kept ones too,
- * each after a snapshot of what it held.  CB gets the rows; a batch
- * whose asker left (keeper_forget) finishes without telling.
- */
-static void
-survey_release(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	batch_done(arg);
-}
-
-struct batch *
-keeper_survey(int64_t job, int clean, int force, keeper_done_cb cb, void *arg)
-{
-	struct timeval now = { 0, 0 };
-	struct batch *b = xcalloc(1, sizeof *b);
-
-	b->rows = json_array();
-	b->clean = clean;
-	b->force = force;
-	b->cb = cb;
-	b->arg = arg;
-	b->pending = 1;
-	worktree_each(job, survey_one, b);
-	op_kick();
-	/* Its own hold, let go from the loop: never told inside this call. */
-	event_base_once(srv.base, -1, EV_TIMEOUT, survey_release, b, &now);
-	return b;
-}
-
-void
-keeper_forget(struct batch *b)
-{
-	b->cb = NULL;
+	keeper_op_new(OP_SETTLE, a->job, a->chunk);
+	/* Its success is gated, on the worktree as it left it. */
+	if (chunk_state_of(a->job, a->chunk) == CHUNK_GATING)
+		keeper_op_new(OP_GATE, a->job, a->chunk);
+	keeper_op_kick();
 }
 
 /* ---- the operations, and the start ---- */
@@ -945,22 +624,13 @@ op_run(struct op *o)
 		settle_run(o);
 		break;
 	case OP_SURVEY:
-		survey_run(o);
+		keeper_survey_run(o);
 		break;
 	case OP_REMOVE:
-		if (worktree_get(o->job, o->chunk, &o->row) == -1) {
-			o->row.state = WT_INVALID;
-		}
-		if (o->row.state == WT_KEPT)
-			remove_run(o);
-		else if (o->row.state == WT_REMOVING) /* after a crash */
-			o->wt = gitwt_remove(
-			    o->row.repo, o->row.path, 0, on_removed, o);
-		else {
-			if (o->batch != NULL)
-				batch_done(o->batch);
-			op_done(o);
-		}
+		keeper_remove_run(o);
+		break;
+	case OP_GATE:
+		keeper_gate_run(o);
 		break;
 	}
 }
@@ -971,16 +641,19 @@ resume_one(const struct wt_row *w, void *arg)
 {
 	(void)arg;
 	if (w->state == WT_SETTLING)
-		op_new(OP_SETTLE, w->job, w->chunk);
+		keeper_op_new(OP_SETTLE, w->job, w->chunk);
 	else if (w->state == WT_REMOVING)
-		op_new(OP_REMOVE, w->job, w->chunk);
+		keeper_op_new(OP_REMOVE, w->job, w->chunk);
+	/* Gating when swarmd stopped: the gates run again, from the first. */
+	if (chunk_state_of(w->job, w->chunk) == CHUNK_GATING)
+		keeper_op_new(OP_GATE, w->job, w->chunk);
 }
 
 void
 keeper_start(void)
 {
 	worktree_each(0, resume_one, NULL);
-	op_kick();
+	keeper_op_kick();
 }
 
 void
@@ -1063,145 +736,4 @@ keeper_init(char *err, size_t errlen)
 	}
 	free(dir);
 	return rc;
-}
-
-/* ---- a job's worktree, checked at submit ---- */
-
-struct check {
-	char *repo, *base;
-	int step;
-	struct git_run *run;
-	keeper_check_cb cb;
-	void *arg;
-	char err[512];
-};
-
-static void
-check_end(struct check *c, const char *err)
-{
-	if (c->cb != NULL)
-		c->cb(err, c->arg);
-	free(c->repo);
-	free(c->base);
-	free(c);
-}
-
-static void
-on_check_later(evutil_socket_t fd, short what, void *arg)
-{
-	struct check *c = arg;
-
-	(void)fd;
-	(void)what;
-	check_end(c, c->err);
-}
-
-/* Found wanting before git ran: told from the loop, not from here. */
-static void
-check_later(struct check *c)
-{
-	struct timeval now = { 0, 0 };
-
-	event_base_once(srv.base, -1, EV_TIMEOUT, on_check_later, c, &now);
-}
-
-static void
-on_check_git(const struct git_result *r, void *arg)
-{
-	struct check *c = arg;
-	char *rev;
-	const char *verify[] = { "rev-parse", "--verify", "--quiet", NULL,
-		NULL };
-
-	c->run = NULL;
-	if (c->step == 0 && r->exit != 0) {
-		snprintf(c->err, sizeof c->err,
-		    "worktree.repo: %s is not a git repository: %.*s", c->repo,
-		    (int)strcspn(r->err, "\n"), r->err);
-		check_end(c, c->err);
-	} else if (c->step == 1 && r->exit != 0) {
-		snprintf(c->err, sizeof c->err,
-		    "worktree.base: no commit \"%s\" in %s", c->base, c->repo);
-		check_end(c, c->err);
-	} else if (c->step == 1)
-		check_end(c, NULL);
-	else {
-		c->step = 1;
-		rev = xasprintf("%s^{commit}", c->base);
-		verify[3] = rev;
-		c->run = git_run(c->repo, verify, NULL, on_check_git, c, c->err,
-		    sizeof c->err);
-		free(rev);
-		if (c->run == NULL)
-			check_end(c, c->err);
-	}
-}
-
-/* The nearest directory of PATH that exists is one we may write in. */
-static int
-root_ok(const char *root, char *err, size_t errlen)
-{
-	char buf[PATH_MAX], *slash;
-	struct stat sb;
-
-	snprintf(buf, sizeof buf, "%s", root);
-	while (stat(buf, &sb) == -1 && (slash = strrchr(buf, '/')) != NULL &&
-	    slash != buf)
-		*slash = '\0';
-	if (!S_ISDIR(sb.st_mode) || access(buf, W_OK | X_OK) == -1) {
-		snprintf(err, errlen,
-		    "worktree.root: cannot make %.200s: %.200s is %s", root,
-		    buf,
-		    !S_ISDIR(sb.st_mode) ? "not a directory" : "not writable");
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * What only running git (or the store) can tell of a job's worktree
- * SPEC, checked before it is stored: the repository, its base, the
- * root, and branches no other job has.  CB gets NULL, or the problem,
- * always from the loop, never inside this call.
- */
-void
-keeper_check(json_t *spec, json_t *chunks, keeper_check_cb cb, void *arg)
-{
-	const char *common[] = { "rev-parse", "--git-common-dir", NULL };
-	const char *root = json_string_value(json_object_get(spec, "root"));
-	const char *pattern = spec_str(spec, "branch", BRANCH_DEFAULT);
-	struct check *c = xcalloc(1, sizeof *c);
-	char *branch;
-	int64_t owner;
-	json_t *ch;
-	size_t i;
-
-	c->repo = xstrdup(spec_str(spec, "repo", ""));
-	c->base = xstrdup(spec_str(spec, "base", ""));
-	c->cb = cb;
-	c->arg = arg;
-	if (root != NULL && root_ok(root, c->err, sizeof c->err) == -1) {
-		check_later(c);
-		return;
-	}
-	json_array_foreach(chunks, i, ch) {
-		if (strstr(pattern, "{job}") != NULL)
-			break;
-		branch = expand(pattern, 0,
-		    json_string_value(json_object_get(ch, "id")), 0);
-		owner = worktree_branch_owner(c->repo, branch);
-		if (owner != 0)
-			snprintf(c->err, sizeof c->err,
-			    "worktree.branch: %s of %s belongs to job-%lld",
-			    branch, c->repo, (long long)owner);
-		free(branch);
-		if (owner != 0) {
-			check_later(c);
-			return;
-		}
-	}
-	c->run = git_run(
-	    c->repo, common, NULL, on_check_git, c, c->err, sizeof c->err);
-	if (c->run == NULL)
-		check_later(c);
 }

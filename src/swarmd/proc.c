@@ -140,9 +140,9 @@ proc_env_value(const char *env, size_t len, const char *name)
 	return NULL;
 }
 
-/* Whether PID's environment names agent ID and SOCKET. */
+/* Whether PID's environment has NAME=VALUE and names SOCKET. */
 static int
-proc_env_has(pid_t pid, const char *agent, const char *socket)
+proc_env_has(pid_t pid, const char *name, const char *value, const char *socket)
 {
 	size_t len;
 	char *env = proc_environ(pid, &len);
@@ -151,12 +151,33 @@ proc_env_has(pid_t pid, const char *agent, const char *socket)
 
 	if (env == NULL)
 		return 0;
-	a = proc_env_value(env, len, SWARM_ENV_AGENT);
+	a = proc_env_value(env, len, name);
 	s = proc_env_value(env, len, SWARM_ENV_SOCKET);
-	yes = a != NULL && s != NULL && strcmp(a, agent) == 0 &&
+	yes = a != NULL && s != NULL && strcmp(a, value) == 0 &&
 	    strcmp(s, socket) == 0;
 	free(env);
 	return yes;
+}
+
+/* A process (not us) whose environment has NAME=VALUE on SOCKET, or 0. */
+pid_t
+proc_find_env(const char *name, const char *value, const char *socket)
+{
+	struct dirent *d;
+	pid_t pid = 0;
+	long long n;
+	DIR *dir;
+
+	if ((dir = opendir("/proc")) != NULL) {
+		while (pid == 0 && (d = readdir(dir)) != NULL) {
+			if (parse_int(d->d_name, 2, INT32_MAX, &n) == 0 &&
+			    (pid_t)n != getpid() &&
+			    proc_env_has((pid_t)n, name, value, socket))
+				pid = (pid_t)n;
+		}
+		closedir(dir);
+	}
+	return pid;
 }
 
 /*
@@ -166,21 +187,8 @@ proc_env_has(pid_t pid, const char *agent, const char *socket)
 pid_t
 proc_find_agent(int64_t id, const char *socket)
 {
-	struct dirent *d;
-	pid_t pid = 0;
-	long long n;
 	char a[32];
-	DIR *dir;
 
 	snprintf(a, sizeof a, "agent-%lld", (long long)id);
-	if ((dir = opendir("/proc")) != NULL) {
-		while (pid == 0 && (d = readdir(dir)) != NULL) {
-			if (parse_int(d->d_name, 2, INT32_MAX, &n) == 0 &&
-			    (pid_t)n != getpid() &&
-			    proc_env_has((pid_t)n, a, socket))
-				pid = (pid_t)n;
-		}
-		closedir(dir);
-	}
-	return pid;
+	return proc_find_env(SWARM_ENV_AGENT, a, socket);
 }

@@ -7,6 +7,10 @@
  *              [retries] transient times
  *   schema     the result file is missing or invalid: one fresh attempt
  *              told why (SWARM_REJECTION), then the dead letters
+ *   gate       a gate failed on the attempt's work: rework, a fresh
+ *              attempt on the same branch told which gate and what it
+ *              said (SWARM_REJECTION), up to the job's gate_retries
+ *              ([retries] gate) times, then the dead letters
  *   unknown    anything else: the dead letters at once
  *
  * A dead chunk stays until an operator retries it.
@@ -100,13 +104,24 @@ dead_letter(
 	    fail_class_name(cls), reason != NULL ? reason : "");
 }
 
+/* The gate retries of JOB: its own gate_retries, else [retries] gate. */
+static int
+gate_retries(int64_t job)
+{
+	struct job *j = job_find(job);
+	json_t *v = j != NULL ? json_object_get(j->spec, "gate_retries") : NULL;
+
+	return v != NULL ? (int)json_integer_value(v) : srv.cfg.retries_gate;
+}
+
 /*
  * The chunk's attempt has just failed (state failed): retry it or send it
- * to the dead letters.  Runs inside the caller's transaction.
+ * to the dead letters.  REJECTION (or, for a schema failure, REASON) is
+ * what the next attempt is told.  Runs inside the caller's transaction.
  */
 void
-route_failure(
-    int64_t job, const char *chunk, enum fail_class cls, const char *reason)
+route_failure(int64_t job, const char *chunk, enum fail_class cls,
+    const char *reason, const char *rejection)
 {
 	int n;
 
@@ -124,7 +139,15 @@ route_failure(
 	case FAIL_SCHEMA:
 		n = chunk_add_failure(job, chunk, cls);
 		if (n <= srv.cfg.retries_schema) {
-			requeue_later(job, chunk, cls, 0, reason);
+			requeue_later(job, chunk, cls, 0,
+			    rejection != NULL ? rejection : reason);
+			return;
+		}
+		break;
+	case FAIL_GATE:
+		n = chunk_add_failure(job, chunk, cls);
+		if (n <= gate_retries(job)) {
+			requeue_later(job, chunk, cls, 0, rejection);
 			return;
 		}
 		break;

@@ -138,9 +138,9 @@ finish_record(struct agent *a, const struct agent_outcome *o, int code, int sig,
 		evlog_add(
 		    "subagent_exited", a->job, a->chunk, a->id, a->attempt, ev);
 	else if (chunk_complete(a, o->chunk, o->cls, reason,
-	             agent_output_file(a), ev) == 0 &&
+	             agent_output_file(a), ev) != -1 &&
 	    o->chunk == CI_EXIT_FAIL)
-		route_failure(a->job, a->chunk, o->cls, reason);
+		route_failure(a->job, a->chunk, o->cls, reason, NULL);
 	log_info("agent-%lld (job-%lld/%s) %s: %s", (long long)a->id,
 	    (long long)a->job, a->chunk, agent_state_name(a->state),
 	    reason != NULL ? reason : "exit status 0");
@@ -164,7 +164,6 @@ agent_finish(
 	snprintf(reason, sizeof reason, "%s", exited != NULL ? exited : "");
 	output_unwatch(a);
 	spawn_status_forget(a);
-	keeper_ended(a);
 	if (agent_outcome_needs_result(a->end, x))
 		valid = finish_result_valid(a, x, reason, sizeof reason);
 	o = agent_outcome(a->end, x, valid);
@@ -176,6 +175,8 @@ agent_finish(
 		finish_record(a, o, code, sig, NULL);
 	else
 		finish_record(a, o, code, sig, reason);
+	/* Its worktree settled, then its chunk gated if it is gating. */
+	keeper_ended(a);
 	agent_deliver(a);
 	nlive--;
 	if (j != NULL)

@@ -196,7 +196,8 @@ static const char *migrations[] = {
 	/*
 	 * 10: the agents' work (worktree.c): a chunk's worktree and where
 	 * its lifecycle is, the snapshot each attempt left, and every
-	 * commit found on a chunk's branch, by the trailers it carries.
+	 * commit found on a chunk's branch, by the trailers it carries;
+	 * the chunks' gate failures, and the log of the last one.
 	 */
 	"CREATE TABLE worktrees ("
 	"  job INTEGER NOT NULL,"
@@ -232,7 +233,10 @@ static const char *migrations[] = {
 	"  subject TEXT,"
 	"  at INTEGER,"
 	"  PRIMARY KEY (commit_id, job));"
-	"CREATE INDEX commits_by_chunk ON commits (job, chunk);",
+	"CREATE INDEX commits_by_chunk ON commits (job, chunk);"
+	"ALTER TABLE chunks ADD COLUMN gate_failures INTEGER NOT NULL "
+	"DEFAULT 0;"
+	"ALTER TABLE chunks ADD COLUMN gate_log TEXT;",
 };
 
 struct cached {

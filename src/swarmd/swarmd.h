@@ -130,6 +130,7 @@ enum chunk_state {
 	CHUNK_FAILED,
 	CHUNK_ABORTED,
 	CHUNK_DEAD,
+	CHUNK_GATING, /* its attempt succeeded; its gates run */
 	CHUNK_NSTATES,
 	CHUNK_INVALID = -1
 };
@@ -142,11 +143,20 @@ enum chunk_input {
 	CI_RETRY,
 	CI_REQUEUE,
 	CI_DEADLETTER,
+	CI_GATE,      /* an attempt succeeded, and the job has gates */
+	CI_GATE_PASS, /* every gate passed */
+	CI_GATE_FAIL, /* a gate failed */
 	CHUNK_NINPUTS
 };
 
 /* Failure classes decide what follows a failed attempt. */
-enum fail_class { FAIL_NONE, FAIL_TRANSIENT, FAIL_SCHEMA, FAIL_UNKNOWN };
+enum fail_class {
+	FAIL_NONE,
+	FAIL_TRANSIENT,
+	FAIL_SCHEMA,
+	FAIL_UNKNOWN,
+	FAIL_GATE /* a gate failed: rework on the same branch */
+};
 const char *fail_class_name(enum fail_class);
 
 /* What a move writes besides the state and its reason. */
@@ -186,6 +196,7 @@ int chunk_add_failure(int64_t job, const char *chunk, enum fail_class);
 void chunk_set_retry(int64_t job, const char *chunk, int64_t not_before,
     enum fail_class, const char *rejection);
 void chunk_set_fail_class(int64_t job, const char *chunk, enum fail_class);
+void chunk_set_gate_log(int64_t job, const char *chunk, const char *log);
 
 /* ---- agent.c: agent lifecycle and the live-agent table ---- */
 enum agent_state {
@@ -478,6 +489,8 @@ struct jobspec {
 	int cap_signal;           /* SIGUSR1 at 80% of the cap */
 	json_t *result;           /* {"path", "schema"} or NULL */
 	json_t *worktree;         /* {"repo", "base", ...} or NULL */
+	json_t *gates;            /* [{"name", "command", "timeout"}] or NULL */
+	int gate_retries;         /* -1: [retries] gate */
 };
 /* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
 int jobspec_parse(
@@ -587,10 +600,19 @@ void keeper_prepare(struct agent *, keeper_cb, void *arg);
 void *keeper_cancel(struct agent *);
 char **keeper_env(const struct agent *, char **dir);
 void keeper_ended(const struct agent *);
+
+/* ---- keeper-clean.c: worktrees surveyed, removed, checked at submit ---- */
 struct batch *keeper_survey(
     int64_t job, int clean, int force, keeper_done_cb, void *arg);
 void keeper_forget(struct batch *);
 void keeper_check(json_t *spec, json_t *chunks, keeper_check_cb, void *arg);
+
+/* ---- gate.c: running one gate off the loop ---- */
+typedef void (*gate_cb)(int status, int timed_out, void *arg);
+struct gate_run;
+struct gate_run *gate_run(const char *dir, char *const *argv, char *const *env,
+    const char *log, int timeout, gate_cb, void *arg, char *err, size_t errlen);
+void gate_cancel(struct gate_run *);
 
 /* ---- proc.c: process groups ---- */
 int proc_signal_group(pid_t, int sig);
@@ -601,6 +623,7 @@ const char *proc_stat_fields(pid_t, char *buf, size_t len);
 char *proc_environ(pid_t, size_t *len);
 const char *proc_env_value(const char *env, size_t len, const char *name);
 void proc_spawn_attr(posix_spawnattr_t *);
+pid_t proc_find_env(const char *name, const char *value, const char *socket);
 pid_t proc_find_agent(int64_t id, const char *socket);
 
 /* ---- spawn.c ---- */
@@ -841,8 +864,8 @@ json_t *escalate_list(int all);
 int escalate_parse_id(const char *, int64_t *);
 
 /* ---- route.c: failure routing ---- */
-void route_failure(
-    int64_t job, const char *chunk, enum fail_class, const char *reason);
+void route_failure(int64_t job, const char *chunk, enum fail_class,
+    const char *reason, const char *rejection);
 double route_backoff(int n, double base, double max);
 void route_wake_at(int64_t due_wall_ms);
 void route_free(void);

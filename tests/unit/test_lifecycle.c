@@ -28,6 +28,10 @@ static const struct move chunk_moves[] = {
 	{ CHUNK_RUNNING, CI_DEADLETTER, CHUNK_DEAD, CA_NONE },
 	{ CHUNK_FAILED, CI_DEADLETTER, CHUNK_DEAD, CA_NONE },
 	{ CHUNK_DEAD, CI_RETRY, CHUNK_QUEUED, CA_NONE },
+	{ CHUNK_RUNNING, CI_GATE, CHUNK_GATING, CA_OUTPUT },
+	{ CHUNK_GATING, CI_GATE_PASS, CHUNK_DONE, CA_NONE },
+	{ CHUNK_GATING, CI_GATE_FAIL, CHUNK_FAILED, CA_NONE },
+	{ CHUNK_GATING, CI_ABORT, CHUNK_ABORTED, CA_NONE },
 	{ CHUNK_FAILED, CI_RETRY, CHUNK_QUEUED, CA_NONE },
 	{ CHUNK_ABORTED, CI_RETRY, CHUNK_QUEUED, CA_NONE },
 };
@@ -137,7 +141,7 @@ static void
 test_chunk_names(void **state)
 {
 	const char *names[] = { "queued", "running", "done", "failed",
-		"aborted", "dead" };
+		"aborted", "dead", "gating" };
 	int s;
 
 	(void)state;

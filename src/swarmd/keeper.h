@@ -1,0 +1,63 @@
+/*
+ * keeper.h: what keeper.c, keeper-clean.c and keeper-gate.c share: the
+ * queue of operations on the chunks' worktrees (one at a time per
+ * chunk, at most KEEP_PAR at once).  Not for the rest of the daemon:
+ * swarmd.h declares keeper's interface.
+ */
+#ifndef SWARMD_KEEPER_H
+#define SWARMD_KEEPER_H
+
+#define BRANCH_DEFAULT "swarm/{job}/{chunk}"
+
+enum op_kind { OP_PREPARE, OP_SETTLE, OP_SURVEY, OP_REMOVE, OP_GATE };
+
+/* A listing or a clean: one answer when its last worktree is done. */
+struct batch {
+	int pending;
+	int clean, force;
+	json_t *rows;
+	keeper_done_cb cb; /* NULL once the asker left */
+	void *arg;
+};
+
+struct op {
+	enum op_kind kind;
+	int64_t job;
+	char *chunk;
+	struct agent *agent; /* OP_PREPARE */
+	int force;           /* OP_REMOVE */
+	keeper_cb cb;
+	void *arg;
+	struct wt_row row;
+	struct gitwt *wt;      /* the git sequence running, or NULL */
+	struct git_run *run;   /* ... or the single git command */
+	struct gate_run *gate; /* ... or the gate */
+	int step;
+	int running;
+	char *snapshot; /* OP_SETTLE: the snapshot's commit, or NULL */
+	int ncommits;
+	struct batch *batch; /* OP_SURVEY, OP_REMOVE */
+	int dirty, unmerged; /* OP_SURVEY's findings; -1 unknown */
+	int64_t t0;          /* OP_GATE: when the gate started, mono ms */
+	char *log;           /* OP_GATE: the gate's log */
+	char err[256];
+	TAILQ_ENTRY(op) entry;
+};
+
+struct op *keeper_op_new(enum op_kind, int64_t job, const char *chunk);
+void keeper_op_done(struct op *);
+void keeper_op_kick(void);
+void keeper_op_event(struct op *, const char *type, json_t *data);
+
+const char *keeper_spec_str(json_t *spec, const char *key, const char *dflt);
+char *keeper_expand(
+    const char *tmpl, int64_t job, const char *chunk, int64_t agent);
+
+/* keeper-clean.c */
+void keeper_survey_run(struct op *);
+void keeper_remove_run(struct op *);
+
+/* keeper-gate.c */
+void keeper_gate_run(struct op *);
+
+#endif
