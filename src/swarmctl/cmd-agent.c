@@ -118,16 +118,21 @@ cmd_send(struct cmd_ctx *ctx)
 	return 0;
 }
 
-/* One logs request from OFFSET; *NEXT is where the next one starts. */
+/*
+ * One logs request for *NAME from OFFSET; *NEXT is where the next one
+ * starts.  A chunk's name becomes the agent swarmd answered for, so a
+ * follower stays with one attempt's log.
+ */
 static int
-logs_once(struct cmd_ctx *ctx, json_int_t offset, int wait, json_int_t *next,
-    int *more)
+logs_once(struct cmd_ctx *ctx, char **name, json_int_t offset, int wait,
+    json_int_t *next, int *more)
 {
 	json_t *args, *resp, *data, *off;
+	const char *agent;
 	size_t len;
 	int rc;
 
-	args = json_pack("{s:s, s:I}", "agent", ctx->argv[0], "offset", offset);
+	args = json_pack("{s:s, s:I}", "agent", *name, "offset", offset);
 	if (wait)
 		json_object_set_new(args, "wait", json_integer(CMD_LOGS_WAIT));
 	if ((rc = client_call(ctx, "logs", args, &resp)) != 0)
@@ -139,6 +144,10 @@ logs_once(struct cmd_ctx *ctx, json_int_t offset, int wait, json_int_t *next,
 	else
 		format_write(json_string_value(data), len);
 	format_flush();
+	if ((agent = format_member(resp, "agent")) != NULL) {
+		free(*name);
+		*name = xstrdup(agent);
+	}
 	off = json_object_get(resp, "offset");
 	*next = json_integer_value(off);
 	/* Done once the agent ended and its log has nothing more. */
@@ -153,15 +162,14 @@ int
 cmd_logs(struct cmd_ctx *ctx)
 {
 	int follow = cmd_opt(ctx, "follow") != NULL, more, rc;
+	char *name = xstrdup(ctx->argv[0]);
 	json_int_t offset = 0;
 
-	if ((rc = logs_once(ctx, offset, 0, &offset, &more)) != 0)
-		return rc;
-	while (follow && more) {
-		if ((rc = logs_once(ctx, offset, 1, &offset, &more)) != 0)
-			return rc;
-	}
-	return SWARM_EXIT_OK;
+	rc = logs_once(ctx, &name, offset, 0, &offset, &more);
+	while (rc == 0 && follow && more)
+		rc = logs_once(ctx, &name, offset, 1, &offset, &more);
+	free(name);
+	return rc;
 }
 
 /* The proxy's queues: what waits, what upstream refused on the way. */

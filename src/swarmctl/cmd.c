@@ -54,15 +54,16 @@ static const struct cmd_entry cmd_table[] = {
 	    .exec = cmd_show },
 	{ .name = "abort",
 	    .usage = "TARGET [--grace SECONDS] [--reason TEXT]",
-	    .help = "abort an agent, or a job and its queued chunks",
+	    .help = "abort an agent (agent-N, job-N/CHUNK), or a job and its "
+	            "queued chunks",
 	    .min_args = 1,
 	    .max_args = 1,
 	    .opts = "grace= reason=",
 	    .exec = cmd_abort },
 	{ .name = "send",
 	    .usage = "TARGET TEXT...",
-	    .help =
-	        "leave a message for an agent, or every running agent of a job",
+	    .help = "leave a message for an agent (agent-N, job-N/CHUNK), or "
+	            "every running agent of a job",
 	    .min_args = 2,
 	    .max_args = -1,
 	    .exec = cmd_send },
@@ -89,8 +90,9 @@ static const struct cmd_entry cmd_table[] = {
 	    .opts = "job=",
 	    .exec = cmd_pending },
 	{ .name = "logs",
-	    .usage = "AGENT [--follow]",
-	    .help = "print an agent's output; --follow until it ends",
+	    .usage = "AGENT|JOB/CHUNK [--follow]",
+	    .help = "print an agent's output (a chunk's: its live or latest "
+	            "agent's); --follow until it ends",
 	    .min_args = 1,
 	    .max_args = 1,
 	    .opts = "follow",
@@ -105,9 +107,9 @@ static const struct cmd_entry cmd_table[] = {
 	    .opts = "job=",
 	    .exec = cmd_dead },
 	{ .name = "retry",
-	    .usage = "JOB/CHUNK | --dead JOB",
-	    .help =
-	        "requeue a failed, aborted or dead chunk, or every dead one",
+	    .usage = "JOB/CHUNK|AGENT | --dead JOB",
+	    .help = "requeue a failed, aborted or dead chunk (or an agent's), "
+	            "or every dead one",
 	    .min_args = 1,
 	    .max_args = 1,
 	    .opts = "dead",

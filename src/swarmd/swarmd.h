@@ -343,6 +343,8 @@ json_t *agent_chunk_list_json(int64_t job, const char *chunk);
 json_t *agent_list_json(int64_t job, int all); /* ps; job 0: all jobs */
 char *agent_stored_state(int64_t id);          /* NULL: no such agent */
 char *agent_log_path(int64_t id);              /* NULL: none */
+int64_t agent_of_chunk(int64_t job, const char *chunk); /* 0: none */
+char *agent_chunk_of(int64_t id, int64_t *job);         /* NULL: none */
 
 /* ---- mailbox.c: agents' mail and the recv calls waiting on it ---- */
 void mailbox_put(struct agent *, const char *sender, const char *text);
@@ -848,6 +850,8 @@ enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
 const char *arg_str(struct verb_ctx *, const char *);
 int arg_bool(struct verb_ctx *, const char *);
 double arg_num(struct verb_ctx *, const char *, double dflt);
+int verb_target_agent(struct verb_ctx *, const char *, int64_t *);
+int verb_target_chunk(struct verb_ctx *, const char *, int64_t *, char **);
 
 #define VERB_DECL(n) enum verb_rc verb_##n(struct verb_ctx *)
 VERB_DECL(hello);

@@ -177,28 +177,25 @@ enum verb_rc
 verb_show(struct verb_ctx *ctx)
 {
 	const char *target = arg_str(ctx, "target");
-	const char *slash = strchr(target, '/');
+	enum verb_rc vrc;
 	int64_t id;
-	char *job;
+	char *chunk;
 	int rc;
 
 	if (agent_parse_id(target, &id) == 0)
 		return show_agent(ctx, id);
-	if (slash == NULL) {
-		if (job_parse_id(target, &id) == 0)
-			return show_job(ctx, id);
-		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such agent or job: \"%.128s\" (expected agent-N, job-N or job-N/CHUNK)",
-		    target);
+	if ((rc = verb_target_chunk(ctx, target, &id, &chunk)) == -1)
+		return VERB_ERROR;
+	if (rc == 1) {
+		vrc = show_chunk(ctx, id, chunk);
+		free(chunk);
+		return vrc;
 	}
-	job = xstrdup(target);
-	job[slash - target] = '\0';
-	rc = job_parse_id(job, &id);
-	free(job);
-	if (rc == -1)
-		return verb_fail(
-		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", target);
-	return show_chunk(ctx, id, slash + 1);
+	if (job_parse_id(target, &id) == 0)
+		return show_job(ctx, id);
+	return verb_fail(ctx, SWARM_E_NOT_FOUND,
+	    "no such agent or job: \"%.128s\" (expected agent-N, job-N or job-N/CHUNK)",
+	    target);
 }
 
 /* Resolve "job-N" to an unfinished job, or fail the request. */
@@ -346,56 +343,62 @@ retry_chunk(int64_t job, const char *chunk)
 	return 1;
 }
 
+/* Every dead chunk of job ID back to the queue; the names moved. */
+static json_t *
+retry_dead(int64_t id)
+{
+	json_t *moved = json_array(), *ids = chunk_dead_ids(id), *v;
+	size_t i;
+
+	json_array_foreach(ids, i, v) {
+		if (retry_chunk(id, json_string_value(v)))
+			json_array_append_new(moved,
+			    json_sprintf("job-%lld/%s", (long long)id,
+			        json_string_value(v)));
+	}
+	json_decref(ids);
+	return moved;
+}
+
+/* TARGET: job-N/CHUNK or agent-N (its chunk), or job-N with dead. */
 enum verb_rc
 verb_retry(struct verb_ctx *ctx)
 {
 	const char *target = arg_str(ctx, "target");
-	const char *slash = strchr(target, '/');
-	json_t *moved = json_array();
-	char jobname[64];
+	int dead = arg_bool(ctx, "dead");
+	json_t *moved;
+	char *chunk = NULL;
 	int64_t id;
 	int rc;
 
-	snprintf(jobname, sizeof jobname, "%.*s",
-	    slash != NULL ? (int)(slash - target) : (int)strlen(target),
-	    target);
-	rc = job_parse_id(jobname, &id);
-	if (rc == -1 || (slash == NULL) != arg_bool(ctx, "dead")) {
-		json_decref(moved);
+	if ((rc = verb_target_chunk(ctx, target, &id, &chunk)) == -1)
+		return VERB_ERROR;
+	if (rc == 0 && job_parse_id(target, &id) == -1)
+		rc = -1; /* no name at all */
+	if (rc == -1 || (rc == 1) == dead) {
+		free(chunk);
 		return verb_fail(ctx,
 		    rc == -1 ? SWARM_E_NOT_FOUND : SWARM_E_BAD_ARGS,
-		    "retry takes job-N/CHUNK, or --dead job-N; not \"%.128s\"",
+		    "retry takes job-N/CHUNK or agent-N, or --dead job-N; not \"%.128s\"",
 		    target);
 	}
 	store_begin();
-	if (slash != NULL) {
-		if (chunk_state_of(id, slash + 1) == CHUNK_INVALID) {
-			store_rollback();
-			json_decref(moved);
-			return verb_fail(ctx, SWARM_E_NOT_FOUND,
-			    "no such chunk: %.128s", target);
-		}
-		if (retry_chunk(id, slash + 1))
-			json_array_append_new(moved, json_string(target));
-	} else {
-		json_t *ids = chunk_dead_ids(id), *v;
-		size_t i;
-
-		json_array_foreach(ids, i, v) {
-			if (retry_chunk(id, json_string_value(v)))
-				json_array_append_new(moved,
-				    json_sprintf("job-%lld/%s", (long long)id,
-				        json_string_value(v)));
-		}
-		json_decref(ids);
-	}
+	if (chunk != NULL) {
+		moved = json_array();
+		if (retry_chunk(id, chunk))
+			json_array_append_new(moved,
+			    json_sprintf("job-%lld/%s", (long long)id, chunk));
+	} else
+		moved = retry_dead(id);
 	if (json_array_size(moved) > 0 && job_reopen(id) == NULL) {
 		store_rollback();
 		json_decref(moved);
+		free(chunk);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such job: job-%lld", (long long)id);
 	}
 	store_commit();
+	free(chunk);
 	if (json_array_size(moved) == 0) {
 		json_decref(moved);
 		return verb_fail(ctx, SWARM_E_CONFLICT,
