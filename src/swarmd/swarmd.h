@@ -445,8 +445,15 @@ int64_t evlog_add(const char *name, int64_t job, const char *chunk,
 #define EVENTS_PAGE 1000
 #define EVENTS_LIMIT_MAX 10000
 #define EVENTS_PAGE_BYTES (4 * 1024 * 1024)
-json_t *evlog_list_json(
-    int64_t job, const int64_t *after, int64_t limit, int *more);
+/* What an events listing or follower keeps; zero members match all. */
+struct evlog_filter {
+	int64_t job;
+	int64_t agent;
+	const char *type; /* an event's name */
+	int64_t since;    /* wall ms */
+};
+json_t *evlog_list_json(const struct evlog_filter *, const int64_t *after,
+    int64_t limit, int *more);
 json_t *evlog_pending_json(int64_t job);
 json_t *evlog_heartbeats_json(int64_t agent);
 json_t *evlog_verdicts_json(int64_t job, const char *chunk);
@@ -465,6 +472,7 @@ typedef void (*evlog_cb)(const struct evlog_entry *, void *arg);
 void evlog_subscribe(evlog_cb, void *arg);
 void evlog_unsubscribe(evlog_cb, void *arg);
 int64_t evlog_progress_latest(int64_t agent); /* wall ms, 0 none */
+int evlog_match(const struct evlog_filter *, const struct evlog_entry *);
 
 /* ---- jobspec.c: job file validation ---- */
 struct jobspec {
@@ -597,9 +605,9 @@ void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
 void scheduler_free(void);
 void job_free(struct job *);
 void job_set_hooks(void (*added)(struct job *), void (*runnable)(void));
-json_t *job_list_json(void);
-json_t *job_show_json(int64_t id); /* NULL: no such job */
-char *job_state(int64_t id);       /* NULL: no such job */
+json_t *job_list_json(const char *state); /* NULL: every job */
+json_t *job_show_json(int64_t id);        /* NULL: no such job */
+char *job_state(int64_t id);              /* NULL: no such job */
 int job_exists(int64_t id);
 void job_set_paused(struct job *, int paused);
 
@@ -796,7 +804,7 @@ json_t *server_error_json(
 /* ---- server-follow.c: events --follow ---- */
 void server_follow_init(void);
 void server_follow_free(void);
-void evlog_follow(struct client *, json_t *id, int64_t job);
+void evlog_follow(struct client *, json_t *id, const struct evlog_filter *);
 
 /* ---- server-peer.c: who is at the other end of the socket ---- */
 #define PEER_OUTSIDE 0    /* in no agent's process tree */

@@ -303,11 +303,51 @@ on_log_poll(evutil_socket_t fd, short what, void *arg)
 	client_resume(c);
 }
 
+/*
+ * Where the last LINES lines of the log at PATH start: read back a block
+ * at a time to the LINES-th newline before the end (a final newline ends
+ * the last line, it starts none).
+ */
+static int64_t
+log_tail_offset(const char *path, int64_t lines)
+{
+	char *buf;
+	int64_t pos, from, size, at = 0;
+	ssize_t n, i;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	size = pos = lseek(fd, 0, SEEK_END);
+	if (lines == 0) {
+		close(fd);
+		return size;
+	}
+	buf = xmalloc(LOG_CHUNK);
+	while (pos > 0 && at == 0) {
+		from = pos > LOG_CHUNK ? pos - LOG_CHUNK : 0;
+		if ((n = pread(fd, buf, (size_t)(pos - from), from)) <= 0)
+			break;
+		for (i = n - 1; i >= 0; i--) {
+			if (buf[i] == '\n' && from + i != size - 1 &&
+			    --lines == 0) {
+				at = from + i + 1;
+				break;
+			}
+		}
+		pos = from;
+	}
+	close(fd);
+	free(buf);
+	return at; /* 0: the log has no more lines than that */
+}
+
 enum verb_rc
 verb_logs(struct verb_ctx *ctx)
 {
 	const char *name = arg_str(ctx, "agent");
 	json_t *off = json_object_get(ctx->args, "offset");
+	json_t *tail = json_object_get(ctx->args, "tail");
 	int64_t offset = off != NULL ? json_integer_value(off) : 0;
 	double wait = arg_num(ctx, "wait", 0);
 	struct timeval tv = { 0, LOG_POLL_MS * 1000 };
@@ -324,10 +364,15 @@ verb_logs(struct verb_ctx *ctx)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such agent or chunk: \"%.128s\" (expected agent-N or job-N/CHUNK)",
 		    name);
+	if (tail != NULL && (off != NULL || json_integer_value(tail) < 0))
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "logs: \"tail\" is a count of lines from 0, without \"offset\"");
 	if ((path = agent_log_path(id)) == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such agent, or it never started: agent-%lld",
 		    (long long)id);
+	if (tail != NULL)
+		offset = log_tail_offset(path, json_integer_value(tail));
 	if (offset < 0)
 		offset = 0;
 	if (wait <= 0 || agent_find(id) == NULL ||

@@ -127,7 +127,14 @@ verb_submit(struct verb_ctx *ctx)
 enum verb_rc
 verb_jobs(struct verb_ctx *ctx)
 {
-	json_object_set_new(ctx->reply, "jobs", job_list_json());
+	const char *state = arg_str(ctx, "state");
+
+	if (state != NULL && strcmp(state, "running") != 0 &&
+	    strcmp(state, "done") != 0 && strcmp(state, "aborted") != 0)
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "jobs: state \"%.128s\" is not running, done or aborted",
+		    state);
+	json_object_set_new(ctx->reply, "jobs", job_list_json(state));
 	return VERB_OK;
 }
 
@@ -285,6 +292,50 @@ verb_pending(struct verb_ctx *ctx)
 }
 
 /*
+ * The events arguments that narrow the log: job, agent (agent-N, or a
+ * chunk's name for its agent), type and since (an ISO-8601 time or a
+ * duration before now).  -1 with the request failed if one is bad.
+ */
+static int
+events_filter(struct verb_ctx *ctx, struct evlog_filter *f)
+{
+	const char *agent = arg_str(ctx, "agent");
+	const char *since = arg_str(ctx, "since");
+	char *state;
+
+	memset(f, 0, sizeof *f);
+	if ((f->job = opt_job(ctx)) == -1)
+		return -1;
+	if (agent != NULL) {
+		int rc = verb_target_agent(ctx, agent, &f->agent);
+
+		if (rc == 0)
+			verb_fail(ctx, SWARM_E_NOT_FOUND,
+			    "no such agent: \"%.128s\" (expected agent-N or job-N/CHUNK)",
+			    agent);
+		if (rc != 1)
+			return -1;
+		if ((state = agent_stored_state(f->agent)) == NULL) {
+			verb_fail(ctx, SWARM_E_NOT_FOUND,
+			    "no such agent: agent-%lld", (long long)f->agent);
+			return -1;
+		}
+		free(state);
+	}
+	f->type = arg_str(ctx, "type");
+	if (since != NULL &&
+	    (parse_time(since, now_wall_ms(), &f->since) == -1 ||
+	        f->since <= 0)) {
+		verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "events: since \"%.128s\" is neither an ISO-8601 time "
+		    "(2026-11-23T12:00:00Z) nor a duration (90s, 10m, 2h, 1d)",
+		    since);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * A page of events: the newest LIMIT, or LIMIT after seq AFTER, and
  * whether there are more.  A follower is followed from the newest event
  * only: a page that stops short of it is answered without following, and
@@ -295,8 +346,9 @@ verb_events(struct verb_ctx *ctx)
 {
 	json_t *after = json_object_get(ctx->args, "after");
 	json_t *limit = json_object_get(ctx->args, "limit");
-	int64_t job, from, n = EVENTS_PAGE;
+	int64_t from, n = EVENTS_PAGE;
 	int more, follow = arg_bool(ctx, "follow");
+	struct evlog_filter f;
 
 	if (limit != NULL) {
 		n = json_integer_value(limit);
@@ -305,11 +357,11 @@ verb_events(struct verb_ctx *ctx)
 			    "events: limit must be from 0 to %d; page with \"after\" for more",
 			    EVENTS_LIMIT_MAX);
 	}
-	if ((job = opt_job(ctx)) == -1)
+	if (events_filter(ctx, &f) == -1)
 		return VERB_ERROR;
 	from = after != NULL ? json_integer_value(after) : 0;
 	json_object_set_new(ctx->reply, "events",
-	    evlog_list_json(job, after != NULL ? &from : NULL, n, &more));
+	    evlog_list_json(&f, after != NULL ? &from : NULL, n, &more));
 	json_object_set_new(ctx->reply, "more", json_boolean(more));
 	if (!follow)
 		return VERB_OK;
@@ -318,7 +370,7 @@ verb_events(struct verb_ctx *ctx)
 	if (!follow)
 		return VERB_OK;
 	client_reply(ctx->client, ctx->id, ctx->reply);
-	evlog_follow(ctx->client, ctx->id, job);
+	evlog_follow(ctx->client, ctx->id, &f);
 	return VERB_DEFERRED;
 }
 

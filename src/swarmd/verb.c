@@ -46,10 +46,15 @@ static const struct verb_arg optjob_args[] = { ARG_STR("job", ARG_MAX_NAME),
 	ARG_END };
 static const struct verb_arg events_args[] = { ARG_STR("job", ARG_MAX_NAME),
 	ARG_OPT("after", A_INT), ARG_OPT("limit", A_INT),
-	ARG_OPT("follow", A_BOOL), ARG_END };
-static const struct verb_arg logs_args[] = { ARG_NEED_STR(
-	                                         "agent", ARG_MAX_NAME),
-	ARG_OPT("offset", A_INT), ARG_OPT("wait", A_NUMBER), ARG_END };
+	ARG_OPT("follow", A_BOOL), ARG_STR("agent", ARG_MAX_NAME),
+	ARG_STR("type", ARG_MAX_NAME), ARG_STR("since", ARG_MAX_NAME),
+	ARG_END };
+static const struct verb_arg logs_args[] = {
+	ARG_NEED_STR("agent", ARG_MAX_NAME), ARG_OPT("offset", A_INT),
+	ARG_OPT("wait", A_NUMBER), ARG_OPT("tail", A_INT), ARG_END
+};
+static const struct verb_arg jobs_args[] = { ARG_STR("state", ARG_MAX_NAME),
+	ARG_END };
 static const struct verb_arg heartbeat_args[] = { ARG_STR("note", ARG_MAX_NOTE),
 	ARG_END };
 static const struct verb_arg recv_args[] = { ARG_OPT("wait", A_NUMBER),
@@ -83,7 +88,7 @@ static const struct verb verbs[] = {
 	{ "hello", V_ANY, hello_args, verb_hello },
 	{ "submit", V_OPERATOR, submit_args, verb_submit },
 	{ "ps", V_OPERATOR, ps_args, verb_ps },
-	{ "jobs", V_OPERATOR, no_args, verb_jobs },
+	{ "jobs", V_OPERATOR, jobs_args, verb_jobs },
 	{ "show", V_OPERATOR, target_args, verb_show },
 	{ "abort", V_OPERATOR, abort_args, verb_abort },
 	{ "send", V_OPERATOR, send_args, verb_send },
