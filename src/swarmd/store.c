@@ -192,6 +192,8 @@ static const char *migrations[] = {
 	/* 9: each agent's shim, the parent that records its exit status. */
 	"ALTER TABLE agents ADD COLUMN shim_pid INTEGER;"
 	"ALTER TABLE agents ADD COLUMN shim_start INTEGER;",
+	/* 11: a chunk's own fields, its placeholders' values (JSON). */
+	"ALTER TABLE chunks ADD COLUMN fields TEXT;",
 };
 
 struct cached {

@@ -170,6 +170,7 @@ int chunk_complete(const struct agent *, enum chunk_input, enum fail_class,
 void chunk_add_all(int64_t job, json_t *chunks);
 int64_t chunk_count(int64_t job, const char *state);
 json_t *chunk_task_json(int64_t job, const char *chunk);
+json_t *chunk_fields_json(int64_t job, const char *chunk); /* NULL: none */
 json_t *chunk_list_json(int64_t job);
 json_t *chunk_show_json(int64_t job, const char *chunk); /* NULL: none */
 json_t *chunk_dead_json(int64_t job);                    /* 0: all jobs */
@@ -493,7 +494,7 @@ int jobspec_parse(
     json_t *j, int default_concurrency, struct jobspec *, json_t *problems);
 void jobspec_free(struct jobspec *);
 char *jobspec_expand(const char *tmpl, const char *task, const char *chunk,
-    const char *job, const char *agent);
+    const char *job, const char *agent, json_t *fields);
 
 /* ---- child.c: children that are not agents, told how they end ---- */
 typedef void (*child_cb)(pid_t, int status, void *arg);
