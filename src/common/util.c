@@ -242,6 +242,8 @@ parse_time(const char *s, int64_t now_ms, int64_t *out)
 	double d;
 	time_t t;
 
+	if (s == NULL)
+		return -1;
 	if (parse_duration(s, &d) == 0) {
 		*out = now_ms - (int64_t)(d * 1000);
 		return 0;

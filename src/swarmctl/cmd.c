@@ -279,22 +279,24 @@ cmd_check_args(struct cmd_ctx *ctx)
  * gets the getopt string, and SHORT[i] the short form of option i.
  */
 static void
-cmd_options(char *spec, struct option *lopts, char *shorts, char *short_of)
+cmd_options(
+    char *spec, struct option *lopts, char *shorts, size_t len, char *short_of)
 {
 	char *name, *last;
+	size_t k = (size_t)snprintf(shorts, len, ":s:h");
 	int n = 0;
 
-	strcpy(shorts, ":s:h");
+	memset(short_of, 0, CMD_MAXOPTS);
 	for (name = strtok_r(spec, " ", &last); name != NULL && n < CMD_MAXOPTS;
 	     name = strtok_r(NULL, " ", &last)) {
 		char *eq = strchr(name, '=');
 
-		short_of[n] = '\0';
-		if (name[0] != '\0' && name[1] == '|') {
+		if (name[0] != '\0' && name[1] == '|' && k + 3 <= len) {
 			short_of[n] = name[0];
-			strncat(shorts, name, 1);
+			shorts[k++] = name[0];
 			if (eq != NULL)
-				strcat(shorts, ":");
+				shorts[k++] = ':';
+			shorts[k] = '\0';
 			name += 2;
 		}
 		if (eq != NULL)
@@ -331,7 +333,7 @@ cmd_parse(struct cmd_ctx *ctx, int argc, char **argv)
 
 	snprintf(spec, sizeof spec, "%s",
 	    ctx->entry->opts != NULL ? ctx->entry->opts : "");
-	cmd_options(spec, lopts, shorts, short_of);
+	cmd_options(spec, lopts, shorts, sizeof shorts, short_of);
 	optind = 0; /* glibc: start afresh on this argv */
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {

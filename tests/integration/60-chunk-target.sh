@@ -69,4 +69,6 @@ expect_err "conflict: $job2/c1 has no agent: it has not run yet" send "$job2/c1"
 
 swarmctl abort "$job" >/dev/null && swarmctl abort "$job2" >/dev/null || fail "abort jobs"
 wait_until 30 job_is "$job" aborted && wait_until 30 job_is "$job2" aborted || fail "the jobs did not end"
+# Every attempt ended: the chunk stands for the latest.
+assert_eq "$(swarmctl logs "$job/c1")" "hello from c1 as $a2" "an ended chunk's latest attempt"
 ok
