@@ -1,7 +1,7 @@
 # bash completion for swarmctl.  The verbs and each verb's options come
 # from swarmctl's own help, so they cannot drift from it; job, agent and
-# chunk ids come from the daemon the command line names (-s, else
-# SWARM_SOCKET), when it answers.
+# chunk ids, and event types, come from the daemon the command line names
+# (-s, else SWARM_SOCKET), when it answers.
 
 # The socket this command line talks to, as swarmctl options.
 _swarmctl_sock()
@@ -30,6 +30,14 @@ _swarmctl_ids()
 	swarmctl "${sock[@]}" ps 2>/dev/null | awk 'NR > 1 { print $1 }'
 }
 
+# The event types the daemon has logged of late.
+_swarmctl_types()
+{
+	local sock
+	mapfile -t sock < <(_swarmctl_sock)
+	swarmctl "${sock[@]}" events --limit 2000 2>/dev/null | awk '{ print $2 }' | sort -u
+}
+
 _swarmctl()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -47,6 +55,22 @@ _swarmctl()
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 	fi
+	# An option's value.
+	case $prev in
+	--state)
+		mapfile -t COMPREPLY < <(compgen -W "running done aborted" -- "$cur")
+		return ;;
+	--type)
+		mapfile -t COMPREPLY < <(compgen -W "$(_swarmctl_types)" -- "$cur")
+		return ;;
+	--since | --tail | -n | --limit | --timeout | --grace | --reason | \
+		--note | --summary | --input | --output | --cache-read | \
+		--cache-creation | --model)
+		return ;;
+	--file | --result)
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		return ;;
+	esac
 	if [[ -z $verb ]]; then
 		if [[ $cur == -* ]]; then
 			mapfile -t COMPREPLY < <(compgen -W "-s --socket --json -h --help -V --version" -- "$cur")
@@ -58,7 +82,8 @@ _swarmctl()
 	fi
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$(swarmctl help "$verb" 2>/dev/null |
-			head -n1 | grep -o -e '--[a-z-]*') --json --help" -- "$cur")
+			head -n1 | grep -o -E -e '(^|[[ |])--?[a-z][a-z-]*' |
+			tr -d '[ |') --json --help" -- "$cur")
 		return
 	fi
 	case $verb in

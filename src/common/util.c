@@ -166,6 +166,110 @@ parse_duration(const char *s, double *out)
 	return -1;
 }
 
+/* Exactly N decimal digits at *P into *V; *P moves past them. */
+static int
+digits(const char **p, int n, int *v)
+{
+	int i;
+
+	for (*v = 0, i = 0; i < n; i++, (*p)++) {
+		if (!isdigit((unsigned char)**p))
+			return -1;
+		*v = *v * 10 + (**p - '0');
+	}
+	return 0;
+}
+
+/* "Z", "+01:00", "-0530" or nothing at *P: *OFF seconds east of UTC. */
+static int
+parse_zone(const char **p, int *zoned, long *off)
+{
+	int sign, h, m;
+
+	*zoned = **p != '\0';
+	if (**p == 'Z') {
+		(*p)++;
+		return 0;
+	}
+	if (**p != '+' && **p != '-')
+		return **p == '\0' ? 0 : -1;
+	sign = *(*p)++ == '-' ? -1 : 1;
+	if (digits(p, 2, &h) == -1)
+		return -1;
+	*p += **p == ':';
+	if (digits(p, 2, &m) == -1 || h > 23 || m > 59)
+		return -1;
+	*off = sign * (h * 3600L + m * 60L);
+	return 0;
+}
+
+/* "HH:MM[:SS[.fff]]" at *P into TM, the fraction into *MS. */
+static int
+parse_clock(const char **p, struct tm *tm, int *ms)
+{
+	int scale = 100, d;
+
+	if (digits(p, 2, &tm->tm_hour) == -1 || *(*p)++ != ':' ||
+	    digits(p, 2, &tm->tm_min) == -1)
+		return -1;
+	if (**p == ':') {
+		(*p)++;
+		if (digits(p, 2, &tm->tm_sec) == -1)
+			return -1;
+		if (**p == '.' && isdigit((unsigned char)(*p)[1])) {
+			for ((*p)++; isdigit((unsigned char)**p); (*p)++) {
+				d = **p - '0';
+				*ms += d * scale;
+				scale /= 10;
+			}
+		}
+	}
+	return tm->tm_hour > 23 || tm->tm_min > 59 || tm->tm_sec > 60 ? -1 : 0;
+}
+
+/*
+ * An ISO-8601 time ("2026-11-23", "2026-11-23T12:00", "...T12:00:05.250Z",
+ * "...+01:00"; local time without a zone) or a duration before NOW_MS
+ * ("90s", "10m", "2h", "1d") -> wall ms.  0 on success, -1 if bad.
+ */
+int
+parse_time(const char *s, int64_t now_ms, int64_t *out)
+{
+	const char *p = s;
+	struct tm tm;
+	int zoned = 0, ms = 0;
+	long off = 0;
+	double d;
+	time_t t;
+
+	if (s == NULL)
+		return -1;
+	if (parse_duration(s, &d) == 0) {
+		*out = now_ms - (int64_t)(d * 1000);
+		return 0;
+	}
+	memset(&tm, 0, sizeof tm);
+	if (digits(&p, 4, &tm.tm_year) == -1 || *p++ != '-' ||
+	    digits(&p, 2, &tm.tm_mon) == -1 || *p++ != '-' ||
+	    digits(&p, 2, &tm.tm_mday) == -1 || tm.tm_mon < 1 ||
+	    tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31)
+		return -1;
+	if (*p == 'T' || *p == ' ') {
+		p++;
+		if (parse_clock(&p, &tm, &ms) == -1)
+			return -1;
+	}
+	if (parse_zone(&p, &zoned, &off) == -1 || *p != '\0')
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	tm.tm_isdst = -1;
+	if ((t = zoned ? timegm(&tm) : mktime(&tm)) == (time_t)-1)
+		return -1;
+	*out = ((int64_t)t - off) * 1000 + ms;
+	return 0;
+}
+
 int
 parse_int(const char *s, long long min, long long max, long long *out)
 {

@@ -24,6 +24,12 @@ char *ts_format(int64_t wall_ms, char buf[TS_LEN]);
 /* "30", "30s", "5m", "5h", "1d", "1.5s" -> seconds.  0 on success, -1 if bad. */
 int parse_duration(const char *, double *);
 
+/*
+ * An ISO-8601 time (local without a zone) or a duration before NOW_MS
+ * ("10m", "2h", "1d") -> wall ms.  0 on success, -1 if bad.
+ */
+int parse_time(const char *, int64_t now_ms, int64_t *);
+
 /* Parse a decimal integer in [min, max].  0 on success, -1 if bad. */
 int parse_int(const char *, long long min, long long max, long long *);
 

@@ -2,6 +2,7 @@
  * cmd-agent.c: the verbs about agents, and their printers: ps, abort,
  * send, logs and quota.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,16 +119,26 @@ cmd_send(struct cmd_ctx *ctx)
 	return 0;
 }
 
-/* One logs request from OFFSET; *NEXT is where the next one starts. */
+/*
+ * One logs request for *NAME from OFFSET (with TAIL >= 0, from its last
+ * TAIL lines instead); *NEXT is where the next one starts.  A chunk's
+ * name becomes the agent swarmd answered for, so a follower stays with
+ * one attempt's log.
+ */
 static int
-logs_once(struct cmd_ctx *ctx, json_int_t offset, int wait, json_int_t *next,
-    int *more)
+logs_once(struct cmd_ctx *ctx, char **name, json_int_t offset, long long tail,
+    int wait, json_int_t *next, int *more)
 {
 	json_t *args, *resp, *data, *off;
+	const char *agent;
 	size_t len;
 	int rc;
 
-	args = json_pack("{s:s, s:I}", "agent", ctx->argv[0], "offset", offset);
+	args = json_pack("{s:s}", "agent", *name);
+	if (tail >= 0)
+		json_object_set_new(args, "tail", json_integer(tail));
+	else
+		json_object_set_new(args, "offset", json_integer(offset));
 	if (wait)
 		json_object_set_new(args, "wait", json_integer(CMD_LOGS_WAIT));
 	if ((rc = client_call(ctx, "logs", args, &resp)) != 0)
@@ -139,6 +150,10 @@ logs_once(struct cmd_ctx *ctx, json_int_t offset, int wait, json_int_t *next,
 	else
 		format_write(json_string_value(data), len);
 	format_flush();
+	if ((agent = format_member(resp, "agent")) != NULL) {
+		free(*name);
+		*name = xstrdup(agent);
+	}
 	off = json_object_get(resp, "offset");
 	*next = json_integer_value(off);
 	/* Done once the agent ended and its log has nothing more. */
@@ -148,20 +163,99 @@ logs_once(struct cmd_ctx *ctx, json_int_t offset, int wait, json_int_t *next,
 	return 0;
 }
 
-/* With --follow, ask again from the new offset until the agent ended. */
+/* One agent's log (its last TAIL lines if TAIL >= 0), then following. */
+static int
+logs_agent(struct cmd_ctx *ctx, const char *target, long long tail, int follow)
+{
+	char *name = xstrdup(target);
+	json_int_t offset = 0;
+	int more, rc;
+
+	rc = logs_once(ctx, &name, offset, tail, 0, &offset, &more);
+	while (rc == 0 && follow && more)
+		rc = logs_once(ctx, &name, offset, -1, 1, &offset, &more);
+	free(name);
+	return rc;
+}
+
+/* The attempts at the chunk TARGET names (itself, or an agent's). */
+static int
+logs_attempts(struct cmd_ctx *ctx, const char *target, json_t **agents)
+{
+	json_t *resp, *a;
+	char *chunk;
+	int rc;
+
+	if (strchr(target, '/') != NULL)
+		chunk = xstrdup(target);
+	else {
+		rc = client_call(
+		    ctx, "show", json_pack("{s:s}", "target", target), &resp);
+		if (rc != 0)
+			return rc;
+		a = json_object_get(resp, "agent");
+		chunk = xasprintf("%s/%s", format_member(a, "job"),
+		    format_member(a, "chunk"));
+		json_decref(resp);
+	}
+	rc = client_call(
+	    ctx, "show", json_pack("{s:s}", "target", chunk), &resp);
+	free(chunk);
+	if (rc != 0)
+		return rc;
+	*agents = json_incref(
+	    json_object_get(json_object_get(resp, "chunk"), "agents"));
+	json_decref(resp);
+	return 0;
+}
+
+/* --all: every attempt's log, oldest first, each under a header. */
+static int
+logs_all(struct cmd_ctx *ctx, long long tail, int follow)
+{
+	json_t *agents, *a;
+	size_t i, n;
+	int rc;
+
+	if ((rc = logs_attempts(ctx, ctx->argv[0], &agents)) != 0)
+		return rc;
+	/* Never ran: swarmd says so for the chunk's name. */
+	if ((n = json_array_size(agents)) == 0)
+		rc = logs_agent(ctx, ctx->argv[0], tail, follow);
+	for (i = 0; rc == 0 && i < n; i++) {
+		a = json_array_get(agents, i);
+		if (!ctx->json) {
+			printf("%s==> %s (attempt %lld, %s) <==\n",
+			    i > 0 ? "\n" : "", format_member(a, "agent"),
+			    (long long)json_integer_value(
+			        json_object_get(a, "attempt")),
+			    format_member(a, "state"));
+			format_flush();
+		}
+		rc = logs_agent(
+		    ctx, format_member(a, "agent"), tail, follow && i == n - 1);
+	}
+	json_decref(agents);
+	return rc;
+}
+
+/*
+ * With --follow, ask again from the new offset until the agent ended;
+ * --tail N starts at its last N lines; --all shows every attempt.
+ */
 int
 cmd_logs(struct cmd_ctx *ctx)
 {
-	int follow = cmd_opt(ctx, "follow") != NULL, more, rc;
-	json_int_t offset = 0;
+	const char *tail = cmd_opt(ctx, "tail");
+	int follow = cmd_opt(ctx, "follow") != NULL;
+	long long n = -1;
 
-	if ((rc = logs_once(ctx, offset, 0, &offset, &more)) != 0)
-		return rc;
-	while (follow && more) {
-		if ((rc = logs_once(ctx, offset, 1, &offset, &more)) != 0)
-			return rc;
-	}
-	return SWARM_EXIT_OK;
+	if (tail != NULL && parse_int(tail, 0, LLONG_MAX, &n) == -1)
+		return cmd_usage_error(
+		    ctx, "bad --tail \"%s\": expected a count of lines", tail);
+	if (cmd_opt(ctx, "all") != NULL)
+		return logs_all(ctx, n, follow);
+	return logs_agent(ctx, ctx->argv[0], n, follow);
 }
 
 /* The proxy's queues: what waits, what upstream refused on the way. */

@@ -171,10 +171,11 @@ print_jobs(json_t *jobs)
 int
 cmd_jobs(struct cmd_ctx *ctx)
 {
-	json_t *resp;
+	json_t *args = json_object(), *resp;
 	int rc;
 
-	if ((rc = client_call(ctx, "jobs", json_object(), &resp)) != 0)
+	cmd_opt_arg(ctx, args, "state", "state");
+	if ((rc = client_call(ctx, "jobs", args, &resp)) != 0)
 		return rc;
 	if (ctx->json)
 		format_json(json_object_get(resp, "jobs"));
@@ -367,34 +368,68 @@ show_page(struct cmd_ctx *ctx, json_t *events, json_int_t *last)
  * follows once a page reaches the newest event.  With --limit, the newest
  * N in one answer.
  */
+/*
+ * The filters of events, as arguments.  --since is read here, where the
+ * user's time zone is (a time without one is local), and sent in UTC.
+ */
+static int
+events_filter(struct cmd_ctx *ctx, json_t *filter)
+{
+	const char *since = cmd_opt(ctx, "since");
+	char ts[TS_LEN];
+	int64_t ms;
+
+	cmd_opt_arg(ctx, filter, "job", "job");
+	cmd_opt_arg(ctx, filter, "agent", "agent");
+	cmd_opt_arg(ctx, filter, "type", "type");
+	if (since == NULL)
+		return 0;
+	if (parse_time(since, now_wall_ms(), &ms) == -1 || ms <= 0)
+		return cmd_usage_error(ctx,
+		    "bad --since \"%s\": expected a time (2026-11-23T12:00, "
+		    "local unless it ends in Z or +HH:MM) or a duration "
+		    "before now (90s, 10m, 2h, 1d)",
+		    since);
+	json_object_set_new(filter, "since", json_string(ts_format(ms, ts)));
+	return 0;
+}
+
 int
 cmd_events(struct cmd_ctx *ctx)
 {
 	const char *limit = cmd_opt(ctx, "limit");
 	int follow = cmd_opt(ctx, "follow") != NULL, more, rc;
-	json_t *args, *resp;
+	json_t *args, *resp, *filter = json_object();
 	json_int_t last = 0;
 	long long n = 0;
 
-	if (limit != NULL && parse_int(limit, 0, LLONG_MAX, &n) == -1)
+	if (limit != NULL && parse_int(limit, 0, LLONG_MAX, &n) == -1) {
+		json_decref(filter);
 		return cmd_usage_error(
 		    ctx, "bad --limit \"%s\": expected a count", limit);
+	}
+	if ((rc = events_filter(ctx, filter)) != 0) {
+		json_decref(filter);
+		return rc;
+	}
 	do {
-		args = json_object();
+		args = json_deep_copy(filter);
 		if (limit != NULL)
 			json_object_set_new(args, "limit", json_integer(n));
 		else
 			json_object_set_new(args, "after", json_integer(last));
-		cmd_opt_arg(ctx, args, "job", "job");
 		if (follow)
 			json_object_set_new(args, "follow", json_true());
-		if ((rc = client_call(ctx, "events", args, &resp)) != 0)
+		if ((rc = client_call(ctx, "events", args, &resp)) != 0) {
+			json_decref(filter);
 			return rc;
+		}
 		show_page(ctx, json_object_get(resp, "events"), &last);
 		more = limit == NULL &&
 		    json_is_true(json_object_get(resp, "more"));
 		json_decref(resp);
 	} while (more);
+	json_decref(filter);
 	if (!follow)
 		return 0;
 	format_flush();

@@ -43,8 +43,9 @@ static const struct cmd_entry cmd_table[] = {
 	    .opts = "job= all",
 	    .exec = cmd_ps },
 	{ .name = "jobs",
-	    .usage = "",
+	    .usage = "[--state running|done|aborted]",
 	    .help = "list jobs with their chunks counted by state",
+	    .opts = "state=",
 	    .exec = cmd_jobs },
 	{ .name = "show",
 	    .usage = "agent-N|job-N|job-N/CHUNK",
@@ -54,15 +55,16 @@ static const struct cmd_entry cmd_table[] = {
 	    .exec = cmd_show },
 	{ .name = "abort",
 	    .usage = "TARGET [--grace SECONDS] [--reason TEXT]",
-	    .help = "abort an agent, or a job and its queued chunks",
+	    .help = "abort an agent (agent-N, job-N/CHUNK), or a job and its "
+	            "queued chunks",
 	    .min_args = 1,
 	    .max_args = 1,
 	    .opts = "grace= reason=",
 	    .exec = cmd_abort },
 	{ .name = "send",
 	    .usage = "TARGET TEXT...",
-	    .help =
-	        "leave a message for an agent, or every running agent of a job",
+	    .help = "leave a message for an agent (agent-N, job-N/CHUNK), or "
+	            "every running agent of a job",
 	    .min_args = 2,
 	    .max_args = -1,
 	    .exec = cmd_send },
@@ -79,9 +81,11 @@ static const struct cmd_entry cmd_table[] = {
 	    .max_args = 1,
 	    .exec = cmd_pause },
 	{ .name = "events",
-	    .usage = "[--job JOB] [--follow] [--limit N]",
-	    .help = "print the event log; --follow keeps printing",
-	    .opts = "job= follow limit=",
+	    .usage = "[--job JOB] [--agent AGENT] [--type TYPE] "
+	             "[--since TIME|DURATION] [-f|--follow] [--limit N]",
+	    .help = "print the event log, or the events of a job, agent, type "
+	            "or time on; --follow keeps printing",
+	    .opts = "job= agent= type= since= f|follow limit=",
 	    .exec = cmd_events },
 	{ .name = "pending",
 	    .usage = "[--job JOB]",
@@ -89,11 +93,12 @@ static const struct cmd_entry cmd_table[] = {
 	    .opts = "job=",
 	    .exec = cmd_pending },
 	{ .name = "logs",
-	    .usage = "AGENT [--follow]",
-	    .help = "print an agent's output; --follow until it ends",
+	    .usage = "AGENT|JOB/CHUNK [-f|--follow] [-n|--tail N] [-a|--all]",
+	    .help = "print an agent's output (a chunk's: its live or latest "
+	            "agent's; --all: every attempt's); --follow until it ends",
 	    .min_args = 1,
 	    .max_args = 1,
-	    .opts = "follow",
+	    .opts = "f|follow n|tail= a|all",
 	    .exec = cmd_logs },
 	{ .name = "quota",
 	    .usage = "",
@@ -105,9 +110,9 @@ static const struct cmd_entry cmd_table[] = {
 	    .opts = "job=",
 	    .exec = cmd_dead },
 	{ .name = "retry",
-	    .usage = "JOB/CHUNK | --dead JOB",
-	    .help =
-	        "requeue a failed, aborted or dead chunk, or every dead one",
+	    .usage = "JOB/CHUNK|AGENT | --dead JOB",
+	    .help = "requeue a failed, aborted or dead chunk (or an agent's), "
+	            "or every dead one",
 	    .min_args = 1,
 	    .max_args = 1,
 	    .opts = "dead",
@@ -287,17 +292,31 @@ cmd_check_args(struct cmd_ctx *ctx)
 	return 0;
 }
 
-/* getopt_long's table: the verb's options, then the global ones. */
+/*
+ * getopt_long's table: the verb's options, then the global ones; SHORTS
+ * gets the getopt string, and SHORT[i] the short form of option i.
+ */
 static void
-cmd_options(char *spec, struct option *lopts)
+cmd_options(
+    char *spec, struct option *lopts, char *shorts, size_t len, char *short_of)
 {
 	char *name, *last;
+	size_t k = (size_t)snprintf(shorts, len, ":s:h");
 	int n = 0;
 
+	memset(short_of, 0, CMD_MAXOPTS);
 	for (name = strtok_r(spec, " ", &last); name != NULL && n < CMD_MAXOPTS;
 	     name = strtok_r(NULL, " ", &last)) {
 		char *eq = strchr(name, '=');
 
+		if (name[0] != '\0' && name[1] == '|' && k + 3 <= len) {
+			short_of[n] = name[0];
+			shorts[k++] = name[0];
+			if (eq != NULL)
+				shorts[k++] = ':';
+			shorts[k] = '\0';
+			name += 2;
+		}
 		if (eq != NULL)
 			*eq = '\0';
 		lopts[n] =
@@ -310,19 +329,32 @@ cmd_options(char *spec, struct option *lopts)
 	lopts[n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
+/* A short option's index among the verb's, or -1. */
+static int
+cmd_short(const char *short_of, int ch)
+{
+	int i;
+
+	for (i = 0; i < CMD_MAXOPTS; i++) {
+		if (short_of[i] != '\0' && short_of[i] == ch)
+			return i;
+	}
+	return -1;
+}
+
 int
 cmd_parse(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct option lopts[CMD_MAXOPTS + 4];
-	char spec[256];
+	char spec[256], shorts[3 * CMD_MAXOPTS + 8], short_of[CMD_MAXOPTS];
 	int ch, i;
 
 	snprintf(spec, sizeof spec, "%s",
 	    ctx->entry->opts != NULL ? ctx->entry->opts : "");
-	cmd_options(spec, lopts);
+	cmd_options(spec, lopts, shorts, sizeof shorts, short_of);
 	optind = 0; /* glibc: start afresh on this argv */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":s:h", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_JSON:
 			ctx->json = 1;
@@ -344,7 +376,10 @@ cmd_parse(struct cmd_ctx *ctx, int argc, char **argv)
 			return cmd_usage_error(
 			    ctx, "bad option %s", argv[optind - 1]);
 		default:
-			i = ch - OPT_VERB;
+			i = ch >= OPT_VERB ? ch - OPT_VERB :
+			                     cmd_short(short_of, ch);
+			if (i < 0 || i >= CMD_MAXOPTS)
+				return cmd_usage_error(ctx, "bad option");
 			if (optarg != NULL && !cmd_is_utf8(optarg))
 				return cmd_usage_error(ctx,
 				    "--%s: not valid UTF-8", lopts[i].name);
@@ -366,6 +401,8 @@ cmd_opt(struct cmd_ctx *ctx, const char *name)
 	int i;
 
 	for (i = 0; p != NULL && *p != '\0' && i < CMD_MAXOPTS; i++) {
+		if (p[0] != '\0' && p[1] == '|')
+			p += 2; /* its short form */
 		if (strcspn(p, " =") == len && strncmp(p, name, len) == 0)
 			return ctx->opt[i];
 		p += strcspn(p, " ");

@@ -24,7 +24,8 @@ struct cmd_entry {
 	int local;         /* never talks to swarmd */
 	int min_args;      /* positional arguments */
 	int max_args;      /* -1: any number */
-	const char *opts;  /* long options: "job= all"; "=" takes a value */
+	const char
+	    *opts; /* "job= a|all": "=" takes a value, "a|" a short form */
 	int (*exec)(struct cmd_ctx *);
 };
 

@@ -520,3 +520,42 @@ agent_log_path(int64_t id)
 
 	return store_text_by_id(sql, id);
 }
+
+/*
+ * The agent a chunk's name stands for: its live one, else its latest
+ * attempt.  0 when the chunk never had an agent.  Uses agents_by_job.
+ */
+int64_t
+agent_of_chunk(int64_t job, const char *chunk)
+{
+	static const char sql[] =
+	    "SELECT a.id FROM agents a WHERE a.job = ? AND a.chunk = ? "
+	    "ORDER BY a.state IN ('starting', 'running', 'suspect') DESC, "
+	    "a.id DESC LIMIT 1";
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t id = 0;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return id;
+}
+
+/* Agent ID's job and chunk (the caller frees it), or NULL if none. */
+char *
+agent_chunk_of(int64_t id, int64_t *job)
+{
+	static const char sql[] = "SELECT job, chunk FROM agents WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	char *chunk = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW) {
+		*job = sqlite3_column_int64(st, 0);
+		chunk = xstrdup((const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	return chunk;
+}

@@ -14,6 +14,7 @@
  * here, on the dead-letter input: from running (a watchdog kill) or from
  * failed (route.c found no retry left for its failure class).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "swarmd.h"
@@ -335,15 +336,31 @@ chunk_rejection(int64_t job, const char *chunk)
 	return out;
 }
 
+/* A chunk's own fields (all but id and task) as JSON text, or NULL. */
+static char *
+chunk_fields_text(json_t *c)
+{
+	json_t *fields = json_deep_copy(c);
+	char *text = NULL;
+
+	json_object_del(fields, "id");
+	json_object_del(fields, "task");
+	if (json_object_size(fields) > 0)
+		text = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(fields);
+	return text;
+}
+
 /* Store a new job's chunks, queued, in the caller's transaction. */
 void
 chunk_add_all(int64_t job, json_t *chunks)
 {
 	static const char sql[] = "INSERT INTO chunks (job, seq, id, task, "
-	                          "state, updated) VALUES (?, ?, ?, ?, "
-	                          "'queued', ?)";
+	                          "state, updated, fields) VALUES (?, ?, ?, "
+	                          "?, 'queued', ?, ?)";
 	sqlite3_stmt *st;
 	int64_t now = now_wall_ms();
+	char *fields;
 	json_t *c;
 	size_t i;
 
@@ -356,8 +373,30 @@ chunk_add_all(int64_t job, json_t *chunks)
 		store_bind_text(
 		    st, 4, json_string_value(json_object_get(c, "task")));
 		sqlite3_bind_int64(st, 5, now);
+		fields = chunk_fields_text(c);
+		store_bind_text(st, 6, fields);
 		store_step(st);
+		free(fields);
 	}
+}
+
+/* The chunk's own fields, the values of its placeholders; NULL: none. */
+json_t *
+chunk_fields_json(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT fields FROM chunks WHERE job = ? "
+	                          "AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *fields = NULL;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		fields = json_loads(
+		    (const char *)sqlite3_column_text(st, 0), 0, NULL);
+	sqlite3_reset(st);
+	return fields;
 }
 
 /* Count of JOB's chunks in state STATE. */

@@ -194,10 +194,12 @@ evlog_unsubscribe(evlog_cb cb, void *arg)
 /* ---- the events table: queries for the verbs and for triage ---- */
 
 /*
- * The event listings.  A statement per shape rather than one with an
- * optional filter: SQLite plans a statement once, and "(?1 = 0 OR job =
- * ?1)" would make a listing of one job a scan of every event ever
- * logged.  Those of one job use events_by_job.
+ * The event listings.  A statement per shape (which filters are given)
+ * rather than one with optional filters: SQLite plans a statement once,
+ * and "(?1 = 0 OR job = ?1)" would make a listing of one job a scan of
+ * every event ever logged.  Those of one job use events_by_job, those of
+ * one agent events_by_agent; a time or a type alone is a scan in seq
+ * order, which a page's LIMIT ends early.
  */
 #define EVENTS_SELECT \
 	"SELECT seq, ts, event, job, chunk, agent, attempt, data FROM events "
@@ -209,6 +211,64 @@ evlog_unsubscribe(evlog_cb cb, void *arg)
 	"  SELECT 1 FROM events c WHERE c.agent = d.agent " \
 	"  AND c.event = 'subagent_completed') " \
 	"ORDER BY d.job, d.seq"
+
+enum {
+	EV_JOB = 1,
+	EV_AGENT = 2,
+	EV_TYPE = 4,
+	EV_SINCE = 8,
+	EV_AFTER = 16,
+	EV_SHAPES = 32
+};
+
+/* The statement of SHAPE, built once: its text is its cache key. */
+static const char *
+events_sql(int shape)
+{
+	static char sql[EV_SHAPES][320];
+
+	if (sql[shape][0] == '\0')
+		snprintf(sql[shape], sizeof sql[shape],
+		    EVENTS_SELECT "WHERE 1%s%s%s%s%s ORDER BY seq%s LIMIT ?3",
+		    shape & EV_JOB ? " AND job = ?1" : "",
+		    shape & EV_AGENT ? " AND agent = ?4" : "",
+		    shape & EV_TYPE ? " AND event = ?5" : "",
+		    shape & EV_SINCE ? " AND ts >= ?6" : "",
+		    shape & EV_AFTER ? " AND seq > ?2" : "",
+		    shape & EV_AFTER ? "" : " DESC");
+	return sql[shape];
+}
+
+static sqlite3_stmt *
+events_prepare(const struct evlog_filter *f, const int64_t *after)
+{
+	int shape = (f->job != 0 ? EV_JOB : 0) |
+	    (f->agent != 0 ? EV_AGENT : 0) | (f->type != NULL ? EV_TYPE : 0) |
+	    (f->since != 0 ? EV_SINCE : 0) | (after != NULL ? EV_AFTER : 0);
+	sqlite3_stmt *st = store_prepare(events_sql(shape));
+
+	if (f->job != 0)
+		sqlite3_bind_int64(st, 1, f->job);
+	if (after != NULL)
+		sqlite3_bind_int64(st, 2, *after);
+	if (f->agent != 0)
+		sqlite3_bind_int64(st, 4, f->agent);
+	if (f->type != NULL)
+		sqlite3_bind_text(st, 5, f->type, -1, SQLITE_TRANSIENT);
+	if (f->since != 0)
+		sqlite3_bind_int64(st, 6, f->since);
+	return st;
+}
+
+/* Whether a new event passes F: a follower's filter. */
+int
+evlog_match(const struct evlog_filter *f, const struct evlog_entry *e)
+{
+	return (f->job == 0 || f->job == e->job) &&
+	    (f->agent == 0 || f->agent == e->agent) &&
+	    (f->type == NULL || strcmp(f->type, e->name) == 0) &&
+	    (f->since == 0 || now_wall_ms() >= f->since);
+}
 
 /* A page's rows in seq order: those of the newest-first listing reversed. */
 static void
@@ -226,34 +286,19 @@ reverse(json_t *arr)
 }
 
 /*
- * JOB's events (0: every job's) after seq AFTER, oldest first; with AFTER
+ * The events F lets through after seq AFTER, oldest first; with AFTER
  * NULL, the newest of them.  A page holds at most LIMIT events and about
  * EVENTS_PAGE_BYTES of their data (always one); *MORE says whether more
  * lie beyond it: newer ones after AFTER, older ones without it.
  */
 json_t *
-evlog_list_json(int64_t job, const int64_t *after, int64_t limit, int *more)
+evlog_list_json(const struct evlog_filter *f, const int64_t *after,
+    int64_t limit, int *more)
 {
-	static const char after_all[] =
-	    EVENTS_SELECT "WHERE seq > ?2 ORDER BY seq LIMIT ?3";
-	static const char after_job[] =
-	    EVENTS_SELECT "WHERE job = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
-	static const char last_all[] =
-	    EVENTS_SELECT "ORDER BY seq DESC LIMIT ?3";
-	static const char last_job[] =
-	    EVENTS_SELECT "WHERE job = ?1 ORDER BY seq DESC LIMIT ?3";
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = events_prepare(f, after);
 	json_t *arr = json_array();
 	size_t bytes = 0;
 
-	if (after != NULL)
-		st = store_prepare(job != 0 ? after_job : after_all);
-	else
-		st = store_prepare(job != 0 ? last_job : last_all);
-	if (job != 0)
-		sqlite3_bind_int64(st, 1, job);
-	if (after != NULL)
-		sqlite3_bind_int64(st, 2, *after);
 	sqlite3_bind_int64(st, 3, limit + 1); /* one more tells of more */
 	*more = 0;
 	while (store_step(st) == SQLITE_ROW) {

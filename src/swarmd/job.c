@@ -416,16 +416,25 @@ job_row_json(sqlite3_stmt *st)
 	    (json_int_t)sqlite3_column_int64(st, 15));
 }
 
-/* Every job ever submitted, in order, with its chunk counts. */
+/*
+ * Every job ever submitted, in order, with its chunk counts; only those
+ * in STATE unless it is NULL.
+ */
 json_t *
-job_list_json(void)
+job_list_json(const char *state)
 {
-	static const char sql[] = "SELECT " JOB_COLUMNS "FROM jobs j "
+	static const char all[] = "SELECT " JOB_COLUMNS "FROM jobs j "
 	                          "LEFT JOIN chunks c ON c.job = j.id "
 	                          "GROUP BY j.id ORDER BY j.id";
-	sqlite3_stmt *st = store_prepare(sql);
+	static const char in_state[] = "SELECT " JOB_COLUMNS "FROM jobs j "
+	                               "LEFT JOIN chunks c ON c.job = j.id "
+	                               "WHERE j.state = ? "
+	                               "GROUP BY j.id ORDER BY j.id";
+	sqlite3_stmt *st = store_prepare(state != NULL ? in_state : all);
 	json_t *arr = json_array();
 
+	if (state != NULL)
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
 	while (store_step(st) == SQLITE_ROW)
 		json_array_append_new(arr, job_row_json(st));
 	sqlite3_reset(st);

@@ -4,6 +4,7 @@
  * shows the operator everything that is wrong.
  */
 #include <sys/stat.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #define MAX_CHUNK_ID 128
 #define MAX_NAME 256
 #define MAX_CHUNKS 1000000
+#define MAX_FIELD 64 /* a chunk field's name */
 
 static const char *job_members[] = {
 	"name",
@@ -36,6 +38,8 @@ static const char *worktree_members[] = { "repo", "base", "branch", "root",
 static const char *result_members[] = { "path", "schema" };
 static const char *stagger_members[] = { "batch", "interval" };
 static const char *chunk_members[] = { "id", "task" };
+/* The placeholders swarmd fills in itself. */
+static const char *builtin_names[] = { "task", "chunk", "job", "agent" };
 
 static void
 problem(json_t *problems, const char *fmt, ...)
@@ -179,19 +183,59 @@ parse_env(json_t *j, struct jobspec *js, json_t *problems)
 	js->env = json_incref(env);
 }
 
+/* [A-Za-z_][A-Za-z0-9_]*, at most MAX_FIELD bytes: a placeholder's name. */
+static int
+field_name_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > MAX_FIELD || isdigit((unsigned char)s[0]))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A chunk's own fields, beside id and task: strings, each the value of
+ * the placeholder of its name.  One that would hide a placeholder of
+ * swarmd's own is refused.
+ */
+static void
+check_fields(json_t *c, size_t i, json_t *problems)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(c, key, v) {
+		if (known(key, chunk_members, nitems(chunk_members)))
+			continue;
+		if (!field_name_ok(key, strlen(key)) || !json_is_string(v))
+			problem(problems,
+			    "chunks[%zu].%s: unknown field; a chunk's own fields "
+			    "are strings named [A-Za-z_][A-Za-z0-9_]* (at most "
+			    "%d bytes), for the {placeholders} of command",
+			    i, key, MAX_FIELD);
+		else if (known(key, builtin_names, nitems(builtin_names)))
+			problem(problems,
+			    "chunks[%zu].%s: swarmd sets {%s} itself; name the "
+			    "field otherwise",
+			    i, key, key);
+	}
+}
+
 static void
 parse_chunk(json_t *c, size_t i, json_t *seen, json_t *problems)
 {
 	json_t *id, *task;
-	char prefix[48];
 
 	if (!json_is_object(c)) {
 		problem(problems, "chunks[%zu]: expected an object", i);
 		return;
 	}
-	snprintf(prefix, sizeof prefix, "chunks[%zu].", i);
-	check_unknown(
-	    c, prefix, chunk_members, nitems(chunk_members), problems);
+	check_fields(c, i, problems);
 	id = json_object_get(c, "id");
 	task = json_object_get(c, "task");
 	if (id == NULL)
@@ -402,6 +446,83 @@ parse_chunks(json_t *j, struct jobspec *js, json_t *problems)
 	js->chunks = json_incref(chunks);
 }
 
+/*
+ * The next placeholder at or after P in TMPL: "{name}", its name of
+ * [A-Za-z_][A-Za-z0-9_]*, not right after a "$" (the shell's ${NAME} is
+ * left to the shell).  Its "{" or NULL; *LEN is the name's length.
+ */
+static const char *
+placeholder_next(const char *tmpl, const char *p, size_t *len)
+{
+	const char *close;
+
+	for (; (p = strchr(p, '{')) != NULL; p++) {
+		if (p > tmpl && p[-1] == '$')
+			continue;
+		if ((close = strchr(p + 1, '}')) == NULL)
+			return NULL;
+		*len = (size_t)(close - p - 1);
+		if (*len <= MAX_FIELD && field_name_ok(p + 1, *len))
+			return p;
+	}
+	return NULL;
+}
+
+/* The chunks without a string field NAME: how many, and the first. */
+static size_t
+chunks_lacking(json_t *chunks, const char *name, size_t *first)
+{
+	size_t i, n = 0;
+	json_t *c;
+
+	json_array_foreach(chunks, i, c) {
+		if (json_is_string(json_object_get(c, name)) &&
+		    !known(name, chunk_members, nitems(chunk_members)))
+			continue;
+		if (n++ == 0)
+			*first = i;
+	}
+	return n;
+}
+
+/*
+ * Every placeholder of command must have a value: one of swarmd's own
+ * ({task}, {chunk}, {job}, {agent}) or a field every chunk carries.  An
+ * unknown one is named with its word, not left in an agent's argv.
+ */
+static void
+check_placeholders(json_t *cmd, json_t *chunks, json_t *problems)
+{
+	char name[MAX_FIELD + 1];
+	const char *w, *p;
+	size_t i, len, first = 0, n;
+	json_t *v;
+
+	json_array_foreach(cmd, i, v) {
+		if ((w = json_string_value(v)) == NULL)
+			continue;
+		for (p = w; (p = placeholder_next(w, p, &len)) != NULL;
+		     p += len + 2) {
+			snprintf(name, sizeof name, "%.*s", (int)len, p + 1);
+			if (known(name, builtin_names, nitems(builtin_names)))
+				continue;
+			n = chunks_lacking(chunks, name, &first);
+			if (n == json_array_size(chunks))
+				problem(problems,
+				    "command[%zu]: unknown placeholder {%s}: "
+				    "not {task}, {chunk}, {job}, {agent} nor a "
+				    "field of the chunks",
+				    i, name);
+			else if (n > 0)
+				problem(problems,
+				    "command[%zu]: {%s} has no value in "
+				    "chunks[%zu] (a string field \"%s\"; %zu "
+				    "chunks lack it)",
+				    i, name, first, name, n);
+		}
+	}
+}
+
 /* "stagger": {"batch": N, "interval": SECONDS}, both optional. */
 static void
 parse_stagger(json_t *j, struct jobspec *js, json_t *problems)
@@ -503,6 +624,8 @@ jobspec_parse(
 	    j, "concurrency", 1, 100000, &js->concurrency, problems);
 	parse_int_member(j, "timeout", 0, 30 * 86400, &js->timeout, problems);
 	parse_chunks(j, js, problems);
+	if (js->command != NULL && js->chunks != NULL)
+		check_placeholders(js->command, js->chunks, problems);
 	parse_quota(j, js, problems);
 	parse_result(j, js, problems);
 	parse_worktree(j, js, problems);
@@ -529,48 +652,46 @@ jobspec_free(struct jobspec *js)
 	memset(js, 0, sizeof *js);
 }
 
-/* Replace {task}, {chunk}, {job} and {agent} in TMPL; leave other text. */
+static void
+append(char **out, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		*out = xrealloc(*out, *cap);
+	}
+	memcpy(*out + *len, s, n);
+	*len += n;
+}
+
+/*
+ * Replace {task}, {chunk}, {job}, {agent} and the chunk's own FIELDS (an
+ * object of strings, or NULL) in TMPL; leave other text, and placeholders
+ * without a value, as they are.  Values go in verbatim, never expanded.
+ */
 char *
 jobspec_expand(const char *tmpl, const char *task, const char *chunk,
-    const char *job, const char *agent)
+    const char *job, const char *agent, json_t *fields)
 {
-	const struct {
-		const char *key;
-		const char *value;
-	} subst[] = {
-		{ "{task}", task },
-		{ "{chunk}", chunk },
-		{ "{job}", job },
-		{ "{agent}", agent },
-	};
-	size_t len = 0, cap = strlen(tmpl) + 1, i, n;
-	char *out = xmalloc(cap);
-	const char *p = tmpl, *add;
+	const char *values[] = { task, chunk, job, agent };
+	size_t len = 0, cap = strlen(tmpl) + 1, n, i;
+	char *out = xmalloc(cap), name[MAX_FIELD + 1];
+	const char *p = tmpl, *at, *value;
 
-	while (*p != '\0') {
-		add = NULL;
-		n = 1;
-		for (i = 0; i < nitems(subst); i++) {
-			if (strncmp(p, subst[i].key, strlen(subst[i].key)) ==
-			    0) {
-				add = subst[i].value;
-				n = strlen(subst[i].key);
-				break;
-			}
+	while ((at = placeholder_next(tmpl, p, &n)) != NULL) {
+		snprintf(name, sizeof name, "%.*s", (int)n, at + 1);
+		value = json_string_value(json_object_get(fields, name));
+		for (i = 0; i < nitems(builtin_names); i++) {
+			if (strcmp(name, builtin_names[i]) == 0)
+				value = values[i];
 		}
-		if (add == NULL) {
-			add = p;
-			i = 1;
-		} else
-			i = strlen(add);
-		if (len + i + 1 > cap) {
-			cap = (len + i + 1) * 2;
-			out = xrealloc(out, cap);
-		}
-		memcpy(out + len, add, i);
-		len += i;
-		p += n;
+		append(&out, &len, &cap, p, (size_t)(at - p));
+		if (value != NULL)
+			append(&out, &len, &cap, value, strlen(value));
+		else
+			append(&out, &len, &cap, at, n + 2);
+		p = at + n + 2;
 	}
+	append(&out, &len, &cap, p, strlen(p));
 	out[len] = '\0';
 	return out;
 }

@@ -68,7 +68,7 @@ keeper_expand(const char *tmpl, int64_t job, const char *chunk, int64_t agent)
 
 	snprintf(jn, sizeof jn, "job-%lld", (long long)job);
 	snprintf(an, sizeof an, "agent-%lld", (long long)agent);
-	return jobspec_expand(tmpl, "", chunk, jn, an);
+	return jobspec_expand(tmpl, "", chunk, jn, an, NULL);
 }
 
 /* mkdir -p, each new directory 0750. */

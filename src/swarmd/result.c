@@ -337,7 +337,8 @@ result_path_for(struct job *j, struct agent *a)
 	snprintf(jobname, sizeof jobname, "job-%lld", (long long)j->id);
 	snprintf(agentname, sizeof agentname, "agent-%lld", (long long)a->id);
 	if (tmpl != NULL) {
-		rel = jobspec_expand(tmpl, "", a->chunk, jobname, agentname);
+		rel = jobspec_expand(
+		    tmpl, "", a->chunk, jobname, agentname, NULL);
 		path = xasprintf("%s/%s", j->workdir, rel);
 		free(rel);
 	} else

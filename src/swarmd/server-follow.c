@@ -4,13 +4,15 @@
  * file subscribes to the event log for them.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "swarmd.h"
 
 struct follower {
 	struct client *client;
 	json_t *id;
-	int64_t job; /* 0: all jobs */
+	struct evlog_filter filter;
+	char *type; /* the filter's, owned */
 	TAILQ_ENTRY(follower) entry;
 };
 static TAILQ_HEAD(, follower) followers = TAILQ_HEAD_INITIALIZER(followers);
@@ -28,7 +30,7 @@ follow_event(const struct evlog_entry *e, void *arg)
 	TAILQ_FOREACH_SAFE(f, &followers, entry, next) {
 		json_t *line;
 
-		if (f->job != 0 && f->job != e->job)
+		if (!evlog_match(&f->filter, e))
 			continue;
 		line = json_pack("{s:O, s:O}", "id", f->id, "event", ev);
 		client_write_line(f->client, line);
@@ -45,18 +47,21 @@ follow_release(struct client *c, void *arg)
 	(void)c;
 	TAILQ_REMOVE(&followers, f, entry);
 	json_decref(f->id);
+	free(f->type);
 	free(f);
 }
 
-/* C gets every new event of JOB (0: of all jobs) until it goes away. */
+/* C gets every new event FILTER lets through until it goes away. */
 void
-evlog_follow(struct client *c, json_t *id, int64_t job)
+evlog_follow(struct client *c, json_t *id, const struct evlog_filter *filter)
 {
 	struct follower *f = xcalloc(1, sizeof *f);
 
 	f->client = c;
 	f->id = json_incref(id);
-	f->job = job;
+	f->filter = *filter;
+	if (filter->type != NULL)
+		f->filter.type = f->type = xstrdup(filter->type);
 	TAILQ_INSERT_TAIL(&followers, f, entry);
 	client_set_release(c, follow_release, f);
 }

@@ -184,6 +184,7 @@ static void
 build_argv(struct strv *argv, struct job *job, struct spawn_req *req)
 {
 	json_t *cmd = json_object_get(job->spec, "command"), *v;
+	json_t *fields = chunk_fields_json(job->id, req->agent->chunk);
 	char jobname[32], agentname[32];
 	size_t i;
 
@@ -193,7 +194,8 @@ build_argv(struct strv *argv, struct job *job, struct spawn_req *req)
 	json_array_foreach(cmd, i, v)
 		strv_add(argv,
 		    jobspec_expand(json_string_value(v), req->task,
-		        req->agent->chunk, jobname, agentname));
+		        req->agent->chunk, jobname, agentname, fields));
+	json_decref(fields);
 }
 
 /* Find a bare command name in the PATH the agent will have. */

@@ -237,6 +237,9 @@ static const char *migrations[] = {
 	"ALTER TABLE chunks ADD COLUMN gate_failures INTEGER NOT NULL "
 	"DEFAULT 0;"
 	"ALTER TABLE chunks ADD COLUMN gate_log TEXT;",
+
+	/* 11: a chunk's own fields, its placeholders' values (JSON). */
+	"ALTER TABLE chunks ADD COLUMN fields TEXT;",
 };
 
 struct cached {

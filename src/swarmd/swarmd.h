@@ -180,6 +180,7 @@ int chunk_complete(const struct agent *, enum chunk_input, enum fail_class,
 void chunk_add_all(int64_t job, json_t *chunks);
 int64_t chunk_count(int64_t job, const char *state);
 json_t *chunk_task_json(int64_t job, const char *chunk);
+json_t *chunk_fields_json(int64_t job, const char *chunk); /* NULL: none */
 json_t *chunk_list_json(int64_t job);
 json_t *chunk_show_json(int64_t job, const char *chunk); /* NULL: none */
 json_t *chunk_dead_json(int64_t job);                    /* 0: all jobs */
@@ -354,6 +355,8 @@ json_t *agent_chunk_list_json(int64_t job, const char *chunk);
 json_t *agent_list_json(int64_t job, int all); /* ps; job 0: all jobs */
 char *agent_stored_state(int64_t id);          /* NULL: no such agent */
 char *agent_log_path(int64_t id);              /* NULL: none */
+int64_t agent_of_chunk(int64_t job, const char *chunk); /* 0: none */
+char *agent_chunk_of(int64_t id, int64_t *job);         /* NULL: none */
 
 /* ---- mailbox.c: agents' mail and the recv calls waiting on it ---- */
 void mailbox_put(struct agent *, const char *sender, const char *text);
@@ -454,8 +457,15 @@ int64_t evlog_add(const char *name, int64_t job, const char *chunk,
 #define EVENTS_PAGE 1000
 #define EVENTS_LIMIT_MAX 10000
 #define EVENTS_PAGE_BYTES (4 * 1024 * 1024)
-json_t *evlog_list_json(
-    int64_t job, const int64_t *after, int64_t limit, int *more);
+/* What an events listing or follower keeps; zero members match all. */
+struct evlog_filter {
+	int64_t job;
+	int64_t agent;
+	const char *type; /* an event's name */
+	int64_t since;    /* wall ms */
+};
+json_t *evlog_list_json(const struct evlog_filter *, const int64_t *after,
+    int64_t limit, int *more);
 json_t *evlog_pending_json(int64_t job);
 json_t *evlog_heartbeats_json(int64_t agent);
 json_t *evlog_verdicts_json(int64_t job, const char *chunk);
@@ -474,6 +484,7 @@ typedef void (*evlog_cb)(const struct evlog_entry *, void *arg);
 void evlog_subscribe(evlog_cb, void *arg);
 void evlog_unsubscribe(evlog_cb, void *arg);
 int64_t evlog_progress_latest(int64_t agent); /* wall ms, 0 none */
+int evlog_match(const struct evlog_filter *, const struct evlog_entry *);
 
 /* ---- jobspec.c: job file validation ---- */
 struct jobspec {
@@ -497,7 +508,7 @@ int jobspec_parse(
     json_t *j, int default_concurrency, struct jobspec *, json_t *problems);
 void jobspec_free(struct jobspec *);
 char *jobspec_expand(const char *tmpl, const char *task, const char *chunk,
-    const char *job, const char *agent);
+    const char *job, const char *agent, json_t *fields);
 
 /* ---- child.c: children that are not agents, told how they end ---- */
 typedef void (*child_cb)(pid_t, int status, void *arg);
@@ -699,9 +710,9 @@ void agent_arm_timeout(struct agent *, int64_t elapsed_ms);
 void scheduler_free(void);
 void job_free(struct job *);
 void job_set_hooks(void (*added)(struct job *), void (*runnable)(void));
-json_t *job_list_json(void);
-json_t *job_show_json(int64_t id); /* NULL: no such job */
-char *job_state(int64_t id);       /* NULL: no such job */
+json_t *job_list_json(const char *state); /* NULL: every job */
+json_t *job_show_json(int64_t id);        /* NULL: no such job */
+char *job_state(int64_t id);              /* NULL: no such job */
 int job_exists(int64_t id);
 void job_set_paused(struct job *, int paused);
 
@@ -898,7 +909,7 @@ json_t *server_error_json(
 /* ---- server-follow.c: events --follow ---- */
 void server_follow_init(void);
 void server_follow_free(void);
-void evlog_follow(struct client *, json_t *id, int64_t job);
+void evlog_follow(struct client *, json_t *id, const struct evlog_filter *);
 
 /* ---- server-peer.c: who is at the other end of the socket ---- */
 #define PEER_OUTSIDE 0    /* in no agent's process tree */
@@ -952,6 +963,8 @@ enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
 const char *arg_str(struct verb_ctx *, const char *);
 int arg_bool(struct verb_ctx *, const char *);
 double arg_num(struct verb_ctx *, const char *, double dflt);
+int verb_target_agent(struct verb_ctx *, const char *, int64_t *);
+int verb_target_chunk(struct verb_ctx *, const char *, int64_t *, char **);
 
 #define VERB_DECL(n) enum verb_rc verb_##n(struct verb_ctx *)
 VERB_DECL(hello);

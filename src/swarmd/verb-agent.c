@@ -135,12 +135,15 @@ verb_abort(struct verb_ctx *ctx)
 	double grace = arg_num(ctx, "grace", srv.cfg.abort_grace);
 	struct job *j;
 	int64_t id;
+	int rc;
 
-	if (agent_parse_id(target, &id) == 0)
+	if ((rc = verb_target_agent(ctx, target, &id)) == 1)
 		return abort_agent(ctx, id, grace, reason);
+	if (rc == -1)
+		return VERB_ERROR;
 	if (job_parse_id(target, &id) == -1)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such agent or job: \"%.128s\"", target);
+		    "no such agent, chunk or job: \"%.128s\"", target);
 	if ((j = job_find(id)) == NULL)
 		return abort_ended_job(ctx, id);
 	return abort_job(ctx, j, grace, reason);
@@ -155,8 +158,13 @@ verb_send(struct verb_ctx *ctx)
 	struct agent *a, *next;
 	int64_t id, job = 0;
 	char *state;
+	int rc;
 
-	if (agent_parse_id(target, &id) == 0) {
+	if ((rc = verb_target_agent(ctx, target, &id)) == -1) {
+		json_decref(names);
+		return VERB_ERROR;
+	}
+	if (rc == 1) {
 		if ((a = agent_find(id)) == NULL || a->pid <= 0) {
 			json_decref(names);
 			if ((state = agent_stored_state(id)) == NULL)
@@ -171,7 +179,7 @@ verb_send(struct verb_ctx *ctx)
 	} else if (job_parse_id(target, &job) == -1 || job_find(job) == NULL) {
 		json_decref(names);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such running agent or job: \"%.128s\"", target);
+		    "no such running agent, chunk or job: \"%.128s\"", target);
 	}
 	store_begin();
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next) {
@@ -251,9 +259,9 @@ log_read(const char *path, int64_t agent, int64_t offset)
 			n = k - 1;
 	}
 	utf8_scrub(buf, (size_t)n);
-	r = json_pack("{s:s%, s:I, s:b}", "data", (const char *)buf, (size_t)n,
-	    "offset", (json_int_t)offset + n, "ended",
-	    agent_find(agent) == NULL);
+	r = json_pack("{s:s%, s:I, s:b, s:o}", "data", (const char *)buf,
+	    (size_t)n, "offset", (json_int_t)offset + n, "ended",
+	    agent_find(agent) == NULL, "agent", agent_name(agent));
 	free(buf);
 	return r;
 }
@@ -295,11 +303,51 @@ on_log_poll(evutil_socket_t fd, short what, void *arg)
 	client_resume(c);
 }
 
+/*
+ * Where the last LINES lines of the log at PATH start: read back a block
+ * at a time to the LINES-th newline before the end (a final newline ends
+ * the last line, it starts none).
+ */
+static int64_t
+log_tail_offset(const char *path, int64_t lines)
+{
+	char *buf;
+	int64_t pos, from, size, at = 0;
+	ssize_t n, i;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	size = pos = lseek(fd, 0, SEEK_END);
+	if (lines == 0) {
+		close(fd);
+		return size;
+	}
+	buf = xmalloc(LOG_CHUNK);
+	while (pos > 0 && at == 0) {
+		from = pos > LOG_CHUNK ? pos - LOG_CHUNK : 0;
+		if ((n = pread(fd, buf, (size_t)(pos - from), from)) <= 0)
+			break;
+		for (i = n - 1; i >= 0; i--) {
+			if (buf[i] == '\n' && from + i != size - 1 &&
+			    --lines == 0) {
+				at = from + i + 1;
+				break;
+			}
+		}
+		pos = from;
+	}
+	close(fd);
+	free(buf);
+	return at; /* 0: the log has no more lines than that */
+}
+
 enum verb_rc
 verb_logs(struct verb_ctx *ctx)
 {
 	const char *name = arg_str(ctx, "agent");
 	json_t *off = json_object_get(ctx->args, "offset");
+	json_t *tail = json_object_get(ctx->args, "tail");
 	int64_t offset = off != NULL ? json_integer_value(off) : 0;
 	double wait = arg_num(ctx, "wait", 0);
 	struct timeval tv = { 0, LOG_POLL_MS * 1000 };
@@ -308,14 +356,23 @@ verb_logs(struct verb_ctx *ctx)
 	char *path;
 	int64_t id;
 	json_t *r;
+	int rc;
 
-	if (agent_parse_id(name, &id) == -1)
-		return verb_fail(
-		    ctx, SWARM_E_NOT_FOUND, "no such agent: \"%.128s\"", name);
+	if ((rc = verb_target_agent(ctx, name, &id)) == -1)
+		return VERB_ERROR;
+	if (rc == 0)
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such agent or chunk: \"%.128s\" (expected agent-N or job-N/CHUNK)",
+		    name);
+	if (tail != NULL && (off != NULL || json_integer_value(tail) < 0))
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "logs: \"tail\" is a count of lines from 0, without \"offset\"");
 	if ((path = agent_log_path(id)) == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such agent, or it never started: agent-%lld",
 		    (long long)id);
+	if (tail != NULL)
+		offset = log_tail_offset(path, json_integer_value(tail));
 	if (offset < 0)
 		offset = 0;
 	if (wait <= 0 || agent_find(id) == NULL ||

@@ -142,7 +142,14 @@ verb_submit_store(
 enum verb_rc
 verb_jobs(struct verb_ctx *ctx)
 {
-	json_object_set_new(ctx->reply, "jobs", job_list_json());
+	const char *state = arg_str(ctx, "state");
+
+	if (state != NULL && strcmp(state, "running") != 0 &&
+	    strcmp(state, "done") != 0 && strcmp(state, "aborted") != 0)
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "jobs: state \"%.128s\" is not running, done or aborted",
+		    state);
+	json_object_set_new(ctx->reply, "jobs", job_list_json(state));
 	return VERB_OK;
 }
 
@@ -216,28 +223,25 @@ enum verb_rc
 verb_show(struct verb_ctx *ctx)
 {
 	const char *target = arg_str(ctx, "target");
-	const char *slash = strchr(target, '/');
+	enum verb_rc vrc;
 	int64_t id;
-	char *job;
+	char *chunk;
 	int rc;
 
 	if (agent_parse_id(target, &id) == 0)
 		return show_agent(ctx, id);
-	if (slash == NULL) {
-		if (job_parse_id(target, &id) == 0)
-			return show_job(ctx, id);
-		return verb_fail(ctx, SWARM_E_NOT_FOUND,
-		    "no such agent or job: \"%.128s\" (expected agent-N, job-N or job-N/CHUNK)",
-		    target);
+	if ((rc = verb_target_chunk(ctx, target, &id, &chunk)) == -1)
+		return VERB_ERROR;
+	if (rc == 1) {
+		vrc = show_chunk(ctx, id, chunk);
+		free(chunk);
+		return vrc;
 	}
-	job = xstrdup(target);
-	job[slash - target] = '\0';
-	rc = job_parse_id(job, &id);
-	free(job);
-	if (rc == -1)
-		return verb_fail(
-		    ctx, SWARM_E_NOT_FOUND, "no such job: \"%.128s\"", target);
-	return show_chunk(ctx, id, slash + 1);
+	if (job_parse_id(target, &id) == 0)
+		return show_job(ctx, id);
+	return verb_fail(ctx, SWARM_E_NOT_FOUND,
+	    "no such agent or job: \"%.128s\" (expected agent-N, job-N or job-N/CHUNK)",
+	    target);
 }
 
 /* Resolve "job-N" to an unfinished job, or fail the request. */
@@ -327,6 +331,50 @@ verb_pending(struct verb_ctx *ctx)
 }
 
 /*
+ * The events arguments that narrow the log: job, agent (agent-N, or a
+ * chunk's name for its agent), type and since (an ISO-8601 time or a
+ * duration before now).  -1 with the request failed if one is bad.
+ */
+static int
+events_filter(struct verb_ctx *ctx, struct evlog_filter *f)
+{
+	const char *agent = arg_str(ctx, "agent");
+	const char *since = arg_str(ctx, "since");
+	char *state;
+
+	memset(f, 0, sizeof *f);
+	if ((f->job = opt_job(ctx)) == -1)
+		return -1;
+	if (agent != NULL) {
+		int rc = verb_target_agent(ctx, agent, &f->agent);
+
+		if (rc == 0)
+			verb_fail(ctx, SWARM_E_NOT_FOUND,
+			    "no such agent: \"%.128s\" (expected agent-N or job-N/CHUNK)",
+			    agent);
+		if (rc != 1)
+			return -1;
+		if ((state = agent_stored_state(f->agent)) == NULL) {
+			verb_fail(ctx, SWARM_E_NOT_FOUND,
+			    "no such agent: agent-%lld", (long long)f->agent);
+			return -1;
+		}
+		free(state);
+	}
+	f->type = arg_str(ctx, "type");
+	if (since != NULL &&
+	    (parse_time(since, now_wall_ms(), &f->since) == -1 ||
+	        f->since <= 0)) {
+		verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "events: since \"%.128s\" is neither an ISO-8601 time "
+		    "(2026-11-23T12:00:00Z) nor a duration (90s, 10m, 2h, 1d)",
+		    since);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * A page of events: the newest LIMIT, or LIMIT after seq AFTER, and
  * whether there are more.  A follower is followed from the newest event
  * only: a page that stops short of it is answered without following, and
@@ -337,8 +385,9 @@ verb_events(struct verb_ctx *ctx)
 {
 	json_t *after = json_object_get(ctx->args, "after");
 	json_t *limit = json_object_get(ctx->args, "limit");
-	int64_t job, from, n = EVENTS_PAGE;
+	int64_t from, n = EVENTS_PAGE;
 	int more, follow = arg_bool(ctx, "follow");
+	struct evlog_filter f;
 
 	if (limit != NULL) {
 		n = json_integer_value(limit);
@@ -347,11 +396,11 @@ verb_events(struct verb_ctx *ctx)
 			    "events: limit must be from 0 to %d; page with \"after\" for more",
 			    EVENTS_LIMIT_MAX);
 	}
-	if ((job = opt_job(ctx)) == -1)
+	if (events_filter(ctx, &f) == -1)
 		return VERB_ERROR;
 	from = after != NULL ? json_integer_value(after) : 0;
 	json_object_set_new(ctx->reply, "events",
-	    evlog_list_json(job, after != NULL ? &from : NULL, n, &more));
+	    evlog_list_json(&f, after != NULL ? &from : NULL, n, &more));
 	json_object_set_new(ctx->reply, "more", json_boolean(more));
 	if (!follow)
 		return VERB_OK;
@@ -360,7 +409,7 @@ verb_events(struct verb_ctx *ctx)
 	if (!follow)
 		return VERB_OK;
 	client_reply(ctx->client, ctx->id, ctx->reply);
-	evlog_follow(ctx->client, ctx->id, job);
+	evlog_follow(ctx->client, ctx->id, &f);
 	return VERB_DEFERRED;
 }
 
@@ -385,56 +434,62 @@ retry_chunk(int64_t job, const char *chunk)
 	return 1;
 }
 
+/* Every dead chunk of job ID back to the queue; the names moved. */
+static json_t *
+retry_dead(int64_t id)
+{
+	json_t *moved = json_array(), *ids = chunk_dead_ids(id), *v;
+	size_t i;
+
+	json_array_foreach(ids, i, v) {
+		if (retry_chunk(id, json_string_value(v)))
+			json_array_append_new(moved,
+			    json_sprintf("job-%lld/%s", (long long)id,
+			        json_string_value(v)));
+	}
+	json_decref(ids);
+	return moved;
+}
+
+/* TARGET: job-N/CHUNK or agent-N (its chunk), or job-N with dead. */
 enum verb_rc
 verb_retry(struct verb_ctx *ctx)
 {
 	const char *target = arg_str(ctx, "target");
-	const char *slash = strchr(target, '/');
-	json_t *moved = json_array();
-	char jobname[64];
+	int dead = arg_bool(ctx, "dead");
+	json_t *moved;
+	char *chunk = NULL;
 	int64_t id;
 	int rc;
 
-	snprintf(jobname, sizeof jobname, "%.*s",
-	    slash != NULL ? (int)(slash - target) : (int)strlen(target),
-	    target);
-	rc = job_parse_id(jobname, &id);
-	if (rc == -1 || (slash == NULL) != arg_bool(ctx, "dead")) {
-		json_decref(moved);
+	if ((rc = verb_target_chunk(ctx, target, &id, &chunk)) == -1)
+		return VERB_ERROR;
+	if (rc == 0 && job_parse_id(target, &id) == -1)
+		rc = -1; /* no name at all */
+	if (rc == -1 || (rc == 1) == dead) {
+		free(chunk);
 		return verb_fail(ctx,
 		    rc == -1 ? SWARM_E_NOT_FOUND : SWARM_E_BAD_ARGS,
-		    "retry takes job-N/CHUNK, or --dead job-N; not \"%.128s\"",
+		    "retry takes job-N/CHUNK or agent-N, or --dead job-N; not \"%.128s\"",
 		    target);
 	}
 	store_begin();
-	if (slash != NULL) {
-		if (chunk_state_of(id, slash + 1) == CHUNK_INVALID) {
-			store_rollback();
-			json_decref(moved);
-			return verb_fail(ctx, SWARM_E_NOT_FOUND,
-			    "no such chunk: %.128s", target);
-		}
-		if (retry_chunk(id, slash + 1))
-			json_array_append_new(moved, json_string(target));
-	} else {
-		json_t *ids = chunk_dead_ids(id), *v;
-		size_t i;
-
-		json_array_foreach(ids, i, v) {
-			if (retry_chunk(id, json_string_value(v)))
-				json_array_append_new(moved,
-				    json_sprintf("job-%lld/%s", (long long)id,
-				        json_string_value(v)));
-		}
-		json_decref(ids);
-	}
+	if (chunk != NULL) {
+		moved = json_array();
+		if (retry_chunk(id, chunk))
+			json_array_append_new(moved,
+			    json_sprintf("job-%lld/%s", (long long)id, chunk));
+	} else
+		moved = retry_dead(id);
 	if (json_array_size(moved) > 0 && job_reopen(id) == NULL) {
 		store_rollback();
 		json_decref(moved);
+		free(chunk);
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such job: job-%lld", (long long)id);
 	}
 	store_commit();
+	free(chunk);
 	if (json_array_size(moved) == 0) {
 		json_decref(moved);
 		return verb_fail(ctx, SWARM_E_CONFLICT,

@@ -2,7 +2,9 @@
  * verb.c: the verb table and the checks every request passes before its
  * verb runs: shape, verb, role, token and arguments.  Each verb's
  * arguments are declared in its table entry, so a verb's exec function
- * sees only well-typed, known members.  It holds one verb: hello.
+ * sees only well-typed, known members.  Here too is what a target
+ * names (an agent, a chunk, a job), for every verb that takes one.  It
+ * holds one verb: hello.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,10 +46,15 @@ static const struct verb_arg optjob_args[] = { ARG_STR("job", ARG_MAX_NAME),
 	ARG_END };
 static const struct verb_arg events_args[] = { ARG_STR("job", ARG_MAX_NAME),
 	ARG_OPT("after", A_INT), ARG_OPT("limit", A_INT),
-	ARG_OPT("follow", A_BOOL), ARG_END };
-static const struct verb_arg logs_args[] = { ARG_NEED_STR(
-	                                         "agent", ARG_MAX_NAME),
-	ARG_OPT("offset", A_INT), ARG_OPT("wait", A_NUMBER), ARG_END };
+	ARG_OPT("follow", A_BOOL), ARG_STR("agent", ARG_MAX_NAME),
+	ARG_STR("type", ARG_MAX_NAME), ARG_STR("since", ARG_MAX_NAME),
+	ARG_END };
+static const struct verb_arg logs_args[] = {
+	ARG_NEED_STR("agent", ARG_MAX_NAME), ARG_OPT("offset", A_INT),
+	ARG_OPT("wait", A_NUMBER), ARG_OPT("tail", A_INT), ARG_END
+};
+static const struct verb_arg jobs_args[] = { ARG_STR("state", ARG_MAX_NAME),
+	ARG_END };
 static const struct verb_arg heartbeat_args[] = { ARG_STR("note", ARG_MAX_NOTE),
 	ARG_END };
 static const struct verb_arg recv_args[] = { ARG_OPT("wait", A_NUMBER),
@@ -86,7 +93,7 @@ static const struct verb verbs[] = {
 	{ "hello", V_ANY, hello_args, verb_hello },
 	{ "submit", V_OPERATOR, submit_args, verb_submit },
 	{ "ps", V_OPERATOR, ps_args, verb_ps },
-	{ "jobs", V_OPERATOR, no_args, verb_jobs },
+	{ "jobs", V_OPERATOR, jobs_args, verb_jobs },
 	{ "show", V_OPERATOR, target_args, verb_show },
 	{ "abort", V_OPERATOR, abort_args, verb_abort },
 	{ "send", V_OPERATOR, send_args, verb_send },
@@ -413,6 +420,94 @@ arg_num(struct verb_ctx *ctx, const char *name, double dflt)
 	json_t *v = json_object_get(ctx->args, name);
 
 	return v != NULL ? json_number_value(v) : dflt;
+}
+
+/*
+ * "job-N/CHUNK" as an existing chunk: *JOB and *CHUNK (into TARGET).  -1
+ * with the request failed when it names no job or no chunk of it.
+ */
+static int
+chunk_name(
+    struct verb_ctx *ctx, const char *target, int64_t *job, const char **chunk)
+{
+	const char *slash = strchr(target, '/');
+	char jobname[ARG_MAX_NAME + 1];
+
+	snprintf(
+	    jobname, sizeof jobname, "%.*s", (int)(slash - target), target);
+	if (job_parse_id(jobname, job) == -1) {
+		verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such chunk: \"%.128s\" (expected job-N/CHUNK)", target);
+		return -1;
+	}
+	if (!job_exists(*job)) {
+		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such job: job-%lld",
+		    (long long)*job);
+		return -1;
+	}
+	*chunk = slash + 1;
+	if (chunk_state_of(*job, *chunk) == CHUNK_INVALID) {
+		verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no such chunk: job-%lld has no chunk \"%.128s\"",
+		    (long long)*job, *chunk);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * TARGET as one agent: "agent-N", or "job-N/CHUNK" for the chunk's live
+ * agent, else its latest attempt (an agent's id changes with every
+ * attempt, a chunk's does not).  1 with *ID; 0 when TARGET is neither
+ * form; -1 with the request failed when it names no job, no chunk, or a
+ * chunk that never ran.
+ */
+int
+verb_target_agent(struct verb_ctx *ctx, const char *target, int64_t *id)
+{
+	const char *chunk;
+	int64_t job;
+
+	if (agent_parse_id(target, id) == 0)
+		return 1;
+	if (strchr(target, '/') == NULL)
+		return 0;
+	if (chunk_name(ctx, target, &job, &chunk) == -1)
+		return -1;
+	if ((*id = agent_of_chunk(job, chunk)) == 0) {
+		verb_fail(ctx, SWARM_E_CONFLICT,
+		    "job-%lld/%.128s has no agent: it has not run yet",
+		    (long long)job, chunk);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * TARGET as one chunk: "job-N/CHUNK", or "agent-N" for the chunk it ran.
+ * 1 with *JOB and *CHUNK (the caller frees it); 0 when TARGET is neither
+ * form; -1 with the request failed when no such job, chunk or agent.
+ */
+int
+verb_target_chunk(
+    struct verb_ctx *ctx, const char *target, int64_t *job, char **chunk)
+{
+	const char *name;
+	int64_t id;
+
+	if (agent_parse_id(target, &id) == 0) {
+		if ((*chunk = agent_chunk_of(id, job)) != NULL)
+			return 1;
+		verb_fail(ctx, SWARM_E_NOT_FOUND, "no such agent: agent-%lld",
+		    (long long)id);
+		return -1;
+	}
+	if (strchr(target, '/') == NULL)
+		return 0;
+	if (chunk_name(ctx, target, job, &name) == -1)
+		return -1;
+	*chunk = xstrdup(name);
+	return 1;
 }
 
 enum verb_rc

@@ -24,7 +24,7 @@ expand(struct jobspec *js)
 			s = jobspec_expand(json_string_value(word),
 			    json_string_value(json_object_get(chunk, "task")),
 			    json_string_value(json_object_get(chunk, "id")),
-			    js->name, "agent-1");
+			    js->name, "agent-1", chunk);
 			free(s);
 		}
 	}

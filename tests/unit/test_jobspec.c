@@ -19,6 +19,11 @@
 	"{\"name\": \"j\", \"command\": [\"echo\", \"{task}\"], " \
 	"\"chunks\": [{\"id\": \"a\", \"task\": \"t\"}]}"
 
+#define CHUNK_FIELD \
+	"unknown field; a chunk's own fields are strings named " \
+	"[A-Za-z_][A-Za-z0-9_]* (at most 64 bytes), for the {placeholders} " \
+	"of command"
+
 /* A mkdtemp/mkstemp template under $TMPDIR. */
 static void
 tmp_template(char *buf, size_t len)
@@ -238,7 +243,7 @@ test_unknown_field(void **state)
 	(void)state;
 	assert_member("bogus", "1", "bogus: unknown field");
 	assert_member("chunks", "[{\"id\": \"a\", \"task\": \"t\", \"x\": 1}]",
-	    "chunks[0].x: unknown field");
+	    "chunks[0].x: " CHUNK_FIELD);
 }
 
 static void
@@ -436,7 +441,7 @@ static void
 test_chunk_two_problems(void **state)
 {
 	const char *want[] = {
-		"chunks[0].z: unknown field",
+		"chunks[0].z: " CHUNK_FIELD,
 		"chunks[0].id: required",
 		"chunks[0].task: expected a string",
 		NULL,
@@ -448,10 +453,104 @@ test_chunk_two_problems(void **state)
 	    want);
 }
 
+/* A chunk's own string fields are placeholders; others are refused. */
+static void
+test_chunk_fields(void **state)
+{
+	struct jobspec js;
+
+	(void)state;
+	assert_member_ok("chunks",
+	    "[{\"id\": \"a\", \"task\": \"t\", \"file\": \"src/a.c\", "
+	    "\"_n2\": \"\"}]",
+	    &js);
+	jobspec_free(&js);
+	assert_member("chunks",
+	    "[{\"id\": \"a\", \"task\": \"t\", \"file\": [\"x\"]}]",
+	    "chunks[0].file: " CHUNK_FIELD);
+	assert_member("chunks",
+	    "[{\"id\": \"a\", \"task\": \"t\", \"a-b\": \"x\"}]",
+	    "chunks[0].a-b: " CHUNK_FIELD);
+	assert_member("chunks",
+	    "[{\"id\": \"a\", \"task\": \"t\", \"2x\": \"x\"}]",
+	    "chunks[0].2x: " CHUNK_FIELD);
+	assert_member("chunks",
+	    "[{\"id\": \"a\", \"task\": \"t\", \"job\": \"x\"}]",
+	    "chunks[0].job: swarmd sets {job} itself; name the field "
+	    "otherwise");
+}
+
+/* Every placeholder of command has a value, or the job is refused. */
+static void
+test_placeholders(void **state)
+{
+	struct jobspec js;
+
+	(void)state;
+	assert_member_ok("command",
+	    "[\"x\", \"{task} {chunk} {job} {agent}\", \"${HOME} {x y} {}\", "
+	    "\"{ task }\", \"awk {print $1}\"]",
+	    &js);
+	jobspec_free(&js);
+	assert_member("command", "[\"x\", \"--file={file}\"]",
+	    "command[1]: unknown placeholder {file}: not {task}, {chunk}, "
+	    "{job}, {agent} nor a field of the chunks");
+	assert_member("command", "[\"{tsak}\"]",
+	    "command[0]: unknown placeholder {tsak}: not {task}, {chunk}, "
+	    "{job}, {agent} nor a field of the chunks");
+	/* {id} is no placeholder: {chunk} is the chunk's id. */
+	assert_member("command", "[\"x\", \"{id}\"]",
+	    "command[1]: unknown placeholder {id}: not {task}, {chunk}, "
+	    "{job}, {agent} nor a field of the chunks");
+}
+
+/* A field some chunks lack is named, with the first chunk lacking it. */
+static void
+test_placeholder_partial(void **state)
+{
+	const char *want[] = {
+		"command[1]: {file} has no value in chunks[1] (a string field "
+		"\"file\"; 2 chunks lack it)",
+		NULL,
+	};
+	struct jobspec js;
+	json_t *problems = json_array();
+	json_t *j =
+	    load("{\"name\": \"j\", \"command\": [\"x\", \"{file}\"], "
+	         "\"chunks\": [{\"id\": \"a\", \"task\": \"t\", "
+	         "\"file\": \"a.c\"}, {\"id\": \"b\", \"task\": \"t\"}, "
+	         "{\"id\": \"c\", \"task\": \"t\", \"file\": \"c.c\"}, "
+	         "{\"id\": \"d\", \"task\": \"t\"}]}");
+
+	(void)state;
+	assert_problems_json(j, want);
+	json_object_set_new(j, "chunks",
+	    load("[{\"id\": \"a\", \"task\": \"t\", \"file\": \"a.c\"}]"));
+	assert_int_equal(jobspec_parse(j, 4, &js, problems), 0);
+	jobspec_free(&js);
+	json_decref(problems);
+	json_decref(j);
+}
+
+static void
+test_expand_fields(void **state)
+{
+	json_t *fields = load("{\"file\": \"src/a.c\", \"n\": \"{task}\"}");
+	char *got;
+
+	(void)state;
+	got = jobspec_expand("--file={file} {n} {task} {none} ${file}", "T",
+	    "c", "j", "a", fields);
+	assert_string_equal(got, "--file=src/a.c {task} T {none} ${file}");
+	free(got);
+	json_decref(fields);
+}
+
 static void
 assert_expand(const char *tmpl, const char *want)
 {
-	char *got = jobspec_expand(tmpl, "TASK", "c1", "job-3", "agent-9");
+	char *got =
+	    jobspec_expand(tmpl, "TASK", "c1", "job-3", "agent-9", NULL);
 
 	assert_string_equal(got, want);
 	free(got);
@@ -496,10 +595,10 @@ test_expand_values_verbatim(void **state)
 	char *got;
 
 	(void)state;
-	got = jobspec_expand("<{task}>", "{chunk}", "c1", "j", "a");
+	got = jobspec_expand("<{task}>", "{chunk}", "c1", "j", "a", NULL);
 	assert_string_equal(got, "<{chunk}>");
 	free(got);
-	got = jobspec_expand("[{task}]", "", "c1", "j", "a");
+	got = jobspec_expand("[{task}]", "", "c1", "j", "a", NULL);
 	assert_string_equal(got, "[]");
 	free(got);
 }
@@ -514,7 +613,7 @@ test_expand_grows(void **state)
 	memset(big, 'x', 5000);
 	big[5000] = '\0';
 	snprintf(want, sizeof want, "%s:%s!", big, big);
-	got = jobspec_expand("{task}:{task}!", big, "c", "j", "a");
+	got = jobspec_expand("{task}:{task}!", big, "c", "j", "a", NULL);
 	assert_string_equal(got, want);
 	free(got);
 }
@@ -524,6 +623,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_defaults),
+		cmocka_unit_test(test_chunk_fields),
+		cmocka_unit_test(test_placeholders),
+		cmocka_unit_test(test_placeholder_partial),
+		cmocka_unit_test(test_expand_fields),
 		cmocka_unit_test(test_valid_everything),
 		cmocka_unit_test(test_limits_accepted),
 		cmocka_unit_test(test_name_length),

@@ -1,4 +1,7 @@
-/* test_util.c: parse_duration, parse_int, parse_size, ts_format, ct_equal. */
+/*
+ * test_util.c: parse_duration, parse_time, parse_int, parse_size,
+ * ts_format, ct_equal.
+ */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,6 +48,41 @@ test_duration_units(void **state)
 	assert_duration("0.5m", 30);
 	assert_duration("250ms", 0.25);
 	assert_duration("0", 0);
+}
+
+static void
+assert_time(const char *s, int64_t want)
+{
+	int64_t got = -1;
+
+	if (parse_time(s, 1000000000000LL, &got) != 0)
+		fail_msg("parse_time(\"%s\") failed", s);
+	if (got != want)
+		fail_msg("parse_time(\"%s\") = %lld, want %lld", s,
+		    (long long)got, (long long)want);
+}
+
+static void
+test_time(void **state)
+{
+	int64_t got = -7;
+
+	(void)state;
+	/* A duration is before now (here 1e12 ms). */
+	assert_time("10m", 1000000000000LL - 600000);
+	assert_time("1d", 1000000000000LL - 86400000);
+	assert_time("2026-11-23T12:00:00Z", 1795435200000LL);
+	assert_time("2026-11-23T12:00:00.25Z", 1795435200250LL);
+	assert_time("2026-11-23T12:00Z", 1795435200000LL);
+	assert_time("2026-11-23T13:00:00+01:00", 1795435200000LL);
+	assert_time("2026-11-23 06:30:00-0530", 1795435200000LL);
+	assert_time("2026-11-23Z", 1795392000000LL);
+	assert_true(parse_time("2026-11-23", 0, &got) == 0); /* local */
+	assert_true(parse_time("2026-13-01", 0, &got) == -1);
+	assert_true(parse_time("2026-11-23T25:00", 0, &got) == -1);
+	assert_true(parse_time("2026-11-23T12:00:00X", 0, &got) == -1);
+	assert_true(parse_time("yesterday", 0, &got) == -1);
+	assert_true(parse_time("-5m", 0, &got) == -1);
 }
 
 static void
@@ -242,6 +280,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration_units),
 		cmocka_unit_test(test_duration_rejects),
+		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_int_bounds),
 		cmocka_unit_test(test_int_junk),
 		cmocka_unit_test(test_size),
