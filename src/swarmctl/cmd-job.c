@@ -137,13 +137,13 @@ job_state_text(json_t *j, char *buf, size_t len)
 static void
 print_jobs(json_t *jobs)
 {
-	static const char *counts[] = { "queued", "running", "done", "failed",
-		"aborted", "dead" };
+	static const char *counts[] = { "queued", "running", "gating", "done",
+		"failed", "aborted", "dead" };
 	struct table *t;
 	size_t i, k;
 
 	t = format_table_new(
-	    "JOB NAME STATE TOTAL QUEUED RUNNING DONE FAILED ABORTED DEAD");
+	    "JOB NAME STATE TOTAL QUEUED RUNNING GATING DONE FAILED ABORTED DEAD");
 	for (i = 0; i < json_array_size(jobs); i++) {
 		json_t *j = json_array_get(jobs, i);
 

@@ -392,7 +392,8 @@ job_check_done(struct job *j)
 	"coalesce(sum(c.state = 'failed'), 0), " \
 	"coalesce(sum(c.state = 'aborted'), 0), " \
 	"j.workdir, j.concurrency, j.timeout, j.spec, " \
-	"coalesce(sum(c.state = 'dead'), 0) "
+	"coalesce(sum(c.state = 'dead'), 0), " \
+	"coalesce(sum(c.state = 'gating'), 0) "
 
 /* One row of JOB_COLUMNS as the protocol's JOB object. */
 static json_t *
@@ -403,7 +404,8 @@ job_row_json(sqlite3_stmt *st)
 	snprintf(name, sizeof name, "job-%lld",
 	    (long long)sqlite3_column_int64(st, 0));
 	return json_pack(
-	    "{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I}}",
 	    "job", name, "name", store_col_text(st, 1), "state",
 	    store_col_text(st, 2), "paused", sqlite3_column_int(st, 3),
 	    "created", store_col_ts(st, 4), "total",
@@ -413,7 +415,8 @@ job_row_json(sqlite3_stmt *st)
 	    (json_int_t)sqlite3_column_int64(st, 8), "failed",
 	    (json_int_t)sqlite3_column_int64(st, 9), "aborted",
 	    (json_int_t)sqlite3_column_int64(st, 10), "dead",
-	    (json_int_t)sqlite3_column_int64(st, 15));
+	    (json_int_t)sqlite3_column_int64(st, 15), "gating",
+	    (json_int_t)sqlite3_column_int64(st, 16));
 }
 
 /*
