@@ -26,6 +26,8 @@ static const char *job_members[] = {
 	"stagger",
 	"cap_signal",
 	"result",
+	"agent",
+	"session_resume",
 };
 static const char *result_members[] = { "path", "schema" };
 static const char *stagger_members[] = { "batch", "interval" };
@@ -304,6 +306,21 @@ parse_quota(json_t *j, struct jobspec *js, json_t *problems)
 	parse_stagger(j, js, problems);
 }
 
+/* "agent": "claude-code" (claude.c) and its "session_resume" switch. */
+static void
+parse_agent(json_t *j, json_t *problems)
+{
+	json_t *agent = json_object_get(j, "agent");
+	json_t *resume = json_object_get(j, "session_resume");
+
+	if (agent != NULL &&
+	    (!json_is_string(agent) ||
+	        strcmp(json_string_value(agent), "claude-code") != 0))
+		problem(problems, "agent: the one preset is \"claude-code\"");
+	if (resume != NULL && !json_is_boolean(resume))
+		problem(problems, "session_resume: expected true or false");
+}
+
 int
 jobspec_parse(
     json_t *j, int default_concurrency, struct jobspec *js, json_t *problems)
@@ -335,6 +352,7 @@ jobspec_parse(
 	parse_chunks(j, js, problems);
 	parse_quota(j, js, problems);
 	parse_result(j, js, problems);
+	parse_agent(j, problems);
 	if (json_array_size(problems) != 0) {
 		jobspec_free(js);
 		return -1;

@@ -160,20 +160,30 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 		strv_add(env, xasprintf("SWARM_REJECTION=%s", req->rejection));
 }
 
-static void
+static int
 build_argv(struct strv *argv, struct job *job, struct spawn_req *req)
 {
-	json_t *cmd = json_object_get(job->spec, "command"), *v;
-	char jobname[32], agentname[32];
+	json_t *cmd = json_object_get(job->spec, "command"), *v, *args;
+	char jobname[32], agentname[32], *s;
 	size_t i;
+	int rc;
 
 	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job->id);
 	snprintf(agentname, sizeof agentname, "agent-%lld",
 	    (long long)req->agent->id);
-	json_array_foreach(cmd, i, v)
-		strv_add(argv,
-		    jobspec_expand(json_string_value(v), req->task,
-		        req->agent->chunk, jobname, agentname));
+	args = json_array();
+	json_array_foreach(cmd, i, v) {
+		s = jobspec_expand(json_string_value(v), req->task,
+		    req->agent->chunk, jobname, agentname);
+		json_array_append_new(args, json_string_nocheck(s));
+		free(s);
+	}
+	/* The preset's additions (claude.c), for a job that asks for it. */
+	rc = claude_args(job, req->agent, args, req->error, sizeof req->error);
+	json_array_foreach(args, i, v)
+		strv_add(argv, xstrdup(json_string_value(v)));
+	json_decref(args);
+	return rc;
 }
 
 /* Find a bare command name in the PATH the agent will have. */
@@ -372,9 +382,10 @@ spawn_agent(struct spawn_req *req)
 		    strerror(errno));
 		return -1;
 	}
-	build_argv(&argv, job, req);
 	/* jobspec.c requires a command: an empty one is an error, no crash. */
-	if (argv.n == 0)
+	if (build_argv(&argv, job, req) == -1)
+		;
+	else if (argv.n == 0)
 		snprintf(req->error, sizeof req->error,
 		    "job-%lld has no command", (long long)job->id);
 	else if ((path = resolve(argv.v[0], job)) == NULL)

@@ -192,6 +192,8 @@ static const char *migrations[] = {
 	/* 9: each agent's shim, the parent that records its exit status. */
 	"ALTER TABLE agents ADD COLUMN shim_pid INTEGER;"
 	"ALTER TABLE agents ADD COLUMN shim_start INTEGER;",
+	/* 10: the Claude Code session each agent ran, to resume a retry. */
+	"ALTER TABLE agents ADD COLUMN session_id TEXT;",
 };
 
 struct cached {

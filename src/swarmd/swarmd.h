@@ -186,6 +186,7 @@ int chunk_add_failure(int64_t job, const char *chunk, enum fail_class);
 void chunk_set_retry(int64_t job, const char *chunk, int64_t not_before,
     enum fail_class, const char *rejection);
 void chunk_set_fail_class(int64_t job, const char *chunk, enum fail_class);
+char *chunk_fail_class_of(int64_t job, const char *chunk); /* NULL: none */
 
 /* ---- agent.c: agent lifecycle and the live-agent table ---- */
 enum agent_state {
@@ -308,7 +309,9 @@ struct agent {
 	int64_t cap;              /* tokens; 0 for none */
 	int64_t held;             /* tokens held by its proxied requests */
 	int cap_warned;
-	int alive;   /* showed life since it started */
+	int model_calls; /* API messages seen in its output */
+	char *session;   /* its Claude Code session, once seen */
+	int alive;       /* showed life since it started */
 	int proxied; /* its API calls go through the proxy */
 
 	/* Following its output (output.c). */
@@ -331,6 +334,8 @@ int agent_apply(
 void agent_insert(struct agent *);
 void agent_store_result_path(struct agent *);
 void agent_store_abort(struct agent *);
+void agent_store_session(struct agent *, const char *session);
+char *agent_prev_session(const struct agent *, int64_t *prev, char **reason);
 void agent_store_seen(struct agent *);
 void agent_load_live(void);
 int agent_parse_id(const char *, int64_t *);
@@ -524,6 +529,13 @@ char *proc_environ(pid_t, size_t *len);
 const char *proc_env_value(const char *env, size_t len, const char *name);
 void proc_spawn_attr(posix_spawnattr_t *);
 pid_t proc_find_agent(int64_t id, const char *socket);
+
+/* ---- claude.c: the claude-code preset ---- */
+int claude_preset(const struct job *);
+int claude_args(
+    struct job *, struct agent *, json_t *argv, char *err, size_t errlen);
+void claude_session(struct agent *, const char *session);
+void claude_exit_check(struct agent *, enum agent_exit);
 
 /* ---- spawn.c ---- */
 struct spawn_req {
