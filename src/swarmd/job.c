@@ -179,6 +179,8 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	if (js->per_agent_tokens > 0)
 		json_object_set_new(spec, "per_agent_tokens",
 		    json_integer(js->per_agent_tokens));
+	if (js->preset != NULL)
+		json_object_update(spec, js->preset);
 	text = json_dumps(spec, JSON_COMPACT);
 	if (js->env != NULL)
 		json_object_set(spec, "env", js->env);

@@ -308,7 +308,7 @@ parse_quota(json_t *j, struct jobspec *js, json_t *problems)
 
 /* "agent": "claude-code" (claude.c) and its "session_resume" switch. */
 static void
-parse_agent(json_t *j, json_t *problems)
+parse_agent(json_t *j, struct jobspec *js, json_t *problems)
 {
 	json_t *agent = json_object_get(j, "agent");
 	json_t *resume = json_object_get(j, "session_resume");
@@ -319,6 +319,8 @@ parse_agent(json_t *j, json_t *problems)
 		problem(problems, "agent: the one preset is \"claude-code\"");
 	if (resume != NULL && !json_is_boolean(resume))
 		problem(problems, "session_resume: expected true or false");
+	js->preset = json_pack("{s:O*, s:O*}", "agent", agent,
+	    "session_resume", resume);
 }
 
 int
@@ -352,7 +354,7 @@ jobspec_parse(
 	parse_chunks(j, js, problems);
 	parse_quota(j, js, problems);
 	parse_result(j, js, problems);
-	parse_agent(j, problems);
+	parse_agent(j, js, problems);
 	if (json_array_size(problems) != 0) {
 		jobspec_free(js);
 		return -1;
@@ -370,6 +372,7 @@ jobspec_free(struct jobspec *js)
 	json_decref(js->chunks);
 	json_decref(js->stagger);
 	json_decref(js->result);
+	json_decref(js->preset);
 	memset(js, 0, sizeof *js);
 }
 

@@ -482,6 +482,7 @@ struct jobspec {
 	json_t *stagger;          /* {"batch", "interval"} or NULL */
 	int cap_signal;           /* SIGUSR1 at 80% of the cap */
 	json_t *result;           /* {"path", "schema"} or NULL */
+	json_t *preset; /* {"agent", "session_resume"}, as given (claude.c) */
 };
 /* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
 int jobspec_parse(
@@ -881,6 +882,7 @@ VERB_DECL(done);
 VERB_DECL(report);
 VERB_DECL(quota);
 VERB_DECL(failed);
+VERB_DECL(task);
 VERB_DECL(dead);
 VERB_DECL(retry);
 VERB_DECL(escalations);

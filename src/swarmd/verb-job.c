@@ -141,6 +141,8 @@ show_agent(struct verb_ctx *ctx, int64_t id)
 		    "no such agent: agent-%lld", (long long)id);
 	json_object_set_new(ctx->reply, "agent", agent);
 	json_object_set_new(agent, "usage", quota_agent_json(id));
+	/* Its notes: a hook's tools and subagents among them. */
+	json_object_set_new(agent, "heartbeats", evlog_heartbeats_json(id));
 	return VERB_OK;
 }
 
