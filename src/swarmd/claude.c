@@ -261,15 +261,15 @@ session_resume(struct job *j, struct agent *a, json_t *argv)
 	const char *why = NULL;
 	int64_t prev;
 
-	if (a->attempt < 2 ||
-	    json_is_false(json_object_get(j->spec, "session_resume")) ||
-	    flag_at(argv, "--resume") >= 0 || flag_at(argv, "-r") >= 0 ||
-	    flag_at(argv, "--continue") >= 0 || flag_at(argv, "-c") >= 0 ||
-	    flag_at(argv, "--session-id") >= 0)
+	if (a->attempt < 2 || flag_at(argv, "--resume") >= 0 ||
+	    flag_at(argv, "-r") >= 0 || flag_at(argv, "--continue") >= 0 ||
+	    flag_at(argv, "-c") >= 0 || flag_at(argv, "--session-id") >= 0)
 		return;
 	session = agent_prev_session(a, &prev, &reason);
 	cls = chunk_fail_class_of(a->job, a->chunk);
-	if (session == NULL)
+	if (json_is_false(json_object_get(j->spec, "session_resume")))
+		why = "the job's session_resume is false";
+	else if (session == NULL)
 		why = "the attempt before recorded no session";
 	else if (reason != NULL && strncmp(reason, "watchdog handoff", 16) == 0)
 		why = "a handoff starts fresh from the checkpoint";
