@@ -411,6 +411,7 @@ void quota_proxy_listen(const char *addr);
 void quota_subscription(const char *type, const char *status, int64_t resets_at,
     json_t *utilization);
 int64_t usage_counted(const struct usage *);
+int quota_priced(const char *model); /* [prices] has it, or its alias */
 double quota_usd(const char *model, const struct usage *);
 int64_t quota_remaining(void); /* -1: no token limit configured */
 int64_t quota_proxy_wait(char *why, size_t len);
