@@ -45,14 +45,15 @@ hook_call(struct cmd_ctx *ctx, const char *verb, json_t *args)
 }
 
 static void
-hook_heartbeat(struct cmd_ctx *ctx, const char *fmt, const char *a,
-    const char *b)
+hook_heartbeat(
+    struct cmd_ctx *ctx, const char *fmt, const char *a, const char *b)
 {
 	char note[512];
 
-	snprintf(note, sizeof note, fmt, a != NULL ? a : "?",
-	    b != NULL ? b : "?");
-	json_decref(hook_call(ctx, "heartbeat", json_pack("{s:s}", "note", note)));
+	snprintf(
+	    note, sizeof note, fmt, a != NULL ? a : "?", b != NULL ? b : "?");
+	json_decref(
+	    hook_call(ctx, "heartbeat", json_pack("{s:s}", "note", note)));
 }
 
 /* Unread mail as one text, marked read; NULL when there is none. */
@@ -136,24 +137,24 @@ on_stop(struct cmd_ctx *ctx, json_t *in)
 		summary[HOOK_MAX_TEXT] = '\0';
 		utf8_trunc(summary);
 	}
-	json_decref(hook_call(
-	    ctx, "done", json_pack("{s:s}", "summary", summary)));
+	json_decref(
+	    hook_call(ctx, "done", json_pack("{s:s}", "summary", summary)));
 	free(summary);
 }
 
 static void
 on_pre_compact(struct cmd_ctx *ctx, json_t *in)
 {
-	const char *trigger =
-	    json_string_value(json_object_get(in, "trigger"));
+	const char *trigger = json_string_value(json_object_get(in, "trigger"));
 	const char *path =
 	    json_string_value(json_object_get(in, "transcript_path"));
 	char note[1024];
 
-	snprintf(note, sizeof note, "claude-code compaction (%s): transcript %s",
+	snprintf(note, sizeof note,
+	    "claude-code compaction (%s): transcript %s",
 	    trigger != NULL ? trigger : "?", path != NULL ? path : "?");
-	json_decref(hook_call(
-	    ctx, "checkpoint", json_pack("{s:s}", "note", note)));
+	json_decref(
+	    hook_call(ctx, "checkpoint", json_pack("{s:s}", "note", note)));
 }
 
 /* After a compaction: the task, and the latest note of the agent's own. */
@@ -177,7 +178,8 @@ on_session_start(struct cmd_ctx *ctx, json_t *in)
 	}
 	text = xasprintf("Your task, from swarmd (unchanged by the "
 	                 "compaction):\n%s%s%s",
-	    task != NULL ? task : "", note != NULL ? "\n\nYour latest checkpoint note: " : "",
+	    task != NULL ? task : "",
+	    note != NULL ? "\n\nYour latest checkpoint note: " : "",
 	    note != NULL ? note : "");
 	hook_context("SessionStart", text);
 	free(text);
@@ -194,7 +196,8 @@ on_stop_failure(struct cmd_ctx *ctx, json_t *in)
 
 	if (err == NULL)
 		err = "unknown";
-	if (strcmp(err, "rate_limit") == 0 || strcmp(err, "server_error") == 0 ||
+	if (strcmp(err, "rate_limit") == 0 ||
+	    strcmp(err, "server_error") == 0 ||
 	    strcmp(err, "overloaded") == 0 ||
 	    strcmp(err, "overloaded_error") == 0)
 		transient = 1;
@@ -261,13 +264,14 @@ cmd_hook(struct cmd_ctx *ctx)
 	json_t *in;
 
 	if (strcmp(ctx->argv[0], "claude-code") != 0)
-		return cmd_usage_error(ctx, "unknown agent \"%s\"; the one is "
-		                            "claude-code",
-		    ctx->argv[0]);
-	if (d != NULL && (parse_duration(d, &secs) == -1 || secs < 1 ||
-	                     secs > 600))
 		return cmd_usage_error(ctx,
-		    "bad --deadline \"%s\": expected 1 to 600 seconds", d);
+		    "unknown agent \"%s\"; the one is "
+		    "claude-code",
+		    ctx->argv[0]);
+	if (d != NULL &&
+	    (parse_duration(d, &secs) == -1 || secs < 1 || secs > 600))
+		return cmd_usage_error(
+		    ctx, "bad --deadline \"%s\": expected 1 to 600 seconds", d);
 	signal(SIGALRM, hook_expired);
 	alarm((unsigned)secs);
 	ctx->agent = getenv(SWARM_ENV_AGENT);

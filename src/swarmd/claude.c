@@ -167,8 +167,8 @@ settings_write(const char *path, json_t *s, char *err, size_t len)
  * swarmctl's permission; written beside the log, named in ARGV.
  */
 static int
-settings_make(struct job *j, struct agent *a, json_t *argv, char *err,
-    size_t len)
+settings_make(
+    struct job *j, struct agent *a, json_t *argv, char *err, size_t len)
 {
 	int at = flag_at(argv, "--settings");
 	const char *arg = NULL, *eq = NULL;
@@ -178,8 +178,9 @@ settings_make(struct job *j, struct agent *a, json_t *argv, char *err,
 
 	if (at >= 0) {
 		eq = strchr(json_string_value(json_array_get(argv, at)), '=');
-		arg = eq != NULL ? eq + 1 :
-		                   json_string_value(json_array_get(argv, at + 1));
+		arg = eq != NULL ?
+		    eq + 1 :
+		    json_string_value(json_array_get(argv, at + 1));
 		if (arg == NULL) {
 			snprintf(err, len, "--settings needs a value");
 			return -1;
@@ -196,8 +197,8 @@ settings_make(struct job *j, struct agent *a, json_t *argv, char *err,
 		if (at >= 0 && eq == NULL)
 			json_array_set_new(argv, at + 1, json_string(path));
 		else if (at >= 0)
-			json_array_set_new(argv, at,
-			    json_sprintf("--settings=%s", path));
+			json_array_set_new(
+			    argv, at, json_sprintf("--settings=%s", path));
 		else {
 			json_array_append_new(argv, json_string("--settings"));
 			json_array_append_new(argv, json_string(path));
@@ -212,8 +213,8 @@ settings_make(struct job *j, struct agent *a, json_t *argv, char *err,
 static const char *
 agent_env(struct job *j, const char *var)
 {
-	const char *v =
-	    json_string_value(json_object_get(json_object_get(j->spec, "env"), var));
+	const char *v = json_string_value(
+	    json_object_get(json_object_get(j->spec, "env"), var));
 
 	return v != NULL ? v : getenv(var);
 }

@@ -319,8 +319,8 @@ parse_agent(json_t *j, struct jobspec *js, json_t *problems)
 		problem(problems, "agent: the one preset is \"claude-code\"");
 	if (resume != NULL && !json_is_boolean(resume))
 		problem(problems, "session_resume: expected true or false");
-	js->preset = json_pack("{s:O*, s:O*}", "agent", agent,
-	    "session_resume", resume);
+	js->preset =
+	    json_pack("{s:O*, s:O*}", "agent", agent, "session_resume", resume);
 }
 
 int

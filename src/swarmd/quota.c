@@ -760,12 +760,11 @@ quota_json(void)
 		json_array_append_new(windows, w);
 	}
 	return json_pack("{s:o, s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:s*, s:o}",
-	    "unpriced_models", unpriced,
-	    "windows", windows, "spawn", "state",
-	    m.paused ? "paused" : "open",
-	    "reason", m.paused ? m.reason : NULL, "pause_at", srv.cfg.pause_at,
-	    "resume_at", srv.cfg.resume_at, "subscription", m.subscription,
-	    "proxy", m.proxy_listen, "top", top_agents());
+	    "unpriced_models", unpriced, "windows", windows, "spawn", "state",
+	    m.paused ? "paused" : "open", "reason", m.paused ? m.reason : NULL,
+	    "pause_at", srv.cfg.pause_at, "resume_at", srv.cfg.resume_at,
+	    "subscription", m.subscription, "proxy", m.proxy_listen, "top",
+	    top_agents());
 }
 
 /* An agent's spend is unknown while any of its models has no price. */

@@ -312,7 +312,7 @@ struct agent {
 	int model_calls; /* API messages seen in its output */
 	char *session;   /* its Claude Code session, once seen */
 	int alive;       /* showed life since it started */
-	int proxied; /* its API calls go through the proxy */
+	int proxied;     /* its API calls go through the proxy */
 
 	/* Following its output (output.c). */
 	int out_wd;

@@ -95,12 +95,14 @@ job_model(struct jobspec *js)
 	json_array_foreach(js->command, i, v) {
 		s = json_string_value(v);
 		if (s != NULL && strcmp(s, "--model") == 0)
-			model = json_string_value(json_array_get(js->command, i + 1));
+			model = json_string_value(
+			    json_array_get(js->command, i + 1));
 		else if (s != NULL && strncmp(s, "--model=", 8) == 0)
 			model = s + 8;
 	}
 	if (model == NULL)
-		model = json_string_value(json_object_get(js->env, "ANTHROPIC_MODEL"));
+		model = json_string_value(
+		    json_object_get(js->env, "ANTHROPIC_MODEL"));
 	return model;
 }
 

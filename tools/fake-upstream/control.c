@@ -68,8 +68,8 @@ control_record(const char *key, json_t *body)
 		recorded = json_array();
 	if (json_array_size(recorded) == RECORD_MAX)
 		json_array_remove(recorded, 0);
-	json_array_append_new(recorded,
-	    json_pack("{s:s*, s:O}", "key", key, "body", body));
+	json_array_append_new(
+	    recorded, json_pack("{s:s*, s:O}", "key", key, "body", body));
 }
 
 void
@@ -208,16 +208,15 @@ control_handle(struct evhttp_request *req, const char *path)
 		control_send(req, 200, faults_json(cfg.faults));
 	else if (strcmp(path, "/_fake/faults") == 0 && cmd == EVHTTP_REQ_POST)
 		control_faults(req);
-	else if (strcmp(path, "/_fake/requests") == 0 &&
-	    cmd == EVHTTP_REQ_GET)
+	else if (strcmp(path, "/_fake/requests") == 0 && cmd == EVHTTP_REQ_GET)
 		control_send(req, 200,
 		    json_pack("{s:o}", "requests",
 		        recorded != NULL ? json_deep_copy(recorded) :
 		                           json_array()));
-	else if (strcmp(path, "/_fake/release") == 0 &&
-	    cmd == EVHTTP_REQ_POST)
+	else if (strcmp(path, "/_fake/release") == 0 && cmd == EVHTTP_REQ_POST)
 		control_send(req, 200,
-		    json_pack("{s:I}", "released", (json_int_t)reply_release()));
+		    json_pack(
+		        "{s:I}", "released", (json_int_t)reply_release()));
 	else
 		control_send(req, 404,
 		    json_pack("{s:s}", "error", "no such control endpoint"));
