@@ -76,6 +76,23 @@ alias_len(const char *model)
 }
 
 /*
+ * Whether the line of NAME prices MODEL (whose alias is N bytes long)
+ * better than BEST: the alias of a dated MODEL, or the latest dated id
+ * of MODEL as an alias.
+ */
+static int
+price_stands_for(
+    const char *name, const char *model, size_t n, const struct price *best)
+{
+	if (strncmp(name, model, n) != 0)
+		return 0;
+	if (n < strlen(model))
+		return strlen(name) == n;
+	return alias_len(name) == n && n < strlen(name) &&
+	    (best == NULL || strcmp(name, best->model) > 0);
+}
+
+/*
  * MODEL's price: its own line; for a dated id (claude-sonnet-4-5-20250929,
  * as the API answers), the line of its alias; for an alias (as jobs name
  * models), the line of its latest dated id.  NULL: unpriced.
@@ -93,13 +110,7 @@ price_of(const char *model)
 		p = &srv.cfg.prices[i];
 		if (strcmp(p->model, model) == 0)
 			return p;
-		if (n < strlen(model) && strlen(p->model) == n &&
-		    strncmp(p->model, model, n) == 0)
-			best = p;
-		else if (n == strlen(model) && alias_len(p->model) == n &&
-		    alias_len(p->model) < strlen(p->model) &&
-		    strncmp(p->model, model, n) == 0 &&
-		    (best == NULL || strcmp(p->model, best->model) > 0))
+		if (price_stands_for(p->model, model, n, best))
 			best = p;
 	}
 	return best;

@@ -308,11 +308,11 @@ struct agent {
 	struct watch *wd;         /* the watchdog's view (watchdog.c) */
 	int64_t cap;              /* tokens; 0 for none */
 	int64_t held;             /* tokens held by its proxied requests */
+	int64_t model_calls;      /* API messages seen in its output */
+	char *session;            /* its Claude Code session, once seen */
 	int cap_warned;
-	int model_calls; /* API messages seen in its output */
-	char *session;   /* its Claude Code session, once seen */
-	int alive;       /* showed life since it started */
-	int proxied;     /* its API calls go through the proxy */
+	int alive;   /* showed life since it started */
+	int proxied; /* its API calls go through the proxy */
 
 	/* Following its output (output.c). */
 	int out_wd;
