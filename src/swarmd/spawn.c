@@ -384,7 +384,7 @@ spawn_agent(struct spawn_req *req)
 	}
 	/* jobspec.c requires a command: an empty one is an error, no crash. */
 	if (build_argv(&argv, job, req) == -1)
-		;
+		; /* the preset's words are in req->error */
 	else if (argv.n == 0)
 		snprintf(req->error, sizeof req->error,
 		    "job-%lld has no command", (long long)job->id);

@@ -16,6 +16,20 @@ claude-haiku-4-5-20251001 = 1, 5, 1.25, 0.10
 C
 start_daemon
 
+# A preset that does not exist, or a switch that is no boolean, is a
+# problem named by its member; nothing is stored.
+python3 - "$(claude_job bad '["x"]')" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["agent"] = "codex"
+j["session_resume"] = "yes"
+json.dump(j, open(sys.argv[1], "w"))
+PY
+swarmctl submit "$T/bad.json" 2>"$T/bad.err" && fail "a bad preset was taken"
+grep -q 'agent: the one preset is "claude-code"' "$T/bad.err" || fail "no agent problem: $(cat "$T/bad.err")"
+grep -q 'session_resume: expected true or false' "$T/bad.err" || fail "no session_resume problem: $(cat "$T/bad.err")"
+assert_eq "$(swarmctl jobs --json | json 'len(j)')" 0 "jobs stored"
+
 # submit_model NAME MODEL: a one-chunk job on MODEL; stderr in $T/NAME.err.
 submit_model() {
 	swarmctl submit "$(claude_job "$1" '["say hi"]' \
