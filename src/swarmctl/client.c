@@ -315,7 +315,9 @@ client_request(
 
 	req =
 	    json_pack("{s:I, s:s, s:o}", "id", id, "verb", verb, "args", args);
-	if (ctx->entry->agent && strcmp(verb, "hello") != 0)
+	/* Agent verbs, and a hook speaking for its agent (cmd-hook.c). */
+	if ((ctx->entry->agent || ctx->agent != NULL) &&
+	    strcmp(verb, "hello") != 0)
 		json_object_set_new(req, "auth",
 		    json_pack("{s:s, s:s}", "agent", ctx->agent, "token",
 		        ctx->token));

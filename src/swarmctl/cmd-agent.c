@@ -420,10 +420,23 @@ print_quota_top(json_t *top)
 	format_table_free(t);
 }
 
+/* Spend on these is unknown: daily_usd cannot see it. */
+static void
+print_quota_unpriced(json_t *models)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(models); i++)
+		printf("warning: model %s has no price in [prices]: its spend "
+		       "is unknown, and daily_usd cannot be enforced for it\n",
+		    json_string_value(json_array_get(models, i)));
+}
+
 static void
 print_quota(json_t *q)
 {
 	print_quota_windows(json_object_get(q, "windows"));
+	print_quota_unpriced(json_object_get(q, "unpriced_models"));
 	print_quota_spawn(
 	    json_object_get(q, "spawn"), json_object_get(q, "subscription"));
 	print_quota_upstream(json_object_get(q, "upstream"));

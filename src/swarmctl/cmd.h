@@ -1,6 +1,6 @@
 /*
  * cmd.h: swarmctl's verbs, one table entry each in cmd.c; their functions
- * in cmd-job.c, cmd-agent.c, cmd-self.c and cmd-watch.c.
+ * in cmd-job.c, cmd-agent.c, cmd-self.c, cmd-hook.c and cmd-watch.c.
  */
 #ifndef SWARMCTL_CMD_H
 #define SWARMCTL_CMD_H
@@ -99,6 +99,9 @@ int cmd_checkpoint(struct cmd_ctx *);
 int cmd_done(struct cmd_ctx *);
 int cmd_fail(struct cmd_ctx *);
 int cmd_report(struct cmd_ctx *);
+
+/* cmd-hook.c */
+int cmd_hook(struct cmd_ctx *);
 
 /* cmd-watch.c */
 int cmd_escalations(struct cmd_ctx *);

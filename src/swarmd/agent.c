@@ -157,6 +157,7 @@ agent_free(struct agent *a)
 	free(a->result_path);
 	free(a->end_reason);
 	free(a->model);
+	free(a->session);
 	free(a->out_part);
 	free(a);
 }
@@ -326,6 +327,50 @@ agent_store_result_path(struct agent *a)
 	store_bind_text(st, 1, a->result_path);
 	sqlite3_bind_int64(st, 2, a->id);
 	store_step(st);
+}
+
+/* The Claude Code session it runs, from its stream-json init line. */
+void
+agent_store_session(struct agent *a, const char *session)
+{
+	static const char sql[] = "UPDATE agents SET session_id = ? "
+	                          "WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	store_bind_text(st, 1, session);
+	sqlite3_bind_int64(st, 2, a->id);
+	store_step(st);
+}
+
+/*
+ * The agent before A on A's chunk: its session (NULL: none recorded),
+ * its id and why it ended (*REASON, NULL if none), both for the caller
+ * to free.
+ */
+char *
+agent_prev_session(const struct agent *a, int64_t *prev, char **reason)
+{
+	static const char sql[] = "SELECT session_id, reason, id FROM agents "
+	                          "WHERE job = ? AND chunk = ? AND id < ? "
+	                          "ORDER BY id DESC LIMIT 1";
+	sqlite3_stmt *st = store_prepare(sql);
+	const unsigned char *t;
+	char *session = NULL;
+
+	*reason = NULL;
+	*prev = 0;
+	sqlite3_bind_int64(st, 1, a->job);
+	store_bind_text(st, 2, a->chunk);
+	sqlite3_bind_int64(st, 3, a->id);
+	if (store_step(st) == SQLITE_ROW) {
+		if ((t = sqlite3_column_text(st, 0)) != NULL)
+			session = xstrdup((const char *)t);
+		if ((t = sqlite3_column_text(st, 1)) != NULL)
+			*reason = xstrdup((const char *)t);
+		*prev = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	return session;
 }
 
 void

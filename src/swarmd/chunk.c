@@ -672,3 +672,22 @@ chunk_set_gate_log(int64_t job, const char *chunk, const char *log)
 	store_bind_text(st, 3, chunk);
 	store_step(st);
 }
+
+/* The class of the chunk's latest failure ("transient"...), or NULL. */
+char *
+chunk_fail_class_of(int64_t job, const char *chunk)
+{
+	static const char sql[] = "SELECT fail_class FROM chunks "
+	                          "WHERE job = ? AND id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	const unsigned char *t;
+	char *cls = NULL;
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	if (store_step(st) == SQLITE_ROW &&
+	    (t = sqlite3_column_text(st, 0)) != NULL)
+		cls = xstrdup((const char *)t);
+	sqlite3_reset(st);
+	return cls;
+}

@@ -186,6 +186,8 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 	if (js->gate_retries >= 0)
 		json_object_set_new(
 		    spec, "gate_retries", json_integer(js->gate_retries));
+	if (js->preset != NULL)
+		json_object_update(spec, js->preset);
 	text = json_dumps(spec, JSON_COMPACT);
 	if (js->env != NULL)
 		json_object_set(spec, "env", js->env);

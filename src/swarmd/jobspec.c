@@ -31,6 +31,8 @@ static const char *job_members[] = {
 	"worktree",
 	"gates",
 	"gate_retries",
+	"agent",
+	"session_resume",
 };
 static const char *gate_members[] = { "name", "command", "timeout" };
 static const char *worktree_members[] = { "repo", "base", "branch", "root",
@@ -595,6 +597,23 @@ parse_quota(json_t *j, struct jobspec *js, json_t *problems)
 	parse_stagger(j, js, problems);
 }
 
+/* "agent": "claude-code" (claude.c) and its "session_resume" switch. */
+static void
+parse_agent(json_t *j, struct jobspec *js, json_t *problems)
+{
+	json_t *agent = json_object_get(j, "agent");
+	json_t *resume = json_object_get(j, "session_resume");
+
+	if (agent != NULL &&
+	    (!json_is_string(agent) ||
+	        strcmp(json_string_value(agent), "claude-code") != 0))
+		problem(problems, "agent: the one preset is \"claude-code\"");
+	if (resume != NULL && !json_is_boolean(resume))
+		problem(problems, "session_resume: expected true or false");
+	js->preset =
+	    json_pack("{s:O*, s:O*}", "agent", agent, "session_resume", resume);
+}
+
 int
 jobspec_parse(
     json_t *j, int default_concurrency, struct jobspec *js, json_t *problems)
@@ -630,6 +649,7 @@ jobspec_parse(
 	parse_result(j, js, problems);
 	parse_worktree(j, js, problems);
 	parse_gates(j, js, problems);
+	parse_agent(j, js, problems);
 	if (json_array_size(problems) != 0) {
 		jobspec_free(js);
 		return -1;
@@ -649,6 +669,7 @@ jobspec_free(struct jobspec *js)
 	json_decref(js->result);
 	json_decref(js->worktree);
 	json_decref(js->gates);
+	json_decref(js->preset);
 	memset(js, 0, sizeof *js);
 }
 

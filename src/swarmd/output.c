@@ -8,6 +8,7 @@
  *                     with the same message.id and usage: counted once
  *   result            the session's totals: settles what was counted
  *   rate_limit_event  the account's view of a subscription window
+ *   system/init       the session's id, kept so a retry can resume it
  *
  * Anything else, JSON or not, is skipped.
  */
@@ -37,6 +38,7 @@ on_assistant(struct agent *a, json_t *line)
 
 	if (!json_is_object(usage) || id == NULL)
 		return;
+	a->model_calls++;
 	if (model != NULL) {
 		free(a->model);
 		a->model = xstrdup(model);
@@ -101,6 +103,19 @@ on_rate_limit(json_t *line)
 	    json_object_get(info, "utilization"));
 }
 
+/* system/init names the session; a retry may resume it (claude.c). */
+static void
+on_system(struct agent *a, json_t *line)
+{
+	const char *sub = json_string_value(json_object_get(line, "subtype"));
+	const char *sid =
+	    json_string_value(json_object_get(line, "session_id"));
+
+	if (sub != NULL && strcmp(sub, "init") == 0 && sid != NULL &&
+	    *sid != '\0' && strlen(sid) <= 128)
+		claude_session(a, sid);
+}
+
 static void
 output_line(struct agent *a, const char *s, size_t len)
 {
@@ -124,6 +139,8 @@ output_line(struct agent *a, const char *s, size_t len)
 		on_result(a, line);
 	else if (strcmp(type, "rate_limit_event") == 0)
 		on_rate_limit(line);
+	else if (strcmp(type, "system") == 0)
+		on_system(a, line);
 	json_decref(line);
 }
 

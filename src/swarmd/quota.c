@@ -63,16 +63,63 @@ usage_counted(const struct usage *u)
 	return u->input + u->output + u->cache_creation;
 }
 
+/* The length of MODEL's alias: a dated id ends in -YYYYMMDD. */
+static size_t
+alias_len(const char *model)
+{
+	size_t n = strlen(model);
+
+	if (n > 9 && model[n - 9] == '-' &&
+	    strspn(model + n - 8, "0123456789") == 8)
+		return n - 9;
+	return n;
+}
+
+/*
+ * Whether the line of NAME prices MODEL (whose alias is N bytes long)
+ * better than BEST: the alias of a dated MODEL, or the latest dated id
+ * of MODEL as an alias.
+ */
+static int
+price_stands_for(
+    const char *name, const char *model, size_t n, const struct price *best)
+{
+	if (strncmp(name, model, n) != 0)
+		return 0;
+	if (n < strlen(model))
+		return strlen(name) == n;
+	return alias_len(name) == n && n < strlen(name) &&
+	    (best == NULL || strcmp(name, best->model) > 0);
+}
+
+/*
+ * MODEL's price: its own line; for a dated id (claude-sonnet-4-5-20250929,
+ * as the API answers), the line of its alias; for an alias (as jobs name
+ * models), the line of its latest dated id.  NULL: unpriced.
+ */
 static const struct price *
 price_of(const char *model)
 {
-	size_t i;
+	const struct price *p, *best = NULL;
+	size_t i, n;
 
-	for (i = 0; model != NULL && i < srv.cfg.nprices; i++) {
-		if (strcmp(srv.cfg.prices[i].model, model) == 0)
-			return &srv.cfg.prices[i];
+	if (model == NULL)
+		return NULL;
+	n = alias_len(model);
+	for (i = 0; i < srv.cfg.nprices; i++) {
+		p = &srv.cfg.prices[i];
+		if (strcmp(p->model, model) == 0)
+			return p;
+		if (price_stands_for(p->model, model, n, best))
+			best = p;
 	}
-	return NULL;
+	return best;
+}
+
+int
+quota_priced(const char *model)
+{
+	return price_of(model) != NULL;
 }
 
 double
@@ -682,6 +729,27 @@ top_agents(void)
 	return arr;
 }
 
+/* Models used since UTC midnight that [prices] does not price. */
+static json_t *
+unpriced_today(void)
+{
+	static const char sql[] = "SELECT DISTINCT model FROM usage "
+	                          "WHERE ts >= ? AND model IS NOT NULL";
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t now = now_wall_ms();
+	json_t *arr = json_array();
+	const char *model;
+
+	sqlite3_bind_int64(st, 1, now - now % 86400000);
+	while (store_step(st) == SQLITE_ROW) {
+		model = (const char *)sqlite3_column_text(st, 0);
+		if (model != NULL && price_of(model) == NULL)
+			json_array_append_new(arr, json_string(model));
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
 json_t *
 quota_json(void)
 {
@@ -689,17 +757,49 @@ quota_json(void)
 	int n = meter_views(v), i;
 	json_t *windows = json_array();
 
-	for (i = 0; i < n; i++)
-		json_array_append_new(windows,
-		    json_pack("{s:s, s:f, s:f, s:f, s:f}", "name", v[i].name,
-		        "limit", v[i].limit, "used", v[i].used, "percent",
-		        100 * v[i].used / v[i].limit, "refill_seconds",
-		        v[i].refill_s > 0 ? v[i].refill_s : 0));
-	return json_pack("{s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:s*, s:o}",
-	    "windows", windows, "spawn", "state", m.paused ? "paused" : "open",
-	    "reason", m.paused ? m.reason : NULL, "pause_at", srv.cfg.pause_at,
-	    "resume_at", srv.cfg.resume_at, "subscription", m.subscription,
-	    "proxy", m.proxy_listen, "top", top_agents());
+	json_t *unpriced = unpriced_today(), *w;
+
+	for (i = 0; i < n; i++) {
+		w = json_pack("{s:s, s:f, s:f, s:f, s:f}", "name", v[i].name,
+		    "limit", v[i].limit, "used", v[i].used, "percent",
+		    100 * v[i].used / v[i].limit, "refill_seconds",
+		    v[i].refill_s > 0 ? v[i].refill_s : 0);
+		/* Spend on a model without a price is unknown, not $0. */
+		if (strcmp(v[i].name, "daily_usd") == 0 &&
+		    json_array_size(unpriced) > 0)
+			json_object_set(w, "not_enforced_for", unpriced);
+		json_array_append_new(windows, w);
+	}
+	return json_pack("{s:o, s:o, s:{s:s, s:s*, s:f, s:f}, s:O, s:s*, s:o}",
+	    "unpriced_models", unpriced, "windows", windows, "spawn", "state",
+	    m.paused ? "paused" : "open", "reason", m.paused ? m.reason : NULL,
+	    "pause_at", srv.cfg.pause_at, "resume_at", srv.cfg.resume_at,
+	    "subscription", m.subscription, "proxy", m.proxy_listen, "top",
+	    top_agents());
+}
+
+/* An agent's spend is unknown while any of its models has no price. */
+static void
+agent_unpriced(int64_t agent, json_t *o)
+{
+	static const char sql[] = "SELECT DISTINCT model FROM usage "
+	                          "WHERE agent = ? AND model IS NOT NULL";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *arr = json_array();
+	const char *model;
+
+	sqlite3_bind_int64(st, 1, agent);
+	while (store_step(st) == SQLITE_ROW) {
+		model = (const char *)sqlite3_column_text(st, 0);
+		if (model != NULL && price_of(model) == NULL)
+			json_array_append_new(arr, json_string(model));
+	}
+	sqlite3_reset(st);
+	if (json_array_size(arr) > 0) {
+		json_object_set_new(o, "usd", json_null());
+		json_object_set_new(o, "unpriced_models", arr);
+	} else
+		json_decref(arr);
 }
 
 /* An agent's usage by class, from the store (it may have ended). */
@@ -723,6 +823,7 @@ quota_agent_json(int64_t agent)
 	    sqlite3_column_double(st, 4), "records",
 	    (json_int_t)sqlite3_column_int64(st, 5));
 	sqlite3_reset(st);
+	agent_unpriced(agent, o);
 	return o;
 }
 

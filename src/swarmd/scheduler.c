@@ -164,6 +164,7 @@ agent_finish(
 	snprintf(reason, sizeof reason, "%s", exited != NULL ? exited : "");
 	output_unwatch(a);
 	spawn_status_forget(a);
+	claude_exit_check(a, x);
 	if (agent_outcome_needs_result(a->end, x))
 		valid = finish_result_valid(a, x, reason, sizeof reason);
 	o = agent_outcome(a->end, x, valid);

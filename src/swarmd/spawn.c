@@ -180,22 +180,32 @@ build_env(struct strv *env, struct job *job, struct spawn_req *req)
 		strv_add(env, xasprintf("SWARM_REJECTION=%s", req->rejection));
 }
 
-static void
+static int
 build_argv(struct strv *argv, struct job *job, struct spawn_req *req)
 {
-	json_t *cmd = json_object_get(job->spec, "command"), *v;
+	json_t *cmd = json_object_get(job->spec, "command"), *v, *args;
 	json_t *fields = chunk_fields_json(job->id, req->agent->chunk);
-	char jobname[32], agentname[32];
+	char jobname[32], agentname[32], *s;
 	size_t i;
+	int rc;
 
 	snprintf(jobname, sizeof jobname, "job-%lld", (long long)job->id);
 	snprintf(agentname, sizeof agentname, "agent-%lld",
 	    (long long)req->agent->id);
-	json_array_foreach(cmd, i, v)
-		strv_add(argv,
-		    jobspec_expand(json_string_value(v), req->task,
-		        req->agent->chunk, jobname, agentname, fields));
+	args = json_array();
+	json_array_foreach(cmd, i, v) {
+		s = jobspec_expand(json_string_value(v), req->task,
+		    req->agent->chunk, jobname, agentname, fields);
+		json_array_append_new(args, json_string_nocheck(s));
+		free(s);
+	}
+	/* The preset's additions (claude.c), for a job that asks for it. */
+	rc = claude_args(job, req->agent, args, req->error, sizeof req->error);
+	json_array_foreach(args, i, v)
+		strv_add(argv, xstrdup(json_string_value(v)));
+	json_decref(args);
 	json_decref(fields);
+	return rc;
 }
 
 /* Find a bare command name in the PATH the agent will have. */
@@ -402,9 +412,10 @@ spawn_agent(struct spawn_req *req)
 		    strerror(errno));
 		return -1;
 	}
-	build_argv(&argv, job, req);
 	/* jobspec.c requires a command: an empty one is an error, no crash. */
-	if (argv.n == 0)
+	if (build_argv(&argv, job, req) == -1)
+		; /* the preset's words are in req->error */
+	else if (argv.n == 0)
 		snprintf(req->error, sizeof req->error,
 		    "job-%lld has no command", (long long)job->id);
 	else if ((path = resolve(argv.v[0], job)) == NULL)

@@ -240,6 +240,9 @@ static const char *migrations[] = {
 
 	/* 11: a chunk's own fields, its placeholders' values (JSON). */
 	"ALTER TABLE chunks ADD COLUMN fields TEXT;",
+
+	/* 12: the Claude Code session each agent ran, to resume a retry. */
+	"ALTER TABLE agents ADD COLUMN session_id TEXT;",
 };
 
 struct cached {

@@ -198,6 +198,7 @@ void chunk_set_retry(int64_t job, const char *chunk, int64_t not_before,
     enum fail_class, const char *rejection);
 void chunk_set_fail_class(int64_t job, const char *chunk, enum fail_class);
 void chunk_set_gate_log(int64_t job, const char *chunk, const char *log);
+char *chunk_fail_class_of(int64_t job, const char *chunk); /* NULL: none */
 
 /* ---- agent.c: agent lifecycle and the live-agent table ---- */
 enum agent_state {
@@ -319,6 +320,8 @@ struct agent {
 	struct watch *wd;         /* the watchdog's view (watchdog.c) */
 	int64_t cap;              /* tokens; 0 for none */
 	int64_t held;             /* tokens held by its proxied requests */
+	int64_t model_calls;      /* API messages seen in its output */
+	char *session;            /* its Claude Code session, once seen */
 	int cap_warned;
 	int alive;   /* showed life since it started */
 	int proxied; /* its API calls go through the proxy */
@@ -343,6 +346,8 @@ int agent_apply(
 void agent_insert(struct agent *);
 void agent_store_result_path(struct agent *);
 void agent_store_abort(struct agent *);
+void agent_store_session(struct agent *, const char *session);
+char *agent_prev_session(const struct agent *, int64_t *prev, char **reason);
 void agent_store_seen(struct agent *);
 void agent_load_live(void);
 int agent_parse_id(const char *, int64_t *);
@@ -420,6 +425,7 @@ void quota_proxy_listen(const char *addr);
 void quota_subscription(const char *type, const char *status, int64_t resets_at,
     json_t *utilization);
 int64_t usage_counted(const struct usage *);
+int quota_priced(const char *model); /* [prices] has it, or its alias */
 double quota_usd(const char *model, const struct usage *);
 int64_t quota_remaining(void); /* -1: no token limit configured */
 int64_t quota_proxy_wait(char *why, size_t len);
@@ -502,6 +508,7 @@ struct jobspec {
 	json_t *worktree;         /* {"repo", "base", ...} or NULL */
 	json_t *gates;            /* [{"name", "command", "timeout"}] or NULL */
 	int gate_retries;         /* -1: [retries] gate */
+	json_t *preset; /* {"agent", "session_resume"}, as given (claude.c) */
 };
 /* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
 int jobspec_parse(
@@ -636,6 +643,13 @@ const char *proc_env_value(const char *env, size_t len, const char *name);
 void proc_spawn_attr(posix_spawnattr_t *);
 pid_t proc_find_env(const char *name, const char *value, const char *socket);
 pid_t proc_find_agent(int64_t id, const char *socket);
+
+/* ---- claude.c: the claude-code preset ---- */
+int claude_preset(const struct job *);
+int claude_args(
+    struct job *, struct agent *, json_t *argv, char *err, size_t errlen);
+void claude_session(struct agent *, const char *session);
+void claude_exit_check(struct agent *, enum agent_exit);
 
 /* ---- spawn.c ---- */
 struct spawn_req {
@@ -986,6 +1000,7 @@ VERB_DECL(done);
 VERB_DECL(report);
 VERB_DECL(quota);
 VERB_DECL(failed);
+VERB_DECL(task);
 VERB_DECL(dead);
 VERB_DECL(retry);
 VERB_DECL(escalations);

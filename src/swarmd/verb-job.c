@@ -84,6 +84,47 @@ preflight(struct verb_ctx *ctx, struct jobspec *js)
 	return VERB_OK;
 }
 
+/* The model a job names: --model in its command, else ANTHROPIC_MODEL. */
+static const char *
+job_model(struct jobspec *js)
+{
+	const char *s, *model = NULL;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(js->command, i, v) {
+		s = json_string_value(v);
+		if (s != NULL && strcmp(s, "--model") == 0)
+			model = json_string_value(
+			    json_array_get(js->command, i + 1));
+		else if (s != NULL && strncmp(s, "--model=", 8) == 0)
+			model = s + 8;
+	}
+	if (model == NULL)
+		model = json_string_value(
+		    json_object_get(js->env, "ANTHROPIC_MODEL"));
+	return model;
+}
+
+/* A model without a price: its spend is unknown, daily_usd blind to it. */
+static void
+price_warning(struct verb_ctx *ctx, struct jobspec *js)
+{
+	const char *model = job_model(js);
+	json_t *w;
+
+	if (model == NULL || *model == '\0' || quota_priced(model))
+		return;
+	if ((w = json_object_get(ctx->reply, "warnings")) == NULL) {
+		w = json_array();
+		json_object_set_new(ctx->reply, "warnings", w);
+	}
+	json_array_append_new(w,
+	    json_sprintf("model %s has no price in [prices]: its spend counts "
+	                 "as unknown, and daily_usd cannot be enforced for it",
+	        model));
+}
+
 enum verb_rc
 verb_submit(struct verb_ctx *ctx)
 {
@@ -104,6 +145,7 @@ verb_submit(struct verb_ctx *ctx)
 		jobspec_free(&js);
 		return VERB_ERROR;
 	}
+	price_warning(ctx, &js);
 	/* Its repository is asked first, off the loop. */
 	if (js.worktree != NULL)
 		return verb_submit_worktree(ctx, &js);
@@ -187,6 +229,8 @@ show_agent(struct verb_ctx *ctx, int64_t id)
 	json_object_set_new(ctx->reply, "agent", agent);
 	json_object_set_new(agent, "usage", quota_agent_json(id));
 	show_work(agent);
+	/* Its notes: a hook's tools and subagents among them. */
+	json_object_set_new(agent, "heartbeats", evlog_heartbeats_json(id));
 	return VERB_OK;
 }
 

@@ -1,6 +1,6 @@
 /*
  * verb-self.c: the verbs an agent uses on itself: heartbeat, recv,
- * checkpoint, done, report and fail.  verb.c has already matched the
+ * checkpoint, done, report, fail and task.  verb.c has already matched the
  * caller's token to ctx->self.
  */
 #include <stdio.h>
@@ -367,5 +367,22 @@ verb_failed(struct verb_ctx *ctx)
 	evlog_add("failure_reported", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:b, s:s*}", "transient", transient, "reason", reason));
 	store_commit_grouped();
+	return VERB_OK;
+}
+
+/*
+ * The agent's own mandate: its chunk's task and latest checkpoints
+ * (notes, not data), so that a hook can give them back to a session
+ * that compacted its context away.  Nothing of any other agent.
+ */
+enum verb_rc
+verb_task(struct verb_ctx *ctx)
+{
+	struct agent *a = ctx->self;
+
+	json_object_set_new(
+	    ctx->reply, "task", chunk_task_json(a->job, a->chunk));
+	json_object_set_new(ctx->reply, "checkpoints",
+	    checkpoint_recent_json(a->job, a->chunk));
 	return VERB_OK;
 }

@@ -15,6 +15,7 @@ struct later {
 	struct client *client;
 	json_t *id;
 	struct jobspec js; /* submit */
+	json_t *reply;     /* ... and what its checks already said */
 	int dry_run;
 	struct batch *batch; /* worktrees, clean */
 	int gone;
@@ -58,7 +59,7 @@ static void
 on_checked(const char *err, void *arg)
 {
 	struct later *l = arg;
-	json_t *reply = json_object();
+	json_t *reply = l->reply;
 	char msg[256];
 
 	if (l->gone)
@@ -84,6 +85,7 @@ verb_submit_worktree(struct verb_ctx *ctx, struct jobspec *js)
 	struct later *l = later_new(ctx);
 
 	l->js = *js;
+	l->reply = json_incref(ctx->reply);
 	l->dry_run = arg_bool(ctx, "dry_run");
 	keeper_check(l->js.worktree, l->js.chunks, on_checked, l);
 	return VERB_DEFERRED;

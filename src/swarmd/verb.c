@@ -107,6 +107,7 @@ static const struct verb verbs[] = {
 	{ "checkpoint", V_AGENT, checkpoint_args, verb_checkpoint },
 	{ "done", V_AGENT, done_args, verb_done },
 	{ "report", V_AGENT, report_args, verb_report },
+	{ "task", V_AGENT, no_args, verb_task },
 	{ "quota", V_OPERATOR, no_args, verb_quota },
 	{ "fail", V_AGENT, fail_args, verb_failed },
 	{ "dead", V_OPERATOR, optjob_args, verb_dead },

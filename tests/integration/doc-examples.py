@@ -286,7 +286,11 @@ def run_one(cmd, want, scene, where):
                        cwd=WORK, timeout=60)
     # A wait may see an example before it abort a chunk: exit 1, not 0.
     ok = (0, 1) if verb == "wait" else (0,)
-    if r.returncode not in ok or (r.stderr and verb != "wait"):
+    # A warning is no failure: the README's job names a model the
+    # example's daemon (no [prices]) cannot price, and says so.
+    errors = [l for l in r.stderr.splitlines()
+              if not l.startswith("swarmctl: warning:")]
+    if r.returncode not in ok or (errors and verb != "wait"):
         return fail(where, "%s: exit %d: %s"
                     % (cmd, r.returncode, r.stderr.strip()))
     if verb == "submit" and r.stdout.startswith("job-"):

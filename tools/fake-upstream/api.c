@@ -384,6 +384,7 @@ api_messages(struct evhttp_request *req)
 		json_decref(o);
 		return;
 	}
+	control_record(api_key(req, API_ANTHROPIC), o);
 	stream = json_is_true(json_object_get(o, "stream"));
 	if ((f = fault_take(FAULT_FAIL)) != NULL) {
 		api_fail(req, f);

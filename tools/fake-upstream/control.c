@@ -57,11 +57,28 @@ stats_told(struct keystat *k, const struct usage *u)
 		usage_add(&k->tokens, u);
 }
 
+/* The latest valid message requests, bodies whole, for the tests. */
+#define RECORD_MAX 256
+static json_t *recorded;
+
+void
+control_record(const char *key, json_t *body)
+{
+	if (recorded == NULL)
+		recorded = json_array();
+	if (json_array_size(recorded) == RECORD_MAX)
+		json_array_remove(recorded, 0);
+	json_array_append_new(
+	    recorded, json_pack("{s:s*, s:O}", "key", key, "body", body));
+}
+
 void
 stats_free(void)
 {
 	struct keystat *k;
 
+	json_decref(recorded);
+	recorded = NULL;
 	while ((k = TAILQ_FIRST(&keys)) != NULL) {
 		TAILQ_REMOVE(&keys, k, entry);
 		free(k->key);
@@ -129,6 +146,7 @@ stats_json(void)
 	put(streams, "resets", stats.resets);
 	put(streams, "client_closed", stats.client_closed);
 	put(streams, "in_flight", reply_inflight());
+	put(streams, "held", reply_held());
 	put(streams, "without_usage", stats.untold);
 	json_object_set_new(o, "streams", streams);
 	json_object_set_new(o, "tokens", tokens_json(&stats.tokens));
@@ -190,6 +208,15 @@ control_handle(struct evhttp_request *req, const char *path)
 		control_send(req, 200, faults_json(cfg.faults));
 	else if (strcmp(path, "/_fake/faults") == 0 && cmd == EVHTTP_REQ_POST)
 		control_faults(req);
+	else if (strcmp(path, "/_fake/requests") == 0 && cmd == EVHTTP_REQ_GET)
+		control_send(req, 200,
+		    json_pack("{s:o}", "requests",
+		        recorded != NULL ? json_deep_copy(recorded) :
+		                           json_array()));
+	else if (strcmp(path, "/_fake/release") == 0 && cmd == EVHTTP_REQ_POST)
+		control_send(req, 200,
+		    json_pack(
+		        "{s:I}", "released", (json_int_t)reply_release()));
 	else
 		control_send(req, 404,
 		    json_pack("{s:s}", "error", "no such control endpoint"));

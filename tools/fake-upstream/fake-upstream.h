@@ -136,6 +136,8 @@ void reply_start(struct evhttp_request *, struct plan *,
     const struct reply_to *, const struct reply_faults *);
 void reply_shutdown(void);
 size_t reply_inflight(void);
+size_t reply_held(void);
+size_t reply_release(void);
 size_t reply_piece(const char *, size_t, size_t, int);
 
 /*
@@ -199,6 +201,7 @@ struct keystat *stats_key(const char *);
 void stats_told(struct keystat *, const struct usage *);
 void stats_free(void);
 void control_handle(struct evhttp_request *, const char *);
+void control_record(const char *key, json_t *body);
 
 /* ---- main.c ---- */
 extern struct event_base *base;

@@ -256,6 +256,37 @@ reply_inflight(void)
 	return n;
 }
 
+/* Replies still waiting out a slow_first_byte delay. */
+size_t
+reply_held(void)
+{
+	const struct reply *r;
+	size_t n = 0;
+
+	TAILQ_FOREACH(r, &replies, entry) {
+		if (!r->started && evtimer_pending(r->timer, NULL))
+			n++;
+	}
+	return n;
+}
+
+/* Cut every such delay short: a test holds a request, acts, lets go. */
+size_t
+reply_release(void)
+{
+	struct reply *r;
+	size_t n = 0;
+
+	TAILQ_FOREACH(r, &replies, entry) {
+		if (!r->started && evtimer_pending(r->timer, NULL)) {
+			evtimer_del(r->timer);
+			event_active(r->timer, EV_TIMEOUT, 0);
+			n++;
+		}
+	}
+	return n;
+}
+
 /* Every reply in flight; evhttp_free frees their requests. */
 void
 reply_shutdown(void)
