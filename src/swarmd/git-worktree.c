@@ -26,6 +26,7 @@
  *                   list.  Never rm -rf: git refuses a path that is
  *                   not one of its worktrees.
  */
+#include <sys/statvfs.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,31 @@ add_worktree(struct gitwt *w)
 }
 
 /*
+ * `git worktree add` failed: the message names the path and, when git
+ * could not write a file (it does not say why), how much room the file
+ * system there has left.
+ */
+static void
+add_failed(struct gitwt *w, const struct git_result *r)
+{
+	char *what, *dir = xstrdup(w->path), *slash = strrchr(dir, '/');
+	char room[96] = "";
+	struct statvfs sv;
+
+	if (slash != NULL && slash != dir)
+		*slash = '\0';
+	if (strstr(r->err, "unable to write") != NULL && statvfs(dir, &sv) == 0)
+		snprintf(room, sizeof room,
+		    " (its file system has %.1f MiB free of %.1f MiB)",
+		    (double)sv.f_bavail * (double)sv.f_frsize / 1048576,
+		    (double)sv.f_blocks * (double)sv.f_frsize / 1048576);
+	what = xasprintf("cannot add the worktree %s%s", w->path, room);
+	gitwt_fail(w, what, r);
+	free(what);
+	free(dir);
+}
+
+/*
  * Isolation, checked: git itself, run inside PATH, must find PATH as
  * the top of a worktree of REPO (not its main checkout, not a checkout
  * around it), on BRANCH, with no index lock left in it.  0, or -1 with
@@ -286,7 +312,7 @@ add_step(struct gitwt *w, const struct git_result *r)
 		break;
 	case ADD_WORKTREE:
 		if (r->exit != 0) {
-			gitwt_fail(w, "cannot add the worktree", r);
+			add_failed(w, r);
 			break;
 		}
 		w->step = ADD_CHECKED;
