@@ -6,9 +6,11 @@
 #
 #   setup  per chunk: a bare `git worktree add -b BRANCH PATH main`
 #          (timed, removed before the next) against swarmd's preparation
-#          of SETUP_N chunks at concurrency 1 whose agent is `true`:
-#          worktree_ready - subagent_dispatched (branch, add, isolation
-#          check, lock), and subagent_started - subagent_dispatched
+#          of a chunk whose agent is `true` (a one-chunk job, waited
+#          for): worktree_ready - subagent_dispatched (branch, add,
+#          isolation check, lock), and subagent_started -
+#          subagent_dispatched; SETUP_N of each, alternating one by one
+#          on the same repository and daemon
 #   burst  BURST_N chunks starting together (concurrency BURST_N, no
 #          stagger): submit to the last worktree_ready, failures
 #          (worktree_failed, spawn_failed, chunks not done), and the
@@ -18,7 +20,7 @@
 #          (xargs -P): wall time, and how many fail (git's own race:
 #          "failed to read .git/worktrees/X/commondir")
 #
-# The repository (NDIRS x NFILES small files, one commit on main, made
+# The repository (FILES small files, 100 a directory, one commit on main, made
 # with git fast-import) is made once per run of the script; each arm
 # works on a fresh copy of its .git.  Every daemon is private (own
 # socket and state dir under one mktemp dir), and everything started
@@ -29,11 +31,12 @@ set -u
 
 usage() {
 	cat <<EOF
-usage: bench/worktree.sh [-n RUNS] [-b BUILDDIR] [-t TESTS] [-k] [-o FILE]
+usage: bench/worktree.sh [-n RUNS] [-b BUILDDIR] [-t TESTS] [-f FILES] [-k] [-o FILE]
   -n RUNS      repetitions (default 5); the median is reported
   -b BUILDDIR  meson build directory (default: \$BUILD, else /tmp/bench-build);
                set up with --buildtype=release when it does not exist yet
   -t TESTS     comma-separated subset of setup,burst (default: both)
+  -f FILES     files in the repository, a multiple of 100 (default 50000)
   -k           keep the scratch directory (logs, job files, raw results)
   -o FILE      also write the raw per-run results (metric, run, value) to FILE
 EOF
@@ -41,17 +44,20 @@ EOF
 
 RUNS=5
 TESTS=setup,burst
-while getopts n:b:t:ko:h opt; do
+NFILES=100	# the repository: FILES / NFILES directories of NFILES files
+FILES=50000
+while getopts n:b:t:f:ko:h opt; do
 	case $opt in
 	t) TESTS=$OPTARG ;;
+	f) FILES=$OPTARG ;;
 	*) bench_opt "$opt" ;;
 	esac
 done
-bench_counts "$RUNS"
+bench_counts "$RUNS" "$FILES"
+[ $((FILES % NFILES)) = 0 ] || { usage >&2; exit 2; }
+NDIRS=$((FILES / NFILES))
 want() { case ",$TESTS," in *",$1,"*) return 0 ;; esac; return 1; }
 
-NDIRS=500	# the repository: NDIRS directories of NFILES files
-NFILES=100
 SETUP_N=10	# chunks (and bare adds) per run of the setup test
 BURST_N=50	# chunks (and bare adds) starting together
 
@@ -98,21 +104,19 @@ def job(out, name, conc, n, repo, root):
                           for i in range(int(n))]}, open(out, "w"))
 
 
-def bare(repo, dest, n):
-    """Median ms of N `git worktree add -b`, each removed before the next."""
-    v = []
-    for i in range(int(n)):
-        path = "%s/b%d" % (dest, i)
-        t0 = time.perf_counter()
-        p = subprocess.run(["git", "-C", repo, "worktree", "add", "-b",
-                            "bare/%d" % i, path, "main"],
-                           capture_output=True, text=True)
-        v.append((time.perf_counter() - t0) * 1000.0)
-        if p.returncode != 0:
-            raise RuntimeError("git worktree add: %s" % p.stderr.strip())
-        subprocess.run(["rm", "-rf", path], check=True)
-        subprocess.run(["git", "-C", repo, "worktree", "prune"], check=True)
-    print("%.3f" % statistics.median(v))
+def bare_add(repo, dest, i):
+    """ms of one `git worktree add -b`; the worktree is removed after."""
+    path = "%s/b%d" % (dest, i)
+    t0 = time.perf_counter()
+    p = subprocess.run(["git", "-C", repo, "worktree", "add", "-b",
+                        "bare/%d" % i, path, "main"],
+                       capture_output=True, text=True)
+    ms = (time.perf_counter() - t0) * 1000.0
+    if p.returncode != 0:
+        raise RuntimeError("git worktree add: %s" % p.stderr.strip())
+    subprocess.run(["rm", "-rf", path], check=True)
+    subprocess.run(["git", "-C", repo, "worktree", "prune"], check=True)
+    return ms
 
 
 def submit(swarmctl, jobfile):
@@ -133,22 +137,36 @@ def per_agent(ev, name):
             if e["event"] == name}
 
 
-def setup(sock, swarmctl, jobfile, n):
-    """Medians (ms) over the chunks: ready - dispatched, started -
-    dispatched."""
+def setup(sock, swarmctl, repo, dest, n, first):
+    """N chunks, each a job of its own at concurrency 1, and N bare adds,
+    alternating (FIRST goes first): medians (ms) of the bare adds, of
+    worktree_ready - subagent_dispatched, subagent_started -
+    subagent_dispatched."""
     c = benchlib.Conn(sock)
-    j = benchlib.wait_job(c, submit(swarmctl, jobfile), 600, 0.1)
-    if j["counts"]["done"] != int(n):
-        raise RuntimeError("not every chunk is done: %s" %
-                           json.dumps(j["counts"]))
-    ev = events(c, j["job"])
-    disp = per_agent(ev, "subagent_dispatched")
-    ready = per_agent(ev, "worktree_ready")
-    start = per_agent(ev, "subagent_started")
-    if len(ready) != int(n):
-        raise RuntimeError("%d worktrees ready, not %s" % (len(ready), n))
-    print("%.3f %.3f" % (statistics.median(ready[a] - disp[a] for a in ready),
-                         statistics.median(start[a] - disp[a] for a in start)))
+    v = {"bare": [], "ready": [], "started": []}
+    for i in range(int(n)):
+        arms = ["bare", "swarmd"]
+        if (first == "swarmd") != (i % 2 == 1):
+            arms.reverse()
+        for arm in arms:
+            if arm == "bare":
+                v["bare"].append(bare_add(repo, dest, i))
+                continue
+            jobfile = "%s/setup%d.json" % (dest, i)
+            job(jobfile, "setup%d" % i, 1, 1, repo, dest + "/wt")
+            j = benchlib.wait_job(c, submit(swarmctl, jobfile), 600, 0.05)
+            if j["counts"]["done"] != 1:
+                raise RuntimeError("chunk not done: %s" %
+                                   json.dumps(j["counts"]))
+            ev = events(c, j["job"])
+            d = per_agent(ev, "subagent_dispatched")
+            r = per_agent(ev, "worktree_ready")
+            st = per_agent(ev, "subagent_started")
+            a = next(iter(d))
+            v["ready"].append(r[a] - d[a])
+            v["started"].append(st[a] - d[a])
+    print(" ".join("%.3f" % statistics.median(v[k])
+                   for k in ("bare", "ready", "started")))
 
 
 class Probe(threading.Thread):
@@ -244,7 +262,7 @@ METRICS = [
 ]
 
 if __name__ == "__main__":
-    cmds = {"repo": repo, "job": job, "bare": bare, "setup": setup,
+    cmds = {"repo": repo, "job": job, "setup": setup,
             "burst": burst, "table": table}
     try:
         cmds[sys.argv[1]](*sys.argv[2:])
@@ -277,26 +295,22 @@ daemon() {
 say "making the repository: $NDIRS x $NFILES files"
 py repo "$T/repo" "$NDIRS" "$NFILES" || die "cannot make the repository"
 
-arm_setup_bare() {
-	fresh bare
-	v=$(py bare "$R" "${R%/repo}" "$SETUP_N") || die "bare adds failed"
-	record setup.bare "$run" "$v"
-	bare=$v
-	say "  run $run setup: bare add $v ms"
-}
-
-arm_setup_swarmd() {
-	fresh swarmd
+# setup FIRST: one daemon; SETUP_N bare adds and SETUP_N one-chunk
+# jobs on the same repository, alternating chunk by chunk.
+setup() {
+	local out
+	fresh setup
 	daemon
-	py job "$T/setup.json" setup 1 "$SETUP_N" "$R" "${R%/repo}/wt"
-	out=$(py setup "$SWARM_SOCKET" "$SWARMCTL" "$T/setup.json" \
-	    "$SETUP_N") || die "setup (swarmd) failed"
+	out=$(py setup "$SWARM_SOCKET" "$SWARMCTL" "$R" "${R%/repo}" \
+	    "$SETUP_N" "$1") || die "setup failed"
 	# shellcheck disable=SC2086	# the figures, a word each
 	set -- $out
-	record setup.ready "$run" "$1"
-	record setup.started "$run" "$2"
-	ready=$1 started=$2
-	say "  run $run setup: swarmd ready $1 ms, started $2 ms"
+	record setup.bare "$run" "$1"
+	record setup.ready "$run" "$2"
+	record setup.started "$run" "$3"
+	record setup.ready_pct "$run" "$(calc "($2 - $1) * 100 / $1")"
+	record setup.started_pct "$run" "$(calc "($3 - $1) * 100 / $1")"
+	say "  run $run setup: bare add $1 ms; swarmd ready $2 ms, started $3 ms"
 	bench_stop_daemon
 }
 
@@ -347,13 +361,7 @@ for run in $(seq "$RUNS"); do
 	[ "$run" = 1 ] && bench_quiet
 	# Alternate which arm goes first, so that neither always starts warm.
 	if [ $((run % 2)) = 1 ]; then arms="bare swarmd"; else arms="swarmd bare"; fi
-	if want setup; then
-		for arm in $arms; do
-			"arm_setup_$arm"
-		done
-		record setup.ready_pct "$run" "$(calc "($ready - $bare) * 100 / $bare")"
-		record setup.started_pct "$run" "$(calc "($started - $bare) * 100 / $bare")"
-	fi
+	want setup && setup "${arms%% *}"
 	if want burst; then
 		for arm in $arms; do
 			"arm_burst_$arm"
