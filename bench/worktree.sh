@@ -132,6 +132,20 @@ def events(c, job):
     return sorted(ev, key=lambda e: e["seq"])
 
 
+def settled(c, job):
+    """JOB's events once its worktree is settled (the snapshot's `git
+    status` runs after the job is done): nothing of it overlaps the next
+    measurement."""
+    end = time.monotonic() + 600
+    while True:
+        ev = events(c, job)
+        if any(e["event"] == "worktree_settled" for e in ev):
+            return ev
+        if time.monotonic() > end:
+            raise RuntimeError("%s: worktree not settled" % job)
+        time.sleep(0.05)
+
+
 def per_agent(ev, name):
     return {e["agent"]: benchlib.ts_ms(e["ts"]) for e in ev
             if e["event"] == name}
@@ -158,7 +172,7 @@ def setup(sock, swarmctl, repo, dest, n, first):
             if j["counts"]["done"] != 1:
                 raise RuntimeError("chunk not done: %s" %
                                    json.dumps(j["counts"]))
-            ev = events(c, j["job"])
+            ev = settled(c, j["job"])
             d = per_agent(ev, "subagent_dispatched")
             r = per_agent(ev, "worktree_ready")
             st = per_agent(ev, "subagent_started")
