@@ -203,9 +203,10 @@ bench_start_fake() {
 # idle over 3 s, so that a measurement does not start on top of someone
 # else's build or test run.  It cannot notice one that starts later: the
 # scripts report the CPU others used meanwhile, or the load averages.
+# BENCH_QUIET_TRIES x 3 s is how long it waits (default 100: 5 minutes).
 bench_quiet() {
 	local i a b u n s id w q sq st rest busy=100
-	for i in $(seq 100); do
+	for i in $(seq "${BENCH_QUIET_TRIES:-100}"); do
 		read -r _ u n s id w q sq st rest </proc/stat
 		a=$(( u + n + s + id + w + q + sq + st )) b=$id
 		sleep 3
@@ -214,7 +215,7 @@ bench_quiet() {
 		[ "$busy" -le 10 ] && return 0
 		[ "$i" = 1 ] && say "${0##*/}: the machine is $busy% busy; waiting for it to calm down"
 	done
-	say "${0##*/}: warning: still $busy% busy after 5 minutes; measuring anyway"
+	say "${0##*/}: warning: still $busy% busy after $(( ${BENCH_QUIET_TRIES:-100} * 3 )) s; measuring anyway"
 }
 
 # Other people's work on the machine skews every figure.  CPU time the
