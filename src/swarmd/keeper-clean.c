@@ -48,6 +48,10 @@ kept_because(const struct op *o)
 		        o->unmerged == 1 ? "" : "s", o->row.base));
 	if (o->dirty > 0)
 		json_array_append_new(why, json_string("uncommitted changes"));
+	if (o->lost > 0)
+		json_array_append_new(why,
+		    json_string(
+		        "a snapshot of it is missing from the repository"));
 	if (o->row.state == WT_KEPT && (o->unmerged < 0 || o->dirty < 0))
 		json_array_append_new(
 		    why, json_sprintf("cannot tell: %s", o->err));
@@ -212,10 +216,46 @@ on_survey_git(const struct git_result *r, void *arg)
 		    (int)strcspn(r->err, "\n"), r->err);
 	if (o->step == 0)
 		o->unmerged = n;
-	else
+	else if (o->step == 1)
 		o->dirty = r->exit == 0 ? r->outlen > 0 : -1;
+	else
+		o->lost = r->exit != 0;
 	o->step++;
 	survey_next(o);
+}
+
+/* `git rev-list --no-walk` of every snapshot the chunk's attempts left:
+ * it fails if one is not in the repository.  NULL when there are none. */
+static char **
+snapshot_args(const struct op *o)
+{
+	json_t *snaps = worktree_snapshots_json(o->job, o->chunk), *s;
+	size_t n = json_array_size(snaps), i;
+	char **args;
+
+	if (n == 0) {
+		json_decref(snaps);
+		return NULL;
+	}
+	args = xcalloc(n + 4, sizeof *args);
+	args[0] = xstrdup("rev-list");
+	args[1] = xstrdup("--no-walk");
+	args[2] = xstrdup("--quiet");
+	json_array_foreach(snaps, i, s)
+		args[3 + i] =
+		    xstrdup(json_string_value(json_object_get(s, "commit")));
+	json_decref(snaps);
+	return args;
+}
+
+static void
+args_free(char **args)
+{
+	char **a;
+
+	for (a = args; a != NULL && *a != NULL; a++)
+		free(*a);
+	free(args);
 }
 
 static void
@@ -229,17 +269,26 @@ survey_next(struct op *o)
 	const char *status[] = { "status", "--porcelain",
 		"--untracked-files=all", NULL };
 
-	if (o->step > 1 || (o->step == 1 && access(o->row.path, F_OK) != 0)) {
-		if (o->step == 1)
-			o->dirty = 0; /* no worktree: nothing uncommitted */
+	char **snaps = NULL;
+
+	if (o->step == 1 && access(o->row.path, F_OK) != 0) {
+		o->dirty = 0; /* no worktree: nothing uncommitted */
+		o->step++;
+	}
+	if (o->step == 2 && (snaps = snapshot_args(o)) == NULL)
+		o->step++; /* no snapshot to look for */
+	if (o->step > 2) {
 		free(remotes);
 		survey_end(o);
 		return;
 	}
-	o->run = git_run(o->step == 0 ? o->row.repo : o->row.path,
-	    o->step == 0 ? count : status, NULL, on_survey_git, o, o->err,
-	    sizeof o->err);
+	o->run = git_run(o->step == 1 ? o->row.path : o->row.repo,
+	    o->step == 0     ? count :
+	        o->step == 1 ? status :
+	                       (const char *const *)snaps,
+	    NULL, on_survey_git, o, o->err, sizeof o->err);
 	free(remotes);
+	args_free(snaps);
 	if (o->run == NULL)
 		survey_end(o);
 }

@@ -38,6 +38,7 @@ struct op {
 	int ncommits;
 	struct batch *batch; /* OP_SURVEY, OP_REMOVE */
 	int dirty, unmerged; /* OP_SURVEY's findings; -1 unknown */
+	int lost;            /* OP_SURVEY: its snapshots not all there */
 	int64_t t0;          /* OP_GATE: when the gate started, mono ms */
 	char *log;           /* OP_GATE: the gate's log */
 	char err[256];

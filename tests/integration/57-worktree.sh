@@ -130,12 +130,22 @@ assert_contains "$(cat "$T/err")" "not a commit id"
 
 # Removal: nothing unmerged or uncommitted goes.  The "ok" chunk merged,
 # its loose file committed on the branch: removable, and removed.
+# "done" likewise, but its snapshots are gone from the repository: kept.
 wt_ok="$(grep "^ok-1 " "$T/runs" | cut -d' ' -f3)"
-git -C "$wt_ok" add -A && git -C "$wt_ok" -c user.name=t -c user.email=t@t commit -q -m tidy
-git -C "$T/repo" merge -q --ff-only "swarm/$ja/ok" || fail "merge ok"
+for c in ok done; do
+	w="$(grep "^$c-1 " "$T/runs" | cut -d' ' -f3)"
+	git -C "$w" add -A && git -C "$w" -c user.name=t -c user.email=t@t commit -q -m tidy
+	git -C "$T/repo" -c user.name=t -c user.email=t@t merge -q --no-edit "swarm/$ja/$c" || fail "merge $c"
+done
+for r in $(git -C "$T/repo" for-each-ref --format='%(refname)' "refs/swarm/snapshots/$ja/done/"); do
+	git -C "$T/repo" update-ref -d "$r"
+done
+git -C "$T/repo" reflog expire --expire=now --all && git -C "$T/repo" gc -q --prune=now
 out=$(swarmctl worktrees --json)
 state() { echo "$out" | json "[r['state'] for r in j if r['chunk']=='$1'][0]"; }
 assert_eq "$(state ok)" removable
+assert_eq "$(state done)" kept "a worktree whose snapshot is lost"
+assert_contains "$(echo "$out" | json "[r['kept_because'] for r in j if r['chunk']=='done'][0]")" "snapshot of it is missing"
 assert_eq "$(state fail)" kept
 assert_contains "$(echo "$out" | json "[r['kept_because'] for r in j if r['chunk']=='fail'][0]")" "2 commits not merged into main"
 out=$(swarmctl clean --json "$ja") || fail "clean"
