@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,20 +150,8 @@ git_record(const char *list, const char *path)
 }
 
 /* A difference between the store and git, said: 1. */
-static int differ(const char *, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-differ(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("worktree: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	return 1;
-}
+#define differ(...) \
+	(printf("worktree: "), printf(__VA_ARGS__), putchar('\n'), 1)
 
 /* One worktree row against git's list: the differences found. */
 static int

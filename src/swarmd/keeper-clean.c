@@ -249,16 +249,6 @@ snapshot_args(const struct op *o)
 }
 
 static void
-args_free(char **args)
-{
-	char **a;
-
-	for (a = args; a != NULL && *a != NULL; a++)
-		free(*a);
-	free(args);
-}
-
-static void
 survey_next(struct op *o)
 {
 	char *remotes = o->row.remote != NULL ?
@@ -288,7 +278,7 @@ survey_next(struct op *o)
 	                       (const char *const *)snaps,
 	    NULL, on_survey_git, o, o->err, sizeof o->err);
 	free(remotes);
-	args_free(snaps);
+	keeper_strv_free(snaps);
 	if (o->run == NULL)
 		survey_end(o);
 }

@@ -135,14 +135,6 @@ on_gate(int status, int timed_out, void *arg)
 	gate_next(o);
 }
 
-static void
-env_put(char ***env, size_t *n, char *s)
-{
-	*env = xrealloc(*env, (*n + 2) * sizeof **env);
-	(*env)[(*n)++] = s;
-	(*env)[*n] = NULL;
-}
-
 /* The daemon's environment less SWARM_* and GIT_*, the job's, then ours. */
 static char **
 gate_env(struct op *o, const char *name)
@@ -161,33 +153,25 @@ gate_env(struct op *o, const char *name)
 		    strncmp(*e, "NOTIFY_SOCKET=", 14) == 0 ||
 		    json_object_getn(jenv, *e, (size_t)(eq - *e)) != NULL)
 			continue;
-		env_put(&env, &n, xstrdup(*e));
+		keeper_strv_add(&env, &n, xstrdup(*e));
 	}
 	json_object_foreach(jenv, key, v)
-		env_put(
+		keeper_strv_add(
 		    &env, &n, xasprintf("%s=%s", key, json_string_value(v)));
-	env_put(&env, &n, xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket));
-	env_put(
+	keeper_strv_add(
+	    &env, &n, xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket));
+	keeper_strv_add(
 	    &env, &n, xasprintf(SWARM_ENV_JOB "=job-%lld", (long long)o->job));
-	env_put(&env, &n, xasprintf(SWARM_ENV_CHUNK "=%s", o->chunk));
-	env_put(&env, &n, xasprintf(SWARM_ENV_ATTEMPT "=%d", o->row.attempt));
-	env_put(&env, &n, xasprintf("SWARM_WORKTREE=%s", o->row.path));
-	env_put(&env, &n, xasprintf("SWARM_BRANCH=%s", o->row.branch));
-	env_put(&env, &n, xasprintf("SWARM_GATE=%s", name));
-	env_put(&env, &n,
+	keeper_strv_add(&env, &n, xasprintf(SWARM_ENV_CHUNK "=%s", o->chunk));
+	keeper_strv_add(
+	    &env, &n, xasprintf(SWARM_ENV_ATTEMPT "=%d", o->row.attempt));
+	keeper_strv_add(&env, &n, xasprintf("SWARM_WORKTREE=%s", o->row.path));
+	keeper_strv_add(&env, &n, xasprintf("SWARM_BRANCH=%s", o->row.branch));
+	keeper_strv_add(&env, &n, xasprintf("SWARM_GATE=%s", name));
+	keeper_strv_add(&env, &n,
 	    xasprintf(
 	        "SWARM_GATE_OF=job-%lld/%s", (long long)o->job, o->chunk));
 	return env;
-}
-
-static void
-strv_drop(char **v)
-{
-	char **p;
-
-	for (p = v; p != NULL && *p != NULL; p++)
-		free(*p);
-	free(v);
 }
 
 /* Start gate number o->step, or end: all passed. */
@@ -205,7 +189,7 @@ gate_next(struct op *o)
 		return;
 	}
 	json_array_foreach(json_object_get(gate, "command"), i, v)
-		env_put(&argv, &n,
+		keeper_strv_add(&argv, &n,
 		    keeper_expand(
 		        json_string_value(v), o->job, o->chunk, o->row.agent));
 	env = gate_env(o, name);
@@ -222,8 +206,8 @@ gate_next(struct op *o)
 	o->gate = gate_run(o->row.path, argv, env, o->log,
 	    t != NULL ? (int)json_integer_value(t) : GATE_TIMEOUT, on_gate, o,
 	    o->err, sizeof o->err);
-	strv_drop(argv);
-	strv_drop(env);
+	keeper_strv_free(argv);
+	keeper_strv_free(env);
 	if (o->gate == NULL)
 		gate_end(o,
 		    json_pack("{s:s, s:O, s:s, s:i}", "gate", name, "command",

@@ -341,12 +341,23 @@ keeper_cancel(struct agent *a)
 
 /* ---- what an agent in a worktree is given ---- */
 
-static void
-env_add(char ***env, size_t *n, char *s)
+/* A NULL-ended list of strings, one more; and freed. */
+void
+keeper_strv_add(char ***env, size_t *n, char *s)
 {
 	*env = xrealloc(*env, (*n + 2) * sizeof **env);
 	(*env)[(*n)++] = s;
 	(*env)[*n] = NULL;
+}
+
+void
+keeper_strv_free(char **v)
+{
+	char **p;
+
+	for (p = v; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(v);
 }
 
 /*
@@ -369,24 +380,24 @@ keeper_env(const struct agent *a, char **dir)
 	*dir = xstrdup(w.path);
 	email = keeper_expand(keeper_spec_str(spec, "email", EMAIL_DEFAULT),
 	    a->job, a->chunk, a->id);
-	env_add(&env, &n, xasprintf("SWARM_WORKTREE=%s", w.path));
-	env_add(&env, &n, xasprintf("SWARM_BRANCH=%s", w.branch));
+	keeper_strv_add(&env, &n, xasprintf("SWARM_WORKTREE=%s", w.path));
+	keeper_strv_add(&env, &n, xasprintf("SWARM_BRANCH=%s", w.branch));
 	if ((snap = worktree_snapshot_latest(a->job, a->chunk)) != NULL)
-		env_add(&env, &n, xasprintf("SWARM_SNAPSHOT=%s", snap));
+		keeper_strv_add(&env, &n, xasprintf("SWARM_SNAPSHOT=%s", snap));
 	/* git stops at the worktree's parent: no falling through. */
 	slash = strrchr(w.path, '/');
-	env_add(&env, &n,
+	keeper_strv_add(&env, &n,
 	    xasprintf("GIT_CEILING_DIRECTORIES=%.*s",
 	        (int)(slash != NULL ? slash - w.path : 0), w.path));
-	env_add(&env, &n,
+	keeper_strv_add(&env, &n,
 	    xasprintf("GIT_AUTHOR_NAME=agent-%lld", (long long)a->id));
-	env_add(&env, &n, xasprintf("GIT_AUTHOR_EMAIL=%s", email));
-	env_add(&env, &n,
+	keeper_strv_add(&env, &n, xasprintf("GIT_AUTHOR_EMAIL=%s", email));
+	keeper_strv_add(&env, &n,
 	    xasprintf("GIT_COMMITTER_NAME=agent-%lld", (long long)a->id));
-	env_add(&env, &n, xasprintf("GIT_COMMITTER_EMAIL=%s", email));
-	env_add(&env, &n, xstrdup("GIT_CONFIG_COUNT=1"));
-	env_add(&env, &n, xstrdup("GIT_CONFIG_KEY_0=core.hooksPath"));
-	env_add(&env, &n,
+	keeper_strv_add(&env, &n, xasprintf("GIT_COMMITTER_EMAIL=%s", email));
+	keeper_strv_add(&env, &n, xstrdup("GIT_CONFIG_COUNT=1"));
+	keeper_strv_add(&env, &n, xstrdup("GIT_CONFIG_KEY_0=core.hooksPath"));
+	keeper_strv_add(&env, &n,
 	    xasprintf("GIT_CONFIG_VALUE_0=%s/git-hooks", srv.cfg.statedir));
 	free(snap);
 	free(email);

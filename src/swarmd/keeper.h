@@ -50,6 +50,8 @@ void keeper_op_done(struct op *);
 void keeper_op_kick(void);
 void keeper_op_event(struct op *, const char *type, json_t *data);
 
+void keeper_strv_add(char ***v, size_t *n, char *s);
+void keeper_strv_free(char **v);
 const char *keeper_spec_str(json_t *spec, const char *key, const char *dflt);
 char *keeper_expand(
     const char *tmpl, int64_t job, const char *chunk, int64_t agent);
