@@ -665,6 +665,7 @@ void limits_free(void);
 int limits_apply(struct agent *); /* 1: placed in a cgroup */
 void limits_release(struct agent *);
 int64_t limits_cgroup_agent(pid_t);
+json_t *limits_cgroup_hits(const char *);
 
 /* ---- triage.c: tier 2, the triage hook ---- */
 struct verdict {
