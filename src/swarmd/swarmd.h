@@ -22,6 +22,7 @@
 #include "util.h"
 
 struct client;
+struct evbuffer;
 
 /* glibc's sys/queue.h lacks the _SAFE iterators. */
 #ifndef TAILQ_FOREACH_SAFE
@@ -340,9 +341,10 @@ void agent_free(struct agent *);
 const char *agent_output_file(const struct agent *);
 json_t *agent_show_json(int64_t id); /* NULL: no such agent */
 json_t *agent_chunk_list_json(int64_t job, const char *chunk);
-json_t *agent_list_json(int64_t job, int all); /* ps; job 0: all jobs */
-char *agent_stored_state(int64_t id);          /* NULL: no such agent */
-char *agent_log_path(int64_t id);              /* NULL: none */
+void agent_list_text(
+    int64_t job, int all, struct evbuffer *); /* ps; job 0: all */
+char *agent_stored_state(int64_t id);         /* NULL: no such agent */
+char *agent_log_path(int64_t id);             /* NULL: none */
 
 /* ---- mailbox.c: agents' mail and the recv calls waiting on it ---- */
 void mailbox_put(struct agent *, const char *sender, const char *text);
@@ -783,6 +785,8 @@ void client_reply(struct client *, json_t *id, json_t *body);
 void client_error(struct client *, json_t *id, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int client_write_line(struct client *, json_t *);
+int client_reply_text(
+    struct client *, json_t *, const char *, struct evbuffer *);
 void client_error_extra(struct client *, json_t *id, const char *code,
     json_t *extra, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void client_resume(struct client *);
