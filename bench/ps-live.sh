@@ -7,9 +7,11 @@
 # swarmctl asks it.  All the daemons are up at once, and the rounds
 # alternate between them (ABBA: the order flips each round), so a load
 # that comes and goes on a shared machine falls on every revision alike.
-# Each round times INVOCATIONS of `swarmctl ps` and of `swarmctl ps
-# --json` per revision (after 3 unmeasured), and reads the daemon's CPU
-# time per invocation from /proc/PID/schedstat.
+# Each round times INVOCATIONS of `swarmctl ps`, `swarmctl ps --json`
+# and, for the floor (a process started, a connection, one small
+# answer), `swarmctl jobs`, per revision (after 3 unmeasured): wall time,
+# swarmctl's own CPU time and page faults, and the daemon's CPU time per
+# call from /proc/PID/schedstat.
 set -u
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -102,21 +104,27 @@ for i in "${!REVS[@]}"; do
 done
 
 # time METRIC ROUND DAEMON CMD...: NCALLS runs of CMD after 3 unmeasured,
-# each wall time a line of RESULTS; METRIC.cpu, the daemon's CPU ms per
-# call, warm-ups included.
+# each a line of RESULTS: METRIC, its wall ms, its own CPU ms and minor
+# page faults; then METRIC.cpu, the daemon's CPU ms per call, warm-ups
+# included.
 time_cmd() {
 	local metric=$1 round=$2 pid=$3 c0 c1
 	shift 3
 	c0=$(bench_cpu_ns "$pid")
 	python3 - "$NCALLS" "$@" <<-'PY' | sed "s/^/$metric	$round	/" >>"$RESULTS" ||
-	import subprocess, sys, time
+	import resource, subprocess, sys, time
 	n, cmd = int(sys.argv[1]), sys.argv[2:]
 	for _ in range(3):
 	    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
 	for _ in range(n):
+	    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 	    t0 = time.perf_counter()
 	    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
-	    print("%.3f" % ((time.perf_counter() - t0) * 1000))
+	    t1 = time.perf_counter()
+	    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+	    cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+	    print("%.3f\t%.3f\t%d" % ((t1 - t0) * 1000, cpu * 1000,
+	        r1.ru_minflt - r0.ru_minflt))
 	PY
 	    die "timing $* failed"
 	c1=$(bench_cpu_ns "$pid")
@@ -132,6 +140,7 @@ for round in $(seq "$RUNS"); do
 		export SWARM_SOCKET=${SOCKS[$i]}
 		time_cmd "ps.$i" "$round" "${PIDS[$i]}" "${CTLS[$i]}" ps
 		time_cmd "psjson.$i" "$round" "${PIDS[$i]}" "${CTLS[$i]}" ps --json
+		time_cmd "jobs.$i" "$round" "${PIDS[$i]}" "${CTLS[$i]}" jobs
 	done
 	say "  round $round of $RUNS done"
 done
@@ -145,14 +154,19 @@ import statistics, sys
 path, revs = sys.argv[1], sys.argv[2:]
 v = {}
 for line in open(path):
-    m, r, x = line.split("\t")
-    v.setdefault(m, []).append(float(x))
+    m, r, *xs = line.split("\t")
+    for suffix, x in zip(("", ".client", ".faults"), xs):
+        v.setdefault(m + suffix, []).append(float(x))
 def p90(xs):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
-print("%-22s %-16s %9s %9s %11s" % ("revision", "command", "median ms", "p90 ms", "daemon CPU"))
+print("medians of every call; daemon CPU: per call, median of the rounds")
+print("%-12s %-10s %9s %9s %11s %11s %7s" % ("revision", "command",
+    "wall ms", "p90 ms", "daemon CPU", "client CPU", "faults"))
 for i, rev in enumerate(revs):
-    for m, cmd in (("ps", "ps"), ("psjson", "ps --json")):
-        xs, cpu = v["%s.%d" % (m, i)], v["%s.%d.cpu" % (m, i)]
-        print("%-22s %-16s %9.2f %9.2f %8.2f ms" % (rev, cmd, statistics.median(xs), p90(xs), statistics.median(cpu)))
+    for m, cmd in (("ps", "ps"), ("psjson", "ps --json"), ("jobs", "jobs")):
+        k = "%s.%d" % (m, i)
+        med = lambda s: statistics.median(v[k + s])
+        print("%-12s %-10s %9.2f %9.2f %8.2f ms %8.2f ms %7.0f" % (rev, cmd,
+            med(""), p90(v[k]), med(".cpu"), med(".client"), med(".faults")))
 PY

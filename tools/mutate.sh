@@ -3,15 +3,17 @@
 # notices.  Each tests/mutations/NAME.patch is one small change to src/
 # (its first line says what it breaks; a line "Tests: T1 T2" names the
 # meson tests that must catch it).  In a scratch copy of this tree, for
-# each mutation: apply it, build, run its tests, revert.  "caught" when a
-# test fails, "MISSED" when all pass; a patch that no longer applies or
-# builds is an error too.  Prints a table and the score; exits 0 only if
+# each mutation: apply it, build, run its tests in the order named until
+# one fails, revert.  "caught" when a test fails, "MISSED" when all pass;
+# a patch that no longer applies or builds is an error too.  Prints a
+# table, the score and the time taken; exits 0 only if
 # every mutation was caught.  The tests named are first run once on the
 # unbroken tree: one failing there would "catch" anything.  Run it before
 # resolving an issue, not in every CI run (it rebuilds once per mutation).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+began=$(date +%s)
 if [ $# -eq 0 ]; then
 	set -- $(ls tests/mutations/*.patch | sed 's|.*/||; s|\.patch$||')
 fi
@@ -29,6 +31,14 @@ meson setup build >build.log 2>&1 && ninja -C build >>build.log 2>&1 ||
 failed() {
 	sed -n 's/^ *[0-9]*\/[0-9]* [^ ]* \/ \([^ ]*\) *\(FAIL\|TIMEOUT\|ERROR\).*/\1/p' "$1" |
 		sort -u | tr '\n' ' '
+}
+# first_failing TEST...: each test in turn, until one fails (status 1);
+# 0 when none does.  A mutation's cheapest catcher is named first.
+first_failing() {
+	for t; do
+		meson test -C build --no-rebuild --print-errorlogs "$t" || return 1
+	done
+	return 0
 }
 # First, unbroken: a test that fails already would "catch" anything.
 all=$(for name in "$@"; do
@@ -55,8 +65,7 @@ for name in "$@"; do
 	else
 		if ! ninja -C build >"$name.log" 2>&1; then
 			result="ERROR: does not build"
-		elif meson test -C build --no-rebuild --print-errorlogs \
-		    $tests >>"$name.log" 2>&1; then
+		elif first_failing $tests >>"$name.log" 2>&1; then
 			result="MISSED"
 		else
 			by=$(failed "$name.log")
@@ -80,5 +89,5 @@ ninja -C build >/dev/null 2>&1
 echo
 printf '%-24s %-36s %s\n' MUTATION TESTS RESULT
 printf '%s' "$rows"
-echo "score: $caught of $total caught"
+echo "score: $caught of $total caught in $(( ($(date +%s) - began) / 60 )) min $(( ($(date +%s) - began) % 60 )) s"
 [ "$caught" -eq "$total" ]
