@@ -25,12 +25,22 @@ git ls-files -co --exclude-standard | grep -v '^build' |
 	tar -cf - -T - | tar -xf - -C "$scratch/" || exit 1
 cd "$scratch"
 echo "building a scratch copy in $scratch"
-meson setup build >build.log 2>&1 && ninja -C build >>build.log 2>&1 ||
-	{ tail -n 20 build.log; exit 1; }
+meson setup build >build.log 2>&1 || { tail -n 20 build.log; exit 1; }
 # failed LOG: the tests that failed in a meson test log.
 failed() {
 	sed -n 's/^ *[0-9]*\/[0-9]* [^ ]* \/ \([^ ]*\) *\(FAIL\|TIMEOUT\|ERROR\).*/\1/p' "$1" |
 		sort -u | tr '\n' ' '
+}
+# needs TEST...: the build's files those tests run (meson's depends), so
+# that a mutation rebuilds them alone, not every target.
+needs() {
+	meson introspect build --tests --targets | python3 -c '
+import json, os, sys
+d, names = json.load(sys.stdin), set(sys.argv[1:])
+files = {t["id"]: t["filename"] for t in d["targets"]}
+out = {f for t in d["tests"] if t["name"] in names
+       for i in t["depends"] for f in files.get(i, [])}
+print(" ".join(sorted(os.path.relpath(f, "build") for f in out)))' "$@"
 }
 # first_failing TEST...: each test in turn, until one fails (status 1);
 # 0 when none does.  A mutation's cheapest catcher is named first.
@@ -45,6 +55,8 @@ all=$(for name in "$@"; do
 	sed -n 's/^Tests: *//p' "$top/tests/mutations/$name.patch" | head -n1
 done | tr ' ' '\n' | sort -u | tr '\n' ' ')
 echo "unbroken: $all"
+# Only what the tests named run: no fuzz targets, no unit test unnamed.
+ninja -C build $(needs $all) >>build.log 2>&1 || { tail -n 20 build.log; exit 1; }
 if ! meson test -C build --no-rebuild --print-errorlogs $all >base.log 2>&1; then
 	echo "these fail on the unbroken tree: $(failed base.log)"
 	grep -h '^FAIL' base.log | head -n 5
@@ -60,10 +72,10 @@ for name in "$@"; do
 	tests=$(sed -n 's/^Tests: *//p' "$p" | head -n1)
 	if [ -z "$tests" ]; then
 		result="ERROR: no Tests: line"
-	elif ! git apply "$p" 2>"$name.err"; then
+	elif t0=$(date +%s) && ! git apply "$p" 2>"$name.err"; then
 		result="ERROR: does not apply"
 	else
-		if ! ninja -C build >"$name.log" 2>&1; then
+		if ! ninja -C build $(needs $tests) >"$name.log" 2>&1; then
 			result="ERROR: does not build"
 		elif first_failing $tests >>"$name.log" 2>&1; then
 			result="MISSED"
@@ -78,14 +90,13 @@ for name in "$@"; do
 			fi
 		fi
 		git apply -R "$p" || { echo "cannot revert $name"; exit 1; }
+		result="$result [$(($(date +%s) - t0)) s]"
 	fi
 	row=$(printf '%-24s %-36s %s' "$name" "$tests" "$result")
 	echo "$row"
 	rows="$rows$row
 "
 done
-# The build left as it was, for whoever reads the table next.
-ninja -C build >/dev/null 2>&1
 echo
 printf '%-24s %-36s %s\n' MUTATION TESTS RESULT
 printf '%s' "$rows"
