@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "swarmd.h"
 
 #define X \
@@ -489,29 +491,103 @@ agent_chunk_list_json(int64_t job, const char *chunk)
 	return arr;
 }
 
-/* A ps row: the AGENT fields a listing needs, built without json_pack. */
-static json_t *
-agent_ps_row(sqlite3_stmt *st)
+/* S as a JSON string, escaped as jansson escapes it. */
+static void
+text_str(struct evbuffer *out, const unsigned char *s)
+{
+	const unsigned char *run;
+
+	if (s == NULL) {
+		evbuffer_add(out, "null", 4);
+		return;
+	}
+	evbuffer_add(out, "\"", 1);
+	for (;;) {
+		for (run = s; *s >= 0x20 && *s != '"' && *s != '\\'; s++)
+			;
+		evbuffer_add(out, run, (size_t)(s - run));
+		if (*s == '\0')
+			break;
+		switch (*s) {
+		case '"':
+		case '\\':
+			evbuffer_add_printf(out, "\\%c", *s);
+			break;
+		case '\b':
+			evbuffer_add(out, "\\b", 2);
+			break;
+		case '\f':
+			evbuffer_add(out, "\\f", 2);
+			break;
+		case '\n':
+			evbuffer_add(out, "\\n", 2);
+			break;
+		case '\r':
+			evbuffer_add(out, "\\r", 2);
+			break;
+		case '\t':
+			evbuffer_add(out, "\\t", 2);
+			break;
+		default:
+			evbuffer_add_printf(out, "\\u%04x", *s);
+		}
+		s++;
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+/* A timestamp (wall ms, 0: none) as JSON. */
+static void
+text_ts(struct evbuffer *out, int64_t ms)
+{
+	char buf[TS_LEN];
+
+	if (ms == 0)
+		evbuffer_add(out, "null", 4);
+	else
+		evbuffer_add_printf(out, "\"%s\"", ts_format(ms, buf));
+}
+
+/* Column COL, an integer or NULL, as JSON. */
+static void
+text_int(struct evbuffer *out, sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		evbuffer_add(out, "null", 4);
+	else
+		evbuffer_add_printf(
+		    out, "%lld", (long long)sqlite3_column_int64(st, col));
+}
+
+/*
+ * A ps row, the AGENT fields a listing needs, written as JSON text: at
+ * 1,000 live agents a tree of jansson objects cost more than the query
+ * and the socket together (BENCHMARKS.md, "ps at 1,000 live agents").
+ */
+static void
+agent_ps_row(struct evbuffer *out, sqlite3_stmt *st)
 {
 	int64_t id = sqlite3_column_int64(st, 0);
 	struct agent *live = agent_find(id);
-	json_t *o = json_object();
-	char buf[32];
 
-	snprintf(buf, sizeof buf, "agent-%lld", (long long)id);
-	json_object_set_new(o, "agent", json_string(buf));
-	snprintf(buf, sizeof buf, "job-%lld",
-	    (long long)sqlite3_column_int64(st, 1));
-	json_object_set_new(o, "job", json_string(buf));
-	json_object_set_new(o, "chunk", store_col_text(st, 2));
-	json_object_set_new(o, "attempt", store_col_int(st, 3));
-	json_object_set_new(o, "state", store_col_text(st, 4));
-	json_object_set_new(o, "pid", store_col_int(st, 5));
-	json_object_set_new(o, "started", store_col_ts(st, 6));
-	json_object_set_new(o, "last_seen",
-	    live != NULL ? json_ts(live->last_seen) : store_col_ts(st, 7));
-	json_object_set_new(o, "ended", store_col_ts(st, 8));
-	return o;
+	evbuffer_add_printf(out,
+	    "{\"agent\":\"agent-%lld\",\"job\":\"job-%lld\",\"chunk\":",
+	    (long long)id, (long long)sqlite3_column_int64(st, 1));
+	text_str(out, sqlite3_column_text(st, 2));
+	evbuffer_add(out, ",\"attempt\":", 11);
+	text_int(out, st, 3);
+	evbuffer_add(out, ",\"state\":", 9);
+	text_str(out, sqlite3_column_text(st, 4));
+	evbuffer_add(out, ",\"pid\":", 7);
+	text_int(out, st, 5);
+	evbuffer_add(out, ",\"started\":", 11);
+	text_ts(out, sqlite3_column_int64(st, 6));
+	evbuffer_add(out, ",\"last_seen\":", 13);
+	text_ts(
+	    out, live != NULL ? live->last_seen : sqlite3_column_int64(st, 7));
+	evbuffer_add(out, ",\"ended\":", 9);
+	text_ts(out, sqlite3_column_int64(st, 8));
+	evbuffer_add(out, "}", 1);
 }
 
 /*
@@ -524,9 +600,12 @@ agent_ps_row(sqlite3_stmt *st)
 	"a.pid, a.started, a.last_seen, a.ended FROM agents a "
 #define PS_LIVE "a.state IN ('starting', 'running', 'suspect') "
 
-/* The ps listing: JOB's agents (0: every job's), live ones unless ALL. */
-json_t *
-agent_list_json(int64_t job, int all)
+/*
+ * The ps listing, a JSON array appended to OUT: JOB's agents (0: every
+ * job's), live ones unless ALL.
+ */
+void
+agent_list_text(int64_t job, int all, struct evbuffer *out)
 {
 	static const char live[] = PS_COLUMNS "WHERE " PS_LIVE "ORDER BY a.id";
 	static const char every[] = PS_COLUMNS "ORDER BY a.id";
@@ -534,18 +613,22 @@ agent_list_json(int64_t job, int all)
 	    PS_COLUMNS "WHERE a.job = ?1 AND " PS_LIVE "ORDER BY a.id";
 	static const char job_all[] = PS_COLUMNS "WHERE a.job = ?1 "
 	                                         "ORDER BY a.id";
-	json_t *arr = json_array();
 	sqlite3_stmt *st;
+	int n = 0;
 
 	if (job != 0) {
 		st = store_prepare(all ? job_all : job_live);
 		sqlite3_bind_int64(st, 1, job);
 	} else
 		st = store_prepare(all ? every : live);
-	while (store_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, agent_ps_row(st));
+	evbuffer_add(out, "[", 1);
+	while (store_step(st) == SQLITE_ROW) {
+		if (n++ > 0)
+			evbuffer_add(out, ",", 1);
+		agent_ps_row(out, st);
+	}
 	sqlite3_reset(st);
-	return arr;
+	evbuffer_add(out, "]", 1);
 }
 
 /* The stored state of agent ID, or NULL when there is no such agent. */

@@ -292,12 +292,17 @@ cgroup_place(struct agent *a, json_t *applied)
 	return 1;
 }
 
-/* An ended agent's cgroup: did a limit bite?  Then remove it. */
-static void
-cgroup_done(struct agent *a, const char *dir)
+/*
+ * Which limits of the cgroup in DIR bit, and how often: {"memory.events":
+ * N} for OOM kills under memory.max, {"pids.events": N} for forks refused
+ * at pids.max; a limit that never bit is left out.
+ */
+json_t *
+limits_cgroup_hits(const char *dir)
 {
 	static const char *files[][2] = { { "memory.events", "oom_kill " },
 		{ "pids.events", "max " } };
+	json_t *hits = json_object();
 	char *path, line[128];
 	long long n;
 	size_t i, klen;
@@ -309,17 +314,30 @@ cgroup_done(struct agent *a, const char *dir)
 		f = fopen(path, "re");
 		free(path);
 		while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-			if (strncmp(line, files[i][1], klen) != 0 ||
-			    (n = atoll(line + klen)) <= 0)
-				continue;
-			evlog_add("resource_limit", a->job, a->chunk, a->id,
-			    a->attempt,
-			    json_pack("{s:s, s:I}", "limit", files[i][0],
-			        "count", (json_int_t)n));
+			if (strncmp(line, files[i][1], klen) == 0 &&
+			    (n = atoll(line + klen)) > 0)
+				json_object_set_new(
+				    hits, files[i][0], json_integer(n));
 		}
 		if (f != NULL)
 			fclose(f);
 	}
+	return hits;
+}
+
+/* An ended agent's cgroup: did a limit bite?  Then remove it. */
+static void
+cgroup_done(struct agent *a, const char *dir)
+{
+	json_t *hits = limits_cgroup_hits(dir), *n;
+	const char *file;
+
+	json_object_foreach(hits, file, n) {
+		evlog_add("resource_limit", a->job, a->chunk, a->id, a->attempt,
+		    json_pack("{s:s, s:I}", "limit", file, "count",
+		        json_integer_value(n)));
+	}
+	json_decref(hits);
 	if (rmdir(dir) == -1 && errno != ENOENT)
 		log_debug("rmdir %s: %s", dir, strerror(errno));
 }

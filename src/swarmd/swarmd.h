@@ -22,6 +22,7 @@
 #include "util.h"
 
 struct client;
+struct evbuffer;
 
 /* glibc's sys/queue.h lacks the _SAFE iterators. */
 #ifndef TAILQ_FOREACH_SAFE
@@ -357,9 +358,10 @@ void agent_free(struct agent *);
 const char *agent_output_file(const struct agent *);
 json_t *agent_show_json(int64_t id); /* NULL: no such agent */
 json_t *agent_chunk_list_json(int64_t job, const char *chunk);
-json_t *agent_list_json(int64_t job, int all); /* ps; job 0: all jobs */
-char *agent_stored_state(int64_t id);          /* NULL: no such agent */
-char *agent_log_path(int64_t id);              /* NULL: none */
+void agent_list_text(
+    int64_t job, int all, struct evbuffer *); /* ps; job 0: all */
+char *agent_stored_state(int64_t id);         /* NULL: no such agent */
+char *agent_log_path(int64_t id);             /* NULL: none */
 int64_t agent_of_chunk(int64_t job, const char *chunk); /* 0: none */
 char *agent_chunk_of(int64_t id, int64_t *job);         /* NULL: none */
 
@@ -794,6 +796,7 @@ void limits_free(void);
 int limits_apply(struct agent *); /* 1: placed in a cgroup */
 void limits_release(struct agent *);
 int64_t limits_cgroup_agent(pid_t);
+json_t *limits_cgroup_hits(const char *);
 
 /* ---- triage.c: tier 2, the triage hook ---- */
 struct verdict {
@@ -911,6 +914,8 @@ void client_reply(struct client *, json_t *id, json_t *body);
 void client_error(struct client *, json_t *id, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int client_write_line(struct client *, json_t *);
+int client_reply_text(
+    struct client *, json_t *, const char *, struct evbuffer *);
 void client_error_extra(struct client *, json_t *id, const char *code,
     json_t *extra, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void client_resume(struct client *);

@@ -27,6 +27,17 @@ assert_eq "$(must swarmctl pending)" "" "pending after done"
 # agent names: agent-1 .. agent-10, each once
 assert_eq "$(swarmctl ps --all --json | json '",".join(sorted(a["agent"] for a in j))')" \
 	"$(for i in 1 10 2 3 4 5 6 7 8 9; do printf 'agent-%s,' $i; done | sed 's/,$//')" "agent names"
+# A ps row is its agent's AGENT object, cut to the fields a listing needs.
+swarmctl ps --all --json >"$T/ps"
+for a in $(json '" ".join(a["agent"] for a in j)' <"$T/ps"); do
+	swarmctl show "$a" --json
+done | python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+shown = [json.loads(l) for l in sys.stdin]
+keys = ["agent", "job", "chunk", "attempt", "state", "pid", "started", "last_seen", "ended"]
+bad = [r for r, s in zip(rows, shown) if list(r) != keys or r != {k: s[k] for k in keys}]
+sys.exit(1 if bad or len(rows) != 10 else 0)' "$T/ps" || fail "ps rows differ from show: $(head -c 400 "$T/ps")"
 # heartbeat notes are events
 grep -q '"note": *"beat 1"' "$T/events" || fail "heartbeat note event"
 ok

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Abort records the request, leaves an "abort" message in the mailbox,
-# sends SIGTERM to the process group and SIGKILL after the grace period.
+# sends SIGTERM to the process group (children included) and SIGKILL
+# after the grace period.
 . "$(dirname "$0")/lib.sh"
 start_daemon
 export HANG_PIDFILE="$T/pids"
@@ -63,6 +64,26 @@ a=$(swarmctl show "$job/c0" --json | json 'j["agent"]')
 swarmctl abort "$a" --reason "read this" --grace 5 >/dev/null || fail "abort reader"
 wait_until 20 chunk_is "$job/c0" aborted || fail "reader not aborted"
 assert_contains "$(cat "$T/got" 2>/dev/null)" "abort: read this" "the aborted agent's mail"
+
+# SIGTERM reaches the agent's whole group, so its children may stop
+# cleanly too, not only the leader (the shim's sweep after the leader's
+# end is a SIGKILL).  The leader waits for its child on SIGTERM.
+cat >"$T/family.sh" <<'A'
+#!/bin/sh
+sh -c 'trap "echo term >\"$T/child-term\"; exit 0" TERM
+	while :; do sleep 0.05; done' &
+child=$!
+trap 'wait "$child"; exit 0' TERM
+swarmctl heartbeat --note ready
+while :; do sleep 0.05; done
+A
+chmod +x "$T/family.sh"
+f=$(job_file family '["'"$T"'/family.sh"]' 1 '{"env":{"T":"'"$T"'"}}')
+job=$(swarmctl submit "$f")
+wait_until 20 sh -c "swarmctl events --job $job --json | grep -q '\"heartbeat\"'" || fail "family did not start"
+swarmctl abort "$(swarmctl show "$job/c0" --json | json 'j["agent"]')" --grace 2 >/dev/null || fail "abort family"
+wait_until 20 chunk_is "$job/c0" aborted || fail "family not aborted"
+assert_eq "$(cat "$T/child-term" 2>/dev/null)" term "the agent's child told to stop by SIGTERM"
 
 # Aborting a job aborts its running agents and drops its queued chunks.
 : >"$T/pids"

@@ -81,6 +81,21 @@ first=$(json 'j["body"]["escalation"]["escalation"]' <"$T/first")
 assert_contains "$(json 'j["body"]["text"]' <"$T/first")" "swarmctl resolve $first --action"
 assert_contains "$(json 'j["body"]["text"]' <"$T/first")" "stalled: no heartbeat"
 grep "\"escalation\": \"$first\"" "$T/posts" | jsonl 'j["status"]' | grep -qx 200 || fail "retry of $first not delivered"
+# Each escalation is posted as it opens: its first POST is no renotify.
+firsts() {
+	python3 - "$T/posts" "$1" <<'P'
+import json, sys
+first = {}
+for line in open(sys.argv[1]):
+    b = json.loads(line)["body"]
+    first.setdefault(b["escalation"]["escalation"], b["text"])
+if sys.argv[2] == "count":
+    sys.exit(0 if len(first) == 4 else 1)
+print(sum("still open: " in t for t in first.values()))
+P
+}
+wait_until 20 firsts count || fail "not every escalation posted: $(cat "$T/posts")"
+assert_eq "$(firsts renotified)" 0 "escalations first posted as a renotify"
 evs "$job" escalation_notified | grep "\"$first\"" | jsonl '(j["try"], j["ok"])' >"$T/tries"
 # The failed try is retried as try 2 (a renotify may post in between).
 assert_eq "$(head -n 1 "$T/tries")" '[1, false]' "first try for $first"
