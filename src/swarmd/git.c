@@ -119,7 +119,7 @@ git_raced(struct git_run *g)
 	char *e = (char *)evbuffer_pullup(g->err, -1);
 
 	return WIFEXITED(g->status) && WEXITSTATUS(g->status) != 0 &&
-	    g->tries < GIT_RACE_TRIES && n > 0 &&
+	    g->tries < GIT_RACE_TRIES && n > 0 && e != NULL &&
 	    memmem(e, n, "failed to read ", 15) != NULL &&
 	    memmem(e, n, "/worktrees/", 11) != NULL;
 }
