@@ -65,9 +65,11 @@ on_checked(const char *err, void *arg)
 	if (l->gone)
 		jobspec_free(&l->js);
 	else if (err != NULL) {
-		client_error_extra(l->client, l->id, SWARM_E_INVALID_JOB,
-		    json_pack("{s:[s]}", "problems", err),
+		json_t *extra = json_pack("{s:[s]}", "problems", err);
+
+		client_error_extra(l->client, l->id, SWARM_E_INVALID_JOB, extra,
 		    "the job has 1 problem; nothing was stored");
+		json_decref(extra);
 		jobspec_free(&l->js);
 	} else if (verb_submit_store(
 	               reply, &l->js, l->dry_run, msg, sizeof msg) == -1)
