@@ -318,22 +318,29 @@ chunk_next_due(void)
 	return due;
 }
 
-/* Why the chunk's last result was refused, for its next attempt. */
-char *
-chunk_rejection(int64_t job, const char *chunk)
+/* One text column of JOB's CHUNK, by SQL (job, id bound); NULL: none. */
+static char *
+chunk_text(int64_t job, const char *chunk, const char *sql)
 {
-	static const char sql[] = "SELECT rejection FROM chunks "
-	                          "WHERE job = ? AND id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
+	const unsigned char *t;
 	char *out = NULL;
 
 	sqlite3_bind_int64(st, 1, job);
 	store_bind_text(st, 2, chunk);
 	if (store_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL)
-		out = xstrdup((const char *)sqlite3_column_text(st, 0));
+	    (t = sqlite3_column_text(st, 0)) != NULL)
+		out = xstrdup((const char *)t);
 	sqlite3_reset(st);
 	return out;
+}
+
+/* Why the chunk's last result was refused, for its next attempt. */
+char *
+chunk_rejection(int64_t job, const char *chunk)
+{
+	return chunk_text(job, chunk,
+	    "SELECT rejection FROM chunks WHERE job = ? AND id = ?");
 }
 
 /* A chunk's own fields (all but id and task) as JSON text, or NULL. */
@@ -384,18 +391,11 @@ chunk_add_all(int64_t job, json_t *chunks)
 json_t *
 chunk_fields_json(int64_t job, const char *chunk)
 {
-	static const char sql[] = "SELECT fields FROM chunks WHERE job = ? "
-	                          "AND id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	json_t *fields = NULL;
+	char *text = chunk_text(
+	    job, chunk, "SELECT fields FROM chunks WHERE job = ? AND id = ?");
+	json_t *fields = text != NULL ? json_loads(text, 0, NULL) : NULL;
 
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	if (store_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL)
-		fields = json_loads(
-		    (const char *)sqlite3_column_text(st, 0), 0, NULL);
-	sqlite3_reset(st);
+	free(text);
 	return fields;
 }
 
@@ -677,17 +677,6 @@ chunk_set_gate_log(int64_t job, const char *chunk, const char *log)
 char *
 chunk_fail_class_of(int64_t job, const char *chunk)
 {
-	static const char sql[] = "SELECT fail_class FROM chunks "
-	                          "WHERE job = ? AND id = ?";
-	sqlite3_stmt *st = store_prepare(sql);
-	const unsigned char *t;
-	char *cls = NULL;
-
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	if (store_step(st) == SQLITE_ROW &&
-	    (t = sqlite3_column_text(st, 0)) != NULL)
-		cls = xstrdup((const char *)t);
-	sqlite3_reset(st);
-	return cls;
+	return chunk_text(job, chunk,
+	    "SELECT fail_class FROM chunks WHERE job = ? AND id = ?");
 }
