@@ -618,6 +618,63 @@ test_expand_grows(void **state)
 	free(got);
 }
 
+/* A job's worktree: refused by path for each kind of bad member. */
+static void
+test_worktree(void **state)
+{
+	(void)state;
+	assert_member("worktree", "[]", "worktree: expected an object");
+	assert_member("worktree", "{\"repo\": \"rel\", \"base\": \"main\"}",
+	    "worktree.repo: expected an absolute path");
+	assert_member(
+	    "worktree", "{\"repo\": \"/\"}", "worktree.base: required");
+	assert_member("worktree", "{\"repo\": \"/\", \"base\": \"-x\"}",
+	    "worktree.base: expected a name of 1-256 bytes, not starting "
+	    "with '-'");
+	assert_member("worktree",
+	    "{\"repo\": \"/\", \"base\": \"main\", \"branch\": \"b\"}",
+	    "worktree.branch: must contain {chunk}: each chunk has a branch "
+	    "of its own");
+	assert_member("worktree",
+	    "{\"repo\": \"/\", \"base\": \"main\", \"colour\": 1}",
+	    "worktree.colour: unknown field");
+}
+
+/* VALID with a worktree and GATES (JSON text) must fail with WANT. */
+static void
+assert_gates(const char *gates, const char *want)
+{
+	const char *w[] = { want, NULL };
+	json_t *j = load(VALID);
+
+	json_object_set_new(
+	    j, "worktree", load("{\"repo\": \"/\", \"base\": \"main\"}"));
+	json_object_set_new(j, "gates", load(gates));
+	assert_problems_json(j, w);
+	json_decref(j);
+}
+
+static void
+test_gates(void **state)
+{
+	(void)state;
+	assert_member("gates", "[{\"name\": \"t\", \"command\": [\"make\"]}]",
+	    "gates: need a worktree (gates run in the chunk's worktree)");
+	assert_gates("{}", "gates: expected an array");
+	assert_gates("[{\"name\": \"t\", \"command\": [\"make\"]}, "
+	             "{\"name\": \"t\", \"command\": [\"make\"]}]",
+	    "gates[1].name: duplicate \"t\"");
+	assert_gates(
+	    "[{\"name\": \"t\", \"command\": [\"make\"], \"timeout\": 0}]",
+	    "gates[0].timeout: expected 1-86400 seconds");
+	assert_gates("[{\"name\": \"a b\", \"command\": [\"make\"]}]",
+	    "gates[0].name: expected 1-128 of [A-Za-z0-9._:-]");
+	assert_gates("[{\"name\": \"t\", \"command\": [\"make\"], \"x\": 1}]",
+	    "gates[0].x: unknown field");
+	assert_member(
+	    "gate_retries", "101", "gate_retries: must be between 0 and 100");
+}
+
 int
 main(void)
 {
@@ -637,6 +694,8 @@ main(void)
 		cmocka_unit_test(test_workdir),
 		cmocka_unit_test(test_workdir_is_file),
 		cmocka_unit_test(test_env),
+		cmocka_unit_test(test_worktree),
+		cmocka_unit_test(test_gates),
 		cmocka_unit_test(test_concurrency),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_chunks_shape),
