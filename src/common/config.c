@@ -62,6 +62,8 @@ static const struct key keys[] = {
 	{ "retries", "gate", K_INT, OFF(retries_gate), 0, 100 },
 	{ "retries", "backoff", K_DUR, OFF(backoff_base), 0, 86400 },
 	{ "retries", "backoff_max", K_DUR, OFF(backoff_max), 0, 86400 },
+	{ "merge", "batch", K_INT, OFF(merge_batch), 1, 64 },
+	{ "merge", "stall", K_DUR, OFF(merge_stall), 1, 86400 },
 	{ "store", "synchronous", K_STR, OFF(synchronous), 0, 0 },
 	{ "proxy", "listen", K_STR, OFF(proxy_listen), 0, 0 },
 	{ "proxy", "upstream", K_STR, OFF(proxy_upstream), 0, 0 },
@@ -197,6 +199,8 @@ config_defaults(struct config *cfg)
 	cfg->retries_transient = 2;
 	cfg->retries_schema = 1;
 	cfg->retries_gate = 2;
+	cfg->merge_batch = 4;
+	cfg->merge_stall = 30;
 	cfg->backoff_base = 10;
 	cfg->backoff_max = 600;
 	cfg->synchronous = xstrdup("full");

@@ -43,6 +43,11 @@ struct config {
 	double backoff_base;   /* first retry within this, doubling */
 	double backoff_max;
 
+	/* [merge] */
+	int merge_batch; /* entries tested together; a job's merge.batch */
+	double
+	    merge_stall; /* waiting entries, no round: the watchdog says so */
+
 	/* [watchdog]: a timeout or limit of 0 is off */
 	double heartbeat_timeout;   /* silent this long: suspect (stalled) */
 	double no_progress_timeout; /* tokens without progress: zombie */

@@ -137,13 +137,14 @@ job_state_text(json_t *j, char *buf, size_t len)
 static void
 print_jobs(json_t *jobs)
 {
-	static const char *counts[] = { "queued", "running", "gating", "done",
-		"failed", "aborted", "dead" };
+	static const char *counts[] = { "queued", "running", "gating",
+		"merging", "merged", "done", "failed", "aborted", "dead" };
 	struct table *t;
 	size_t i, k;
 
 	t = format_table_new(
-	    "JOB NAME STATE TOTAL QUEUED RUNNING GATING DONE FAILED ABORTED DEAD");
+	    "JOB NAME STATE TOTAL QUEUED RUNNING GATING MERGING MERGED DONE "
+	    "FAILED ABORTED DEAD");
 	for (i = 0; i < json_array_size(jobs); i++) {
 		json_t *j = json_array_get(jobs, i);
 
@@ -619,7 +620,8 @@ wait_follow(
 static int
 wait_report(struct cmd_ctx *ctx, int argc, char **argv, int *bad)
 {
-	static const char *ends[] = { "done", "failed", "aborted", "dead" };
+	static const char *ends[] = { "done", "merged", "failed", "aborted",
+		"dead" };
 	json_t *all = json_object(), *o, *counts;
 	int rc = 0, i;
 	size_t k;
@@ -629,16 +631,21 @@ wait_report(struct cmd_ctx *ctx, int argc, char **argv, int *bad)
 		if ((o = wait_show(ctx, argv[i], &rc)) == NULL)
 			break;
 		counts = json_object_get(o, "counts");
-		for (k = 1; k < nitems(ends); k++)
+		for (k = 2; k < nitems(ends); k++)
 			*bad |= json_integer_value(
 			            json_object_get(counts, ends[k])) > 0;
 		if (!ctx->json) {
 			printf("%s", argv[i]);
 			for (k = 0; k < nitems(ends); k++)
-				printf("%s %lld %s", k == 0 ? ":" : ",",
-				    (long long)json_integer_value(
-				        json_object_get(counts, ends[k])),
-				    ends[k]);
+				/* merged only where a job merges */
+				if (k != 1 ||
+				    json_integer_value(
+				        json_object_get(counts, ends[k])) > 0)
+					printf("%s %lld %s", k == 0 ? ":" : ",",
+					    (long long)json_integer_value(
+					        json_object_get(
+					            counts, ends[k])),
+					    ends[k]);
 			printf("\n");
 		}
 		json_object_set(all, argv[i], counts);

@@ -1,6 +1,6 @@
 /*
- * cmd-work.c: the verbs about the agents' work: worktrees, clean and
- * blame, and the commits `show` prints for an agent in a worktree.
+ * cmd-work.c: the verbs about the agents' work: worktrees, clean,
+ * blame, merges and merge (pause, resume), and the commits `show` prints for an agent in a worktree.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +150,95 @@ cmd_blame(struct cmd_ctx *ctx)
 		if (json_object_get(c, "usage") != NULL)
 			print_usage(json_object_get(c, "usage"));
 	}
+	json_decref(resp);
+	return 0;
+}
+
+static void
+print_merges(json_t *rows)
+{
+	struct table *t =
+	    format_table_new("TARGET POS CHUNK STATE AGE ROUNDS RESULT");
+	char age[FORMAT_AGE_LEN];
+	int64_t queued, now = now_wall_ms();
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(rows, i, r) {
+		const char *target = format_member(r, "target");
+		char *tgt = json_is_true(json_object_get(r, "paused")) ?
+		    xasprintf("%s (paused)", target) :
+		    xstrdup(target);
+		char *chunk = xasprintf("%s/%s", format_member(r, "job"),
+		    format_member(r, "chunk"));
+
+		format_table_row(t);
+		format_table_cell(t, tgt);
+		format_table_json(t, json_object_get(r, "position"));
+		format_table_cell(t, chunk);
+		format_table_cell(t, format_member(r, "state"));
+		format_table_cell(t,
+		    format_parse_ts(format_member(r, "queued"), &queued) == 0 ?
+		        format_age(now - queued, age) :
+		        "-");
+		format_table_json(t, json_object_get(r, "rounds"));
+		format_table_cell(t, format_member(r, "result"));
+		free(tgt);
+		free(chunk);
+	}
+	format_table_print(t, stdout);
+	format_table_free(t);
+}
+
+/* The merge queues: the waiting entries, in order (--all: the ended). */
+int
+cmd_merges(struct cmd_ctx *ctx)
+{
+	json_t *args = json_object(), *resp;
+	int rc;
+
+	if (cmd_opt(ctx, "all") != NULL)
+		json_object_set_new(args, "all", json_true());
+	if ((rc = client_call(ctx, "merges", args, &resp)) != 0)
+		return rc;
+	if (ctx->json)
+		format_json(json_object_get(resp, "merges"));
+	else
+		print_merges(json_object_get(resp, "merges"));
+	json_decref(resp);
+	return 0;
+}
+
+/* merge pause|resume TARGET */
+int
+cmd_merge(struct cmd_ctx *ctx)
+{
+	json_t *resp;
+	int rc;
+
+	if (strcmp(ctx->argv[0], "pause") != 0 &&
+	    strcmp(ctx->argv[0], "resume") != 0) {
+		fprintf(stderr,
+		    "swarmctl: merge: expected pause or resume, not \"%s\"\n",
+		    ctx->argv[0]);
+		return SWARM_EXIT_USAGE;
+	}
+	rc = client_call(ctx, "merge",
+	    json_pack(
+	        "{s:s, s:s}", "action", ctx->argv[0], "target", ctx->argv[1]),
+	    &resp);
+	if (rc != 0)
+		return rc;
+	if (ctx->json)
+		format_json(resp);
+	else
+		printf("%s: %s (%lld queue%s)\n", ctx->argv[1],
+		    strcmp(ctx->argv[0], "pause") == 0 ? "paused" : "resumed",
+		    (long long)json_integer_value(
+		        json_object_get(resp, "queues")),
+		    json_integer_value(json_object_get(resp, "queues")) == 1 ?
+		        "" :
+		        "s");
 	json_decref(resp);
 	return 0;
 }

@@ -72,6 +72,8 @@ int cmd_read_file(const char *path, size_t max, char **out, size_t *outlen);
 int cmd_worktrees(struct cmd_ctx *);
 int cmd_clean(struct cmd_ctx *);
 int cmd_blame(struct cmd_ctx *);
+int cmd_merges(struct cmd_ctx *);
+int cmd_merge(struct cmd_ctx *);
 void cmd_print_commits(json_t *agent);
 
 /* cmd-job.c */

@@ -7,7 +7,10 @@
  * requeues a failed, aborted or dead one.  A job with gates runs them
  * on a chunk whose attempt succeeded (gating) before it is done; a
  * failing gate fails the chunk, routed like any failure (class gate:
- * rework).  Anything not in the table is an illegal transition: refused,
+ * rework).  A job that merges queues a chunk whose gates passed
+ * (merging) until its commits land on the target (merged), or a
+ * conflict or the gates on the target fail it (class gate again).
+ * Anything not in the table is an illegal transition: refused,
  * logged, never forced.
  *
  * chunk_apply is the only writer of chunks.state.  A chunk becomes dead
@@ -29,22 +32,26 @@ static const struct chunk_move {
 	enum chunk_action action;
 } chunk_table[CHUNK_NSTATES][CHUNK_NINPUTS] = {
 	/* DISPATCH, EXIT_OK, EXIT_FAIL, ABORT, DROP, RETRY, REQUEUE, DEADLETTER,
-	 * GATE, GATE_PASS, GATE_FAIL */
+	 * GATE, GATE_PASS, GATE_FAIL, GATE_MERGE, MERGED, MERGE_FAIL */
 	[CHUNK_QUEUED] = { { CHUNK_RUNNING, CA_DISPATCH }, X, X, X,
-	    { CHUNK_ABORTED, CA_NONE }, X, X, X, X, X, X },
+	    { CHUNK_ABORTED, CA_NONE }, X, X, X, X, X, X, X, X, X },
 	[CHUNK_RUNNING] = { X, { CHUNK_DONE, CA_OUTPUT },
 	    { CHUNK_FAILED, CA_NONE }, { CHUNK_ABORTED, CA_NONE }, X, X,
 	    { CHUNK_QUEUED, CA_NONE }, { CHUNK_DEAD, CA_NONE },
-	    { CHUNK_GATING, CA_OUTPUT }, X, X },
-	[CHUNK_DONE] = { X, X, X, X, X, X, X, X, X, X, X },
+	    { CHUNK_GATING, CA_OUTPUT }, X, X, X, X, X },
+	[CHUNK_DONE] = { X, X, X, X, X, X, X, X, X, X, X, X, X, X },
 	[CHUNK_FAILED] = { X, X, X, X, X, { CHUNK_QUEUED, CA_NONE }, X,
-	    { CHUNK_DEAD, CA_NONE }, X, X, X },
+	    { CHUNK_DEAD, CA_NONE }, X, X, X, X, X, X },
 	[CHUNK_ABORTED] = { X, X, X, X, X, { CHUNK_QUEUED, CA_NONE }, X, X, X,
-	    X, X },
+	    X, X, X, X, X },
 	[CHUNK_DEAD] = { X, X, X, X, X, { CHUNK_QUEUED, CA_NONE }, X, X, X, X,
-	    X },
+	    X, X, X, X },
 	[CHUNK_GATING] = { X, X, X, { CHUNK_ABORTED, CA_NONE }, X, X, X, X, X,
-	    { CHUNK_DONE, CA_NONE }, { CHUNK_FAILED, CA_NONE } },
+	    { CHUNK_DONE, CA_NONE }, { CHUNK_FAILED, CA_NONE },
+	    { CHUNK_MERGING, CA_NONE }, X, X },
+	[CHUNK_MERGING] = { X, X, X, { CHUNK_ABORTED, CA_NONE }, X, X, X, X, X,
+	    X, X, X, { CHUNK_MERGED, CA_NONE }, { CHUNK_FAILED, CA_NONE } },
+	[CHUNK_MERGED] = { X, X, X, X, X, X, X, X, X, X, X, X, X, X },
 };
 #undef X
 
@@ -60,6 +67,9 @@ static const char *chunk_input_names[CHUNK_NINPUTS] = {
 	"gate",
 	"gates passed",
 	"gate failed",
+	"gates passed, to merge",
+	"merged",
+	"merge failed",
 };
 
 static const char *chunk_names[CHUNK_NSTATES] = {
@@ -70,6 +80,8 @@ static const char *chunk_names[CHUNK_NSTATES] = {
 	"aborted",
 	"dead",
 	"gating",
+	"merging",
+	"merged",
 };
 
 static const char *fail_names[] = {
@@ -239,9 +251,11 @@ chunk_complete(const struct agent *a, enum chunk_input in, enum fail_class cls,
 	struct job *j = job_find(a->job);
 	int next;
 
-	/* A success of a job with gates is gated before it is done. */
+	/* A success of a job with gates is gated before it is done; so is
+	 * one that merges: only what its branch holds can land. */
 	if (in == CI_EXIT_OK && j != NULL &&
-	    json_array_size(json_object_get(j->spec, "gates")) > 0)
+	    (json_array_size(json_object_get(j->spec, "gates")) > 0 ||
+	        json_object_get(j->spec, "merge") != NULL))
 		in = CI_GATE;
 	if ((next = chunk_move(a->job, a->chunk, in, &args)) == -1) {
 		json_decref(ev);

@@ -183,6 +183,8 @@ job_submit(struct jobspec *js, char *err, size_t errlen)
 		json_object_set(spec, "worktree", js->worktree);
 	if (js->gates != NULL)
 		json_object_set(spec, "gates", js->gates);
+	if (js->merge != NULL)
+		json_object_set(spec, "merge", js->merge);
 	if (js->gate_retries >= 0)
 		json_object_set_new(
 		    spec, "gate_retries", json_integer(js->gate_retries));
@@ -359,13 +361,15 @@ job_check_done(struct job *j)
 	static const char sql[] = "UPDATE jobs SET state = ?, finished = ? "
 	                          "WHERE id = ?";
 	sqlite3_stmt *st;
-	int64_t done, failed, aborted, dead;
+	int64_t done, merged, failed, aborted, dead;
 
 	if (j->running > 0 || chunk_count(j->id, "queued") > 0 ||
 	    chunk_count(j->id, "running") > 0 ||
-	    chunk_count(j->id, "gating") > 0)
+	    chunk_count(j->id, "gating") > 0 ||
+	    chunk_count(j->id, "merging") > 0)
 		return;
 	done = chunk_count(j->id, "done");
+	merged = chunk_count(j->id, "merged");
 	failed = chunk_count(j->id, "failed");
 	aborted = chunk_count(j->id, "aborted");
 	dead = chunk_count(j->id, "dead");
@@ -376,12 +380,14 @@ job_check_done(struct job *j)
 	sqlite3_bind_int64(st, 3, j->id);
 	store_step(st);
 	evlog_add("job_done", j->id, NULL, 0, 0,
-	    json_pack("{s:I, s:I, s:I, s:I}", "done", (json_int_t)done,
-	        "failed", (json_int_t)failed, "aborted", (json_int_t)aborted,
-	        "dead", (json_int_t)dead));
-	log_info("job-%lld %s: %lld done, %lld failed, %lld aborted, %lld dead",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I}", "done", (json_int_t)done,
+	        "merged", (json_int_t)merged, "failed", (json_int_t)failed,
+	        "aborted", (json_int_t)aborted, "dead", (json_int_t)dead));
+	log_info("job-%lld %s: %lld done, %lld merged, %lld failed, "
+	         "%lld aborted, %lld dead",
 	    (long long)j->id, j->aborted ? "aborted" : "done", (long long)done,
-	    (long long)failed, (long long)aborted, (long long)dead);
+	    (long long)merged, (long long)failed, (long long)aborted,
+	    (long long)dead);
 	job_free(j);
 }
 
@@ -395,7 +401,9 @@ job_check_done(struct job *j)
 	"coalesce(sum(c.state = 'aborted'), 0), " \
 	"j.workdir, j.concurrency, j.timeout, j.spec, " \
 	"coalesce(sum(c.state = 'dead'), 0), " \
-	"coalesce(sum(c.state = 'gating'), 0) "
+	"coalesce(sum(c.state = 'gating'), 0), " \
+	"coalesce(sum(c.state = 'merging'), 0), " \
+	"coalesce(sum(c.state = 'merged'), 0) "
 
 /* One row of JOB_COLUMNS as the protocol's JOB object. */
 static json_t *
@@ -418,7 +426,9 @@ job_row_json(sqlite3_stmt *st)
 	    (json_int_t)sqlite3_column_int64(st, 9), "aborted",
 	    (json_int_t)sqlite3_column_int64(st, 10), "dead",
 	    (json_int_t)sqlite3_column_int64(st, 15), "gating",
-	    (json_int_t)sqlite3_column_int64(st, 16));
+	    (json_int_t)sqlite3_column_int64(st, 16), "merging",
+	    (json_int_t)sqlite3_column_int64(st, 17), "merged",
+	    (json_int_t)sqlite3_column_int64(st, 18));
 }
 
 /*

@@ -31,10 +31,14 @@ static const char *job_members[] = {
 	"worktree",
 	"gates",
 	"gate_retries",
+	"merge",
 	"agent",
 	"session_resume",
 };
 static const char *gate_members[] = { "name", "command", "timeout" };
+static const char *merge_members[] = { "into", "mode", "push", "priority",
+	"batch" };
+static const char *merge_modes[] = { "rebase", "merge", "squash" };
 static const char *worktree_members[] = { "repo", "base", "branch", "root",
 	"email", "remote" };
 static const char *result_members[] = { "path", "schema" };
@@ -261,19 +265,20 @@ parse_chunk(json_t *c, size_t i, json_t *seen, json_t *problems)
 
 /* A name git takes as a ref or revision, never as an option. */
 static void
-wt_name(json_t *wt, const char *key, int need, json_t *problems)
+ref_name(
+    json_t *o, const char *what, const char *key, int need, json_t *problems)
 {
-	json_t *v = json_object_get(wt, key);
+	json_t *v = json_object_get(o, key);
 	const char *s = json_string_value(v);
 
 	if (v == NULL && need)
-		problem(problems, "worktree.%s: required", key);
+		problem(problems, "%s.%s: required", what, key);
 	else if (v != NULL &&
 	    (s == NULL || *s == '\0' || *s == '-' || strlen(s) > MAX_NAME))
 		problem(problems,
-		    "worktree.%s: expected a name of 1-%d bytes, not starting "
+		    "%s.%s: expected a name of 1-%d bytes, not starting "
 		    "with '-'",
-		    key, MAX_NAME);
+		    what, key, MAX_NAME);
 }
 
 static void
@@ -324,9 +329,9 @@ parse_worktree(json_t *j, struct jobspec *js, json_t *problems)
 	check_unknown(wt, "worktree.", worktree_members,
 	    nitems(worktree_members), problems);
 	wt_path(wt, "repo", 1, problems);
-	wt_name(wt, "base", 1, problems);
-	wt_name(wt, "branch", 0, problems);
-	wt_name(wt, "remote", 0, problems);
+	ref_name(wt, "worktree", "base", 1, problems);
+	ref_name(wt, "worktree", "branch", 0, problems);
+	ref_name(wt, "worktree", "remote", 0, problems);
 	wt_path(wt, "root", 0, problems);
 	if (json_object_get(wt, "email") != NULL &&
 	    !json_is_string(json_object_get(wt, "email")))
@@ -421,6 +426,59 @@ parse_gates(json_t *j, struct jobspec *js, json_t *problems)
 		parse_gate(g, i, seen, problems);
 	json_decref(seen);
 	js->gates = json_incref(gates);
+}
+
+/* An integer member of "merge" within [MIN, MAX], when given. */
+static void
+merge_int(json_t *m, const char *key, int min, int max, json_t *problems)
+{
+	json_t *v = json_object_get(m, key);
+
+	if (v != NULL &&
+	    (!json_is_integer(v) || json_integer_value(v) < min ||
+	        json_integer_value(v) > max))
+		problem(problems, "merge.%s: expected an integer from %d to %d",
+		    key, min, max);
+}
+
+/*
+ * "merge": {"into", "mode", "push", "priority", "batch"}: a chunk whose
+ * gates pass goes through the merge queue of its repository's INTO; so
+ * a job that merges has a worktree.
+ */
+static void
+parse_merge(json_t *j, struct jobspec *js, json_t *problems)
+{
+	json_t *m = json_object_get(j, "merge");
+	const char *mode;
+	size_t i;
+
+	if (m == NULL)
+		return;
+	if (!json_is_object(m)) {
+		problem(problems, "merge: expected an object");
+		return;
+	}
+	check_unknown(
+	    m, "merge.", merge_members, nitems(merge_members), problems);
+	if (json_object_get(j, "worktree") == NULL)
+		problem(problems,
+		    "merge: needs a worktree (what lands is the chunk's "
+		    "branch)");
+	ref_name(m, "merge", "into", 1, problems);
+	ref_name(m, "merge", "push", 0, problems);
+	mode = json_string_value(json_object_get(m, "mode"));
+	for (i = 0; mode != NULL && i < nitems(merge_modes); i++)
+		if (strcmp(mode, merge_modes[i]) == 0)
+			break;
+	if (json_object_get(m, "mode") != NULL &&
+	    (mode == NULL || i == nitems(merge_modes)))
+		problem(problems,
+		    "merge.mode: expected \"rebase\", \"merge\" or "
+		    "\"squash\"");
+	merge_int(m, "priority", -1000, 1000, problems);
+	merge_int(m, "batch", 1, 64, problems);
+	js->merge = json_incref(m);
 }
 
 static void
@@ -649,6 +707,7 @@ jobspec_parse(
 	parse_result(j, js, problems);
 	parse_worktree(j, js, problems);
 	parse_gates(j, js, problems);
+	parse_merge(j, js, problems);
 	parse_agent(j, js, problems);
 	if (json_array_size(problems) != 0) {
 		jobspec_free(js);
@@ -669,6 +728,7 @@ jobspec_free(struct jobspec *js)
 	json_decref(js->result);
 	json_decref(js->worktree);
 	json_decref(js->gates);
+	json_decref(js->merge);
 	json_decref(js->preset);
 	memset(js, 0, sizeof *js);
 }

@@ -224,8 +224,9 @@ op_free(struct op *o)
 {
 	gitwt_cancel(o->wt);
 	git_cancel(o->run);
-	gate_cancel(o->gate);
-	free(o->log);
+	keeper_gates_cancel(o->gates);
+	gitmg_cancel(o->mg);
+	free(o->tip);
 	worktree_row_free(&o->row);
 	free(o->chunk);
 	free(o->snapshot);
@@ -643,6 +644,9 @@ op_run(struct op *o)
 	case OP_GATE:
 		keeper_gate_run(o);
 		break;
+	case OP_ADOPT:
+		keeper_merge_adopt_run(o);
+		break;
 	}
 }
 
@@ -665,6 +669,7 @@ keeper_start(void)
 {
 	worktree_each(0, resume_one, NULL);
 	keeper_op_kick();
+	keeper_merge_start();
 }
 
 void
@@ -677,6 +682,7 @@ keeper_free(void)
 		op_free(o);
 	}
 	nrunning = 0;
+	keeper_merge_free();
 }
 
 /* ---- the hooks every agent's git runs ---- */

@@ -9,7 +9,7 @@
 
 #define BRANCH_DEFAULT "swarm/{job}/{chunk}"
 
-enum op_kind { OP_PREPARE, OP_SETTLE, OP_SURVEY, OP_REMOVE, OP_GATE };
+enum op_kind { OP_PREPARE, OP_SETTLE, OP_SURVEY, OP_REMOVE, OP_GATE, OP_ADOPT };
 
 /* A listing or a clean: one answer when its last worktree is done. */
 struct batch {
@@ -29,9 +29,10 @@ struct op {
 	keeper_cb cb;
 	void *arg;
 	struct wt_row row;
-	struct gitwt *wt;      /* the git sequence running, or NULL */
-	struct git_run *run;   /* ... or the single git command */
-	struct gate_run *gate; /* ... or the gate */
+	struct gitwt *wt;    /* the git sequence running, or NULL */
+	struct git_run *run; /* ... or the single git command */
+	struct gates *gates; /* ... or the gates */
+	struct gitmg *mg;    /* ... or the merge queue's git */
 	int step;
 	int running;
 	char *snapshot; /* OP_SETTLE: the snapshot's commit, or NULL */
@@ -39,8 +40,7 @@ struct op {
 	struct batch *batch; /* OP_SURVEY, OP_REMOVE */
 	int dirty, unmerged; /* OP_SURVEY's findings; -1 unknown */
 	int lost;            /* OP_SURVEY: its snapshots not all there */
-	int64_t t0;          /* OP_GATE: when the gate started, mono ms */
-	char *log;           /* OP_GATE: the gate's log */
+	char *tip;           /* OP_ADOPT: what landed */
 	char err[256];
 	TAILQ_ENTRY(op) entry;
 };
@@ -61,6 +61,17 @@ void keeper_survey_run(struct op *);
 void keeper_remove_run(struct op *);
 
 /* keeper-gate.c */
+typedef void (*gates_cb)(json_t *failed, const char *log, void *arg);
+struct gates;
+struct gates *keeper_gates_run(int64_t job, const char *chunk, int64_t agent,
+    int attempt, const char *dir, const char *branch, const char *of,
+    const char *stem, gates_cb, void *arg);
+void keeper_gates_cancel(struct gates *);
+void keeper_gates_leftovers(const char *of);
 void keeper_gate_run(struct op *);
+
+/* keeper-merge.c */
+void keeper_merge_enqueue(struct op *);
+void keeper_merge_adopt_run(struct op *);
 
 #endif

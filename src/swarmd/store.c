@@ -243,6 +243,32 @@ static const char *migrations[] = {
 
 	/* 12: the Claude Code session each agent ran, to resume a retry. */
 	"ALTER TABLE agents ADD COLUMN session_id TEXT;",
+
+	/*
+	 * 13: the merge queues (merge.c): one entry per chunk's turn in
+	 * the queue of its repository's target, and each queue's pause.
+	 */
+	"CREATE TABLE merges ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job INTEGER NOT NULL,"
+	"  chunk TEXT NOT NULL,"
+	"  repo TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  rank INTEGER NOT NULL,"
+	"  queued INTEGER NOT NULL,"
+	"  changed INTEGER NOT NULL,"
+	"  rounds INTEGER NOT NULL DEFAULT 0,"
+	"  tip TEXT,"
+	"  old TEXT,"
+	"  result TEXT);"
+	"CREATE INDEX merges_by_queue ON merges (repo, target, state, rank);"
+	"CREATE INDEX merges_by_chunk ON merges (job, chunk);"
+	"CREATE TABLE merge_queues ("
+	"  repo TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  paused INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (repo, target));",
 };
 
 struct cached {

@@ -131,7 +131,9 @@ enum chunk_state {
 	CHUNK_FAILED,
 	CHUNK_ABORTED,
 	CHUNK_DEAD,
-	CHUNK_GATING, /* its attempt succeeded; its gates run */
+	CHUNK_GATING,  /* its attempt succeeded; its gates run */
+	CHUNK_MERGING, /* its gates passed; in its target's merge queue */
+	CHUNK_MERGED,  /* its commits are on the target */
 	CHUNK_NSTATES,
 	CHUNK_INVALID = -1
 };
@@ -144,9 +146,12 @@ enum chunk_input {
 	CI_RETRY,
 	CI_REQUEUE,
 	CI_DEADLETTER,
-	CI_GATE,      /* an attempt succeeded, and the job has gates */
-	CI_GATE_PASS, /* every gate passed */
-	CI_GATE_FAIL, /* a gate failed */
+	CI_GATE,       /* an attempt succeeded, and the job has gates */
+	CI_GATE_PASS,  /* every gate passed */
+	CI_GATE_FAIL,  /* a gate failed */
+	CI_GATE_MERGE, /* every gate passed, and the job merges */
+	CI_MERGED,     /* landed on the target */
+	CI_MERGE_FAIL, /* a conflict, or the gates failed on the target */
 	CHUNK_NINPUTS
 };
 
@@ -510,6 +515,7 @@ struct jobspec {
 	json_t *worktree;         /* {"repo", "base", ...} or NULL */
 	json_t *gates;            /* [{"name", "command", "timeout"}] or NULL */
 	int gate_retries;         /* -1: [retries] gate */
+	json_t *merge;            /* {"into", "mode", ...} or NULL */
 	json_t *preset; /* {"agent", "session_resume"}, as given (claude.c) */
 };
 /* Validate J.  Returns 0, or -1 with one "path: message" per problem. */
@@ -551,6 +557,34 @@ struct gitwt *gitwt_remove(
 struct gitwt *gitwt_snapshot(
     const char *path, const char *ref, const char *msg, gitwt_cb, void *arg);
 void gitwt_cancel(struct gitwt *);
+
+/* ---- git-merge.c: the merge queue's git ---- */
+struct gitmg_result {
+	int ok;    /* 0: err says why */
+	int moved; /* gitmg_land: the target was not OLD any more */
+	int yes;   /* gitmg_contains */
+	const char *err;
+	const char *commit; /* gitmg_head, gitmg_stack: the commit */
+	const char *orig;   /* gitmg_stack: the branch's own head */
+	json_t *conflicts;  /* gitmg_stack: {"paths", "diff"}, or NULL */
+};
+typedef void (*gitmg_cb)(const struct gitmg_result *, void *arg);
+struct gitmg;
+struct gitmg *gitmg_head(const char *repo, const char *target,
+    const char *remote, gitmg_cb, void *arg);
+struct gitmg *gitmg_reset(const char *repo, const char *path,
+    const char *commit, gitmg_cb, void *arg);
+struct gitmg *gitmg_stack(const char *path, const char *mode,
+    const char *branch, const char *onto, const char *msg, gitmg_cb, void *arg);
+struct gitmg *gitmg_land(const char *repo, const char *target,
+    const char *remote, const char *commit, const char *old, gitmg_cb,
+    void *arg);
+struct gitmg *gitmg_adopt(const char *repo, const char *path,
+    const char *branch, const char *commit, const char *keep, gitmg_cb,
+    void *arg);
+struct gitmg *gitmg_contains(const char *repo, const char *target,
+    const char *remote, const char *commit, gitmg_cb, void *arg);
+void gitmg_cancel(struct gitmg *);
 
 /* ---- worktree.c: the records of the agents' work ---- */
 enum wt_state {
@@ -605,6 +639,53 @@ void worktree_commit_add(const struct wt_commit *);
 json_t *worktree_commits_json(int64_t job, const char *chunk);
 json_t *worktree_blame_json(const char *prefix);
 
+/* ---- merge.c: the merge queues' records ---- */
+enum merge_state {
+	MS_INVALID = -1,
+	MS_QUEUED,
+	MS_TESTING,
+	MS_LANDING,
+	MS_MERGED,
+	MS_REJECTED,
+	MS_DROPPED,
+	MS_NSTATES
+};
+enum merge_input {
+	MI_TAKE,
+	MI_LAND,
+	MI_LANDED,
+	MI_BACK,
+	MI_REJECT,
+	MI_DROP,
+	MI_NINPUTS
+};
+enum merge_action { MA_NONE, MA_TIP, MA_ROUND };
+struct merge_row {
+	int64_t id, job;
+	char *chunk, *repo, *target;
+	enum merge_state state;
+	int rounds;
+	int64_t queued;
+	char *tip, *old; /* as stacked: its commit, on the target's old one */
+	char *result;
+};
+int merge_next(enum merge_state, enum merge_input);
+const char *merge_state_name(enum merge_state);
+void merge_row_free(struct merge_row *);
+int64_t merge_enqueue(int64_t job, const char *chunk, const char *repo,
+    const char *target, int priority);
+int merge_apply(int64_t id, enum merge_input, const char *tip, const char *old,
+    const char *result);
+size_t merge_head(const char *repo, const char *target, const char *state,
+    struct merge_row *, size_t limit);
+int64_t merge_live_of(int64_t job, const char *chunk);
+void merge_queues_each(void (*)(const char *repo, const char *target,
+                           int paused, int64_t live, void *),
+    void *arg);
+int merge_queue_paused(const char *repo, const char *target);
+int merge_set_paused(const char *target, int paused);
+json_t *merge_list_json(int all);
+
 /* ---- keeper.c: the agents' work kept: worktrees driven around attempts ---- */
 typedef void (*keeper_cb)(struct agent *, int ok, const char *err, void *);
 typedef void (*keeper_done_cb)(json_t *rows, void *arg);
@@ -620,6 +701,13 @@ void keeper_prepare(struct agent *, keeper_cb, void *arg);
 void *keeper_cancel(struct agent *);
 char **keeper_env(const struct agent *, char **dir);
 void keeper_ended(const struct agent *);
+
+/* ---- keeper-merge.c: the merge queues ---- */
+void keeper_merge_start(void);
+void keeper_merge_free(void);
+void keeper_merge_kick(void);
+void keeper_merge_check(void);
+int keeper_merge_pause(const char *target, int paused);
 
 /* ---- keeper-clean.c: worktrees surveyed, removed, checked at submit ---- */
 struct batch *keeper_survey(
@@ -1013,6 +1101,8 @@ VERB_DECL(resolve);
 VERB_DECL(worktrees);
 VERB_DECL(clean);
 VERB_DECL(blame);
+VERB_DECL(merges);
+VERB_DECL(merge);
 
 /* ---- verb-job.c, verb-work.c: a submit finished after git answers ---- */
 int verb_submit_store(

@@ -1,6 +1,7 @@
 /*
  * verb-work.c: the operator verbs about the agents' work: worktrees,
- * clean and blame, and the part of submit that asks git about a job's
+ * clean, blame, merges and merge (pause or resume a merge queue), and
+ * the part of submit that asks git about a job's
  * worktree.  worktrees and clean answer when keeper.c has asked git
  * about each worktree; until then the client's later lines wait.
  */
@@ -168,5 +169,34 @@ verb_blame(struct verb_ctx *ctx)
 			    c, "usage", quota_agent_json(agent));
 	}
 	json_object_set_new(ctx->reply, "commits", found);
+	return VERB_OK;
+}
+
+/* The merge queues' entries: the waiting ones; with all, the ended too. */
+enum verb_rc
+verb_merges(struct verb_ctx *ctx)
+{
+	json_object_set_new(
+	    ctx->reply, "merges", merge_list_json(arg_bool(ctx, "all")));
+	return VERB_OK;
+}
+
+/* Pause or resume the merge queues of a target ("main", or "REPO:main"). */
+enum verb_rc
+verb_merge(struct verb_ctx *ctx)
+{
+	const char *action = arg_str(ctx, "action");
+	const char *target = arg_str(ctx, "target");
+	int pause = strcmp(action, "pause") == 0, n;
+
+	if (!pause && strcmp(action, "resume") != 0)
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "merge: action must be \"pause\" or \"resume\", not "
+		    "\"%.64s\"",
+		    action);
+	if ((n = keeper_merge_pause(target, pause)) == 0)
+		return verb_fail(ctx, SWARM_E_NOT_FOUND,
+		    "no merge queue has the target %s", target);
+	json_object_set_new(ctx->reply, "queues", json_integer(n));
 	return VERB_OK;
 }

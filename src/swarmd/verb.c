@@ -87,6 +87,11 @@ static const struct verb_arg clean_args[] = { ARG_STR("job", ARG_MAX_NAME),
 static const struct verb_arg blame_args[] = {
 	ARG_NEED_STR("commit", ARG_MAX_NAME), ARG_END
 };
+static const struct verb_arg merges_args[] = { ARG_OPT("all", A_BOOL),
+	ARG_END };
+static const struct verb_arg merge_args[] = { ARG_NEED_STR(
+	                                          "action", ARG_MAX_NAME),
+	ARG_NEED_STR("target", ARG_MAX_PATH), ARG_END };
 
 /* One entry per verb. */
 static const struct verb verbs[] = {
@@ -117,6 +122,8 @@ static const struct verb verbs[] = {
 	{ "worktrees", V_OPERATOR, optjob_args, verb_worktrees },
 	{ "clean", V_OPERATOR, clean_args, verb_clean },
 	{ "blame", V_OPERATOR, blame_args, verb_blame },
+	{ "merges", V_OPERATOR, merges_args, verb_merges },
+	{ "merge", V_OPERATOR, merge_args, verb_merge },
 };
 
 static const char *type_names[] = {

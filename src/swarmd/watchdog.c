@@ -555,6 +555,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
 		watch_one(a, now);
+	keeper_merge_check();
 }
 
 /* ---- carrying out verdicts ---- */

@@ -675,6 +675,45 @@ test_gates(void **state)
 	    "gate_retries", "101", "gate_retries: must be between 0 and 100");
 }
 
+/* VALID with a worktree and MERGE (JSON text) must fail with WANT. */
+static void
+assert_merge(const char *merge, const char *want)
+{
+	const char *w[] = { want, NULL };
+	json_t *j = load(VALID);
+
+	json_object_set_new(
+	    j, "worktree", load("{\"repo\": \"/\", \"base\": \"main\"}"));
+	json_object_set_new(j, "merge", load(merge));
+	assert_problems_json(j, w);
+	json_decref(j);
+}
+
+/* A job's merge: refused by path for each kind of bad member. */
+static void
+test_merge(void **state)
+{
+	(void)state;
+	assert_member("merge", "{\"into\": \"main\"}",
+	    "merge: needs a worktree (what lands is the chunk's branch)");
+	assert_merge("[]", "merge: expected an object");
+	assert_merge("{}", "merge.into: required");
+	assert_merge("{\"into\": \"-f\"}",
+	    "merge.into: expected a name of 1-256 bytes, not starting with "
+	    "'-'");
+	assert_merge("{\"into\": \"main\", \"mode\": \"octopus\"}",
+	    "merge.mode: expected \"rebase\", \"merge\" or \"squash\"");
+	assert_merge("{\"into\": \"main\", \"push\": 1}",
+	    "merge.push: expected a name of 1-256 bytes, not starting with "
+	    "'-'");
+	assert_merge("{\"into\": \"main\", \"batch\": 0}",
+	    "merge.batch: expected an integer from 1 to 64");
+	assert_merge("{\"into\": \"main\", \"priority\": 1001}",
+	    "merge.priority: expected an integer from -1000 to 1000");
+	assert_merge("{\"into\": \"main\", \"onto\": \"x\"}",
+	    "merge.onto: unknown field");
+}
+
 int
 main(void)
 {
@@ -696,6 +735,7 @@ main(void)
 		cmocka_unit_test(test_env),
 		cmocka_unit_test(test_worktree),
 		cmocka_unit_test(test_gates),
+		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_concurrency),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_chunks_shape),

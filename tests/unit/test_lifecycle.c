@@ -32,6 +32,10 @@ static const struct move chunk_moves[] = {
 	{ CHUNK_GATING, CI_GATE_PASS, CHUNK_DONE, CA_NONE },
 	{ CHUNK_GATING, CI_GATE_FAIL, CHUNK_FAILED, CA_NONE },
 	{ CHUNK_GATING, CI_ABORT, CHUNK_ABORTED, CA_NONE },
+	{ CHUNK_GATING, CI_GATE_MERGE, CHUNK_MERGING, CA_NONE },
+	{ CHUNK_MERGING, CI_MERGED, CHUNK_MERGED, CA_NONE },
+	{ CHUNK_MERGING, CI_MERGE_FAIL, CHUNK_FAILED, CA_NONE },
+	{ CHUNK_MERGING, CI_ABORT, CHUNK_ABORTED, CA_NONE },
 	{ CHUNK_FAILED, CI_RETRY, CHUNK_QUEUED, CA_NONE },
 	{ CHUNK_ABORTED, CI_RETRY, CHUNK_QUEUED, CA_NONE },
 };
@@ -122,7 +126,7 @@ test_chunk_out_of_range(void **state)
 	    chunk_next(CHUNK_FAILED, CHUNK_NINPUTS + 1), CHUNK_INVALID);
 }
 
-/* Only done is final; every other state can still move. */
+/* Only done and merged are final; every other state can still move. */
 static void
 test_chunk_terminal(void **state)
 {
@@ -133,7 +137,8 @@ test_chunk_terminal(void **state)
 		moves = 0;
 		for (in = 0; in < CHUNK_NINPUTS; in++)
 			moves += chunk_next(s, in) != CHUNK_INVALID;
-		assert_int_equal(moves == 0, s == CHUNK_DONE);
+		assert_int_equal(
+		    moves == 0, s == CHUNK_DONE || s == CHUNK_MERGED);
 	}
 }
 
@@ -141,7 +146,7 @@ static void
 test_chunk_names(void **state)
 {
 	const char *names[] = { "queued", "running", "done", "failed",
-		"aborted", "dead", "gating" };
+		"aborted", "dead", "gating", "merging", "merged" };
 	int s;
 
 	(void)state;
@@ -433,6 +438,46 @@ test_worktree_table(void **state)
 	assert_string_equal(worktree_state_name(WT_NSTATES), "invalid");
 }
 
+/*
+ * The merge queue's entries, as merge.c's head describes them: a
+ * landing entry is settled only by git's answer (merged, or back to
+ * the queue), never rejected or dropped, and merged is final.
+ */
+static const struct move merge_moves[] = {
+	{ MS_QUEUED, MI_TAKE, MS_TESTING, MA_NONE },
+	{ MS_QUEUED, MI_DROP, MS_DROPPED, MA_NONE },
+	{ MS_TESTING, MI_LAND, MS_LANDING, MA_TIP },
+	{ MS_TESTING, MI_LANDED, MS_MERGED, MA_TIP },
+	{ MS_TESTING, MI_BACK, MS_QUEUED, MA_ROUND },
+	{ MS_TESTING, MI_REJECT, MS_REJECTED, MA_NONE },
+	{ MS_TESTING, MI_DROP, MS_DROPPED, MA_NONE },
+	{ MS_LANDING, MI_LANDED, MS_MERGED, MA_NONE },
+	{ MS_LANDING, MI_BACK, MS_QUEUED, MA_ROUND },
+};
+
+static void
+test_merge_table(void **state)
+{
+	int s, in, got, want;
+
+	(void)state;
+	for (s = 0; s < MS_NSTATES; s++) {
+		for (in = 0; in < MI_NINPUTS; in++) {
+			got = merge_next(s, in);
+			want = expected(merge_moves, nitems(merge_moves), s, in,
+			    MS_INVALID);
+			if (got != want)
+				fail_msg(
+				    "merge %s on input %d: got %d, want %d",
+				    merge_state_name(s), in, got, want);
+		}
+	}
+	assert_int_equal(merge_next(MS_INVALID, MI_TAKE), MS_INVALID);
+	assert_int_equal(merge_next(MS_QUEUED, MI_NINPUTS), MS_INVALID);
+	assert_string_equal(merge_state_name(MS_LANDING), "landing");
+	assert_string_equal(merge_state_name(MS_NSTATES), "invalid");
+}
+
 int
 main(void)
 {
@@ -450,6 +495,7 @@ main(void)
 		cmocka_unit_test(test_end_ranks),
 		cmocka_unit_test(test_end_names),
 		cmocka_unit_test(test_worktree_table),
+		cmocka_unit_test(test_merge_table),
 	};
 
 	return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
