@@ -35,13 +35,18 @@ static const struct rule rules[] = {
 	    "' is ' || c.state || ')' FROM agents a JOIN chunks c "
 	    "ON c.job = a.job AND c.id = a.chunk WHERE a.state IN "
 	    "('starting', 'running', 'suspect') AND c.state NOT IN "
-	    "('running', 'gating', 'done') AND c.agent = a.id" },
+	    "('running', 'gating', 'done', 'merging', 'merged') AND "
+	    "c.agent = a.id" },
 	{ "chunk completed more than once",
 	    "SELECT 'job-' || job || '/' || chunk || ' (' || count(*) || "
 	    "' times)' FROM events WHERE (event = 'subagent_completed' AND "
 	    "json_extract(data, '$.success') = 1 AND "
 	    "json_extract(data, '$.gating') IS NULL) OR event = "
 	    "'gates_passed' GROUP BY job, chunk HAVING count(*) > 1" },
+	{ "chunk merged more than once",
+	    "SELECT 'job-' || job || '/' || chunk || ' (' || count(*) || "
+	    "' times)' FROM events WHERE event = 'merged' "
+	    "GROUP BY job, chunk HAVING count(*) > 1" },
 	{ "dispatch with more than one completion",
 	    "SELECT 'agent-' || agent FROM events WHERE event = "
 	    "'subagent_completed' GROUP BY agent HAVING count(*) > 1" },
@@ -57,8 +62,7 @@ static const struct rule rules[] = {
 	{ "finished job with unfinished chunks",
 	    "SELECT 'job-' || j.id FROM jobs j JOIN chunks c ON c.job = j.id "
 	    "WHERE j.state != 'running' AND c.state IN ('queued', 'running', "
-	    "'gating') "
-	    "GROUP BY j.id" },
+	    "'gating', 'merging') GROUP BY j.id" },
 	{ "worktree in use by an agent that is not live",
 	    "SELECT 'job-' || w.job || '/' || w.chunk || ' (agent-' || w.agent "
 	    "|| ')' FROM worktrees w LEFT JOIN agents a ON a.id = w.agent "
@@ -67,8 +71,7 @@ static const struct rule rules[] = {
 	{ "chunk in a state swarmd does not know",
 	    "SELECT 'job-' || job || '/' || id || ' (' || state || ')' "
 	    "FROM chunks WHERE state NOT IN ('queued', 'running', 'gating', "
-	    "'done', "
-	    "'failed', 'aborted', 'dead')" },
+	    "'merging', 'merged', 'done', 'failed', 'aborted', 'dead')" },
 };
 
 static int
