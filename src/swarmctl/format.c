@@ -254,6 +254,8 @@ format_value(json_t *v)
 {
 	char *s;
 
+	if (v == NULL) /* a member an older swarmd does not send */
+		return xstrdup("-");
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		return xstrdup(json_string_value(v));

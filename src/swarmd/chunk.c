@@ -612,6 +612,29 @@ chunk_drop_queued(int64_t job, const char *reason)
 	return sqlite3_changes(store.db);
 }
 
+/* JOB's chunks waiting to merge, aborted (its job was): how many. */
+int64_t
+chunk_abort_merging(int64_t job, const char *reason)
+{
+	static const char sql[] = "SELECT id FROM chunks "
+	                          "WHERE job = ? AND state = 'merging'";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *ids = json_array(), *id;
+	size_t i;
+	int64_t n = 0;
+
+	/* Read all first: each move writes the table. */
+	sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW)
+		json_array_append_new(ids, store_col_text(st, 0));
+	sqlite3_reset(st);
+	json_array_foreach(ids, i, id)
+		n += chunk_apply(
+		         job, json_string_value(id), CI_ABORT, reason) != -1;
+	json_decref(ids);
+	return n;
+}
+
 /* One more failure of class CLS; returns how many of that class so far. */
 int
 chunk_add_failure(int64_t job, const char *chunk, enum fail_class cls)

@@ -51,12 +51,7 @@ struct gitmg {
 	char out[64];
 };
 
-/* No hooks, and swarmd as the committer of what it makes. */
-static const char *const mg_env[] = { "GIT_CONFIG_COUNT=1",
-	"GIT_CONFIG_KEY_0=core.hooksPath", "GIT_CONFIG_VALUE_0=/dev/null",
-	"GIT_AUTHOR_NAME=swarmd", "GIT_AUTHOR_EMAIL=swarmd@localhost",
-	"GIT_COMMITTER_NAME=swarmd", "GIT_COMMITTER_EMAIL=swarmd@localhost",
-	NULL };
+#define MG_MARK "SWARM_MERGE_GIT" /* names the queue a git runs for */
 
 static void step(struct gitmg *, const struct git_result *);
 
@@ -124,13 +119,36 @@ on_git(const struct git_result *r, void *arg)
 	step(g, r);
 }
 
-/* Run git in DIR as the next step. */
+/*
+ * Run git in DIR as the next step: no hooks, swarmd the committer of
+ * what it makes, and marked with the queue's worktree (MG_MARK) so a
+ * git a crash left running there is waited for (gitmg_running).
+ */
 static void
 gitmg_git(struct gitmg *g, const char *dir, const char *const *args)
 {
-	g->run = git_run(dir, args, mg_env, on_git, g, g->err, sizeof g->err);
+	char *sock = xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket);
+	char *mark = xasprintf(MG_MARK "=%s", g->path != NULL ? g->path : "");
+	const char *env[] = { "GIT_CONFIG_COUNT=1",
+		"GIT_CONFIG_KEY_0=core.hooksPath",
+		"GIT_CONFIG_VALUE_0=/dev/null", "GIT_AUTHOR_NAME=swarmd",
+		"GIT_AUTHOR_EMAIL=swarmd@localhost",
+		"GIT_COMMITTER_NAME=swarmd",
+		"GIT_COMMITTER_EMAIL=swarmd@localhost", sock, mark, NULL };
+
+	g->run = git_run(dir, args, env, on_git, g, g->err, sizeof g->err);
+	free(sock);
+	free(mark);
 	if (g->run == NULL)
 		gitmg_end(g, 0);
+}
+
+/* Whether a git (of a swarmd before this one) still runs in the
+ * queue's worktree PATH. */
+int
+gitmg_running(const char *path)
+{
+	return proc_find_env(MG_MARK, path, srv.cfg.socket) > 0;
 }
 
 static void

@@ -415,7 +415,7 @@ job_row_json(sqlite3_stmt *st)
 	    (long long)sqlite3_column_int64(st, 0));
 	return json_pack(
 	    "{s:s, s:o, s:o, s:b, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I}}",
+	    "s:I, s:I, s:I}}",
 	    "job", name, "name", store_col_text(st, 1), "state",
 	    store_col_text(st, 2), "paused", sqlite3_column_int(st, 3),
 	    "created", store_col_ts(st, 4), "total",

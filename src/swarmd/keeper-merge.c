@@ -58,6 +58,7 @@ struct mq {
 	json_t *failure;      /* the last failing gates' document */
 	struct gitmg *g;
 	struct gates *gates;
+	struct event *wait_ev; /* for a crash's git to finish */
 	int busy;
 	int64_t idle_since; /* mono ms */
 	TAILQ_ENTRY(mq) entry;
@@ -284,12 +285,42 @@ on_head(const struct gitmg_result *r, void *arg)
 	q->g = gitmg_reset(q->repo, q->path, q->old, on_reset, q);
 }
 
+static void
+on_wait(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	mq_kick(arg);
+}
+
+/*
+ * A git that a killed swarmd left running in the worktree (a rebase, a
+ * reset) is waited for: two gits in one worktree would trip on each
+ * other's locks.  1 when there is one, and the kick is tried again.
+ */
+static int
+mq_orphans(struct mq *q)
+{
+	struct timeval tv = { 0, 100000 };
+
+	if (!gitmg_running(q->path))
+		return 0;
+	if (q->wait_ev == NULL) {
+		q->wait_ev = evtimer_new(srv.base, on_wait, q);
+		log_notice("merge queue %s:%s: waiting for a git a stopped "
+		           "swarmd left running in %s",
+		    q->repo, q->target, q->path);
+	}
+	evtimer_add(q->wait_ev, &tv);
+	return 1;
+}
+
 /* A round begins, if the queue is free, not paused, and not empty. */
 static void
 mq_kick(struct mq *q)
 {
 	if (q->busy || srv.shutting_down ||
-	    merge_queue_paused(q->repo, q->target))
+	    merge_queue_paused(q->repo, q->target) || mq_orphans(q))
 		return;
 	mq_take(q);
 	if (q->n == 0)
@@ -565,12 +596,27 @@ on_land(const struct gitmg_result *r, void *arg)
 }
 
 /* The round's first q->lo entries land: marked first, then the target
- * moved from old by compare-and-swap. */
+ * moved from old by compare-and-swap.  If one of them was aborted in
+ * the meantime, nothing lands: it is dropped and the rest go round. */
 static void
 land(struct mq *q)
 {
 	size_t i;
 
+	for (i = 0; i < q->lo; i++)
+		if (chunk_state_of(q->e[i].row.job, q->e[i].row.chunk) !=
+		    CHUNK_MERGING)
+			break;
+	if (i < q->lo) {
+		store_begin();
+		merge_apply(q->e[i].row.id, MI_DROP, NULL, NULL,
+		    "its chunk no longer waits to merge");
+		mq_back(q, 0, i, "a chunk of its batch was aborted");
+		mq_back(q, i + 1, q->lo, "a chunk of its batch was aborted");
+		store_commit();
+		round_end(q);
+		return;
+	}
 	store_begin();
 	for (i = 0; i < q->lo; i++)
 		merge_apply(
@@ -823,6 +869,8 @@ keeper_merge_free(void)
 		TAILQ_REMOVE(&queues, q, entry);
 		gitmg_cancel(q->g);
 		keeper_gates_cancel(q->gates);
+		if (q->wait_ev != NULL)
+			event_free(q->wait_ev);
 		q->busy = 1;
 		while (q->n > 0)
 			entry_free(&q->e[--q->n]);

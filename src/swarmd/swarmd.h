@@ -193,6 +193,7 @@ json_t *chunk_dead_json(int64_t job);                    /* 0: all jobs */
 json_t *chunk_dead_ids(int64_t job);
 int chunk_retry(int64_t job, const char *chunk); /* -1: cannot */
 int64_t chunk_drop_queued(int64_t job, const char *reason);
+int64_t chunk_abort_merging(int64_t job, const char *reason);
 void chunk_each_due(int64_t job, int64_t now, int limit,
     void (*cb)(void *, const char *id, const char *task, int attempts),
     void *arg);
@@ -585,6 +586,7 @@ struct gitmg *gitmg_adopt(const char *repo, const char *path,
 struct gitmg *gitmg_contains(const char *repo, const char *target,
     const char *remote, const char *commit, gitmg_cb, void *arg);
 void gitmg_cancel(struct gitmg *);
+int gitmg_running(const char *path);
 
 /* ---- worktree.c: the records of the agents' work ---- */
 enum wt_state {

@@ -80,7 +80,8 @@ abort_agent(struct verb_ctx *ctx, int64_t id, double grace, const char *reason)
 	return VERB_OK;
 }
 
-/* Drop the queued chunks, then abort every live agent of the job. */
+/* Drop the queued chunks and those waiting to merge, then abort every
+ * live agent of the job. */
 static enum verb_rc
 abort_job(struct verb_ctx *ctx, struct job *j, double grace, const char *reason)
 {
@@ -92,6 +93,8 @@ abort_job(struct verb_ctx *ctx, struct job *j, double grace, const char *reason)
 	j->aborted = 1;
 	store_begin();
 	dropped = chunk_drop_queued(j->id, "dropped: job aborted");
+	/* Nothing more of it lands on a target. */
+	dropped += chunk_abort_merging(j->id, "aborted: job aborted");
 	evlog_add("job_aborted", j->id, NULL, 0, 0,
 	    json_pack("{s:I, s:s*}", "dropped", (json_int_t)dropped, "reason",
 	        reason));

@@ -6,7 +6,8 @@
 # its own gate but breaks the target's: the batch is bisected, the
 # other three land, the culprit alone is reworked (told the gate's
 # output, stage merge) and lands after.  Each chunk's branch is then on
-# the target, and bad requests to the queue's verbs change nothing.
+# the target, and bad requests to the queue's verbs change nothing.  A
+# job aborted while its chunks wait in the queue lands nothing.
 . "$(dirname "$0")/lib.sh"
 git init -q -b main "$T/repo"
 git -C "$T/repo" -c user.name=t -c user.email=t@t commit -q --allow-empty -m base
@@ -76,4 +77,16 @@ done
 order=$(swarmctl events --json --job "$job" --type merged | jsonl 'j["chunk_id"]' | tr '\n' ' ')
 assert_eq "${order##* poison}" " " "poison lands last ($order)"
 assert_eq "$(git -C "$T/repo" rev-list --merges main | wc -l)" 4 "merge commits"
+# A job aborted while its chunks wait in the queue: nothing of it lands.
+must swarmctl merge pause main
+sed -e 's/"batched"/"aborted"/' -e 's/"id": "\([a-z]*\)"/"id": "late-\1"/g' "$T/job.json" >"$T/job2.json"
+job2=$(swarmctl submit "$T/job2.json") || fail submit
+wait_until 60 waiting 4 || fail "the second job did not queue: $(swarmctl merges)"
+must swarmctl abort "$job2"
+must swarmctl merge resume main
+wait_until 30 waiting 0 || fail "entries left: $(swarmctl merges)"
+wait_until 30 job_is "$job2" aborted || fail "$job2: $(job_state "$job2")"
+assert_eq "$(swarmctl merges --all --json | json '" ".join(r["state"] for r in j if r["job"] == "'"$job2"'")')" \
+	"dropped dropped dropped dropped" "the aborted job's entries"
+assert_eq "$(git -C "$T/repo" log --format=%s main | grep -c late)" 0 "commits of the aborted job on main"
 ok
