@@ -94,6 +94,10 @@ static const struct {
 	{ "triage_failed", LOG_P_WARNING },
 	{ "watchdog_suspect", LOG_P_NOTICE },
 	{ "resource_limit", LOG_P_WARNING },
+	{ "merge_conflict", LOG_P_NOTICE },
+	{ "merge_failed", LOG_P_NOTICE },
+	{ "merge_paused", LOG_P_WARNING },
+	{ "merge_stalled", LOG_P_WARNING },
 };
 
 static int

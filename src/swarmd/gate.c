@@ -4,7 +4,9 @@
  * group of its own, in the chunk's worktree, its stdout and stderr
  * appended to a log file; its exit comes through child.c.  A gate still
  * running at its timeout is killed, group and all.  The caller is told
- * once, with the wait status and whether the timeout struck.
+ * once, with the wait status and whether the timeout struck.  A gate
+ * runs code from an agent's branch (a build, its tests), so its
+ * processes are no operator on the control socket (server-peer.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,24 @@ struct gate_run {
 	int timed_out;
 	gate_cb cb;
 	void *arg;
+	TAILQ_ENTRY(gate_run) entry;
 };
+/* The gates running: server-peer.c tells their processes from an
+ * operator's. */
+static TAILQ_HEAD(, gate_run) gates = TAILQ_HEAD_INITIALIZER(gates);
+
+/* Whether KEY is a running gate's pid, which leads its process group. */
+int
+gate_running(pid_t key)
+{
+	struct gate_run *g;
+
+	TAILQ_FOREACH(g, &gates, entry) {
+		if (g->pid > 0 && g->pid == key)
+			return 1;
+	}
+	return 0;
+}
 
 static void
 gate_reaped(pid_t pid, int status, void *arg)
@@ -91,6 +110,7 @@ gate_run(const char *dir, char *const *argv, char *const *env, const char *log,
 	g->timer = evtimer_new(srv.base, gate_timeout, g);
 	evtimer_add(g->timer, &tv);
 	child_watch(g->pid, gate_reaped, g);
+	TAILQ_INSERT_TAIL(&gates, g, entry);
 	return g;
 }
 
@@ -100,6 +120,7 @@ gate_cancel(struct gate_run *g)
 {
 	if (g == NULL)
 		return;
+	TAILQ_REMOVE(&gates, g, entry);
 	if (g->pid > 0) {
 		child_forget(g->pid);
 		proc_signal_group(g->pid, SIGKILL);

@@ -13,6 +13,9 @@
  * kept its environment.  What escapes all of these is a process that
  * leaves the group and session, is orphaned and clears its environment,
  * without cgroup limits: only a uid of its own keeps that one out.
+ * A gate's processes (gate.c: a gate runs the agent's build and tests)
+ * are no operator either, found the same ways, by its process group or
+ * its SWARM_GATE_OF.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,7 +117,8 @@ peer_chain(pid_t pid, struct pstat *chain)
 	return (ssize_t)n;
 }
 
-/* SWARM_AGENT in PID's environment: agent-N gives N, anything else -1. */
+/* SWARM_AGENT in PID's environment: agent-N gives N, anything else -1;
+ * a gate's (SWARM_GATE_OF), -1: it runs an agent's code. */
 static int64_t
 peer_env_agent(pid_t pid)
 {
@@ -127,6 +131,8 @@ peer_env_agent(pid_t pid)
 		return 0;
 	if ((v = proc_env_value(env, len, SWARM_ENV_AGENT)) != NULL &&
 	    agent_parse_id(v, &id) == -1)
+		id = PEER_UNKNOWN;
+	if (id == 0 && proc_env_value(env, len, "SWARM_GATE_OF") != NULL)
 		id = PEER_UNKNOWN;
 	free(env);
 	return id;
@@ -143,6 +149,7 @@ peer_agent(pid_t pid)
 	struct pstat chain[PEER_MAX_DEPTH];
 	struct agent *a;
 	ssize_t n;
+	size_t i;
 	int64_t id;
 
 	if (pid <= 0) /* from another pid namespace */
@@ -153,6 +160,10 @@ peer_agent(pid_t pid)
 		if (a->pid > 0 && peer_chain_has(chain, (size_t)n, a->pid))
 			return a->id;
 	}
+	/* A gate runs an agent's code (its build, its tests). */
+	for (i = 0; i < (size_t)n; i++)
+		if (gate_running(chain[i].pid) || gate_running(chain[i].pgrp))
+			return PEER_UNKNOWN;
 	if ((id = limits_cgroup_agent(pid)) != 0)
 		return id;
 	return peer_env_agent(pid);

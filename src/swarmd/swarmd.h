@@ -723,6 +723,7 @@ struct gate_run;
 struct gate_run *gate_run(const char *dir, char *const *argv, char *const *env,
     const char *log, int timeout, gate_cb, void *arg, char *err, size_t errlen);
 void gate_cancel(struct gate_run *);
+int gate_running(pid_t);
 
 /* ---- proc.c: process groups ---- */
 int proc_signal_group(pid_t, int sig);

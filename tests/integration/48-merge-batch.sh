@@ -7,7 +7,8 @@
 # other three land, the culprit alone is reworked (told the gate's
 # output, stage merge) and lands after.  Each chunk's branch is then on
 # the target, and bad requests to the queue's verbs change nothing.  A
-# job aborted while its chunks wait in the queue lands nothing.
+# job aborted while its chunks wait in the queue lands nothing.  The
+# gates, which run the agents' code, are refused operator verbs.
 . "$(dirname "$0")/lib.sh"
 git init -q -b main "$T/repo"
 git -C "$T/repo" -c user.name=t -c user.email=t@t commit -q --allow-empty -m base
@@ -25,6 +26,8 @@ git add -A && git commit -q -m "$SWARM_CHUNK $SWARM_ATTEMPT"
 A
 cat >"$T/gate.sh" <<'G'
 #!/bin/sh
+# A gate runs an agent's code: it is no operator.
+swarmctl merge pause main 2>>"$T/gate-ctl" && echo ALLOWED >>"$T/gate-ctl"
 [ -n "${SWARM_CHUNK:-}" ] && exit 0 # a chunk's own gate: all pass
 ls *.txt | tr '\n' ' ' >>"$T/merge-runs"; echo >>"$T/merge-runs"
 if grep -qs bad poison.txt; then echo "poison.txt breaks the build"; exit 1; fi
@@ -63,6 +66,9 @@ for c in a b c poison; do
 	must git -C "$T/repo" merge-base --is-ancestor "swarm/$job/$c" main
 	assert_eq "$(git -C "$T/repo" show "main:$c.txt")" "from $c" "$c.txt on main"
 done
+# The gates' processes were refused operator verbs.
+assert_contains "$(cat "$T/gate-ctl")" "agents are not operators: merge is an operator verb"
+grep -q ALLOWED "$T/gate-ctl" && fail "a gate paused the merge queue"
 # One round tested all four together.
 assert_eq "$(head -n1 "$T/merge-runs")" "a.txt b.txt c.txt poison.txt " "the first test"
 # The culprit alone was sent back, told what failed on the target.
