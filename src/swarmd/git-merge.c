@@ -75,12 +75,14 @@ gitmg_free(struct gitmg *g)
 	free(g);
 }
 
+/* At a shutdown: the git running is left to finish (git_detach). */
 void
-gitmg_cancel(struct gitmg *g)
+gitmg_detach(struct gitmg *g)
 {
 	if (g == NULL)
 		return;
-	git_cancel(g->run);
+	git_detach(g->run);
+	g->run = NULL;
 	gitmg_free(g);
 }
 

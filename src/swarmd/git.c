@@ -51,6 +51,7 @@ struct git_run {
 };
 
 static int git_start(struct git_run *, char *err, size_t errlen);
+static void git_free(struct git_run *);
 
 /* swarmd's environment for git: no repository of its own, no prompts. */
 static char **
@@ -343,6 +344,30 @@ git_cancel(struct git_run *g)
 	if (g == NULL)
 		return;
 	git_stop(g);
+	git_free(g);
+}
+
+/*
+ * Not wanted any more, but left to finish: git killed in the middle of
+ * moving a ref or writing an index leaves its lock file behind, which
+ * stops every later git there (a person's too).  At a shutdown, the
+ * merge queue's git is let go this way; the next start waits for it.
+ */
+void
+git_detach(struct git_run *g)
+{
+	if (g == NULL)
+		return;
+	if (g->pid > 0 && g->status == -1)
+		child_forget(g->pid);
+	g->pid = -1;
+	git_stop(g);
+	git_free(g);
+}
+
+static void
+git_free(struct git_run *g)
+{
 	if (g->again != NULL)
 		event_free(g->again);
 	evbuffer_free(g->out);

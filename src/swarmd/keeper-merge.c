@@ -867,7 +867,7 @@ keeper_merge_free(void)
 
 	while ((q = TAILQ_FIRST(&queues)) != NULL) {
 		TAILQ_REMOVE(&queues, q, entry);
-		gitmg_cancel(q->g);
+		gitmg_detach(q->g);
 		keeper_gates_cancel(q->gates);
 		if (q->wait_ev != NULL)
 			event_free(q->wait_ev);

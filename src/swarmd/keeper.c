@@ -225,7 +225,7 @@ op_free(struct op *o)
 	gitwt_cancel(o->wt);
 	git_cancel(o->run);
 	keeper_gates_cancel(o->gates);
-	gitmg_cancel(o->mg);
+	gitmg_detach(o->mg); /* moving a branch: let it finish */
 	free(o->tip);
 	worktree_row_free(&o->row);
 	free(o->chunk);

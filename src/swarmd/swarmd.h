@@ -547,6 +547,7 @@ struct git_run;
 struct git_run *git_run(const char *dir, const char *const *args,
     const char *const *extra, git_cb, void *arg, char *err, size_t errlen);
 void git_cancel(struct git_run *);
+void git_detach(struct git_run *);
 
 /* ---- git-worktree.c: a chunk's branch, worktree and snapshots ---- */
 typedef void (*gitwt_cb)(int ok, const char *err, const char *out, void *);
@@ -585,7 +586,7 @@ struct gitmg *gitmg_adopt(const char *repo, const char *path,
     void *arg);
 struct gitmg *gitmg_contains(const char *repo, const char *target,
     const char *remote, const char *commit, gitmg_cb, void *arg);
-void gitmg_cancel(struct gitmg *);
+void gitmg_detach(struct gitmg *);
 int gitmg_running(const char *path);
 
 /* ---- worktree.c: the records of the agents' work ---- */
