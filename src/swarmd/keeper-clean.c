@@ -372,6 +372,7 @@ keeper_remove_run(struct op *o)
 
 struct check {
 	char *repo, *base;
+	char *into, *push; /* the job's merge, or NULL */
 	int step;
 	struct git_run *run;
 	keeper_check_cb cb;
@@ -386,6 +387,8 @@ check_end(struct check *c, const char *err)
 		c->cb(err, c->arg);
 	free(c->repo);
 	free(c->base);
+	free(c->into);
+	free(c->push);
 	free(c);
 }
 
@@ -408,36 +411,59 @@ check_later(struct check *c)
 	event_base_once(srv.base, -1, EV_TIMEOUT, on_check_later, c, &now);
 }
 
+static void on_check_git(const struct git_result *, void *);
+
+static void
+check_git(struct check *c, const char *const *args)
+{
+	c->run = git_run(
+	    c->repo, args, NULL, on_check_git, c, c->err, sizeof c->err);
+	if (c->run == NULL)
+		check_end(c, c->err);
+}
+
+/* Each step's question: the repository, its base, the merge's target. */
+static void
+check_next(struct check *c)
+{
+	char *rev = c->step == 1 ? xasprintf("%s^{commit}", c->base) :
+	                           xasprintf("refs/heads/%s^{commit}", c->into);
+	const char *verify[] = { "rev-parse", "--verify", "--quiet", rev,
+		NULL };
+	const char *remote[] = { "remote", "get-url", c->push, NULL };
+
+	if (c->step == 2 && c->into == NULL)
+		check_end(c, NULL);
+	else
+		check_git(c, c->step == 2 && c->push != NULL ? remote : verify);
+	free(rev);
+}
+
 static void
 on_check_git(const struct git_result *r, void *arg)
 {
 	struct check *c = arg;
-	char *rev;
-	const char *verify[] = { "rev-parse", "--verify", "--quiet", NULL,
-		NULL };
 
 	c->run = NULL;
-	if (c->step == 0 && r->exit != 0) {
+	if (r->exit != 0 && c->step == 0)
 		snprintf(c->err, sizeof c->err,
 		    "worktree.repo: %s is not a git repository: %.*s", c->repo,
 		    (int)strcspn(r->err, "\n"), r->err);
-		check_end(c, c->err);
-	} else if (c->step == 1 && r->exit != 0) {
+	else if (r->exit != 0 && c->step == 1)
 		snprintf(c->err, sizeof c->err,
 		    "worktree.base: no commit \"%s\" in %s", c->base, c->repo);
-		check_end(c, c->err);
-	} else if (c->step == 1)
-		check_end(c, NULL);
-	else {
-		c->step = 1;
-		rev = xasprintf("%s^{commit}", c->base);
-		verify[3] = rev;
-		c->run = git_run(c->repo, verify, NULL, on_check_git, c, c->err,
-		    sizeof c->err);
-		free(rev);
-		if (c->run == NULL)
-			check_end(c, c->err);
+	else if (r->exit != 0 && c->push != NULL)
+		snprintf(c->err, sizeof c->err,
+		    "merge.push: no remote \"%s\" in %s", c->push, c->repo);
+	else if (r->exit != 0)
+		snprintf(c->err, sizeof c->err,
+		    "merge.into: no branch \"%s\" in %s", c->into, c->repo);
+	if (r->exit != 0 || c->step == 2) {
+		check_end(c, r->exit != 0 ? c->err : NULL);
+		return;
 	}
+	c->step++;
+	check_next(c);
 }
 
 /* The nearest directory of PATH that exists is one we may write in. */
@@ -464,11 +490,13 @@ root_ok(const char *root, char *err, size_t errlen)
 /*
  * What only running git (or the store) can tell of a job's worktree
  * SPEC, checked before it is stored: the repository, its base, the
- * root, and branches no other job has.  CB gets NULL, or the problem,
- * always from the loop, never inside this call.
+ * root, branches no other job has, and its MERGE's target (or remote).
+ * CB gets NULL, or the problem, always from the loop, never inside
+ * this call.
  */
 void
-keeper_check(json_t *spec, json_t *chunks, keeper_check_cb cb, void *arg)
+keeper_check(
+    json_t *spec, json_t *merge, json_t *chunks, keeper_check_cb cb, void *arg)
 {
 	const char *common[] = { "rev-parse", "--git-common-dir", NULL };
 	const char *root = json_string_value(json_object_get(spec, "root"));
@@ -481,6 +509,11 @@ keeper_check(json_t *spec, json_t *chunks, keeper_check_cb cb, void *arg)
 
 	c->repo = xstrdup(keeper_spec_str(spec, "repo", ""));
 	c->base = xstrdup(keeper_spec_str(spec, "base", ""));
+	if (merge != NULL) {
+		c->into = xstrdup(keeper_spec_str(merge, "into", "main"));
+		if (keeper_spec_str(merge, "push", NULL) != NULL)
+			c->push = xstrdup(keeper_spec_str(merge, "push", NULL));
+	}
 	c->cb = cb;
 	c->arg = arg;
 	if (root != NULL && root_ok(root, c->err, sizeof c->err) == -1) {

@@ -716,7 +716,8 @@ int keeper_merge_pause(const char *target, int paused);
 struct batch *keeper_survey(
     int64_t job, int clean, int force, keeper_done_cb, void *arg);
 void keeper_forget(struct batch *);
-void keeper_check(json_t *spec, json_t *chunks, keeper_check_cb, void *arg);
+void keeper_check(
+    json_t *spec, json_t *merge, json_t *chunks, keeper_check_cb, void *arg);
 
 /* ---- gate.c: running one gate off the loop ---- */
 typedef void (*gate_cb)(int status, int timed_out, void *arg);

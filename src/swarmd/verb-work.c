@@ -90,7 +90,7 @@ verb_submit_worktree(struct verb_ctx *ctx, struct jobspec *js)
 	l->js = *js;
 	l->reply = json_incref(ctx->reply);
 	l->dry_run = arg_bool(ctx, "dry_run");
-	keeper_check(l->js.worktree, l->js.chunks, on_checked, l);
+	keeper_check(l->js.worktree, l->js.merge, l->js.chunks, on_checked, l);
 	return VERB_DEFERRED;
 }
 

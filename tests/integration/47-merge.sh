@@ -67,6 +67,16 @@ cat >"$T/job.json" <<J
 J
 printf '[retries]\nbackoff = 0\n' >>"$CONF"
 start_daemon
+# A target or a remote the repository lacks: refused at submit.
+refused() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); m=j["merge"]; exec(sys.argv[2]); print(json.dumps(j))' \
+		"$T/job.json" "$1" >"$T/bad.json"
+	swarmctl submit "$T/bad.json" 2>"$T/err" && fail "took a job with $1"
+	assert_contains "$(cat "$T/err")" "$2"
+}
+refused 'm["push"] = "nosuch"' "merge.push: no remote \"nosuch\" in $T/repo"
+refused 'del m["push"]; m["into"] = "nosuch"' "merge.into: no branch \"nosuch\" in $T/repo"
+assert_eq "$(swarmctl jobs --json | json 'len(j)')" 0 "jobs stored"
 job=$(swarmctl submit "$T/job.json") || fail submit
 # Someone else pushes while the first round is tested.
 wait_until 60 test -f "$T/waiting" || fail "no round reached the gates: $(swarmctl merges)"
