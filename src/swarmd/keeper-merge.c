@@ -59,6 +59,7 @@ struct mq {
 	struct gitmg *g;
 	struct gates *gates;
 	struct event *wait_ev; /* for a crash's git to finish */
+	int started;           /* a crash's leftovers were looked for */
 	int busy;
 	int64_t idle_since; /* mono ms */
 	TAILQ_ENTRY(mq) entry;
@@ -295,15 +296,16 @@ on_wait(evutil_socket_t fd, short what, void *arg)
 
 /*
  * A git that a killed swarmd left running in the worktree (a rebase, a
- * reset) is waited for: two gits in one worktree would trip on each
- * other's locks.  1 when there is one, and the kick is tried again.
+ * reset) is waited for before the first round: two gits in one worktree
+ * would trip on each other's locks.  1 when there is one, and the kick
+ * is tried again.
  */
 static int
 mq_orphans(struct mq *q)
 {
 	struct timeval tv = { 0, 100000 };
 
-	if (!gitmg_running(q->path))
+	if (q->started || !gitmg_running(q->path))
 		return 0;
 	if (q->wait_ev == NULL) {
 		q->wait_ev = evtimer_new(srv.base, on_wait, q);
@@ -329,7 +331,9 @@ mq_kick(struct mq *q)
 	q->undone = 0;
 	q->lo = 0;
 	q->hi = q->n + 1; /* no prefix known to fail */
-	keeper_gates_leftovers(q->path);
+	if (!q->started)  /* once a start: only a crash leaves them */
+		keeper_gates_leftovers(q->path);
+	q->started = 1;
 	log_info("merge queue %s:%s: testing %zu entr%s of job-%lld", q->repo,
 	    q->target, q->n, q->n == 1 ? "y" : "ies", (long long)q->job);
 	q->g = gitmg_head(q->repo, q->target, q->remote, on_head, q);
