@@ -200,9 +200,9 @@ head_step(struct gitmg *g, const struct git_result *r)
 		spec, NULL };
 	const char *parse[] = { "rev-parse", "--verify", "--quiet", ref, NULL };
 
-	if (g->step == 0 && g->remote != NULL)
+	if (r == NULL && g->remote != NULL)
 		gitmg_git(g, g->repo, fetch);
-	else if (g->step == 0 || (g->step == 1 && g->remote != NULL)) {
+	else if (r == NULL || (g->step == 1 && g->remote != NULL)) {
 		if (r != NULL && r->exit != 0)
 			gitmg_fail(g, "cannot fetch the target", r);
 		else {
@@ -246,10 +246,10 @@ reset_step(struct gitmg *g, const struct git_result *r)
 	const char *hard[] = { "reset", "--quiet", "--hard", NULL };
 	const char *clean[] = { "clean", "--quiet", "-ffdx", NULL };
 
-	if (g->step == 0 && access(dotgit, F_OK) != 0) {
+	if (r == NULL && access(dotgit, F_OK) != 0) {
 		g->step = 10; /* made fresh: nothing else to do */
 		gitmg_git(g, g->repo, add);
-	} else if (g->step == 0) /* a rebase left by a crash: forgotten */
+	} else if (r == NULL) /* a rebase left by a crash: forgotten */
 		gitmg_git(g, g->path, quit);
 	else if (g->step != 1 && r->exit != 0) /* --quit may find none */
 		gitmg_fail(g, "cannot reset the merge worktree", r);
@@ -376,7 +376,7 @@ stack_step(struct gitmg *g, const struct git_result *r)
 		g->msg, NULL };
 	const char *said = r == NULL ? "" : *r->out != '\0' ? r->out : r->err;
 
-	if (g->step == 0)
+	if (r == NULL)
 		gitmg_git(g, g->path, parse);
 	else if (g->step == ST_ORIG && r->exit != 0)
 		gitmg_fail(g, "no such branch", r);
@@ -434,7 +434,7 @@ land_step(struct gitmg *g, const struct git_result *r)
 	const char *push[] = { "push", "--quiet", "--porcelain", lease,
 		g->remote, spec, NULL };
 
-	if (g->step == 0)
+	if (r == NULL)
 		gitmg_git(g, g->repo, g->remote != NULL ? push : update);
 	else if (r->exit != 0) {
 		/* Not OLD any more, or refused: either way, not moved. */
@@ -477,7 +477,7 @@ adopt_step(struct gitmg *g, const struct git_result *r)
 	const char *reset[] = { "reset", "--quiet", "--keep", g->commit, NULL };
 	const char *move[] = { "update-ref", ref, g->commit, g->orig, NULL };
 
-	if (g->step == 0)
+	if (r == NULL)
 		gitmg_git(g, g->repo, parse);
 	else if (r->exit != 0)
 		gitmg_fail(g,
@@ -530,7 +530,7 @@ contains_step(struct gitmg *g, const struct git_result *r)
 	const char *is[] = { "merge-base", "--is-ancestor", g->commit, ref,
 		NULL };
 
-	if (g->step == 0)
+	if (r == NULL)
 		gitmg_git(g, g->repo, is);
 	else if (r->exit != 0 && r->exit != 1)
 		gitmg_fail(g, "cannot tell", r);

@@ -565,12 +565,12 @@ test_prefix(struct mq *q)
 {
 	const char *at = prefix_commit(q, q->mid);
 
-	if (q->n == 0)
+	if (q->n == 0 || q->top == NULL || q->old == NULL)
 		round_end(q);
 	else if (q->mid == q->n && strcmp(q->top, q->old) == 0) {
 		landed(q, q->n, 0); /* all of it on the target already */
 		round_end(q);
-	} else if (q->undone || strcmp(q->at, at) != 0)
+	} else if (q->undone || q->at == NULL || strcmp(q->at, at) != 0)
 		q->g = gitmg_reset(q->repo, q->path, at, on_checkout, q);
 	else
 		run_gates(q);
