@@ -311,7 +311,7 @@ store_schema_version(void)
 static int
 store_migrate(char *err, size_t errlen)
 {
-	int v = store_schema_version();
+	int v = store_schema_version(), from = v;
 	char sql[64];
 
 	if (v > (int)nitems(migrations)) {
@@ -326,8 +326,13 @@ store_migrate(char *err, size_t errlen)
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
 		store_exec(sql);
 		store_commit();
-		log_info("store: schema migrated to version %d", v + 1);
 	}
+	/* One line: a new state says so, an old one says from where. */
+	if (from == 0)
+		log_info("store: new database at schema version %d", v);
+	else if (from < v)
+		log_info(
+		    "store: schema migrated from version %d to %d", from, v);
 	return 0;
 }
 
