@@ -20,6 +20,11 @@ if [ -n "${SWARM_REJECTION:-}" ]; then
 	printf '%s' "$SWARM_REJECTION" >"$T/rejection.$SWARM_CHUNK"
 elif [ "$SWARM_CHUNK" = poison ]; then
 	line=bad
+	# Last in the queue: after the other three passed their gates.
+	i=0
+	while [ "$(ls "$T" | grep -c '^gated\.')" -lt 3 ] && [ $i -lt 600 ]; do
+		sleep 0.05; i=$((i + 1))
+	done
 fi
 echo "$line" >"$SWARM_CHUNK.txt"
 git add -A && git commit -q -m "$SWARM_CHUNK $SWARM_ATTEMPT"
@@ -28,7 +33,9 @@ cat >"$T/gate.sh" <<'G'
 #!/bin/sh
 # A gate runs an agent's code: it is no operator.
 swarmctl merge pause main 2>>"$T/gate-ctl" && echo ALLOWED >>"$T/gate-ctl"
-[ -n "${SWARM_CHUNK:-}" ] && exit 0 # a chunk's own gate: all pass
+if [ -n "${SWARM_CHUNK:-}" ]; then # a chunk's own gate: all pass
+	touch "$T/gated.$SWARM_CHUNK"; exit 0
+fi
 ls *.txt | tr '\n' ' ' >>"$T/merge-runs"; echo >>"$T/merge-runs"
 if grep -qs bad poison.txt; then echo "poison.txt breaks the build"; exit 1; fi
 echo "build ok"
@@ -79,6 +86,8 @@ assert_contains "$(echo "$r" | json 'j["output"]')" "poison.txt breaks the build
 for c in a b c; do
 	[ -f "$T/rejection.$c" ] && fail "$c was reworked: $(cat "$T/rejection.$c")"
 done
+# The culprit was last in the queue: the bisection found it there.
+assert_eq "$(swarmctl events --json --job "$job" --type merge_queued | jsonl 'j["chunk_id"]' | sed -n 4p)" poison "the fourth queued"
 # The other three landed before the culprit.
 order=$(swarmctl events --json --job "$job" --type merged | jsonl 'j["chunk_id"]' | tr '\n' ' ')
 assert_eq "${order##* poison}" " " "poison lands last ($order)"
