@@ -5,9 +5,11 @@
 # first (see BENCHMARKS.md, "Worktrees").
 #
 #   setup  per chunk: a bare `git worktree add -b BRANCH PATH main`
-#          (timed, removed before the next) against swarmd's preparation
-#          of a chunk whose agent is `true` (a one-chunk job, waited
-#          for): worktree_ready - subagent_dispatched (branch, add,
+#          (timed, and kept, as swarmd's are) against swarmd's
+#          preparation of a chunk whose agent is `true` (a one-chunk job,
+#          waited for), each after a `sync` so that neither starts with
+#          the other's writes pending: worktree_ready -
+#          subagent_dispatched (branch, add,
 #          isolation check, lock), and subagent_started -
 #          subagent_dispatched; SETUP_N of each, alternating one by one
 #          on the same repository and daemon
@@ -105,7 +107,8 @@ def job(out, name, conc, n, repo, root):
 
 
 def bare_add(repo, dest, i):
-    """ms of one `git worktree add -b`; the worktree is removed after."""
+    """ms of one `git worktree add -b`; the worktree stays, as swarmd's
+    do, so that both arms write the same to the disk."""
     path = "%s/b%d" % (dest, i)
     t0 = time.perf_counter()
     p = subprocess.run(["git", "-C", repo, "worktree", "add", "-b",
@@ -114,8 +117,6 @@ def bare_add(repo, dest, i):
     ms = (time.perf_counter() - t0) * 1000.0
     if p.returncode != 0:
         raise RuntimeError("git worktree add: %s" % p.stderr.strip())
-    subprocess.run(["rm", "-rf", path], check=True)
-    subprocess.run(["git", "-C", repo, "worktree", "prune"], check=True)
     return ms
 
 
@@ -163,6 +164,8 @@ def setup(sock, swarmctl, repo, dest, n, first):
         if (first == "swarmd") != (i % 2 == 1):
             arms.reverse()
         for arm in arms:
+            # Each add starts with nothing left to write back.
+            subprocess.run(["sync"], check=True)
             if arm == "bare":
                 v["bare"].append(bare_add(repo, dest, i))
                 continue
