@@ -226,6 +226,7 @@ print_chunk(json_t *chunk)
 	size_t i;
 
 	format_object(stdout, chunk);
+	cmd_print_commits(chunk);
 	if (json_array_size(agents) > 0) {
 		fputc('\n', stdout);
 		format_agents(agents);

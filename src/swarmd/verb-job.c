@@ -195,26 +195,21 @@ verb_jobs(struct verb_ctx *ctx)
 	return VERB_OK;
 }
 
-/* An agent in a worktree: its chunk's commits and snapshots. */
+/* A chunk in a worktree, or its agent: the chunk's worktree, commits
+ * and snapshots, added to O. */
 static void
-show_work(json_t *agent)
+show_work(json_t *o, int64_t job, const char *chunk)
 {
-	const char *chunk = json_string_value(json_object_get(agent, "chunk"));
-	int64_t job;
 	struct wt_row w;
 
-	if (chunk == NULL ||
-	    job_parse_id(
-	        json_string_value(json_object_get(agent, "job")), &job) == -1 ||
-	    worktree_get(job, chunk, &w) == -1)
+	if (chunk == NULL || worktree_get(job, chunk, &w) == -1)
 		return;
-	json_object_set_new(agent, "worktree",
+	json_object_set_new(o, "worktree",
 	    json_pack("{s:s, s:s, s:s}", "path", w.path, "branch", w.branch,
 	        "state", worktree_state_name(w.state)));
+	json_object_set_new(o, "commits", worktree_commits_json(job, chunk));
 	json_object_set_new(
-	    agent, "commits", worktree_commits_json(job, chunk));
-	json_object_set_new(
-	    agent, "snapshots", worktree_snapshots_json(job, chunk));
+	    o, "snapshots", worktree_snapshots_json(job, chunk));
 	worktree_row_free(&w);
 }
 
@@ -222,13 +217,17 @@ static enum verb_rc
 show_agent(struct verb_ctx *ctx, int64_t id)
 {
 	json_t *agent = agent_show_json(id);
+	int64_t job;
 
 	if (agent == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such agent: agent-%lld", (long long)id);
 	json_object_set_new(ctx->reply, "agent", agent);
 	json_object_set_new(agent, "usage", quota_agent_json(id));
-	show_work(agent);
+	if (job_parse_id(
+	        json_string_value(json_object_get(agent, "job")), &job) == 0)
+		show_work(agent, job,
+		    json_string_value(json_object_get(agent, "chunk")));
 	/* Its notes: a hook's tools and subagents among them. */
 	json_object_set_new(agent, "heartbeats", evlog_heartbeats_json(id));
 	return VERB_OK;
@@ -259,6 +258,7 @@ show_chunk(struct verb_ctx *ctx, int64_t job, const char *chunk)
 		    "no such chunk: job-%lld/%s", (long long)job, chunk);
 	json_object_set_new(o, "agents", agent_chunk_list_json(job, chunk));
 	json_object_set_new(o, "checkpoints", checkpoint_list_json(job, chunk));
+	show_work(o, job, chunk);
 	json_object_set_new(ctx->reply, "chunk", o);
 	return VERB_OK;
 }
