@@ -208,12 +208,14 @@ mq_reject(
 	char *text = json_dumps(doc, JSON_COMPACT);
 
 	merge_apply(e->row.id, MI_REJECT, NULL, NULL, why);
-	chunk_apply(e->row.job, e->row.chunk, CI_MERGE_FAIL, why);
-	if (json_object_get(doc, "log") != NULL)
-		chunk_set_gate_log(e->row.job, e->row.chunk,
-		    json_string_value(json_object_get(doc, "log")));
 	mq_event(q, e, type, json_pack("{s:s}", "reason", why));
-	route_failure(e->row.job, e->row.chunk, FAIL_GATE, why, text);
+	/* Aborted meanwhile: it stays so, never reworked. */
+	if (chunk_apply(e->row.job, e->row.chunk, CI_MERGE_FAIL, why) != -1) {
+		if (json_object_get(doc, "log") != NULL)
+			chunk_set_gate_log(e->row.job, e->row.chunk,
+			    json_string_value(json_object_get(doc, "log")));
+		route_failure(e->row.job, e->row.chunk, FAIL_GATE, why, text);
+	}
 	if ((j = job_find(e->row.job)) != NULL)
 		job_check_done(j);
 	free(text);
