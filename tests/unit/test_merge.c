@@ -67,14 +67,16 @@ static char *
 order(const char *repo, const char *target, const char *state)
 {
 	struct merge_row rows[16];
-	size_t n = merge_head(repo, target, state, rows, 16), i;
+	size_t n = merge_head(repo, target, state, rows, 16), i, len = 0;
 	char *s = calloc(1, 256);
 
-	for (i = 0; i < n; i++) {
-		strcat(s, i > 0 ? " " : "");
-		strcat(s, rows[i].chunk);
+	for (i = 0; i < n && len < 256; i++) {
+		len += (size_t)snprintf(s + len, 256 - len, "%s%s",
+		    i > 0 ? " " : "", rows[i].chunk);
 		merge_row_free(&rows[i]);
 	}
+	for (; i < n; i++)
+		merge_row_free(&rows[i]);
 	return s;
 }
 
