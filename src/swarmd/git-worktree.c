@@ -9,7 +9,9 @@
  *   gitwt_add       the chunk's branch (made from base the first time,
  *                   then always reused), its worktree, checked to be a
  *                   worktree of that repository (git run inside it must
- *                   not find another checkout), then locked.  The first
+ *                   not find another checkout, and its index must not be
+ *                   locked: a lock held by a git a killed swarmd left
+ *                   running there is waited for), then locked.  The first
  *                   time, a branch already there is taken only when it
  *                   holds nothing base does not: it can then only be
  *                   ours, made just before a crash, or an empty name
@@ -35,6 +37,9 @@
 
 #include "swarmd.h"
 
+#define LOCK_WAIT_MS 100 /* for a git of ours to release an index lock */
+#define LOCK_WAITS 600   /* ... 60 s at most */
+
 struct gitwt {
 	char *repo, *base, *branch, *path, *reason, *ref, *msg;
 	char *index;  /* the snapshot's temporary index file */
@@ -46,6 +51,8 @@ struct gitwt {
 	int force;    /* removing: even with changes in it */
 	int step;
 	struct event *later; /* telling a failure to start, from the loop */
+	struct event *wait;  /* for a git of ours that holds the index lock */
+	int waits;
 	struct git_run *run;
 	gitwt_cb cb;
 	void *arg;
@@ -70,6 +77,8 @@ gitwt_free(struct gitwt *w)
 	free(w->tree);
 	if (w->later != NULL)
 		event_free(w->later);
+	if (w->wait != NULL)
+		event_free(w->wait);
 	free(w);
 }
 
@@ -118,12 +127,41 @@ gitwt_fail(struct gitwt *w, const char *what, const struct git_result *r)
 
 static void on_step(const struct git_result *, void *);
 
+#define WT_MARK "SWARM_WORKTREE_GIT" /* the worktree a git works on */
+
+/*
+ * git_run with EXTRA, and marked with the worktree's path: a git that a
+ * killed swarmd left running there is told apart from a lock left by
+ * one that died (add_checked).
+ */
+static struct git_run *
+gitwt_run(struct gitwt *w, const char *dir, const char *const *args,
+    const char *const *extra)
+{
+	char *sock = xasprintf(SWARM_ENV_SOCKET "=%s", srv.cfg.socket);
+	char *mark = xasprintf(WT_MARK "=%s", w->path != NULL ? w->path : "");
+	const char *env[12];
+	struct git_run *run;
+	size_t n = 0, i;
+
+	for (i = 0; extra != NULL && extra[i] != NULL && n + 3 < nitems(env);
+	     i++)
+		env[n++] = extra[i];
+	env[n++] = sock;
+	env[n++] = mark;
+	env[n] = NULL;
+	run = git_run(dir, args, env, on_step, w, w->err, sizeof w->err);
+	free(sock);
+	free(mark);
+	return run;
+}
+
 /* Run git in DIR for the next step; EXTRA as git_run. */
 static void
 gitwt_git(struct gitwt *w, const char *dir, const char *const *args,
     const char *const *extra)
 {
-	w->run = git_run(dir, args, extra, on_step, w, w->err, sizeof w->err);
+	w->run = gitwt_run(w, dir, args, extra);
 	if (w->run == NULL)
 		gitwt_end(w, 0);
 }
@@ -137,8 +175,7 @@ gitwt_begin(struct gitwt *w, const char *dir, const char *const *args,
 	struct timeval now = { 0, 0 };
 
 	if (args != NULL)
-		w->run = git_run(
-		    dir, args, extra, on_step, w, w->err, sizeof w->err);
+		w->run = gitwt_run(w, dir, args, extra);
 	if (w->run == NULL) {
 		w->later = evtimer_new(srv.base, on_later, w);
 		evtimer_add(w->later, &now);
@@ -240,16 +277,43 @@ add_checked(struct gitwt *w, const struct git_result *r, const char *ref)
 	else if (strcmp(f[3], ref) != 0)
 		snprintf(w->err, sizeof w->err, "%s is on %s, not on %s",
 		    w->path, f[3], ref);
-	else if (access((lock = xasprintf("%s/index.lock", f[1])), F_OK) == 0)
+	else if (access((lock = xasprintf("%s/index.lock", f[1])), F_OK) == 0) {
 		snprintf(w->err, sizeof w->err,
 		    "the index of %s is locked (%s): a git command runs there, "
 		    "or died and left the lock",
 		    w->path, lock);
-	else
+		/* One of ours, left by a killed swarmd: it will be done. */
+		if (proc_find_env(WT_MARK, w->path, srv.cfg.socket) > 0)
+			rc = -2;
+	} else
 		rc = 0;
 	free(lock);
 	free(out);
 	return rc;
+}
+
+static void
+on_wait(evutil_socket_t fd, short what, void *arg)
+{
+	struct gitwt *w = arg;
+	const char *check[] = { "rev-parse", "--path-format=absolute",
+		"--show-toplevel", "--git-dir", "--git-common-dir",
+		"--symbolic-full-name", "HEAD", NULL };
+
+	(void)fd;
+	(void)what;
+	gitwt_git(w, w->path, check, NULL);
+}
+
+/* The check again in a moment, when the git that holds the lock is done. */
+static void
+add_wait(struct gitwt *w)
+{
+	struct timeval tv = { 0, LOCK_WAIT_MS * 1000 };
+
+	if (w->wait == NULL)
+		w->wait = evtimer_new(srv.base, on_wait, w);
+	evtimer_add(w->wait, &tv);
 }
 
 static void
@@ -266,6 +330,7 @@ add_step(struct gitwt *w, const struct git_result *r)
 		"--show-toplevel", "--git-dir", "--git-common-dir",
 		"--symbolic-full-name", "HEAD", NULL };
 	char *ref = xasprintf("refs/heads/%s", w->branch);
+	int rc;
 
 	switch (w->step) {
 	case ADD_COMMON:
@@ -319,7 +384,12 @@ add_step(struct gitwt *w, const struct git_result *r)
 		gitwt_git(w, w->path, check, NULL);
 		break;
 	case ADD_CHECKED:
-		if (add_checked(w, r, ref) == -1) {
+		if ((rc = add_checked(w, r, ref)) == -2 &&
+		    w->waits++ < LOCK_WAITS) {
+			add_wait(w);
+			break;
+		}
+		if (rc != 0) {
 			gitwt_end(w, 0);
 			break;
 		}
