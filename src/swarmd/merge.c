@@ -256,24 +256,6 @@ merge_head(const char *repo, const char *target, const char *state,
 	return n;
 }
 
-/* The live entry of JOB/CHUNK, or 0. */
-int64_t
-merge_live_of(int64_t job, const char *chunk)
-{
-	static const char sql[] =
-	    "SELECT id FROM merges WHERE job = ? AND chunk = ? AND "
-	    "state IN ('queued', 'testing', 'landing')";
-	sqlite3_stmt *st = store_prepare(sql);
-	int64_t id = 0;
-
-	sqlite3_bind_int64(st, 1, job);
-	store_bind_text(st, 2, chunk);
-	if (store_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return id;
-}
-
 /* Each queue: its repository, target, pause, and live entries. */
 void
 merge_queues_each(void (*cb)(const char *repo, const char *target, int paused,

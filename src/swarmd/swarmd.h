@@ -681,7 +681,6 @@ int merge_apply(int64_t id, enum merge_input, const char *tip, const char *old,
     const char *result);
 size_t merge_head(const char *repo, const char *target, const char *state,
     struct merge_row *, size_t limit);
-int64_t merge_live_of(int64_t job, const char *chunk);
 void merge_queues_each(void (*)(const char *repo, const char *target,
                            int paused, int64_t live, void *),
     void *arg);
