@@ -94,6 +94,9 @@ merge_state_parse(const char *s)
 	return MS_INVALID;
 }
 
+/* The states of an entry still in its queue. */
+#define MERGE_LIVE "('queued', 'testing', 'landing')"
+
 #define MERGE_COLS \
 	"id, job, chunk, repo, target, state, rounds, queued, tip, old, " \
 	"result"
@@ -241,8 +244,8 @@ merge_head(const char *repo, const char *target, const char *state,
 {
 	static const char sql[] =
 	    "SELECT " MERGE_COLS " FROM merges WHERE repo = ?1 AND "
-	    "target = ?2 AND (?3 IS NULL AND state IN ('queued', 'testing', "
-	    "'landing') OR state = ?3) ORDER BY rank, id LIMIT ?4";
+	    "target = ?2 AND (?3 IS NULL AND state IN " MERGE_LIVE " OR "
+	    "state = ?3) ORDER BY rank, id LIMIT ?4";
 	sqlite3_stmt *st = store_prepare(sql);
 	size_t n = 0;
 
@@ -265,7 +268,7 @@ merge_queues_each(void (*cb)(const char *repo, const char *target, int paused,
 	static const char sql[] =
 	    "SELECT q.repo, q.target, q.paused, (SELECT count(*) FROM "
 	    "merges m WHERE m.repo = q.repo AND m.target = q.target AND "
-	    "m.state IN ('queued', 'testing', 'landing')) "
+	    "m.state IN " MERGE_LIVE ") "
 	    "FROM merge_queues q ORDER BY q.repo, q.target";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *rows = json_array(), *r;
@@ -345,9 +348,9 @@ merge_list_json(int all)
 	    "SELECT m.id, m.job, m.chunk, m.repo, m.target, m.state, "
 	    "m.rounds, m.queued, m.changed, m.tip, m.result, q.paused "
 	    "FROM merges m JOIN merge_queues q ON q.repo = m.repo AND "
-	    "q.target = m.target WHERE ?1 OR m.state IN ('queued', "
-	    "'testing', 'landing') ORDER BY m.repo, m.target, "
-	    "m.state IN ('queued', 'testing', 'landing') DESC, m.rank, m.id";
+	    "q.target = m.target WHERE ?1 OR m.state IN " MERGE_LIVE " "
+	    "ORDER BY m.repo, m.target, m.state IN " MERGE_LIVE " DESC, "
+	    "m.rank, m.id";
 	sqlite3_stmt *st = store_prepare(sql);
 	json_t *rows = json_array(), *r;
 	char *prev = NULL, *key;
