@@ -275,12 +275,15 @@ file_hash_cancel(struct file_hash *h)
 }
 
 /*
- * Write LEN bytes to PATH, mode 0600, whole or not at all: a temporary
- * file beside it, synced, renamed over it, the directory synced.
+ * Write LEN bytes to PATH with MODE, whole or not at all: a temporary
+ * file beside it, given its mode, synced, renamed over it, the directory
+ * synced.  The mode is set before the rename: a hook rewritten at start
+ * is run by agents that outlived the last swarmd, and must never be seen
+ * without its exec bit.
  */
 int
-file_write_private(
-    const char *path, const char *data, size_t len, char *err, size_t errlen)
+file_write_mode(const char *path, const char *data, size_t len, mode_t mode,
+    char *err, size_t errlen)
 {
 	char *tmp = xasprintf("%s.tmp", path), *dir = xstrdup(path), *slash;
 	ssize_t n = 0;
@@ -289,7 +292,7 @@ file_write_private(
 
 	fd = open(
 	    tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	ok = fd != -1;
+	ok = fd != -1 && fchmod(fd, mode) == 0;
 	while (ok && off < len && (n = write(fd, data + off, len - off)) > 0)
 		off += (size_t)n;
 	if (ok && n == 0 && off < len)
@@ -316,4 +319,11 @@ file_write_private(
 	free(tmp);
 	free(dir);
 	return ok ? 0 : -1;
+}
+
+int
+file_write_private(
+    const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+	return file_write_mode(path, data, len, 0600, err, errlen);
 }

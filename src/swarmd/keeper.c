@@ -742,13 +742,9 @@ keeper_init(char *err, size_t errlen)
 	}
 	for (i = 0; i < nitems(hook_names) && rc == 0; i++) {
 		path = xasprintf("%s/%s", dir, hook_names[i]);
-		if (file_write_private(path, hook_script, strlen(hook_script),
-		        err, errlen) == -1)
+		if (file_write_mode(path, hook_script, strlen(hook_script),
+		        0755, err, errlen) == -1)
 			rc = -1;
-		else if (chmod(path, 0755) == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			rc = -1;
-		}
 		free(path);
 	}
 	free(dir);

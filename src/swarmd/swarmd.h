@@ -99,6 +99,8 @@ typedef void (*file_hash_cb)(
 struct file_hash *file_hash_start(const char *path, enum file_kind,
     file_hash_cb, void *arg, char *err, size_t len);
 void file_hash_cancel(struct file_hash *);
+int file_write_mode(const char *path, const char *data, size_t len, mode_t,
+    char *err, size_t errlen);
 int file_write_private(
     const char *path, const char *data, size_t len, char *err, size_t errlen);
 
