@@ -147,6 +147,10 @@ cmd_blame(struct cmd_ctx *ctx)
 		printf("  chunk:   %s/%s\n", format_member(c, "job"),
 		    format_member(c, "chunk"));
 		printf("  author:  %s\n", format_member(c, "author"));
+		if (format_member(c, "landed") != NULL)
+			printf(
+			    "  landed:  on %s, made anew by the merge queue\n",
+			    format_member(c, "landed"));
 		if (json_object_get(c, "usage") != NULL)
 			print_usage(json_object_get(c, "usage"));
 	}
@@ -257,10 +261,13 @@ cmd_print_commits(json_t *agent)
 	json_array_foreach(commits, i, c) {
 		const char *id = format_member(c, "commit");
 
-		printf("  %.12s %s %s\n", id != NULL ? id : "?",
+		const char *landed = format_member(c, "landed");
+
+		printf("  %.12s %s %s%s%s%s\n", id != NULL ? id : "?",
 		    format_member(c, "agent") != NULL ?
 		        format_member(c, "agent") :
 		        "-",
-		    format_member(c, "subject"));
+		    format_member(c, "subject"), landed != NULL ? " (on " : "",
+		    landed != NULL ? landed : "", landed != NULL ? ")" : "");
 	}
 }

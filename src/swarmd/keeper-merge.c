@@ -462,23 +462,36 @@ landed_one(struct mq *q, struct mentry *e)
 	free(why);
 }
 
-/* The round's first K entries are on the target; ADOPT: their
- * branches are moved to what landed (a rebase or a squash made new
- * commits). */
+/*
+ * A rebase or a squash made new commits for E on the target (from OLD
+ * on): its branch is moved to them and they are recorded as its own.
+ */
 static void
-landed(struct mq *q, size_t k, int adopt)
+adopt(struct mq *q, const struct mentry *e, const char *old)
 {
 	struct op *o;
+
+	if (strcmp(q->mode, "merge") == 0)
+		return;
+	o = keeper_op_new(OP_ADOPT, e->row.job, e->row.chunk);
+	o->tip = xstrdup(e->tip);
+	o->onto = xstrdup(old);
+	o->target = xstrdup(q->target);
+}
+
+/* The round's first K entries are on the target; MOVED: the target
+ * moved for them now (not found there at a start). */
+static void
+landed(struct mq *q, size_t k, int moved)
+{
 	size_t i;
 
 	store_begin();
 	for (i = 0; i < k; i++)
 		landed_one(q, &q->e[i]);
 	store_commit();
-	for (i = 0; adopt && strcmp(q->mode, "merge") != 0 && i < k; i++) {
-		o = keeper_op_new(OP_ADOPT, q->e[i].row.job, q->e[i].row.chunk);
-		o->tip = xstrdup(q->e[i].tip);
-	}
+	for (i = 0; moved && i < k; i++)
+		adopt(q, &q->e[i], q->old);
 	keeper_op_kick();
 }
 
@@ -639,16 +652,37 @@ land(struct mq *q)
 
 /* ---- a landed chunk's branch ---- */
 
+/* The new commits recorded as the chunk's, so `blame` knows them. */
+static void
+on_landed_log(const struct git_result *r, void *arg)
+{
+	struct op *o = arg;
+
+	o->run = NULL;
+	if (r->exit != 0)
+		log_warnx("job-%lld/%s: its landed commits are not recorded "
+		          "(%s)",
+		    (long long)o->job, o->chunk, r->err);
+	else
+		keeper_commits_add(o, r->out, o->target);
+	keeper_op_done(o);
+}
+
 static void
 on_adopted(const struct gitmg_result *r, void *arg)
 {
 	struct op *o = arg;
+	const char *log[] = { "log", KEEPER_LOG_FORMAT, o->tip, "--not",
+		o->onto, "--", NULL };
 
 	o->mg = NULL;
 	if (!r->ok)
 		log_warnx("job-%lld/%s: its branch stays as it was (%s)",
 		    (long long)o->job, o->chunk, r->err);
-	keeper_op_done(o);
+	o->run = git_run(
+	    o->row.repo, log, NULL, on_landed_log, o, o->err, sizeof o->err);
+	if (o->run == NULL)
+		keeper_op_done(o);
 }
 
 void
@@ -798,11 +832,9 @@ recover_done(struct mq *q)
 			    "the target");
 	}
 	store_commit();
-	for (i = 0; strcmp(q->mode, "merge") != 0 && i < q->n; i++)
+	for (i = 0; i < q->n; i++)
 		if (q->e[i].landed)
-			keeper_op_new(
-			    OP_ADOPT, q->e[i].row.job, q->e[i].row.chunk)
-			    ->tip = xstrdup(q->e[i].tip);
+			adopt(q, &q->e[i], q->e[i].row.old);
 	keeper_op_kick();
 	round_end(q);
 }

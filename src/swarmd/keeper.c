@@ -227,6 +227,8 @@ op_free(struct op *o)
 	keeper_gates_cancel(o->gates);
 	gitmg_detach(o->mg); /* moving a branch: let it finish */
 	free(o->tip);
+	free(o->onto);
+	free(o->target);
 	worktree_row_free(&o->row);
 	free(o->chunk);
 	free(o->snapshot);
@@ -424,17 +426,26 @@ settle_end(struct op *o)
 	keeper_op_done(o);
 }
 
-/* One line of `git log` (fields apart by 0x1f) recorded as a commit. */
+/*
+ * One line of `git log` (fields apart by 0x1f) recorded as a commit.
+ * LANDED names the target a merge round made it on: then only the
+ * commits whose trailers name the op's chunk are its own.
+ */
 static void
-settle_commit(struct op *o, char *line)
+commit_line(struct op *o, char *line, const char *landed)
 {
-	char *f[6];
+	char *f[8], *want;
 	struct wt_commit c;
-	int i;
+	int i, theirs;
 
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 8; i++)
 		f[i] = strsep(&line, "\x1f");
-	if (f[5] == NULL || strlen(f[0]) < 40)
+	if (f[7] == NULL || strlen(f[0]) < 40)
+		return;
+	want = xasprintf("job-%lld", (long long)o->job);
+	theirs = strcmp(f[6], want) == 0 && strcmp(f[7], o->chunk) == 0;
+	free(want);
+	if (landed != NULL && !theirs)
 		return;
 	memset(&c, 0, sizeof c);
 	c.id = f[0];
@@ -446,19 +457,21 @@ settle_commit(struct op *o, char *line)
 	if (agent_parse_id(f[4], &c.agent) == -1)
 		c.agent = 0;
 	c.attempt = atoi(f[5]);
+	c.landed = landed;
 	worktree_commit_add(&c);
 	o->ncommits++;
 }
 
-static void
-settle_commits(struct op *o, const char *text)
+/* The commits `git log --format=KEEPER_LOG_FORMAT` printed, recorded. */
+void
+keeper_commits_add(struct op *o, const char *text, const char *landed)
 {
 	char *out = xstrdup(text), *p = out, *line;
 
 	store_begin();
 	while ((line = strsep(&p, "\n")) != NULL) {
 		if (*line != '\0')
-			settle_commit(o, line);
+			commit_line(o, line, landed);
 	}
 	store_commit();
 	free(out);
@@ -483,7 +496,7 @@ on_settle_git(const struct git_result *r, void *arg)
 		    o->step == SETTLE_LOG ? "git log" : "git worktree unlock",
 		    r->err);
 	else if (o->step == SETTLE_LOG)
-		settle_commits(o, r->out);
+		keeper_commits_add(o, r->out, NULL);
 	o->step++;
 	settle_next(o);
 }
@@ -517,16 +530,10 @@ on_snapshot(int ok, const char *err, const char *out, void *arg)
 
 static void on_unmade(int, const char *, const char *, void *);
 
-/* One line a commit: id, author, time, subject, agent, attempt. */
-static const char log_format[] =
-    "--format=%H%x1f%an%x1f%ct%x1f%s%x1f"
-    "%(trailers:key=Swarm-Agent,valueonly,separator=)%x1f"
-    "%(trailers:key=Swarm-Attempt,valueonly,separator=)";
-
 static void
 settle_next(struct op *o)
 {
-	const char *log[] = { "log", log_format, o->row.branch, "--not",
+	const char *log[] = { "log", KEEPER_LOG_FORMAT, o->row.branch, "--not",
 		o->row.base, "--", NULL };
 	const char *unlock[] = { "worktree", "unlock", o->row.path, NULL };
 	char *ref, *msg;

@@ -41,6 +41,8 @@ struct op {
 	int dirty, unmerged; /* OP_SURVEY's findings; -1 unknown */
 	int lost;            /* OP_SURVEY: its snapshots not all there */
 	char *tip;           /* OP_ADOPT: what landed */
+	char *onto;          /* OP_ADOPT: the target before the round */
+	char *target;        /* OP_ADOPT: its name */
 	char err[256];
 	TAILQ_ENTRY(op) entry;
 };
@@ -48,6 +50,16 @@ struct op {
 struct op *keeper_op_new(enum op_kind, int64_t job, const char *chunk);
 void keeper_op_done(struct op *);
 void keeper_op_kick(void);
+
+/* One line a commit: id, author, time, subject, and its trailers agent,
+ * attempt, job, chunk. */
+#define KEEPER_LOG_FORMAT \
+	"--format=%H%x1f%an%x1f%ct%x1f%s%x1f" \
+	"%(trailers:key=Swarm-Agent,valueonly,separator=)%x1f" \
+	"%(trailers:key=Swarm-Attempt,valueonly,separator=)%x1f" \
+	"%(trailers:key=Swarm-Job,valueonly,separator=)%x1f" \
+	"%(trailers:key=Swarm-Chunk,valueonly,separator=)"
+void keeper_commits_add(struct op *, const char *text, const char *landed);
 void keeper_op_event(struct op *, const char *type, json_t *data);
 
 void keeper_strv_add(char ***v, size_t *n, char *s);

@@ -269,6 +269,10 @@ static const char *migrations[] = {
 	"  target TEXT NOT NULL,"
 	"  paused INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (repo, target));",
+
+	/* 14: the commits a merge round made anew (rebase, squash) are
+	 * recorded too, with the target they landed on. */
+	"ALTER TABLE commits ADD COLUMN landed TEXT;",
 };
 
 struct cached {

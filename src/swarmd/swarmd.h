@@ -623,6 +623,7 @@ struct wt_row {
 };
 struct wt_commit {
 	const char *id, *chunk, *author, *subject;
+	const char *landed; /* the target a merge round made it on, or NULL */
 	int64_t job, agent, at;
 	int attempt;
 };

@@ -337,7 +337,8 @@ worktree_commit_add(const struct wt_commit *c)
 {
 	static const char sql[] =
 	    "INSERT OR IGNORE INTO commits (commit_id, job, chunk, agent, "
-	    "attempt, author, subject, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+	    "attempt, author, subject, at, landed) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	store_bind_text(st, 1, c->id);
@@ -350,6 +351,7 @@ worktree_commit_add(const struct wt_commit *c)
 	store_bind_text(st, 6, c->author);
 	store_bind_text(st, 7, c->subject);
 	sqlite3_bind_int64(st, 8, c->at);
+	store_bind_text(st, 9, c->landed);
 	store_step(st);
 }
 
@@ -372,10 +374,12 @@ commit_json(sqlite3_stmt *st)
 	    sqlite3_column_type(st, 4) == SQLITE_NULL ?
 	        json_null() :
 	        json_integer(sqlite3_column_int(st, 4)));
+	json_object_set_new(c, "landed", store_col_text(st, 8));
 	return c;
 }
 
-#define COMMIT_COLS "commit_id, job, chunk, agent, attempt, author, subject, at"
+#define COMMIT_COLS \
+	"commit_id, job, chunk, agent, attempt, author, subject, at, landed"
 
 json_t *
 worktree_commits_json(int64_t job, const char *chunk)

@@ -109,6 +109,17 @@ order=$(swarmctl events --json --job "$job" --type merged | jsonl 'j["chunk_id"]
 assert_eq "$landed" "$order" "the target's history against the merged events"
 assert_eq "$(echo "$order" | wc -w)" 9 "chunks merged"
 must git -C "$T/origin.git" fsck --no-progress
+# A rebase made new commits: blame knows them as the agents' own.
+blamed() {
+	swarmctl blame "$1" --json | json '",".join(str(c[k]) for c in j for k in ("job", "chunk", "landed")) + ("," + j[0]["agent"] if j and j[0]["agent"] else "")'
+}
+for c in a1 a6 flaky; do
+	id=$(git -C "$T/repo" log --format='%H %s' "$main" | awk -v s="$c" '$2 == s { print $1 }')
+	wait_until 30 test -n "$(blamed "$id")" || fail "blame $id ($c): nothing known"
+	b=$(blamed "$id")
+	assert_contains "$b" "$job,$c,main,agent-"
+done
+assert_contains "$(swarmctl blame "$id")" "landed:  on main"
 # The target moved under the first round: noticed, and gone round again.
 [ "$(swarmctl events --json --type merge_retry | wc -l)" -ge 1 ] || fail "no merge_retry after the push"
 assert_eq "$(swarmctl events --json --type merge_stalled | wc -l)" 0 "missed wake-ups"
