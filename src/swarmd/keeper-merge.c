@@ -463,20 +463,41 @@ landed_one(struct mq *q, struct mentry *e)
 }
 
 /*
- * A rebase or a squash made new commits for E on the target (from OLD
- * on): its branch is moved to them and they are recorded as its own.
+ * A rebase or a squash made new commits for entry ID on TARGET (TIP, from
+ * OLD on): the chunk's branch is moved to them and they are recorded as
+ * its own.  Owed in the store (merges.adopted) until done, so a start
+ * finishes what a crash cut short.
  */
 static void
-adopt(struct mq *q, const struct mentry *e, const char *old)
+adopt(int64_t id, int64_t job, const char *chunk, const char *target,
+    const char *tip, const char *old)
 {
-	struct op *o;
+	struct op *o = keeper_op_new(OP_ADOPT, job, chunk);
 
-	if (strcmp(q->mode, "merge") == 0)
-		return;
-	o = keeper_op_new(OP_ADOPT, e->row.job, e->row.chunk);
-	o->tip = xstrdup(e->tip);
+	o->merge = id;
+	o->tip = xstrdup(tip);
 	o->onto = xstrdup(old);
-	o->target = xstrdup(q->target);
+	o->target = xstrdup(target);
+}
+
+static void
+adopt_owed(const struct merge_row *m, void *arg)
+{
+	(void)arg;
+	adopt(m->id, m->job, m->chunk, m->target, m->tip, m->old);
+}
+
+/* Entry E landed; MOVED: the target moved for it now, and a rebase or a
+ * squash owes it its adoption. */
+static void
+landed_moved(struct mq *q, struct mentry *e, int moved)
+{
+	landed_one(q, e);
+	if (moved && strcmp(q->mode, "merge") != 0) {
+		merge_set_adopted(e->row.id, 0);
+		adopt(e->row.id, e->row.job, e->row.chunk, q->target, e->tip,
+		    q->old);
+	}
 }
 
 /* The round's first K entries are on the target; MOVED: the target
@@ -488,10 +509,8 @@ landed(struct mq *q, size_t k, int moved)
 
 	store_begin();
 	for (i = 0; i < k; i++)
-		landed_one(q, &q->e[i]);
+		landed_moved(q, &q->e[i], moved);
 	store_commit();
-	for (i = 0; moved && i < k; i++)
-		adopt(q, &q->e[i], q->old);
 	keeper_op_kick();
 }
 
@@ -663,8 +682,12 @@ on_landed_log(const struct git_result *r, void *arg)
 		log_warnx("job-%lld/%s: its landed commits are not recorded "
 		          "(%s)",
 		    (long long)o->job, o->chunk, r->err);
-	else
+	else {
 		keeper_commits_add(o, r->out, o->target);
+		store_begin();
+		merge_set_adopted(o->merge, 1);
+		store_commit();
+	}
 	keeper_op_done(o);
 }
 
@@ -825,16 +848,13 @@ recover_done(struct mq *q)
 	for (i = 0; i < q->n; i++) {
 		if (q->e[i].landed) {
 			set_str(&q->old, q->e[i].row.old);
-			landed_one(q, &q->e[i]);
+			landed_moved(q, &q->e[i], 1);
 		} else
 			merge_apply(q->e[i].row.id, MI_BACK, NULL, NULL,
 			    "swarmd stopped while it landed; it is not on "
 			    "the target");
 	}
 	store_commit();
-	for (i = 0; i < q->n; i++)
-		if (q->e[i].landed)
-			adopt(q, &q->e[i], q->e[i].row.old);
 	keeper_op_kick();
 	round_end(q);
 }
@@ -899,6 +919,8 @@ recover_one(
 void
 keeper_merge_start(void)
 {
+	merge_unadopted_each(adopt_owed, NULL);
+	keeper_op_kick();
 	merge_queues_each(recover_one, NULL);
 	keeper_merge_kick();
 }

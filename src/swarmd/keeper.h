@@ -43,6 +43,7 @@ struct op {
 	char *tip;           /* OP_ADOPT: what landed */
 	char *onto;          /* OP_ADOPT: the target before the round */
 	char *target;        /* OP_ADOPT: its name */
+	int64_t merge;       /* OP_ADOPT: the merges row owed it */
 	char err[256];
 	TAILQ_ENTRY(op) entry;
 };

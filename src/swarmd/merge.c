@@ -259,6 +259,38 @@ merge_head(const char *repo, const char *target, const char *state,
 	return n;
 }
 
+/*
+ * A merged entry whose landing made new commits (rebase, squash) is owed
+ * its adoption (the chunk's branch moved, the commits recorded) until
+ * ADOPTED is set; a start finds those still owed.
+ */
+void
+merge_set_adopted(int64_t id, int adopted)
+{
+	static const char sql[] = "UPDATE merges SET adopted = ? WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	sqlite3_bind_int(st, 1, adopted);
+	sqlite3_bind_int64(st, 2, id);
+	store_step(st);
+}
+
+void
+merge_unadopted_each(void (*cb)(const struct merge_row *, void *), void *arg)
+{
+	static const char sql[] = "SELECT " MERGE_COLS " FROM merges "
+	                          "WHERE adopted = 0 AND state = 'merged'";
+	sqlite3_stmt *st = store_prepare(sql);
+	struct merge_row m;
+
+	while (store_step(st) == SQLITE_ROW) {
+		merge_fill(st, &m);
+		cb(&m, arg);
+		merge_row_free(&m);
+	}
+	sqlite3_reset(st);
+}
+
 /* Each queue: its repository, target, pause, and live entries. */
 void
 merge_queues_each(void (*cb)(const char *repo, const char *target, int paused,

@@ -271,8 +271,11 @@ static const char *migrations[] = {
 	"  PRIMARY KEY (repo, target));",
 
 	/* 14: the commits a merge round made anew (rebase, squash) are
-	 * recorded too, with the target they landed on. */
-	"ALTER TABLE commits ADD COLUMN landed TEXT;",
+	 * recorded too, with the target they landed on; a merged entry
+	 * owed that (and its branch's move) until adopted. */
+	"ALTER TABLE commits ADD COLUMN landed TEXT;"
+	"ALTER TABLE merges ADD COLUMN adopted INTEGER NOT NULL DEFAULT 1;"
+	"CREATE INDEX merges_unadopted ON merges (id) WHERE adopted = 0;",
 };
 
 struct cached {

@@ -690,6 +690,9 @@ void merge_queues_each(void (*)(const char *repo, const char *target,
 int merge_queue_paused(const char *repo, const char *target);
 int merge_set_paused(const char *target, int paused);
 json_t *merge_list_json(int all);
+void merge_set_adopted(int64_t id, int adopted);
+void merge_unadopted_each(
+    void (*)(const struct merge_row *, void *), void *arg);
 
 /* ---- keeper.c: the agents' work kept: worktrees driven around attempts ---- */
 typedef void (*keeper_cb)(struct agent *, int ok, const char *err, void *);
