@@ -269,6 +269,14 @@ static const char *migrations[] = {
 	"  target TEXT NOT NULL,"
 	"  paused INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (repo, target));",
+
+	/*
+	 * 14: each attempt's story (show job-N/CHUNK, ps --all): how it
+	 * ended in a word, its failure class, the summary it reported.
+	 */
+	"ALTER TABLE agents ADD COLUMN outcome TEXT;"
+	"ALTER TABLE agents ADD COLUMN fail_class TEXT;"
+	"ALTER TABLE agents ADD COLUMN summary TEXT;",
 };
 
 struct cached {
