@@ -439,7 +439,8 @@ print_event(json_t *ev)
 	size_t i;
 
 	when = format_when(json_object_get(ev, "ts"), buf);
-	head = xasprintf("%s %-18s %s%s%s %s", when != NULL ? when : "-",
+	/* "3m04s ago" is as wide as 10, an ISO-8601 moment always 24. */
+	head = xasprintf("%-10s %-18s %s%s%s %s", when != NULL ? when : "-",
 	    format_member(ev, "event") != NULL ? format_member(ev, "event") :
 	                                         "-",
 	    job != NULL ? job : "-", chunk != NULL ? "/" : "",
