@@ -35,7 +35,7 @@ _swarmctl_types()
 {
 	local sock
 	mapfile -t sock < <(_swarmctl_sock)
-	swarmctl "${sock[@]}" events --limit 2000 2>/dev/null | awk '{ print $2 }' | sort -u
+	swarmctl "${sock[@]}" events --utc --limit 2000 2>/dev/null | awk '{ print $2 }' | sort -u
 }
 
 _swarmctl()
