@@ -35,7 +35,7 @@ _swarmctl_types()
 {
 	local sock
 	mapfile -t sock < <(_swarmctl_sock)
-	swarmctl "${sock[@]}" events --limit 2000 2>/dev/null | awk '{ print $2 }' | sort -u
+	swarmctl "${sock[@]}" events --utc --limit 2000 2>/dev/null | awk '{ print $2 }' | sort -u
 }
 
 _swarmctl()
@@ -73,7 +73,7 @@ _swarmctl()
 	esac
 	if [[ -z $verb ]]; then
 		if [[ $cur == -* ]]; then
-			mapfile -t COMPREPLY < <(compgen -W "-s --socket --json -h --help -V --version" -- "$cur")
+			mapfile -t COMPREPLY < <(compgen -W "-s --socket --json --utc -h --help -V --version" -- "$cur")
 		else
 			mapfile -t COMPREPLY < <(compgen -W "$(swarmctl help 2>/dev/null |
 				sed -n 's/^  \([a-z][a-z-]*\).*/\1/p')" -- "$cur")
@@ -83,7 +83,7 @@ _swarmctl()
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$(swarmctl help "$verb" 2>/dev/null |
 			head -n1 | grep -o -E -e '(^|[[ |])--?[a-z][a-z-]*' |
-			tr -d '[ |') --json --help" -- "$cur")
+			tr -d '[ |') --json --utc --help" -- "$cur")
 		return
 	fi
 	case $verb in

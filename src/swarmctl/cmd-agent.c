@@ -30,7 +30,8 @@ cmd_ps(struct cmd_ctx *ctx)
 	if (ctx->json)
 		format_json(json_object_get(resp, "agents"));
 	else
-		format_agents(json_object_get(resp, "agents"));
+		format_agents(json_object_get(resp, "agents"),
+		    cmd_opt(ctx, "all") != NULL);
 	json_decref(resp);
 	return 0;
 }

@@ -139,12 +139,13 @@ print_jobs(json_t *jobs)
 {
 	static const char *counts[] = { "queued", "running", "gating",
 		"merging", "merged", "done", "failed", "aborted", "dead" };
+	char age[FORMAT_AGE_LEN];
 	struct table *t;
 	size_t i, k;
 
 	t = format_table_new(
-	    "JOB NAME STATE TOTAL QUEUED RUNNING GATING MERGING MERGED DONE "
-	    "FAILED ABORTED DEAD");
+	    "JOB NAME STATE AGE TOTAL QUEUED RUNNING GATING MERGING MERGED "
+	    "DONE FAILED ABORTED DEAD");
 	for (i = 0; i < json_array_size(jobs); i++) {
 		json_t *j = json_array_get(jobs, i);
 
@@ -161,6 +162,8 @@ print_jobs(json_t *jobs)
 		format_table_cell(t, format_member(j, "job"));
 		format_table_cell(t, format_member(j, "name"));
 		format_table_cell(t, state);
+		format_table_cell(
+		    t, format_since(json_object_get(j, "created"), age));
 		format_table_json(t, json_object_get(j, "total"));
 		for (k = 0; k < nitems(counts); k++)
 			format_table_json(t, json_object_get(c, counts[k]));
@@ -217,20 +220,135 @@ print_job(json_t *job)
 	format_table_free(t);
 }
 
+/* How an attempt exited: "exit 3", "signal 9", or "-" not (yet) seen. */
+static void
+attempt_exit(struct table *t, json_t *a)
+{
+	json_t *code = json_object_get(a, "exit_code");
+	json_t *sig = json_object_get(a, "signal");
+	char buf[48];
+
+	if (json_is_integer(sig))
+		snprintf(buf, sizeof buf, "signal %lld",
+		    (long long)json_integer_value(sig));
+	else if (json_is_integer(code))
+		snprintf(buf, sizeof buf, "exit %lld",
+		    (long long)json_integer_value(code));
+	else
+		snprintf(buf, sizeof buf, "-");
+	format_table_cell(t, buf);
+}
+
+/* Its tokens, all classes, and its spend: "unknown" without a price. */
+static void
+attempt_usage(struct table *t, json_t *u)
+{
+	static const char *classes[] = { "input", "output", "cache_creation",
+		"cache_read" };
+	json_int_t tokens = 0;
+	json_t *usd = json_object_get(u, "usd");
+	char buf[48];
+	size_t i;
+
+	for (i = 0; i < nitems(classes); i++)
+		tokens += json_integer_value(json_object_get(u, classes[i]));
+	snprintf(buf, sizeof buf, "%lld", (long long)tokens);
+	format_table_cell(t, buf);
+	if (json_is_number(usd))
+		snprintf(buf, sizeof buf, "%.4f", json_number_value(usd));
+	else
+		snprintf(buf, sizeof buf, "%s", u != NULL ? "unknown" : "-");
+	format_table_cell(t, buf);
+}
+
+/* One line "agent-N KEY: VALUE", the value cleaned; none if it is null. */
+static void
+attempt_line(const char *agent, const char *key, const char *value)
+{
+	char *clean;
+
+	if (value == NULL || *value == '\0')
+		return;
+	clean = format_clean(value);
+	printf("%s %s: %s\n", agent, key, clean);
+	free(clean);
+}
+
+/* Its latest checkpoint: "3 (note), 12 bytes, 59s ago". */
+static void
+attempt_checkpoint(const char *agent, json_t *c)
+{
+	char when[FORMAT_AGE_LEN], *line;
+	const char *at = format_when(json_object_get(c, "ts"), when);
+	const char *note = format_member(c, "note");
+
+	if (!json_is_object(c))
+		return;
+	line = xasprintf("%lld%s%s%s, %lld bytes, %s",
+	    (long long)json_integer_value(json_object_get(c, "seq")),
+	    note != NULL ? " (" : "", note != NULL ? note : "",
+	    note != NULL ? ")" : "",
+	    (long long)json_integer_value(json_object_get(c, "size")),
+	    at != NULL ? at : "-");
+	attempt_line(agent, "checkpoint", line);
+	free(line);
+}
+
+/*
+ * A chunk's story, an attempt a row: when it started and ended, how it
+ * ended and exited, its failure class, tokens and spend; then each
+ * one's reason, summary, result and latest checkpoint on lines of their
+ * own, as "agent-N key: value".
+ */
+static void
+print_attempts(json_t *agents)
+{
+	struct table *t = format_table_new(
+	    "ATTEMPT AGENT STARTED ENDED END EXIT CLASS TOKENS USD");
+	char buf[FORMAT_AGE_LEN];
+	const char *agent;
+	json_t *a;
+	size_t i;
+
+	json_array_foreach(agents, i, a) {
+		format_table_row(t);
+		format_table_json(t, json_object_get(a, "attempt"));
+		format_table_cell(t, format_member(a, "agent"));
+		format_table_cell(
+		    t, format_when(json_object_get(a, "started"), buf));
+		format_table_cell(
+		    t, format_when(json_object_get(a, "ended"), buf));
+		format_table_cell(t, format_member(a, "end"));
+		attempt_exit(t, a);
+		format_table_cell(t, format_member(a, "class"));
+		attempt_usage(t, json_object_get(a, "usage"));
+	}
+	fputc('\n', stdout);
+	format_table_print(t, stdout);
+	format_table_free(t);
+	json_array_foreach(agents, i, a) {
+		if ((agent = format_member(a, "agent")) == NULL)
+			continue;
+		attempt_line(agent, "reason", format_member(a, "reason"));
+		attempt_line(agent, "summary", format_member(a, "summary"));
+		attempt_line(agent, "result", format_member(a, "result"));
+		attempt_checkpoint(agent, json_object_get(a, "checkpoint"));
+	}
+}
+
 static void
 print_chunk(json_t *chunk)
 {
 	json_t *agents = json_object_get(chunk, "agents");
 	json_t *cps = json_object_get(chunk, "checkpoints");
+	char buf[FORMAT_AGE_LEN];
 	struct table *t;
 	size_t i;
 
 	format_object(stdout, chunk);
 	cmd_print_commits(chunk);
-	if (json_array_size(agents) > 0) {
-		fputc('\n', stdout);
-		format_agents(agents);
-	}
+	if (json_array_size(agents) > 0)
+		print_attempts(agents);
 	if (json_array_size(cps) == 0)
 		return;
 	t = format_table_new("CHECKPOINT TS AGENT SIZE NOTE");
@@ -239,7 +357,8 @@ print_chunk(json_t *chunk)
 
 		format_table_row(t);
 		format_table_json(t, json_object_get(c, "seq"));
-		format_table_cell(t, format_member(c, "ts"));
+		format_table_cell(
+		    t, format_when(json_object_get(c, "ts"), buf));
 		format_table_cell(t, format_member(c, "agent"));
 		format_table_json(t, json_object_get(c, "size"));
 		format_table_cell(t, format_member(c, "note"));
@@ -315,11 +434,13 @@ print_event(json_t *ev)
 	const char *job = format_member(ev, "job");
 	const char *chunk = format_member(ev, "chunk_id");
 	const char *agent = format_member(ev, "agent");
-	char *head, *clean, *v;
+	char buf[FORMAT_AGE_LEN], *head, *clean, *v;
+	const char *when;
 	size_t i;
 
-	head = xasprintf("%s %-18s %s%s%s %s",
-	    format_member(ev, "ts") != NULL ? format_member(ev, "ts") : "-",
+	when = format_when(json_object_get(ev, "ts"), buf);
+	/* "3m04s ago" is as wide as 10, an ISO-8601 moment always 24. */
+	head = xasprintf("%-10s %-18s %s%s%s %s", when != NULL ? when : "-",
 	    format_member(ev, "event") != NULL ? format_member(ev, "event") :
 	                                         "-",
 	    job != NULL ? job : "-", chunk != NULL ? "/" : "",

@@ -31,7 +31,8 @@ print_escalations(json_t *escs)
 		format_table_cell(t, chunk);
 		format_table_cell(t, format_member(e, "state"));
 		format_table_cell(t, format_member(e, "status"));
-		format_table_cell(t, format_ago(json_object_get(e, "ts"), buf));
+		format_table_cell(
+		    t, format_since(json_object_get(e, "ts"), buf));
 		format_table_cell(t, format_member(e, "summary"));
 		free(chunk);
 	}

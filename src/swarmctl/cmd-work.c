@@ -164,7 +164,6 @@ print_merges(json_t *rows)
 	struct table *t =
 	    format_table_new("TARGET POS CHUNK STATE AGE ROUNDS RESULT");
 	char age[FORMAT_AGE_LEN];
-	int64_t queued, now = now_wall_ms();
 	size_t i;
 	json_t *r;
 
@@ -181,10 +180,8 @@ print_merges(json_t *rows)
 		format_table_json(t, json_object_get(r, "position"));
 		format_table_cell(t, chunk);
 		format_table_cell(t, format_member(r, "state"));
-		format_table_cell(t,
-		    format_parse_ts(format_member(r, "queued"), &queued) == 0 ?
-		        format_age(now - queued, age) :
-		        "-");
+		format_table_cell(
+		    t, format_since(json_object_get(r, "queued"), age));
 		format_table_json(t, json_object_get(r, "rounds"));
 		format_table_cell(t, format_member(r, "result"));
 		free(tgt);

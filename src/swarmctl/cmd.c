@@ -19,6 +19,7 @@
 #include "util.h"
 #include "client.h"
 #include "cmd.h"
+#include "format.h"
 
 static int cmd_help(struct cmd_ctx *);
 
@@ -214,7 +215,7 @@ static const struct cmd_entry cmd_table[] = {
 	    .exec = cmd_help },
 };
 
-enum { OPT_JSON = 256, OPT_VERB = 512 };
+enum { OPT_JSON = 256, OPT_UTC, OPT_VERB = 512 };
 
 const struct cmd_entry *
 cmd_find(const char *name)
@@ -344,6 +345,7 @@ cmd_options(
 		n++;
 	}
 	lopts[n++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
+	lopts[n++] = (struct option){ "utc", no_argument, NULL, OPT_UTC };
 	lopts[n++] = (struct option){ "socket", required_argument, NULL, 's' };
 	lopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
 	lopts[n] = (struct option){ NULL, 0, NULL, 0 };
@@ -365,7 +367,7 @@ cmd_short(const char *short_of, int ch)
 int
 cmd_parse(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct option lopts[CMD_MAXOPTS + 4];
+	struct option lopts[CMD_MAXOPTS + 5];
 	char spec[256], shorts[3 * CMD_MAXOPTS + 8], short_of[CMD_MAXOPTS];
 	int ch, i;
 
@@ -378,6 +380,9 @@ cmd_parse(struct cmd_ctx *ctx, int argc, char **argv)
 		switch (ch) {
 		case OPT_JSON:
 			ctx->json = 1;
+			break;
+		case OPT_UTC:
+			format_set_utc(1);
 			break;
 		case 's':
 			free(ctx->socket);
@@ -516,7 +521,8 @@ cmd_help(struct cmd_ctx *ctx)
 	const struct cmd_entry *e;
 
 	if (ctx->argc == 0) {
-		fputs("usage: swarmctl [-s SOCKET] [--json] VERB [ARGS]\n",
+		fputs(
+		    "usage: swarmctl [-s SOCKET] [--json] [--utc] VERB [ARGS]\n",
 		    stdout);
 		cmd_list(stdout);
 		return 0;

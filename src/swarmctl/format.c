@@ -10,6 +10,8 @@
 #include "util.h"
 #include "format.h"
 
+static int utc; /* --utc: moments as ISO-8601, not the time since */
+
 struct table {
 	size_t ncols;
 	size_t nrows;  /* rows, the header included */
@@ -57,7 +59,9 @@ format_table_new(const char *headers)
 	format_table_row(t);
 	for (h = strtok_r(copy, " ", &last); h != NULL;
 	     h = strtok_r(NULL, " ", &last))
-		format_table_cell(t, h);
+		/* An AGE with --utc is the moment it started. */
+		format_table_cell(
+		    t, utc && strcmp(h, "AGE") == 0 ? "STARTED" : h);
 	free(copy);
 	return t;
 }
@@ -229,6 +233,36 @@ format_ago(json_t *v, char buf[FORMAT_AGE_LEN])
 	return buf;
 }
 
+void
+format_set_utc(int on)
+{
+	utc = on;
+}
+
+const char *
+format_when(json_t *v, char buf[FORMAT_AGE_LEN])
+{
+	int64_t ms;
+
+	if (format_parse_ts(json_string_value(v), &ms) == -1)
+		return NULL;
+	if (utc)
+		return json_string_value(v);
+	return format_ago(v, buf);
+}
+
+const char *
+format_since(json_t *v, char buf[FORMAT_AGE_LEN])
+{
+	int64_t ms;
+
+	if (format_parse_ts(json_string_value(v), &ms) == -1)
+		return NULL;
+	if (utc)
+		return json_string_value(v);
+	return format_age(now_wall_ms() - ms, buf);
+}
+
 /* An object of scalars as "k v, k v": the counts of a job. */
 static char *
 format_members(json_t *o)
@@ -291,6 +325,7 @@ void
 format_object(FILE *f, json_t *o)
 {
 	char ago[FORMAT_AGE_LEN], *v, *clean;
+	const char *when;
 	size_t width = 0;
 	const char *key;
 	void *it;
@@ -309,13 +344,11 @@ format_object(FILE *f, json_t *o)
 		key = json_object_iter_key(it);
 		if (!object_is_shown(m))
 			continue;
-		v = format_value(m);
+		v = (when = format_when(m, ago)) != NULL ? xstrdup(when) :
+		                                           format_value(m);
 		clean = format_clean(*v != '\0' ? v : "-");
-		fprintf(
-		    f, "%s:%*s %s", key, (int)(width - strlen(key)), "", clean);
-		if (format_ago(m, ago) != NULL)
-			fprintf(f, " (%s)", ago);
-		fputc('\n', f);
+		fprintf(f, "%s:%*s %s\n", key, (int)(width - strlen(key)), "",
+		    clean);
 		free(clean);
 		free(v);
 	}
@@ -380,30 +413,16 @@ format_reply(json_t *resp)
 	json_decref(copy);
 }
 
-/* How long an agent has run: until it ended, or until now. */
-static void
-agent_age(struct table *t, json_t *a)
-{
-	char buf[FORMAT_AGE_LEN];
-	int64_t start, end;
-
-	if (format_parse_ts(format_member(a, "started"), &start) == -1) {
-		format_table_cell(t, NULL);
-		return;
-	}
-	if (format_parse_ts(format_member(a, "ended"), &end) == -1)
-		end = now_wall_ms();
-	format_table_cell(t, format_age(end - start, buf));
-}
-
 void
-format_agents(json_t *agents)
+format_agents(json_t *agents, int ended)
 {
 	struct table *t;
 	char buf[FORMAT_AGE_LEN];
 	size_t i;
 
-	t = format_table_new("AGENT JOB CHUNK STATE PID AGE LAST_SEEN");
+	t = format_table_new(ended ?
+	        "AGENT JOB CHUNK STATE END PID AGE LAST_SEEN" :
+	        "AGENT JOB CHUNK STATE PID AGE LAST_SEEN");
 	for (i = 0; i < json_array_size(agents); i++) {
 		json_t *a = json_array_get(agents, i);
 
@@ -412,10 +431,13 @@ format_agents(json_t *agents)
 		format_table_cell(t, format_member(a, "job"));
 		format_table_cell(t, format_member(a, "chunk"));
 		format_table_cell(t, format_member(a, "state"));
+		if (ended)
+			format_table_cell(t, format_member(a, "end"));
 		format_table_json(t, json_object_get(a, "pid"));
-		agent_age(t, a);
 		format_table_cell(
-		    t, format_ago(json_object_get(a, "last_seen"), buf));
+		    t, format_since(json_object_get(a, "started"), buf));
+		format_table_cell(
+		    t, format_when(json_object_get(a, "last_seen"), buf));
 	}
 	format_table_print(t, stdout);
 	format_table_free(t);

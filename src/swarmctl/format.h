@@ -24,6 +24,13 @@ void format_table_free(struct table *);
 /* RFC 3339 UTC ("2026-11-23T12:00:00.123Z") to wall-clock ms. */
 int format_parse_ts(const char *, int64_t *);
 
+/*
+ * Times in text (swarmctl(1), TIMES): a moment prints as the time since
+ * it ("3m04s ago"), an AGE as the time since the thing started
+ * ("3m04s"); with --utc (format_set_utc) both print the moment itself,
+ * ISO-8601 in UTC, and an AGE column is headed STARTED.
+ */
+void format_set_utc(int);
 #define FORMAT_AGE_LEN 32
 /* JSON as people write it: 15 digits print 0.8, not 0.80000000000000004. */
 #define FORMAT_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
@@ -31,6 +38,10 @@ int format_parse_ts(const char *, int64_t *);
 char *format_age(int64_t ms, char buf[FORMAT_AGE_LEN]);
 /* Time since the timestamp in V as "3s ago"; NULL if V is no timestamp. */
 char *format_ago(json_t *v, char buf[FORMAT_AGE_LEN]);
+/* The moment in V as the rule says: "3s ago", or with --utc V itself. */
+const char *format_when(json_t *v, char buf[FORMAT_AGE_LEN]);
+/* An AGE since the start in V: "3m04s", or with --utc V itself. */
+const char *format_since(json_t *v, char buf[FORMAT_AGE_LEN]);
 
 /* A JSON scalar as text: strings bare, null as "-"; caller frees. */
 char *format_value(json_t *);
@@ -43,8 +54,8 @@ const char *format_member(json_t *, const char *key);
 void format_json(json_t *);
 /* What --json prints for a verb with no natural array. */
 void format_reply(json_t *);
-/* The table of agents that ps and show of a chunk print. */
-void format_agents(json_t *);
+/* The table of agents ps prints; ENDED adds how each ended (--all). */
+void format_agents(json_t *, int ended);
 
 /* Copy S with control characters replaced by '?'; caller frees. */
 char *format_clean(const char *);

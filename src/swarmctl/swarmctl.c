@@ -17,7 +17,7 @@
 #include "cmd.h"
 #include "format.h"
 
-#define USAGE "usage: swarmctl [-s SOCKET] [--json] VERB [ARGS]\n"
+#define USAGE "usage: swarmctl [-s SOCKET] [--json] [--utc] VERB [ARGS]\n"
 
 static void
 usage(FILE *f)
@@ -31,6 +31,8 @@ usage(FILE *f)
 	    "swarmd.conf,\n"
 	    "                       else " SWARM_DEFAULT_SOCKET "\n"
 	    "  --json               print JSON instead of tables\n"
+	    "  --utc                print times as ISO-8601 UTC, not the "
+	    "time since\n"
 	    "  -h, --help           print this help, or a verb's usage\n"
 	    "  -V, --version        print swarmctl's version\n",
 	    f);
@@ -88,6 +90,7 @@ main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "utc", no_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -109,6 +112,9 @@ main(int argc, char **argv)
 			break;
 		case 'j':
 			ctx.json = 1;
+			break;
+		case 'u':
+			format_set_utc(1);
 			break;
 		case 'h':
 			usage(stdout);

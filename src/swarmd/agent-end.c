@@ -41,6 +41,36 @@ agent_end_name(enum agent_end e)
 	return (int)e >= 0 && e < AGENT_NENDS ? ends[e].name : "invalid";
 }
 
+/*
+ * How an ended agent ended, in one word for ps --all and show: its end,
+ * and where its exit decided (no end of its own, lost, a failure report
+ * whose result held after all) what the exit made of its chunk: CI, the
+ * chunk's input from agent_outcome(); done when its chunk is done.
+ */
+const char *
+agent_end_word(enum agent_end e, enum chunk_input ci)
+{
+	static const char *words[AGENT_NENDS] = {
+		[END_NONE] = "failed",
+		[END_FAILED] = "failed",
+		[END_FAILED_TRANSIENT] = "failed",
+		[END_TIMED_OUT] = "timed out",
+		[END_ABORTED] = "aborted",
+		[END_RESTARTED] = "restarted",
+		[END_KILLED] = "killed",
+		[END_INTERRUPTED] = "interrupted",
+		[END_LOST] = "lost",
+		[END_SPAWN_FAILED] = "spawn failed",
+		[END_DONE] = "done",
+	};
+
+	if ((int)e < 0 || e >= AGENT_NENDS)
+		return "invalid";
+	if (ci == CI_EXIT_OK)
+		return "done";
+	return words[e];
+}
+
 /* 1 when E became the agent's end, 0 when its end ranks as high already. */
 int
 agent_end_set(struct agent *a, enum agent_end e, const char *reason)

@@ -167,7 +167,18 @@ agent_free(struct agent *a)
 /* The agents columns an AGENT object is made of (agent_json). */
 #define AGENT_COLUMNS \
 	"a.id, a.job, a.chunk, a.attempt, a.state, a.pid, " \
-	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, a.log"
+	"a.started, a.last_seen, a.ended, a.exit_code, a.signal, a.reason, " \
+	"a.log, a.outcome, a.fail_class, a.summary, a.result_path"
+
+/* Column COL, a path, as JSON: null unless a file is there. */
+static json_t *
+agent_col_file(sqlite3_stmt *st, int col)
+{
+	const char *path = (const char *)sqlite3_column_text(st, col);
+
+	return path != NULL && access(path, F_OK) == 0 ? json_string(path) :
+	                                                 json_null();
+}
 
 /* One row of AGENT_COLUMNS as the protocol's AGENT object. */
 static json_t *
@@ -176,11 +187,12 @@ agent_json(sqlite3_stmt *st)
 	int64_t id = sqlite3_column_int64(st, 0);
 	struct agent *live = agent_find(id);
 	char name[32], job[32];
+	json_t *o;
 
 	snprintf(name, sizeof name, "agent-%lld", (long long)id);
 	snprintf(job, sizeof job, "job-%lld",
 	    (long long)sqlite3_column_int64(st, 1));
-	return json_pack(
+	o = json_pack(
 	    "{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "agent", name, "job", job, "chunk", store_col_text(st, 2),
 	    "attempt", store_col_int(st, 3), "state", store_col_text(st, 4),
@@ -190,6 +202,13 @@ agent_json(sqlite3_stmt *st)
 	    "ended", store_col_ts(st, 8), "exit_code", store_col_int(st, 9),
 	    "signal", store_col_int(st, 10), "reason", store_col_text(st, 11),
 	    "log", store_col_text(st, 12));
+
+	/* How it ended, in a word and a class, and what it left. */
+	json_object_set_new(o, "end", store_col_text(st, 13));
+	json_object_set_new(o, "class", store_col_text(st, 14));
+	json_object_set_new(o, "summary", store_col_text(st, 15));
+	json_object_set_new(o, "result", agent_col_file(st, 16));
+	return o;
 }
 
 /* What a completion points at: the result if there is one, else the log. */
@@ -248,7 +267,8 @@ agent_store_ended(struct agent *a, int code, int sig, const char *reason)
 {
 	static const char sql[] = "UPDATE agents SET state = ?, ended = ?, "
 	                          "exit_code = ?, signal = ?, reason = ?, "
-	                          "last_seen = ? WHERE id = ?";
+	                          "last_seen = ?, outcome = ?, "
+	                          "fail_class = ? WHERE id = ?";
 	sqlite3_stmt *st = store_prepare(sql);
 
 	sqlite3_bind_text(st, 1, agent_state_name(a->state), -1, SQLITE_STATIC);
@@ -260,7 +280,11 @@ agent_store_ended(struct agent *a, int code, int sig, const char *reason)
 		sqlite3_bind_int(st, 4, sig);
 	store_bind_text(st, 5, reason);
 	sqlite3_bind_int64(st, 6, a->last_seen);
-	sqlite3_bind_int64(st, 7, a->id);
+	store_bind_text(st, 7, a->end_word);
+	if (a->end_class != FAIL_NONE)
+		sqlite3_bind_text(
+		    st, 8, fail_class_name(a->end_class), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, a->id);
 	store_step(st);
 }
 
@@ -341,6 +365,24 @@ agent_store_session(struct agent *a, const char *session)
 
 	store_bind_text(st, 1, session);
 	sqlite3_bind_int64(st, 2, a->id);
+	store_step(st);
+}
+
+/*
+ * What it reported done with: its summary, and RESULT, the file it named
+ * with done --result (NULL: its own SWARM_RESULT stays the one shown).
+ */
+void
+agent_store_done(struct agent *a, const char *summary, const char *result)
+{
+	static const char sql[] = "UPDATE agents SET summary = ?, "
+	                          "result_path = coalesce(?, result_path) "
+	                          "WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	store_bind_text(st, 1, summary);
+	store_bind_text(st, 2, result);
+	sqlite3_bind_int64(st, 3, a->id);
 	store_step(st);
 }
 
@@ -587,6 +629,8 @@ agent_ps_row(struct evbuffer *out, sqlite3_stmt *st)
 	    out, live != NULL ? live->last_seen : sqlite3_column_int64(st, 7));
 	evbuffer_add(out, ",\"ended\":", 9);
 	text_ts(out, sqlite3_column_int64(st, 8));
+	evbuffer_add(out, ",\"end\":", 7);
+	text_str(out, sqlite3_column_text(st, 9));
 	evbuffer_add(out, "}", 1);
 }
 
@@ -597,7 +641,7 @@ agent_ps_row(struct evbuffer *out, sqlite3_stmt *st)
  */
 #define PS_COLUMNS \
 	"SELECT a.id, a.job, a.chunk, a.attempt, a.state, " \
-	"a.pid, a.started, a.last_seen, a.ended FROM agents a "
+	"a.pid, a.started, a.last_seen, a.ended, a.outcome FROM agents a "
 #define PS_LIVE "a.state IN ('starting', 'running', 'suspect') "
 
 /*

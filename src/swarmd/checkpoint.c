@@ -151,6 +151,31 @@ checkpoint_add(struct agent *a, const char *note, const void *data, size_t size,
 	return seq;
 }
 
+/*
+ * Agent AGENT's latest checkpoint on the chunk, the one a retry after it
+ * resumes from, or null; show lists it beside the attempt.
+ */
+json_t *
+checkpoint_of_agent_json(int64_t job, const char *chunk, int64_t agent)
+{
+	static const char sql[] = "SELECT seq, ts, agent, note, size "
+	                          "FROM checkpoints WHERE job = ? AND "
+	                          "chunk = ? AND agent = ? "
+	                          "ORDER BY seq DESC LIMIT 1";
+	sqlite3_stmt *st = store_prepare(sql);
+	json_t *o = json_null();
+
+	sqlite3_bind_int64(st, 1, job);
+	store_bind_text(st, 2, chunk);
+	sqlite3_bind_int64(st, 3, agent);
+	if (store_step(st) == SQLITE_ROW) {
+		o = checkpoint_row(st, "seq");
+		json_object_del(o, "agent");
+	}
+	sqlite3_reset(st);
+	return o;
+}
+
 /* ---- queries for the watchdog ---- */
 
 /* The seq of the chunk's latest checkpoint, or 0. */

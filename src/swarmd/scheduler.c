@@ -130,6 +130,8 @@ finish_record(struct agent *a, const struct agent_outcome *o, int code, int sig,
 {
 	json_t *ev;
 
+	a->end_word = agent_end_word(a->end, o->chunk);
+	a->end_class = o->cls;
 	agent_apply(a, o->agent, code, sig, reason);
 	ev = json_pack("{s:o, s:o, s:s*}", "exit_code",
 	    code >= 0 ? json_integer(code) : json_null(), "signal",

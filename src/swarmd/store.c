@@ -276,6 +276,14 @@ static const char *migrations[] = {
 	"ALTER TABLE commits ADD COLUMN landed TEXT;"
 	"ALTER TABLE merges ADD COLUMN adopted INTEGER NOT NULL DEFAULT 1;"
 	"CREATE INDEX merges_unadopted ON merges (id) WHERE adopted = 0;",
+
+	/*
+	 * 15: each attempt's story (show job-N/CHUNK, ps --all): how it
+	 * ended in a word, its failure class, the summary it reported.
+	 */
+	"ALTER TABLE agents ADD COLUMN outcome TEXT;"
+	"ALTER TABLE agents ADD COLUMN fail_class TEXT;"
+	"ALTER TABLE agents ADD COLUMN summary TEXT;",
 };
 
 struct cached {

@@ -276,6 +276,8 @@ const struct agent_outcome *agent_outcome(
     enum agent_end, enum agent_exit, int result_valid);
 int agent_outcome_needs_result(enum agent_end, enum agent_exit);
 const char *agent_end_name(enum agent_end);
+/* How an ended agent ended, the word of ps --all and show: done, failed... */
+const char *agent_end_word(enum agent_end, enum chunk_input);
 struct agent;
 int agent_end_set(struct agent *, enum agent_end, const char *reason);
 int agent_is_aborting(const struct agent *);
@@ -314,7 +316,10 @@ struct agent {
 
 	enum agent_end end; /* why it ends; END_NONE until known */
 	char *end_reason;   /* the abort's or the failure's own words */
-	int timeout;        /* seconds, 0 none */
+	/* Stored with its end: the word (agent_end_word), the class. */
+	const char *end_word;
+	enum fail_class end_class;
+	int timeout; /* seconds, 0 none */
 	struct event *timeout_ev;
 	struct event *kill_ev; /* SIGKILL after the grace period */
 	int pidfd;             /* its shim or itself, when not our child */
@@ -356,6 +361,7 @@ void agent_insert(struct agent *);
 void agent_store_result_path(struct agent *);
 void agent_store_abort(struct agent *);
 void agent_store_session(struct agent *, const char *session);
+void agent_store_done(struct agent *, const char *summary, const char *result);
 char *agent_prev_session(const struct agent *, int64_t *prev, char **reason);
 void agent_store_seen(struct agent *);
 void agent_load_live(void);
@@ -849,6 +855,8 @@ json_t *checkpoint_recent_json(int64_t job, const char *chunk);
 int64_t checkpoint_add(struct agent *, const char *note, const void *data,
     size_t size, const char *path, const char *hex);
 int64_t checkpoint_latest_seq(int64_t job, const char *chunk); /* 0 none */
+/* Agent AGENT's latest checkpoint on the chunk; null when it kept none. */
+json_t *checkpoint_of_agent_json(int64_t job, const char *chunk, int64_t agent);
 
 /* ---- watchdog.c: tier 1, and carrying out verdicts ---- */
 enum watch_phase {

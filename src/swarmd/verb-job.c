@@ -248,6 +248,29 @@ show_job(struct verb_ctx *ctx, int64_t id)
 	return VERB_OK;
 }
 
+/*
+ * The chunk's attempts, oldest first: each agent's row (how it ended,
+ * its summary and result) with its latest checkpoint and what it spent.
+ */
+static json_t *
+show_attempts(int64_t job, const char *chunk)
+{
+	json_t *agents = agent_chunk_list_json(job, chunk), *a;
+	int64_t id;
+	size_t i;
+
+	json_array_foreach(agents, i, a) {
+		if (agent_parse_id(
+		        json_string_value(json_object_get(a, "agent")), &id) ==
+		    -1)
+			continue;
+		json_object_set_new(
+		    a, "checkpoint", checkpoint_of_agent_json(job, chunk, id));
+		json_object_set_new(a, "usage", quota_agent_json(id));
+	}
+	return agents;
+}
+
 static enum verb_rc
 show_chunk(struct verb_ctx *ctx, int64_t job, const char *chunk)
 {
@@ -256,7 +279,7 @@ show_chunk(struct verb_ctx *ctx, int64_t job, const char *chunk)
 	if (o == NULL)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such chunk: job-%lld/%s", (long long)job, chunk);
-	json_object_set_new(o, "agents", agent_chunk_list_json(job, chunk));
+	json_object_set_new(o, "agents", show_attempts(job, chunk));
 	json_object_set_new(o, "checkpoints", checkpoint_list_json(job, chunk));
 	show_work(o, job, chunk);
 	json_object_set_new(ctx->reply, "chunk", o);

@@ -304,6 +304,8 @@ verb_done(struct verb_ctx *ctx)
 		return verb_fail(
 		    ctx, SWARM_E_CONFLICT, "chunk %s is not running", a->chunk);
 	}
+	agent_store_done(a, summary,
+	    result != NULL && access(result, F_OK) == 0 ? result : NULL);
 	store_commit_grouped();
 	agent_end_set(a, END_DONE, NULL);
 	a->alive = 1;

@@ -35,7 +35,7 @@ done | python3 -c '
 import json, sys
 rows = json.load(open(sys.argv[1]))
 shown = [json.loads(l) for l in sys.stdin]
-keys = ["agent", "job", "chunk", "attempt", "state", "pid", "started", "last_seen", "ended"]
+keys = ["agent", "job", "chunk", "attempt", "state", "pid", "started", "last_seen", "ended", "end"]
 bad = [r for r, s in zip(rows, shown) if list(r) != keys or r != {k: s[k] for k in keys}]
 sys.exit(1 if bad or len(rows) != 10 else 0)' "$T/ps" || fail "ps rows differ from show: $(head -c 400 "$T/ps")"
 # heartbeat notes are events

@@ -112,7 +112,7 @@ complete_words() {
 	[ ${#COMPREPLY[@]} -gt 0 ] || return 0
 	printf '%s\n' "${COMPREPLY[@]}" | LC_ALL=C sort | tr '\n' ' '
 }
-assert_eq "$(complete_words logs -)" "--all --follow --help --json --tail -a -f -n " "logs' flags"
+assert_eq "$(complete_words logs -)" "--all --follow --help --json --tail --utc -a -f -n " "logs' flags"
 assert_eq "$(complete_words events --s)" "--since " "events --since"
 assert_eq "$(complete_words events --a)" "--agent " "events --agent"
 assert_eq "$(complete_words jobs --state "")" "aborted done running " "--state's values"

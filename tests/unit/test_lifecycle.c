@@ -398,6 +398,37 @@ test_end_names(void **state)
 }
 
 /*
+ * The word ps --all and show print: every outcome of the table has one,
+ * and it is done exactly where the outcome leaves the chunk done.
+ */
+static void
+test_end_words(void **state)
+{
+	const struct agent_outcome *o;
+	const char *w;
+	int e, x, v;
+
+	(void)state;
+	for (e = 0; e < AGENT_NENDS; e++)
+		for (x = 0; x < AGENT_NEXITS; x++)
+			for (v = 0; v < 2; v++) {
+				o = agent_outcome(e, x, v);
+				w = agent_end_word(e, o->chunk);
+				assert_string_not_equal(w, "invalid");
+				assert_int_equal(strcmp(w, "done") == 0,
+				    o->chunk == CI_EXIT_OK || e == END_DONE);
+			}
+	assert_string_equal(
+	    agent_end_word(END_TIMED_OUT, CI_EXIT_FAIL), "timed out");
+	assert_string_equal(agent_end_word(END_ABORTED, CI_ABORT), "aborted");
+	assert_string_equal(
+	    agent_end_word(END_KILLED, CI_DEADLETTER), "killed");
+	assert_string_equal(agent_end_word(END_NONE, CI_EXIT_FAIL), "failed");
+	assert_string_equal(agent_end_word(END_LOST, CI_REQUEUE), "lost");
+	assert_string_equal(agent_end_word(AGENT_NENDS, CI_EXIT_OK), "invalid");
+}
+
+/*
  * The worktree table, as worktree.c's head describes it: every listed
  * move and no other.  Running is left only on its agent's end, and
  * removal only from kept: a worktree with an agent in it, or an
@@ -490,6 +521,7 @@ main(void)
 		cmocka_unit_test(test_agent_out_of_range),
 		cmocka_unit_test(test_agent_terminal),
 		cmocka_unit_test(test_agent_names),
+		cmocka_unit_test(test_end_words),
 		cmocka_unit_test(test_agent_parse_id),
 		cmocka_unit_test(test_outcome_table),
 		cmocka_unit_test(test_end_ranks),
