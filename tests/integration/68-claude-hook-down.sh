@@ -50,8 +50,9 @@ unset SWARM_AGENT SWARM_TOKEN
 
 # The hooks a real session rarely reaches against the fake, called as
 # Claude Code calls them from inside an agent (a shell here): a
-# compaction is checkpointed and the task given back after it, a
-# subagent is a note, a rate limit a transient failure.
+# compaction is checkpointed and the task given back after it (the real
+# CLI's compaction: 72), a subagent is a note, a rate limit a transient
+# failure.
 cat >"$T/hooks-agent" <<'A'
 #!/bin/sh
 h() { swarmctl hook claude-code "$1" >>"$T_OUT/$1.out"; }
