@@ -31,6 +31,7 @@ SWARM_SOCKET="$T/nowhere.sock" within 3 $hook Stop --deadline 2
 kill -STOP "$DAEMON_PID"
 within 4 $hook Stop --deadline 2
 within 4 $hook PostToolUse --deadline 2
+within 4 $hook StopFailure --deadline 2
 kill -CONT "$DAEMON_PID"
 # stdin that never ends: a fifo this shell holds open.
 mkfifo "$T/fifo"
