@@ -186,13 +186,18 @@ on_session_start(struct cmd_ctx *ctx, json_t *in)
 	json_decref(resp);
 }
 
-/* A turn that ended on an API error: a retry, a person, or a failure. */
+/*
+ * A turn that ended on an API error: a retry, a person, or a failure.
+ * The hook names the class; swarmd decides what follows (for account:
+ * the dead letters and an escalation, which no agent may open itself).
+ */
 static void
 on_stop_failure(struct cmd_ctx *ctx, json_t *in)
 {
 	const char *err = json_string_value(json_object_get(in, "error"));
-	int transient = 0;
+	const char *cls = NULL;
 	char reason[256];
+	json_t *args;
 
 	if (err == NULL)
 		err = "unknown";
@@ -200,15 +205,20 @@ on_stop_failure(struct cmd_ctx *ctx, json_t *in)
 	    strcmp(err, "server_error") == 0 ||
 	    strcmp(err, "overloaded") == 0 ||
 	    strcmp(err, "overloaded_error") == 0)
-		transient = 1;
+		cls = "transient";
 	if (strcmp(err, "authentication_failed") == 0 ||
-	    strcmp(err, "billing_error") == 0)
+	    strcmp(err, "billing_error") == 0 ||
+	    strcmp(err, "oauth_org_not_allowed") == 0)
+		cls = "account";
+	if (cls != NULL && strcmp(cls, "account") == 0)
 		snprintf(reason, sizeof reason,
 		    "claude-code: %s: needs a person (the account)", err);
 	else
 		snprintf(reason, sizeof reason, "claude-code: %s", err);
-	json_decref(hook_call(ctx, "fail",
-	    json_pack("{s:b, s:s}", "transient", transient, "reason", reason)));
+	args = json_pack("{s:s}", "reason", reason);
+	if (cls != NULL)
+		json_object_set_new(args, "class", json_string(cls));
+	json_decref(hook_call(ctx, "fail", args));
 }
 
 static void

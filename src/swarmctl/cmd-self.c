@@ -236,6 +236,7 @@ cmd_fail(struct cmd_ctx *ctx)
 	if (cmd_opt(ctx, "transient") != NULL)
 		json_object_set_new(args, "transient", json_true());
 	cmd_opt_arg(ctx, args, "reason", "reason");
+	cmd_opt_arg(ctx, args, "class", "class");
 	if ((rc = client_call(ctx, "fail", args, &resp)) != 0)
 		return rc;
 	if (ctx->json)

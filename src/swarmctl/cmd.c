@@ -186,10 +186,11 @@ static const struct cmd_entry cmd_table[] = {
 	    .opts = "summary= result=",
 	    .exec = cmd_done },
 	{ .name = "fail",
-	    .usage = "[--transient] [--reason TEXT]",
-	    .help = "report this attempt failed (--transient: worth a retry)",
+	    .usage = "[--transient | --class CLASS] [--reason TEXT]",
+	    .help = "report this attempt failed (--transient: worth a retry; "
+	            "--class account: a person must fix the account)",
 	    .agent = 1,
-	    .opts = "transient reason=",
+	    .opts = "transient reason= class=",
 	    .exec = cmd_fail },
 	{ .name = "report",
 	    .usage =

@@ -22,6 +22,7 @@ static const struct {
 	[END_NONE] = { "none", 0 },
 	[END_FAILED] = { "failed", 1 },
 	[END_FAILED_TRANSIENT] = { "failed transient", 1 },
+	[END_FAILED_ACCOUNT] = { "failed account", 1 },
 	[END_TIMED_OUT] = { "timed out", 2 },
 	[END_ABORTED] = { "aborted", 3 },
 	[END_RESTARTED] = { "restarted", 3 },
@@ -116,6 +117,14 @@ agent_is_ending(const struct agent *a)
 		} \
 	}
 
+#define UNSEEN_OK(o) \
+	{ \
+		{ o, o }, { o, o }, { o, o }, \
+		{ \
+			o, O(EXIT, EXIT_OK, NONE) \
+		} \
+	}
+
 /*
  * [end][exit][result valid].  The result is read only where the two
  * columns differ: an exit 0, and any exit swarmd did not see.
@@ -147,6 +156,8 @@ static const struct agent_outcome
 	            O(EXIT, EXIT_FAIL, TRANSIENT) },
 	        [EXIT_UNSEEN] = { O(EXIT, EXIT_FAIL, TRANSIENT),
 	            O(EXIT, EXIT_OK, NONE) } },
+	    /* The agent's word stands: only a valid result unseen wins. */
+	    [END_FAILED_ACCOUNT] = UNSEEN_OK(O(EXIT, EXIT_FAIL, ACCOUNT)),
 	    [END_TIMED_OUT] = ALL(O(KILLED, EXIT_FAIL, TRANSIENT)),
 	    [END_ABORTED] = ALL(O(KILLED, ABORT, NONE)),
 	    [END_RESTARTED] = ALL(O(KILLED, REQUEUE, NONE)),
@@ -167,6 +178,7 @@ static const struct agent_outcome
 #undef O
 #undef SETTLED
 #undef ALL
+#undef UNSEEN_OK
 
 const struct agent_outcome *
 agent_outcome(enum agent_end e, enum agent_exit x, int result_valid)

@@ -90,6 +90,7 @@ static const char *fail_names[] = {
 	"schema",
 	"unknown",
 	"gate",
+	"account",
 };
 
 const char *

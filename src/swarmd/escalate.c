@@ -285,6 +285,8 @@ tried_text(FILE *f, json_t *tried)
 		else if (json_is_string(json_object_get(t, "failure")))
 			fprintf(f, " The triage hook failed: %s.",
 			    str(t, "failure"));
+		else if (json_is_string(json_object_get(t, "note")))
+			fprintf(f, " %s.", str(t, "note"));
 	}
 }
 

@@ -11,6 +11,10 @@
  *              attempt on the same branch told which gate and what it
  *              said (SWARM_REJECTION), up to the job's gate_retries
  *              ([retries] gate) times, then the dead letters
+ *   account    the agent's account needs a person (its key refused,
+ *              its credit spent: "swarmctl fail --class account"): the
+ *              dead letters at once, since a retry would fail the same
+ *              way and spend quota, and an escalation (route_account)
  *   unknown    anything else: the dead letters at once
  *
  * A dead chunk stays until an operator retries it.
@@ -155,4 +159,24 @@ route_failure(int64_t job, const char *chunk, enum fail_class cls,
 		break;
 	}
 	dead_letter(job, chunk, cls, reason);
+}
+
+/*
+ * Agent A failed for its account: its chunk is in the dead letters
+ * (route_failure), and a person hears of it as an escalation, the only
+ * one who can fix a key or a bill.  The agent asked for none: swarmd
+ * opens it, from the failure's class.
+ */
+void
+route_account(struct agent *a, const char *reason)
+{
+	char *note = xasprintf("not retried: a retry would fail the same way "
+	                       "and spend quota; once the account is fixed, "
+	                       "swarmctl retry job-%lld/%s",
+	    (long long)a->job, a->chunk);
+
+	escalate_open(a, "account", reason != NULL ? reason : "account",
+	    json_pack("{s:s, s:s*}", "class", "account", "reason", reason),
+	    json_pack("[{s:i, s:s}]", "tier", 0, "note", note), NULL);
+	free(note);
 }

@@ -109,6 +109,7 @@ finish_reason(struct agent *a, enum agent_exit x, char *buf, size_t len)
 	case END_NONE:
 	case END_FAILED:
 	case END_FAILED_TRANSIENT:
+	case END_FAILED_ACCOUNT:
 		if (!seen)
 			snprintf(buf, len,
 			    "exited while re-adopted, status unknown, no valid result");
@@ -141,8 +142,11 @@ finish_record(struct agent *a, const struct agent_outcome *o, int code, int sig,
 		    "subagent_exited", a->job, a->chunk, a->id, a->attempt, ev);
 	else if (chunk_complete(a, o->chunk, o->cls, reason,
 	             agent_output_file(a), ev) != -1 &&
-	    o->chunk == CI_EXIT_FAIL)
+	    o->chunk == CI_EXIT_FAIL) {
 		route_failure(a->job, a->chunk, o->cls, reason, NULL);
+		if (o->cls == FAIL_ACCOUNT)
+			route_account(a, reason);
+	}
 	log_info("agent-%lld (job-%lld/%s) %s: %s", (long long)a->id,
 	    (long long)a->job, a->chunk, agent_state_name(a->state),
 	    reason != NULL ? reason : "exit status 0");

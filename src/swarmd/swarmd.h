@@ -163,7 +163,8 @@ enum fail_class {
 	FAIL_TRANSIENT,
 	FAIL_SCHEMA,
 	FAIL_UNKNOWN,
-	FAIL_GATE /* a gate failed: rework on the same branch */
+	FAIL_GATE,   /* a gate failed: rework on the same branch */
+	FAIL_ACCOUNT /* the key or the credit: a person, not a retry */
 };
 const char *fail_class_name(enum fail_class);
 
@@ -248,6 +249,7 @@ enum agent_end {
 	END_NONE,             /* none yet: its exit status will decide */
 	END_FAILED,           /* it said it failed (swarmctl fail) */
 	END_FAILED_TRANSIENT, /* ... and that a retry may help */
+	END_FAILED_ACCOUNT,   /* ... because of its account: a person */
 	END_TIMED_OUT,        /* over the job's timeout */
 	END_ABORTED,          /* an abort: the chunk ends aborted */
 	END_RESTARTED,        /* an abort that requeues the chunk */
@@ -1001,6 +1003,7 @@ int escalate_parse_id(const char *, int64_t *);
 void route_failure(int64_t job, const char *chunk, enum fail_class,
     const char *reason, const char *rejection);
 double route_backoff(int n, double base, double max);
+void route_account(struct agent *, const char *reason);
 void route_wake_at(int64_t due_wall_ms);
 void route_free(void);
 

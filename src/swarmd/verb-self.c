@@ -350,24 +350,41 @@ verb_report(struct verb_ctx *ctx)
 }
 
 /*
- * The agent reports that its attempt failed, and whether the failure is
- * transient (worth a retry).  It takes effect when the agent exits.
+ * The agent reports that its attempt failed, and its class: transient
+ * (worth a retry) or account (its key or credit: swarmd asks a person,
+ * route.c).  The agent says what happened; what follows is swarmd's.  It
+ * takes effect when the agent exits.
  */
 enum verb_rc
 verb_failed(struct verb_ctx *ctx)
 {
 	struct agent *a = ctx->self;
 	const char *reason = arg_str(ctx, "reason");
+	const char *cls = arg_str(ctx, "class");
 	int transient = arg_bool(ctx, "transient");
+	enum agent_end e = transient ? END_FAILED_TRANSIENT : END_FAILED;
 
+	if (cls != NULL && strcmp(cls, "transient") == 0)
+		e = END_FAILED_TRANSIENT;
+	else if (cls != NULL && strcmp(cls, "account") == 0 && !transient)
+		e = END_FAILED_ACCOUNT;
+	else if (cls != NULL)
+		return verb_fail(ctx, SWARM_E_BAD_ARGS,
+		    "fail: class must be transient or account%s",
+		    transient ? " (account is not transient)" : "");
 	if (a->end == END_DONE)
 		return verb_fail(ctx, SWARM_E_CONFLICT,
 		    "agent-%lld has already reported done", (long long)a->id);
-	agent_end_set(a, transient ? END_FAILED_TRANSIENT : END_FAILED, reason);
+	agent_end_set(a, e, reason);
 	a->alive = 1;
 	store_begin_grouped();
 	evlog_add("failure_reported", a->job, a->chunk, a->id, a->attempt,
-	    json_pack("{s:b, s:s*}", "transient", transient, "reason", reason));
+	    json_pack("{s:b, s:s, s:s*}", "transient",
+	        e == END_FAILED_TRANSIENT, "class",
+	        e == END_FAILED_TRANSIENT   ? "transient" :
+	            e == END_FAILED_ACCOUNT ? "account" :
+	                                      "unknown",
+	        "reason", reason));
 	store_commit_grouped();
 	return VERB_OK;
 }

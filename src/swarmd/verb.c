@@ -70,7 +70,8 @@ static const struct verb_arg report_args[] = { ARG_OPT("input", A_INT),
 	ARG_OPT("cache_creation", A_INT), ARG_STR("model", ARG_MAX_NAME),
 	ARG_END };
 static const struct verb_arg fail_args[] = { ARG_OPT("transient", A_BOOL),
-	ARG_STR("reason", ARG_MAX_NOTE), ARG_END };
+	ARG_STR("reason", ARG_MAX_NOTE), ARG_STR("class", ARG_MAX_NAME),
+	ARG_END };
 static const struct verb_arg retry_args[] = {
 	ARG_NEED_STR("target", ARG_MAX_NAME), ARG_OPT("dead", A_BOOL), ARG_END
 };

@@ -31,6 +31,7 @@ SWARM_SOCKET="$T/nowhere.sock" within 3 $hook Stop --deadline 2
 kill -STOP "$DAEMON_PID"
 within 4 $hook Stop --deadline 2
 within 4 $hook PostToolUse --deadline 2
+within 4 $hook StopFailure --deadline 2
 kill -CONT "$DAEMON_PID"
 # stdin that never ends: a fifo this shell holds open.
 mkfifo "$T/fifo"
@@ -50,8 +51,9 @@ unset SWARM_AGENT SWARM_TOKEN
 
 # The hooks a real session rarely reaches against the fake, called as
 # Claude Code calls them from inside an agent (a shell here): a
-# compaction is checkpointed and the task given back after it, a
-# subagent is a note, a rate limit a transient failure.
+# compaction is checkpointed and the task given back after it (the real
+# CLI's compaction: 72), a subagent is a note, a rate limit a transient
+# failure.
 cat >"$T/hooks-agent" <<'A'
 #!/bin/sh
 h() { swarmctl hook claude-code "$1" >>"$T_OUT/$1.out"; }

@@ -286,6 +286,13 @@ outcome_rule(int e, int x, int valid)
 		o.chunk = valid ? CI_EXIT_OK : CI_REQUEUE;
 		o.cls = FAIL_NONE;
 		return o;
+	case END_FAILED_ACCOUNT:
+		/* The agent's word stands; only a valid result unseen wins. */
+		if (x == EXIT_UNSEEN && valid)
+			return (struct agent_outcome){ AI_EXIT, CI_EXIT_OK,
+				FAIL_NONE };
+		o.cls = FAIL_ACCOUNT;
+		return o;
 	}
 	/* none, failed, failed transient: the exit speaks */
 	if (x == EXIT_UNSEEN || (e == END_NONE && x == EXIT_ZERO)) {

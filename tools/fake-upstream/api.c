@@ -321,7 +321,8 @@ api_fail(struct evhttp_request *req, const struct fault *f)
 		evhttp_add_header(
 		    evhttp_request_get_output_headers(req), "retry-after", v);
 	}
-	api_error(req, (int)f->status, NULL, fail_message(f->status));
+	api_error(req, (int)f->status, NULL,
+	    f->message[0] != '\0' ? f->message : fail_message(f->status));
 }
 
 static void

@@ -117,8 +117,8 @@ static int
 fault_parse(
     json_t *o, enum fault_kind k, struct fault *f, char *err, size_t len)
 {
-	static const char *const allowed[FAULT_N][5] = {
-		{ "count", "status", "retry_after", NULL },
+	static const char *const allowed[FAULT_N][6] = {
+		{ "count", "status", "retry_after", "skip", "message" },
 		{ "count", "after", "type", NULL },
 		{ "count", "delay_ms", "jitter_ms", NULL },
 		{ "count", "after", NULL },
@@ -127,7 +127,7 @@ fault_parse(
 		"faults.stream_error", "faults.slow_first_byte",
 		"faults.reset" };
 	const char *p = paths[k];
-	json_t *type;
+	json_t *type, *msg;
 
 	memset(f, 0, sizeof *f);
 	f->count = 1;
@@ -137,6 +137,7 @@ fault_parse(
 	    get_int(o, p, "count", -1, 1000000000, &f->count, err, len) ||
 	    get_int(o, p, "after", 0, 1000000000, &f->after, err, len) ||
 	    get_int(o, p, "retry_after", 0, 86400, &f->retry_after, err, len) ||
+	    get_int(o, p, "skip", 0, 1000000000, &f->skip, err, len) ||
 	    get_int(o, p, "delay_ms", 0, 3600000, &f->delay_ms, err, len) ||
 	    get_int(o, p, "jitter_ms", 0, 3600000, &f->jitter_ms, err, len) ||
 	    get_int(o, p, "status", 400, 599, &f->status, err, len))
@@ -155,6 +156,17 @@ fault_parse(
 	if (type != NULL)
 		snprintf(
 		    f->type, sizeof f->type, "%s", json_string_value(type));
+	msg = json_object_get(o, "message");
+	if (msg != NULL &&
+	    (!json_is_string(msg) ||
+	        json_string_length(msg) >= sizeof f->message)) {
+		snprintf(err, len, "%s.message: must be a string (< %zu bytes)",
+		    p, sizeof f->message);
+		return -1;
+	}
+	if (msg != NULL)
+		snprintf(f->message, sizeof f->message, "%s",
+		    json_string_value(msg));
 	return 0;
 }
 
@@ -198,6 +210,12 @@ faults_json(const struct fault *set)
 		if (i == FAULT_FAIL && set[i].retry_after > 0)
 			json_object_set_new(
 			    f, "retry_after", json_integer(set[i].retry_after));
+		if (i == FAULT_FAIL && set[i].skip > 0)
+			json_object_set_new(
+			    f, "skip", json_integer(set[i].skip));
+		if (i == FAULT_FAIL && set[i].message[0] != '\0')
+			json_object_set_new(
+			    f, "message", json_string(set[i].message));
 		if (i == FAULT_STREAM_ERROR || i == FAULT_RESET)
 			json_object_set_new(
 			    f, "after", json_integer(set[i].after));
@@ -223,6 +241,10 @@ fault_take(enum fault_kind k)
 
 	if (f->count == 0)
 		return NULL;
+	if (f->skip > 0) {
+		f->skip--;
+		return NULL;
+	}
 	if (f->count > 0)
 		f->count--;
 	return f;

@@ -44,13 +44,15 @@ enum fault_kind {
 	FAULT_N
 };
 struct fault {
-	long count;       /* requests left to affect: -1 all, 0 none */
-	long status;      /* fail: the status to answer */
-	long retry_after; /* fail: seconds for retry-after, 0 none */
-	long after;       /* stream_error, reset: deltas sent first */
-	long delay_ms;    /* slow_first_byte */
-	long jitter_ms;   /* slow_first_byte: up to this much more */
-	char type[64];    /* stream_error: the error's type */
+	long count;        /* requests left to affect: -1 all, 0 none */
+	long status;       /* fail: the status to answer */
+	long retry_after;  /* fail: seconds for retry-after, 0 none */
+	long skip;         /* fail: requests let through first */
+	char message[256]; /* fail: the error's message; "": by status */
+	long after;        /* stream_error, reset: deltas sent first */
+	long delay_ms;     /* slow_first_byte */
+	long jitter_ms;    /* slow_first_byte: up to this much more */
+	char type[64];     /* stream_error: the error's type */
 };
 
 struct config {
