@@ -93,6 +93,8 @@ int cmd_abort(struct cmd_ctx *);
 int cmd_send(struct cmd_ctx *);
 int cmd_logs(struct cmd_ctx *);
 int cmd_quota(struct cmd_ctx *);
+int cmd_cost(struct cmd_ctx *);
+void cmd_print_cost(const char *label, json_t *cost);
 
 /* cmd-self.c */
 int cmd_heartbeat(struct cmd_ctx *);
