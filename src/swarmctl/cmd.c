@@ -112,6 +112,12 @@ static const struct cmd_entry cmd_table[] = {
 	    .max_args = 1,
 	    .opts = "by= since=",
 	    .exec = cmd_cost },
+	{ .name = "top",
+	    .usage = "[--sort age|tokens|seen] [--once]",
+	    .help = "a live full-screen view of the quota, jobs, agents and "
+	            "events (q quits); --once prints one frame",
+	    .opts = "sort= once",
+	    .exec = cmd_top },
 	{ .name = "dead",
 	    .usage = "[--job JOB]",
 	    .help = "list dead letters: chunks that failed for good, and why",

@@ -107,6 +107,9 @@ int cmd_report(struct cmd_ctx *);
 /* cmd-hook.c */
 int cmd_hook(struct cmd_ctx *);
 
+/* cmd-top.c */
+int cmd_top(struct cmd_ctx *);
+
 /* cmd-watch.c */
 int cmd_escalations(struct cmd_ctx *);
 int cmd_resolve(struct cmd_ctx *);
