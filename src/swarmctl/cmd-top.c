@@ -54,6 +54,11 @@ struct top {
 	char status[128];
 };
 
+/* An object in a sorted list (qsort wants a size it can see). */
+struct ref {
+	json_t *o;
+};
+
 static volatile sig_atomic_t top_quit, top_winch;
 static struct termios top_saved;
 static int top_raw;
@@ -402,24 +407,25 @@ top_call(struct top *t, const char *verb, json_t *args, json_t **resp)
 	return rc;
 }
 
-static json_t **jobs_sorted(struct top *, size_t *);
+static struct ref *jobs_sorted(struct top *, size_t *);
 
 /* The tokens and cost of the jobs shown first: running, then newest. */
 static int
 snap_cost(struct top *t)
 {
-	json_t *resp, **v;
+	struct ref *v;
+	json_t *resp;
 	size_t i, n;
 	int rc = 0;
 
 	v = jobs_sorted(t, &n);
 	for (i = 0; i < n && i < TOP_COST_JOBS && rc == 0; i++) {
 		rc = top_call(t, "cost",
-		    json_pack("{s:s, s:s}", "job", format_member(v[i], "job"),
+		    json_pack("{s:s, s:s}", "job", format_member(v[i].o, "job"),
 		        "by", "agent"),
 		    &resp);
 		if (rc == 0) {
-			model_cost(t, v[i], resp);
+			model_cost(t, v[i].o, resp);
 			json_decref(resp);
 		}
 	}
@@ -636,7 +642,7 @@ id_of(json_t *o, const char *key)
 static int
 job_order(const void *a, const void *b)
 {
-	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_t *x = ((const struct ref *)a)->o, *y = ((const struct ref *)b)->o;
 	int rx = strcmp(format_member(x, "state"), "running") == 0;
 	int ry = strcmp(format_member(y, "state"), "running") == 0;
 	long long ix = id_of(x, "job"), iy = id_of(y, "job");
@@ -647,16 +653,17 @@ job_order(const void *a, const void *b)
 }
 
 /* The jobs as shown: running first, then the newest; caller frees. */
-static json_t **
+static struct ref *
 jobs_sorted(struct top *t, size_t *n)
 {
-	json_t **v = xcalloc(json_object_size(t->jobs) + 1, sizeof *v), *j;
+	struct ref *v = xcalloc(json_object_size(t->jobs) + 1, sizeof *v);
 	const char *key;
+	json_t *j;
 
 	*n = 0;
 	json_object_foreach(t->jobs, key, j) {
 		if (format_member(j, "state") != NULL)
-			v[(*n)++] = j;
+			v[(*n)++].o = j;
 	}
 	qsort(v, *n, sizeof *v, job_order);
 	return v;
@@ -665,7 +672,7 @@ jobs_sorted(struct top *t, size_t *n)
 static void
 draw_jobs(struct top *t, int *row, int max)
 {
-	json_t **v;
+	struct ref *v;
 	size_t i, n;
 
 	out_line(t, row, "%-6s %-8s %-7s %-*s %9s %3s %3s %3s %8s %7s", "JOB",
@@ -673,7 +680,7 @@ draw_jobs(struct top *t, int *row, int max)
 	    "BAD", "TOKENS", "USD");
 	v = jobs_sorted(t, &n);
 	for (i = 0; i < n && (int)i < max; i++)
-		draw_job(t, row, v[i]);
+		draw_job(t, row, v[i].o);
 	free(v);
 }
 
@@ -682,7 +689,7 @@ static enum top_sort agent_sort_key; /* qsort has no argument */
 static int
 agent_order(const void *a, const void *b)
 {
-	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_t *x = ((const struct ref *)a)->o, *y = ((const struct ref *)b)->o;
 	long long kx, ky;
 
 	switch (agent_sort_key) {
@@ -710,8 +717,9 @@ static void
 draw_agents(struct top *t, int *row, int max)
 {
 	char age[FORMAT_AGE_LEN], seen[FORMAT_AGE_LEN], *chunk;
-	json_t **v, *a;
+	struct ref *v;
 	const char *key;
+	json_t *a;
 	size_t i, n = 0;
 	int64_t now = now_wall_ms();
 
@@ -719,11 +727,11 @@ draw_agents(struct top *t, int *row, int max)
 	    "CHUNK", "TRY", "STATE", "AGE", "SEEN", "TOKENS", "NOTE");
 	v = xcalloc(json_object_size(t->agents) + 1, sizeof *v);
 	json_object_foreach(t->agents, key, a)
-		v[n++] = a;
+		v[n++].o = a;
 	agent_sort_key = t->sort;
 	qsort(v, n, sizeof *v, agent_order);
 	for (i = 0; i < n && (int)i < max; i++) {
-		a = v[i];
+		a = v[i].o;
 		chunk = xasprintf("%s/%s", format_member(a, "job"),
 		    format_member(a, "chunk"));
 		out_line(t, row, "%-10s %-18.18s %3lld %-8s %6s %6s %9lld %s",
