@@ -471,29 +471,90 @@ snap_all(struct top *t)
 	return snap_timed(t);
 }
 
-/* The last events, and with FOLLOW every new one on t->follow. */
+/*
+ * The last events, for the bottom of the screen, and the seq of the
+ * newest into *LAST: asked before the snapshot, so that following from
+ * there misses nothing the snapshot does not hold.
+ */
 static int
-snap_events(struct top *t, int follow)
+snap_page(struct top *t, json_t **page, json_int_t *last)
 {
-	json_t *resp, *ev, *args;
+	json_t *resp, *ev;
 	size_t i;
 	int rc;
 
-	args = json_pack("{s:i}", "limit", TOP_EVENTS);
-	if (follow)
-		json_object_set_new(args, "follow", json_true());
-	if ((rc = client_call(&t->follow, "events", args, &resp)) != 0)
+	rc = client_call(&t->follow, "events",
+	    json_pack("{s:i}", "limit", TOP_EVENTS), &resp);
+	if (rc != 0)
 		return rc;
-	json_array_clear(t->events);
-	json_array_foreach(json_object_get(resp, "events"), i, ev) {
-		/* Notes ps does not carry; the rest the snapshot holds. */
-		if (strcmp(format_member(ev, "event"), "heartbeat") == 0)
-			event_agent(t, "heartbeat", ev);
-		event_line(t, format_member(ev, "event"), ev);
-	}
+	*page = json_incref(json_object_get(resp, "events"));
+	*last = 0;
+	json_array_foreach(*page, i, ev)
+		*last = json_integer_value(json_object_get(ev, "seq"));
 	json_decref(resp);
-	t->following = follow;
 	return 0;
+}
+
+/* The page's lines, and the notes ps does not carry. */
+static void
+show_page(struct top *t, json_t *page)
+{
+	const char *name;
+	json_t *ev;
+	size_t i;
+
+	json_array_clear(t->events);
+	json_array_foreach(page, i, ev) {
+		if ((name = format_member(ev, "event")) == NULL)
+			continue;
+		if (strcmp(name, "heartbeat") == 0)
+			event_agent(t, name, ev);
+		event_line(t, name, ev);
+	}
+}
+
+/*
+ * Every event after seq LAST into the view, a page at a time, then each
+ * new one as it comes: swarmd follows once a page reaches the newest.
+ */
+static int
+snap_follow(struct top *t, json_int_t last)
+{
+	json_t *resp, *ev;
+	size_t i;
+	int rc, following = 0;
+
+	while (!following) {
+		rc = client_call(&t->follow, "events",
+		    json_pack("{s:I, s:b}", "after", last, "follow", 1), &resp);
+		if (rc != 0)
+			return rc;
+		json_array_foreach(json_object_get(resp, "events"), i, ev) {
+			model_event(t, ev);
+			last = json_integer_value(json_object_get(ev, "seq"));
+		}
+		following = json_is_true(json_object_get(resp, "following"));
+		json_decref(resp);
+	}
+	t->following = 1;
+	return 0;
+}
+
+/* The page, the snapshot, and with FOLLOW the stream from the page on. */
+static int
+snap_start(struct top *t, int follow)
+{
+	json_t *page = NULL;
+	json_int_t last;
+	int rc;
+
+	if ((rc = snap_page(t, &page, &last)) == 0 && (rc = snap_all(t)) == 0) {
+		show_page(t, page);
+		if (follow)
+			rc = snap_follow(t, last);
+	}
+	json_decref(page);
+	return rc;
 }
 
 /* ---- drawing ---- */
@@ -555,6 +616,13 @@ bar(char *buf, int width, const int *parts, const char *marks, int nparts,
 	buf[at] = '\0';
 }
 
+/* Why spawning is paused, or NULL. */
+static const char *
+spawn_reason(json_t *q)
+{
+	return format_member(json_object_get(q, "spawn"), "reason");
+}
+
 static void
 draw_header(struct top *t, int *row)
 {
@@ -571,11 +639,13 @@ draw_header(struct top *t, int *row)
 	}
 	ts_format(now_wall_ms(), tm);
 	out_line(t, row,
-	    "swarmd top %.8s  spawn %s  proxy %lld queued, %lld in flight  "
-	    "sort %s%s%s",
-	    tm + 11, format_member(json_object_get(q, "spawn"), "state"),
-	    (long long)queued, (long long)flight, sort_names[t->sort],
-	    *t->status != '\0' ? "  " : "", t->status);
+	    "swarmd top %.8s%s%s  spawn %s  proxy %lld queued, %lld in flight"
+	    "  sort %s",
+	    tm + 11, *t->status != '\0' ? "  " : "", t->status,
+	    format_member(json_object_get(q, "spawn"), "state"),
+	    (long long)queued, (long long)flight, sort_names[t->sort]);
+	if (spawn_reason(q) != NULL)
+		out_line(t, row, "spawn paused: %s", spawn_reason(q));
 	json_array_foreach(json_object_get(q, "windows"), i, w) {
 		double pct = json_number_value(json_object_get(w, "percent"));
 
@@ -776,6 +846,7 @@ draw(struct top *t)
 
 	if (head == 1)
 		head = 2;
+	head += spawn_reason(t->quota) != NULL;
 	if (njobs > 6)
 		njobs = 6;
 	nev = t->rows >= 20 ? 5 : t->rows >= 12 ? 2 : 0;
@@ -855,7 +926,7 @@ top_connect(struct top *t)
 {
 	int rc;
 
-	if ((rc = snap_all(t)) != 0 || (rc = snap_events(t, 1)) != 0) {
+	if ((rc = snap_start(t, 1)) != 0) {
 		top_disconnect(t);
 		return rc;
 	}
@@ -942,7 +1013,7 @@ cmd_top(struct cmd_ctx *ctx)
 	t.chunks = json_object();
 	t.events = json_array();
 	term_size(&t, once);
-	if ((rc = snap_all(&t)) == 0 && (rc = snap_events(&t, !once)) == 0) {
+	if ((rc = snap_start(&t, !once)) == 0) {
 		if (once)
 			draw(&t);
 		else if (term_raw() == -1) {
