@@ -559,7 +559,7 @@ snap_start(struct top *t, int follow)
 
 /* ---- drawing ---- */
 
-/* One line of the frame, cut to the width; LEN of it is printed. */
+/* One line of the frame at row *ROW, cut to the width, never wrapped. */
 static void out_line(struct top *t, int *row, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -972,6 +972,31 @@ top_live(struct top *t)
 	return SWARM_EXIT_OK;
 }
 
+/* The live view, in raw mode; swarmd's absence is said in the header,
+ * so client errors go nowhere until the terminal is given back. */
+static int
+top_screen(struct top *t)
+{
+	int rc, err, null;
+
+	if (term_raw() == -1) {
+		fprintf(stderr, "swarmctl: top: %s\n", strerror(errno));
+		return SWARM_EXIT_ERROR;
+	}
+	err = dup(STDERR_FILENO);
+	if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) != -1)
+		dup2(null, STDERR_FILENO);
+	rc = top_live(t);
+	term_restore();
+	if (err != -1) {
+		dup2(err, STDERR_FILENO);
+		close(err);
+	}
+	if (null != -1)
+		close(null);
+	return rc;
+}
+
 static void
 top_free(struct top *t)
 {
@@ -1016,25 +1041,8 @@ cmd_top(struct cmd_ctx *ctx)
 	if ((rc = snap_start(&t, !once)) == 0) {
 		if (once)
 			draw(&t);
-		else if (term_raw() == -1) {
-			fprintf(stderr, "swarmctl: top: %s\n", strerror(errno));
-			rc = SWARM_EXIT_ERROR;
-		} else {
-			/* A lost swarmd is said in the header, not over it. */
-			int err = dup(STDERR_FILENO),
-			    null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-			if (null != -1)
-				dup2(null, STDERR_FILENO);
-			rc = top_live(&t);
-			term_restore();
-			if (err != -1)
-				dup2(err, STDERR_FILENO);
-			if (err != -1)
-				close(err);
-			if (null != -1)
-				close(null);
-		}
+		else
+			rc = top_screen(&t);
 	}
 	top_free(&t);
 	return rc;
