@@ -161,6 +161,12 @@ client_read(struct client *c, json_t **out, char *err, size_t errlen)
 	}
 }
 
+int
+client_fd(struct client *c)
+{
+	return c->fd;
+}
+
 void
 client_close(struct client *c)
 {

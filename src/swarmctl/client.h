@@ -28,6 +28,8 @@ int client_send(struct client *, json_t *);
 enum client_status client_read(
     struct client *, json_t **out, char *err, size_t errlen);
 void client_close(struct client *);
+/* Its socket, to poll beside other descriptors. */
+int client_fd(struct client *);
 
 struct cmd_ctx;
 

@@ -460,3 +460,168 @@ cmd_quota(struct cmd_ctx *ctx)
 	json_decref(resp);
 	return 0;
 }
+
+/* ---- cost ---- */
+
+/* USD as the cost tables show it: "?" when a price is missing. */
+static const char *
+cost_usd(json_t *o, char *buf, size_t len)
+{
+	json_t *v = json_object_get(o, "usd");
+
+	if (!json_is_number(v))
+		return "?";
+	snprintf(buf, len, "%.4f", json_number_value(v));
+	return buf;
+}
+
+/* The cells that name a row: its job, chunk, agent or model. */
+static void
+cost_row_name(struct table *t, const char *by, json_t *r)
+{
+	char *chunk;
+
+	if (strcmp(by, "chunk") == 0) {
+		chunk = xasprintf("%s/%s", format_member(r, "job"),
+		    format_member(r, "chunk"));
+		format_table_cell(t, chunk);
+		free(chunk);
+	} else if (strcmp(by, "agent") == 0) {
+		format_table_cell(t, format_member(r, "agent"));
+		chunk = xasprintf("%s/%s",
+		    format_member(r, "job") != NULL ? format_member(r, "job") :
+		                                      "-",
+		    format_member(r, "chunk"));
+		format_table_cell(t, chunk);
+		free(chunk);
+		format_table_json(t, json_object_get(r, "attempt"));
+		format_table_cell(t,
+		    json_is_true(json_object_get(r, "failed")) ? "yes" : "no");
+	} else
+		format_table_json(t, json_object_get(r, by));
+}
+
+static void
+cost_row(struct table *t, const char *by, json_t *r, int total)
+{
+	char usd[32], retry[32];
+
+	format_table_row(t);
+	if (total) {
+		format_table_cell(t, "total");
+		if (strcmp(by, "agent") == 0) {
+			format_table_cell(t, "");
+			format_table_cell(t, "");
+			format_table_cell(t, "");
+		}
+	} else
+		cost_row_name(t, by, r);
+	format_table_json(t, json_object_get(r, "input"));
+	format_table_json(t, json_object_get(r, "output"));
+	format_table_json(t, json_object_get(r, "cache_creation"));
+	format_table_json(t, json_object_get(r, "cache_read"));
+	format_table_cell(t, cost_usd(r, usd, sizeof usd));
+	format_table_cell(
+	    t, cost_usd(json_object_get(r, "retries"), retry, sizeof retry));
+}
+
+/* Spend on these is unknown: "?" in the USD columns says where. */
+static void
+print_cost_unpriced(json_t *total)
+{
+	json_t *models = json_object_get(total, "unpriced_models");
+	size_t i;
+
+	for (i = 0; i < json_array_size(models); i++)
+		printf("warning: model %s has no price in [prices]: its spend "
+		       "is unknown\n",
+		    json_string_value(json_array_get(models, i)));
+}
+
+static void
+print_cost(json_t *resp)
+{
+	const char *by = format_member(resp, "by");
+	json_t *rows = json_object_get(resp, "rows");
+	struct table *t;
+	char head[128];
+	size_t i;
+
+	if (by == NULL)
+		by = "job";
+	snprintf(head, sizeof head,
+	    "%s INPUT OUTPUT CACHE_WRITE CACHE_READ USD RETRIES_USD",
+	    strcmp(by, "agent") == 0     ? "AGENT CHUNK ATTEMPT FAILED" :
+	        strcmp(by, "chunk") == 0 ? "CHUNK" :
+	        strcmp(by, "model") == 0 ? "MODEL" :
+	                                   "JOB");
+	t = format_table_new(head);
+	for (i = 0; i < json_array_size(rows); i++)
+		cost_row(t, by, json_array_get(rows, i), 0);
+	cost_row(t, by, json_object_get(resp, "total"), 1);
+	format_table_print(t, stdout);
+	format_table_free(t);
+	print_cost_unpriced(json_object_get(resp, "total"));
+}
+
+/* A COST object on one line: show job-N's totals. */
+void
+cmd_print_cost(const char *label, json_t *c)
+{
+	char usd[32], retry[32];
+
+	if (!json_is_object(c))
+		return;
+	printf("%s: $%s (retries $%s); tokens in %lld, out %lld, cache write "
+	       "%lld, cache read %lld\n",
+	    label, cost_usd(c, usd, sizeof usd),
+	    cost_usd(json_object_get(c, "retries"), retry, sizeof retry),
+	    (long long)json_integer_value(json_object_get(c, "input")),
+	    (long long)json_integer_value(json_object_get(c, "output")),
+	    (long long)json_integer_value(json_object_get(c, "cache_creation")),
+	    (long long)json_integer_value(json_object_get(c, "cache_read")));
+	print_cost_unpriced(c);
+}
+
+/* --since is read here, where the user's time zone is, and sent in UTC. */
+static int
+cost_since(struct cmd_ctx *ctx, json_t *args)
+{
+	const char *since = cmd_opt(ctx, "since");
+	char ts[TS_LEN];
+	int64_t ms;
+
+	if (since == NULL)
+		return 0;
+	if (parse_time(since, now_wall_ms(), &ms) == -1 || ms <= 0)
+		return cmd_usage_error(ctx,
+		    "bad --since \"%s\": expected a time (2026-11-23T12:00, "
+		    "local unless it ends in Z or +HH:MM) or a duration "
+		    "before now (90s, 10m, 2h, 1d)",
+		    since);
+	json_object_set_new(args, "since", json_string(ts_format(ms, ts)));
+	return 0;
+}
+
+int
+cmd_cost(struct cmd_ctx *ctx)
+{
+	json_t *args = json_object(), *resp;
+	int rc;
+
+	if (ctx->argc > 0)
+		json_object_set_new(args, "job", json_string(ctx->argv[0]));
+	cmd_opt_arg(ctx, args, "by", "by");
+	if ((rc = cost_since(ctx, args)) != 0) {
+		json_decref(args);
+		return rc;
+	}
+	if ((rc = client_call(ctx, "cost", args, &resp)) != 0)
+		return rc;
+	if (ctx->json)
+		format_reply(resp);
+	else
+		print_cost(resp);
+	json_decref(resp);
+	return 0;
+}

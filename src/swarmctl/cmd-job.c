@@ -202,6 +202,7 @@ print_job(json_t *job)
 	    json_string(job_state_text(job, text, sizeof text)));
 	format_object(stdout, shown);
 	json_decref(shown);
+	cmd_print_cost("cost", json_object_get(job, "cost"));
 	if (json_array_size(chunks) == 0)
 		return;
 	t = format_table_new("CHUNK STATE AGENT ATTEMPTS REASON");

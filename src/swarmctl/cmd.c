@@ -105,6 +105,20 @@ static const struct cmd_entry cmd_table[] = {
 	    .usage = "",
 	    .help = "show the quota windows, the spawn state and top consumers",
 	    .exec = cmd_quota },
+	{ .name = "cost",
+	    .usage = "[JOB] [--by job|chunk|agent|model] "
+	             "[--since TIME|DURATION]",
+	    .help = "tokens and USD spent, and what failed attempts cost, "
+	            "per job (a job's: per chunk) or --by a key",
+	    .max_args = 1,
+	    .opts = "by= since=",
+	    .exec = cmd_cost },
+	{ .name = "top",
+	    .usage = "[--sort age|tokens|seen] [--once]",
+	    .help = "a live full-screen view of the quota, jobs, agents and "
+	            "events (q quits); --once prints one frame",
+	    .opts = "sort= once",
+	    .exec = cmd_top },
 	{ .name = "dead",
 	    .usage = "[--job JOB]",
 	    .help = "list dead letters: chunks that failed for good, and why",

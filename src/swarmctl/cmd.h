@@ -93,6 +93,8 @@ int cmd_abort(struct cmd_ctx *);
 int cmd_send(struct cmd_ctx *);
 int cmd_logs(struct cmd_ctx *);
 int cmd_quota(struct cmd_ctx *);
+int cmd_cost(struct cmd_ctx *);
+void cmd_print_cost(const char *label, json_t *cost);
 
 /* cmd-self.c */
 int cmd_heartbeat(struct cmd_ctx *);
@@ -104,6 +106,9 @@ int cmd_report(struct cmd_ctx *);
 
 /* cmd-hook.c */
 int cmd_hook(struct cmd_ctx *);
+
+/* cmd-top.c */
+int cmd_top(struct cmd_ctx *);
 
 /* cmd-watch.c */
 int cmd_escalations(struct cmd_ctx *);

@@ -4,6 +4,7 @@
  * process exists, running (or suspect, when the watchdog doubts it), then
  * exited on its own or killed by swarmd.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -730,4 +731,65 @@ agent_chunk_of(int64_t id, int64_t *job)
 	}
 	sqlite3_reset(st);
 	return chunk;
+}
+
+/*
+ * The attempts cost tells apart: a failed attempt ended without its
+ * chunk done by it (failed, aborted, dead, requeued, or its work
+ * redone by a later attempt), so what it spent bought nothing kept.
+ * An attempt that still runs, or whose chunk it took to done (or on to
+ * its gates and merge), is not failed.  Uses agents_by_job and the
+ * chunks' key.
+ */
+#define ATTEMPT_SELECT \
+	"SELECT a.id, a.job, a.chunk, a.attempt, " \
+	"a.state NOT IN ('starting', 'running', 'suspect') AND NOT " \
+	"coalesce(c.agent = a.id AND c.state IN ('done', 'gating', " \
+	"'merging', 'merged'), 0) FROM agents a " \
+	"LEFT JOIN chunks c ON c.job = a.job AND c.id = a.chunk "
+
+static void
+attempt_from_row(sqlite3_stmt *st, struct agent_attempt *at)
+{
+	at->id = sqlite3_column_int64(st, 0);
+	at->job = sqlite3_column_int64(st, 1);
+	snprintf(at->chunk, sizeof at->chunk, "%s",
+	    (const char *)sqlite3_column_text(st, 2));
+	at->attempt = sqlite3_column_int(st, 3);
+	at->failed = sqlite3_column_int(st, 4);
+}
+
+/* Each attempt at JOB's chunks, oldest first. */
+void
+agent_attempts_each(
+    int64_t job, void (*cb)(void *, const struct agent_attempt *), void *arg)
+{
+	static const char sql[] =
+	    ATTEMPT_SELECT "WHERE a.job = ? ORDER BY a.id";
+	sqlite3_stmt *st = store_prepare(sql);
+	struct agent_attempt at;
+
+	sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW) {
+		attempt_from_row(st, &at);
+		cb(arg, &at);
+	}
+	sqlite3_reset(st);
+}
+
+/* Attempt ID into *AT; -1 if there is no such agent. */
+int
+agent_attempt_get(int64_t id, struct agent_attempt *at)
+{
+	static const char sql[] = ATTEMPT_SELECT "WHERE a.id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+	int rc = -1;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW) {
+		attempt_from_row(st, at);
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	return rc;
 }

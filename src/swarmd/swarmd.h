@@ -380,6 +380,17 @@ char *agent_stored_state(int64_t id);         /* NULL: no such agent */
 char *agent_log_path(int64_t id);             /* NULL: none */
 int64_t agent_of_chunk(int64_t job, const char *chunk); /* 0: none */
 char *agent_chunk_of(int64_t id, int64_t *job);         /* NULL: none */
+/* An attempt as swarmctl cost sees it: did what it spent buy nothing? */
+struct agent_attempt {
+	int64_t id;
+	int64_t job;
+	char chunk[256]; /* a chunk id is at most 128 bytes */
+	int attempt;
+	int failed; /* ended without its chunk done by it */
+};
+void agent_attempts_each(
+    int64_t job, void (*)(void *, const struct agent_attempt *), void *);
+int agent_attempt_get(int64_t id, struct agent_attempt *); /* -1: none */
 
 /* ---- mailbox.c: agents' mail and the recv calls waiting on it ---- */
 void mailbox_put(struct agent *, const char *sender, const char *text);
@@ -461,6 +472,18 @@ json_t *quota_json(void);
 json_t *quota_agent_json(int64_t agent);
 void quota_usage_restore(struct agent *);
 json_t *quota_per_minute_json(int64_t agent); /* the last ten minutes */
+/* What one agent's records of one model cost (swarmctl cost). */
+struct quota_cost {
+	int64_t agent; /* 0: the triage hook */
+	int64_t job;   /* 0: none */
+	const char *chunk;
+	const char *model; /* NULL: none named */
+	struct usage use;
+	double usd;
+	int priced; /* 0: the model has no price, usd is unknown */
+};
+typedef void (*quota_cost_cb)(void *, const struct quota_cost *);
+void quota_cost_each(int64_t agent, int64_t since, quota_cost_cb, void *);
 
 /* ---- output.c: agents' output, followed as it is written ---- */
 void output_init(void);
@@ -1124,6 +1147,10 @@ VERB_DECL(clean);
 VERB_DECL(blame);
 VERB_DECL(merges);
 VERB_DECL(merge);
+VERB_DECL(cost);
+
+/* ---- verb-cost.c: what the usage cost, by job, chunk, agent or model ---- */
+json_t *cost_job_json(int64_t job); /* show job-N's totals */
 
 /* ---- verb-job.c, verb-work.c: a submit finished after git answers ---- */
 int verb_submit_store(

@@ -242,6 +242,7 @@ show_job(struct verb_ctx *ctx, int64_t id)
 		return verb_fail(ctx, SWARM_E_NOT_FOUND,
 		    "no such job: job-%lld", (long long)id);
 	json_object_set_new(job, "chunks", chunk_list_json(id));
+	json_object_set_new(job, "cost", cost_job_json(id));
 	if (job_find(id) != NULL)
 		json_object_set_new(job, "stagger", stagger_json(job_find(id)));
 	json_object_set_new(ctx->reply, "job", job);

@@ -93,6 +93,8 @@ static const struct verb_arg merges_args[] = { ARG_OPT("all", A_BOOL),
 static const struct verb_arg merge_args[] = { ARG_NEED_STR(
 	                                          "action", ARG_MAX_NAME),
 	ARG_NEED_STR("target", ARG_MAX_PATH), ARG_END };
+static const struct verb_arg cost_args[] = { ARG_STR("job", ARG_MAX_NAME),
+	ARG_STR("by", ARG_MAX_NAME), ARG_STR("since", ARG_MAX_NAME), ARG_END };
 
 /* One entry per verb. */
 static const struct verb verbs[] = {
@@ -125,6 +127,7 @@ static const struct verb verbs[] = {
 	{ "blame", V_OPERATOR, blame_args, verb_blame },
 	{ "merges", V_OPERATOR, merges_args, verb_merges },
 	{ "merge", V_OPERATOR, merge_args, verb_merge },
+	{ "cost", V_OPERATOR, cost_args, verb_cost },
 };
 
 static const char *type_names[] = {
