@@ -1,0 +1,255 @@
+/*
+ * http-sse.c: the web dashboard's live feed, GET /events as Server-Sent
+ * Events.  Each event goes out once it is committed, as "id: SEQ" and its
+ * JSON (the events verb's shape); a browser that reconnects sends the
+ * last id it saw (Last-Event-ID) and is sent what it missed first.  A
+ * subscriber that stops reading is dropped past SSE_MAX_OUTPUT: the loop
+ * never waits for one, and memory stays bounded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "swarmd.h"
+
+/* A subscriber that cannot keep up is dropped past this. */
+#define SSE_MAX_OUTPUT (4 * 1024 * 1024)
+/* A comment this often: proxies keep the stream, dead peers show. */
+#define SSE_KEEPALIVE_S 15
+/* After a restart the browser waits this long before it reconnects. */
+#define SSE_RETRY_MS 1000
+
+struct sse {
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	int64_t after; /* what it has, from its backlog */
+	char peer[64];
+	TAILQ_ENTRY(sse) entry;
+};
+static TAILQ_HEAD(, sse) subs = TAILQ_HEAD_INITIALIZER(subs);
+
+/* Events logged in a transaction not yet committed, formatted. */
+struct sse_msg {
+	int64_t seq;
+	struct evbuffer *text;
+	TAILQ_ENTRY(sse_msg) entry;
+};
+static TAILQ_HEAD(, sse_msg) pending = TAILQ_HEAD_INITIALIZER(pending);
+static struct event *keepalive;
+
+static void
+sse_free(struct sse *s)
+{
+	TAILQ_REMOVE(&subs, s, entry);
+	free(s);
+	if (TAILQ_EMPTY(&subs) && keepalive != NULL)
+		evtimer_del(keepalive);
+}
+
+static void
+sse_closed(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	sse_free(arg);
+}
+
+/* What waits in S's connection for the peer to read. */
+static size_t
+sse_queued(struct sse *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(
+	    evhttp_connection_get_bufferevent(s->evcon)));
+}
+
+/* Send LEN bytes of DATA to S, or drop S if it is not reading: 0, -1. */
+static int
+sse_write(struct sse *s, const void *data, size_t len)
+{
+	struct evbuffer *b;
+
+	if (sse_queued(s) > SSE_MAX_OUTPUT) {
+		log_warnx("http: event stream of %s is not reading; dropped",
+		    s->peer);
+		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+		evhttp_connection_free(s->evcon);
+		sse_free(s);
+		return -1;
+	}
+	b = evbuffer_new();
+	evbuffer_add(b, data, len);
+	evhttp_send_reply_chunk(s->req, b);
+	evbuffer_free(b);
+	return 0;
+}
+
+static void
+sse_format(struct evbuffer *out, json_t *ev)
+{
+	char *data = json_dumps(ev, JSON_COMPACT);
+
+	/* Compact JSON holds no newline: one data line. */
+	evbuffer_add_printf(out, "id: %lld\ndata: %s\n\n",
+	    (long long)json_integer_value(json_object_get(ev, "seq")),
+	    data != NULL ? data : "{}");
+	free(data);
+}
+
+/* The store committed: what waited goes to every subscriber. */
+static void
+sse_committed(void *arg)
+{
+	struct sse_msg *m;
+	struct sse *s, *next;
+
+	(void)arg;
+	while ((m = TAILQ_FIRST(&pending)) != NULL) {
+		size_t len = evbuffer_get_length(m->text);
+		const void *p = evbuffer_pullup(m->text, -1);
+
+		TAILQ_FOREACH_SAFE(s, &subs, entry, next) {
+			if (m->seq > s->after)
+				sse_write(s, p, len);
+		}
+		TAILQ_REMOVE(&pending, m, entry);
+		evbuffer_free(m->text);
+		free(m);
+	}
+}
+
+static void
+sse_event(const struct evlog_entry *e, void *arg)
+{
+	struct sse_msg *m;
+	json_t *ev;
+
+	(void)arg;
+	/* No one watches: not even the row is read back. */
+	if (TAILQ_EMPTY(&subs) || (ev = evlog_get(e->seq)) == NULL)
+		return;
+	m = xcalloc(1, sizeof *m);
+	m->seq = e->seq;
+	m->text = evbuffer_new();
+	sse_format(m->text, ev);
+	json_decref(ev);
+	TAILQ_INSERT_TAIL(&pending, m, entry);
+	/* Outside a transaction the row is durable already. */
+	if (sqlite3_get_autocommit(store.db))
+		sse_committed(NULL);
+}
+
+static void
+on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	static const char ping[] = ": keepalive\n\n";
+	struct sse *s, *next;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	TAILQ_FOREACH_SAFE(s, &subs, entry, next)
+		sse_write(s, ping, sizeof ping - 1);
+}
+
+/*
+ * What S missed after seq S->after: committed events only (those still
+ * pending come with the commit).  Past a page it is told to resync: the
+ * page reloads its snapshot and follows on from there.
+ */
+static void
+sse_backlog(struct sse *s)
+{
+	struct evlog_filter f;
+	struct evbuffer *out = evbuffer_new();
+	int64_t limit =
+	    TAILQ_EMPTY(&pending) ? INT64_MAX : TAILQ_FIRST(&pending)->seq;
+	json_t *evs, *ev;
+	size_t i;
+	int more;
+
+	memset(&f, 0, sizeof f);
+	evs = evlog_list_json(&f, &s->after, EVENTS_PAGE, &more);
+	json_array_foreach(evs, i, ev) {
+		int64_t seq = json_integer_value(json_object_get(ev, "seq"));
+
+		if (seq >= limit)
+			break;
+		sse_format(out, ev);
+		s->after = seq;
+	}
+	if (more)
+		evbuffer_add_printf(out, "event: resync\ndata: {}\n\n");
+	json_decref(evs);
+	evhttp_send_reply_chunk(s->req, out);
+	evbuffer_free(out);
+}
+
+/*
+ * GET /events: AFTER is where the browser's Last-Event-ID (or the page's
+ * ?after=, its snapshot's seq) says it stopped.
+ */
+void
+http_sse_start(struct evhttp_request *req, int64_t after, const char *peer)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *hello = evbuffer_new();
+	struct timeval tv = { SSE_KEEPALIVE_S, 0 };
+	struct sse *s = xcalloc(1, sizeof *s);
+
+	s->req = req;
+	s->evcon = evhttp_request_get_connection(req);
+	s->after = after;
+	snprintf(s->peer, sizeof s->peer, "%s", peer);
+	evhttp_add_header(h, "Content-Type", "text/event-stream");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Accel-Buffering", "no");
+	evhttp_send_reply_start(req, 200, "OK");
+	/* It sends nothing more; it must read what it is sent. */
+	bufferevent_set_timeouts(
+	    evhttp_connection_get_bufferevent(s->evcon), NULL, NULL);
+	evhttp_connection_set_closecb(s->evcon, sse_closed, s);
+	evbuffer_add_printf(hello, "retry: %d\n\n", SSE_RETRY_MS);
+	evhttp_send_reply_chunk(req, hello);
+	evbuffer_free(hello);
+	TAILQ_INSERT_TAIL(&subs, s, entry);
+	sse_backlog(s);
+	if (keepalive == NULL)
+		keepalive =
+		    event_new(srv.base, -1, EV_PERSIST, on_keepalive, NULL);
+	if (!evtimer_pending(keepalive, NULL))
+		evtimer_add(keepalive, &tv);
+}
+
+void
+http_sse_init(void)
+{
+	evlog_subscribe(sse_event, NULL);
+	store_subscribe(sse_committed, NULL);
+}
+
+/* Before evhttp_free, which closes the connections. */
+void
+http_sse_free(void)
+{
+	struct sse_msg *m;
+	struct sse *s;
+
+	evlog_unsubscribe(sse_event, NULL);
+	store_unsubscribe(sse_committed, NULL);
+	while ((s = TAILQ_FIRST(&subs)) != NULL) {
+		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+		sse_free(s);
+	}
+	while ((m = TAILQ_FIRST(&pending)) != NULL) {
+		TAILQ_REMOVE(&pending, m, entry);
+		evbuffer_free(m->text);
+		free(m);
+	}
+	if (keepalive != NULL)
+		event_free(keepalive);
+	keepalive = NULL;
+}
