@@ -314,29 +314,6 @@ http_snapshot(struct evhttp_request *req)
 	evbuffer_free(b);
 }
 
-/* An agent's timeline: what it is, and its newest events. */
-static void
-http_agent(struct evhttp_request *req, const char *name)
-{
-	struct evlog_filter f;
-	json_t *a, *o;
-	int64_t id;
-	int more;
-
-	if (agent_parse_id(name, &id) == -1 ||
-	    (a = agent_show_json(id)) == NULL) {
-		http_error(req, 404, "no such agent");
-		return;
-	}
-	memset(&f, 0, sizeof f);
-	f.agent = id;
-	o = json_pack("{s:o, s:o}", "agent", a, "events",
-	    evlog_list_json(&f, NULL, HTTP_EVENTS_TIMELINE, &more));
-	json_object_set_new(o, "more", json_boolean(more));
-	http_json(req, 200, o);
-	json_decref(o);
-}
-
 static int
 http_status_of(json_t *r)
 {
@@ -352,6 +329,34 @@ http_status_of(json_t *r)
 	if (strcmp(code, SWARM_E_INTERNAL) == 0)
 		return 500;
 	return 400;
+}
+
+/* An agent's timeline: the show verb's answer (its usage, its notes) and
+ * its newest events. */
+static void
+http_agent(struct evhttp_request *req, const char *name)
+{
+	struct evlog_filter f;
+	json_t *args, *r;
+	int64_t id;
+	int more;
+
+	if (agent_parse_id(name, &id) == -1) {
+		http_error(req, 404, "no such agent");
+		return;
+	}
+	args = json_pack("{s:s}", "target", name);
+	r = verb_call("show", args);
+	json_decref(args);
+	if (json_is_true(json_object_get(r, "ok"))) {
+		memset(&f, 0, sizeof f);
+		f.agent = id;
+		json_object_set_new(r, "events",
+		    evlog_list_json(&f, NULL, HTTP_EVENTS_TIMELINE, &more));
+		json_object_set_new(r, "more", json_boolean(more));
+	}
+	http_json(req, http_status_of(r), r);
+	json_decref(r);
 }
 
 /* POST /api/VERB: a button; its body is the verb's arguments. */
