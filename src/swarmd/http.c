@@ -8,6 +8,7 @@
  */
 #include <sys/stat.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -145,12 +146,24 @@ http_host_ok(struct evhttp_request *req)
 {
 	const char *host =
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+	char name[64];
+	struct in_addr in;
+	size_t n;
 
 	if (host == NULL)
 		return 0;
-	return strncmp(host, "127.", 4) == 0 ||
-	    strncmp(host, "localhost", 9) == 0 ||
-	    strncmp(host, "[::1]", 5) == 0;
+	if (strncmp(host, "[::1]", 5) == 0)
+		return host[5] == '\0' || host[5] == ':';
+	/* The name without its port: a loopback address, or localhost. */
+	n = strcspn(host, ":");
+	if (n >= sizeof name)
+		return 0;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (strcmp(name, "localhost") == 0)
+		return 1;
+	return inet_pton(AF_INET, name, &in) == 1 &&
+	    (ntohl(in.s_addr) >> 24) == 127;
 }
 
 /* May REQ see the swarm?  Answers it when not. */
@@ -424,7 +437,8 @@ http_events(struct evhttp_request *req)
 			return;
 		}
 	}
-	if (after < 0)
+	/* None, or one past the log's end (a new state): from now on. */
+	if (after < 0 || after > latest_seq())
 		after = latest_seq();
 	http_sse_start(req, after, http_peer(req, peer, sizeof peer));
 }

@@ -22,6 +22,10 @@ serving() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$U/api/snapshot")" = 20
 c=$(curl -s -o "$T/body" -w '%{http_code}' -H 'Host: swarm.example.com' "$U/api/snapshot")
 assert_eq "$c" 403 "a Host not loopback"
 assert_contains "$(cat "$T/body")" "Host is not a loopback name"
+c=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: 127.0.0.1.swarm.example.com' "$U/api/snapshot")
+assert_eq "$c" 403 "a name that begins like a loopback address"
+c=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost:$port" "$U/api/snapshot")
+assert_eq "$c" 200 "localhost"
 
 # ids SSE_FILE: the ids of the events in a stream, one a line.
 ids() { sed -n 's/^id: //p' "$1"; }
