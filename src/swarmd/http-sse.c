@@ -103,11 +103,11 @@ sse_format(struct evbuffer *out, json_t *ev)
 static void
 sse_committed(void *arg)
 {
-	struct sse_msg *m;
+	struct sse_msg *m, *mnext;
 	struct sse *s, *next;
 
 	(void)arg;
-	while ((m = TAILQ_FIRST(&pending)) != NULL) {
+	TAILQ_FOREACH_SAFE(m, &pending, entry, mnext) {
 		size_t len = evbuffer_get_length(m->text);
 		const void *p = evbuffer_pullup(m->text, -1);
 
@@ -235,16 +235,16 @@ http_sse_init(void)
 void
 http_sse_free(void)
 {
-	struct sse_msg *m;
-	struct sse *s;
+	struct sse_msg *m, *mnext;
+	struct sse *s, *next;
 
 	evlog_unsubscribe(sse_event, NULL);
 	store_unsubscribe(sse_committed, NULL);
-	while ((s = TAILQ_FIRST(&subs)) != NULL) {
+	TAILQ_FOREACH_SAFE(s, &subs, entry, next) {
 		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
 		sse_free(s);
 	}
-	while ((m = TAILQ_FIRST(&pending)) != NULL) {
+	TAILQ_FOREACH_SAFE(m, &pending, entry, mnext) {
 		TAILQ_REMOVE(&pending, m, entry);
 		evbuffer_free(m->text);
 		free(m);
