@@ -51,11 +51,20 @@ sse_free(struct sse *s)
 		evtimer_del(keepalive);
 }
 
+/*
+ * The peer went away (or an error): libevent has let go of the request
+ * it was streaming, which is ours to end (and free) now.
+ */
 static void
 sse_closed(struct evhttp_connection *evcon, void *arg)
 {
+	struct sse *s = arg;
+	struct evhttp_request *req = s->req;
+
 	(void)evcon;
-	sse_free(arg);
+	sse_free(s);
+	if (evhttp_request_get_connection(req) == NULL)
+		evhttp_send_reply_end(req);
 }
 
 /* What waits in S's connection for the peer to read. */
