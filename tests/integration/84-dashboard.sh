@@ -9,7 +9,8 @@
 # when DASHBOARD_PNG names where.
 . "$(dirname "$0")/lib.sh"
 
-PLAYWRIGHT_DIR=${PLAYWRIGHT_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swarmd/playwright-core-1.57.0}
+# Where tools/deps.sh (swarm_playwright) installs the pinned version.
+PLAYWRIGHT_DIR=${PLAYWRIGHT_DIR:-$(. "$TOOLS/deps.sh" && echo "$SWARM_PLAYWRIGHT_DIR")}
 export PLAYWRIGHT_DIR
 if ! command -v chromium >/dev/null || ! command -v node >/dev/null ||
 	[ ! -f "$PLAYWRIGHT_DIR/node_modules/playwright-core/package.json" ]; then
