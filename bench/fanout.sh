@@ -169,6 +169,14 @@ for mode in ("heartbeat", "note"):
                 print("%-46s %8.0f %8.0f %8.0f" % (
                     "%s, %s subscribers (%s)" % (mode, s, unit),
                     statistics.median(v), min(v), max(v)))
+    # swarmd's own CPU per round trip: what a busy machine blurs least.
+    for s in ("0", subs):
+        us = [c * 10000 / r for c, r in zip(rows.get("%s.%s.cpu" % (mode, s), []),
+                                            rows.get("%s.%s" % (mode, s), [])) if r]
+        if us:
+            print("%-46s %8.1f %8.1f %8.1f" % (
+                "%s, %s subscribers (swarmd us/rt)" % (mode, s),
+                statistics.median(us), min(us), max(us)))
     a, b = rows.get("%s.0" % mode), rows.get("%s.%s" % (mode, subs))
     if a and b:
         print("  %s: %s subscribers / none = %.3f (at least 0.95 wanted)" % (

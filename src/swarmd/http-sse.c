@@ -75,12 +75,10 @@ sse_queued(struct sse *s)
 	    evhttp_connection_get_bufferevent(s->evcon)));
 }
 
-/* Send LEN bytes of DATA to S, or drop S if it is not reading: 0, -1. */
+/* Send B (drained) to S, or drop S if it is not reading: 0, -1. */
 static int
-sse_write(struct sse *s, const void *data, size_t len)
+sse_write(struct sse *s, struct evbuffer *b)
 {
-	struct evbuffer *b;
-
 	if (sse_queued(s) > SSE_MAX_OUTPUT) {
 		log_warnx("http: event stream of %s is not reading; dropped",
 		    s->peer);
@@ -89,10 +87,7 @@ sse_write(struct sse *s, const void *data, size_t len)
 		sse_free(s);
 		return -1;
 	}
-	b = evbuffer_new();
-	evbuffer_add(b, data, len);
 	evhttp_send_reply_chunk(s->req, b);
-	evbuffer_free(b);
 	return 0;
 }
 
@@ -108,22 +103,33 @@ sse_format(struct evbuffer *out, json_t *ev)
 	free(data);
 }
 
-/* The store committed: what waited goes to every subscriber. */
+/*
+ * The store committed: what waited goes to every subscriber, one chunk
+ * each (a new one has those its backlog held already).
+ */
 static void
 sse_committed(void *arg)
 {
 	struct sse_msg *m, *mnext;
 	struct sse *s, *next;
+	struct evbuffer *b;
 
 	(void)arg;
-	TAILQ_FOREACH_SAFE(m, &pending, entry, mnext) {
-		size_t len = evbuffer_get_length(m->text);
-		const void *p = evbuffer_pullup(m->text, -1);
-
-		TAILQ_FOREACH_SAFE(s, &subs, entry, next) {
+	if (TAILQ_EMPTY(&pending))
+		return;
+	b = evbuffer_new();
+	TAILQ_FOREACH_SAFE(s, &subs, entry, next) {
+		TAILQ_FOREACH(m, &pending, entry) {
 			if (m->seq > s->after)
-				sse_write(s, p, len);
+				evbuffer_add(b, evbuffer_pullup(m->text, -1),
+				    evbuffer_get_length(m->text));
 		}
+		if (evbuffer_get_length(b) > 0)
+			sse_write(s, b);
+		evbuffer_drain(b, evbuffer_get_length(b));
+	}
+	evbuffer_free(b);
+	TAILQ_FOREACH_SAFE(m, &pending, entry, mnext) {
 		TAILQ_REMOVE(&pending, m, entry);
 		evbuffer_free(m->text);
 		free(m);
@@ -155,13 +161,18 @@ static void
 on_keepalive(evutil_socket_t fd, short what, void *arg)
 {
 	static const char ping[] = ": keepalive\n\n";
+	struct evbuffer *b = evbuffer_new();
 	struct sse *s, *next;
 
 	(void)fd;
 	(void)what;
 	(void)arg;
-	TAILQ_FOREACH_SAFE(s, &subs, entry, next)
-		sse_write(s, ping, sizeof ping - 1);
+	TAILQ_FOREACH_SAFE(s, &subs, entry, next) {
+		evbuffer_add(b, ping, sizeof ping - 1);
+		sse_write(s, b);
+		evbuffer_drain(b, evbuffer_get_length(b));
+	}
+	evbuffer_free(b);
 }
 
 /*
