@@ -23,6 +23,9 @@
 #define SSE_KEEPALIVE_S 15
 /* After a restart the browser waits this long before it reconnects. */
 #define SSE_RETRY_MS 1000
+/* Committed events go out at most this often: one write a subscriber
+ * for many events, however busy the swarm. */
+#define SSE_FLUSH_MS 50
 
 struct sse {
 	struct evhttp_request *req;
@@ -33,14 +36,17 @@ struct sse {
 };
 static TAILQ_HEAD(, sse) subs = TAILQ_HEAD_INITIALIZER(subs);
 
-/* Events logged in a transaction not yet committed, formatted. */
+/* An event, formatted: pending while its transaction is open, then
+ * ready, committed, until the next flush sends it. */
 struct sse_msg {
 	int64_t seq;
 	struct evbuffer *text;
 	TAILQ_ENTRY(sse_msg) entry;
 };
-static TAILQ_HEAD(, sse_msg) pending = TAILQ_HEAD_INITIALIZER(pending);
-static struct event *keepalive;
+TAILQ_HEAD(sse_msgs, sse_msg);
+static struct sse_msgs pending = TAILQ_HEAD_INITIALIZER(pending);
+static struct sse_msgs ready = TAILQ_HEAD_INITIALIZER(ready);
+static struct event *keepalive, *flush;
 
 static void
 sse_free(struct sse *s)
@@ -103,23 +109,32 @@ sse_format(struct evbuffer *out, json_t *ev)
 	free(data);
 }
 
-/*
- * The store committed: what waited goes to every subscriber, one chunk
- * each (a new one has those its backlog held already).
- */
 static void
-sse_committed(void *arg)
+sse_msgs_free(struct sse_msgs *q)
 {
-	struct sse_msg *m, *mnext;
-	struct sse *s, *next;
-	struct evbuffer *b;
+	struct sse_msg *m, *next;
 
+	TAILQ_FOREACH_SAFE(m, q, entry, next) {
+		TAILQ_REMOVE(q, m, entry);
+		evbuffer_free(m->text);
+		free(m);
+	}
+}
+
+/* What is ready goes to every subscriber, one chunk each (a new one has
+ * those its backlog held already). */
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct sse_msg *m;
+	struct sse *s, *next;
+	struct evbuffer *b = evbuffer_new();
+
+	(void)fd;
+	(void)what;
 	(void)arg;
-	if (TAILQ_EMPTY(&pending))
-		return;
-	b = evbuffer_new();
 	TAILQ_FOREACH_SAFE(s, &subs, entry, next) {
-		TAILQ_FOREACH(m, &pending, entry) {
+		TAILQ_FOREACH(m, &ready, entry) {
 			if (m->seq > s->after)
 				evbuffer_add(b, evbuffer_pullup(m->text, -1),
 				    evbuffer_get_length(m->text));
@@ -129,11 +144,27 @@ sse_committed(void *arg)
 		evbuffer_drain(b, evbuffer_get_length(b));
 	}
 	evbuffer_free(b);
-	TAILQ_FOREACH_SAFE(m, &pending, entry, mnext) {
+	sse_msgs_free(&ready);
+}
+
+/* The store committed: what was pending is ready, and soon sent. */
+static void
+sse_committed(void *arg)
+{
+	struct timeval tv = { 0, SSE_FLUSH_MS * 1000 };
+	struct sse_msg *m;
+
+	(void)arg;
+	if (TAILQ_EMPTY(&pending))
+		return;
+	while ((m = TAILQ_FIRST(&pending)) != NULL) {
 		TAILQ_REMOVE(&pending, m, entry);
-		evbuffer_free(m->text);
-		free(m);
+		TAILQ_INSERT_TAIL(&ready, m, entry);
 	}
+	if (flush == NULL)
+		flush = evtimer_new(srv.base, on_flush, NULL);
+	if (!evtimer_pending(flush, NULL))
+		evtimer_add(flush, &tv);
 }
 
 static void
@@ -176,8 +207,8 @@ on_keepalive(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * What S missed after seq S->after: committed events only (those still
- * pending come with the commit).  Past a page it is told to resync: the
+ * What S missed after seq S->after: those sent already (the others come
+ * with the next flush).  Past a page it is told to resync: the
  * page reloads its snapshot and follows on from there.
  */
 static void
@@ -185,8 +216,9 @@ sse_backlog(struct sse *s)
 {
 	struct evlog_filter f;
 	struct evbuffer *out = evbuffer_new();
-	int64_t limit =
-	    TAILQ_EMPTY(&pending) ? INT64_MAX : TAILQ_FIRST(&pending)->seq;
+	int64_t limit = !TAILQ_EMPTY(&ready) ? TAILQ_FIRST(&ready)->seq :
+	    !TAILQ_EMPTY(&pending)           ? TAILQ_FIRST(&pending)->seq :
+	                                       INT64_MAX;
 	json_t *evs, *ev;
 	size_t i;
 	int more;
@@ -255,7 +287,6 @@ http_sse_init(void)
 void
 http_sse_free(void)
 {
-	struct sse_msg *m, *mnext;
 	struct sse *s, *next;
 
 	evlog_unsubscribe(sse_event, NULL);
@@ -264,11 +295,11 @@ http_sse_free(void)
 		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
 		sse_free(s);
 	}
-	TAILQ_FOREACH_SAFE(m, &pending, entry, mnext) {
-		TAILQ_REMOVE(&pending, m, entry);
-		evbuffer_free(m->text);
-		free(m);
-	}
+	sse_msgs_free(&pending);
+	sse_msgs_free(&ready);
+	if (flush != NULL)
+		event_free(flush);
+	flush = NULL;
 	if (keepalive != NULL)
 		event_free(keepalive);
 	keepalive = NULL;
