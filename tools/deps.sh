@@ -3,10 +3,11 @@
 # only those that are missing.  Sourced by demo.sh and test.sh.  systemd,
 # mount and man-db are for tests/systemd (a booted systemd, systemd-analyze
 # verify with its man page check); clang and its libFuzzer runtime for
-# tools/fuzz.sh.
+# tools/fuzz.sh; chromium for the web dashboard's browser test
+# (tests/integration/84-dashboard.sh, driven by playwright-core, below).
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
 libsystemd-dev libjansson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev python3 procps util-linux groff-base \
-systemd mount man-db curl cppcheck clang-format clang-tidy binutils clang libclang-rt-dev"
+systemd mount man-db curl cppcheck clang-format clang-tidy binutils clang libclang-rt-dev chromium"
 
 swarm_deps() {
 	missing=""
@@ -43,6 +44,24 @@ swarm_claude() {
 	$sudo npm install -g --silent --no-fund --no-audit \
 		"@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null 2>&1 ||
 		echo "could not install Claude Code; the real-client tests will skip"
+}
+
+# playwright-core, pinned, to drive Debian's chromium in the dashboard's
+# browser test: a library only, which never downloads a browser of its
+# own (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD).  Into a cache directory, found
+# there by the test; without it that test skips (fails under
+# SWARM_REQUIRE_CLIENTS=1).
+PLAYWRIGHT_VERSION=1.57.0
+SWARM_PLAYWRIGHT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/swarmd/playwright-core-$PLAYWRIGHT_VERSION"
+swarm_playwright() {
+	[ -f "$SWARM_PLAYWRIGHT_DIR/node_modules/playwright-core/package.json" ] && return 0
+	command -v npm >/dev/null 2>&1 || swarm_claude
+	echo "installing playwright-core@$PLAYWRIGHT_VERSION"
+	mkdir -p "$SWARM_PLAYWRIGHT_DIR" &&
+		PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-fund \
+			--no-audit --prefix "$SWARM_PLAYWRIGHT_DIR" \
+			"playwright-core@$PLAYWRIGHT_VERSION" >/dev/null 2>&1 ||
+		echo "could not install playwright-core; the browser test will skip"
 }
 
 # swarm_build DIR [meson options...]: configure once, then build.

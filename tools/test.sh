@@ -8,6 +8,7 @@ cd "$top"
 . tools/deps.sh
 swarm_deps
 swarm_claude
+swarm_playwright
 if [ "${SANITIZE:-0}" = 1 ]; then
 	dir=build-asan
 	swarm_build "$dir" -Db_sanitize=address,undefined -Db_lundef=false

@@ -75,6 +75,12 @@ static const struct key keys[] = {
 	{ "proxy", "max_body", K_SIZE, OFF(proxy_max_body), 1024, 1LL << 30 },
 	{ "proxy", "client_timeout", K_DUR, OFF(proxy_client_timeout), 0,
 	    86400 },
+	{ "http", "listen", K_STR, OFF(http_listen), 0, 0 },
+	{ "http", "root", K_STR, OFF(http_root), 0, 0 },
+	{ "http", "token_file", K_STR, OFF(http_token_file), 0, 0 },
+	{ "http", "operator_token_file", K_STR, OFF(http_operator_token_file),
+	    0, 0 },
+	{ "http", "timeout", K_DUR, OFF(http_timeout), 0, 3600 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
 	{ "store", "file_max", K_SIZE, OFF(file_max), 1, 1LL << 40 },
@@ -212,6 +218,11 @@ config_defaults(struct config *cfg)
 	cfg->proxy_max_header = 64 * 1024;
 	cfg->proxy_max_body = 32 * 1024 * 1024;
 	cfg->proxy_client_timeout = 60;
+	cfg->http_listen = xstrdup("");
+	cfg->http_root = xstrdup("");
+	cfg->http_token_file = xstrdup("");
+	cfg->http_operator_token_file = xstrdup("");
+	cfg->http_timeout = 30;
 	cfg->heartbeat_timeout = 180;
 	cfg->no_progress_timeout = 600;
 	cfg->triage_hook = xstrdup("");
@@ -475,6 +486,54 @@ listen_ok(const char *s)
 	    port <= 65535;
 }
 
+/* [http] listen: HOST:PORT, and whether HOST is a loopback address. */
+static int
+http_listen_ok(const char *s, int *loopback)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == s)
+		return 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 0 ||
+	    port > 65535)
+		return 0;
+	*loopback = strncmp(s, "127.", 4) == 0 ||
+	    strncmp(s, "localhost:", 10) == 0 || strncmp(s, "[::1]:", 6) == 0;
+	return 1;
+}
+
+/* Off loopback, the dashboard shows the swarm only to a bearer token. */
+static int
+check_http(struct config *cfg, const char *file, char *err, size_t errlen)
+{
+	int loopback;
+
+	if (cfg->http_timeout <= 0) {
+		snprintf(
+		    err, errlen, "%s: [http] timeout must be above 0", file);
+		return -1;
+	}
+	if (*cfg->http_listen == '\0')
+		return 0;
+	if (!http_listen_ok(cfg->http_listen, &loopback)) {
+		snprintf(err, errlen,
+		    "%s: [http] listen: expected HOST:PORT, as 127.0.0.1:8077",
+		    file);
+		return -1;
+	}
+	if (!loopback && *cfg->http_token_file == '\0') {
+		snprintf(err, errlen,
+		    "%s: [http] listen %s is not loopback: it needs token_file",
+		    file, cfg->http_listen);
+		return -1;
+	}
+	return 0;
+}
+
 /* Values that parse but make no sense. */
 static int
 check_values(struct config *cfg, const char *file, char *err, size_t errlen)
@@ -525,6 +584,8 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 		    file);
 		return -1;
 	}
+	if (check_http(cfg, file, err, errlen) == -1)
+		return -1;
 	if (strcmp(cfg->synchronous, "full") != 0 &&
 	    strcmp(cfg->synchronous, "normal") != 0 &&
 	    strcmp(cfg->synchronous, "extra") != 0) {

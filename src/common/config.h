@@ -93,6 +93,13 @@ struct config {
 	long long proxy_max_header;  /* bytes of a request's head */
 	long long proxy_max_body;    /* bytes of a request's body */
 	double proxy_client_timeout; /* an agent silent this long is dropped */
+
+	/* [http]: the web dashboard */
+	char *http_listen;     /* HOST:PORT; "" leaves it off */
+	char *http_root;       /* its page's files; "" the installed ones */
+	char *http_token_file; /* a bearer token; needed off loopback */
+	char *http_operator_token_file; /* the buttons' token; "" none */
+	double http_timeout; /* a request's head must come within this */
 };
 
 void config_defaults(struct config *);

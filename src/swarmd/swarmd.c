@@ -438,6 +438,8 @@ swarmd_main(int argc, char **argv)
 	watchdog_init();
 	if (server_listen(err, sizeof err) == -1)
 		fatalx("%s", err);
+	if (http_init(err, sizeof err) == -1)
+		fatalx("%s", err);
 	log_notice("swarmd %s ready: state %s, socket %s", SWARM_VERSION,
 	    srv.cfg.statedir, srv.cfg.socket);
 	daemon_ready(notify);
@@ -445,6 +447,7 @@ swarmd_main(int argc, char **argv)
 	event_base_dispatch(srv.base);
 
 	log_notice("swarmd stopped");
+	http_free();
 	server_close();
 	proxy_free();
 	watchdog_free();

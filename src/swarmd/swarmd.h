@@ -1057,6 +1057,16 @@ void client_set_release(
 json_t *server_error_json(
     json_t *id, const char *code, json_t *extra, char *msg);
 
+/* ---- http.c: the web dashboard ---- */
+int http_init(char *err, size_t errlen);
+void http_free(void);
+
+/* ---- http-sse.c: the dashboard's live feed ---- */
+struct evhttp_request;
+void http_sse_start(struct evhttp_request *, int64_t after, const char *peer);
+void http_sse_init(void);
+void http_sse_free(void);
+
 /* ---- server-follow.c: events --follow ---- */
 void server_follow_init(void);
 void server_follow_free(void);
@@ -1109,6 +1119,7 @@ struct verb {
 
 void verb_dispatch(struct client *, int is_operator, int64_t peer, json_t *req);
 int verb_check(struct verb_ctx *, json_t *req, const struct verb **);
+json_t *verb_call(const char *name, json_t *args);
 enum verb_rc verb_fail(struct verb_ctx *, const char *code, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 const char *arg_str(struct verb_ctx *, const char *);

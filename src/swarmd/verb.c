@@ -414,6 +414,44 @@ verb_dispatch(struct client *c, int is_operator, int64_t peer, json_t *req)
 	json_decref(ctx.edetail);
 }
 
+/*
+ * Run operator verb NAME with ARGS for a caller beside the control socket
+ * (the dashboard's buttons, http.c), through the same checks: the reply,
+ * with "ok", as a client would read it.  Only verbs that answer at once:
+ * one that defers needs a client.
+ */
+json_t *
+verb_call(const char *name, json_t *args)
+{
+	struct verb_ctx ctx;
+	const struct verb *v;
+	enum verb_rc rc = VERB_ERROR;
+	json_t *req, *r;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.is_operator = 1;
+	ctx.peer = PEER_OUTSIDE;
+	req = json_pack("{s:s, s:O}", "verb", name, "args", args);
+	if (verb_check(&ctx, req, &v) == 0) {
+		ctx.reply = json_object();
+		rc = v->exec(&ctx);
+		json_decref(ctx.args);
+	}
+	json_decref(req);
+	if (rc == VERB_OK) {
+		r = json_pack("{s:b}", "ok", 1);
+		json_object_update_missing(r, ctx.reply);
+	} else {
+		if (rc != VERB_ERROR)
+			verb_fail(
+			    &ctx, SWARM_E_INTERNAL, "%s needs a client", name);
+		r = server_error_json(NULL, ctx.ecode, ctx.edetail, ctx.emsg);
+	}
+	json_decref(ctx.reply);
+	json_decref(ctx.edetail);
+	return r;
+}
+
 const char *
 arg_str(struct verb_ctx *ctx, const char *name)
 {

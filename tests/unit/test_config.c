@@ -112,6 +112,11 @@ assert_defaults(const struct config *c)
 	assert_true(c->proxy_max_header == 64 * 1024);
 	assert_true(c->proxy_max_body == 32 * 1024 * 1024);
 	assert_true(c->proxy_client_timeout == 60);
+	assert_string_equal(c->http_listen, "");
+	assert_string_equal(c->http_root, "");
+	assert_string_equal(c->http_token_file, "");
+	assert_string_equal(c->http_operator_token_file, "");
+	assert_true(c->http_timeout == 30);
 	assert_int_equal(c->nmodels, 0);
 }
 
@@ -518,6 +523,31 @@ test_nonsense_values(void **state)
 	    "[spawn] abort_grace: bad value \"1e1\"");
 }
 
+/* [http]: HOST:PORT; off loopback only with a bearer token. */
+static void
+test_http(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(load(fx, "[http]\nlisten = 127.0.0.1:8077\n"), 0);
+	assert_string_equal(fx->cfg.http_listen, "127.0.0.1:8077");
+	assert_int_equal(load(fx, "[http]\nlisten = [::1]:0\n"), 0);
+	assert_int_equal(load(fx, "[http]\nlisten = localhost:8077\n"), 0);
+	assert_load_error(fx, "[http]\nlisten = 0.0.0.0:8077\n", 0,
+	    "[http] listen 0.0.0.0:8077 is not loopback: it needs token_file");
+	assert_load_error(fx, "[http]\nlisten = 8077\n", 0,
+	    "[http] listen: expected HOST:PORT, as 127.0.0.1:8077");
+	assert_load_error(fx, "[http]\nlisten = 127.0.0.1:65536\n", 0,
+	    "[http] listen: expected HOST:PORT, as 127.0.0.1:8077");
+	/* Keys add up over loads: these last. */
+	assert_int_equal(load(fx,
+	                     "[http]\nlisten = 0.0.0.0:8077\n"
+	                     "token_file = /etc/swarmd/web.token\n"),
+	    0);
+	assert_load_error(
+	    fx, "[http]\ntimeout = 0\n", 0, "[http] timeout must be above 0");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -546,6 +576,7 @@ main(void)
 		T(test_long_line),
 		T(test_not_a_file),
 		T(test_nonsense_values),
+		T(test_http),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
