@@ -687,3 +687,48 @@ agent_chunk_of(int64_t id, int64_t *job)
 	sqlite3_reset(st);
 	return chunk;
 }
+
+/* ---- retention (prune.c) ---- */
+
+/* JOB's agents not yet ended: the job stays while there are. */
+int64_t
+agent_prune_hold(int64_t job)
+{
+	static const char sql[] = "SELECT count(*) FROM agents WHERE job = ?1 "
+	                          "AND state IN ('starting', 'running', "
+	                          "'suspect')";
+
+	return store_prune(sql, job, 0, 1);
+}
+
+/*
+ * JOB's agents, up to LIMIT of them (all with DRY): EACH is told of
+ * every one first (its id, log and result path, to take its rows in other
+ * tables and its files), then, without DRY, their rows are deleted.
+ * Returns how many.
+ */
+int64_t
+agent_prune_job(int64_t job, int64_t limit, int dry,
+    void (*each)(int64_t, const char *, const char *, void *), void *arg)
+{
+	static const char sel[] = "SELECT id, log, result_path FROM agents "
+	                          "WHERE job = ?1 ORDER BY id LIMIT ?2";
+	static const char del[] = "DELETE FROM agents WHERE id IN "
+	                          "(SELECT id FROM agents WHERE job = ?1 "
+	                          "ORDER BY id LIMIT ?2)";
+	sqlite3_stmt *st = store_prepare(sel);
+	int64_t n = 0;
+
+	sqlite3_bind_int64(st, 1, job);
+	sqlite3_bind_int64(st, 2, dry ? -1 : limit);
+	while (store_step(st) == SQLITE_ROW) {
+		each(sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2), arg);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (!dry && n > 0)
+		store_prune(del, job, limit, 0);
+	return n;
+}

@@ -92,6 +92,8 @@ static const struct verb_arg merges_args[] = { ARG_OPT("all", A_BOOL),
 static const struct verb_arg merge_args[] = { ARG_NEED_STR(
 	                                          "action", ARG_MAX_NAME),
 	ARG_NEED_STR("target", ARG_MAX_PATH), ARG_END };
+static const struct verb_arg prune_args[] = { ARG_OPT("older_than", A_NUMBER),
+	ARG_OPT("dry_run", A_BOOL), ARG_END };
 
 /* One entry per verb. */
 static const struct verb verbs[] = {
@@ -124,6 +126,7 @@ static const struct verb verbs[] = {
 	{ "blame", V_OPERATOR, blame_args, verb_blame },
 	{ "merges", V_OPERATOR, merges_args, verb_merges },
 	{ "merge", V_OPERATOR, merge_args, verb_merge },
+	{ "prune", V_OPERATOR, prune_args, verb_prune },
 };
 
 static const char *type_names[] = {
