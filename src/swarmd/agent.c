@@ -405,7 +405,7 @@ agent_store_seen(struct agent *a)
 #define AGENT_ROW \
 	"id, job, chunk, attempt, pid, pid_start, token_hash, " \
 	"log, result_path, started, last_seen, token_cap, proxy_hash, " \
-	"shim_pid, shim_start"
+	"shim_pid, shim_start, log_dropped"
 
 static struct agent *
 agent_from_row(sqlite3_stmt *st)
@@ -438,6 +438,7 @@ agent_from_row(sqlite3_stmt *st)
 	a->shim_start = sqlite3_column_type(st, 14) == SQLITE_NULL ?
 	    -2 :
 	    sqlite3_column_int64(st, 14);
+	a->log_dropped = sqlite3_column_int64(st, 15);
 	return a;
 }
 
@@ -647,6 +648,41 @@ agent_log_path(int64_t id)
 	static const char sql[] = "SELECT log FROM agents WHERE id = ?";
 
 	return store_text_by_id(sql, id);
+}
+
+/* How many bytes agent ID's log lost from its head as it rotated. */
+int64_t
+agent_log_dropped(int64_t id)
+{
+	static const char sql[] = "SELECT log_dropped FROM agents "
+	                          "WHERE id = ?1";
+	struct agent *a = agent_find(id);
+	sqlite3_stmt *st;
+	int64_t n = 0;
+
+	if (a != NULL)
+		return a->log_dropped;
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+/* A's log lost BYTES more from its head (output.c rotated it). */
+void
+agent_log_cut(struct agent *a, int64_t bytes)
+{
+	static const char sql[] = "UPDATE agents SET log_dropped = ? "
+	                          "WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	a->log_dropped += bytes;
+	sqlite3_bind_int64(st, 1, a->log_dropped);
+	sqlite3_bind_int64(st, 2, a->id);
+	store_step(st);
+	sqlite3_reset(st);
 }
 
 /*

@@ -269,6 +269,13 @@ static const char *migrations[] = {
 	"  target TEXT NOT NULL,"
 	"  paused INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (repo, target));",
+
+	/*
+	 * 16: the bytes cut from the head of each agent's log as it
+	 * rotated ([spawn] log_max), so `logs` offsets stay the same.
+	 */
+	"ALTER TABLE agents ADD COLUMN log_dropped INTEGER NOT NULL "
+	"DEFAULT 0;",
 };
 
 struct cached {

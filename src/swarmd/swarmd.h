@@ -341,6 +341,7 @@ struct agent {
 	char *out_part; /* a line not yet ended */
 	size_t out_len;
 	int out_skip; /* inside a line too long to keep */
+	int64_t log_dropped; /* bytes cut from its log's head (log_max) */
 
 	TAILQ_HEAD(, waiter) waiters; /* recv --wait clients */
 	TAILQ_ENTRY(agent) entry;
@@ -370,6 +371,8 @@ void agent_list_text(
     int64_t job, int all, struct evbuffer *); /* ps; job 0: all */
 char *agent_stored_state(int64_t id);         /* NULL: no such agent */
 char *agent_log_path(int64_t id);             /* NULL: none */
+int64_t agent_log_dropped(int64_t id);
+void agent_log_cut(struct agent *, int64_t bytes);
 int64_t agent_of_chunk(int64_t job, const char *chunk); /* 0: none */
 char *agent_chunk_of(int64_t id, int64_t *job);         /* NULL: none */
 
