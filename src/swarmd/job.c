@@ -531,12 +531,15 @@ job_set_paused(struct job *j, int paused)
 
 /* ---- retention (prune.c) ---- */
 
-/* The first job after AFTER that ended at or before CUTOFF; 0: none. */
+/*
+ * The first job after AFTER that ended (or, still running, began) at or
+ * before CUTOFF; 0: none.  prune.c says why a running one stays.
+ */
 int64_t
 job_prune_next(int64_t after, int64_t cutoff)
 {
 	static const char sql[] = "SELECT id FROM jobs WHERE id > ?1 AND "
-	                          "state != 'running' AND finished <= ?2 "
+	                          "coalesce(finished, created) <= ?2 "
 	                          "ORDER BY id LIMIT 1";
 	sqlite3_stmt *st = store_prepare(sql);
 	int64_t id = 0;

@@ -179,7 +179,11 @@ collect_agent(int64_t id, const char *log, const char *result, void *arg)
 	r->agents[r->nagents++] = id;
 }
 
-/* An agent's files: its log, its Claude Code settings, its result. */
+/*
+ * An agent's files: its log, its Claude Code settings.  Its result, when
+ * it is ours (results/job-N), goes with the job's files; one in the
+ * job's workdir (result.path) is the operator's and stays.
+ */
 static void
 agent_files(int64_t id, const char *log, const char *result, void *arg)
 {
@@ -187,9 +191,9 @@ agent_files(int64_t id, const char *log, const char *result, void *arg)
 	char *settings = xasprintf("%s/logs/agent-%lld.settings.json",
 	    srv.cfg.statedir, (long long)id);
 
+	(void)result;
 	prune_file(r, log);
 	prune_file(r, settings);
-	prune_file(r, result);
 	free(settings);
 }
 
