@@ -259,7 +259,7 @@ step_job(struct prune_run *r)
 		    r->pruned, json_sprintf("job-%lld", (long long)r->job));
 	if (!r->dry)
 		evlog_add("job_pruned", 0, NULL, 0, 0,
-		    json_pack("{s:o}", "job",
+		    json_pack("{s:o}", "pruned",
 		        json_sprintf("job-%lld", (long long)r->job)));
 	busy_job = 0;
 	r->phase = P_FIND;

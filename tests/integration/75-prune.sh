@@ -119,9 +119,9 @@ assert_eq "$(count "$busy" queued)" 1 "busy's queued chunk"
 swarmctl show "$kept" >/dev/null || fail "prune removed $kept, whose worktree is kept"
 [ -d "$(swarmctl worktrees "$kept" --json | json 'j[0]["path"]')" ] || fail "the kept worktree is gone"
 # Its events: job_pruned names it, prune_done counts.
-evs=$(swarmctl events --type job_pruned --json | jsonl 'j["event"] + " " + j["data"]["job"]')
+evs=$(swarmctl events --type job_pruned --json | jsonl 'j["event"] + " " + j["pruned"]')
 echo "$evs" | grep -q "^job_pruned $old$" || fail "no job_pruned event: $evs"
-n=$(swarmctl events --type prune_done --json | jsonl 'j["data"]["jobs"]' | tail -n 1)
+n=$(swarmctl events --type prune_done --json | jsonl 'j["jobs"]' | tail -n 1)
 assert_eq "$n" 1 "prune_done's count"
 
 # Discarded, its worktree removed: now the kept job goes too; the
