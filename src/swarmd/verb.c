@@ -92,7 +92,8 @@ static const struct verb_arg merges_args[] = { ARG_OPT("all", A_BOOL),
 static const struct verb_arg merge_args[] = { ARG_NEED_STR(
 	                                          "action", ARG_MAX_NAME),
 	ARG_NEED_STR("target", ARG_MAX_PATH), ARG_END };
-static const struct verb_arg prune_args[] = { ARG_OPT("older_than", A_NUMBER),
+/* older_than may pass a day: verb_prune() checks it. */
+static const struct verb_arg prune_args[] = { ARG_OPT("older_than", A_ANY),
 	ARG_OPT("dry_run", A_BOOL), ARG_END };
 
 /* One entry per verb. */

@@ -88,6 +88,8 @@ wait_until 30 kept_state || fail "worktree not kept: $(swarmctl worktrees)"
 # An older cutoff than any job's age: nothing goes.
 out=$(swarmctl prune --older-than 1h --json) || fail "prune 1h"
 assert_eq "$(echo "$out" | json 'j["jobs"]')" 0 "prune --older-than 1h"
+out=$(swarmctl prune --older-than 3650d --json) || fail "prune 3650d"
+assert_eq "$(echo "$out" | json 'j["jobs"]')" 0 "prune --older-than 3650d"
 assert_eq "$(rows "$old")" "$before" "rows after prune 1h"
 
 # The dry run: what would go, and nothing changes.
