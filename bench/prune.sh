@@ -10,7 +10,9 @@
 # --older-than 30d` deletes the job.  Reported per run: the prune's wall
 # time, its longest step (longest_step_ms, measured inside swarmd) and
 # the longest and 99th-percentile hello round trips, idle and during the
-# prune.  The median of RUNS runs is printed last.
+# prune; and beside them, the same rows deleted in one transaction (on a
+# copy, with Python's sqlite3): how long an unbatched prune would hold
+# the loop.  The median of RUNS runs is printed last.
 #
 # usage: bench/prune.sh [-b BUILDDIR] [-n RUNS] [-r ROWS]
 set -u
@@ -89,6 +91,7 @@ import json, os, socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 f = s.makefile("rwb")
 out = open(sys.argv[2], "w")
+open(sys.argv[2] + ".ready", "w").close()
 while not os.path.exists(sys.argv[2] + ".stop"):
     t = time.monotonic()
     f.write(b'{"id":1,"verb":"hello"}\n'); f.flush(); f.readline()
@@ -100,7 +103,7 @@ stats() { # FILE: max and p99 of a column of numbers
 	sort -n "$1" | awk '{v[NR]=$1} END {i=int(NR*0.99); if(i<1)i=1; printf "%.1f %.1f\n", v[NR], v[i]}'
 }
 
-printf 'run wall_s longest_step_ms idle_max_ms idle_p99_ms prune_max_ms prune_p99_ms\n'
+printf 'run wall_s longest_step_ms idle_max_ms idle_p99_ms prune_max_ms prune_p99_ms one_txn_ms\n'
 for run in $(seq "$RUNS"); do
 	rm -rf "$T/state" "$T"/ping.*
 	printf '[spawn]\nstagger_interval = 0\n[store]\nkeep = off\n' >"$T/conf"
@@ -114,14 +117,35 @@ for run in $(seq "$RUNS"); do
 		done
 	stop
 	fill "$T/state/swarmd.db" "$ROWS"
+	# The comparison: the same rows deleted in one transaction, as an
+	# unbatched prune would, on a copy (synchronous = full, as swarmd).
+	cp "$T/state/swarmd.db" "$T/copy.db"
+	one=$(python3 - "$T/copy.db" <<'P'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode = WAL"); db.execute("PRAGMA synchronous = FULL")
+t = time.monotonic()
+db.execute("BEGIN")
+for sql in ("DELETE FROM events WHERE job = 1",
+            "DELETE FROM usage WHERE agent IN (SELECT id FROM agents WHERE job = 1)",
+            "DELETE FROM agents WHERE job = 1", "DELETE FROM chunks WHERE job = 1",
+            "DELETE FROM jobs WHERE id = 1"):
+    db.execute(sql)
+db.execute("COMMIT")
+print("%.1f" % ((time.monotonic() - t) * 1000))
+P
+)
+	rm -f "$T"/copy.db*
 	start
 	pinger "$T/ping.idle" &
 	p=$!
+	until [ -e "$T/ping.idle.ready" ]; do sleep 0.02; done # python's start
 	sleep "$IDLE" # the idle comparison runs this long
 	: >"$T/ping.idle.stop"
 	wait $p
 	pinger "$T/ping.prune" &
 	p=$!
+	until [ -e "$T/ping.prune.ready" ]; do sleep 0.02; done # python's start
 	t0=$(date +%s%N)
 	r=$("$SWARMCTL" prune --older-than 30d --json)
 	t1=$(date +%s%N)
@@ -129,13 +153,13 @@ for run in $(seq "$RUNS"); do
 	wait $p
 	stop
 	step=$(echo "$r" | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["jobs"] == 1, j; print(j["longest_step_ms"])')
-	printf '%d %.2f %s %s %s\n' "$run" "$(awk "BEGIN {print ($t1 - $t0) / 1e9}")" \
-		"$step" "$(stats "$T/ping.idle")" "$(stats "$T/ping.prune")"
+	printf '%d %.2f %s %s %s %s\n' "$run" "$(awk "BEGIN {print ($t1 - $t0) / 1e9}")" \
+		"$step" "$(stats "$T/ping.idle")" "$(stats "$T/ping.prune")" "$one"
 done | tee "$T/results"
 echo "median:"
 python3 - "$T/results" <<'P'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l[0].isdigit()]
-names = "wall_s longest_step_ms idle_max_ms idle_p99_ms prune_max_ms prune_p99_ms".split()
+names = "wall_s longest_step_ms idle_max_ms idle_p99_ms prune_max_ms prune_p99_ms one_txn_ms".split()
 print(" ".join("%s=%s" % (n, statistics.median(float(r[i + 1]) for r in rows)) for i, n in enumerate(names)))
 P
