@@ -306,8 +306,8 @@ cmd_prune(struct cmd_ctx *ctx)
 
 	if (cmd_opt_seconds(ctx, "older-than", args, "older_than") == -1) {
 		json_decref(args);
-		return cmd_usage_error(ctx,
-		    "--older-than: expected a duration (30d, 12h, 0s)");
+		return cmd_usage_error(
+		    ctx, "--older-than: expected a duration (30d, 12h, 0s)");
 	}
 	if (cmd_opt(ctx, "dry-run") != NULL)
 		json_object_set_new(args, "dry_run", json_true());

@@ -751,9 +751,10 @@ chunk_prune_hold(int64_t job, int64_t cutoff)
 int64_t
 chunk_prune_job(int64_t job, int64_t limit, int dry)
 {
-	static const char del[] = "DELETE FROM chunks WHERE job = ?1 AND seq IN "
-	                          "(SELECT seq FROM chunks WHERE job = ?1 "
-	                          "LIMIT ?2)";
+	static const char del[] =
+	    "DELETE FROM chunks WHERE job = ?1 AND seq IN "
+	    "(SELECT seq FROM chunks WHERE job = ?1 "
+	    "LIMIT ?2)";
 	static const char cnt[] = "SELECT count(*) FROM chunks WHERE job = ?1";
 
 	return store_prune(dry ? cnt : del, job, limit, dry);

@@ -28,9 +28,9 @@
 
 #include "swarmd.h"
 
-#define PRUNE_STEP 500     /* rows or files a step, at most */
-#define PRUNE_EVERY 3600   /* seconds between periodic runs, at most */
-#define PRUNE_LISTED 100   /* jobs named in a report, at most */
+#define PRUNE_STEP 500   /* rows or files a step, at most */
+#define PRUNE_EVERY 3600 /* seconds between periodic runs, at most */
+#define PRUNE_LISTED 100 /* jobs named in a report, at most */
 
 /* The job-keyed tables, in the order they go; the jobs row goes last. */
 static const struct {
@@ -54,12 +54,12 @@ static const struct {
 };
 
 enum phase {
-	P_FIND,      /* the next candidate, and whether it must stay */
-	P_BY_JOB,    /* by_job[table] */
-	P_BY_AGENT,  /* by_agent[table] of agents[agent] */
-	P_AGENTS,    /* the agents' rows and files */
+	P_FIND,     /* the next candidate, and whether it must stay */
+	P_BY_JOB,   /* by_job[table] */
+	P_BY_AGENT, /* by_agent[table] of agents[agent] */
+	P_AGENTS,   /* the agents' rows and files */
 	P_CHUNKS,
-	P_FILES,     /* the job's other files */
+	P_FILES, /* the job's other files */
 	P_JOB,
 	P_DONE
 };
@@ -99,8 +99,8 @@ count_rows(struct prune_run *r, const char *table, int64_t n)
 {
 	json_t *v = json_object_get(r->rows, table);
 
-	json_object_set_new(r->rows, table,
-	    json_integer(json_integer_value(v) + n));
+	json_object_set_new(
+	    r->rows, table, json_integer(json_integer_value(v) + n));
 }
 
 /* Whether PATH is a file of our own, under the state directory. */
@@ -235,8 +235,8 @@ step_files(struct prune_run *r)
 	n += prune_glob(r, "%s/results/job-%lld/*", r->job);
 	if (!r->dry) {
 		/* Empty now, or the job's own workdir left empty. */
-		dir = xasprintf("%s/results/job-%lld", srv.cfg.statedir,
-		    (long long)r->job);
+		dir = xasprintf(
+		    "%s/results/job-%lld", srv.cfg.statedir, (long long)r->job);
 		(void)rmdir(dir);
 		free(dir);
 		dir = xasprintf(
@@ -340,12 +340,11 @@ prune_finish(struct prune_run *r)
 {
 	json_t *report = json_pack("{s:b, s:f, s:o, s:I, s:O, s:I, s:I, "
 	                           "s:O, s:O, s:I, s:f}",
-	    "dry_run", r->dry, "older_than", r->older_than,
-	    "cutoff", json_ts(r->cutoff), "jobs", (json_int_t)r->jobs, "rows",
-	    r->rows, "files", (json_int_t)r->files, "bytes",
-	    (json_int_t)r->bytes, "pruned", r->pruned, "held", r->held,
-	    "steps", (json_int_t)r->steps, "longest_step_ms",
-	    (double)r->longest_us / 1000.0);
+	    "dry_run", r->dry, "older_than", r->older_than, "cutoff",
+	    json_ts(r->cutoff), "jobs", (json_int_t)r->jobs, "rows", r->rows,
+	    "files", (json_int_t)r->files, "bytes", (json_int_t)r->bytes,
+	    "pruned", r->pruned, "held", r->held, "steps", (json_int_t)r->steps,
+	    "longest_step_ms", (double)r->longest_us / 1000.0);
 
 	if (!r->dry && (r->jobs > 0 || r->cb != NULL)) {
 		store_begin();

@@ -340,7 +340,7 @@ struct agent {
 	int64_t out_offset;
 	char *out_part; /* a line not yet ended */
 	size_t out_len;
-	int out_skip; /* inside a line too long to keep */
+	int out_skip;        /* inside a line too long to keep */
 	int64_t log_dropped; /* bytes cut from its log's head (log_max) */
 
 	TAILQ_HEAD(, waiter) waiters; /* recv --wait clients */

@@ -48,8 +48,9 @@ verb_prune(struct verb_ctx *ctx)
 	double older = v != NULL ? json_number_value(v) : srv.cfg.keep;
 	struct asked *a;
 
-	if (v != NULL && (!json_is_number(v) ||
-	                     !(older >= 0 && older <= 100.0 * 365 * 86400)))
+	if (v != NULL &&
+	    (!json_is_number(v) ||
+	        !(older >= 0 && older <= 100.0 * 365 * 86400)))
 		return verb_fail(ctx, SWARM_E_BAD_ARGS,
 		    "prune: \"older_than\" is seconds, from 0 to 100 years");
 	if (v == NULL && srv.cfg.keep <= 0)
