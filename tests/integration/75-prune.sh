@@ -143,3 +143,13 @@ assert_eq "$(echo "$out" | json 'j["pruned"]')" "[\"$busy\"]" "busy pruned once 
 swarmctl prune --older-than yesterday >/dev/null 2>&1
 assert_eq "$?" 2 "prune --older-than yesterday"
 swarmctl jobs >/dev/null || fail "swarmd stopped serving"
+
+# [store] keep: swarmd prunes on its own, a quarter of keep apart (here
+# every second), once a job is older than keep.
+stop_daemon || fail "stop"
+printf '[store]\nkeep = 1s\n' >>"$CONF"
+start_daemon
+late=$(swarmctl submit "$(job_file late '["true"]' 1)") || fail "submit late"
+gone() { ! swarmctl show "$late" >/dev/null 2>&1; }
+wait_until 30 gone || fail "[store] keep did not prune $late: $(swarmctl jobs)"
+swarmctl events --type job_pruned --json | grep -q "\"pruned\":\"$late\"" || fail "no job_pruned for $late"
