@@ -255,11 +255,12 @@ log_read(const char *path, int64_t agent, int64_t offset)
 {
 	unsigned char *buf = xmalloc(LOG_CHUNK);
 	int64_t dropped = agent_log_dropped(agent);
+	int cut = offset < dropped; /* asked for a part cut away */
 	ssize_t n = 0;
 	json_t *r;
 	int fd;
 
-	if (offset < dropped)
+	if (cut)
 		offset = dropped;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
 		n = pread(fd, buf, LOG_CHUNK, offset - dropped);
@@ -268,7 +269,7 @@ log_read(const char *path, int64_t agent, int64_t offset)
 	if (n < 0)
 		n = 0;
 	/* The head was cut mid-line: start at the first whole line. */
-	if (dropped > 0 && offset == dropped) {
+	if (cut) {
 		unsigned char *nl = memchr(buf, '\n', (size_t)n);
 
 		if (nl != NULL) {
@@ -401,8 +402,10 @@ verb_logs(struct verb_ctx *ctx)
 		    "no such agent, or it never started: agent-%lld",
 		    (long long)id);
 	if (tail != NULL)
-		offset = log_tail_offset(path, json_integer_value(tail)) +
-		    agent_log_dropped(id);
+		offset = log_tail_offset(path, json_integer_value(tail));
+	/* 0 is all of it: from the first whole line when the head was cut. */
+	if (tail != NULL && offset > 0)
+		offset += agent_log_dropped(id);
 	if (offset < 0)
 		offset = 0;
 	if (wait <= 0 || agent_find(id) == NULL ||
