@@ -335,6 +335,17 @@ step_some(struct prune_run *r, int64_t budget)
 
 static void step_arm(void);
 
+/* A run out of the queue. */
+static void
+run_free(struct prune_run *r)
+{
+	json_decref(r->rows);
+	json_decref(r->pruned);
+	json_decref(r->held);
+	free(r->agents);
+	free(r);
+}
+
 static void
 prune_finish(struct prune_run *r)
 {
@@ -356,15 +367,11 @@ prune_finish(struct prune_run *r)
 		        "longest_step_ms", (double)r->longest_us / 1000.0));
 		store_commit();
 	}
+	TAILQ_REMOVE(&runs, r, entry);
 	if (r->cb != NULL)
 		r->cb(report, r->arg);
 	json_decref(report);
-	TAILQ_REMOVE(&runs, r, entry);
-	json_decref(r->rows);
-	json_decref(r->pruned);
-	json_decref(r->held);
-	free(r->agents);
-	free(r);
+	run_free(r);
 	step_arm();
 }
 
@@ -486,14 +493,10 @@ prune_free(void)
 
 	/* A waiting asker hears no report: swarmd is stopping. */
 	while ((r = TAILQ_FIRST(&runs)) != NULL) {
+		TAILQ_REMOVE(&runs, r, entry);
 		if (r->cb != NULL)
 			r->cb(NULL, r->arg);
-		TAILQ_REMOVE(&runs, r, entry);
-		json_decref(r->rows);
-		json_decref(r->pruned);
-		json_decref(r->held);
-		free(r->agents);
-		free(r);
+		run_free(r);
 	}
 	if (step_ev != NULL)
 		event_free(step_ev);
