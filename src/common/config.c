@@ -15,7 +15,19 @@
 #include "config.h"
 #include "util.h"
 
-enum key_type { K_STR, K_INT, K_DUR, K_MODE, K_NUM, K_COUNT, K_SIZE, K_BOOL };
+/* K_DUR_OFF, K_SIZE_OFF: K_DUR or K_SIZE, or "off" (0). */
+enum key_type {
+	K_STR,
+	K_INT,
+	K_DUR,
+	K_MODE,
+	K_NUM,
+	K_COUNT,
+	K_SIZE,
+	K_BOOL,
+	K_DUR_OFF,
+	K_SIZE_OFF
+};
 
 struct key {
 	const char *section;
@@ -85,6 +97,8 @@ static const struct key keys[] = {
 	    SWARM_MAX_LINE / 4 * 3 },
 	{ "store", "file_max", K_SIZE, OFF(file_max), 1, 1LL << 40 },
 	{ "store", "result_max", K_SIZE, OFF(result_max), 1, 1LL << 40 },
+	{ "store", "keep", K_DUR_OFF, OFF(keep), 0, 100 * 365 * 86400LL },
+	{ "spawn", "log_max", K_SIZE_OFF, OFF(log_max), 16 * 1024, 1LL << 50 },
 	{ "watchdog", "heartbeat_timeout", K_DUR, OFF(heartbeat_timeout), 0,
 	    7 * 86400 },
 	{ "watchdog", "no_progress_timeout", K_DUR, OFF(no_progress_timeout), 0,
@@ -202,6 +216,8 @@ config_defaults(struct config *cfg)
 	cfg->checkpoint_max = SWARM_CHECKPOINT_INLINE;
 	cfg->file_max = 64LL << 20;
 	cfg->result_max = 1LL << 20;
+	cfg->keep = 30 * 86400;
+	cfg->log_max = 64LL << 20;
 	cfg->retries_transient = 2;
 	cfg->retries_schema = 1;
 	cfg->retries_gate = 2;
@@ -260,6 +276,14 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 	double d;
 	char *end;
 
+	if ((k->type == K_DUR_OFF || k->type == K_SIZE_OFF) &&
+	    strcmp(value, "off") == 0) {
+		if (k->type == K_DUR_OFF)
+			*(double *)slot = 0;
+		else
+			*(long long *)slot = 0;
+		return 0;
+	}
 	switch (k->type) {
 	case K_STR:
 		set_str((char **)slot, value);
@@ -270,6 +294,7 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 		*(int *)slot = (int)n;
 		return 0;
 	case K_DUR:
+	case K_DUR_OFF:
 		if (parse_duration(value, &d) == -1 || d > (double)k->max)
 			return -1;
 		*(double *)slot = d;
@@ -302,6 +327,7 @@ set_key(struct config *cfg, const struct key *k, const char *value)
 			return -1;
 		return 0;
 	case K_SIZE:
+	case K_SIZE_OFF:
 		if (parse_size(value, k->max, &n) == -1 || n < k->min)
 			return -1;
 		*(long long *)slot = n;

@@ -83,6 +83,8 @@ struct config {
 	long long file_max;       /* a checkpoint kept by path, at most */
 	long long result_max;     /* a result file, at most */
 	char *synchronous;        /* SQLite synchronous: full, normal, extra */
+	double keep;              /* seconds a finished job is kept; 0: ever */
+	long long log_max; /* [spawn] an agent's log rotates here; 0: never */
 
 	/* [proxy]: agents reach the model APIs through swarmd */
 	char *proxy_listen;   /* 127.0.0.1:PORT; "" leaves the proxy off */

@@ -268,3 +268,59 @@ cmd_print_commits(json_t *agent)
 		    landed != NULL ? landed : "", landed != NULL ? ")" : "");
 	}
 }
+
+/* A count of the report R, as a number. */
+static long long
+pruned_n(json_t *r, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(r, key));
+}
+
+/* The report of a prune: what went (or would), and what stays and why. */
+static void
+print_pruned(json_t *r)
+{
+	int dry = json_is_true(json_object_get(r, "dry_run"));
+	json_t *rows = json_object_get(r, "rows"), *v;
+	const char *table;
+	long long total = 0;
+	size_t i;
+
+	json_object_foreach(rows, table, v)
+		total += (long long)json_integer_value(v);
+	printf("%s %lld job%s: %lld rows, %lld files, %lld bytes\n",
+	    dry ? "would prune" : "pruned", pruned_n(r, "jobs"),
+	    pruned_n(r, "jobs") == 1 ? "" : "s", total, pruned_n(r, "files"),
+	    pruned_n(r, "bytes"));
+	json_object_foreach(rows, table, v) {
+		if (json_integer_value(v) > 0)
+			printf("  %-12s %lld\n", table,
+			    (long long)json_integer_value(v));
+	}
+	json_array_foreach(json_object_get(r, "held"), i, v)
+		printf("  kept %s: %s\n", format_member(v, "job"),
+		    format_member(v, "because"));
+}
+
+int
+cmd_prune(struct cmd_ctx *ctx)
+{
+	json_t *args = json_object(), *resp;
+	int rc;
+
+	if (cmd_opt_seconds(ctx, "older-than", args, "older_than") == -1) {
+		json_decref(args);
+		return cmd_usage_error(
+		    ctx, "--older-than: expected a duration (30d, 12h, 0s)");
+	}
+	if (cmd_opt(ctx, "dry-run") != NULL)
+		json_object_set_new(args, "dry_run", json_true());
+	if ((rc = client_call(ctx, "prune", args, &resp)) != 0)
+		return rc;
+	if (ctx->json)
+		format_reply(resp);
+	else
+		print_pruned(resp);
+	json_decref(resp);
+	return 0;
+}

@@ -74,6 +74,7 @@ int cmd_clean(struct cmd_ctx *);
 int cmd_blame(struct cmd_ctx *);
 int cmd_merges(struct cmd_ctx *);
 int cmd_merge(struct cmd_ctx *);
+int cmd_prune(struct cmd_ctx *);
 void cmd_print_commits(json_t *agent);
 
 /* cmd-job.c */

@@ -448,7 +448,7 @@ agent_store_seen(struct agent *a)
 #define AGENT_ROW \
 	"id, job, chunk, attempt, pid, pid_start, token_hash, " \
 	"log, result_path, started, last_seen, token_cap, proxy_hash, " \
-	"shim_pid, shim_start"
+	"shim_pid, shim_start, log_dropped"
 
 static struct agent *
 agent_from_row(sqlite3_stmt *st)
@@ -481,6 +481,7 @@ agent_from_row(sqlite3_stmt *st)
 	a->shim_start = sqlite3_column_type(st, 14) == SQLITE_NULL ?
 	    -2 :
 	    sqlite3_column_int64(st, 14);
+	a->log_dropped = sqlite3_column_int64(st, 15);
 	return a;
 }
 
@@ -694,6 +695,41 @@ agent_log_path(int64_t id)
 	return store_text_by_id(sql, id);
 }
 
+/* How many bytes agent ID's log lost from its head as it rotated. */
+int64_t
+agent_log_dropped(int64_t id)
+{
+	static const char sql[] = "SELECT log_dropped FROM agents "
+	                          "WHERE id = ?1";
+	struct agent *a = agent_find(id);
+	sqlite3_stmt *st;
+	int64_t n = 0;
+
+	if (a != NULL)
+		return a->log_dropped;
+	st = store_prepare(sql);
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+/* A's log lost BYTES more from its head (output.c rotated it). */
+void
+agent_log_cut(struct agent *a, int64_t bytes)
+{
+	static const char sql[] = "UPDATE agents SET log_dropped = ? "
+	                          "WHERE id = ?";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	a->log_dropped += bytes;
+	sqlite3_bind_int64(st, 1, a->log_dropped);
+	sqlite3_bind_int64(st, 2, a->id);
+	store_step(st);
+	sqlite3_reset(st);
+}
+
 /*
  * The agent a chunk's name stands for: its live one, else its latest
  * attempt.  0 when the chunk never had an agent.  Uses agents_by_job.
@@ -792,4 +828,49 @@ agent_attempt_get(int64_t id, struct agent_attempt *at)
 	}
 	sqlite3_reset(st);
 	return rc;
+}
+
+/* ---- retention (prune.c) ---- */
+
+/* JOB's agents not yet ended: the job stays while there are. */
+int64_t
+agent_prune_hold(int64_t job)
+{
+	static const char sql[] = "SELECT count(*) FROM agents WHERE job = ?1 "
+	                          "AND state IN ('starting', 'running', "
+	                          "'suspect')";
+
+	return store_prune(sql, job, 0, 1);
+}
+
+/*
+ * JOB's agents, up to LIMIT of them (all with DRY): EACH is told of
+ * every one first (its id, log and result path, to take its rows in other
+ * tables and its files), then, without DRY, their rows are deleted.
+ * Returns how many.
+ */
+int64_t
+agent_prune_job(int64_t job, int64_t limit, int dry,
+    void (*each)(int64_t, const char *, const char *, void *), void *arg)
+{
+	static const char sel[] = "SELECT id, log, result_path FROM agents "
+	                          "WHERE job = ?1 ORDER BY id LIMIT ?2";
+	static const char del[] = "DELETE FROM agents WHERE id IN "
+	                          "(SELECT id FROM agents WHERE job = ?1 "
+	                          "ORDER BY id LIMIT ?2)";
+	sqlite3_stmt *st = store_prepare(sel);
+	int64_t n = 0;
+
+	sqlite3_bind_int64(st, 1, job);
+	sqlite3_bind_int64(st, 2, dry ? -1 : limit);
+	while (store_step(st) == SQLITE_ROW) {
+		each(sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2), arg);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (!dry && n > 0)
+		store_prune(del, job, limit, 0);
+	return n;
 }

@@ -194,3 +194,18 @@ checkpoint_latest_seq(int64_t job, const char *chunk)
 	sqlite3_reset(st);
 	return seq;
 }
+
+/* ---- retention (prune.c) ---- */
+
+/* JOB's checkpoints: up to LIMIT deleted, or all counted with DRY. */
+int64_t
+checkpoint_prune_job(int64_t job, int64_t limit, int dry)
+{
+	static const char del[] = "DELETE FROM checkpoints WHERE seq IN "
+	                          "(SELECT seq FROM checkpoints WHERE job = ?1 "
+	                          "LIMIT ?2)";
+	static const char cnt[] = "SELECT count(*) FROM checkpoints "
+	                          "WHERE job = ?1";
+
+	return store_prune(dry ? cnt : del, job, limit, dry);
+}

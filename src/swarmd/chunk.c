@@ -718,3 +718,45 @@ chunk_fail_class_of(int64_t job, const char *chunk)
 	return chunk_text(job, chunk,
 	    "SELECT fail_class FROM chunks WHERE job = ? AND id = ?");
 }
+
+/* ---- retention (prune.c) ---- */
+
+/*
+ * Why JOB's chunks keep it from a prune with CUTOFF, or NULL: work not
+ * settled, or a dead letter that changed after the cutoff.
+ */
+const char *
+chunk_prune_hold(int64_t job, int64_t cutoff)
+{
+	static const char sql[] = "SELECT coalesce(sum(state IN ('queued', "
+	                          "'running', 'gating', 'merging')), 0), "
+	                          "coalesce(sum(state = 'dead' AND "
+	                          "coalesce(updated, 0) > ?2), 0) "
+	                          "FROM chunks WHERE job = ?1";
+	sqlite3_stmt *st = store_prepare(sql);
+	const char *why = NULL;
+
+	sqlite3_bind_int64(st, 1, job);
+	sqlite3_bind_int64(st, 2, cutoff);
+	if (store_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 0) > 0)
+			why = "queued, running, gating or merging work";
+		else if (sqlite3_column_int64(st, 1) > 0)
+			why = "a dead letter newer than the cutoff";
+	}
+	sqlite3_reset(st);
+	return why;
+}
+
+/* JOB's chunks: up to LIMIT deleted, or all counted with DRY. */
+int64_t
+chunk_prune_job(int64_t job, int64_t limit, int dry)
+{
+	static const char del[] =
+	    "DELETE FROM chunks WHERE job = ?1 AND seq IN "
+	    "(SELECT seq FROM chunks WHERE job = ?1 "
+	    "LIMIT ?2)";
+	static const char cnt[] = "SELECT count(*) FROM chunks WHERE job = ?1";
+
+	return store_prune(dry ? cnt : del, job, limit, dry);
+}

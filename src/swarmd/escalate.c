@@ -506,3 +506,28 @@ escalate_free(void)
 		event_free(renotify_ev);
 	renotify_ev = NULL;
 }
+
+/* ---- retention (prune.c) ---- */
+
+/* JOB's open escalations: a person has yet to answer, so it stays. */
+int64_t
+escalate_prune_hold(int64_t job)
+{
+	static const char sql[] = "SELECT count(*) FROM escalations "
+	                          "WHERE job = ?1 AND status = 'open'";
+
+	return store_prune(sql, job, 0, 1);
+}
+
+/* JOB's escalations: up to LIMIT deleted, or all counted with DRY. */
+int64_t
+escalate_prune_job(int64_t job, int64_t limit, int dry)
+{
+	static const char del[] = "DELETE FROM escalations WHERE id IN "
+	                          "(SELECT id FROM escalations WHERE job = ?1 "
+	                          "LIMIT ?2)";
+	static const char cnt[] = "SELECT count(*) FROM escalations "
+	                          "WHERE job = ?1";
+
+	return store_prune(dry ? cnt : del, job, limit, dry);
+}

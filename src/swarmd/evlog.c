@@ -416,3 +416,17 @@ evlog_progress_latest(int64_t agent)
 	sqlite3_reset(st);
 	return ts;
 }
+
+/* ---- retention (prune.c) ---- */
+
+/* JOB's events: up to LIMIT deleted, or all counted with DRY. */
+int64_t
+evlog_prune_job(int64_t job, int64_t limit, int dry)
+{
+	static const char del[] = "DELETE FROM events WHERE seq IN "
+	                          "(SELECT seq FROM events WHERE job = ?1 "
+	                          "LIMIT ?2)";
+	static const char cnt[] = "SELECT count(*) FROM events WHERE job = ?1";
+
+	return store_prune(dry ? cnt : del, job, limit, dry);
+}

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "swarmd.h"
 
@@ -526,4 +527,50 @@ job_set_paused(struct job *j, int paused)
 	    "job-%lld %s", (long long)j->id, paused ? "paused" : "resumed");
 	if (!paused)
 		job_kick();
+}
+
+/* ---- retention (prune.c) ---- */
+
+/*
+ * The first job after AFTER that ended (or, still running, began) at or
+ * before CUTOFF; 0: none.  prune.c says why a running one stays.
+ */
+int64_t
+job_prune_next(int64_t after, int64_t cutoff)
+{
+	static const char sql[] = "SELECT id FROM jobs WHERE id > ?1 AND "
+	                          "coalesce(finished, created) <= ?2 "
+	                          "ORDER BY id LIMIT 1";
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t id = 0;
+
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, cutoff);
+	if (store_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return id;
+}
+
+/*
+ * Job ID's row, the last of it to go, and its env file; with DRY only
+ * counted.  *BYTES grows by the file's size.
+ */
+int64_t
+job_prune(int64_t id, int dry, int64_t *bytes)
+{
+	static const char del[] = "DELETE FROM jobs WHERE id = ?1";
+	static const char cnt[] = "SELECT count(*) FROM jobs WHERE id = ?1";
+	char *path = env_path(id);
+	struct stat sb;
+	int64_t n;
+
+	if (stat(path, &sb) == 0) {
+		*bytes += sb.st_size;
+		if (!dry && unlink(path) == -1)
+			log_warn("unlink %s", path);
+	}
+	free(path);
+	n = store_prune(dry ? cnt : del, id, 1, dry);
+	return n;
 }

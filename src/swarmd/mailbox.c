@@ -182,3 +182,18 @@ agent_deliver(struct agent *a)
 	while ((w = TAILQ_FIRST(&a->waiters)) != NULL)
 		waiter_wake(w); /* NOLINT(clang-analyzer-unix.Malloc) */
 }
+
+/* ---- retention (prune.c) ---- */
+
+/* AGENT's mail: up to LIMIT messages deleted, or all counted with DRY. */
+int64_t
+mailbox_prune_agent(int64_t agent, int64_t limit, int dry)
+{
+	static const char del[] = "DELETE FROM messages WHERE seq IN "
+	                          "(SELECT seq FROM messages WHERE agent = ?1 "
+	                          "LIMIT ?2)";
+	static const char cnt[] = "SELECT count(*) FROM messages "
+	                          "WHERE agent = ?1";
+
+	return store_prune(dry ? cnt : del, agent, limit, dry);
+}

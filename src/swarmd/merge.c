@@ -419,3 +419,27 @@ merge_list_json(int all)
 	free(prev);
 	return rows;
 }
+
+/* ---- retention (prune.c) ---- */
+
+/* JOB's merge entries still in a queue: the job stays while there are. */
+int64_t
+merge_prune_hold(int64_t job)
+{
+	static const char sql[] = "SELECT count(*) FROM merges "
+	                          "WHERE job = ?1 AND state IN " MERGE_LIVE;
+
+	return store_prune(sql, job, 0, 1);
+}
+
+/* JOB's merge entries: up to LIMIT deleted, or all counted with DRY. */
+int64_t
+merge_prune_job(int64_t job, int64_t limit, int dry)
+{
+	static const char del[] = "DELETE FROM merges WHERE id IN "
+	                          "(SELECT id FROM merges WHERE job = ?1 "
+	                          "LIMIT ?2)";
+	static const char cnt[] = "SELECT count(*) FROM merges WHERE job = ?1";
+
+	return store_prune(dry ? cnt : del, job, limit, dry);
+}

@@ -13,8 +13,10 @@
  * Anything else, JSON or not, is skipped.
  */
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,6 +146,41 @@ output_line(struct agent *a, const char *s, size_t len)
 	json_decref(line);
 }
 
+/*
+ * Past [spawn] log_max the log loses its head, keeping its tail (about
+ * half of log_max, and all not yet read): whole blocks are cut with
+ * FALLOC_FL_COLLAPSE_RANGE, which the agent's O_APPEND writes cannot
+ * race (they land at the end, wherever it now is).  Only what was read
+ * goes, and agent_log_cut() keeps count, so `logs` offsets hold.  A
+ * filesystem that cannot collapse (tmpfs) keeps the whole log.
+ */
+static void
+output_rotate(struct agent *a)
+{
+	static int warned;
+	struct stat sb;
+	int64_t cut;
+	int fd;
+
+	if (srv.cfg.log_max <= 0 || stat(a->log, &sb) == -1 ||
+	    sb.st_size <= srv.cfg.log_max || sb.st_blksize <= 0)
+		return;
+	cut = a->out_offset - srv.cfg.log_max / 2;
+	cut -= cut % sb.st_blksize;
+	if (cut <= 0 || (fd = open(a->log, O_WRONLY | O_CLOEXEC)) == -1)
+		return;
+	if (fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, cut) == -1) {
+		if (!warned++)
+			log_warnx("%s: %s; agent logs are not rotated "
+			          "([spawn] log_max)",
+			    a->log, strerror(errno));
+	} else {
+		a->out_offset -= cut;
+		agent_log_cut(a, cut);
+	}
+	close(fd);
+}
+
 /* Read what the agent wrote since last time and meter whole lines. */
 void
 output_read(struct agent *a)
@@ -193,6 +230,7 @@ output_read(struct agent *a)
 			}
 		}
 	}
+	output_rotate(a);
 	store_commit();
 	free(buf);
 	close(fd);

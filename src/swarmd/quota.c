@@ -963,3 +963,33 @@ quota_usage_restore(struct agent *a)
 	}
 	sqlite3_reset(st);
 }
+
+/* ---- retention (prune.c) ---- */
+
+/*
+ * AGENT's usage rows: up to LIMIT deleted, or all counted with DRY; only
+ * those older than what meter_load() reads back at a start (the window,
+ * or since UTC midnight), so a prune never lowers what the quota counts.
+ */
+int64_t
+quota_prune_agent(int64_t agent, int64_t limit, int dry)
+{
+	static const char del[] = "DELETE FROM usage WHERE seq IN "
+	                          "(SELECT seq FROM usage WHERE agent = ?1 "
+	                          "AND ts <= ?3 LIMIT ?2)";
+	static const char cnt[] = "SELECT count(*) FROM usage "
+	                          "WHERE agent = ?1 AND ts <= ?3";
+	int64_t now = now_wall_ms(),
+	        since = now - (int64_t)(srv.cfg.window * 1000),
+	        midnight = now - now % 86400000, n = 0;
+	sqlite3_stmt *st = store_prepare(dry ? cnt : del);
+
+	sqlite3_bind_int64(st, 1, agent);
+	sqlite3_bind_int64(st, 3, since < midnight ? since : midnight);
+	if (!dry)
+		sqlite3_bind_int64(st, 2, limit);
+	if (store_step(st) == SQLITE_ROW && dry)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return dry ? n : sqlite3_changes(store.db);
+}

@@ -284,6 +284,12 @@ static const char *migrations[] = {
 	"ALTER TABLE agents ADD COLUMN outcome TEXT;"
 	"ALTER TABLE agents ADD COLUMN fail_class TEXT;"
 	"ALTER TABLE agents ADD COLUMN summary TEXT;",
+	/*
+	 * 16: the bytes cut from the head of each agent's log as it
+	 * rotated ([spawn] log_max), so `logs` offsets stay the same.
+	 */
+	"ALTER TABLE agents ADD COLUMN log_dropped INTEGER NOT NULL "
+	"DEFAULT 0;",
 };
 
 struct cached {
@@ -603,6 +609,26 @@ store_bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 	else
 		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+/*
+ * Retention, for the tables' owners: with DRY, SQL counts the rows of
+ * KEY (column 0); else it deletes at most LIMIT of them (?2), and the
+ * rows it changed are returned.
+ */
+int64_t
+store_prune(const char *sql, int64_t key, int64_t limit, int dry)
+{
+	sqlite3_stmt *st = store_prepare(sql);
+	int64_t n = 0;
+
+	sqlite3_bind_int64(st, 1, key);
+	if (!dry)
+		sqlite3_bind_int64(st, 2, limit);
+	if (store_step(st) == SQLITE_ROW && dry)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return dry ? n : sqlite3_changes(store.db);
 }
 
 int64_t

@@ -425,6 +425,7 @@ swarmd_main(int argc, char **argv)
 	if (proxy_init(err, sizeof err) == -1)
 		fatalx("%s", err);
 	output_init();
+	prune_init();
 	stagger_init();
 	/* The shim and its status files, before recovery reads them. */
 	if (spawn_init(err, sizeof err) == -1)
@@ -458,6 +459,7 @@ swarmd_main(int argc, char **argv)
 	route_free();
 	stagger_free();
 	output_free();
+	prune_free();
 	quota_free();
 	store_close();
 	unsubscribe();

@@ -347,7 +347,8 @@ struct agent {
 	int64_t out_offset;
 	char *out_part; /* a line not yet ended */
 	size_t out_len;
-	int out_skip; /* inside a line too long to keep */
+	int out_skip;        /* inside a line too long to keep */
+	int64_t log_dropped; /* bytes cut from its log's head (log_max) */
 
 	TAILQ_HEAD(, waiter) waiters; /* recv --wait clients */
 	TAILQ_ENTRY(agent) entry;
@@ -378,6 +379,8 @@ void agent_list_text(
     int64_t job, int all, struct evbuffer *); /* ps; job 0: all */
 char *agent_stored_state(int64_t id);         /* NULL: no such agent */
 char *agent_log_path(int64_t id);             /* NULL: none */
+int64_t agent_log_dropped(int64_t id);
+void agent_log_cut(struct agent *, int64_t bytes);
 int64_t agent_of_chunk(int64_t job, const char *chunk); /* 0: none */
 char *agent_chunk_of(int64_t id, int64_t *job);         /* NULL: none */
 /* An attempt as swarmctl cost sees it: did what it spent buy nothing? */
@@ -1167,6 +1170,37 @@ json_t *cost_job_json(int64_t job); /* show job-N's totals */
 int verb_submit_store(
     json_t *reply, struct jobspec *, int dry_run, char *err, size_t errlen);
 enum verb_rc verb_submit_worktree(struct verb_ctx *, struct jobspec *);
+
+/* ---- prune.c, and the tables' owners it asks (store.c evlog.c job.c chunk.c agent.c mailbox.c quota.c checkpoint.c worktree.c merge.c escalate.c): retention ---- */
+int64_t store_prune(const char *sql, int64_t key, int64_t limit, int dry);
+int64_t evlog_prune_job(int64_t job, int64_t limit, int dry);
+int64_t job_prune_next(int64_t after, int64_t cutoff);
+int64_t job_prune(int64_t id, int dry, int64_t *bytes);
+const char *chunk_prune_hold(int64_t job, int64_t cutoff);
+int64_t chunk_prune_job(int64_t job, int64_t limit, int dry);
+int64_t agent_prune_hold(int64_t job);
+int64_t agent_prune_job(int64_t job, int64_t limit, int dry,
+    void (*each)(int64_t, const char *, const char *, void *), void *arg);
+int64_t mailbox_prune_agent(int64_t agent, int64_t limit, int dry);
+int64_t quota_prune_agent(int64_t agent, int64_t limit, int dry);
+int64_t checkpoint_prune_job(int64_t job, int64_t limit, int dry);
+int64_t worktree_prune_hold(int64_t job);
+int64_t worktree_prune_job(int64_t job, int64_t limit, int dry);
+int64_t merge_prune_hold(int64_t job);
+int64_t merge_prune_job(int64_t job, int64_t limit, int dry);
+int64_t escalate_prune_hold(int64_t job);
+int64_t escalate_prune_job(int64_t job, int64_t limit, int dry);
+struct prune_run;
+typedef void (*prune_cb)(json_t *report, void *arg); /* NULL: stopped */
+struct prune_run *prune_start(
+    double older_than, int dry, prune_cb cb, void *arg);
+void prune_forget(struct prune_run *);
+int prune_busy(int64_t job);
+void prune_init(void);
+void prune_free(void);
+
+/* ---- verb-prune.c: the prune verb ---- */
+enum verb_rc verb_prune(struct verb_ctx *);
 
 /* ---- check.c ---- */
 int check_statedir(const char *);

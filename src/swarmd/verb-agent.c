@@ -245,21 +245,39 @@ struct log_wait {
 	struct event *timer;
 };
 
-/* Read up to LOG_CHUNK from OFFSET; sets *ENDED when the agent is gone. */
+/*
+ * Read up to LOG_CHUNK from OFFSET, which counts what rotation cut from
+ * the log's head ([spawn] log_max): reading from a place cut away reads
+ * from the oldest line kept.  Says whether the agent is gone.
+ */
 static json_t *
 log_read(const char *path, int64_t agent, int64_t offset)
 {
 	unsigned char *buf = xmalloc(LOG_CHUNK);
+	int64_t dropped = agent_log_dropped(agent);
+	int cut = offset < dropped; /* asked for a part cut away */
 	ssize_t n = 0;
 	json_t *r;
 	int fd;
 
+	if (cut)
+		offset = dropped;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		n = pread(fd, buf, LOG_CHUNK, offset);
+		n = pread(fd, buf, LOG_CHUNK, offset - dropped);
 		close(fd);
 	}
 	if (n < 0)
 		n = 0;
+	/* The head was cut mid-line: start at the first whole line. */
+	if (cut) {
+		unsigned char *nl = memchr(buf, '\n', (size_t)n);
+
+		if (nl != NULL) {
+			offset += nl + 1 - buf;
+			n -= nl + 1 - buf;
+			memmove(buf, nl + 1, (size_t)n);
+		}
+	}
 	/* Keep a multibyte character whole for the next read. */
 	if (n == LOG_CHUNK) {
 		ssize_t k = n;
@@ -303,7 +321,8 @@ on_log_poll(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (stat(w->path, &sb) == 0 && sb.st_size <= w->offset &&
+	if (stat(w->path, &sb) == 0 &&
+	    sb.st_size + agent_log_dropped(w->agent) <= w->offset &&
 	    agent_find(w->agent) != NULL && now_mono_ms() < w->deadline)
 		return;
 	r = log_read(w->path, w->agent, w->offset);
@@ -384,10 +403,14 @@ verb_logs(struct verb_ctx *ctx)
 		    (long long)id);
 	if (tail != NULL)
 		offset = log_tail_offset(path, json_integer_value(tail));
+	/* 0 is all of it: from the first whole line when the head was cut. */
+	if (tail != NULL && offset > 0)
+		offset += agent_log_dropped(id);
 	if (offset < 0)
 		offset = 0;
 	if (wait <= 0 || agent_find(id) == NULL ||
-	    (stat(path, &sb) == 0 && sb.st_size > offset)) {
+	    (stat(path, &sb) == 0 &&
+	        sb.st_size + agent_log_dropped(id) > offset)) {
 		r = log_read(path, id, offset);
 		json_object_update(ctx->reply, r);
 		json_decref(r);

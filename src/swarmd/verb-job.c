@@ -541,6 +541,11 @@ verb_retry(struct verb_ctx *ctx)
 		    "retry takes job-N/CHUNK or agent-N, or --dead job-N; not \"%.128s\"",
 		    target);
 	}
+	if (prune_busy(id)) {
+		free(chunk);
+		return verb_fail(ctx, SWARM_E_CONFLICT,
+		    "job-%lld is being pruned", (long long)id);
+	}
 	store_begin();
 	if (chunk != NULL) {
 		moved = json_array();

@@ -95,6 +95,9 @@ static const struct verb_arg merge_args[] = { ARG_NEED_STR(
 	ARG_NEED_STR("target", ARG_MAX_PATH), ARG_END };
 static const struct verb_arg cost_args[] = { ARG_STR("job", ARG_MAX_NAME),
 	ARG_STR("by", ARG_MAX_NAME), ARG_STR("since", ARG_MAX_NAME), ARG_END };
+/* older_than may pass a day: verb_prune() checks it. */
+static const struct verb_arg prune_args[] = { ARG_OPT("older_than", A_ANY),
+	ARG_OPT("dry_run", A_BOOL), ARG_END };
 
 /* One entry per verb. */
 static const struct verb verbs[] = {
@@ -128,6 +131,7 @@ static const struct verb verbs[] = {
 	{ "merges", V_OPERATOR, merges_args, verb_merges },
 	{ "merge", V_OPERATOR, merge_args, verb_merge },
 	{ "cost", V_OPERATOR, cost_args, verb_cost },
+	{ "prune", V_OPERATOR, prune_args, verb_prune },
 };
 
 static const char *type_names[] = {

@@ -417,3 +417,47 @@ worktree_blame_json(const char *prefix)
 	free(hi);
 	return a;
 }
+
+/* ---- retention (prune.c) ---- */
+
+/*
+ * JOB's worktrees not removed: a worktree on disk may hold work not
+ * merged or not committed, so its job and rows stay until `clean`.
+ */
+int64_t
+worktree_prune_hold(int64_t job)
+{
+	static const char sql[] = "SELECT count(*) FROM worktrees "
+	                          "WHERE job = ?1 AND state != 'removed'";
+
+	return store_prune(sql, job, 0, 1);
+}
+
+/*
+ * JOB's records of its work: up to LIMIT rows deleted, or all counted
+ * with DRY.  The snapshots' refs and the branches stay in git.
+ */
+int64_t
+worktree_prune_job(int64_t job, int64_t limit, int dry)
+{
+	static const char *del[] = {
+		"DELETE FROM commits WHERE job = ?1 AND commit_id IN "
+		"(SELECT commit_id FROM commits WHERE job = ?1 LIMIT ?2)",
+		"DELETE FROM snapshots WHERE job = ?1 AND rowid IN "
+		"(SELECT rowid FROM snapshots WHERE job = ?1 LIMIT ?2)",
+		"DELETE FROM worktrees WHERE job = ?1 AND state = 'removed' "
+		"AND chunk IN (SELECT chunk FROM worktrees WHERE job = ?1 "
+		"LIMIT ?2)",
+	};
+	static const char *cnt[] = {
+		"SELECT count(*) FROM commits WHERE job = ?1",
+		"SELECT count(*) FROM snapshots WHERE job = ?1",
+		"SELECT count(*) FROM worktrees WHERE job = ?1",
+	};
+	int64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < nitems(del) && (dry || n < limit); i++)
+		n += store_prune(dry ? cnt[i] : del[i], job, limit - n, dry);
+	return n;
+}

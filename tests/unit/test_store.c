@@ -19,7 +19,7 @@
 #include "swarmd.h"
 
 /* The number of migrations in store.c; bump it with each new one. */
-#define SCHEMA_VERSION 15
+#define SCHEMA_VERSION 16
 
 #define INSERT_JOB \
 	"INSERT INTO jobs (name, spec, workdir, concurrency, timeout, " \
