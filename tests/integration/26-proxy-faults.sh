@@ -30,7 +30,7 @@ url_of() { cat "$T/url.$1" 2>/dev/null; }
 f=$(job_file idle '["sh", "-c", "echo \"$ANTHROPIC_BASE_URL\" >'"$T"'/url.$SWARM_CHUNK; exec sleep 600"]' 1 \
 	'{"per_agent_tokens": 1000000}')
 job=$(swarmctl submit "$f")
-wait_until 20 url_of c0 || fail "the agent did not start"
+wait_until 60 url_of c0 || fail "the agent did not start"
 BASE=$(url_of c0)
 AGENT=$(swarmctl show "$job/c0" --json | json 'j["agent"]')
 usage() { swarmctl show "$AGENT" --json | json '[j["usage"][k] for k in ("input","output")]'; }
@@ -93,9 +93,9 @@ curl -sS -N -o "$T/cut" -H "x-api-key: test" -H "anthropic-version: 2023-06-01" 
 	-H "content-type: application/json" --data-binary "$SBODY" --max-time 1 "$BASE/v1/messages" 2>/dev/null
 grep -q '^event: message_start' "$T/cut" || fail "the stream did not start: $(head -c 300 "$T/cut")"
 grep -q '^event: message_stop' "$T/cut" && fail "the stream was not cut"
-wait_until 10 sh -c "[ \"\$(curl -sS $UP/_fake/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"streams\"][\"client_closed\"])')\" -gt $closed ]" ||
+wait_until 60 sh -c "[ \"\$(curl -sS $UP/_fake/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"streams\"][\"client_closed\"])')\" -gt $closed ]" ||
 	fail "the upstream transfer was not cancelled: $(stats)"
-wait_until 10 sh -c "swarmctl events --json | grep -q proxy_incomplete" || fail "no proxy_incomplete event"
+wait_until 60 sh -c "swarmctl events --json | grep -q proxy_incomplete" || fail "no proxy_incomplete event"
 after=$(usage)
 python3 -c 'import json,sys; b,a=json.loads(sys.argv[1]),json.loads(sys.argv[2]); sys.exit(0 if a[0]>b[0] and a[1]>b[1] else 1)' \
 	"$before" "$after" || fail "the cut stream was not metered: $before -> $after"
@@ -111,7 +111,7 @@ cost=$(( $(spent) - cost ))
 f=$(job_file capped '["sh", "-c", "echo \"$ANTHROPIC_BASE_URL\" >'"$T"'/url.cap; exec sleep 600"]' 1 \
 	"{\"per_agent_tokens\": $cost}")
 swarmctl submit "$f" >/dev/null
-wait_until 20 url_of cap || fail "the capped agent did not start"
+wait_until 60 url_of cap || fail "the capped agent did not start"
 BASE=$(url_of cap)
 assert_eq "$(post cap1 /v1/messages "$BODY")" 200 "up to the cap"
 n=$(requests)
@@ -128,7 +128,7 @@ fault '{"slow_first_byte": {"delay_ms": 20000}}'
 post inflight /v1/messages "$BODY" >/dev/null 2>&1 &
 inflight() { swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]["in_flight"]'; }
 in_flight() { [ "$(inflight)" -ge 1 ]; }
-wait_until 10 in_flight || fail "no request in flight: $(swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]') $(stats)"
+wait_until 60 in_flight || fail "no request in flight: $(swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]') $(stats)"
 metered=$(usage)
 stop_daemon || fail "swarmd did not stop cleanly with a request in flight"
 end_agents || fail "the idle agents did not end"
