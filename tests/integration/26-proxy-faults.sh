@@ -124,7 +124,7 @@ swarmctl quota >/dev/null || fail "the daemon stopped serving"
 # Stopped with a request in flight: a clean exit (freeing the connection
 # once ran its close callback into a queue already freed).
 BASE=$(url_of c0)
-fault '{"slow_first_byte": {"delay_ms": 20000}}'
+fault '{"slow_first_byte": {"delay_ms": 120000}}'
 post inflight /v1/messages "$BODY" >/dev/null 2>&1 &
 inflight() { swarmctl quota --json | json 'j["proxy_queues"]["anthropic"]["in_flight"]'; }
 in_flight() { [ "$(inflight)" -ge 1 ]; }
