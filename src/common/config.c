@@ -1,5 +1,7 @@
 /* config.c: read swarmd.conf with inih into struct config. */
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -517,7 +519,8 @@ static int
 http_listen_ok(const char *s, int *loopback)
 {
 	const char *colon = strrchr(s, ':');
-	char *end;
+	char *end, *host;
+	struct in_addr in;
 	long port;
 
 	if (colon == NULL || colon == s)
@@ -527,8 +530,12 @@ http_listen_ok(const char *s, int *loopback)
 	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 0 ||
 	    port > 65535)
 		return 0;
-	*loopback = strncmp(s, "127.", 4) == 0 ||
-	    strncmp(s, "localhost:", 10) == 0 || strncmp(s, "[::1]:", 6) == 0;
+	host = xasprintf("%.*s", (int)(colon - s), s);
+	*loopback = strcmp(host, "localhost") == 0 ||
+	    strcmp(host, "[::1]") == 0 ||
+	    (inet_pton(AF_INET, host, &in) == 1 &&
+	        (ntohl(in.s_addr) >> 24) == 127);
+	free(host);
 	return 1;
 }
 

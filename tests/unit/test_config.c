@@ -535,6 +535,10 @@ test_http(void **state)
 	assert_int_equal(load(fx, "[http]\nlisten = localhost:8077\n"), 0);
 	assert_load_error(fx, "[http]\nlisten = 0.0.0.0:8077\n", 0,
 	    "[http] listen 0.0.0.0:8077 is not loopback: it needs token_file");
+	/* A name that starts like a loopback address is not one. */
+	assert_load_error(fx, "[http]\nlisten = 127.example.com:8077\n", 0,
+	    "[http] listen 127.example.com:8077 is not loopback: it needs "
+	    "token_file");
 	assert_load_error(fx, "[http]\nlisten = 8077\n", 0,
 	    "[http] listen: expected HOST:PORT, as 127.0.0.1:8077");
 	assert_load_error(fx, "[http]\nlisten = 127.0.0.1:65536\n", 0,
