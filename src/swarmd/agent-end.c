@@ -55,6 +55,7 @@ agent_end_word(enum agent_end e, enum chunk_input ci)
 		[END_NONE] = "failed",
 		[END_FAILED] = "failed",
 		[END_FAILED_TRANSIENT] = "failed",
+		[END_FAILED_ACCOUNT] = "failed",
 		[END_TIMED_OUT] = "timed out",
 		[END_ABORTED] = "aborted",
 		[END_RESTARTED] = "restarted",
@@ -65,7 +66,7 @@ agent_end_word(enum agent_end e, enum chunk_input ci)
 		[END_DONE] = "done",
 	};
 
-	if ((int)e < 0 || e >= AGENT_NENDS)
+	if ((int)e < 0 || e >= AGENT_NENDS || words[e] == NULL)
 		return "invalid";
 	if (ci == CI_EXIT_OK)
 		return "done";
