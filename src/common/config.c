@@ -1,5 +1,7 @@
 /* config.c: read swarmd.conf with inih into struct config. */
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -75,6 +77,10 @@ static const struct key keys[] = {
 	{ "proxy", "max_body", K_SIZE, OFF(proxy_max_body), 1024, 1LL << 30 },
 	{ "proxy", "client_timeout", K_DUR, OFF(proxy_client_timeout), 0,
 	    86400 },
+	{ "metrics", "listen", K_STR, OFF(metrics_listen), 0, 0 },
+	{ "metrics", "allow_remote", K_BOOL, OFF(metrics_allow_remote), 0, 1 },
+	{ "metrics", "on_proxy", K_BOOL, OFF(metrics_on_proxy), 0, 1 },
+	{ "metrics", "timeout", K_DUR, OFF(metrics_timeout), 0, 3600 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
 	{ "store", "file_max", K_SIZE, OFF(file_max), 1, 1LL << 40 },
@@ -212,6 +218,8 @@ config_defaults(struct config *cfg)
 	cfg->proxy_max_header = 64 * 1024;
 	cfg->proxy_max_body = 32 * 1024 * 1024;
 	cfg->proxy_client_timeout = 60;
+	cfg->metrics_listen = xstrdup("");
+	cfg->metrics_timeout = 10;
 	cfg->heartbeat_timeout = 180;
 	cfg->no_progress_timeout = 600;
 	cfg->triage_hook = xstrdup("");
@@ -475,6 +483,71 @@ listen_ok(const char *s)
 	    port <= 65535;
 }
 
+/*
+ * [metrics] listen: an IPv4 address or a bracketed IPv6 one, and a port.
+ * Returns 1 for a loopback address, 0 for another, -1 for no address.
+ */
+static int
+metrics_addr(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char host[64], *end;
+	unsigned char a[16];
+	size_t n;
+	long port;
+
+	if (colon == NULL || (n = (size_t)(colon - s)) == 0 || n >= sizeof host)
+		return -1;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 0 ||
+	    port > 65535)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (n < 3 || host[0] != '[' || host[n - 1] != ']')
+		return -1;
+	host[n - 1] = '\0';
+	if (inet_pton(AF_INET6, host + 1, a) != 1)
+		return -1;
+	return memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+}
+
+/* The metrics answer anyone who can connect: loopback unless asked. */
+static int
+check_metrics(struct config *cfg, const char *file, char *err, size_t errlen)
+{
+	int local;
+
+	if (cfg->metrics_on_proxy && *cfg->proxy_listen == '\0') {
+		snprintf(err, errlen,
+		    "%s: [metrics] on_proxy needs [proxy] listen", file);
+		return -1;
+	}
+	if (cfg->metrics_timeout <= 0) {
+		snprintf(err, errlen,
+		    "%s: [metrics] timeout: expected a duration above 0", file);
+		return -1;
+	}
+	if (*cfg->metrics_listen == '\0')
+		return 0;
+	if ((local = metrics_addr(cfg->metrics_listen)) == -1) {
+		snprintf(err, errlen,
+		    "%s: [metrics] listen: expected ADDRESS:PORT, as 127.0.0.1:9464 or [::1]:9464",
+		    file);
+		return -1;
+	}
+	if (!local && !cfg->metrics_allow_remote) {
+		snprintf(err, errlen,
+		    "%s: [metrics] listen: %s is not a loopback address; set [metrics] allow_remote = yes to serve metrics beyond this host",
+		    file, cfg->metrics_listen);
+		return -1;
+	}
+	return 0;
+}
+
 /* Values that parse but make no sense. */
 static int
 check_values(struct config *cfg, const char *file, char *err, size_t errlen)
@@ -533,7 +606,7 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 		    file);
 		return -1;
 	}
-	return 0;
+	return check_metrics(cfg, file, err, errlen);
 }
 
 int

@@ -93,6 +93,12 @@ struct config {
 	long long proxy_max_header;  /* bytes of a request's head */
 	long long proxy_max_body;    /* bytes of a request's body */
 	double proxy_client_timeout; /* an agent silent this long is dropped */
+
+	/* [metrics]: the Prometheus endpoint (metrics.c) */
+	char *metrics_listen;     /* HOST:PORT; "" leaves it off */
+	int metrics_allow_remote; /* a listen address not on loopback */
+	int metrics_on_proxy;   /* also GET /metrics on the proxy's listener */
+	double metrics_timeout; /* a client silent this long is dropped */
 };
 
 void config_defaults(struct config *);

@@ -438,6 +438,8 @@ swarmd_main(int argc, char **argv)
 	watchdog_init();
 	if (server_listen(err, sizeof err) == -1)
 		fatalx("%s", err);
+	if (metrics_init(err, sizeof err) == -1)
+		fatalx("%s", err);
 	log_notice("swarmd %s ready: state %s, socket %s", SWARM_VERSION,
 	    srv.cfg.statedir, srv.cfg.socket);
 	daemon_ready(notify);
@@ -446,6 +448,7 @@ swarmd_main(int argc, char **argv)
 
 	log_notice("swarmd stopped");
 	server_close();
+	metrics_free();
 	proxy_free();
 	watchdog_free();
 	curlev_free();
