@@ -3,10 +3,12 @@
 # only those that are missing.  Sourced by demo.sh and test.sh.  systemd,
 # mount and man-db are for tests/systemd (a booted systemd, systemd-analyze
 # verify with its man page check); clang and its libFuzzer runtime for
-# tools/fuzz.sh.
+# tools/fuzz.sh.  prometheus is for its promtool: the metrics test
+# (77-metrics.sh) checks each scrape with `promtool check metrics`, the
+# format's own linter, rather than a parser of our making.
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
 libsystemd-dev libjansson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev python3 procps util-linux groff-base \
-systemd mount man-db curl cppcheck clang-format clang-tidy binutils clang libclang-rt-dev"
+systemd mount man-db curl cppcheck clang-format clang-tidy binutils clang libclang-rt-dev prometheus"
 
 swarm_deps() {
 	missing=""
