@@ -7,8 +7,8 @@
 # input gets a clear HTTP answer and the daemon serves on: a wrong path
 # (404), another method (405), a huge request (400), a client that stops
 # mid-request (dropped after [metrics] timeout; others are served
-# meanwhile).  A listen address off loopback is refused unless
-# allow_remote.
+# meanwhile).  After a restart the ended agents are counted from the
+# store.  A listen address off loopback is refused unless allow_remote.
 . "$(dirname "$0")/lib.sh"
 command -v promtool >/dev/null || fail "promtool is not installed (tools/deps.sh: Debian's prometheus)"
 
@@ -141,4 +141,17 @@ swarmctl jobs >/dev/null || fail "the control socket stopped serving"
 
 swarmctl abort "$job" >/dev/null || fail "abort"
 wait_until 30 job_is "$job" aborted || fail "the job did not end"
+scrape >"$T/scrape"
+assert_eq "$(metric 'swarmd_agents{state="killed"}')" 3 "agents killed"
+
+# After a restart the ended agents are counted from the store.
+stop_daemon || fail "swarmd did not stop cleanly"
+: >"$T/swarmd.log"
+start_daemon
+wait_until 10 grep -q 'metrics listening on ' "$T/swarmd.log" || fail "no metrics listener after the restart"
+M="http://$(sed -n 's/.*metrics listening on //p' "$T/swarmd.log" | head -1)"
+scrape >"$T/scrape" || fail "no scrape after the restart"
+assert_eq "$(metric 'swarmd_agents{state="exited"}')" 2 "agents exited, after a restart"
+assert_eq "$(metric 'swarmd_agents{state="killed"}')" 3 "agents killed, after a restart"
+assert_eq "$(metric 'swarmd_agents{state="running"}')" 0 "agents running, after a restart"
 ok
