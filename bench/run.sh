@@ -59,6 +59,8 @@ bench_build
 # The ramp (stagger_*) exists from 5b0050e on; older daemons refuse the key.
 HAVE_RAMP=0
 grep -q -a stagger_batch "$SWARMD" && HAVE_RAMP=1
+HAVE_METRICS=0
+grep -q -a "metrics listening" "$SWARMD" && HAVE_METRICS=1
 bench_release_warning
 bench_rev src include meson.build
 
@@ -100,8 +102,16 @@ start_daemon() {
 		[ "$HAVE_RAMP" = 1 ] && [ "${2:-}" != ramp ] &&
 		    echo "stagger_batch = 1000"
 		[ "${2:-}" = noshim ] && echo "shim = off"
+	# The metrics endpoint exists from ff14dbc on; older daemons refuse it.
+	[ "$HAVE_METRICS" = 1 ] && printf '[metrics]\nlisten = 127.0.0.1:0\n'
 	} >"$DIR/swarmd.conf"
 	bench_start_daemon "$DIR"
+}
+
+# metrics_addr: where the running daemon serves /metrics, or nothing.
+metrics_addr() {
+	[ "$HAVE_METRICS" = 1 ] || return 0
+	sed -n 's/.*metrics listening on //p' "$DIR/swarmd.log" | tail -n 1
 }
 
 # phase_end NAME: the CPU others used since bench_phase_begin, added to
@@ -301,6 +311,7 @@ if want history; then
 	# the agents ran: built without the shim, whose synced status file
 	# per agent makes 100,000 of them take over 15 minutes.
 	start_daemon history noshim
+	MADDR=$(metrics_addr)
 	jf="$DIR/history.json"
 	lib jobfile "$jf" history "$SPAWN_CONC" "$SPAWN_N" true
 	t=$(lib history "$SWARM_SOCKET" "$SWARMCTL" "$jf" "$HIST_JOBS" 1200) ||
@@ -310,6 +321,8 @@ if want history; then
 	for run in $(seq "$RUNS"); do
 		timed ps.hist "$run" "$SWARMCTL" ps
 		timed ps.hist_jobs "$run" "$SWARMCTL" jobs
+		# A Prometheus scrape, beside ps: it must not read the history.
+		[ -n "$MADDR" ] && timed metrics.hist "$run" curl -sS -o /dev/null "http://$MADDR/metrics"
 	done
 	bench_stop_daemon
 	phase_end history

@@ -5,9 +5,12 @@
 # verify with its man page check); clang and its libFuzzer runtime for
 # tools/fuzz.sh; chromium for the web dashboard's browser test
 # (tests/integration/84-dashboard.sh, driven by playwright-core, below).
+# prometheus is for its promtool: the metrics test (77-metrics.sh)
+# checks each scrape with `promtool check metrics`, the format's own
+# linter, rather than a parser of our making.
 SWARM_PACKAGES="meson ninja-build pkg-config gcc libevent-dev libsqlite3-dev \
 libsystemd-dev libjansson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev python3 procps util-linux groff-base \
-systemd mount man-db curl cppcheck clang-format clang-tidy binutils clang libclang-rt-dev chromium"
+systemd mount man-db curl cppcheck clang-format clang-tidy binutils clang libclang-rt-dev chromium prometheus"
 
 swarm_deps() {
 	missing=""

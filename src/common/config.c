@@ -95,6 +95,10 @@ static const struct key keys[] = {
 	{ "http", "operator_token_file", K_STR, OFF(http_operator_token_file),
 	    0, 0 },
 	{ "http", "timeout", K_DUR, OFF(http_timeout), 0, 3600 },
+	{ "metrics", "listen", K_STR, OFF(metrics_listen), 0, 0 },
+	{ "metrics", "allow_remote", K_BOOL, OFF(metrics_allow_remote), 0, 1 },
+	{ "metrics", "on_proxy", K_BOOL, OFF(metrics_on_proxy), 0, 1 },
+	{ "metrics", "timeout", K_DUR, OFF(metrics_timeout), 0, 3600 },
 	{ "store", "checkpoint_max", K_COUNT, OFF(checkpoint_max), 0,
 	    SWARM_MAX_LINE / 4 * 3 },
 	{ "store", "file_max", K_SIZE, OFF(file_max), 1, 1LL << 40 },
@@ -241,6 +245,8 @@ config_defaults(struct config *cfg)
 	cfg->http_token_file = xstrdup("");
 	cfg->http_operator_token_file = xstrdup("");
 	cfg->http_timeout = 30;
+	cfg->metrics_listen = xstrdup("");
+	cfg->metrics_timeout = 10;
 	cfg->heartbeat_timeout = 180;
 	cfg->no_progress_timeout = 600;
 	cfg->triage_hook = xstrdup("");
@@ -493,6 +499,41 @@ url_ok(const char *s)
 }
 
 /*
+ * A listen address, HOST:PORT: HOST an IPv4 address, a bracketed IPv6
+ * one, or localhost.  1 for a loopback address, 0 for another, -1 for
+ * none.  A name that merely starts like 127. is not loopback.
+ */
+static int
+listen_addr(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char host[64], *end;
+	unsigned char a[16];
+	size_t n;
+	long port;
+
+	if (colon == NULL || (n = (size_t)(colon - s)) == 0 || n >= sizeof host)
+		return -1;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 0 ||
+	    port > 65535)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (n < 3 || host[0] != '[' || host[n - 1] != ']')
+		return -1;
+	host[n - 1] = '\0';
+	if (inet_pton(AF_INET6, host + 1, a) != 1)
+		return -1;
+	return memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+}
+
+/*
  * The proxy's address: IPv4 loopback only, as agents' API keys cross it
  * in the clear and the path token is all that tells agents apart; or an
  * absolute path, a Unix socket only the socket's group can reach.
@@ -500,43 +541,9 @@ url_ok(const char *s)
 static int
 listen_ok(const char *s)
 {
-	const char *colon = strrchr(s, ':');
-	char *end;
-	long port;
-
 	if (*s == '/')
 		return strlen(s) < 108; /* sun_path */
-	if (colon == NULL || strncmp(s, "127.", 4) != 0)
-		return 0;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	return errno == 0 && end != colon + 1 && *end == '\0' && port >= 0 &&
-	    port <= 65535;
-}
-
-/* [http] listen: HOST:PORT, and whether HOST is a loopback address. */
-static int
-http_listen_ok(const char *s, int *loopback)
-{
-	const char *colon = strrchr(s, ':');
-	char *end, *host;
-	struct in_addr in;
-	long port;
-
-	if (colon == NULL || colon == s)
-		return 0;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 0 ||
-	    port > 65535)
-		return 0;
-	host = xasprintf("%.*s", (int)(colon - s), s);
-	*loopback = strcmp(host, "localhost") == 0 ||
-	    strcmp(host, "[::1]") == 0 ||
-	    (inet_pton(AF_INET, host, &in) == 1 &&
-	        (ntohl(in.s_addr) >> 24) == 127);
-	free(host);
-	return 1;
+	return strncmp(s, "127.", 4) == 0 && listen_addr(s) == 1;
 }
 
 /* Off loopback, the dashboard shows the swarm only to a bearer token. */
@@ -552,7 +559,7 @@ check_http(struct config *cfg, const char *file, char *err, size_t errlen)
 	}
 	if (*cfg->http_listen == '\0')
 		return 0;
-	if (!http_listen_ok(cfg->http_listen, &loopback)) {
+	if ((loopback = listen_addr(cfg->http_listen)) == -1) {
 		snprintf(err, errlen,
 		    "%s: [http] listen: expected HOST:PORT, as 127.0.0.1:8077",
 		    file);
@@ -562,6 +569,39 @@ check_http(struct config *cfg, const char *file, char *err, size_t errlen)
 		snprintf(err, errlen,
 		    "%s: [http] listen %s is not loopback: it needs token_file",
 		    file, cfg->http_listen);
+		return -1;
+	}
+	return 0;
+}
+
+/* The metrics answer anyone who can connect: loopback unless asked. */
+static int
+check_metrics(struct config *cfg, const char *file, char *err, size_t errlen)
+{
+	int local;
+
+	if (cfg->metrics_on_proxy && *cfg->proxy_listen == '\0') {
+		snprintf(err, errlen,
+		    "%s: [metrics] on_proxy needs [proxy] listen", file);
+		return -1;
+	}
+	if (cfg->metrics_timeout <= 0) {
+		snprintf(err, errlen,
+		    "%s: [metrics] timeout: expected a duration above 0", file);
+		return -1;
+	}
+	if (*cfg->metrics_listen == '\0')
+		return 0;
+	if ((local = listen_addr(cfg->metrics_listen)) == -1) {
+		snprintf(err, errlen,
+		    "%s: [metrics] listen: expected ADDRESS:PORT, as 127.0.0.1:9464 or [::1]:9464",
+		    file);
+		return -1;
+	}
+	if (!local && !cfg->metrics_allow_remote) {
+		snprintf(err, errlen,
+		    "%s: [metrics] listen: %s is not a loopback address; set [metrics] allow_remote = yes to serve metrics beyond this host",
+		    file, cfg->metrics_listen);
 		return -1;
 	}
 	return 0;
@@ -627,7 +667,7 @@ check_values(struct config *cfg, const char *file, char *err, size_t errlen)
 		    file);
 		return -1;
 	}
-	return 0;
+	return check_metrics(cfg, file, err, errlen);
 }
 
 int

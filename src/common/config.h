@@ -102,6 +102,12 @@ struct config {
 	char *http_token_file; /* a bearer token; needed off loopback */
 	char *http_operator_token_file; /* the buttons' token; "" none */
 	double http_timeout; /* a request's head must come within this */
+
+	/* [metrics]: the Prometheus endpoint (metrics.c) */
+	char *metrics_listen;     /* HOST:PORT; "" leaves it off */
+	int metrics_allow_remote; /* a listen address not on loopback */
+	int metrics_on_proxy;   /* also GET /metrics on the proxy's listener */
+	double metrics_timeout; /* a client silent this long is dropped */
 };
 
 void config_defaults(struct config *);

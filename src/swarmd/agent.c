@@ -54,6 +54,10 @@ static const char *agent_names[AGENT_NSTATES] = {
 
 struct agents live_agents = TAILQ_HEAD_INITIALIZER(live_agents);
 
+/* Ended agents in the store by state, counted at start and at each end,
+ * so the metrics need not count the whole history. */
+static int64_t ended[AGENT_NSTATES];
+
 /* Live agents by id: every heartbeat and every ps row looks one up. */
 #define AGENT_BUCKETS 1024
 static LIST_HEAD(, agent) agent_hash[AGENT_BUCKETS];
@@ -320,6 +324,7 @@ agent_apply(
 		break;
 	case AA_ENDED:
 		agent_store_ended(a, code, sig, reason);
+		ended[a->state]++;
 		break;
 	case AA_NONE:
 		break;
@@ -485,6 +490,28 @@ agent_from_row(sqlite3_stmt *st)
 	return a;
 }
 
+/* The ended agents by state, once at start (agents_by_state). */
+static void
+agent_count_ended(void)
+{
+	static const char sql[] = "SELECT state, count(*) FROM agents "
+	                          "WHERE state IN ('exited', 'killed') "
+	                          "GROUP BY state";
+	sqlite3_stmt *st = store_prepare(sql);
+	const char *state;
+	int i;
+
+	memset(ended, 0, sizeof ended);
+	while (store_step(st) == SQLITE_ROW) {
+		state = (const char *)sqlite3_column_text(st, 0);
+		for (i = AGENT_EXITED; i < AGENT_NSTATES; i++) {
+			if (state != NULL && strcmp(state, agent_names[i]) == 0)
+				ended[i] = sqlite3_column_int64(st, 1);
+		}
+	}
+	sqlite3_reset(st);
+}
+
 /* The agents the store says were live when swarmd last stopped. */
 void
 agent_load_live(void)
@@ -497,6 +524,23 @@ agent_load_live(void)
 	while (store_step(st) == SQLITE_ROW)
 		agent_from_row(st);
 	sqlite3_reset(st);
+	agent_count_ended();
+}
+
+/* Agents by state, for the metrics: the live from memory, the ended
+ * as counted (an ended agent still in live_agents is counted there). */
+void
+agent_counts(int64_t n[AGENT_NSTATES])
+{
+	struct agent *a;
+	int i;
+
+	for (i = 0; i < AGENT_NSTATES; i++)
+		n[i] = i >= AGENT_EXITED ? ended[i] : 0;
+	TAILQ_FOREACH(a, &live_agents, entry) {
+		if ((int)a->state >= 0 && a->state < AGENT_EXITED)
+			n[a->state]++;
+	}
 }
 
 /* ---- the agents table: queries for the verbs ---- */

@@ -431,6 +431,26 @@ chunk_count(int64_t job, const char *state)
 	return n;
 }
 
+/* JOB's chunks by state, for the metrics: its part of chunks_by_state
+ * only, however long the history. */
+void
+chunk_counts(int64_t job, int64_t n[CHUNK_NSTATES])
+{
+	static const char sql[] = "SELECT state, count(*) FROM chunks "
+	                          "WHERE job = ? GROUP BY state";
+	sqlite3_stmt *st = store_prepare(sql);
+	int s;
+
+	memset(n, 0, CHUNK_NSTATES * sizeof *n);
+	sqlite3_bind_int64(st, 1, job);
+	while (store_step(st) == SQLITE_ROW) {
+		s = chunk_state_parse((const char *)sqlite3_column_text(st, 0));
+		if (s >= 0 && s < CHUNK_NSTATES)
+			n[s] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+}
+
 /* The chunk's task as a JSON string, or null. */
 json_t *
 chunk_task_json(int64_t job, const char *chunk)

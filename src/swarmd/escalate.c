@@ -344,6 +344,22 @@ notify(int64_t id, int again)
 
 /* ---- opening, closing, renotifying ---- */
 
+static int64_t opened; /* since start, for the metrics */
+
+/* Escalations opened since start, and open now (escalations_open). */
+void
+escalate_counts(int64_t *opened_since_start, int64_t *open_now)
+{
+	static const char sql[] = "SELECT count(*) FROM escalations "
+	                          "WHERE status = 'open'";
+	sqlite3_stmt *st = store_prepare(sql);
+
+	*opened_since_start = opened;
+	*open_now =
+	    store_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+}
+
 /*
  * Open an escalation about agent A (EVIDENCE, TRIED and VERDICT taken;
  * VERDICT may be NULL), and notify.  Returns its id.
@@ -375,6 +391,7 @@ escalate_open(struct agent *a, const char *state, const char *summary,
 	store_bind_text(st, 10, vd);
 	store_step(st);
 	id = store_last_id();
+	opened++;
 	evlog_add("escalated", a->job, a->chunk, a->id, a->attempt,
 	    json_pack("{s:o, s:s, s:s, s:o, s:o, s:o}", "escalation",
 	        json_sprintf("esc-%lld", (long long)id), "state", state,

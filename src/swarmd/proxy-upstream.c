@@ -90,6 +90,9 @@ preq_free(struct preq *p)
 
 	if (a != NULL)
 		a->held -= p->hold.tokens;
+	/* What swarmd added: its queue, its pacing, the 429s it absorbed. */
+	if (p->sent > 0)
+		histo_add(&p->up->added, p->sent - p->arrived);
 	if (p->flow != NULL)
 		queue_take(p);
 	if (p->easy != NULL) {
@@ -336,6 +339,7 @@ preq_start(struct preq *p)
 		p->up->probing = PROBE_SENT;
 	}
 	p->up->requests++;
+	p->sent = histo_now();
 	pace_charge(&p->up->pace, &p->est, 1);
 	quota_hold(&p->hold, 1);
 	p->holding = 1;

@@ -346,6 +346,30 @@ on_answered(struct evhttp_request *req, void *arg)
 }
 
 /*
+ * Another path on the proxy's listener, for the control layer (GET
+ * /metrics).  The gate lets only agents' requests through whole, so it
+ * comes as a refused request does: its line alone, answered, then the
+ * connection closes (on_answered lingers).
+ */
+static proxy_serve_cb served_cb;
+
+static void
+on_served(struct evhttp_request *req, void *arg)
+{
+	evhttp_request_set_on_complete_cb(req, on_answered, NULL);
+	served_cb(req, arg);
+}
+
+int
+proxy_serve(const char *path, proxy_serve_cb cb, void *arg)
+{
+	if (http == NULL)
+		return -1;
+	served_cb = cb;
+	return evhttp_set_cb(http, path, on_served, arg) == 0 ? 0 : -1;
+}
+
+/*
  * While the answer is waited for and streamed the agent sends nothing:
  * no read timeout then ([proxy] timeout bounds upstream's silence), but
  * one that stops reading what it is sent is dropped.
@@ -389,6 +413,7 @@ on_request(struct evhttp_request *req, void *arg)
 	if (request_capped(req, a))
 		return;
 	p = xcalloc(1, sizeof *p);
+	p->arrived = histo_now();
 	p->agent = a->id;
 	p->up = up;
 	p->resp = evbuffer_new();
@@ -451,6 +476,26 @@ proxy_json(void)
 		        pace_json(&up->pace)));
 	}
 	return o;
+}
+
+/* Each upstream's figures, for the metrics; 0 when the proxy is off. */
+int
+proxy_stats(struct proxy_stat st[], int max)
+{
+	int i;
+
+	if (http == NULL)
+		return 0;
+	for (i = 0; i < UP_N && i < max; i++) {
+		st[i].upstream = ups[i].name;
+		st[i].queued = ups[i].queued;
+		st[i].inflight = ups[i].inflight;
+		st[i].requests = ups[i].requests;
+		st[i].absorbed = ups[i].absorbed;
+		st[i].refused = ups[i].refused;
+		st[i].added = &ups[i].added;
+	}
+	return i;
 }
 
 /*

@@ -37,6 +37,7 @@ struct upstream {
 	int probing;        /* after a backoff: PROBE_WANTED, PROBE_SENT */
 	struct event *pump;
 	int64_t requests, absorbed, refused; /* since start */
+	struct histo added; /* arrival to its last sending upstream */
 	char view[PACE_ACCOUNT][3][48]; /* its rate-limit headers, as sent */
 };
 
@@ -51,6 +52,7 @@ struct preq {
 	struct upstream *up;
 	struct flow *flow;      /* while it waits */
 	int64_t queued_at;      /* mono ms */
+	double arrived, sent;   /* histo_now(): came in, last sent upstream */
 	struct pace_cost est;   /* charged while in flight */
 	struct quota_held hold; /* its most: held against cap and account */
 	int holding;            /* hold is on the account (in flight) */

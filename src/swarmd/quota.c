@@ -57,6 +57,74 @@ struct meter {
 
 static struct meter m;
 
+/*
+ * Tokens and spend per job and model since swarmd started, for the
+ * metrics: counters in memory, so a scrape reads no usage rows.  Most
+ * recent first, as the records of one job come together.
+ */
+struct spend {
+	int64_t job;
+	char *model; /* NULL: none named */
+	struct usage use;
+	double usd;
+	TAILQ_ENTRY(spend) entry;
+};
+static TAILQ_HEAD(, spend) spends = TAILQ_HEAD_INITIALIZER(spends);
+
+static int
+same_model(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Counters only rise: a proxy figure lower than the output's it
+ * replaces (record_replace) leaves that class where it was. */
+static void
+spend_add(int64_t job, const char *model, const struct usage *u, double usd)
+{
+	struct spend *s;
+
+	TAILQ_FOREACH(s, &spends, entry) {
+		if (s->job == job && same_model(s->model, model))
+			break;
+	}
+	if (s == NULL) {
+		s = xcalloc(1, sizeof *s);
+		s->job = job;
+		s->model = model != NULL ? xstrdup(model) : NULL;
+	} else
+		TAILQ_REMOVE(&spends, s, entry);
+	TAILQ_INSERT_HEAD(&spends, s, entry);
+	s->use.input += u->input > 0 ? u->input : 0;
+	s->use.output += u->output > 0 ? u->output : 0;
+	s->use.cache_creation += u->cache_creation > 0 ? u->cache_creation : 0;
+	s->use.cache_read += u->cache_read > 0 ? u->cache_read : 0;
+	s->usd += usd > 0 ? usd : 0;
+}
+
+void
+quota_spend_each(void (*cb)(int64_t job, const char *model,
+                     const struct usage *, double usd, void *),
+    void *arg)
+{
+	struct spend *s;
+
+	TAILQ_FOREACH(s, &spends, entry)
+		cb(s->job, s->model, &s->use, s->usd, arg);
+}
+
+static void
+spend_free(void)
+{
+	struct spend *s;
+
+	while ((s = TAILQ_FIRST(&spends)) != NULL) {
+		TAILQ_REMOVE(&spends, s, entry);
+		free(s->model);
+		free(s);
+	}
+}
+
 int64_t
 usage_counted(const struct usage *u)
 {
@@ -228,14 +296,8 @@ meter_load(void)
 
 /* ---- the views as numbers ---- */
 
-struct view {
-	const char *name;
-	double limit, used; /* tokens or USD */
-	double refill_s;    /* until the use falls back by a slice */
-};
-
 static int
-meter_views(struct view v[4])
+meter_views(struct quota_view v[4])
 {
 	int64_t now = now_wall_ms();
 	int n = 0;
@@ -246,29 +308,36 @@ meter_views(struct view v[4])
 	if (srv.cfg.tokens_per_minute > 0) {
 		double cap = (double)srv.cfg.tokens_per_minute;
 
-		v[n++] = (struct view){ "tokens_per_minute", cap,
+		v[n++] = (struct quota_view){ "tokens_per_minute", cap,
 			cap - m.bucket, (cap - m.bucket) / (cap / 60) };
 	}
 	if (srv.cfg.window_tokens > 0)
-		v[n++] = (struct view){ "window", (double)srv.cfg.window_tokens,
-			(double)m.window_used,
+		v[n++] = (struct quota_view){ "window",
+			(double)srv.cfg.window_tokens, (double)m.window_used,
 			m.len == 0 ?
 			    0 :
 			    (double)(m.ring[m.head].ts +
 			        (int64_t)(srv.cfg.window * 1000) - now) /
 			        1000 };
 	if (srv.cfg.daily_usd > 0)
-		v[n++] =
-		    (struct view){ "daily_usd", srv.cfg.daily_usd, m.usd_today,
-			    (double)(86400000 - now % 86400000) / 1000 };
+		v[n++] = (struct quota_view){ "daily_usd", srv.cfg.daily_usd,
+			m.usd_today,
+			(double)(86400000 - now % 86400000) / 1000 };
 	return n;
+}
+
+/* The views that are set, for the metrics; at most 4. */
+int
+quota_views(struct quota_view v[4])
+{
+	return meter_views(v);
 }
 
 /* Tokens the tightest token view still allows; -1 when none is set. */
 int64_t
 quota_remaining(void)
 {
-	struct view v[4];
+	struct quota_view v[4];
 	int n = meter_views(v), i;
 	double best = -1;
 
@@ -334,7 +403,7 @@ subscription_blocked(char *name, size_t len)
 static void
 gate_evaluate(void)
 {
-	struct view v[4];
+	struct quota_view v[4];
 	int n = meter_views(v), i, over = -1, under = 1;
 	char why[256], name[64];
 	int64_t until;
@@ -554,8 +623,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* Count U (may be negative: a correction) into the agent and the views. */
 static void
-meter_add(struct agent *a, const struct usage *u, double usd, int64_t now)
+meter_add(struct agent *a, const char *model, const struct usage *u, double usd,
+    int64_t now)
 {
+	spend_add(a->job, model, u, usd);
 	a->use.input += u->input;
 	a->use.output += u->output;
 	a->use.cache_creation += u->cache_creation;
@@ -621,7 +692,7 @@ record_replace(struct agent *a, const char *model, const char *msgid,
 	sqlite3_bind_double(st, 6, usd);
 	sqlite3_bind_int64(st, 7, rowid);
 	store_step(st);
-	meter_add(a, &d, usd - old_usd, now);
+	meter_add(a, model, &d, usd - old_usd, now);
 	return 1;
 }
 
@@ -661,7 +732,7 @@ quota_record(struct agent *a, const char *model, const char *source,
 			return record_replace(a, model, msgid, u, now);
 		return 0;
 	}
-	meter_add(a, u, usd, now);
+	meter_add(a, model, u, usd, now);
 	return 1;
 }
 
@@ -753,7 +824,7 @@ unpriced_today(void)
 json_t *
 quota_json(void)
 {
-	struct view v[4];
+	struct quota_view v[4];
 	int n = meter_views(v), i;
 	json_t *windows = json_array();
 
@@ -934,6 +1005,7 @@ quota_free(void)
 	json_decref(m.subscription);
 	free(m.proxy_listen);
 	free(m.ring);
+	spend_free();
 	memset(&m, 0, sizeof m);
 }
 

@@ -447,11 +447,24 @@ store_unsubscribe(store_commit_cb cb, void *arg)
 	notify_remove(&subs, (notify_fn)cb, arg);
 }
 
+/* How long each COMMIT took, for the metrics. */
+static struct histo commit_times;
+
+const struct histo *
+store_commit_histo(void)
+{
+	return &commit_times;
+}
+
+/* COMMIT, timed, then tell the subscribers. */
 static void
-store_committed(void)
+store_commit_now(void)
 {
 	struct notify *n, *next;
+	double t0 = histo_now();
 
+	store_exec("COMMIT");
+	histo_add(&commit_times, histo_now() - t0);
 	TAILQ_FOREACH_SAFE(n, &subs, entry, next)
 		((store_commit_cb)n->fn)(n->arg);
 }
@@ -492,8 +505,7 @@ store_flush(void)
 	if (!pending || depth > 0)
 		return;
 	pending = 0;
-	store_exec("COMMIT");
-	store_committed();
+	store_commit_now();
 }
 
 void
@@ -518,8 +530,7 @@ store_commit(void)
 {
 	if (depth > 0 && --depth == 0) {
 		pending = 0;
-		store_exec("COMMIT");
-		store_committed();
+		store_commit_now();
 	}
 }
 

@@ -441,6 +441,8 @@ swarmd_main(int argc, char **argv)
 		fatalx("%s", err);
 	if (http_init(err, sizeof err) == -1)
 		fatalx("%s", err);
+	if (metrics_init(err, sizeof err) == -1)
+		fatalx("%s", err);
 	log_notice("swarmd %s ready: state %s, socket %s", SWARM_VERSION,
 	    srv.cfg.statedir, srv.cfg.socket);
 	daemon_ready(notify);
@@ -450,6 +452,7 @@ swarmd_main(int argc, char **argv)
 	log_notice("swarmd stopped");
 	http_free();
 	server_close();
+	metrics_free();
 	proxy_free();
 	watchdog_free();
 	curlev_free();

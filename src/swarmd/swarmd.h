@@ -89,6 +89,17 @@ TAILQ_HEAD(notify_list, notify);
 void notify_add(struct notify_list *, notify_fn, void *arg);
 void notify_remove(struct notify_list *, notify_fn, void *arg);
 
+/* ---- histo.c: histograms of durations, for the metrics ---- */
+#define HISTO_BUCKETS 16
+struct histo {
+	uint64_t counts[HISTO_BUCKETS + 1]; /* per bucket; the last: past all */
+	uint64_t count;
+	double sum; /* seconds */
+};
+double histo_bound(int);
+void histo_add(struct histo *, double seconds);
+double histo_now(void);
+
 /* ---- file.c: files an agent names, read safely; private files written ---- */
 enum file_kind { FILE_CHECKPOINT, FILE_RESULT }; /* which limit applies */
 char *file_read(
@@ -188,6 +199,7 @@ int chunk_complete(const struct agent *, enum chunk_input, enum fail_class,
 /* The chunks table for the other modules; writes in the caller's txn. */
 void chunk_add_all(int64_t job, json_t *chunks);
 int64_t chunk_count(int64_t job, const char *state);
+void chunk_counts(int64_t job, int64_t n[CHUNK_NSTATES]); /* by state */
 json_t *chunk_task_json(int64_t job, const char *chunk);
 json_t *chunk_fields_json(int64_t job, const char *chunk); /* NULL: none */
 json_t *chunk_list_json(int64_t job);
@@ -368,6 +380,7 @@ void agent_store_done(struct agent *, const char *summary, const char *result);
 char *agent_prev_session(const struct agent *, int64_t *prev, char **reason);
 void agent_store_seen(struct agent *);
 void agent_load_live(void);
+void agent_counts(int64_t n[AGENT_NSTATES]); /* by state, for the metrics */
 int agent_parse_id(const char *, int64_t *);
 struct agent *agent_new(
     int64_t id, int64_t job, const char *chunk, int attempt);
@@ -425,6 +438,7 @@ int store_pending(void);
 typedef void (*store_commit_cb)(void *arg);
 void store_subscribe(store_commit_cb, void *arg);
 void store_unsubscribe(store_commit_cb, void *arg);
+const struct histo *store_commit_histo(void); /* each COMMIT's time */
 /* Event priorities: requests and timers first, the group commit last. */
 #define STORE_PRIORITIES 3
 #define STORE_FLUSH_PRIORITY 2
@@ -487,6 +501,16 @@ struct quota_cost {
 };
 typedef void (*quota_cost_cb)(void *, const struct quota_cost *);
 void quota_cost_each(int64_t agent, int64_t since, quota_cost_cb, void *);
+/* For the metrics: the views that are set, and spend since start. */
+struct quota_view {
+	const char *name;   /* tokens_per_minute, window, daily_usd */
+	double limit, used; /* tokens or USD */
+	double refill_s;    /* until the use falls back by a slice */
+};
+int quota_views(struct quota_view v[4]);
+void quota_spend_each(void (*cb)(int64_t job, const char *model,
+                          const struct usage *, double usd, void *),
+    void *arg);
 
 /* ---- output.c: agents' output, followed as it is written ---- */
 void output_init(void);
@@ -922,6 +946,17 @@ void watchdog_agent_free(struct agent *);
 int64_t watchdog_context_window(const char *model);
 int watchdog_act(
     struct agent *, const char *action, const char *message, const char *why);
+/* What each tier did since start, and the live agents by phase. */
+#define WD_NRULES 3    /* stalled, zombie, context_exhausted */
+#define WD_NVERDICTS 7 /* continue ... escalate, and none (no verdict) */
+struct watchdog_counts {
+	int64_t phase[W_NPHASES];
+	int64_t rules[WD_NRULES];       /* tier 1 */
+	int64_t verdicts[WD_NVERDICTS]; /* tier 2 */
+};
+void watchdog_counts(struct watchdog_counts *);
+const char *watchdog_rule_name(int);
+const char *watchdog_verdict_name(int);
 
 /* ---- limits.c: rlimits and cgroup limits on agents ---- */
 void limits_init(void);
@@ -1012,6 +1047,16 @@ const char *proxy_socket(void);  /* its Unix socket, or NULL */
 char *proxy_hook_url(void);      /* the triage hook's base URL, or NULL */
 json_t *proxy_json(void);
 json_t *proxy_upstream_json(void);
+struct proxy_stat {
+	const char *upstream;
+	int queued, inflight;
+	int64_t requests, absorbed, refused; /* since start */
+	const struct histo *added;           /* swarmd's added latency */
+};
+int proxy_stats(struct proxy_stat[], int max);
+struct evhttp_request;
+typedef void (*proxy_serve_cb)(struct evhttp_request *, void *);
+int proxy_serve(const char *path, proxy_serve_cb, void *arg); /* -1: off */
 
 /* ---- escalate.c: tier 3, the human ---- */
 void escalate_init(void);
@@ -1024,6 +1069,7 @@ int64_t escalate_open_for(int64_t agent);
 json_t *escalate_get(int64_t id);
 json_t *escalate_list(int all);
 int escalate_parse_id(const char *, int64_t *);
+void escalate_counts(int64_t *opened_since_start, int64_t *open_now);
 
 /* ---- route.c: failure routing ---- */
 void route_failure(int64_t job, const char *chunk, enum fail_class,
@@ -1079,6 +1125,11 @@ void evlog_follow(struct client *, json_t *id, const struct evlog_filter *);
 #define PEER_OUTSIDE 0    /* in no agent's process tree */
 #define PEER_UNKNOWN (-1) /* cannot be told: no operator either */
 int64_t peer_agent(pid_t);
+
+/* ---- metrics.c: the Prometheus endpoint ---- */
+int metrics_init(char *err, size_t errlen);
+void metrics_free(void);
+void metrics_write(struct evbuffer *); /* every figure, as text */
 
 /* ---- verb.c: the verb table ---- */
 #define V_OPERATOR 0x1 /* operators only */

@@ -65,6 +65,23 @@ static watch_action act_triage, act_ask, act_clear, act_nudge, act_restart,
 
 static struct event *tick_ev;
 
+/* What each tier did since start, for the metrics. */
+static const char *rule_names[WD_NRULES] = { "stalled", "zombie",
+	"context_exhausted" };
+static const char *verdict_names[WD_NVERDICTS] = { "continue", "nudge",
+	"restart", "handoff", "kill", "escalate", "none" };
+static int64_t rules_fired[WD_NRULES], verdicts_seen[WD_NVERDICTS];
+
+static void
+count_in(const char *names[], int64_t counts[], int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n - 1 && strcmp(names[i], name) != 0; i++)
+		;
+	counts[i]++; /* an unknown name counts as the last */
+}
+
 /* ---- the phase table ---- */
 
 /*
@@ -265,6 +282,7 @@ suspect_mark(struct agent *a, struct watch *w, const struct watch_arg *arg)
 {
 	json_t *evidence = arg->evidence;
 
+	count_in(rule_names, rules_fired, WD_NRULES, arg->reason);
 	snprintf(w->reason, sizeof w->reason, "%s", arg->reason);
 	snprintf(w->summary, sizeof w->summary, "%s", arg->summary);
 	json_object_set_new(evidence, "reason", json_string(arg->reason));
@@ -624,6 +642,8 @@ on_verdict(
 		return;
 	}
 	w->triage = NULL;
+	count_in(verdict_names, verdicts_seen, WD_NVERDICTS,
+	    v != NULL ? v->action : "none");
 	if (v != NULL) {
 		json_decref(w->verdict);
 		w->verdict = verdict_json(v);
@@ -694,6 +714,35 @@ watchdog_act(
 		arg.tried = json_array();
 	watch_apply(a, w, acts[i].in, &arg);
 	return 0;
+}
+
+/* ---- the figures, for the metrics ---- */
+
+void
+watchdog_counts(struct watchdog_counts *c)
+{
+	struct agent *a;
+
+	memset(c, 0, sizeof *c);
+	memcpy(c->rules, rules_fired, sizeof c->rules);
+	memcpy(c->verdicts, verdicts_seen, sizeof c->verdicts);
+	TAILQ_FOREACH(a, &live_agents, entry) {
+		/* Not yet looked at, an agent is watched all the same. */
+		if (a->state == AGENT_RUNNING || a->state == AGENT_SUSPECT)
+			c->phase[a->wd != NULL ? a->wd->phase : W_WATCH]++;
+	}
+}
+
+const char *
+watchdog_rule_name(int i)
+{
+	return i >= 0 && i < WD_NRULES ? rule_names[i] : "invalid";
+}
+
+const char *
+watchdog_verdict_name(int i)
+{
+	return i >= 0 && i < WD_NVERDICTS ? verdict_names[i] : "invalid";
 }
 
 /* ---- life of the module ---- */

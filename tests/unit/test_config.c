@@ -308,6 +308,54 @@ test_synchronous(void **state)
 	    "[store] synchronous: expected full, normal or extra");
 }
 
+/* [metrics] listen: loopback unless allow_remote; on_proxy needs the proxy. */
+static void
+test_metrics(void **state)
+{
+	struct fixture *fx = *state;
+	const char *off = "[metrics] listen: 0.0.0.0:9464 is not a loopback "
+	                  "address; set [metrics] allow_remote = yes to serve "
+	                  "metrics beyond this host";
+
+	assert_string_equal(fx->cfg.metrics_listen, "");
+	assert_int_equal(fx->cfg.metrics_allow_remote, 0);
+	assert_true(fx->cfg.metrics_timeout == 10);
+	assert_int_equal(load(fx, "[metrics]\nlisten = 127.0.0.1:9464\n"), 0);
+	assert_string_equal(fx->cfg.metrics_listen, "127.0.0.1:9464");
+	assert_int_equal(load(fx, "[metrics]\nlisten = 127.0.0.2:0\n"), 0);
+	assert_int_equal(load(fx, "[metrics]\nlisten = [::1]:9464\n"), 0);
+	assert_load_error(fx, "[metrics]\nlisten = 0.0.0.0:9464\n", 0, off);
+	assert_load_error(fx,
+	    "[metrics]\nlisten = [::]:9464\nallow_remote = no\n", 0,
+	    "[metrics] listen: [::]:9464 is not a loopback address; set "
+	    "[metrics] allow_remote = yes to serve metrics beyond this host");
+	assert_int_equal(load(fx,
+	                     "[metrics]\nlisten = 0.0.0.0:9464\n"
+	                     "allow_remote = yes\n"),
+	    0);
+	assert_int_equal(fx->cfg.metrics_allow_remote, 1);
+	assert_load_error(fx,
+	    "[metrics]\nlisten = 127.example.com:9464\nallow_remote = no\n", 0,
+	    "[metrics] listen: expected ADDRESS:PORT, as 127.0.0.1:9464 or "
+	    "[::1]:9464");
+	assert_load_error(fx, "[metrics]\nlisten = 127.0.0.1:70000\n", 0,
+	    "[metrics] listen: expected ADDRESS:PORT, as 127.0.0.1:9464 or "
+	    "[::1]:9464");
+	assert_load_error(fx, "[metrics]\nlisten = 127.0.0.1\n", 0,
+	    "[metrics] listen: expected ADDRESS:PORT, as 127.0.0.1:9464 or "
+	    "[::1]:9464");
+	assert_load_error(fx,
+	    "[metrics]\nlisten = 127.0.0.1:9464\non_proxy = yes\n", 0,
+	    "[metrics] on_proxy needs [proxy] listen");
+	assert_int_equal(load(fx,
+	                     "[proxy]\nlisten = 127.0.0.1:0\n"
+	                     "[metrics]\nlisten =\non_proxy = yes\n"),
+	    0);
+	assert_int_equal(fx->cfg.metrics_on_proxy, 1);
+	assert_load_error(fx, "[metrics]\ntimeout = 0\n", 0,
+	    "[metrics] timeout: expected a duration above 0");
+}
+
 /* file_max and result_max are sizes of at least one byte. */
 static void
 test_file_max(void **state)
@@ -537,8 +585,7 @@ test_http(void **state)
 	    "[http] listen 0.0.0.0:8077 is not loopback: it needs token_file");
 	/* A name that starts like a loopback address is not one. */
 	assert_load_error(fx, "[http]\nlisten = 127.example.com:8077\n", 0,
-	    "[http] listen 127.example.com:8077 is not loopback: it needs "
-	    "token_file");
+	    "[http] listen: expected HOST:PORT, as 127.0.0.1:8077");
 	assert_load_error(fx, "[http]\nlisten = 8077\n", 0,
 	    "[http] listen: expected HOST:PORT, as 127.0.0.1:8077");
 	assert_load_error(fx, "[http]\nlisten = 127.0.0.1:65536\n", 0,
@@ -572,6 +619,7 @@ main(void)
 		T(test_missing_file),
 		T(test_synchronous),
 		T(test_file_max),
+		T(test_metrics),
 		T(test_watchdog),
 		T(test_sample_is_defaults),
 		T(test_readme_snippets),
