@@ -583,26 +583,6 @@ cmd_print_cost(const char *label, json_t *c)
 	print_cost_unpriced(c);
 }
 
-/* --since is read here, where the user's time zone is, and sent in UTC. */
-static int
-cost_since(struct cmd_ctx *ctx, json_t *args)
-{
-	const char *since = cmd_opt(ctx, "since");
-	char ts[TS_LEN];
-	int64_t ms;
-
-	if (since == NULL)
-		return 0;
-	if (parse_time(since, now_wall_ms(), &ms) == -1 || ms <= 0)
-		return cmd_usage_error(ctx,
-		    "bad --since \"%s\": expected a time (2026-11-23T12:00, "
-		    "local unless it ends in Z or +HH:MM) or a duration "
-		    "before now (90s, 10m, 2h, 1d)",
-		    since);
-	json_object_set_new(args, "since", json_string(ts_format(ms, ts)));
-	return 0;
-}
-
 int
 cmd_cost(struct cmd_ctx *ctx)
 {
@@ -612,7 +592,7 @@ cmd_cost(struct cmd_ctx *ctx)
 	if (ctx->argc > 0)
 		json_object_set_new(args, "job", json_string(ctx->argv[0]));
 	cmd_opt_arg(ctx, args, "by", "by");
-	if ((rc = cost_since(ctx, args)) != 0) {
+	if ((rc = cmd_opt_since(ctx, args)) != 0) {
 		json_decref(args);
 		return rc;
 	}

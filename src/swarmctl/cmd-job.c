@@ -486,38 +486,22 @@ show_page(struct cmd_ctx *ctx, json_t *events, json_int_t *last)
 	}
 }
 
+/* The filters of events, as arguments. */
+static int
+events_filter(struct cmd_ctx *ctx, json_t *filter)
+{
+	cmd_opt_arg(ctx, filter, "job", "job");
+	cmd_opt_arg(ctx, filter, "agent", "agent");
+	cmd_opt_arg(ctx, filter, "type", "type");
+	return cmd_opt_since(ctx, filter);
+}
+
 /*
  * The whole log, a page at a time after the last seq seen, as swarmd
  * answers with a page and whether there is more; with --follow, swarmd
  * follows once a page reaches the newest event.  With --limit, the newest
  * N in one answer.
  */
-/*
- * The filters of events, as arguments.  --since is read here, where the
- * user's time zone is (a time without one is local), and sent in UTC.
- */
-static int
-events_filter(struct cmd_ctx *ctx, json_t *filter)
-{
-	const char *since = cmd_opt(ctx, "since");
-	char ts[TS_LEN];
-	int64_t ms;
-
-	cmd_opt_arg(ctx, filter, "job", "job");
-	cmd_opt_arg(ctx, filter, "agent", "agent");
-	cmd_opt_arg(ctx, filter, "type", "type");
-	if (since == NULL)
-		return 0;
-	if (parse_time(since, now_wall_ms(), &ms) == -1 || ms <= 0)
-		return cmd_usage_error(ctx,
-		    "bad --since \"%s\": expected a time (2026-11-23T12:00, "
-		    "local unless it ends in Z or +HH:MM) or a duration "
-		    "before now (90s, 10m, 2h, 1d)",
-		    since);
-	json_object_set_new(filter, "since", json_string(ts_format(ms, ts)));
-	return 0;
-}
-
 int
 cmd_events(struct cmd_ctx *ctx)
 {

@@ -467,6 +467,29 @@ cmd_opt_arg(
 		json_object_set_new(args, key, json_string(v));
 }
 
+/*
+ * --since as "since" in ARGS: read here, where the user's time zone is (a
+ * time without one is local), and sent in UTC.  0, or a usage error.
+ */
+int
+cmd_opt_since(struct cmd_ctx *ctx, json_t *args)
+{
+	const char *since = cmd_opt(ctx, "since");
+	char ts[TS_LEN];
+	int64_t ms;
+
+	if (since == NULL)
+		return 0;
+	if (parse_time(since, now_wall_ms(), &ms) == -1 || ms <= 0)
+		return cmd_usage_error(ctx,
+		    "bad --since \"%s\": expected a time (2026-11-23T12:00, "
+		    "local unless it ends in Z or +HH:MM) or a duration "
+		    "before now (90s, 10m, 2h, 1d)",
+		    since);
+	json_object_set_new(args, "since", json_string(ts_format(ms, ts)));
+	return 0;
+}
+
 /* A duration option as seconds; -1 if bad, 0 if absent. */
 int
 cmd_opt_seconds(

@@ -60,6 +60,7 @@ int cmd_is_utf8(const char *);
 /* The value of the verb's option NAME, "" for a flag, NULL if not given. */
 const char *cmd_opt(struct cmd_ctx *, const char *name);
 /* Copy option NAME into ARGS as string member KEY, if given. */
+int cmd_opt_since(struct cmd_ctx *, json_t *args);
 void cmd_opt_arg(
     struct cmd_ctx *, json_t *args, const char *name, const char *key);
 /* A duration option into ARGS as seconds; -1 if bad, 0 if absent. */
