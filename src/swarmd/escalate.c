@@ -307,9 +307,17 @@ webhook_body(json_t *e, int again)
 	    (long long)json_integer_value(json_object_get(e, "attempt")),
 	    str(e, "state"), str(e, "summary"));
 	tried_text(f, json_object_get(e, "tried"));
-	fprintf(f,
-	    " Resolve: swarmctl resolve %s --action restart|kill|continue",
-	    str(e, "escalation"));
+	/* The account's agent has ended: only the chunk's retry is left. */
+	if (strcmp(str(e, "state"), "account") == 0)
+		fprintf(f,
+		    " Fix the account, then: swarmctl retry %s/%s; swarmctl "
+		    "resolve %s --action continue",
+		    str(e, "job"), str(e, "chunk"), str(e, "escalation"));
+	else
+		fprintf(f,
+		    " Resolve: swarmctl resolve %s --action "
+		    "restart|kill|continue",
+		    str(e, "escalation"));
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

@@ -13,6 +13,29 @@
 # header is not modelled by the fake.  A 400 it does not retry.
 . "$(dirname "$0")/claude-lib.sh"
 printf '[retries]\ntransient = 3\nbackoff = 0\n' >>"$CONF"
+# A webhook receiver: the escalation's text must say what to do.
+cat >"$T/receiver.py" <<'P'
+import http.server, json, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        with open(sys.argv[1], "a") as f:
+            f.write(json.dumps(json.loads(body)["text"]) + "\n")
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(s.server_address[1]))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+s.serve_forever()
+P
+python3 "$T/receiver.py" "$T/posts" "$T/port" &
+KILL_AT_EXIT="$KILL_AT_EXIT $!"
+wait_until 10 test -s "$T/port" || fail "receiver did not start"
+printf '[watchdog]\nescalation_webhook = http://127.0.0.1:%s/hook\n' "$(cat "$T/port")" >>"$CONF"
 start_daemon
 
 faults() { curl -sS -X POST -d "$1" "$UP/_fake/faults" >/dev/null || fail "faults"; }
@@ -38,6 +61,9 @@ account() {
 auth=$(account auth '{"fail": {"status": 401, "count": -1}}' authentication_failed)
 billing=$(account billing '{"fail": {"status": 400, "count": -1, "message": "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}}' billing_error)
 assert_eq "$(curl -sS "$UP/_fake/stats" | json 'j["injected"]')" 2 "requests the fake refused"
+# The webhook says the way out: the account fixed, the chunk retried.
+wait_until 20 grep -q "swarmctl retry $auth/c0" "$T/posts" ||
+	fail "the webhook did not say to retry: $(cat "$T/posts" 2>/dev/null)"
 
 # Fixed: the operator retries the dead chunk and closes the escalation.
 faults '{}'
