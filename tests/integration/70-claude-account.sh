@@ -62,8 +62,9 @@ auth=$(account auth '{"fail": {"status": 401, "count": -1}}' authentication_fail
 billing=$(account billing '{"fail": {"status": 400, "count": -1, "message": "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}}' billing_error)
 assert_eq "$(curl -sS "$UP/_fake/stats" | json 'j["injected"]')" 2 "requests the fake refused"
 # The webhook says the way out: the account fixed, the chunk retried.
-wait_until 20 grep -q "swarmctl retry $auth/c0" "$T/posts" ||
+wait_until 20 grep -q "Fix the account, then: swarmctl retry $auth/c0" "$T/posts" ||
 	fail "the webhook did not say to retry: $(cat "$T/posts" 2>/dev/null)"
+grep -q "restart|kill" "$T/posts" && fail "the webhook offers restart or kill: $(cat "$T/posts")"
 
 # Fixed: the operator retries the dead chunk and closes the escalation.
 faults '{}'
