@@ -91,17 +91,21 @@ function drawJobs(jobs) {
   const tb = document.querySelector('#jobs tbody');
   tb.replaceChildren();
   for (const j of jobs.slice(-20)) {
-    const c = j.counts;
+    const c = j.counts, k = j.cost || {};
+    const tokens = (k.input || 0) + (k.output || 0) + (k.cache_creation || 0) + (k.cache_read || 0);
+    // A model without a price makes the cost unknown, not $0.
+    const usd = k.usd === null || k.usd === undefined ? '?' : '$' + k.usd.toFixed(2);
     tb.append(el('tr', { 'data-job': j.job, 'data-done': c.done + c.merged,
-      'data-total': j.total },
+      'data-total': j.total, 'data-tokens': tokens },
     el('td', {}, j.job), el('td', {}, j.name), el('td', {}, j.state + (j.paused ? ' (paused)' : '')),
     el('td', {}, bar([['done', c.done + c.merged], ['running', c.running + c.gating + c.merging],
       ['failed', c.failed], ['dead', c.dead + c.aborted]], j.total)),
     el('td', {}, (c.done + c.merged) + '/' + j.total), el('td', {}, c.running),
-    el('td', {}, c.queued), el('td', {}, c.dead)));
+    el('td', {}, c.queued), el('td', {}, c.dead), el('td', {}, tokens.toLocaleString()),
+    el('td', {}, usd)));
   }
   if (!jobs.length)
-    tb.append(el('tr', {}, el('td', { colspan: 8, class: 'empty' }, 'no jobs yet')));
+    tb.append(el('tr', {}, el('td', { colspan: 10, class: 'empty' }, 'no jobs yet')));
 }
 
 function drawAgents(agents, top) {

@@ -30,6 +30,7 @@
 #define HTTP_MAX_FILE (4 * 1024 * 1024)
 #define HTTP_EVENTS_TIMELINE 500 /* an agent's newest events */
 #define HTTP_EVENTS_LAST 50      /* the snapshot's newest events */
+#define HTTP_JOBS 20             /* the page's jobs, with their cost */
 
 static struct evhttp *http;
 static struct evhttp_bound_socket *bound;
@@ -300,6 +301,23 @@ latest_seq(void)
 	return seq;
 }
 
+/* The jobs the page shows (the newest HTTP_JOBS) carry their cost. */
+static json_t *
+jobs_with_cost(void)
+{
+	json_t *jobs = job_list_json(NULL), *j;
+	size_t i, n = json_array_size(jobs);
+	int64_t id;
+
+	for (i = n > HTTP_JOBS ? n - HTTP_JOBS : 0; i < n; i++) {
+		j = json_array_get(jobs, i);
+		if (job_parse_id(
+		        json_string_value(json_object_get(j, "job")), &id) == 0)
+			json_object_set_new(j, "cost", cost_job_json(id));
+	}
+	return jobs;
+}
+
 /* What top shows, at once: jobs, live agents, quota, escalations and the
  * newest events; SEQ is the newest, where the page's feed takes over. */
 static void
@@ -313,7 +331,7 @@ http_snapshot(struct evhttp_request *req)
 	memset(&f, 0, sizeof f);
 	evs = evlog_list_json(&f, NULL, HTTP_EVENTS_LAST, &more);
 	evbuffer_add_printf(b, "{\"seq\":%lld", (long long)latest_seq());
-	add_json(b, "jobs", job_list_json(NULL));
+	add_json(b, "jobs", jobs_with_cost());
 	evbuffer_add_printf(b, ",\"agents\":");
 	agent_list_text(0, 0, b);
 	q = quota_json();

@@ -93,6 +93,10 @@ a=$(swarmctl ps --json | json 'j[0]["agent"]')
 swarmctl send "$a" quit >/dev/null || fail "send quit"
 step done "$job" 3 >/dev/null
 wait_until 20 job_is "$job" done || fail "the job did not finish"
+# Its row counts what it cost, as swarmctl cost does (never 0 here).
+tokens=$(swarmctl cost "$job" --json | json 'sum(j["total"][k] for k in ("input", "output", "cache_creation", "cache_read"))')
+[ "${tokens:-0}" -gt 0 ] || fail "the job cost no tokens: $(swarmctl cost "$job")"
+step tokens "$job" "$tokens" >/dev/null
 
 # swarmd restarts: the page notices, reconnects by itself, and is sent
 # what it missed (Last-Event-ID), then what comes next.

@@ -46,6 +46,14 @@ const steps = {
     await sameLoad(p);
     return { done: await p.$eval(`#jobs tr[data-job="${job}"]`, tr => tr.dataset.done) };
   },
+  // tokens JOB N: the job's row counts N tokens, as swarmctl cost does.
+  async tokens(p, job, n) {
+    await p.waitForFunction(([j, k]) => {
+      const tr = document.querySelector(`#jobs tr[data-job="${j}"]`);
+      return tr && tr.dataset.tokens === String(k);
+    }, [job, n]);
+    return { tokens: await p.$eval(`#jobs tr[data-job="${job}"]`, tr => tr.dataset.tokens) };
+  },
   // event NAME TEXT: an event NAME whose line holds TEXT is listed.
   async event(p, name, text) {
     await p.waitForFunction(([n, t]) => [...document.querySelectorAll('#events li')]
