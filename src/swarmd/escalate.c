@@ -481,34 +481,63 @@ on_renotify(evutil_socket_t fd, short what, void *arg)
 	renotify_arm();
 }
 
-/* One timer, for the open escalation due first. */
-static void
-renotify_arm(void)
+/* When the open escalation due first is due (wall ms), or -1: none. */
+static int64_t
+renotify_due(void)
 {
 	static const char sql[] = "SELECT min(notified) FROM escalations "
 	                          "WHERE status = 'open'";
 	sqlite3_stmt *st;
+	int64_t due = -1;
+
+	if (srv.cfg.renotify <= 0)
+		return -1;
+	st = store_prepare(sql);
+	if (store_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		due = sqlite3_column_int64(st, 0) +
+		    (int64_t)(srv.cfg.renotify * 1000);
+	sqlite3_reset(st);
+	return due;
+}
+
+/* One timer, for the open escalation due first. */
+static void
+renotify_arm(void)
+{
 	struct timeval tv;
-	int64_t delay = -1;
+	int64_t due, delay;
 
 	if (renotify_ev == NULL)
 		return;
 	evtimer_del(renotify_ev);
-	if (srv.cfg.renotify <= 0)
+	if ((due = renotify_due()) == -1)
 		return;
-	st = store_prepare(sql);
-	if (store_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL)
-		delay = sqlite3_column_int64(st, 0) +
-		    (int64_t)(srv.cfg.renotify * 1000) - now_wall_ms();
-	sqlite3_reset(st);
-	if (delay == -1)
-		return;
+	delay = due - now_wall_ms();
 	if (delay < 0)
 		delay = 0;
 	tv.tv_sec = (time_t)(delay / 1000);
 	tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
 	evtimer_add(renotify_ev, &tv);
+}
+
+/*
+ * The timer's backstop, from the watchdog's tick: a renotification a
+ * second overdue was missed by the timer (seen once, under ASan on a
+ * loaded machine; the cause is not found yet).  Said, and sent now.
+ */
+void
+escalate_check(void)
+{
+	int64_t due, late;
+
+	if (renotify_ev == NULL || (due = renotify_due()) == -1 ||
+	    (late = now_wall_ms() - due) < 1000)
+		return;
+	log_warnx("escalations: renotify %lld ms late (timer %s); sent now",
+	    (long long)late,
+	    evtimer_pending(renotify_ev, NULL) ? "pending" : "not pending");
+	on_renotify(-1, 0, NULL);
 }
 
 void

@@ -1061,6 +1061,7 @@ int proxy_serve(const char *path, proxy_serve_cb, void *arg); /* -1: off */
 /* ---- escalate.c: tier 3, the human ---- */
 void escalate_init(void);
 void escalate_free(void);
+void escalate_check(void);
 int64_t escalate_open(struct agent *, const char *state, const char *summary,
     json_t *evidence, json_t *tried, json_t *verdict);
 int escalate_close(

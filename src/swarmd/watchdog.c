@@ -574,6 +574,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH_SAFE(a, &live_agents, entry, next)
 		watch_one(a, now);
 	keeper_merge_check();
+	escalate_check();
 }
 
 /* ---- carrying out verdicts ---- */
